@@ -1,0 +1,743 @@
+//! Every built-in in one table: its kind, arguments (types, defaults, ranges) and block statements.
+//!
+//! Defaults are written in `.advp` syntax, so `docs/language.md` and `advp builtins`
+//! show them exactly as a user would write them.
+
+use super::ast::DeclKind;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ty {
+    /// A whole number (or `data.classes`).
+    Int,
+    Num,
+    Str,
+    Bool,
+    /// One of the listed words, written bare: `mode: one_shot`.
+    Choice(&'static [&'static str]),
+    /// One of the listed whole numbers: `depth: 18`.
+    IntChoice(&'static [i64]),
+    /// `inf` or `2` (or `1`).
+    Norm,
+    /// `random`, `top_left`, `center` or `[y, x]`.
+    Position,
+    /// A list of numbers of this length (0: any length).
+    NumList(usize),
+    /// Numbers as a list, set or range: `1..12`, `[0, 4, 8]`.
+    Numbers,
+    Data,
+    /// `ucf.train`, `ucf.test`, `ucf.val`.
+    Split,
+    /// A `model` or `train` node, or `defense >> model`.
+    Model,
+    /// A list of models.
+    Models,
+    Attack,
+    Defense,
+    /// A `train` node (its logged metrics).
+    Train,
+}
+
+impl Ty {
+    pub fn describe(self) -> String {
+        match self {
+            Ty::Int => "a whole number".into(),
+            Ty::Num => "a number".into(),
+            Ty::Str => "a string".into(),
+            Ty::Bool => "`true` or `false`".into(),
+            Ty::Choice(c) => super::diagnostic::one_of(c),
+            Ty::IntChoice(c) => {
+                super::diagnostic::one_of(&c.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            }
+            Ty::Norm => "`inf` or `2`".into(),
+            Ty::Position => "`random`, `top_left`, `center` or `[y, x]`".into(),
+            Ty::NumList(0) => "a list of numbers".into(),
+            Ty::NumList(n) => format!("a list of {n} numbers"),
+            Ty::Numbers => "numbers (a range `1..12`, a list `[…]` or a set `{…}`)".into(),
+            Ty::Data => "data".into(),
+            Ty::Split => "a data split such as `ucf.test`".into(),
+            Ty::Model => "a model".into(),
+            Ty::Models => "a list of models".into(),
+            Ty::Attack => "an attack".into(),
+            Ty::Defense => "a defense".into(),
+            Ty::Train => "a train node".into(),
+        }
+    }
+
+    /// How the reference docs name the type.
+    pub fn doc_name(self) -> String {
+        match self {
+            Ty::Int => "int".into(),
+            Ty::Num => "number".into(),
+            Ty::Str => "string".into(),
+            Ty::Bool => "bool".into(),
+            Ty::Choice(c) => c.join(" \\| "),
+            Ty::IntChoice(c) => c
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" \\| "),
+            Ty::Norm => "inf \\| 2".into(),
+            Ty::Position => "random \\| top_left \\| center \\| [y, x]".into(),
+            Ty::NumList(0) => "[number, …]".into(),
+            Ty::NumList(n) => format!("[number × {n}]"),
+            Ty::Numbers => "range \\| list \\| set".into(),
+            Ty::Data => "data".into(),
+            Ty::Split => "split".into(),
+            Ty::Model => "model".into(),
+            Ty::Models => "[model, …]".into(),
+            Ty::Attack => "attack".into(),
+            Ty::Defense => "defense".into(),
+            Ty::Train => "train".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Required,
+    /// Optional with no value (e.g. no pretrained weights).
+    Absent,
+    /// A default written in `.advp` syntax.
+    Text(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub default: Default,
+    /// Inclusive bounds for numbers (and for each number of a list).
+    pub range: Option<(f64, f64)>,
+    pub doc: &'static str,
+}
+
+/// What a block statement holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StmtValue {
+    /// Budgets ε in 0..255.
+    Budget,
+    /// Attack types.
+    Attacks,
+    /// A step-size rule: arithmetic of `eps`, rules and fitted step sizes.
+    Alpha,
+    Attack,
+    /// Numbers of PGD steps.
+    Steps,
+    /// `{ gpus: 1, time: "12:00:00" }` for cluster executors.
+    Resources,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GridUse {
+    Forbidden,
+    Required,
+    Optional,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct StmtSpec {
+    pub key: &'static str,
+    /// Allowed schedule modes; empty for a plain setting.
+    pub modes: &'static [&'static str],
+    pub value: StmtValue,
+    pub grid: GridUse,
+    pub doc: &'static str,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// True for splits (`ucf.test`), false for numbers (`ucf.classes`).
+    pub split: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Builtin {
+    pub name: &'static str,
+    pub kind: DeclKind,
+    pub params: &'static [Param],
+    pub stmts: &'static [StmtSpec],
+    pub fields: &'static [Field],
+    pub doc: &'static str,
+}
+
+impl Builtin {
+    pub fn param(&self, name: &str) -> Option<&'static Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+    pub fn stmt(&self, key: &str) -> Option<&'static StmtSpec> {
+        self.stmts.iter().find(|s| s.key == key)
+    }
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+pub fn lookup(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+pub const EPS_RANGE: (f64, f64) = (0.0, 255.0);
+const COUNT: (f64, f64) = (1.0, 1e9);
+const UNIT: (f64, f64) = (0.0, 1.0);
+
+const fn p(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        default,
+        range: None,
+        doc,
+    }
+}
+
+const fn pr(
+    name: &'static str,
+    ty: Ty,
+    default: Default,
+    range: (f64, f64),
+    doc: &'static str,
+) -> Param {
+    Param {
+        name,
+        ty,
+        default,
+        range: Some(range),
+        doc,
+    }
+}
+
+use self::Default::{Absent, Required, Text};
+
+const SPLIT_FIELDS: &[Field] = &[
+    Field {
+        name: "classes",
+        doc: "number of classes",
+        split: false,
+    },
+    Field {
+        name: "train",
+        doc: "the training split",
+        split: true,
+    },
+    Field {
+        name: "val",
+        doc: "the held-out split (AAT's Eq. 8, validation metrics)",
+        split: true,
+    },
+    Field {
+        name: "test",
+        doc: "the test split",
+        split: true,
+    },
+];
+
+const RESOURCES: StmtSpec = StmtSpec {
+    key: "resources",
+    modes: &[],
+    value: StmtValue::Resources,
+    grid: GridUse::Forbidden,
+    doc: "cluster resources for this node: `resources { gpus: 1, time: \"12:00:00\" }`",
+};
+
+const TRAIN_STMTS: &[StmtSpec] = &[
+    StmtSpec {
+        key: "budget",
+        modes: &["fixed", "curriculum", "adaptive", "uniform"],
+        value: StmtValue::Budget,
+        grid: GridUse::Forbidden,
+        doc: "the training budget ε: `fixed 8`, `curriculum 0..12 step 2 every 10`, `adaptive 0..12 step 2 every 10`, `uniform {0, 4, 8, 12}`",
+    },
+    StmtSpec {
+        key: "attacks",
+        modes: &["fixed", "curriculum", "adaptive", "uniform"],
+        value: StmtValue::Attacks,
+        grid: GridUse::Forbidden,
+        doc: "train over attack types: `attacks adaptive {masked_pgd, frame_border} every 10`",
+    },
+    StmtSpec {
+        key: "alpha",
+        modes: &[],
+        value: StmtValue::Alpha,
+        grid: GridUse::Forbidden,
+        doc: "the step size α as a rule of `eps`: `alpha eps`, `alpha optimal / 2`, `alpha 1.5`",
+    },
+    RESOURCES,
+];
+
+const ATTACK_STMT: StmtSpec = StmtSpec {
+    key: "attack",
+    modes: &[],
+    value: StmtValue::Attack,
+    grid: GridUse::Forbidden,
+    doc: "the attack used: `attack pgd_inf(steps: 10)`",
+};
+
+const ALPHA_RULE: StmtSpec = StmtSpec {
+    key: "alpha",
+    modes: &[],
+    value: StmtValue::Alpha,
+    grid: GridUse::Forbidden,
+    doc: "the step size α as a rule of `eps` (default: the attack's own `step`)",
+};
+
+const TRAIN_COMMON: [Param; 9] = [
+    pr("epochs", Ty::Int, Text("60"), COUNT, "training epochs"),
+    pr("batch", Ty::Int, Text("32"), COUNT, "batch size"),
+    p(
+        "optimizer",
+        Ty::Choice(&["sgd", "adam"]),
+        Text("sgd"),
+        "optimizer",
+    ),
+    pr("lr", Ty::Num, Text("0.01"), (0.0, 10.0), "learning rate"),
+    pr("momentum", Ty::Num, Text("0.9"), UNIT, "SGD momentum"),
+    pr("weight_decay", Ty::Num, Text("0.001"), UNIT, "weight decay"),
+    p("nesterov", Ty::Bool, Text("false"), "Nesterov momentum"),
+    p(
+        "milestones",
+        Ty::NumList(0),
+        Text("[]"),
+        "epochs at which the learning rate is multiplied by `lr_decay`",
+    ),
+    pr(
+        "lr_decay",
+        Ty::Num,
+        Text("0.1"),
+        UNIT,
+        "multistep learning-rate factor",
+    ),
+];
+
+macro_rules! with_common {
+    ($($p:expr),* $(,)?) => {
+        &[$($p,)* TRAIN_COMMON[0], TRAIN_COMMON[1], TRAIN_COMMON[2], TRAIN_COMMON[3], TRAIN_COMMON[4],
+          TRAIN_COMMON[5], TRAIN_COMMON[6], TRAIN_COMMON[7], TRAIN_COMMON[8]]
+    };
+}
+
+pub const BUILTINS: &[Builtin] = &[
+    // ------------------------------------------------------------------ data
+    Builtin {
+        name: "synthetic",
+        kind: DeclKind::Data,
+        doc: "Procedural video made on the fly from a seed: classes differ by subtle motion, so a model must use time. No files.",
+        params: &[
+            pr("classes", Ty::Int, Text("10"), (2.0, 1000.0), "number of classes"),
+            pr("frames", Ty::Int, Text("8"), (2.0, 512.0), "frames per clip"),
+            pr("size", Ty::Int, Text("32"), (8.0, 1024.0), "frame height and width"),
+            pr("train", Ty::Int, Text("600"), COUNT, "training clips"),
+            pr("test", Ty::Int, Text("200"), COUNT, "test clips"),
+            pr("val", Ty::Int, Text("100"), (0.0, 1e9), "held-out clips"),
+            pr("seed", Ty::Int, Text("0"), (0.0, 1e15), "the dataset's own seed"),
+            pr("contrast", Ty::Num, Text("0.25"), UNIT, "contrast of moving objects against the background"),
+            pr("noise", Ty::Num, Text("0.08"), UNIT, "standard deviation of pixel noise"),
+            pr("distractors", Ty::Int, Text("2"), (0.0, 32.0), "moving objects that carry no label"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "tensors",
+        kind: DeclKind::Data,
+        doc: "Clips prepared elsewhere: a safetensors file with `x` (N×C×T×H×W in [0, 1]), `y` (N, int64) and optionally `x_test`, `y_test`.",
+        params: &[
+            p("path", Ty::Str, Required, "the .safetensors file, relative to the pipeline"),
+            pr("val", Ty::Num, Text("0.1"), (0.0, 0.9), "fraction of `x` held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "ucf101",
+        kind: DeclKind::Data,
+        doc: "UCF101 as frame folders (`root/<class>/<video>/image_00001.jpg`, Hara et al.'s layout) with the official split files.",
+        params: &[
+            p("root", Ty::Str, Text("\"data/ucf101\""), "the frames folder, holding `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt`"),
+            pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test clips per video"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "hmdb51",
+        kind: DeclKind::Data,
+        doc: "HMDB51 in the same frame-folder layout as `ucf101`.",
+        params: &[
+            p("root", Ty::Str, Text("\"data/hmdb51\""), "the frames folder with the split files"),
+            pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test clips per video"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    // ---------------------------------------------------------------- models
+    Builtin {
+        name: "c3d_small",
+        kind: DeclKind::Model,
+        doc: "A small 3-layer C3D-style network for CPU runs.",
+        params: &[
+            pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes"),
+            pr("width", Ty::Int, Text("16"), (1.0, 1024.0), "channels of the first layer (doubled per layer)"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "r3d",
+        kind: DeclKind::Model,
+        doc: "3D ResNet (Hara et al.), shortcut B.",
+        params: &[
+            p("depth", Ty::IntChoice(&[18, 34, 50]), Text("18"), "network depth"),
+            pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes"),
+            p("pretrained", Ty::Str, Absent, "weights (.safetensors or a .pt state dict)"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "resnext101",
+        kind: DeclKind::Model,
+        doc: "3D ResNeXt-101 (Hara et al.): cardinality 32, layers 3-4-23-3, shortcut B.",
+        params: &[
+            pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes"),
+            p("pretrained", Ty::Str, Absent, "weights (.safetensors or a .pt state dict; a `module.` prefix is stripped, a classifier of another class count replaced)"),
+            pr("cardinality", Ty::Int, Text("32"), (1.0, 256.0), "groups in each bottleneck"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "torchscript",
+        kind: DeclKind::Model,
+        doc: "A TorchScript module a user exported (`torch.jit.save`).",
+        params: &[
+            p("path", Ty::Str, Required, "the .pt file, relative to the pipeline"),
+            p("classes", Ty::Int, Absent, "number of classes, checked against the data"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    // --------------------------------------------------------------- attacks
+    Builtin {
+        name: "fgsm",
+        kind: DeclKind::Attack,
+        doc: "Fast gradient sign method: δ = ε·sign(∇ₓL), one step.",
+        params: &[pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units")],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "pgd",
+        kind: DeclKind::Attack,
+        doc: "Projected gradient descent (Eq. 7), L∞ or L2.",
+        params: &[
+            p("norm", Ty::Norm, Text("inf"), "the norm of the ball"),
+            pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units"),
+            pr("step", Ty::Num, Text("2"), EPS_RANGE, "step size α in 0..255 units"),
+            pr("steps", Ty::Int, Text("10"), COUNT, "iterations M"),
+            p("random_start", Ty::Bool, Text("false"), "start uniformly in the ball (torchattacks, foolbox) instead of at 0 (ART)"),
+            p("bn", Ty::Choice(&["eval", "train"]), Text("eval"), "BatchNorm mode during the attack (`train` as in the released code)"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "masked_pgd",
+        kind: DeclKind::Attack,
+        doc: "PGD inside one rectangle of H·√r × W·√r, the same on every frame (armory's defaults).",
+        params: &[
+            pr("ratio", Ty::Num, Text("0.15"), (0.0001, 1.0), "fraction r of each frame covered"),
+            p("position", Ty::Position, Text("random"), "where the rectangle sits"),
+            pr("eps", Ty::Num, Text("255"), EPS_RANGE, "budget ε inside the mask"),
+            pr("step", Ty::Num, Text("1.275"), EPS_RANGE, "step size α (0.005 in [0, 1] units)"),
+            pr("steps", Ty::Int, Text("300"), COUNT, "iterations"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "frame_border",
+        kind: DeclKind::Attack,
+        doc: "PGD on a frame border whose thickness makes it cover the ratio r.",
+        params: &[
+            pr("ratio", Ty::Num, Text("0.15"), (0.0001, 1.0), "fraction r of each frame covered"),
+            pr("eps", Ty::Num, Text("255"), EPS_RANGE, "budget ε on the border"),
+            pr("step", Ty::Num, Text("1.275"), EPS_RANGE, "step size α"),
+            pr("steps", Ty::Int, Text("300"), COUNT, "iterations"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "saliency",
+        kind: DeclKind::Attack,
+        doc: "Frame saliency (ART's FrameSaliencyAttack), decided per sample.",
+        params: &[
+            p("mode", Ty::Choice(&["one_shot", "iterative", "refresh"]), Text("one_shot"), "how frames are chosen"),
+            p("inner", Ty::Attack, Text("pgd(eps: 3.825, step: 0.765, steps: 100)"), "the attack run on the clip"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "flicker",
+        kind: DeclKind::Attack,
+        doc: "Over-the-air flickering (Pony et al.): one offset per frame and channel, no ε-ball.",
+        params: &[
+            pr("step", Ty::Num, Text("5.1"), EPS_RANGE, "sign step in 0..255 units (0.02 in [0, 1])"),
+            pr("steps", Ty::Int, Text("10"), COUNT, "iterations"),
+            pr("beta", Ty::NumList(3), Text("[2.0, 0.1, 0.9]"), (0.0, 1e6), "β₀, β₁, β₂ of the regulariser"),
+            pr("margin", Ty::Num, Text("0.05"), UNIT, "margin m of the loss"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    // -------------------------------------------------------------- defenses
+    Builtin {
+        name: "video_compression",
+        kind: DeclKind::Defense,
+        doc: "A real H.264 encode and decode (ffmpeg); identity backward (BPDA) when attacked through.",
+        params: &[
+            pr("crf", Ty::Int, Text("28"), (0.0, 51.0), "constant rate factor"),
+            p("codec", Ty::Choice(&["h264"]), Text("h264"), "the codec"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "ape_gan",
+        kind: DeclKind::Defense,
+        doc: "3D APE-GAN (Eq. 9–12): a generator trained to remove perturbations.",
+        params: &[
+            p("data", Ty::Data, Required, "training data"),
+            p("attack", Ty::Attack, Text("pgd"), "the attack δ̂ (computed against F∘G)"),
+            pr("epochs", Ty::Int, Text("30"), COUNT, "training epochs"),
+            pr("gamma", Ty::NumList(2), Text("[0.7, 0.3]"), (0.0, 1e6), "γ₁ (MSE), γ₂ (adversarial)"),
+            pr("lr", Ty::Num, Text("0.0002"), (0.0, 10.0), "Adam learning rate"),
+            pr("batch", Ty::Int, Text("16"), COUNT, "batch size"),
+            pr("g_steps", Ty::Int, Text("2"), COUNT, "generator steps per discriminator step"),
+            p("classifier", Ty::Model, Absent, "the classifier F the attack sees (default: none, attack G alone)"),
+        ],
+        stmts: TRAIN_STMTS,
+        fields: &[],
+    },
+    // -------------------------------------------------------------- training
+    Builtin {
+        name: "standard",
+        kind: DeclKind::Train,
+        doc: "Cross-entropy training on clean clips.",
+        params: with_common![
+            p("model", Ty::Model, Required, "the model to train (a fresh copy)"),
+            p("data", Ty::Data, Required, "training data"),
+            p("preprocess", Ty::Defense, Absent, "a frozen defense applied before the model"),
+        ],
+        stmts: &[RESOURCES],
+        fields: &[],
+    },
+    Builtin {
+        name: "adversarial",
+        kind: DeclKind::Train,
+        doc: "Adversarial training (Eq. 5) with budget and attack-type schedules (AAT, CAT).",
+        params: with_common![
+            p("model", Ty::Model, Required, "the model to train (a fresh copy)"),
+            p("data", Ty::Data, Required, "training data"),
+            p("attack", Ty::Attack, Text("pgd"), "the training attack"),
+            p("preprocess", Ty::Defense, Absent, "a frozen defense applied before the model (APE + AT, Eq. 13)"),
+        ],
+        stmts: TRAIN_STMTS,
+        fields: &[],
+    },
+    Builtin {
+        name: "generative",
+        kind: DeclKind::Train,
+        doc: "Generative adversarial training (Eq. 14): G, D and F trained end to end.",
+        params: with_common![
+            p("model", Ty::Model, Required, "the classifier F"),
+            p("ape", Ty::Defense, Required, "the `ape_gan` defense whose G and D are trained on"),
+            p("data", Ty::Data, Required, "training data"),
+            p("attack", Ty::Attack, Text("pgd"), "the training attack"),
+        ],
+        stmts: TRAIN_STMTS,
+        fields: &[],
+    },
+    // ------------------------------------------------------------ evaluation
+    Builtin {
+        name: "robustness",
+        kind: DeclKind::Eval,
+        doc: "Top-1 accuracy of each model under each budget (or attack type).",
+        params: &[
+            p("models", Ty::Models, Required, "the models compared, one row each"),
+            p("split", Ty::Split, Required, "the split evaluated, e.g. `ucf.test`"),
+            pr("batch", Ty::Int, Text("32"), COUNT, "batch size"),
+            p("through", Ty::Choice(&["all", "classifier"]), Text("all"), "attack the whole pipeline F∘G (white-box), or the classifier alone"),
+        ],
+        stmts: &[
+            ATTACK_STMT,
+            StmtSpec {
+                key: "budget",
+                modes: &["fixed", "sweep"],
+                value: StmtValue::Budget,
+                grid: GridUse::Forbidden,
+                doc: "budgets ε evaluated: `sweep [0, 4, 8, 12, 15]` gives one column each",
+            },
+            StmtSpec {
+                key: "attacks",
+                modes: &["each"],
+                value: StmtValue::Attacks,
+                grid: GridUse::Forbidden,
+                doc: "one column per attack type: `attacks each {none, flicker}`",
+            },
+            ALPHA_RULE,
+            RESOURCES,
+        ],
+        fields: &[],
+    },
+    // -------------------------------------------------------------- analyses
+    Builtin {
+        name: "loss_surface",
+        kind: DeclKind::Analyze,
+        doc: "Mean adversarial loss over an α × M grid (Figure 1); one attack run per α covers every M.",
+        params: &[
+            p("model", Ty::Model, Required, "the model attacked"),
+            p("split", Ty::Split, Required, "the clips attacked"),
+            pr("samples", Ty::Int, Text("256"), COUNT, "clips used"),
+        ],
+        stmts: &[
+            ATTACK_STMT,
+            StmtSpec {
+                key: "budget",
+                modes: &["fixed"],
+                value: StmtValue::Budget,
+                grid: GridUse::Forbidden,
+                doc: "the budget ε of the surface",
+            },
+            StmtSpec {
+                key: "alpha",
+                modes: &[],
+                value: StmtValue::Alpha,
+                grid: GridUse::Required,
+                doc: "the α axis: `alpha grid 0.25..16 step 0.25`",
+            },
+            StmtSpec {
+                key: "steps",
+                modes: &[],
+                value: StmtValue::Steps,
+                grid: GridUse::Required,
+                doc: "the M axis: `steps grid 1..20`",
+            },
+            RESOURCES,
+        ],
+        fields: &[],
+    },
+    Builtin {
+        name: "step_fit",
+        kind: DeclKind::Analyze,
+        doc: "The best α per ε and a least-squares line α̂ = a·ε + b (Figure 2); `alpha NAME` uses the fit.",
+        params: &[
+            p("model", Ty::Model, Required, "the model attacked"),
+            p("split", Ty::Split, Required, "the clips attacked"),
+            pr("budgets", Ty::Numbers, Text("1..12"), EPS_RANGE, "the budgets ε fitted"),
+            pr("samples", Ty::Int, Text("256"), COUNT, "clips used"),
+        ],
+        stmts: &[
+            ATTACK_STMT,
+            StmtSpec {
+                key: "alpha",
+                modes: &[],
+                value: StmtValue::Alpha,
+                grid: GridUse::Optional,
+                doc: "the α searched: `alpha grid 0.25..8 step 0.25`",
+            },
+            RESOURCES,
+        ],
+        fields: &[],
+    },
+    Builtin {
+        name: "generalization_gap",
+        kind: DeclKind::Analyze,
+        doc: "Train and validation accuracy per epoch of a train node (Figure 4).",
+        params: &[p("train", Ty::Train, Required, "the train node whose metrics are read")],
+        stmts: &[],
+        fields: &[],
+    },
+];
+
+/// Statement keys used by any built-in (for suggestions).
+pub fn all_stmt_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = BUILTINS
+        .iter()
+        .flat_map(|b| b.stmts.iter().map(|s| s.key))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The built-in reference as Markdown (`advp builtins --markdown`, and docs/language.md).
+pub fn reference_markdown() -> String {
+    let mut out = String::new();
+    for kind in DeclKind::ALL {
+        let of_kind: Vec<&Builtin> = BUILTINS.iter().filter(|b| b.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("### `{kind}` built-ins\n\n"));
+        for b in of_kind {
+            out.push_str(&format!("#### `{}`\n\n{}\n\n", b.name, b.doc));
+            if !b.params.is_empty() {
+                out.push_str(
+                    "| argument | type | default | range | meaning |\n|---|---|---|---|---|\n",
+                );
+                for p in b.params {
+                    let default = match p.default {
+                        Required => "required".to_string(),
+                        Absent => "none".to_string(),
+                        Text(t) => format!("`{t}`"),
+                    };
+                    let range = p
+                        .range
+                        .map_or(String::new(), |(lo, hi)| format!("{lo} ..= {hi}"));
+                    out.push_str(&format!(
+                        "| `{}` | {} | {} | {} | {} |\n",
+                        p.name,
+                        p.ty.doc_name(),
+                        default,
+                        range,
+                        p.doc
+                    ));
+                }
+                out.push('\n');
+            }
+            if !b.stmts.is_empty() {
+                out.push_str("Block statements:\n\n");
+                for s in b.stmts {
+                    let modes = if s.modes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", s.modes.join(", "))
+                    };
+                    out.push_str(&format!("- `{}`{}: {}\n", s.key, modes, s.doc));
+                }
+                out.push('\n');
+            }
+            if !b.fields.is_empty() {
+                let f: Vec<String> = b
+                    .fields
+                    .iter()
+                    .map(|f| format!("`.{}` ({})", f.name, f.doc))
+                    .collect();
+                out.push_str(&format!("Fields: {}.\n\n", f.join(", ")));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,330 @@
+//! Diagnostics: one code per kind of mistake, a label at the exact span, a help line.
+// miette's derive is not used here, but keep the lint quiet for derived fields (miette #458).
+#![allow(unused_assignments)]
+
+use super::ast::Span;
+use super::source::{FileId, SourceMap};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use serde::Serialize;
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every kind of error advp reports, each with a stable code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($variant,)* }
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    Unexpected => "advp::parse::unexpected",
+    UnclosedDelimiter => "advp::parse::unclosed_delimiter",
+    MismatchedDelimiter => "advp::parse::mismatched_delimiter",
+    UnmatchedClose => "advp::parse::unmatched_close",
+    UnterminatedString => "advp::parse::unterminated_string",
+    InvalidEscape => "advp::parse::invalid_escape",
+    InvalidCharacter => "advp::parse::invalid_character",
+    InvalidNumber => "advp::parse::invalid_number",
+    ReservedWord => "advp::parse::reserved_word",
+    TooDeep => "advp::parse::too_deep",
+    ImportNotFound => "advp::check::import_not_found",
+    ImportCycle => "advp::check::import_cycle",
+    UnknownName => "advp::check::unknown_name",
+    UnknownFunction => "advp::check::unknown_function",
+    DuplicateName => "advp::check::duplicate_name",
+    ShadowsBuiltin => "advp::check::shadows_builtin",
+    WrongKind => "advp::check::wrong_kind",
+    UnknownArgument => "advp::check::unknown_argument",
+    MissingArgument => "advp::check::missing_argument",
+    DuplicateArgument => "advp::check::duplicate_argument",
+    TooManyArguments => "advp::check::too_many_arguments",
+    PositionalAfterNamed => "advp::check::positional_after_named",
+    TypeMismatch => "advp::check::type_mismatch",
+    InvalidChoice => "advp::check::invalid_choice",
+    OutOfRange => "advp::check::out_of_range",
+    RangeStep => "advp::check::range_step",
+    RangeEnd => "advp::check::range_end",
+    Empty => "advp::check::empty",
+    UnknownField => "advp::check::unknown_field",
+    NotCallable => "advp::check::not_callable",
+    InlineNode => "advp::check::inline_node",
+    UnknownStatement => "advp::check::unknown_statement",
+    DuplicateStatement => "advp::check::duplicate_statement",
+    UnknownMode => "advp::check::unknown_mode",
+    MissingMode => "advp::check::missing_mode",
+    UnexpectedEvery => "advp::check::unexpected_every",
+    UnexpectedGrid => "advp::check::unexpected_grid",
+    MissingGrid => "advp::check::missing_grid",
+    UnknownOverride => "advp::check::unknown_override",
+    UnknownProfile => "advp::check::unknown_profile",
+    DuplicateProfile => "advp::check::duplicate_profile",
+    DuplicateSetting => "advp::check::duplicate_setting",
+    InvalidDevice => "advp::check::invalid_device",
+    InvalidSet => "advp::check::invalid_set",
+    ReportPath => "advp::check::report_path",
+    ReportFormat => "advp::check::report_format",
+    ReportMode => "advp::check::report_mode",
+    DivisionByZero => "advp::check::division_by_zero",
+    Cycle => "advp::graph::cycle",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secondary label, in the same file as the primary one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub file: FileId,
+    pub span: Span,
+    pub label: String,
+    pub secondary: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            file,
+            span,
+            label: String::new(),
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+    pub fn label(mut self, text: impl Into<String>) -> Self {
+        self.label = text.into();
+        self
+    }
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+    pub fn also(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    /// A miette report with its source attached, for rendering.
+    pub fn to_miette(&self, sources: &SourceMap) -> MietteDiagnostic {
+        let file = sources.file(self.file);
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            Some(self.label.clone()).filter(|l| !l.is_empty()),
+            clamp(self.span, file.text.len()),
+        )];
+        for l in &self.secondary {
+            labels.push(LabeledSpan::new_with_span(
+                Some(l.text.clone()),
+                clamp(l.span, file.text.len()),
+            ));
+        }
+        MietteDiagnostic {
+            code: self.code,
+            message: self.message.clone(),
+            help: self.help.clone(),
+            labels,
+            source: NamedSource::new(file.name.clone(), file.text.clone()),
+        }
+    }
+
+    /// Rendered as text: unicode, no colour, at the given width (what tests snapshot).
+    pub fn render_plain(&self, sources: &SourceMap, width: usize) -> String {
+        let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+            .with_width(width)
+            .with_links(false);
+        let mut out = String::new();
+        handler
+            .render_report(&mut out, &self.to_miette(sources))
+            .expect("rendering into a String cannot fail");
+        out
+    }
+
+    pub fn to_json(&self, sources: &SourceMap) -> JsonDiagnostic {
+        let file = sources.file(self.file);
+        let mut labels = vec![JsonLabel::new(file, self.span, &self.label, true)];
+        labels.extend(
+            self.secondary
+                .iter()
+                .map(|l| JsonLabel::new(file, l.span, &l.text, false)),
+        );
+        JsonDiagnostic {
+            severity: "error",
+            code: self.code.as_str(),
+            message: self.message.clone(),
+            file: file.name.clone(),
+            help: self.help.clone(),
+            labels,
+        }
+    }
+}
+
+fn clamp(span: Span, len: usize) -> miette::SourceSpan {
+    let start = span.start.min(len);
+    let end = span.end.clamp(start, len);
+    (start, end - start).into()
+}
+
+#[derive(Serialize, Debug)]
+pub struct JsonDiagnostic {
+    pub severity: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub file: String,
+    pub help: Option<String>,
+    pub labels: Vec<JsonLabel>,
+}
+
+/// Lines and columns are 1-based; columns count characters.
+#[derive(Serialize, Debug)]
+pub struct JsonLabel {
+    pub primary: bool,
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl JsonLabel {
+    fn new(file: &super::source::SourceFile, span: Span, text: &str, primary: bool) -> Self {
+        let (line, column) = file.line_col(span.start);
+        let (end_line, end_column) = file.line_col(span.end);
+        JsonLabel {
+            primary,
+            text: text.to_string(),
+            start: span.start,
+            end: span.end,
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+}
+
+/// The miette face of a [`Diagnostic`].
+#[derive(Debug)]
+pub struct MietteDiagnostic {
+    code: Code,
+    message: String,
+    help: Option<String>,
+    labels: Vec<LabeledSpan>,
+    source: NamedSource<String>,
+}
+
+impl fmt::Display for MietteDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for MietteDiagnostic {}
+
+impl miette::Diagnostic for MietteDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code.as_str()))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+}
+
+/// The name among `candidates` closest to `name`, if it is close enough to be a likely typo.
+pub fn nearest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let limit = (name.chars().count() / 3).max(1) + usize::from(name.len() > 6);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= limit && *c != name)
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance on characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// "a, b or c"
+pub fn one_of<S: AsRef<str>>(items: &[S]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("`{}`", s.as_ref())).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{} or {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_matches_hand_counts() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("pgd_inf", "pgd_inf"), 0);
+    }
+
+    #[test]
+    fn nearest_finds_typos_but_not_strangers() {
+        let names = ["curriculum", "adaptive", "fixed", "uniform"];
+        assert_eq!(nearest("curiculum", names), Some("curriculum"));
+        assert_eq!(nearest("fixd", names), Some("fixed"));
+        assert_eq!(nearest("banana", names), None);
+    }
+
+    #[test]
+    fn codes_are_unique_and_namespaced() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            assert!(c.as_str().starts_with("advp::"));
+        }
+    }
+}

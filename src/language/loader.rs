@@ -1,0 +1,171 @@
+//! Reads a file and everything it `use`s: the embedded stdlib, or paths relative to the importer.
+
+use super::ast::{Item, Module, Span};
+use super::diagnostic::{Code, Diagnostic};
+use super::parser;
+use super::source::{FileId, SourceMap};
+use std::path::{Path, PathBuf};
+
+/// The stdlib, compiled into the binary so `use "stdlib/…"` works from any folder.
+pub const STDLIB: &[(&str, &str)] = &[
+    (
+        "stdlib/attacks.advp",
+        include_str!("../../stdlib/attacks.advp"),
+    ),
+    ("stdlib/data.advp", include_str!("../../stdlib/data.advp")),
+    (
+        "stdlib/models.advp",
+        include_str!("../../stdlib/models.advp"),
+    ),
+    ("stdlib/rules.advp", include_str!("../../stdlib/rules.advp")),
+];
+
+pub fn stdlib(name: &str) -> Option<&'static str> {
+    STDLIB.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Every module reachable from the main file, in load order (main first).
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub main: FileId,
+    pub modules: Vec<(FileId, Module)>,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Loads the file at `path`.
+pub fn load_path(path: &Path) -> Result<Loaded, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(load_source(
+        &path.display().to_string(),
+        Some(path.to_path_buf()),
+        text,
+    ))
+}
+
+/// Loads a file whose text is given; `path` anchors its relative `use`s.
+pub fn load_source(name: &str, path: Option<PathBuf>, text: String) -> Loaded {
+    let mut sources = SourceMap::default();
+    let canonical = path
+        .as_ref()
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()));
+    let main = sources.add(name, canonical, text);
+    let mut l = Loaded {
+        sources,
+        main,
+        modules: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut stack = Vec::new();
+    visit(&mut l, main, &mut stack);
+    l
+}
+
+fn visit(l: &mut Loaded, id: FileId, stack: &mut Vec<FileId>) {
+    let module = match parser::parse(l.sources.text(id), id) {
+        Ok(m) => m,
+        Err(errs) => {
+            l.errors.extend(errs);
+            l.modules.push((id, Module { items: Vec::new() }));
+            return;
+        }
+    };
+    let uses: Vec<(String, Span)> = module
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Use(u) => Some((u.path.value.clone(), u.path.span)),
+            _ => None,
+        })
+        .collect();
+    l.modules.push((id, module));
+    stack.push(id);
+    for (target, span) in uses {
+        let found = resolve(l, id, &target);
+        let child = match found {
+            Ok(Resolved::Existing(child)) => {
+                if let Some(pos) = stack.iter().position(|f| *f == child) {
+                    let mut names: Vec<String> = stack[pos..]
+                        .iter()
+                        .map(|f| l.sources.file(*f).name.clone())
+                        .collect();
+                    names.push(l.sources.file(child).name.clone());
+                    l.errors.push(
+                        Diagnostic::new(
+                            Code::ImportCycle,
+                            id,
+                            span,
+                            format!("import cycle: {}", names.join(" → ")),
+                        )
+                        .label("this import closes the cycle")
+                        .help("move the shared declarations into a third file that both import"),
+                    );
+                }
+                continue;
+            }
+            Ok(Resolved::New(child)) => child,
+            Err(help) => {
+                l.errors.push(
+                    Diagnostic::new(
+                        Code::ImportNotFound,
+                        id,
+                        span,
+                        format!("cannot find `{target}`"),
+                    )
+                    .label("no such file")
+                    .help(help),
+                );
+                continue;
+            }
+        };
+        visit(l, child, stack);
+    }
+    stack.pop();
+}
+
+enum Resolved {
+    Existing(FileId),
+    New(FileId),
+}
+
+fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, String> {
+    if target.starts_with("stdlib/") {
+        if let Some(id) = l.sources.find_name(target) {
+            return Ok(Resolved::Existing(id));
+        }
+        return match stdlib(target) {
+            Some(text) => Ok(Resolved::New(l.sources.add(target, None, text.to_string()))),
+            None => {
+                let names: Vec<&str> = STDLIB.iter().map(|(n, _)| *n).collect();
+                let near = super::diagnostic::nearest(target, names.iter().copied());
+                Err(match near {
+                    Some(n) => format!("did you mean `{n}`? the stdlib has {}", names.join(", ")),
+                    None => format!("the stdlib has {}", names.join(", ")),
+                })
+            }
+        };
+    }
+    let base = l
+        .sources
+        .file(from)
+        .path
+        .as_ref()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let path = base.join(target);
+    let canonical = match path.canonicalize() {
+        Ok(p) if p.is_file() => p,
+        _ => {
+            return Err(format!(
+                "looked for {}; `use` paths are relative to the importing file, and `stdlib/…` names the built-in library",
+                path.display()
+            ))
+        }
+    };
+    if let Some(id) = l.sources.find_path(&canonical) {
+        return Ok(Resolved::Existing(id));
+    }
+    let text =
+        std::fs::read_to_string(&canonical).map_err(|e| format!("{}: {e}", canonical.display()))?;
+    Ok(Resolved::New(l.sources.add(target, Some(canonical), text)))
+}
