@@ -14,6 +14,9 @@ struct AdvpParser;
 /// Nesting deeper than this is refused before pest sees it, so no input can exhaust the stack.
 pub const MAX_DEPTH: usize = 64;
 
+/// Operands in one expression; trees deeper than this are refused for the same reason.
+pub const MAX_OPERANDS: usize = 256;
+
 /// Words that cannot name a declaration.
 pub const RESERVED: &[&str] = &[
     "use", "seed", "device", "threads", "profile", "report", "to", "data", "model", "attack",
@@ -337,12 +340,20 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let pos = pos.min(src.len());
+    let attempts = e.parse_attempts();
+    let pos = attempts.as_ref().map_or(pos, |a| a.max_position.max(pos));
+    let mut pos = pos.min(src.len());
+    while pos < src.len() && src[pos..].starts_with(char::is_whitespace) {
+        pos += 1;
+    }
     let span = token_at(src, pos);
     let mut expected: Vec<String> = Vec::new();
-    if let Some(attempts) = e.parse_attempts() {
+    if let Some(attempts) = attempts {
         for t in attempts.expected_tokens() {
             let token = t.to_string();
+            if token.trim().is_empty() || token == "#" {
+                continue;
+            }
             // Literal tokens only; character ranges and built-ins say nothing useful.
             if token.is_empty()
                 || token.contains("..")
@@ -370,6 +381,14 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
     // Plain punctuation first, then words; keep the list short enough to read.
     expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
     expected.truncate(6);
+    // Inside a call, right after a name: the `:` of a named argument is what is missing.
+    let before = src[..pos].trim_end();
+    let open_parens = before.matches('(').count() > before.matches(')').count();
+    let after_name = before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    let starts_value = src[pos..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '"' || c == '[');
+    if open_parens && after_name && starts_value {
+        expected = vec!["`:`".into(), "`,`".into(), "`)`".into()];
+    }
     let found = if span.is_empty() {
         "the end of the file".to_string()
     } else {
@@ -380,7 +399,11 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
     } else {
         format!("unexpected {found}; expected {}", join_or(&expected))
     };
-    let help = help_for(src, pos, &expected);
+    let help = if open_parens && after_name && starts_value {
+        "arguments are `name: value`, separated by `,`, e.g. `synthetic(classes: 10, frames: 8)`".to_string()
+    } else {
+        help_for(src, pos, &expected)
+    };
     Diagnostic::new(Code::Unexpected, file, span, message)
         .label("unexpected here")
         .help(help)
@@ -683,6 +706,15 @@ impl Builder {
         let mut operands: Vec<Expr> = Vec::new();
         let mut ops: Vec<(BinOp, u8)> = Vec::new();
         let mut pending_neg: Option<Span> = None;
+        let count = p.clone().into_inner().filter(|q| !matches!(q.as_rule(), Rule::neg | Rule::compose | Rule::add | Rule::sub | Rule::mul | Rule::div)).count();
+        if count > MAX_OPERANDS {
+            self.errors.push(
+                Diagnostic::new(Code::TooDeep, self.file, span_of(&p), format!("an expression with {count} operands"))
+                    .label(format!("more than {MAX_OPERANDS} operands"))
+                    .help("split the arithmetic into named rules"),
+            );
+            return Expr { kind: ExprKind::Number { value: 0.0, text: "0".into() }, span: span_of(&p) };
+        }
         for q in p.into_inner() {
             let op = match q.as_rule() {
                 Rule::neg => {
