@@ -19,21 +19,105 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "data", "model", "attack", "defense", "rule", "train", "eval", "analyze", "report", "profile",
-    "use", "seed", "device", "threads", "to", "budget", "attacks", "alpha", "steps", "every",
-    "step", "grid", "fixed", "curriculum", "adaptive", "uniform", "sweep", "each", "none", "eps",
-    "inf", "true", "false", "optimal", "pgd", "pgd_inf", "synthetic", "c3d_small", "standard",
-    "adversarial", "robustness", "ucf", "net", "ucf.test", "ucf.classes", "=", "(", ")", "[", "]",
-    "{", "}", ",", ":", ".", "..", ">>", "+", "-", "*", "/", "0", "8", "12", "0.25", "2e-4",
-    "1e999", "-3", "\"x.md\"", "\"", "\\", "#", "\n", " ", "\t", ";", "@", "ε", "cuda:1", "0..12 step 2",
-    "12..0 step 2", "h264 >> net", "x: 1", "resources", "{ gpus: 1 }",
+    "data",
+    "model",
+    "attack",
+    "defense",
+    "rule",
+    "train",
+    "eval",
+    "analyze",
+    "report",
+    "profile",
+    "use",
+    "seed",
+    "device",
+    "threads",
+    "to",
+    "budget",
+    "attacks",
+    "alpha",
+    "steps",
+    "every",
+    "step",
+    "grid",
+    "fixed",
+    "curriculum",
+    "adaptive",
+    "uniform",
+    "sweep",
+    "each",
+    "none",
+    "eps",
+    "inf",
+    "true",
+    "false",
+    "optimal",
+    "pgd",
+    "pgd_inf",
+    "synthetic",
+    "c3d_small",
+    "standard",
+    "adversarial",
+    "robustness",
+    "ucf",
+    "net",
+    "ucf.test",
+    "ucf.classes",
+    "=",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    ".",
+    "..",
+    ">>",
+    "+",
+    "-",
+    "*",
+    "/",
+    "0",
+    "8",
+    "12",
+    "0.25",
+    "2e-4",
+    "1e999",
+    "-3",
+    "\"x.md\"",
+    "\"",
+    "\\",
+    "#",
+    "\n",
+    " ",
+    "\t",
+    ";",
+    "@",
+    "ε",
+    "cuda:1",
+    "0..12 step 2",
+    "12..0 step 2",
+    "h264 >> net",
+    "x: 1",
+    "resources",
+    "{ gpus: 1 }",
 ];
 
 fn corpus() -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["pipelines", "stdlib", "tests/golden/valid", "tests/golden/invalid"] {
+    for dir in [
+        "pipelines",
+        "stdlib",
+        "tests/golden/valid",
+        "tests/golden/invalid",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        let Ok(entries) = std::fs::read_dir(path) else { continue };
+        let Ok(entries) = std::fs::read_dir(path) else {
+            continue;
+        };
         let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
         for f in files {
@@ -136,7 +220,11 @@ fn parse_and_check_never_panic() {
 
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
-    let src = format!("data d = synthetic(classes: {}1{})", "(".repeat(5000), ")".repeat(5000));
+    let src = format!(
+        "data d = synthetic(classes: {}1{})",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     let errs = parser::parse(&src, FileId(0)).unwrap_err();
     assert_eq!(errs[0].code, language::Code::TooDeep);
     let long_chain = format!("rule r = {}1", "1 + ".repeat(20_000));

@@ -17,7 +17,10 @@ fn snapshot_name(path: &Utf8Path) -> String {
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/snapshots"));
+    s.set_snapshot_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/snapshots"
+    ));
     s.set_prepend_module_to_snapshot(false);
     s.set_omit_expression(true);
     s
@@ -65,7 +68,11 @@ fn check_fmt(name: &str, text: &str, module: &Module) -> String {
     let twice = fmt::format(&once, &reparsed);
     assert_eq!(once, twice, "{name}: fmt is not idempotent");
     let comments = |s: &str| parser::comments(s).len();
-    assert_eq!(comments(text), comments(&once), "{name}: fmt lost a comment");
+    assert_eq!(
+        comments(text),
+        comments(&once),
+        "{name}: fmt lost a comment"
+    );
     once
 }
 
@@ -73,14 +80,22 @@ fn valid(path: &Utf8Path, text: String) -> Result {
     let name = snapshot_name(path);
     let loaded = load(path, text.clone());
     let module = loaded.modules[0].1.clone();
-    assert!(loaded.errors.is_empty(), "{path} should parse: {:?}", loaded.errors);
+    assert!(
+        loaded.errors.is_empty(),
+        "{path} should parse: {:?}",
+        loaded.errors
+    );
     let outcome = language::check_all(&loaded);
     let rendered: Vec<String> = outcome
         .errors
         .iter()
         .map(|d| d.render_plain(&outcome.sources, 80))
         .collect();
-    assert!(outcome.errors.is_empty(), "{path} should check:\n{}", rendered.join("\n"));
+    assert!(
+        outcome.errors.is_empty(),
+        "{path} should check:\n{}",
+        rendered.join("\n")
+    );
     let program = outcome.program.expect("a checked program");
     let plan = graph::plan(&program).map_err(|e| format!("{path}: cycle {e:?}"))?;
     let formatted = check_fmt(&name, &text, &module);
@@ -109,7 +124,10 @@ fn invalid(path: &Utf8Path, text: String) -> Result {
     for d in &errors {
         assert!(d.help.is_some(), "{path}: {} has no help line", d.code);
         assert!(!d.label.is_empty(), "{path}: {} has no label", d.code);
-        assert!(d.span.end <= sources.text(d.file).len(), "{path}: span past the end");
+        assert!(
+            d.span.end <= sources.text(d.file).len(),
+            "{path}: span past the end"
+        );
         out.push_str(&d.render_plain(&sources, 80));
         out.push('\n');
     }
@@ -128,11 +146,18 @@ fn shipped(path: &Utf8Path, text: String) -> Result {
         .iter()
         .map(|d| d.render_plain(&outcome.sources, 80))
         .collect();
-    assert!(outcome.errors.is_empty(), "{path}:\n{}", rendered.join("\n"));
+    assert!(
+        outcome.errors.is_empty(),
+        "{path}:\n{}",
+        rendered.join("\n")
+    );
     let program = outcome.program.expect("checked");
     graph::plan(&program).map_err(|e| format!("{path}: {e:?}"))?;
     let formatted = check_fmt(&name, &text, &loaded.modules[0].1);
-    assert_eq!(formatted, text, "{path} is not in canonical layout: run `advp fmt {path}`");
+    assert_eq!(
+        formatted, text,
+        "{path} is not in canonical layout: run `advp fmt {path}`"
+    );
     if path.as_str().starts_with("pipelines/") {
         assert!(
             program.profiles.iter().any(|p| p == "quick"),
@@ -148,7 +173,10 @@ fn shipped(path: &Utf8Path, text: String) -> Result {
         let quick = quick.program.expect("the quick profile checks");
         let plan = graph::plan(&quick).expect("the quick profile plans");
         settings().bind(|| {
-            insta::assert_snapshot!(format!("{name}.quick.graph"), plan.to_text(&quick, &|_| None));
+            insta::assert_snapshot!(
+                format!("{name}.quick.graph"),
+                plan.to_text(&quick, &|_| None)
+            );
         });
     }
     Ok(())

@@ -135,8 +135,7 @@ fn load(file: &Path) -> Result<loader::Loaded, i32> {
 
 fn summary(file: &Path, n: usize) {
     eprintln!(
-        "error: {} found {n} error{} in {}",
-        "advp",
+        "error: advp found {n} error{} in {}",
         if n == 1 { "" } else { "s" },
         file.display()
     );
@@ -166,7 +165,7 @@ fn check(files: &[PathBuf], format: Format) -> i32 {
             Format::Json => json.extend(errors.iter().map(|d| d.to_json(&outcome.sources))),
             Format::Text if errors.is_empty() => {
                 let profiles = outcome.program.as_ref().map_or(0, |p| p.profiles.len());
-                eprintln!(
+                println!(
                     "ok: {} ({nodes} nodes, {profiles} profiles)",
                     file.display()
                 );

@@ -19,14 +19,17 @@ pub fn plan(program: &Program) -> Result<Plan, Vec<Diagnostic>> {
     for (i, n) in program.nodes.iter().enumerate() {
         index.insert(n.name.as_str(), graph.add_node(i));
     }
+    // One edge per pair; the first reference is the one diagnostics point at.
     let mut edge_refs: HashMap<(usize, usize), Dep> = HashMap::new();
     for (i, n) in program.nodes.iter().enumerate() {
+        let to = index[n.name.as_str()];
         for d in &n.deps {
             if let Some(&from) = index.get(d.name.as_str()) {
-                let to = index[n.name.as_str()];
-                if graph.find_edge(from, to).is_none() {
+                if let std::collections::hash_map::Entry::Vacant(v) =
+                    edge_refs.entry((graph[from], i))
+                {
+                    v.insert(d.clone());
                     graph.add_edge(from, to, ());
-                    edge_refs.insert((graph[from], i), d.clone());
                 }
             }
         }

@@ -75,7 +75,13 @@ pub fn check_all(loaded: &Loaded) -> Outcome {
                 sets: Vec::new(),
             },
         );
-        for e in o.errors {
+        // A profile can close a cycle the base program does not have.
+        let cycles = o
+            .program
+            .as_ref()
+            .and_then(|p| crate::graph::plan(p).err())
+            .unwrap_or_default();
+        for e in o.errors.into_iter().chain(cycles) {
             if !errors.iter().any(|x| x == &e) {
                 errors.push(e);
             }
@@ -149,6 +155,8 @@ struct Checker<'a> {
     preset_deps: HashMap<String, Vec<Dep>>,
     /// The reference being followed, for pointing at the edge that closes a cycle.
     current_ref: Option<Span>,
+    /// Defaults resolved once per (argument, text) rather than once per call.
+    default_memo: HashMap<(&'static str, &'static str), Value>,
     profile: Option<String>,
 }
 
@@ -169,6 +177,7 @@ impl<'a> Checker<'a> {
             deps: Vec::new(),
             preset_deps: HashMap::new(),
             current_ref: None,
+            default_memo: HashMap::new(),
             profile: None,
         }
     }
@@ -189,7 +198,13 @@ impl<'a> Checker<'a> {
 
     fn collect(&mut self) {
         let loaded = self.loaded;
-        for (file, module) in &loaded.modules {
+        // Imports first, so a clash with an imported name is reported in the user's file.
+        let order = loaded
+            .modules
+            .iter()
+            .skip(1)
+            .chain(loaded.modules.iter().take(1));
+        for (file, module) in order {
             let mut seen_settings: HashMap<SettingKey, Span> = HashMap::new();
             for item in &module.items {
                 match item {
@@ -482,7 +497,9 @@ impl<'a> Checker<'a> {
             return;
         };
         let value_start = key.len() + 1;
-        let expr = match parser::parse_expr(value, id) {
+        // A device is not an expression (`cuda:1`); it is read from the text below.
+        let is_device = key.trim() == "device";
+        let expr = match parser::parse_expr(if is_device { "0" } else { value }, id) {
             Ok(mut e) => {
                 shift_spans(&mut e, value_start);
                 e
@@ -1100,7 +1117,8 @@ impl<'a> Checker<'a> {
             }
         }
         for p in b.params {
-            if out.contains_key(p.name) {
+            // A given argument whose value was rejected is reported once, not also as missing.
+            if out.contains_key(p.name) || given.contains_key(p.name) {
                 continue;
             }
             if let Some(v) = base.as_ref().and_then(|m| m.get(p.name)) {
@@ -1139,6 +1157,9 @@ impl<'a> Checker<'a> {
 
     /// A default from the built-in table, parsed and resolved like user text.
     fn default_value(&mut self, p: &Param, text: &'static str) -> Option<Value> {
+        if let Some(v) = self.default_memo.get(&(p.name, text)) {
+            return Some(v.clone());
+        }
         let id = self
             .sources
             .add(format!("<default of {}>", p.name), None, text.to_string());
@@ -1146,6 +1167,9 @@ impl<'a> Checker<'a> {
         let saved = std::mem::take(&mut self.deps);
         let v = self.value(p, &e, id);
         self.deps = saved;
+        if let Some(v) = &v {
+            self.default_memo.insert((p.name, text), v.clone());
+        }
         v
     }
 
@@ -1215,9 +1239,7 @@ impl<'a> Checker<'a> {
             }
             Ty::Norm => match &e.kind {
                 ExprKind::Inf => Some(Value::Inf),
-                ExprKind::Number { value, .. } if *value == 2.0 || *value == 1.0 => {
-                    Some(Value::Int(*value as i64))
-                }
+                ExprKind::Number { value, .. } if *value == 2.0 => Some(Value::Int(*value as i64)),
                 ExprKind::Number { .. } => {
                     self.err(
                         Diagnostic::new(Code::InvalidChoice, file, e.span, "unsupported norm")
@@ -1612,7 +1634,7 @@ impl<'a> Checker<'a> {
                 Some(DeclKind::Model) => {
                     "a model is a `model` or `train` node, or `defense >> model`".to_string()
                 }
-                Some(k) => format!("pass a `{k}` node here"),
+                Some(k) => format!("pass a node declared with `{k}` here"),
                 None => String::new(),
             };
             self.err(
@@ -2366,7 +2388,7 @@ impl<'a> Checker<'a> {
                     self.err(
                         Diagnostic::new(Code::ReportPath, file, p.span, "a report path must stay inside the output folder")
                             .label(if p.value.is_empty() { "empty path" } else { "leaves the output folder" })
-                            .help("write a relative path without `..`, e.g. \"table2.md\"; choose the folder with `advp run --out DIR`"),
+                            .help("write a path relative to the output folder, without `..`, e.g. \"table2.md\""),
                     );
                     continue;
                 }

@@ -58,21 +58,23 @@ impl Formatter<'_> {
         self.out.push('\n');
     }
 
-    /// Prints the comments that start before `upto`, each on its own line.
-    fn leading(&mut self, upto: usize, at_end: bool) {
+    /// Prints the comments that start before `upto`, each on its own line; `between`
+    /// says they sit between anchors (blank lines kept), not inside one.
+    fn leading(&mut self, upto: usize, between: bool) {
         while self.next_comment < self.comments.len()
             && self.comments[self.next_comment].start < upto
         {
             let c = self.comments[self.next_comment];
             self.next_comment += 1;
-            if self.blank_between(self.last_end, c.start) && !self.at_block_start() {
+            if between && self.blank_between(self.last_end, c.start) && !self.at_block_start() {
                 self.out.push('\n');
             }
             let text = self.src[c.start..c.end].trim_end().to_string();
             self.line(&text);
-            self.last_end = c.end;
+            if between {
+                self.last_end = c.end;
+            }
         }
-        let _ = at_end;
     }
 
     fn at_block_start(&self) -> bool {
@@ -97,11 +99,12 @@ impl Formatter<'_> {
 
     /// Starts an anchor (item, entry, statement) at `span`: comments and a blank line first.
     fn open(&mut self, span: Span) {
-        self.leading(span.start, false);
+        self.leading(span.start, true);
         if self.blank_between(self.last_end, span.start) && !self.at_block_start() {
             self.out.push('\n');
         }
-        // Comments inside the anchor's header move above it.
+        // Comments inside the anchor's header move above it, with no blank line.
+        self.last_end = span.start;
     }
 
     fn item(&mut self, item: &Item) {
@@ -150,7 +153,7 @@ impl Formatter<'_> {
                         }
                     }
                 }
-                self.leading(p.span.end - 1, false);
+                self.leading(p.span.end - 1, true);
                 self.indent -= 1;
                 self.line("}");
                 self.close(p.span.end);
@@ -216,7 +219,7 @@ impl Formatter<'_> {
                     self.line(&stmt(s));
                     self.close(s.span().end);
                 }
-                self.leading(b.span.end - 1, false);
+                self.leading(b.span.end - 1, true);
                 self.indent -= 1;
                 // An empty block prints as `{}` on the header line.
                 if self.out.ends_with(" {\n") && b.stmts.is_empty() {

@@ -153,12 +153,17 @@ fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, Strin
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
     let path = base.join(target);
+    // Shown relative to how the importer was named, so messages do not depend on the checkout.
+    let shown = Path::new(&l.sources.file(from).name)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(target);
     let canonical = match path.canonicalize() {
         Ok(p) if p.is_file() => p,
         _ => {
             return Err(format!(
                 "looked for {}; `use` paths are relative to the importing file, and `stdlib/…` names the built-in library",
-                path.display()
+                shown.display()
             ))
         }
     };
@@ -167,5 +172,9 @@ fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, Strin
     }
     let text =
         std::fs::read_to_string(&canonical).map_err(|e| format!("{}: {e}", canonical.display()))?;
-    Ok(Resolved::New(l.sources.add(target, Some(canonical), text)))
+    Ok(Resolved::New(l.sources.add(
+        shown.display().to_string(),
+        Some(canonical),
+        text,
+    )))
 }

@@ -32,10 +32,9 @@ pub fn parse(src: &str, file: FileId) -> ParseResult<Module> {
     if !lexical.is_empty() {
         return Err(lexical);
     }
-    pest::set_error_detail(true);
     let mut pairs = match AdvpParser::parse(Rule::file, src) {
         Ok(p) => p,
-        Err(e) => return Err(vec![diagnostic_of_pest(&e, src, file)]),
+        Err(_) => return Err(vec![detailed_error(Rule::file, src, file)]),
     };
     let mut b = Builder {
         file,
@@ -60,9 +59,8 @@ pub fn parse_expr(src: &str, file: FileId) -> ParseResult<Expr> {
     if !lexical.is_empty() {
         return Err(lexical);
     }
-    pest::set_error_detail(true);
-    let wrapped =
-        AdvpParser::parse(Rule::expr, src).map_err(|e| vec![diagnostic_of_pest(&e, src, file)])?;
+    let wrapped = AdvpParser::parse(Rule::expr, src)
+        .map_err(|_| vec![detailed_error(Rule::expr, src, file)])?;
     let mut b = Builder {
         file,
         errors: Vec::new(),
@@ -263,6 +261,17 @@ fn closer(open: char) -> char {
 
 // -------------------------------------------------------------- pest errors
 
+/// Parses again with pest's attempt tracking on (slow, so only after a failure) for the message.
+fn detailed_error(rule: Rule, src: &str, file: FileId) -> Diagnostic {
+    pest::set_error_detail(true);
+    let result = AdvpParser::parse(rule, src);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => diagnostic_of_pest(&e, src, file),
+        Ok(_) => unreachable!("the same input parsed the second time"),
+    }
+}
+
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::name | Rule::path => "a name",
@@ -351,7 +360,7 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
     if let Some(attempts) = attempts {
         for t in attempts.expected_tokens() {
             let token = t.to_string();
-            if token.trim().is_empty() || token == "#" {
+            if token.trim().is_empty() || token == "#" || token == "_" {
                 continue;
             }
             // Literal tokens only; character ranges and built-ins say nothing useful.
@@ -385,7 +394,8 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
     let before = src[..pos].trim_end();
     let open_parens = before.matches('(').count() > before.matches(')').count();
     let after_name = before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
-    let starts_value = src[pos..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '"' || c == '[');
+    let starts_value =
+        src[pos..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '"' || c == '[');
     if open_parens && after_name && starts_value {
         expected = vec!["`:`".into(), "`,`".into(), "`)`".into()];
     }
@@ -400,7 +410,8 @@ fn diagnostic_of_pest(e: &pest::error::Error<Rule>, src: &str, file: FileId) -> 
         format!("unexpected {found}; expected {}", join_or(&expected))
     };
     let help = if open_parens && after_name && starts_value {
-        "arguments are `name: value`, separated by `,`, e.g. `synthetic(classes: 10, frames: 8)`".to_string()
+        "arguments are `name: value`, separated by `,`, e.g. `synthetic(classes: 10, frames: 8)`"
+            .to_string()
     } else {
         help_for(src, pos, &expected)
     };
@@ -706,14 +717,34 @@ impl Builder {
         let mut operands: Vec<Expr> = Vec::new();
         let mut ops: Vec<(BinOp, u8)> = Vec::new();
         let mut pending_neg: Option<Span> = None;
-        let count = p.clone().into_inner().filter(|q| !matches!(q.as_rule(), Rule::neg | Rule::compose | Rule::add | Rule::sub | Rule::mul | Rule::div)).count();
+        let count = p
+            .clone()
+            .into_inner()
+            .filter(|q| {
+                !matches!(
+                    q.as_rule(),
+                    Rule::neg | Rule::compose | Rule::add | Rule::sub | Rule::mul | Rule::div
+                )
+            })
+            .count();
         if count > MAX_OPERANDS {
             self.errors.push(
-                Diagnostic::new(Code::TooDeep, self.file, span_of(&p), format!("an expression with {count} operands"))
-                    .label(format!("more than {MAX_OPERANDS} operands"))
-                    .help("split the arithmetic into named rules"),
+                Diagnostic::new(
+                    Code::TooDeep,
+                    self.file,
+                    span_of(&p),
+                    format!("an expression with {count} operands"),
+                )
+                .label(format!("more than {MAX_OPERANDS} operands"))
+                .help("split the arithmetic into named rules"),
             );
-            return Expr { kind: ExprKind::Number { value: 0.0, text: "0".into() }, span: span_of(&p) };
+            return Expr {
+                kind: ExprKind::Number {
+                    value: 0.0,
+                    text: "0".into(),
+                },
+                span: span_of(&p),
+            };
         }
         for q in p.into_inner() {
             let op = match q.as_rule() {
@@ -729,7 +760,11 @@ impl Builder {
                 _ => None,
             };
             if let Some((op, prec)) = op {
-                while ops.last().is_some_and(|&(_, p)| p >= prec) {
+                // `>>` groups to the right: `a >> b >> net` is `a >> (b >> net)`.
+                while ops
+                    .last()
+                    .is_some_and(|&(o, p)| p > prec || (p == prec && o != BinOp::Compose))
+                {
                     reduce(&mut operands, &mut ops);
                 }
                 ops.push((op, prec));
