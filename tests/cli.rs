@@ -285,3 +285,39 @@ fn builtins_reference_matches_the_docs() {
     );
     let _ = r.path();
 }
+
+#[test]
+fn run_links_libtorch_without_ld_library_path_and_resolves_the_device() {
+    let r = Run::new();
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args([
+            "run",
+            &repo("pipelines/table2.advp"),
+            "--profile",
+            "quick",
+            "--quiet",
+        ])
+        .current_dir(r.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("libtorch linked"), "{err}");
+    assert!(
+        err.contains("device auto:"),
+        "auto says what it chose: {err}"
+    );
+    assert!(
+        err.contains("not built yet"),
+        "run says plainly what it does not do: {err}"
+    );
+    let o = r.advp(&[
+        "run",
+        &repo("pipelines/table2.advp"),
+        "--set",
+        "device=cuda:64",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cuda:64"), "{}", stderr(&o));
+}

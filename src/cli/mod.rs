@@ -291,6 +291,21 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, quiet: bool) -> 
     if !quiet {
         print!("{}", plan.to_text(&program, &|_| None));
     }
+    let chosen = match crate::runtime::device::resolve(&program.settings.device) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let threads = crate::runtime::device::apply_threads(&program.settings);
+    if let Some(note) = &chosen.note {
+        eprintln!("advp: {note}");
+    }
+    eprintln!(
+        "advp: {} ({threads} threads in use)",
+        crate::runtime::device::describe()
+    );
     eprintln!(
         "advp: {} checks clean and its plan has {} nodes; this build stops after check and plan — tensor execution (training, attacks, evaluation) is not built yet",
         file.display(),

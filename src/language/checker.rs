@@ -124,7 +124,8 @@ struct ArgOverride {
 
 #[derive(Clone, Debug)]
 struct Entry {
-    decl: Decl,
+    /// Shared so resolving clones a pointer, not a tree.
+    decl: std::rc::Rc<Decl>,
     file: FileId,
     overrides: Vec<ArgOverride>,
 }
@@ -295,7 +296,7 @@ impl<'a> Checker<'a> {
         }
         self.index.insert(d.name.name.clone(), self.entries.len());
         self.entries.push(Entry {
-            decl: d.clone(),
+            decl: std::rc::Rc::new(d.clone()),
             file,
             overrides: Vec::new(),
         });
@@ -376,7 +377,7 @@ impl<'a> Checker<'a> {
             return;
         }
         self.entries[i] = Entry {
-            decl: d.clone(),
+            decl: std::rc::Rc::new(d.clone()),
             file,
             overrides: Vec::new(),
         };
@@ -658,7 +659,12 @@ impl<'a> Checker<'a> {
                 (SettingKey::Device, SettingValue::Device(d)) => match parse_device(&d.name) {
                     Some(dev) => s.device = dev,
                     None => {
-                        let help = match nearest(&d.name, ["auto", "cpu", "cuda"]) {
+                        let guess = match d.name.as_str() {
+                            "gpu" | "cuda0" => Some("cuda"),
+                            n if n.starts_with("cuda") || n.starts_with("gpu") => Some("cuda:N"),
+                            n => nearest(n, ["auto", "cpu", "cuda"]),
+                        };
+                        let help = match guess {
                             Some(n) => format!("did you mean `{n}`? devices are `auto`, `cpu`, `cuda` and `cuda:N`"),
                             None => "devices are `auto`, `cpu`, `cuda` and `cuda:N`".to_string(),
                         };
@@ -707,6 +713,20 @@ impl<'a> Checker<'a> {
         file: FileId,
         what: &str,
     ) -> Option<()> {
+        // Counts have no real upper bound; say "at least" rather than print it.
+        if v < lo && hi >= 1e9 {
+            self.err(
+                Diagnostic::new(
+                    Code::OutOfRange,
+                    file,
+                    span,
+                    format!("{what} must be at least {lo}"),
+                )
+                .label(format!("{v} is too small"))
+                .help(format!("use {lo} or more")),
+            );
+            return None;
+        }
         if v < lo || v > hi {
             let unit = if (lo, hi) == EPS_RANGE {
                 " (budgets and step sizes are in 0..255 pixel units: `eps 8` means 8/255)"
@@ -1044,7 +1064,11 @@ impl<'a> Checker<'a> {
                                 Code::TooManyArguments,
                                 file,
                                 a.span,
-                                format!("`{shown}` takes at most {} arguments", b.params.len()),
+                                format!(
+                                    "`{shown}` takes at most {} argument{}",
+                                    b.params.len(),
+                                    if b.params.len() == 1 { "" } else { "s" }
+                                ),
                             )
                             .label("one too many")
                             .help(format!("its arguments are {}", one_of(&names))),
@@ -1242,9 +1266,17 @@ impl<'a> Checker<'a> {
                 ExprKind::Number { value, .. } if *value == 2.0 => Some(Value::Int(*value as i64)),
                 ExprKind::Number { .. } => {
                     self.err(
-                        Diagnostic::new(Code::InvalidChoice, file, e.span, "unsupported norm")
-                            .label("not a supported norm")
-                            .help("use `inf` or `2`"),
+                        Diagnostic::new(
+                            Code::InvalidChoice,
+                            file,
+                            e.span,
+                            format!(
+                                "`norm` cannot be {}",
+                                snippet(self.sources.text(file), e.span)
+                            ),
+                        )
+                        .label("not a supported norm")
+                        .help("use `inf` or `2`"),
                     );
                     None
                 }
@@ -2262,12 +2294,17 @@ impl<'a> Checker<'a> {
 
     fn resources(&mut self, e: &Expr, file: FileId) -> Option<Value> {
         let ExprKind::Record(fields) = &e.kind else {
-            return self.mismatch(
-                e,
-                file,
-                &Ty::Str,
-                "write e.g. `resources { gpus: 1, time: \"12:00:00\" }`",
+            self.err(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    file,
+                    e.span,
+                    format!("expected a record of resources, found {}", e.describe()),
+                )
+                .label("expected `{ key: value, … }`")
+                .help("write e.g. `resources { gpus: 1, time: \"12:00:00\" }`"),
             );
+            return None;
         };
         const KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
         let mut out = BTreeMap::new();

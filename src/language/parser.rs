@@ -96,6 +96,7 @@ fn prescan(src: &str, file: FileId) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     let mut stack: Vec<(char, usize)> = Vec::new();
     let mut too_deep = false;
+    let mut string_open = false;
     let mut chars = src.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         match c {
@@ -143,6 +144,8 @@ fn prescan(src: &str, file: FileId) -> Vec<Diagnostic> {
                     }
                 }
                 if !closed {
+                    // Brackets after an open string are unreliable; report the string alone.
+                    string_open = true;
                     errors.push(
                         Diagnostic::new(
                             Code::UnterminatedString,
@@ -208,7 +211,11 @@ fn prescan(src: &str, file: FileId) -> Vec<Diagnostic> {
                     }
                 }
             }
-            c if c.is_ascii_alphanumeric() || c.is_whitespace() || "_,:.=+-*/>".contains(c) => {}
+            // A byte-order mark from Windows editors is whitespace.
+            c if c.is_ascii_alphanumeric()
+                || c.is_whitespace()
+                || c == '\u{feff}'
+                || "_,:.=+-*/>".contains(c) => {}
             c => {
                 let help = match c {
                     ';' => "remove `;`: a statement ends where the next keyword begins".to_string(),
@@ -232,7 +239,7 @@ fn prescan(src: &str, file: FileId) -> Vec<Diagnostic> {
             }
         }
     }
-    if let Some(&(open, at)) = stack.last() {
+    if let Some(&(open, at)) = stack.last().filter(|_| !string_open) {
         errors.push(
             Diagnostic::new(
                 Code::UnclosedDelimiter,

@@ -1,0 +1,99 @@
+//! `device auto | cpu | cuda | cuda:N` resolved against the machine, and `threads`.
+
+use crate::language::program::{Device, Settings};
+
+/// The device a run uses, and a note for the user when `auto` chose for them.
+#[derive(Debug)]
+pub struct Chosen {
+    pub device: tch::Device,
+    pub note: Option<String>,
+}
+
+/// Resolves the file's device: `auto` falls back to the CPU and says so;
+/// asking for a GPU that is not there is an error naming what is.
+pub fn resolve(requested: &Device) -> Result<Chosen, String> {
+    let gpus = if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    };
+    match requested {
+        Device::Cpu => Ok(Chosen {
+            device: tch::Device::Cpu,
+            note: None,
+        }),
+        Device::Auto if gpus > 0 => Ok(Chosen {
+            device: tch::Device::Cuda(0),
+            note: Some(format!("device auto: using cuda:0 ({gpus} GPU(s) found)")),
+        }),
+        Device::Auto => Ok(Chosen {
+            device: tch::Device::Cpu,
+            note: Some("device auto: no CUDA GPU found, running on the CPU".into()),
+        }),
+        Device::Cuda(n) if *n < gpus => Ok(Chosen {
+            device: tch::Device::Cuda(*n),
+            note: None,
+        }),
+        Device::Cuda(n) if gpus == 0 => Err(format!(
+            "device cuda:{n} was asked for, but libtorch sees no CUDA GPU; use `device auto` or `device cpu`, or `--set device=cpu`"
+        )),
+        Device::Cuda(n) => Err(format!(
+            "device cuda:{n} was asked for, but only cuda:0..cuda:{} exist",
+            gpus - 1
+        )),
+    }
+}
+
+/// Applies `threads` (all cores when unset) to libtorch's intra-op pool.
+pub fn apply_threads(settings: &Settings) -> usize {
+    let n = settings
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tch::set_num_threads(n as i32);
+    n
+}
+
+/// One line about the machine: libtorch, CUDA, threads.
+pub fn describe() -> String {
+    let cuda = if tch::Cuda::is_available() {
+        format!("{} CUDA GPU(s)", tch::Cuda::device_count())
+    } else {
+        "no CUDA GPU".to_string()
+    };
+    format!(
+        "libtorch linked, {cuda}, {} CPU thread(s) available",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_always_resolves_and_auto_never_fails() {
+        assert_eq!(resolve(&Device::Cpu).unwrap().device, tch::Device::Cpu);
+        let auto = resolve(&Device::Auto).unwrap();
+        assert!(auto.note.is_some(), "auto says what it chose");
+    }
+
+    #[test]
+    fn a_missing_gpu_is_a_clear_error() {
+        if tch::Cuda::is_available() {
+            let n = tch::Cuda::device_count() as usize;
+            let err = resolve(&Device::Cuda(n)).unwrap_err();
+            assert!(err.contains("only cuda:0"), "{err}");
+        } else {
+            let err = resolve(&Device::Cuda(0)).unwrap_err();
+            assert!(err.contains("sees no CUDA GPU"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tensors_run_on_the_chosen_device() {
+        // 1 + 2 + … + 10 = 55, computed by libtorch.
+        let d = resolve(&Device::Auto).unwrap().device;
+        let t = tch::Tensor::arange(11, (tch::Kind::Float, d));
+        assert_eq!(t.sum(tch::Kind::Float).double_value(&[]), 55.0);
+    }
+}

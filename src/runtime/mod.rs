@@ -1,0 +1,3 @@
+//! The runtime stage: tensors on libtorch. So far: choosing the device.
+
+pub mod device;
