@@ -76,16 +76,9 @@ fn check_fmt(name: &str, text: &str, module: &Module) -> String {
     once
 }
 
-fn valid(path: &Utf8Path, text: String) -> Result {
-    let name = snapshot_name(path);
-    let loaded = load(path, text.clone());
-    let module = loaded.modules[0].1.clone();
-    assert!(
-        loaded.errors.is_empty(),
-        "{path} should parse: {:?}",
-        loaded.errors
-    );
-    let outcome = language::check_all(&loaded);
+/// Checks with every profile and plans; panics with the rendered diagnostics otherwise.
+fn checked(path: &Utf8Path, loaded: &loader::Loaded) -> (language::Program, graph::Plan) {
+    let outcome = language::check_all(loaded);
     let rendered: Vec<String> = outcome
         .errors
         .iter()
@@ -97,7 +90,20 @@ fn valid(path: &Utf8Path, text: String) -> Result {
         rendered.join("\n")
     );
     let program = outcome.program.expect("a checked program");
-    let plan = graph::plan(&program).map_err(|e| format!("{path}: cycle {e:?}"))?;
+    let plan = graph::plan(&program).unwrap_or_else(|e| panic!("{path}: cycle {e:?}"));
+    (program, plan)
+}
+
+fn valid(path: &Utf8Path, text: String) -> Result {
+    let name = snapshot_name(path);
+    let loaded = load(path, text.clone());
+    let module = loaded.modules[0].1.clone();
+    assert!(
+        loaded.errors.is_empty(),
+        "{path} should parse: {:?}",
+        loaded.errors
+    );
+    let (program, plan) = checked(path, &loaded);
     let formatted = check_fmt(&name, &text, &module);
     settings().bind(|| {
         insta::assert_yaml_snapshot!(format!("{name}.ast"), module);
@@ -140,19 +146,7 @@ fn shipped(path: &Utf8Path, text: String) -> Result {
     let name = snapshot_name(path);
     let abs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path.as_str());
     let loaded = loader::load_source(path.as_str(), Some(abs), text.clone());
-    let outcome = language::check_all(&loaded);
-    let rendered: Vec<String> = outcome
-        .errors
-        .iter()
-        .map(|d| d.render_plain(&outcome.sources, 80))
-        .collect();
-    assert!(
-        outcome.errors.is_empty(),
-        "{path}:\n{}",
-        rendered.join("\n")
-    );
-    let program = outcome.program.expect("checked");
-    graph::plan(&program).map_err(|e| format!("{path}: {e:?}"))?;
+    let (program, _) = checked(path, &loaded);
     let formatted = check_fmt(&name, &text, &loaded.modules[0].1);
     assert_eq!(
         formatted, text,
