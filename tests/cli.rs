@@ -26,11 +26,10 @@ impl Run {
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
+            // Every CLI test also proves the binary finds libtorch through its rpath.
+            .env_remove("LD_LIBRARY_PATH")
             .output()
             .expect("the binary runs")
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
@@ -283,24 +282,18 @@ fn builtins_reference_matches_the_docs() {
         stdout(&o).trim(),
         "docs/language.md is stale: paste `advp builtins --markdown` between the markers"
     );
-    let _ = r.path();
 }
 
 #[test]
 fn run_links_libtorch_without_ld_library_path_and_resolves_the_device() {
     let r = Run::new();
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args([
-            "run",
-            &repo("pipelines/table2.advp"),
-            "--profile",
-            "quick",
-            "--quiet",
-        ])
-        .current_dir(r.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
+    let o = r.advp(&[
+        "run",
+        &repo("pipelines/table2.advp"),
+        "--profile",
+        "quick",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("libtorch linked"), "{err}");

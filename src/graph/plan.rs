@@ -151,14 +151,14 @@ fn cycle_diagnostic(
 
 impl Plan {
     /// The nodes each node reads, by program index.
-    pub fn inputs(&self, program: &Program, i: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = program.nodes[i]
-            .deps
-            .iter()
-            .filter_map(|d| program.nodes.iter().position(|n| n.name == d.name))
+    pub fn inputs(&self, i: usize) -> Vec<usize> {
+        // Nodes were added in program order, so graph index i is program node i.
+        let mut v: Vec<usize> = self
+            .graph
+            .neighbors_directed(NodeIndex::new(i), petgraph::Incoming)
+            .map(|n| self.graph[n])
             .collect();
         v.sort();
-        v.dedup();
         v
     }
 
@@ -186,7 +186,7 @@ impl Plan {
         for &i in &self.order {
             let n = &program.nodes[i];
             let inputs: Vec<&str> = self
-                .inputs(program, i)
+                .inputs(i)
                 .iter()
                 .map(|&j| program.nodes[j].name.as_str())
                 .collect();

@@ -713,39 +713,42 @@ impl<'a> Checker<'a> {
         file: FileId,
         what: &str,
     ) -> Option<()> {
-        // Counts have no real upper bound; say "at least" rather than print it.
-        if v < lo && hi >= 1e9 {
-            self.err(
-                Diagnostic::new(
-                    Code::OutOfRange,
-                    file,
-                    span,
-                    format!("{what} must be at least {lo}"),
-                )
-                .label(format!("{v} is too small"))
-                .help(format!("use {lo} or more")),
-            );
-            return None;
+        if v >= lo && v <= hi {
+            return Some(());
         }
-        if v < lo || v > hi {
+        // Counts have no real upper bound; say "at least" rather than print it.
+        let (message, label, help) = if v < lo && hi >= 1e9 {
+            (
+                format!("{what} must be at least {lo}"),
+                format!("{v} is too small"),
+                format!("use {lo} or more"),
+            )
+        } else {
             let unit = if (lo, hi) == EPS_RANGE {
                 " (budgets and step sizes are in 0..255 pixel units: `eps 8` means 8/255)"
             } else {
                 ""
             };
-            self.err(
-                Diagnostic::new(
-                    Code::OutOfRange,
-                    file,
-                    span,
-                    format!("{what} must be between {lo} and {hi}"),
-                )
-                .label(format!("{v} is out of range"))
-                .help(format!("use a value from {lo} to {hi}{unit}")),
-            );
-            return None;
-        }
-        Some(())
+            (
+                format!("{what} must be between {lo} and {hi}"),
+                format!("{v} is out of range"),
+                format!("use a value from {lo} to {hi}{unit}"),
+            )
+        };
+        self.err(
+            Diagnostic::new(Code::OutOfRange, file, span, message)
+                .label(label)
+                .help(help),
+        );
+        None
+    }
+
+    fn division_by_zero(&mut self, file: FileId, span: Span) {
+        self.err(
+            Diagnostic::new(Code::DivisionByZero, file, span, "division by zero")
+                .label("this is zero")
+                .help("divide by a non-zero number"),
+        );
     }
 
     /// A constant number: literals and arithmetic of literals.
@@ -753,11 +756,7 @@ impl<'a> Checker<'a> {
         match const_eval(e) {
             Ok(v) => Some(v),
             Err(ConstError::DivZero(span)) => {
-                self.err(
-                    Diagnostic::new(Code::DivisionByZero, file, span, "division by zero")
-                        .label("this is zero")
-                        .help("divide by a non-zero number"),
-                );
+                self.division_by_zero(file, span);
                 None
             }
             Err(ConstError::NotConst) => {
@@ -843,7 +842,7 @@ impl<'a> Checker<'a> {
         }
         let &i = self.index.get(name)?;
         let e = self.entries[i].clone();
-        if self.in_cycle(name, e.file, e.decl.name.span) {
+        if self.in_cycle(name) {
             return None;
         }
         self.stack
@@ -857,7 +856,7 @@ impl<'a> Checker<'a> {
         r
     }
 
-    fn in_cycle(&mut self, name: &str, file: FileId, span: Span) -> bool {
+    fn in_cycle(&mut self, name: &str) -> bool {
         let Some(pos) = self.stack.iter().position(|(n, _, _)| n == name) else {
             return false;
         };
@@ -867,7 +866,6 @@ impl<'a> Checker<'a> {
             .collect();
         path.push(name.to_string());
         let (_, last_file, last_span) = self.stack.last().cloned().expect("non-empty stack");
-        let _ = (file, span);
         self.err(
             Diagnostic::new(Code::Cycle, last_file, self.current_ref.unwrap_or(last_span), format!("dependency cycle: {}", path.join(" → ")))
                 .label("this reference closes the cycle")
@@ -1471,9 +1469,9 @@ impl<'a> Checker<'a> {
 
     fn range(
         &mut self,
-        start: &prog_num::Number,
-        end: &prog_num::Number,
-        step: Option<&prog_num::Number>,
+        start: &Number,
+        end: &Number,
+        step: Option<&Number>,
         file: FileId,
         span: Span,
     ) -> Option<Vec<f64>> {
@@ -1879,7 +1877,7 @@ impl<'a> Checker<'a> {
         }
         let &i = self.index.get(name)?;
         let e = self.entries[i].clone();
-        if self.in_cycle(name, e.file, e.decl.name.span) {
+        if self.in_cycle(name) {
             return None;
         }
         self.stack
@@ -1966,11 +1964,7 @@ impl<'a> Checker<'a> {
                 let r = self.rule_expr(rhs, file);
                 let (l, r) = (Box::new(l?), Box::new(r?));
                 if *op == BinOp::Div && matches!(const_eval(rhs), Ok(v) if v == 0.0) {
-                    self.err(
-                        Diagnostic::new(Code::DivisionByZero, file, rhs.span, "division by zero")
-                            .label("this is zero")
-                            .help("divide by a non-zero number"),
-                    );
+                    self.division_by_zero(file, rhs.span);
                     return None;
                 }
                 match op {
@@ -2563,8 +2557,4 @@ fn shift_spans(e: &mut Expr, by: usize) {
         ExprKind::Neg(i) | ExprKind::Paren(i) => shift_spans(i, by),
         ExprKind::Number { .. } | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Inf => {}
     }
-}
-
-mod prog_num {
-    pub use super::super::ast::Number;
 }
