@@ -1,3 +1,5 @@
-//! The runtime stage: tensors on libtorch. So far: choosing the device.
+//! The runtime stage: tensors on libtorch.
 
 pub mod device;
+pub mod frames;
+pub mod resnet;

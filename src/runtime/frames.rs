@@ -1,0 +1,1 @@
+//! UCF101 / HMDB51 frame folders (placeholder, being written).

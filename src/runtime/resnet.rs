@@ -1,0 +1,1 @@
+//! 3D ResNets (placeholder, being written).
