@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod graph;
 pub mod language;
+pub mod reports;
 pub mod runtime;

@@ -284,27 +284,249 @@ fn builtins_reference_matches_the_docs() {
     );
 }
 
+/// A pipeline small enough for a test: 4 classes of 4×16×16 clips, a 4-wide C3D.
+const TINY: &str = r#"seed 3
+data d = synthetic(classes: 4, frames: 4, size: 16, train: 64, test: 32, val: 16)
+model net = c3d_small(classes: d.classes, width: 4)
+train benign = standard(net, d, epochs: 2, batch: 16)
+train at = adversarial(net, d, attack: pgd(steps: 2), epochs: EPOCHS, batch: 16) {
+  budget adaptive 0..8 step 4 every 1
+  alpha eps
+}
+eval e = robustness([benign, at], d.test, batch: 16) {
+  attack pgd(steps: 3)
+  budget sweep [0, 4, 8]
+  alpha 0.2 * (eps + 1)
+}
+report e to "e.md", "e.csv", "e.json"
+report e adversarial to "adv/e.safetensors"
+report at to "at.jsonl"
+"#;
+
+fn tiny(epochs: u32) -> String {
+    TINY.replace("EPOCHS", &epochs.to_string())
+}
+
+fn read(p: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
+}
+
+/// The `rows` of an evaluation's JSON report.
+fn rows(r: &Run) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("results/p/e.json"))).unwrap();
+    v["rows"].clone()
+}
+
+/// metrics.jsonl without the wall-clock seconds.
+fn metrics(r: &Run) -> Vec<serde_json::Value> {
+    String::from_utf8(read(r.dir.path().join("results/p/at.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+/// The trained weights of node `at` from the run's cache.
+fn weights(r: &Run) -> Vec<u8> {
+    let cache = r.dir.path().join(".advp/cache");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&cache).unwrap().flatten() {
+        let node = e.path().join("node.json");
+        if let Ok(text) = std::fs::read_to_string(&node) {
+            if text.contains("\"name\": \"at\"") {
+                found.push(read(e.path().join("weights.safetensors")));
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "one finished entry for `at`");
+    found.pop().unwrap()
+}
+
 #[test]
-fn run_links_libtorch_without_ld_library_path_and_resolves_the_device() {
+fn run_trains_evaluates_reports_and_caches() {
     let r = Run::new();
-    let o = r.advp(&[
-        "run",
-        &repo("pipelines/table2.advp"),
-        "--profile",
-        "quick",
-        "--quiet",
-    ]);
+    r.write("p.advp", &tiny(2));
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("libtorch linked"), "{err}");
     assert!(
         err.contains("device auto:"),
         "auto says what it chose: {err}"
     );
+    assert!(err.contains("3 node(s) ran"), "{err}");
+    let md = String::from_utf8(read(r.dir.path().join("results/p/e.md"))).unwrap();
+    assert!(md.contains("| model | ε = 0 | ε = 4 | ε = 8 |"), "{md}");
     assert!(
-        err.contains("not built yet"),
-        "run says plainly what it does not do: {err}"
+        md.contains("| benign |") && md.contains("| at |") && md.contains("**"),
+        "{md}"
     );
+    let csv = String::from_utf8(read(r.dir.path().join("results/p/e.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    let rows = rows(&r);
+    assert_eq!(rows.as_array().unwrap().len(), 6);
+    assert_eq!(rows[0]["n"], 32);
+    // AAT logged its budget probabilities and the held-out loss of each budget.
+    let m = metrics(&r);
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0]["probs"].as_array().unwrap().len(), 3);
+    assert_eq!(m[0]["budget_losses"].as_array().unwrap().len(), 3);
+    // The adversarial clips: one tensor per model and budget, plus the clean clips and labels.
+    let adv =
+        tch::Tensor::read_safetensors(r.dir.path().join("results/p/adv/e.safetensors")).unwrap();
+    let names: Vec<&str> = adv.iter().map(|(n, _)| n.as_str()).collect();
+    for n in ["clean", "labels", "benign/eps8", "at/eps4"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let clean = &adv.iter().find(|(n, _)| n == "clean").unwrap().1;
+    let at8 = &adv.iter().find(|(n, _)| n == "at/eps8").unwrap().1;
+    assert_eq!(clean.size(), [32, 3, 4, 16, 16]);
+    // Three steps of α = 0.2·(8 + 1) = 1.8 reach at most 5.4 of the budget 8.
+    let linf = (at8 - clean).abs().max().double_value(&[]);
+    assert!((linf - 5.4 / 255.0).abs() < 1e-6, "{linf}");
+
+    // A second run does no tensor work; the graph says so.
+    let again = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 node(s) ran, 3 cached"),
+        "{}",
+        stderr(&again)
+    );
+    let g = r.advp(&["graph", "p.advp"]);
+    assert!(stdout(&g).contains("[cached]"), "{}", stdout(&g));
+
+    // Changing the evaluation re-runs it alone; --only and --force pick one node.
+    r.write("p.advp", &tiny(2).replace("[0, 4, 8]", "[0, 8]"));
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(
+        stderr(&o).contains("1 node(s) ran, 2 cached"),
+        "{}",
+        stderr(&o)
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--only", "benign", "--force"]);
+    assert!(
+        stderr(&o).contains("1 node(s) ran, 0 cached"),
+        "{}",
+        stderr(&o)
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--only", "benig"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("did you mean `benign`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn one_seed_gives_identical_numbers_and_a_killed_run_resumes_bit_identically() {
+    // Uninterrupted.
+    let a = Run::new();
+    a.write("p.advp", &tiny(6));
+    let o = a.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The same again in another folder: the same numbers and weights.
+    let b = Run::new();
+    b.write("p.advp", &tiny(6));
+    assert!(b.advp(&["run", "p.advp", "--quiet"]).status.success());
+    assert_eq!(rows(&a), rows(&b));
+    assert_eq!(weights(&a), weights(&b));
+
+    // Killed with SIGKILL once `at` has a checkpoint, then with Ctrl-C (SIGINT), then resumed.
+    let c = Run::new();
+    c.write("p.advp", &tiny(6));
+    for signal in ["-KILL", "-INT"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["run", "p.advp", "--quiet"])
+            .current_dir(c.dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let checkpoint = || {
+            std::fs::read_dir(c.dir.path().join(".advp/cache"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    std::fs::read_to_string(e.path().join("state.json"))
+                        .is_ok_and(|s| s.contains("\"epoch\": 1") || s.contains("\"epoch\": 3"))
+                })
+        };
+        while !checkpoint() && start.elapsed().as_secs() < 120 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        if signal == "-INT" {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.code() == Some(130) {
+                assert!(
+                    err.contains("run the same command again to resume"),
+                    "{err}"
+                );
+            }
+        }
+    }
+    let o = c.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming from the checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rows(&a), rows(&c));
+    assert_eq!(metrics(&a), metrics(&c));
+    assert_eq!(
+        weights(&a),
+        weights(&c),
+        "resumed weights differ from an uninterrupted run"
+    );
+}
+
+#[test]
+fn shape_mismatch_and_unsupported_nodes_fail_before_any_training() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 16, test: 8, val: 4)\nmodel net = c3d_small(classes: 7, width: 4)\ntrain t = standard(net, d, epochs: 1)\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("advp::run::shape_mismatch"), "{err}");
+    assert!(err.contains("4 classes"), "{err}");
+    assert!(!err.contains("epoch 1/1"), "{err}");
+
+    r.write(
+        "q.advp",
+        "use \"stdlib/attacks.advp\"\ndata d = synthetic(classes: 4)\nmodel net = c3d_small(classes: 4)\ntrain t = adversarial(net, d, attack: flickering, epochs: 1)\n",
+    );
+    let o = r.advp(&["run", "q.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("advp::run::unsupported") && err.contains("flicker"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_links_libtorch_without_ld_library_path_and_resolves_the_device() {
+    let r = Run::new();
     let o = r.advp(&[
         "run",
         &repo("pipelines/table2.advp"),
@@ -313,4 +535,125 @@ fn run_links_libtorch_without_ld_library_path_and_resolves_the_device() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cuda:64"), "{}", stderr(&o));
+}
+
+/// Writes a mini UCF101 in Hara et al.'s layout: 3 classes, 3 videos each of 6
+/// frames 24×20, where each class has its own colour so a model can learn it.
+fn mini_ucf(root: &Path) {
+    let classes = ["ApplyLipstick", "Basketball", "Typing"];
+    let mut ind = String::new();
+    let (mut train, mut test) = (String::new(), String::new());
+    for (c, name) in classes.iter().enumerate() {
+        ind.push_str(&format!("{} {name}\n", c + 1));
+        for g in 1..=3 {
+            let video = format!("v_{name}_g0{g}_c01");
+            let dir = root.join(name).join(&video);
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 1..=6u8 {
+                let mut rgb = [40u8, 40, 40];
+                rgb[c] = 120 + 20 * f;
+                let img = image::RgbImage::from_pixel(24, 20, image::Rgb(rgb));
+                img.save(dir.join(format!("image_{f:05}.jpg"))).unwrap();
+            }
+            if g < 3 {
+                train.push_str(&format!("{name}/{video}.avi {}\r\n", c + 1));
+            } else {
+                test.push_str(&format!("{name}/{video}.avi\r\n"));
+            }
+        }
+    }
+    std::fs::write(root.join("classInd.txt"), ind).unwrap();
+    std::fs::write(root.join("trainlist01.txt"), train).unwrap();
+    std::fs::write(root.join("testlist01.txt"), test).unwrap();
+}
+
+#[test]
+fn ucf101_frame_folders_train_and_report_clip_and_video_accuracy() {
+    let r = Run::new();
+    mini_ucf(&r.dir.path().join("data/ucf"));
+    r.write(
+        "u.advp",
+        r#"data ucf = ucf101(root: "data/ucf", split: 1, frames: 4, size: 16, clips: 2, val: 0)
+model net = c3d_small(classes: 3, width: 4)
+train t = standard(net, ucf, epochs: 2, batch: 3)
+eval e = robustness([t], ucf.test, batch: 4) {
+  attack pgd(steps: 2)
+  budget sweep [0, 4]
+}
+report e to "e.json"
+"#,
+    );
+    let o = r.advp(&["run", "u.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("out/e.json"))).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // 3 test videos × 2 clips each; video accuracy is a fraction of 3 videos.
+    assert_eq!(rows[0]["n"], 6);
+    let va = rows[0]["video_accuracy"].as_f64().unwrap();
+    assert!(
+        [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0]
+            .iter()
+            .any(|x| (x - va).abs() < 1e-9),
+        "{va}"
+    );
+
+    // A corrupt frame is an error naming the file, and no half-written result remains.
+    let bad = r
+        .dir
+        .path()
+        .join("data/ucf/Typing/v_Typing_g03_c01/image_00002.jpg");
+    std::fs::write(&bad, b"not a jpeg").unwrap();
+    r.write(
+        "u.advp",
+        &std::fs::read_to_string(r.dir.path().join("u.advp"))
+            .unwrap()
+            .replace("[0, 4]", "[0, 8]"),
+    );
+    let o = r.advp(&["run", "u.advp", "--quiet", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("image_00002.jpg"), "{}", stderr(&o));
+
+    // A missing root names the path.
+    std::fs::remove_dir_all(r.dir.path().join("data/ucf")).unwrap();
+    let o = r.advp(&["run", "u.advp", "--quiet", "--force"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("data/ucf"), "{}", stderr(&o));
+}
+
+#[test]
+fn tensors_data_from_a_users_safetensors_file() {
+    let r = Run::new();
+    tch::manual_seed(0);
+    let x = tch::Tensor::rand([12, 3, 4, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
+    let y = tch::Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+    tch::Tensor::write_safetensors(
+        &[("x", &x), ("y", &y)],
+        r.dir.path().join("clips.safetensors"),
+    )
+    .unwrap();
+    r.write(
+        "t.advp",
+        "data d = tensors(\"clips.safetensors\", val: 0.25)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 4)\neval e = robustness([t], d.test) {\n  budget sweep [0]\n}\nreport e to \"e.csv\"\n",
+    );
+    let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
+    assert!(csv.contains("t,0,"), "{csv}");
+    assert!(
+        csv.contains(",12,"),
+        "x doubles as the test set without x_test: {csv}"
+    );
+
+    // Values outside [0, 1] are refused with the reason.
+    let bad = &x * 255.0;
+    tch::Tensor::write_safetensors(
+        &[("x", &bad), ("y", &y)],
+        r.dir.path().join("clips.safetensors"),
+    )
+    .unwrap();
+    let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("[0, 1]"), "{}", stderr(&o));
 }

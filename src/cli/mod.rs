@@ -49,14 +49,31 @@ enum Command {
         profile: Option<String>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// The cache folder whose entries mark nodes as cached (default: .advp/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
     },
-    /// Check a pipeline and plan its execution.
+    /// Run a pipeline: train, attack, evaluate and write its reports; finished
+    /// nodes are cached and training resumes from its last checkpoint.
     Run {
         file: PathBuf,
         #[arg(long)]
         profile: Option<String>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Run only this node (and what it reads).
+        #[arg(long, value_name = "NODE")]
+        only: Option<String>,
+        /// Run again even if cached (the `--only` node, or every node).
+        #[arg(long)]
+        force: bool,
+        /// Where reports go (default: results/<pipeline name>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The cache folder (default: .advp/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Plain lines instead of progress bars.
         #[arg(long)]
         quiet: bool,
     },
@@ -79,13 +96,29 @@ pub fn main() -> i32 {
             dot,
             profile,
             sets,
-        } => graph_cmd(&file, dot, profile, sets),
+            cache,
+        } => graph_cmd(&file, dot, profile, sets, cache),
         Command::Run {
             file,
             profile,
             sets,
+            only,
+            force,
+            out,
+            cache,
             quiet,
-        } => run(&file, profile, sets, quiet),
+        } => run(
+            &file,
+            profile,
+            sets,
+            RunFlags {
+                only,
+                force,
+                out,
+                cache,
+                quiet,
+            },
+        ),
         Command::Builtins { markdown } => {
             if markdown {
                 print!("{}", language::builtins::reference_markdown());
@@ -269,28 +302,95 @@ fn build(
     }
 }
 
-fn graph_cmd(file: &Path, dot: bool, profile: Option<String>, sets: Vec<String>) -> i32 {
+fn graph_cmd(
+    file: &Path,
+    dot: bool,
+    profile: Option<String>,
+    sets: Vec<String>,
+    cache: Option<PathBuf>,
+) -> i32 {
     let (program, plan) = match build(file, profile, sets) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let none = |_: usize| None;
+    let opts = run_options(
+        file,
+        &program,
+        &RunFlags {
+            cache,
+            ..RunFlags::default()
+        },
+        tch::Device::Cpu,
+    );
+    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    let status = |i: usize| match program.nodes[i].kind {
+        language::ast::DeclKind::Train | language::ast::DeclKind::Eval => Some(
+            if runner.is_cached(i) {
+                "cached"
+            } else {
+                "to run"
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
     if dot {
-        print!("{}", plan.to_dot(&program, &none));
+        print!("{}", plan.to_dot(&program, &status));
     } else {
-        print!("{}", plan.to_text(&program, &none));
+        print!("{}", plan.to_text(&program, &status));
     }
     0
 }
 
-fn run(file: &Path, profile: Option<String>, sets: Vec<String>, quiet: bool) -> i32 {
+#[derive(Default)]
+struct RunFlags {
+    only: Option<String>,
+    force: bool,
+    out: Option<PathBuf>,
+    cache: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn run_options(
+    file: &Path,
+    program: &language::Program,
+    flags: &RunFlags,
+    device: tch::Device,
+) -> crate::runtime::exec::Options {
+    let stem = file
+        .file_stem()
+        .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());
+    let name = match &program.profile {
+        Some(p) => format!("{stem}-{p}"),
+        None => stem,
+    };
+    let base = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(PathBuf::from("."), Path::to_path_buf);
+    crate::runtime::exec::Options {
+        out: flags
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("results").join(name)),
+        cache: flags
+            .cache
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".advp").join("cache")),
+        only: flags.only.clone(),
+        force: flags.force,
+        quiet: flags.quiet,
+        base,
+        device,
+    }
+}
+
+fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
+    let started = std::time::Instant::now();
     let (program, plan) = match build(file, profile, sets) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if !quiet {
-        print!("{}", plan.to_text(&program, &|_| None));
-    }
     let chosen = match crate::runtime::device::resolve(&program.settings.device) {
         Ok(c) => c,
         Err(e) => {
@@ -302,14 +402,46 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, quiet: bool) -> 
     if let Some(note) = &chosen.note {
         eprintln!("advp: {note}");
     }
-    eprintln!(
-        "advp: {} ({threads} threads in use)",
-        crate::runtime::device::describe()
-    );
-    eprintln!(
-        "advp: {} checks clean and its plan has {} nodes; this build stops after check and plan — tensor execution (training, attacks, evaluation) is not built yet",
-        file.display(),
-        plan.order.len()
-    );
-    0
+    if !flags.quiet {
+        eprintln!(
+            "advp: {} ({threads} threads in use)",
+            crate::runtime::device::describe()
+        );
+    }
+    let _ = ctrlc::set_handler(|| {
+        if crate::runtime::train::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // A second Ctrl-C: stop now (the last checkpoint is still on disk).
+            std::process::exit(130);
+        }
+        eprintln!("\nadvp: interrupted; saving a checkpoint (Ctrl-C again to stop at once)");
+    });
+    let opts = run_options(file, &program, &flags, chosen.device);
+    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    match runner.run() {
+        Ok(summary) => {
+            for p in &summary.reports {
+                println!("wrote {}", p.display());
+            }
+            eprintln!(
+                "advp: done in {:.1} s: {} node(s) ran, {} cached",
+                started.elapsed().as_secs_f64(),
+                summary.ran.len(),
+                summary.cached.len()
+            );
+            0
+        }
+        Err(crate::runtime::exec::RunError::Interrupted { message, .. }) => {
+            eprintln!("advp: {message}");
+            130
+        }
+        Err(crate::runtime::exec::RunError::Diagnostics(diags)) => {
+            print_diagnostics(&diags, &program.sources);
+            eprintln!(
+                "error: advp stopped: {} problem(s) in {}",
+                diags.len(),
+                file.display()
+            );
+            1
+        }
+    }
 }

@@ -2405,6 +2405,7 @@ impl<'a> Checker<'a> {
                 (Some(_), _) => &[""],
                 (None, DeclKind::Eval) => &["md", "csv", "json", "html", "svg", "png"],
                 (None, DeclKind::Analyze) => &["svg", "png", "json", "csv"],
+                (None, DeclKind::Train) => &["json", "jsonl", "csv", "svg", "png"],
                 _ => &["json", "csv", "svg", "png"],
             };
             let mut paths = Vec::new();

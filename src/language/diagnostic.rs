@@ -72,6 +72,9 @@ codes! {
     ReportMode => "advp::check::report_mode",
     DivisionByZero => "advp::check::division_by_zero",
     Cycle => "advp::graph::cycle",
+    Unsupported => "advp::run::unsupported",
+    NodeFailed => "advp::run::node_failed",
+    ShapeMismatch => "advp::run::shape_mismatch",
 }
 
 impl fmt::Display for Code {

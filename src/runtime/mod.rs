@@ -1,5 +1,25 @@
 //! The runtime stage: tensors on libtorch.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`exec`] | runs a planned program node by node, with the [`cache`] |
+//! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
+//! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
+//! | [`attacks`] | FGSM, PGD (L∞, L2) |
+//! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
+//! | [`eval`] | robustness tables |
 
+pub mod attacks;
+pub mod cache;
+pub mod data;
 pub mod device;
+pub mod eval;
+pub mod exec;
 pub mod frames;
+pub mod models;
+pub mod optim;
+pub mod progress;
 pub mod resnet;
+pub mod rng;
+pub mod synthetic;
+pub mod train;

@@ -1,0 +1,228 @@
+//! Reports: the tables of evaluations (Markdown like the paper, CSV, JSON), the
+//! adversarial clips, and training metrics — written atomically under `--out`.
+
+use crate::language::ast::DeclKind;
+use crate::language::diagnostic::{Code, Diagnostic};
+use crate::language::program::Program;
+use crate::runtime::cache::Cache;
+use crate::runtime::eval::Row;
+use std::path::{Path, PathBuf};
+
+/// Formats a budget as written in the file (8, not 8.0).
+pub fn eps_label(e: f64) -> String {
+    if e.fract() == 0.0 {
+        format!("{}", e as i64)
+    } else {
+        format!("{e}")
+    }
+}
+
+/// Rows as a Markdown table: one row per model, one column per ε, the best
+/// accuracy of each column in bold (as in the paper's tables).
+pub fn markdown(title: &str, rows: &[Row]) -> String {
+    let mut models: Vec<&str> = Vec::new();
+    let mut budgets: Vec<f64> = Vec::new();
+    for r in rows {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+        if !budgets.contains(&r.eps) {
+            budgets.push(r.eps);
+        }
+    }
+    let cell = |m: &str, e: f64| rows.iter().find(|r| r.model == m && r.eps == e);
+    let best: Vec<f64> = budgets
+        .iter()
+        .map(|&e| {
+            rows.iter()
+                .filter(|r| r.eps == e)
+                .map(|r| r.accuracy)
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let mut out = format!(
+        "# {title}\n\nTop-1 accuracy (%) under attack at budget ε (0..255 units).\n\n| model |"
+    );
+    for e in &budgets {
+        out.push_str(&format!(" ε = {} |", eps_label(*e)));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(budgets.len()));
+    out.push('\n');
+    for m in &models {
+        out.push_str(&format!("| {m} |"));
+        for (k, e) in budgets.iter().enumerate() {
+            match cell(m, *e) {
+                Some(r) => {
+                    let v = format!("{:.1}", 100.0 * r.accuracy);
+                    if r.accuracy == best[k] {
+                        out.push_str(&format!(" **{v}** |"));
+                    } else {
+                        out.push_str(&format!(" {v} |"));
+                    }
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    let n = rows.first().map_or(0, |r| r.n);
+    out.push_str(&format!("\n{n} clips per cell.\n"));
+    out
+}
+
+pub fn csv(rows: &[Row], seed: u64) -> String {
+    let mut out = String::from("model,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{seed}\n",
+            r.model,
+            eps_label(r.eps),
+            r.alpha,
+            r.accuracy,
+            r.correct,
+            r.n,
+            r.video_accuracy.map_or(String::new(), |v| v.to_string())
+        ));
+    }
+    out
+}
+
+fn err(r: &crate::language::program::ReportNode, message: String) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::new(Code::NodeFailed, r.file, r.span, message)
+            .label("this report")
+            .help("results stay in the cache; fix the cause and run again to write the report"),
+    )
+}
+
+/// Writes every report whose target this run finished (or found cached).
+pub fn write_all(
+    program: &Program,
+    targets: &[usize],
+    keys: &[String],
+    cache: &Cache,
+    out: &Path,
+) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
+    let mut written = Vec::new();
+    for r in &program.reports {
+        let Some(t) = program.nodes.iter().position(|n| n.name == r.target) else {
+            continue;
+        };
+        if !targets.contains(&t) {
+            continue;
+        }
+        let node = &program.nodes[t];
+        let dir = cache.done(&keys[t]);
+        for p in &r.paths {
+            let dest = out.join(p);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| err(r, format!("cannot create {}: {e}", parent.display())))?;
+            }
+            let ext = Path::new(p)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("");
+            let bytes: Vec<u8> = match (r.mode.as_deref(), node.kind, ext) {
+                (Some("adversarial"), _, _) => {
+                    let src = dir.join("adversarial.safetensors");
+                    std::fs::read(&src)
+                        .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?
+                }
+                (None, DeclKind::Eval, _) => {
+                    let src = dir.join("result.json");
+                    let text = std::fs::read_to_string(&src)
+                        .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?;
+                    let v: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| err(r, format!("{} is corrupt: {e}", src.display())))?;
+                    let rows: Vec<Row> = serde_json::from_value(v["rows"].clone())
+                        .map_err(|e| err(r, format!("{} is corrupt: {e}", src.display())))?;
+                    match ext {
+                        "md" => markdown(&node.name, &rows).into_bytes(),
+                        "csv" => csv(&rows, program.settings.seed).into_bytes(),
+                        _ => text.into_bytes(),
+                    }
+                }
+                (None, DeclKind::Train, _) => {
+                    let src = dir.join("metrics.jsonl");
+                    let text = std::fs::read_to_string(&src)
+                        .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?;
+                    let lines: Vec<serde_json::Value> = text
+                        .lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    match ext {
+                        "jsonl" => text.into_bytes(),
+                        "csv" => {
+                            let mut s = String::from(
+                                "epoch,lr,eps,train_loss,train_acc,val_loss,val_acc,seconds\n",
+                            );
+                            for l in &lines {
+                                let f = |k: &str| match &l[k] {
+                                    serde_json::Value::Null => String::new(),
+                                    v => v.to_string(),
+                                };
+                                s.push_str(&format!(
+                                    "{},{},{},{},{},{},{},{}\n",
+                                    f("epoch"),
+                                    f("lr"),
+                                    f("eps"),
+                                    f("train_loss"),
+                                    f("train_acc"),
+                                    f("val_loss"),
+                                    f("val_acc"),
+                                    f("seconds")
+                                ));
+                            }
+                            s.into_bytes()
+                        }
+                        _ => serde_json::to_string_pretty(
+                            &serde_json::json!({ "node": node.name, "epochs": lines }),
+                        )
+                        .unwrap_or_default()
+                        .into_bytes(),
+                    }
+                }
+                _ => continue,
+            };
+            crate::cli::write_atomic(&dest, &bytes)
+                .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
+            written.push(dest);
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, eps: f64, acc: f64) -> Row {
+        Row {
+            model: model.into(),
+            eps,
+            alpha: 1.0,
+            accuracy: acc,
+            correct: (acc * 100.0) as u64,
+            n: 100,
+            video_accuracy: None,
+        }
+    }
+
+    #[test]
+    fn markdown_bolds_the_best_of_each_column() {
+        let rows = [
+            row("a", 0.0, 0.9),
+            row("a", 8.0, 0.1),
+            row("b", 0.0, 0.6),
+            row("b", 8.0, 0.3),
+        ];
+        let md = markdown("t", &rows);
+        assert!(md.contains("| model | ε = 0 | ε = 8 |"), "{md}");
+        assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
+        assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
+        let c = csv(&rows, 3);
+        assert_eq!(c.lines().nth(2), Some("a,8,1,0.1,10,100,,3"));
+    }
+}

@@ -1,0 +1,308 @@
+//! Datasets as the runtime sees them: three splits of labelled clips
+//! (N×C×T×H×W in [0, 1]) served in batches.
+
+use super::frames;
+use super::rng::mix;
+use super::synthetic;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Clips held in memory (synthetic data, a user's safetensors file).
+pub struct Memory {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+/// Videos decoded from frame folders on demand.
+pub struct Frames {
+    pub videos: Vec<frames::Video>,
+    /// Test clips: (video, clip number) pairs; training samples one window per video.
+    pub test_clips: Option<usize>,
+    pub frames: usize,
+    pub size: usize,
+}
+
+pub enum Clips {
+    Memory(Memory),
+    /// Procedural training clips: new scenes for every batch seed, labels cycling.
+    Synthetic {
+        spec: synthetic::Spec,
+        n: usize,
+    },
+    Frames(Frames),
+}
+
+pub struct Dataset {
+    pub classes: i64,
+    /// C, T, H, W of one clip.
+    pub shape: [i64; 4],
+    pub train: Clips,
+    pub val: Clips,
+    pub test: Clips,
+}
+
+impl Dataset {
+    pub fn split(&self, name: &str) -> &Clips {
+        match name {
+            "train" => &self.train,
+            "val" => &self.val,
+            _ => &self.test,
+        }
+    }
+}
+
+impl Clips {
+    /// Samples in this split (for frame folders at test time: every clip of every video).
+    pub fn len(&self) -> usize {
+        match self {
+            Clips::Memory(m) => m.y.size()[0] as usize,
+            Clips::Synthetic { n, .. } => *n,
+            Clips::Frames(f) => f.videos.len() * f.test_clips.unwrap_or(1),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The clips and labels at `idx`; `seed` drives training-time augmentation.
+    pub fn batch(
+        &self,
+        idx: &[usize],
+        seed: u64,
+        device: Device,
+    ) -> Result<(Tensor, Tensor), String> {
+        match self {
+            Clips::Memory(m) => {
+                let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>());
+                Ok((
+                    m.x.index_select(0, &i).to_device(device),
+                    m.y.index_select(0, &i).to_device(device),
+                ))
+            }
+            Clips::Synthetic { spec, .. } => {
+                let labels: Vec<i64> = idx.iter().map(|&i| (i % spec.classes) as i64).collect();
+                let x = synthetic::fresh(spec, seed, &labels);
+                let (t, s) = (spec.frames as i64, spec.size as i64);
+                Ok((
+                    Tensor::from_slice(&x)
+                        .reshape([idx.len() as i64, 3, t, s, s])
+                        .to_device(device),
+                    Tensor::from_slice(&labels).to_device(device),
+                ))
+            }
+            Clips::Frames(f) => {
+                let (clips, labels): (Vec<Vec<f32>>, Vec<i64>) = match f.test_clips {
+                    None => {
+                        let vids: Vec<&frames::Video> = idx.iter().map(|&i| &f.videos[i]).collect();
+                        let seeds: Vec<u64> = idx.iter().map(|&i| mix(&[seed, i as u64])).collect();
+                        let clips = frames::train_batch(&vids, f.frames, f.size, &seeds)?;
+                        (clips, vids.iter().map(|v| v.label).collect())
+                    }
+                    Some(n) => {
+                        // Decode each video once, however many of its clips the batch holds.
+                        use rayon::prelude::*;
+                        let mut vids: Vec<usize> = idx.iter().map(|&i| i / n).collect();
+                        vids.dedup();
+                        type Decoded = Vec<(usize, Vec<Vec<f32>>)>;
+                        let decoded: Result<Decoded, String> = vids
+                            .par_iter()
+                            .map(|&v| {
+                                Ok((v, frames::test_clips(&f.videos[v], f.frames, f.size, n)?))
+                            })
+                            .collect();
+                        let decoded = decoded?;
+                        idx.iter()
+                            .map(|&i| {
+                                let (_, clips) = decoded
+                                    .iter()
+                                    .find(|(v, _)| *v == i / n)
+                                    .expect("decoded above");
+                                (
+                                    clips[(i % n).min(clips.len() - 1)].clone(),
+                                    f.videos[i / n].label,
+                                )
+                            })
+                            .unzip()
+                    }
+                };
+                let per = 3 * f.frames * f.size * f.size;
+                let flat: Vec<f32> = clips.into_iter().flatten().collect();
+                if flat.len() != per * idx.len() {
+                    return Err("a decoded clip has the wrong size".into());
+                }
+                let x = Tensor::from_slice(&flat)
+                    .reshape([
+                        idx.len() as i64,
+                        3,
+                        f.frames as i64,
+                        f.size as i64,
+                        f.size as i64,
+                    ])
+                    .to_device(device);
+                Ok((x, Tensor::from_slice(&labels).to_device(device)))
+            }
+        }
+    }
+
+    /// For frame folders at test time: the video of each sample (video accuracy).
+    pub fn video_of(&self, i: usize) -> Option<usize> {
+        match self {
+            Clips::Frames(Frames {
+                test_clips: Some(n),
+                ..
+            }) => Some(i / n),
+            _ => None,
+        }
+    }
+}
+
+fn memory(x: Vec<f32>, y: Vec<i64>, shape: [i64; 4]) -> Clips {
+    let n = y.len() as i64;
+    Clips::Memory(Memory {
+        x: Tensor::from_slice(&x).reshape([n, shape[0], shape[1], shape[2], shape[3]]),
+        y: Tensor::from_slice(&y),
+    })
+}
+
+pub struct SyntheticArgs {
+    pub spec: synthetic::Spec,
+    pub train: usize,
+    pub val: usize,
+    pub test: usize,
+}
+
+pub fn synthetic(a: &SyntheticArgs) -> Dataset {
+    let s = &a.spec;
+    let shape = [3, s.frames as i64, s.size as i64, s.size as i64];
+    let make = |split, n| {
+        let (x, y) = synthetic::generate(s, split, n);
+        memory(x, y, shape)
+    };
+    Dataset {
+        classes: s.classes as i64,
+        shape,
+        train: Clips::Synthetic {
+            spec: s.clone(),
+            n: a.train,
+        },
+        val: make(synthetic::Split::Val, a.val),
+        test: make(synthetic::Split::Test, a.test),
+    }
+}
+
+/// A user's clips: `x` N×C×T×H×W float in [0, 1], `y` N int64, optional
+/// `x_test`/`y_test`; a fraction `val` of `x` is held out (the last clips).
+pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
+    let named = Tensor::read_safetensors(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e}; `tensors` wants a .safetensors file with `x` and `y`",
+            path.display()
+        )
+    })?;
+    let get = |k: &str| {
+        named
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, t)| t.shallow_clone())
+    };
+    let keys: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+    let (Some(x), Some(y)) = (get("x"), get("y")) else {
+        return Err(format!(
+            "{} must hold tensors `x` (N×C×T×H×W) and `y` (N); it holds {keys:?}",
+            path.display()
+        ));
+    };
+    let check = |x: &Tensor, y: &Tensor, xn: &str, yn: &str| -> Result<(Tensor, Tensor), String> {
+        let xs = x.size();
+        if xs.len() != 5 {
+            return Err(format!(
+                "`{xn}` in {} has shape {xs:?}; it must be N×C×T×H×W",
+                path.display()
+            ));
+        }
+        if y.size() != [xs[0]] {
+            return Err(format!(
+                "`{yn}` in {} has shape {:?}; it must hold one label for each of the {} clips of `{xn}`",
+                path.display(),
+                y.size(),
+                xs[0]
+            ));
+        }
+        let x = x.to_kind(Kind::Float);
+        let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
+        if lo < 0.0 || hi > 1.0 {
+            return Err(format!(
+                "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
+                path.display()
+            ));
+        }
+        Ok((x, y.to_kind(Kind::Int64)))
+    };
+    let (x, y) = check(&x, &y, "x", "y")?;
+    let (xt, yt) = match (get("x_test"), get("y_test")) {
+        (Some(a), Some(b)) => check(&a, &b, "x_test", "y_test")?,
+        _ => (x.shallow_clone(), y.shallow_clone()),
+    };
+    let n = x.size()[0];
+    let nval = ((n as f64) * val).round() as i64;
+    let classes = y.max().int64_value(&[]).max(yt.max().int64_value(&[])) + 1;
+    let xs = x.size();
+    Ok(Dataset {
+        classes,
+        shape: [xs[1], xs[2], xs[3], xs[4]],
+        train: Clips::Memory(Memory {
+            x: x.narrow(0, 0, n - nval),
+            y: y.narrow(0, 0, n - nval),
+        }),
+        val: Clips::Memory(Memory {
+            x: x.narrow(0, n - nval, nval),
+            y: y.narrow(0, n - nval, nval),
+        }),
+        test: Clips::Memory(Memory { x: xt, y: yt }),
+    })
+}
+
+pub struct FrameArgs {
+    pub root: PathBuf,
+    pub kind: frames::Kind,
+    pub split: u32,
+    pub frames: usize,
+    pub size: usize,
+    pub clips: usize,
+    pub val: f64,
+}
+
+/// UCF101 / HMDB51 frame folders; a fraction `val` of training videos (every
+/// k-th) is held out.
+pub fn frame_folders(a: &FrameArgs) -> Result<Dataset, String> {
+    let index = frames::index(&a.root, a.split, a.kind)?;
+    let k = if a.val > 0.0 {
+        (1.0 / a.val).round().max(2.0) as usize
+    } else {
+        usize::MAX
+    };
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, v) in index.train.into_iter().enumerate() {
+        if k != usize::MAX && i % k == k - 1 {
+            val.push(v);
+        } else {
+            train.push(v);
+        }
+    }
+    let clips = |videos, test_clips| {
+        Clips::Frames(Frames {
+            videos,
+            test_clips,
+            frames: a.frames,
+            size: a.size,
+        })
+    };
+    Ok(Dataset {
+        classes: index.classes.len() as i64,
+        shape: [3, a.frames as i64, a.size as i64, a.size as i64],
+        train: clips(train, None),
+        val: clips(val, Some(1)),
+        test: clips(index.test, Some(a.clips)),
+    })
+}

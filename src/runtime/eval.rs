@@ -1,0 +1,103 @@
+//! `robustness`: top-1 accuracy of each model under an attack at each budget.
+
+use super::data::Clips;
+use super::models::Net;
+use super::progress::Progress;
+use super::rng::mix;
+use super::train::AttackPlan;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    pub model: String,
+    pub eps: f64,
+    pub alpha: f64,
+    pub accuracy: f64,
+    pub correct: u64,
+    pub n: u64,
+    /// Frame-folder data: accuracy of the mean clip softmax per video.
+    pub video_accuracy: Option<f64>,
+}
+
+/// One model's rows, plus its adversarial clips when a report wants them.
+pub struct ModelResult {
+    pub rows: Vec<Row>,
+    /// (ε, adversarial clips) in the split's order.
+    pub adversarial: Vec<(f64, Tensor)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn robustness(
+    label: &str,
+    net: &Net,
+    clips: &Clips,
+    budgets: &[f64],
+    attack: &AttackPlan,
+    batch: usize,
+    seed: u64,
+    keep: bool,
+    device: Device,
+    progress: &Progress,
+) -> Result<ModelResult, String> {
+    let n = clips.len();
+    let idx: Vec<usize> = (0..n).collect();
+    let mut rows = Vec::new();
+    let mut adversarial = Vec::new();
+    for (k, &eps) in budgets.iter().enumerate() {
+        let pgd = attack.at(eps);
+        let bar = progress.bar(&format!("{label} ε {eps}"), n.div_ceil(batch) as u64);
+        let mut correct = 0u64;
+        let mut kept = Vec::new();
+        let mut probs = Vec::new();
+        for (b, chunk) in idx.chunks(batch.max(1)).enumerate() {
+            tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
+            let (x, y) = clips.batch(chunk, 0, device)?;
+            let xa = pgd.run(&|v| net.forward(v, attack.bn_train), &x, &y);
+            let _g = tch::no_grad_guard();
+            let logits = net.forward(&xa, false);
+            correct += logits
+                .argmax(-1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Int64)
+                .int64_value(&[]) as u64;
+            if clips.video_of(0).is_some() {
+                let p = logits.softmax(-1, Kind::Float).to_device(Device::Cpu);
+                let rows = p.size()[0];
+                for r in 0..rows {
+                    probs.push(Vec::<f32>::try_from(p.get(r)).map_err(|e| e.to_string())?);
+                }
+            }
+            if keep {
+                kept.push(xa.to_device(Device::Cpu));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let video_accuracy = match clips {
+            Clips::Frames(f) if !probs.is_empty() => {
+                let clip_video: Vec<usize> = (0..n).filter_map(|i| clips.video_of(i)).collect();
+                let labels: Vec<i64> = f.videos.iter().map(|v| v.label).collect();
+                Some(super::frames::video_accuracy(&probs, &clip_video, &labels))
+            }
+            _ => None,
+        };
+        rows.push(Row {
+            model: label.to_string(),
+            eps,
+            alpha: pgd.alpha,
+            accuracy: correct as f64 / n.max(1) as f64,
+            correct,
+            n: n as u64,
+            video_accuracy,
+        });
+        if keep {
+            adversarial.push((eps, Tensor::cat(&kept, 0)));
+        }
+        progress.line(&format!(
+            "{label} at ε {eps}: {:.1}% ({correct}/{n})",
+            100.0 * correct as f64 / n.max(1) as f64
+        ));
+    }
+    Ok(ModelResult { rows, adversarial })
+}

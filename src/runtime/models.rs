@@ -1,0 +1,283 @@
+//! Models: built from a scoped VarStore (or loaded as TorchScript), with weights
+//! from safetensors or a PyTorch state dict.
+
+use super::resnet;
+use std::path::Path;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// What a `model` node describes; `build` makes a fresh copy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arch {
+    C3dSmall { width: i64 },
+    R3d { depth: i64 },
+    ResNext101 { cardinality: i64 },
+    TorchScript { path: std::path::PathBuf },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub arch: Arch,
+    pub classes: i64,
+    pub pretrained: Option<std::path::PathBuf>,
+}
+
+enum Body {
+    Native(Box<dyn ModuleT>),
+    /// A user's exported module; its train/eval mode is switched per call.
+    Script(std::cell::RefCell<tch::CModule>),
+}
+
+/// A classifier F: N×C×T×H×W in [0, 1] → N×classes logits.
+pub struct Net {
+    pub vs: nn::VarStore,
+    body: Body,
+    pub classes: i64,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Net({} classes)", self.classes)
+    }
+}
+
+#[derive(Debug)]
+/// The small C3D-style network of the quick profiles: three conv–BN–ReLU–pool
+/// stages (width, 2·width, 4·width channels), global average pooling, a linear head.
+struct C3dSmall {
+    convs: Vec<(nn::Conv3D, nn::BatchNorm)>,
+    fc: nn::Linear,
+}
+
+impl C3dSmall {
+    fn new(p: &nn::Path, width: i64, classes: i64) -> Self {
+        let mut convs = Vec::new();
+        let mut cin = 3;
+        for i in 0..3 {
+            let cout = width << i;
+            convs.push((
+                resnet::conv(p / format!("conv{}", i + 1), cin, cout, 3, 1, 1),
+                resnet::batch_norm(p / format!("bn{}", i + 1), cout),
+            ));
+            cin = cout;
+        }
+        let fc = nn::linear(p / "fc", cin, classes, Default::default());
+        C3dSmall { convs, fc }
+    }
+}
+
+impl ModuleT for C3dSmall {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut h = xs.shallow_clone();
+        for (i, (conv, bn)) in self.convs.iter().enumerate() {
+            h = h.apply(conv).apply_t(bn, train).relu();
+            // Keep time in the first stage, halve it afterwards.
+            let k: [i64; 3] = if i == 0 { [1, 2, 2] } else { [2, 2, 2] };
+            h = h.max_pool3d(k, k, [0, 0, 0], [1, 1, 1], true);
+        }
+        h.amax([2, 3, 4], false).apply(&self.fc)
+    }
+}
+
+impl Net {
+    /// A fresh model: weights initialised from libtorch's generator (seed it first),
+    /// then the pretrained weights if any.
+    pub fn build(spec: &ModelSpec, device: Device) -> Result<Net, String> {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let body = match &spec.arch {
+            Arch::C3dSmall { width } => {
+                Body::Native(Box::new(C3dSmall::new(&root, *width, spec.classes)))
+            }
+            Arch::R3d { depth } => {
+                Body::Native(Box::new(resnet::r3d(&root, *depth, spec.classes)?))
+            }
+            Arch::ResNext101 { cardinality } => Body::Native(Box::new(resnet::resnext101(
+                &root,
+                spec.classes,
+                *cardinality,
+            )?)),
+            Arch::TorchScript { path } => {
+                let m = tch::CModule::load_on_device(path, device).map_err(|e| {
+                    format!("cannot load the TorchScript module {}: {e}", path.display())
+                })?;
+                Body::Script(std::cell::RefCell::new(m))
+            }
+        };
+        let mut net = Net {
+            vs,
+            body,
+            classes: spec.classes,
+        };
+        if let Some(w) = &spec.pretrained {
+            net.load_weights(w)?;
+        }
+        Ok(net)
+    }
+
+    pub fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        match &self.body {
+            Body::Native(m) => m.forward_t(xs, train),
+            Body::Script(m) => {
+                let mut m = m.borrow_mut();
+                if train {
+                    m.set_train();
+                } else {
+                    m.set_eval();
+                }
+                m.forward_ts(&[xs])
+                    .unwrap_or_else(|e| panic!("TorchScript forward failed: {e}"))
+            }
+        }
+    }
+
+    /// Every parameter and buffer by name, sorted, for checkpoints and optimizers.
+    pub fn named(&self) -> Vec<(String, Tensor)> {
+        match &self.body {
+            Body::Script(m) => {
+                let mut v = m.borrow().named_parameters().unwrap_or_default();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            }
+            Body::Native(_) => {
+                let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            }
+        }
+    }
+
+    /// Trainable parameters by name, sorted.
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        self.named()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect()
+    }
+
+    /// Copies `other`'s values into self (same architecture).
+    pub fn copy_from(&mut self, named: &[(String, Tensor)]) -> Result<(), String> {
+        let mine = self.named();
+        let _g = tch::no_grad_guard();
+        for (name, t) in &mine {
+            let Some((_, src)) = named.iter().find(|(n, _)| n == name) else {
+                return Err(format!("weights lack `{name}`"));
+            };
+            if src.size() != t.size() {
+                return Err(format!(
+                    "`{name}` has shape {:?} in the weights but {:?} in the model",
+                    src.size(),
+                    t.size()
+                ));
+            }
+            t.shallow_clone()
+                .f_copy_(src)
+                .map_err(|e| format!("copying `{name}`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Loads weights from `.safetensors` or a PyTorch `.pt`/`.pth` state dict: a
+    /// `module.` prefix (DataParallel) is stripped, and a classifier of another
+    /// class count is left freshly initialised (fine-tuning), with a note.
+    pub fn load_weights(&mut self, path: &Path) -> Result<Vec<String>, String> {
+        if !path.exists() {
+            return Err(format!(
+                "pretrained weights {} do not exist; fix the path or drop `pretrained`",
+                path.display()
+            ));
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let loaded: Vec<(String, Tensor)> = if ext == "safetensors" {
+            Tensor::read_safetensors(path)
+        } else {
+            Tensor::loadz_multi(path).or_else(|_| Tensor::load_multi(path))
+        }
+        .map_err(|e| format!("cannot read weights {}: {e}", path.display()))?;
+        let loaded: Vec<(String, Tensor)> = loaded
+            .into_iter()
+            .map(|(n, t)| (n.strip_prefix("module.").unwrap_or(&n).to_string(), t))
+            .collect();
+        let mut notes = Vec::new();
+        let _g = tch::no_grad_guard();
+        for (name, t) in self.named() {
+            match loaded.iter().find(|(n, _)| *n == name) {
+                Some((_, src)) if src.size() == t.size() => {
+                    t.shallow_clone()
+                        .f_copy_(&src.to_kind(t.kind()))
+                        .map_err(|e| format!("loading `{name}`: {e}"))?;
+                }
+                Some((_, src)) if name.starts_with("fc.") => notes.push(format!(
+                    "`{name}` has shape {:?} in {} but {:?} here: the classifier is replaced (fresh weights)",
+                    src.size(),
+                    path.display(),
+                    t.size()
+                )),
+                Some((_, src)) => {
+                    return Err(format!(
+                        "`{name}` has shape {:?} in {} but {:?} in the model",
+                        src.size(),
+                        path.display(),
+                        t.size()
+                    ))
+                }
+                None if name.ends_with("num_batches_tracked") => {}
+                None => {
+                    return Err(format!(
+                        "{} lacks `{name}`; is it a state dict for this architecture?",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        Ok(notes)
+    }
+
+    /// Saves every parameter and buffer as safetensors (through a temporary file).
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        save_tensors(&self.named(), path)
+    }
+}
+
+/// Writes named tensors as safetensors atomically (temporary file, fsync, rename).
+pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp{}.safetensors", std::process::id()));
+    let cpu: Vec<(String, Tensor)> = named
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to_device(Device::Cpu).contiguous()))
+        .collect();
+    Tensor::write_safetensors(&cpu, &tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Checks that a model accepts clips of this shape and gives `classes` logits,
+/// before any training starts.
+pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> Result<(), String> {
+    let mut dims = vec![1];
+    dims.extend_from_slice(shape);
+    let x = Tensor::zeros(&dims[..], (Kind::Float, net.vs.device()));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _g = tch::no_grad_guard();
+        net.forward(&x, false)
+    }))
+    .map_err(|e| {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let first = msg.lines().next().unwrap_or("").to_string();
+        format!("the model does not accept clips of shape C×T×H×W = {shape:?}: {first}")
+    })?;
+    let got = out.size();
+    if got.len() != 2 || got[1] != classes {
+        return Err(format!(
+            "the model gives outputs of shape {got:?} for one clip, but the data has {classes} classes"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! Training: standard (Eq. 4), adversarial with a fixed budget (AT, Eq. 5),
+//! curriculum (CAT), adaptive (AAT, Algorithm 1 / Eq. 8) and uniform budgets.
+//!
+//! Every random choice is seeded from (run seed, node, epoch, batch), and a
+//! checkpoint (model, optimizer, schedule state, the epoch's running sums) is
+//! written atomically after every epoch, on Ctrl-C, and every ten minutes
+//! inside long epochs, so a run killed anywhere resumes bit-identically.
+
+use super::attacks::{self, Pgd};
+use super::data::{Clips, Dataset};
+use super::models::{save_tensors, Net};
+use super::optim::{Optimizer, Rule};
+use super::progress::Progress;
+use super::rng::{mix, SplitMix};
+use crate::language::program::RuleExpr;
+use crate::language::schedule::{adaptive_probabilities, Epoch, Schedule};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// Set by the Ctrl-C handler; trainers checkpoint and stop at the next batch.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// How the training attack is built for a budget ε.
+#[derive(Clone, Debug)]
+pub struct AttackPlan {
+    pub base: Pgd,
+    /// α as a rule of ε; `None`: the attack's own step.
+    pub alpha: Option<RuleExpr>,
+    /// BatchNorm in train mode during the attack (the released code's behaviour).
+    pub bn_train: bool,
+}
+
+impl AttackPlan {
+    pub fn at(&self, eps: f64) -> Pgd {
+        let alpha = match &self.alpha {
+            Some(r) => r.eval(eps, &|_| None).unwrap_or(self.base.alpha),
+            None => self.base.alpha,
+        };
+        Pgd {
+            eps,
+            alpha,
+            ..self.base.clone()
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    pub node: String,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch: usize,
+    pub rule: Rule,
+    pub lr: f64,
+    pub milestones: Vec<usize>,
+    pub lr_decay: f64,
+    /// `None` for standard training.
+    pub attack: Option<AttackPlan>,
+    pub budget: Schedule<f64>,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub lr: f64,
+    /// The budget of the epoch (fixed and curriculum) or the probabilities it sampled with.
+    pub eps: Option<f64>,
+    pub probs: Option<Vec<f64>>,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
+    pub budget_losses: Option<Vec<f64>>,
+    pub seconds: f64,
+}
+
+/// What a checkpoint's `state.json` holds besides the tensors.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct State {
+    epoch: usize,
+    batch: usize,
+    tensors: String,
+    optimizer_steps: i64,
+    probs: Option<Vec<f64>>,
+    loss_sum: f64,
+    correct: f64,
+    seen: f64,
+    seconds: f64,
+    metrics: Vec<EpochMetrics>,
+}
+
+#[derive(Debug)]
+pub enum TrainError {
+    Interrupted { checkpoint: PathBuf, epoch: usize },
+    Failed(String),
+}
+
+impl From<String> for TrainError {
+    fn from(s: String) -> Self {
+        TrainError::Failed(s)
+    }
+}
+
+fn lr_at(spec: &TrainSpec, epoch: usize) -> f64 {
+    let passed = spec.milestones.iter().filter(|&&m| m <= epoch).count();
+    spec.lr * spec.lr_decay.powi(passed as i32)
+}
+
+/// Mean loss and accuracy of `net` on a split, clean or attacked at `attack`.
+pub fn evaluate(
+    net: &Net,
+    clips: &Clips,
+    batch: usize,
+    attack: Option<&Pgd>,
+    bn_train: bool,
+    seed: u64,
+    device: Device,
+) -> Result<(f64, f64, f64), String> {
+    let n = clips.len();
+    let (mut loss_sum, mut correct) = (0.0, 0.0);
+    let idx: Vec<usize> = (0..n).collect();
+    for (b, chunk) in idx.chunks(batch.max(1)).enumerate() {
+        tch::manual_seed(mix(&[seed, b as u64]) as i64);
+        let (x, y) = clips.batch(chunk, 0, device)?;
+        let x = match attack {
+            Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y),
+            None => x,
+        };
+        let _g = tch::no_grad_guard();
+        let logits = net.forward(&x, false);
+        loss_sum += logits
+            .cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
+            .double_value(&[]);
+        correct += logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Float)
+            .double_value(&[]);
+    }
+    Ok((loss_sum, correct / n.max(1) as f64, n as f64))
+}
+
+/// Trains `net` in place. `dir` holds the checkpoint and `metrics.jsonl`; an
+/// existing checkpoint there is resumed.
+pub fn train(
+    spec: &TrainSpec,
+    net: &mut Net,
+    data: &Dataset,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<Vec<EpochMetrics>, TrainError> {
+    let device = net.vs.device();
+    let mut opt = Optimizer::new(spec.rule.clone(), spec.lr, net.trainable());
+    let plan = spec.budget.per_epoch(spec.epochs as u64);
+    let node_seed = mix(&[spec.seed, super::rng::hash_str(&spec.node)]);
+    let n = data.train.len();
+    if n == 0 {
+        return Err(TrainError::Failed("the training split is empty".into()));
+    }
+    let batches = n.div_ceil(spec.batch);
+
+    let mut state = match load_state(dir)? {
+        Some((st, tensors)) => {
+            net.copy_from(
+                &tensors
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        k.strip_prefix("model.")
+                            .map(|k| (k.to_string(), t.shallow_clone()))
+                    })
+                    .collect::<Vec<_>>(),
+            )?;
+            opt.restore(&tensors, st.optimizer_steps)?;
+            progress.line(&format!(
+                "{}: resuming from the checkpoint at epoch {}, batch {}",
+                spec.node,
+                st.epoch + 1,
+                st.batch
+            ));
+            st
+        }
+        None => State {
+            epoch: 0,
+            batch: 0,
+            tensors: String::new(),
+            optimizer_steps: 0,
+            probs: None,
+            loss_sum: 0.0,
+            correct: 0.0,
+            seen: 0.0,
+            seconds: 0.0,
+            metrics: Vec::new(),
+        },
+    };
+    let mut last_save = Instant::now();
+
+    while state.epoch < spec.epochs {
+        let epoch = state.epoch;
+        let lr = lr_at(spec, epoch);
+        opt.lr = lr;
+        let started = Instant::now();
+        let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
+        let this = &plan[epoch];
+        if let Epoch::Sample { from, .. } = this {
+            if state.probs.is_none() {
+                state.probs = Some(vec![1.0 / from.len() as f64; from.len()]);
+            }
+        }
+        let bar = progress.bar(
+            &format!("{} epoch {}/{}", spec.node, epoch + 1, spec.epochs),
+            batches as u64,
+        );
+        bar.set_position(state.batch as u64);
+        while state.batch < batches {
+            let b = state.batch;
+            let idx = &order[b * spec.batch..((b + 1) * spec.batch).min(n)];
+            let batch_seed = mix(&[node_seed, epoch as u64, b as u64]);
+            tch::manual_seed(batch_seed as i64);
+            let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
+            let (x, y) = data.train.batch(idx, batch_seed, device)?;
+            let x = match &spec.attack {
+                None => x,
+                Some(a) => {
+                    let eps = match this {
+                        Epoch::Fixed(e) => *e,
+                        Epoch::Sample { from, .. } => {
+                            from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
+                        }
+                    };
+                    a.at(eps).run(&|v| net.forward(v, a.bn_train), &x, &y)
+                }
+            };
+            let logits = net.forward(&x, true);
+            let loss = attacks::loss(&logits, &y);
+            let lv = loss.double_value(&[]);
+            if !lv.is_finite() {
+                return Err(TrainError::Failed(format!(
+                    "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
+                    epoch + 1,
+                    b + 1,
+                    epoch,
+                    dir.display()
+                )));
+            }
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            let m = idx.len() as f64;
+            state.loss_sum += lv * m;
+            state.correct += logits
+                .argmax(-1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Float)
+                .double_value(&[]);
+            state.seen += m;
+            state.batch += 1;
+            bar.set_position(state.batch as u64);
+            bar.set_message(format!(
+                "loss {:.3} acc {:.1}%",
+                state.loss_sum / state.seen,
+                100.0 * state.correct / state.seen
+            ));
+            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            if interrupted || last_save.elapsed().as_secs() >= 600 {
+                state.seconds += started.elapsed().as_secs_f64();
+                let path = save_state(dir, &mut state, net, &opt)?;
+                last_save = Instant::now();
+                if interrupted {
+                    bar.abandon();
+                    return Err(TrainError::Interrupted {
+                        checkpoint: path,
+                        epoch,
+                    });
+                }
+            }
+        }
+        bar.finish_and_clear();
+
+        // End of epoch: held-out metrics, and AAT's Eq. 8 when due.
+        let val_seed = mix(&[node_seed, epoch as u64, 0xfa1]);
+        let (val_loss, val_acc) = if data.val.is_empty() {
+            (None, None)
+        } else {
+            let (l, a, cnt) = evaluate(net, &data.val, spec.batch, None, false, val_seed, device)?;
+            (Some(l / cnt), Some(a))
+        };
+        let mut budget_losses = None;
+        let probs_used = state.probs.clone();
+        if let (
+            Epoch::Sample {
+                from,
+                reweigh: true,
+            },
+            Some(a),
+        ) = (this, &spec.attack)
+        {
+            if data.val.is_empty() {
+                return Err(TrainError::Failed(
+                    "adaptive budgets need a held-out split (`val` > 0 in the data) to weigh the budgets (Eq. 8)".into(),
+                ));
+            }
+            let mut losses = Vec::new();
+            for (i, eps) in from.iter().enumerate() {
+                let (l, _, _) = evaluate(
+                    net,
+                    &data.val,
+                    spec.batch,
+                    Some(&a.at(*eps)),
+                    a.bn_train,
+                    mix(&[val_seed, i as u64]),
+                    device,
+                )?;
+                losses.push(l);
+            }
+            state.probs = Some(adaptive_probabilities(&losses));
+            budget_losses = Some(losses);
+        }
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            eps: match this {
+                Epoch::Fixed(e) if spec.attack.is_some() => Some(*e),
+                _ => None,
+            },
+            probs: match this {
+                Epoch::Sample { .. } => probs_used,
+                _ => None,
+            },
+            train_loss: state.loss_sum / state.seen,
+            train_acc: state.correct / state.seen,
+            val_loss,
+            val_acc,
+            budget_losses,
+            seconds: state.seconds + started.elapsed().as_secs_f64(),
+        };
+        progress.line(&format!(
+            "{} epoch {}/{}: loss {:.3}, train acc {:.1}%{}{} ({:.1} s)",
+            spec.node,
+            epoch + 1,
+            spec.epochs,
+            metrics.train_loss,
+            100.0 * metrics.train_acc,
+            metrics
+                .val_acc
+                .map_or(String::new(), |a| format!(", val acc {:.1}%", 100.0 * a)),
+            metrics.eps.map_or(String::new(), |e| format!(", ε {e}")),
+            metrics.seconds
+        ));
+        state.metrics.push(metrics);
+        state.epoch += 1;
+        state.batch = 0;
+        state.loss_sum = 0.0;
+        state.correct = 0.0;
+        state.seen = 0.0;
+        state.seconds = 0.0;
+        write_metrics(dir, &state.metrics)?;
+        save_state(dir, &mut state, net, &opt)?;
+        last_save = Instant::now();
+    }
+    Ok(state.metrics)
+}
+
+/// Writes `metrics.jsonl`, one JSON object per finished epoch.
+pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String> {
+    let mut text = String::new();
+    for m in metrics {
+        text.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    crate::cli::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("metrics.jsonl").display()))
+}
+
+/// Tensors first, then `state.json` naming them (the commit point), then the old tensors go.
+fn save_state(
+    dir: &Path,
+    state: &mut State,
+    net: &Net,
+    opt: &Optimizer,
+) -> Result<PathBuf, String> {
+    let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
+    let mut named: Vec<(String, Tensor)> = net
+        .named()
+        .into_iter()
+        .map(|(k, t)| (format!("model.{k}"), t))
+        .collect();
+    named.extend(opt.state());
+    save_tensors(&named, &dir.join(&name))?;
+    let old = std::mem::replace(&mut state.tensors, name);
+    state.optimizer_steps = opt.steps;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    let path = dir.join("state.json");
+    crate::cli::write_atomic(&path, &json)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if !old.is_empty() && old != state.tensors {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    Ok(path)
+}
+
+type Named = Vec<(String, Tensor)>;
+
+fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
+    let path = dir.join("state.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let state: State = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "the checkpoint {} is unreadable ({e}); delete the folder or run with --force",
+            path.display()
+        )
+    })?;
+    let tensors = Tensor::read_safetensors(dir.join(&state.tensors)).map_err(|e| {
+        format!(
+            "the checkpoint tensors {} are unreadable ({e}); delete the folder or run with --force",
+            dir.join(&state.tensors).display()
+        )
+    })?;
+    Ok(Some((state, tensors)))
+}

@@ -1,0 +1,152 @@
+//! Attack mathematics against closed forms and invariants, on small linear and
+//! convex models where the right answer can be computed another way.
+
+use advp::runtime::attacks::{loss, project, Norm, Pgd};
+use tch::{Kind, Tensor};
+
+/// A linear classifier over flattened clips: logits = x·Wᵀ + b.
+struct Linear {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Linear {
+    fn new(seed: i64, dim: i64, classes: i64) -> Self {
+        tch::manual_seed(seed);
+        Linear {
+            w: Tensor::randn([classes, dim], (Kind::Double, tch::Device::Cpu)),
+            b: Tensor::randn([classes], (Kind::Double, tch::Device::Cpu)),
+        }
+    }
+    fn logits(&self, x: &Tensor) -> Tensor {
+        x.flatten(1, -1).matmul(&self.w.tr()) + &self.b
+    }
+}
+
+fn clips(seed: i64, n: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(seed);
+    let x = Tensor::rand([n, 3, 2, 4, 4], (Kind::Double, tch::Device::Cpu));
+    let y = Tensor::randint(5, [n], (Kind::Int64, tch::Device::Cpu));
+    (x, y)
+}
+
+#[test]
+fn fgsm_on_a_linear_model_equals_its_closed_form() {
+    let m = Linear::new(1, 96, 5);
+    let (x, y) = clips(2, 6);
+    let eps = 8.0;
+    let adv = Pgd::fgsm(eps).run(&|v| m.logits(v), &x, &y);
+    // ∇ₓ mean CE = (softmax(z) − onehot(y)) W / N; FGSM: x + ε·sign(∇), clamped.
+    let p = m.logits(&x).softmax(-1, Kind::Double);
+    let onehot = y.one_hot(5).to_kind(Kind::Double);
+    let grad = (p - onehot).matmul(&m.w) / 6.0;
+    let want = (x.flatten(1, -1) + grad.sign() * (eps / 255.0))
+        .clamp(0.0, 1.0)
+        .reshape(x.size());
+    let diff = (&adv - &want).abs().max().double_value(&[]);
+    assert!(diff < 1e-12, "FGSM differs from the closed form by {diff}");
+}
+
+#[test]
+fn pgd_inf_stays_in_the_ball_and_the_image_on_every_step() {
+    let m = Linear::new(3, 96, 5);
+    let (x, y) = clips(4, 8);
+    for random_start in [false, true] {
+        let pgd = Pgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            alpha: 3.0,
+            steps: 12,
+            random_start,
+        };
+        let mut steps = 0;
+        let adv = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+            steps += 1;
+            let linf = delta.abs().max().double_value(&[]);
+            assert!(linf <= 8.0 / 255.0 + 1e-12, "‖δ‖∞ = {linf}");
+            let xa = &x + delta;
+            assert!(xa.min().double_value(&[]) >= 0.0);
+            assert!(xa.max().double_value(&[]) <= 1.0);
+        });
+        assert_eq!(steps, 12);
+        // The attack uses its budget: some pixel sits on the boundary of the ball.
+        let linf = (&adv - &x).abs().max().double_value(&[]);
+        assert!((linf - 8.0 / 255.0).abs() < 1e-9, "{linf}");
+    }
+}
+
+#[test]
+fn pgd_2_projects_onto_the_l2_ball_by_rescaling() {
+    // A δ outside the ball comes back on its surface, same direction.
+    let d = Tensor::from_slice(&[3.0f64, 4.0, 0.0, 0.0, 0.3, 0.4]).reshape([2, 3]);
+    let p = project(&d, Norm::L2, 1.0);
+    let got: Vec<f64> = Vec::try_from(p.flatten(0, -1)).unwrap();
+    let want = [0.6, 0.8, 0.0, 0.0, 0.3, 0.4];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-9, "{got:?}");
+    }
+    // And PGD-2 keeps every sample's ‖δ‖₂ ≤ ε on every step.
+    let m = Linear::new(5, 96, 5);
+    let (x, y) = clips(6, 8);
+    let pgd = Pgd {
+        norm: Norm::L2,
+        eps: 64.0,
+        alpha: 40.0,
+        steps: 8,
+        random_start: true,
+    };
+    let _ = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+        let n = delta
+            .flatten(1, -1)
+            .norm_scalaropt_dim(2, [1], false)
+            .max()
+            .double_value(&[]);
+        assert!(n <= 64.0 / 255.0 + 1e-9, "‖δ‖₂ = {n}");
+        let xa = &x + delta;
+        assert!(xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0);
+    });
+}
+
+#[test]
+fn pgd_loss_never_decreases_on_a_convex_model() {
+    // Cross-entropy of a linear model is convex in x, so a signed step that is
+    // then clipped (moving each pixel along sign(g) or not at all) cannot lower it.
+    let m = Linear::new(7, 96, 5);
+    let (x, y) = clips(8, 16);
+    let pgd = Pgd {
+        norm: Norm::Inf,
+        eps: 16.0,
+        alpha: 2.5,
+        steps: 15,
+        random_start: false,
+    };
+    let mut losses = vec![loss(&m.logits(&x), &y).double_value(&[])];
+    let _ = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+        losses.push(loss(&m.logits(&(&x + delta)), &y).double_value(&[]));
+    });
+    for w in losses.windows(2) {
+        assert!(w[1] >= w[0] - 1e-12, "loss went down: {losses:?}");
+    }
+    assert!(losses.last().unwrap() > &losses[0]);
+}
+
+#[test]
+fn attacks_leave_parameters_without_gradient_and_eps_zero_is_clean() {
+    let w = Tensor::randn([5, 96], (Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
+    let (x, y) = clips(9, 4);
+    let f = |v: &Tensor| v.flatten(1, -1).matmul(&w.tr());
+    let pgd = Pgd {
+        norm: Norm::Inf,
+        eps: 8.0,
+        alpha: 2.0,
+        steps: 3,
+        random_start: false,
+    };
+    let _ = pgd.run(&f, &x, &y);
+    assert!(
+        !w.grad().defined(),
+        "the attack left a gradient on a parameter"
+    );
+    let clean = Pgd { eps: 0.0, ..pgd }.run(&f, &x, &y);
+    assert!(clean.equal(&x));
+}
