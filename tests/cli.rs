@@ -375,6 +375,21 @@ fn run_trains_evaluates_reports_and_caches() {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0]["probs"].as_array().unwrap().len(), 3);
     assert_eq!(m[0]["budget_losses"].as_array().unwrap().len(), 3);
+    // Eq. 8: epoch 2 samples budgets with the held-out losses of epoch 1, normalised.
+    let losses: Vec<f64> = m[0]["budget_losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let total: f64 = losses.iter().sum();
+    for (p, l) in m[1]["probs"].as_array().unwrap().iter().zip(&losses) {
+        assert!((p.as_f64().unwrap() - l / total).abs() < 1e-12, "{m:?}");
+    }
+    assert!(
+        losses[2] > losses[0],
+        "a larger budget gives a larger held-out loss: {losses:?}"
+    );
     // The adversarial clips: one tensor per model and budget, plus the clean clips and labels.
     let adv =
         tch::Tensor::read_safetensors(r.dir.path().join("results/p/adv/e.safetensors")).unwrap();
@@ -656,4 +671,61 @@ fn tensors_data_from_a_users_safetensors_file() {
     let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("[0, 1]"), "{}", stderr(&o));
+}
+
+/// The project venv's python (with torch), if there is one.
+fn python() -> Option<PathBuf> {
+    std::env::var_os("ADVP_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")))
+        .filter(|p| p.exists())
+}
+
+#[test]
+fn torchscript_models_exported_from_pytorch_train_and_evaluate() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no python with torch (.venv/bin/python or ADVP_PYTHON)");
+        return;
+    };
+    let r = Run::new();
+    let script = r#"
+import torch, torch.nn as nn
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+    def forward(self, x):
+        return self.fc(self.conv(x).relu().amax(dim=(2, 3, 4)))
+torch.manual_seed(0)
+torch.jit.script(M()).save("m.pt")
+"#;
+    // TorchScript reads the class source, so the script must be a file.
+    r.write("export.py", script);
+    let o = Command::new(py)
+        .arg("export.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pipeline = |classes: u32| {
+        format!(
+            "data d = synthetic(classes: {classes}, frames: 4, size: 16, train: 24, test: 12, val: 6)\nmodel net = torchscript(\"m.pt\", classes: {classes})\ntrain t = standard(net, d, epochs: 1, batch: 8)\neval e = robustness([t], d.test) {{\n  attack pgd(steps: 2)\n  budget sweep [0, 8]\n}}\nreport e to \"e.csv\"\n"
+        )
+    };
+    r.write("s.advp", &pipeline(3));
+    let o = r.advp(&["run", "s.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    // Four classes of data for a three-class module: refused before training.
+    r.write("s.advp", &pipeline(4));
+    let o = r.advp(&["run", "s.advp", "--quiet", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("advp::run::shape_mismatch"),
+        "{}",
+        stderr(&o)
+    );
 }

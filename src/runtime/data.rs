@@ -231,7 +231,7 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
         }
         let x = x.to_kind(Kind::Float);
         let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
-        if lo < 0.0 || hi > 1.0 {
+        if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
             return Err(format!(
                 "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
                 path.display()

@@ -402,9 +402,18 @@ impl<'a> Runner<'a> {
                     .clear(&self.keys[i])
                     .map_err(|e| self.fail(i, e))?;
             }
-            match n.kind {
-                DeclKind::Train => self.run_train(i)?,
-                _ => self.run_eval(i)?,
+            let outcome = super::models::catch_libtorch(|| match n.kind {
+                DeclKind::Train => self.run_train(i),
+                _ => self.run_eval(i),
+            });
+            match outcome {
+                Ok(r) => r?,
+                Err(panic) => {
+                    return Err(self.fail(
+                        i,
+                        format!("libtorch failed while running `{}`: {panic}", n.name),
+                    ))
+                }
             }
             self.summary.ran.push(n.name.clone());
         }

@@ -254,25 +254,34 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Runs `f`, turning a libtorch panic (tch panics on C++ exceptions in its
+/// non-`f_` calls, e.g. a shape error inside a model) into the first line of its message.
+pub fn catch_libtorch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    out.map_err(|e| {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "libtorch failed".into());
+        msg.lines().next().unwrap_or("").to_string()
+    })
+}
+
 /// Checks that a model accepts clips of this shape and gives `classes` logits,
 /// before any training starts.
 pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> Result<(), String> {
     let mut dims = vec![1];
     dims.extend_from_slice(shape);
     let x = Tensor::zeros(&dims[..], (Kind::Float, net.vs.device()));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let out = catch_libtorch(|| {
         let _g = tch::no_grad_guard();
         net.forward(&x, false)
-    }))
-    .map_err(|e| {
-        let msg = e
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        let first = msg.lines().next().unwrap_or("").to_string();
-        format!("the model does not accept clips of shape C×T×H×W = {shape:?}: {first}")
-    })?;
+    })
+    .map_err(|e| format!("the model does not accept clips of shape C×T×H×W = {shape:?}: {e}"))?;
     let got = out.size();
     if got.len() != 2 || got[1] != classes {
         return Err(format!(
@@ -280,4 +289,71 @@ pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c3d(classes: i64) -> Net {
+        Net::build(
+            &ModelSpec {
+                arch: Arch::C3dSmall { width: 2 },
+                classes,
+                pretrained: None,
+            },
+            Device::Cpu,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn weights_load_with_a_module_prefix_and_a_replaced_classifier() {
+        let dir = tempfile::tempdir().unwrap();
+        tch::manual_seed(1);
+        let a = c3d(4);
+        // As DataParallel saves them: every name behind `module.`.
+        let named: Vec<(String, Tensor)> = a
+            .named()
+            .into_iter()
+            .map(|(n, t)| (format!("module.{n}"), t))
+            .collect();
+        let path = dir.path().join("w.safetensors");
+        save_tensors(&named, &path).unwrap();
+
+        tch::manual_seed(2);
+        let mut same = c3d(4);
+        assert!(same.load_weights(&path).unwrap().is_empty());
+        for ((n, x), (_, y)) in a.named().iter().zip(same.named()) {
+            assert!(x.equal(&y), "{n} differs after loading");
+        }
+
+        tch::manual_seed(3);
+        let mut other = c3d(7);
+        let notes = other.load_weights(&path).unwrap();
+        assert_eq!(notes.len(), 2, "fc.weight and fc.bias replaced: {notes:?}");
+        assert!(notes[0].contains("classifier is replaced"));
+        let conv = |n: &Net| {
+            n.named()
+                .into_iter()
+                .find(|(k, _)| k == "conv1.weight")
+                .unwrap()
+                .1
+        };
+        assert!(conv(&a).equal(&conv(&other)));
+
+        let missing = dir.path().join("nope.safetensors");
+        let err = c3d(4).load_weights(&missing).unwrap_err();
+        assert!(err.contains("nope.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn shape_check_names_the_problem() {
+        let net = c3d(4);
+        assert!(check_shape(&net, &[3, 4, 16, 16], 4).is_ok());
+        let e = check_shape(&net, &[3, 4, 16, 16], 5).unwrap_err();
+        assert!(e.contains("5 classes"), "{e}");
+        let e = check_shape(&net, &[1, 4, 16, 16], 4).unwrap_err();
+        assert!(e.contains("does not accept clips"), "{e}");
+    }
 }
