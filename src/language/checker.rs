@@ -1121,6 +1121,11 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
+            // A profile's override replaces this argument: the original value
+            // (checked with the base file) must leave no edge in the graph.
+            if overrides.iter().any(|o| o.name.name == param.name) {
+                continue;
+            }
             match self.value(param, &a.value, file) {
                 Some(v) => {
                     out.insert(param.name.to_string(), v);
