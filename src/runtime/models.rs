@@ -41,9 +41,11 @@ impl std::fmt::Debug for Net {
     }
 }
 
-#[derive(Debug)]
 /// The small C3D-style network of the quick profiles: three conv–BN–ReLU–pool
-/// stages (width, 2·width, 4·width channels), global average pooling, a linear head.
+/// stages (width, 2·width, 4·width channels), a global max over space-time (the
+/// strongest local motion response: the target is small, and BatchNorm's running
+/// statistics lag too far behind an average), a linear head.
+#[derive(Debug)]
 struct C3dSmall {
     convs: Vec<(nn::Conv3D, nn::BatchNorm)>,
     fc: nn::Linear,
