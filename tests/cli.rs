@@ -729,3 +729,52 @@ torch.jit.script(M()).save("m.pt")
         stderr(&o)
     );
 }
+
+#[test]
+fn video_attacks_each_get_a_column_and_stay_in_their_masks() {
+    let r = Run::new();
+    r.write(
+        "v.advp",
+        r#"use "stdlib/attacks.advp"
+seed 2
+data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 8, val: 4)
+model net = c3d_small(classes: 4, width: 4)
+train t = standard(net, d, epochs: 1, batch: 8)
+eval e = robustness([t], d.test) {
+  attacks each {none, patch(position: center, steps: 3), border(ratio: 0.3, steps: 3), saliency_iterative(inner: pgd(eps: 8, step: 2, steps: 2)), flickering(steps: 2)}
+}
+report e to "e.md"
+report e adversarial to "adv.safetensors"
+"#,
+    );
+    let o = r.advp(&["run", "v.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(read(r.dir.path().join("out/e.md"))).unwrap();
+    assert!(
+        md.contains("| model | none | masked_pgd | frame_border | saliency_iterative | flicker |"),
+        "{md}"
+    );
+    let adv = tch::Tensor::read_safetensors(r.dir.path().join("out/adv.safetensors")).unwrap();
+    let get = |n: &str| &adv.iter().find(|(k, _)| k == n).unwrap().1;
+    let clean = get("clean");
+    // The patch: 16·√0.15 ≈ 6 pixels, centred: rows and columns 5..11 only.
+    let changed = (get("t/masked_pgd") - clean)
+        .abs()
+        .sum_dim_intlist([0, 1, 2].as_slice(), false, tch::Kind::Float)
+        .gt(0.0);
+    let outside = changed.sum(tch::Kind::Int64).int64_value(&[])
+        - changed
+            .narrow(0, 5, 6)
+            .narrow(1, 5, 6)
+            .sum(tch::Kind::Int64)
+            .int64_value(&[]);
+    assert_eq!(
+        outside, 0,
+        "the patch attack changed pixels outside its rectangle"
+    );
+    // The border (t = 1 at r = 0.3 of 16×16): the inside of the frame is untouched.
+    let inner = (get("t/frame_border") - clean)
+        .narrow(3, 2, 12)
+        .narrow(4, 2, 12);
+    assert_eq!(inner.abs().max().double_value(&[]), 0.0);
+}

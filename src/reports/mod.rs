@@ -20,39 +20,47 @@ pub fn eps_label(e: f64) -> String {
 /// Rows as a Markdown table: one row per model, one column per ε, the best
 /// accuracy of each column in bold (as in the paper's tables).
 pub fn markdown(title: &str, rows: &[Row]) -> String {
+    // Columns: budgets ε of a sweep, or attacks of an `attacks each {…}` table.
+    let column = |r: &Row| match &r.attack {
+        Some(a) => a.clone(),
+        None => format!("ε = {}", eps_label(r.eps)),
+    };
     let mut models: Vec<&str> = Vec::new();
-    let mut budgets: Vec<f64> = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
     for r in rows {
         if !models.contains(&r.model.as_str()) {
             models.push(&r.model);
         }
-        if !budgets.contains(&r.eps) {
-            budgets.push(r.eps);
+        if !columns.contains(&column(r)) {
+            columns.push(column(r));
         }
     }
-    let cell = |m: &str, e: f64| rows.iter().find(|r| r.model == m && r.eps == e);
-    let best: Vec<f64> = budgets
+    let cell = |m: &str, c: &str| rows.iter().find(|r| r.model == m && column(r) == c);
+    let best: Vec<f64> = columns
         .iter()
-        .map(|&e| {
+        .map(|c| {
             rows.iter()
-                .filter(|r| r.eps == e)
+                .filter(|r| column(r) == *c)
                 .map(|r| r.accuracy)
                 .fold(f64::NEG_INFINITY, f64::max)
         })
         .collect();
-    let mut out = format!(
-        "# {title}\n\nTop-1 accuracy (%) under attack at budget ε (0..255 units).\n\n| model |"
-    );
-    for e in &budgets {
-        out.push_str(&format!(" ε = {} |", eps_label(*e)));
+    let what = if rows.iter().any(|r| r.attack.is_some()) {
+        "under each attack"
+    } else {
+        "under attack at budget ε (0..255 units)"
+    };
+    let mut out = format!("# {title}\n\nTop-1 accuracy (%) {what}.\n\n| model |");
+    for c in &columns {
+        out.push_str(&format!(" {c} |"));
     }
     out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(budgets.len()));
+    out.push_str(&"---:|".repeat(columns.len()));
     out.push('\n');
     for m in &models {
         out.push_str(&format!("| {m} |"));
-        for (k, e) in budgets.iter().enumerate() {
-            match cell(m, *e) {
+        for (k, c) in columns.iter().enumerate() {
+            match cell(m, c) {
                 Some(r) => {
                     let v = format!("{:.1}", 100.0 * r.accuracy);
                     if r.accuracy == best[k] {
@@ -72,11 +80,12 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
 }
 
 pub fn csv(rows: &[Row], seed: u64) -> String {
-    let mut out = String::from("model,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
+    let mut out = String::from("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{seed}\n",
+            "{},{},{},{},{},{},{},{},{seed}\n",
             r.model,
+            r.attack.as_deref().unwrap_or(""),
             eps_label(r.eps),
             r.alpha,
             r.accuracy,
@@ -201,6 +210,7 @@ mod tests {
     fn row(model: &str, eps: f64, acc: f64) -> Row {
         Row {
             model: model.into(),
+            attack: None,
             eps,
             alpha: 1.0,
             accuracy: acc,
@@ -223,6 +233,6 @@ mod tests {
         assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
         assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
         let c = csv(&rows, 3);
-        assert_eq!(c.lines().nth(2), Some("a,8,1,0.1,10,100,,3"));
+        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3"));
     }
 }

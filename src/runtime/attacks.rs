@@ -135,3 +135,113 @@ impl Pgd {
         self.run_with(f, x, y, &mut |_| {})
     }
 }
+
+use super::video_attacks::{self as video, Flicker, Position, SaliencyMode};
+
+/// Every attack the runtime executes, with its budget applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attack {
+    /// One signed step of size ε.
+    Fgsm(f64),
+    Pgd(Pgd),
+    /// PGD inside a rectangle covering `ratio` of each frame.
+    Patch {
+        pgd: Pgd,
+        ratio: f64,
+        position: Position,
+    },
+    /// PGD on a frame border covering `ratio` of each frame.
+    Border {
+        pgd: Pgd,
+        ratio: f64,
+    },
+    Saliency {
+        mode: SaliencyMode,
+        inner: Pgd,
+    },
+    Flicker(Flicker),
+}
+
+impl Attack {
+    /// The same attack at budget ε with step α (flickering has no ε-ball and keeps its step).
+    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Attack {
+        let set = |p: &Pgd| Pgd {
+            eps,
+            alpha: alpha.unwrap_or(p.alpha),
+            ..p.clone()
+        };
+        match self {
+            Attack::Fgsm(_) => Attack::Fgsm(eps),
+            Attack::Pgd(p) => Attack::Pgd(set(p)),
+            Attack::Patch {
+                pgd,
+                ratio,
+                position,
+            } => Attack::Patch {
+                pgd: set(pgd),
+                ratio: *ratio,
+                position: position.clone(),
+            },
+            Attack::Border { pgd, ratio } => Attack::Border {
+                pgd: set(pgd),
+                ratio: *ratio,
+            },
+            Attack::Saliency { mode, inner } => Attack::Saliency {
+                mode: *mode,
+                inner: set(inner),
+            },
+            Attack::Flicker(f) => Attack::Flicker(f.clone()),
+        }
+    }
+
+    /// The budget ε (0 for flickering, which has none).
+    pub fn eps(&self) -> f64 {
+        match self {
+            Attack::Fgsm(e) => *e,
+            Attack::Pgd(p) | Attack::Patch { pgd: p, .. } | Attack::Border { pgd: p, .. } => p.eps,
+            Attack::Saliency { inner, .. } => inner.eps,
+            Attack::Flicker(_) => 0.0,
+        }
+    }
+
+    /// The step α (flickering: its sign step).
+    pub fn alpha(&self) -> f64 {
+        match self {
+            Attack::Fgsm(e) => *e,
+            Attack::Pgd(p) | Attack::Patch { pgd: p, .. } | Attack::Border { pgd: p, .. } => {
+                p.alpha
+            }
+            Attack::Saliency { inner, .. } => inner.alpha,
+            Attack::Flicker(f) => f.step,
+        }
+    }
+
+    /// The adversarial clips.
+    pub fn run(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Tensor, String> {
+        let s = x.size();
+        Ok(match self {
+            Attack::Fgsm(e) => Pgd::fgsm(*e).run(f, x, y),
+            Attack::Pgd(p) => p.run(f, x, y),
+            Attack::Patch {
+                pgd,
+                ratio,
+                position,
+            } => {
+                let mask = video::patch_mask(s[0], s[3], s[4], *ratio, position, x.device());
+                video::masked_pgd(pgd, f, x, y, &mask)
+            }
+            Attack::Border { pgd, ratio } => {
+                let t = video::border_thickness(s[3], s[4], *ratio)?;
+                let mask = video::border_mask(s[0], s[3], s[4], t, x.device());
+                video::masked_pgd(pgd, f, x, y, &mask)
+            }
+            Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y),
+            Attack::Flicker(fl) => fl.run(f, x, y).0,
+        })
+    }
+}

@@ -1,16 +1,19 @@
 //! `robustness`: top-1 accuracy of each model under an attack at each budget.
 
+use super::attacks::Attack;
 use super::data::Clips;
 use super::models::Net;
 use super::progress::Progress;
 use super::rng::mix;
-use super::train::AttackPlan;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Row {
     pub model: String,
+    /// The attack of an `attacks each {…}` column; `None` in a budget sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<String>,
     pub eps: f64,
     pub alpha: f64,
     pub accuracy: f64,
@@ -18,6 +21,16 @@ pub struct Row {
     pub n: u64,
     /// Frame-folder data: accuracy of the mean clip softmax per video.
     pub video_accuracy: Option<f64>,
+}
+
+/// One cell of the table: an attack (or the clean clips) at a budget.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// The column's attack name in an `attacks each {…}` table.
+    pub label: Option<String>,
+    pub eps: f64,
+    /// `None`: the clean clips.
+    pub attack: Option<Attack>,
 }
 
 /// One model's rows, plus its adversarial clips when a report wants them.
@@ -32,8 +45,8 @@ pub fn robustness(
     label: &str,
     net: &Net,
     clips: &Clips,
-    budgets: &[f64],
-    attack: &AttackPlan,
+    cells: &[Cell],
+    bn_train: bool,
     batch: usize,
     seed: u64,
     keep: bool,
@@ -44,16 +57,23 @@ pub fn robustness(
     let idx: Vec<usize> = (0..n).collect();
     let mut rows = Vec::new();
     let mut adversarial = Vec::new();
-    for (k, &eps) in budgets.iter().enumerate() {
-        let pgd = attack.at(eps);
-        let bar = progress.bar(&format!("{label} ε {eps}"), n.div_ceil(batch) as u64);
+    for (k, cell) in cells.iter().enumerate() {
+        let eps = cell.eps;
+        let column = match &cell.label {
+            Some(l) => l.clone(),
+            None => format!("ε {eps}"),
+        };
+        let bar = progress.bar(&format!("{label} {column}"), n.div_ceil(batch) as u64);
         let mut correct = 0u64;
         let mut kept = Vec::new();
         let mut probs = Vec::new();
         for (b, chunk) in idx.chunks(batch.max(1)).enumerate() {
             tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
             let (x, y) = clips.batch(chunk, 0, device)?;
-            let xa = pgd.run(&|v| net.forward(v, attack.bn_train), &x, &y);
+            let xa = match &cell.attack {
+                Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y)?,
+                None => x.shallow_clone(),
+            };
             let _g = tch::no_grad_guard();
             let logits = net.forward(&xa, false);
             correct += logits
@@ -84,8 +104,9 @@ pub fn robustness(
         };
         rows.push(Row {
             model: label.to_string(),
+            attack: cell.label.clone(),
             eps,
-            alpha: pgd.alpha,
+            alpha: cell.attack.as_ref().map_or(0.0, Attack::alpha),
             accuracy: correct as f64 / n.max(1) as f64,
             correct,
             n: n as u64,
@@ -95,7 +116,7 @@ pub fn robustness(
             adversarial.push((eps, Tensor::cat(&kept, 0)));
         }
         progress.line(&format!(
-            "{label} at ε {eps}: {:.1}% ({correct}/{n})",
+            "{label} at {column}: {:.1}% ({correct}/{n})",
             100.0 * correct as f64 / n.max(1) as f64
         ));
     }

@@ -5,7 +5,7 @@
 //! that needs them actually runs, so a second run of a finished pipeline does
 //! no tensor work at all.
 
-use super::attacks::{Norm, Pgd};
+use super::attacks::{Attack, Norm, Pgd};
 use super::cache::{self, Cache};
 use super::data::{self, Dataset};
 use super::eval::{self, Row};
@@ -14,6 +14,7 @@ use super::optim::Rule;
 use super::progress::Progress;
 use super::rng::{hash_str, mix};
 use super::train::{self, AttackPlan, TrainError, TrainSpec};
+use super::video_attacks::{Flicker, Position, SaliencyMode};
 use crate::graph::Plan;
 use crate::language::ast::DeclKind;
 use crate::language::diagnostic::{Code, Diagnostic};
@@ -65,6 +66,10 @@ fn supported(node: &Node) -> Result<(), String> {
             | "torchscript"
             | "fgsm"
             | "pgd"
+            | "masked_pgd"
+            | "frame_border"
+            | "saliency"
+            | "flicker"
             | "standard"
             | "adversarial"
             | "robustness"
@@ -77,8 +82,8 @@ fn supported(node: &Node) -> Result<(), String> {
             node.kind.as_str()
         ));
     }
-    if node.stmts.contains_key("attacks") {
-        return Err("`attacks` schedules (several attack types) are not executed yet".into());
+    if node.kind == DeclKind::Train && node.stmts.contains_key("attacks") {
+        return Err("training over several attack types (`attacks …`) is not executed yet".into());
     }
     if node
         .args
@@ -92,10 +97,7 @@ fn supported(node: &Node) -> Result<(), String> {
 
 fn attack_supported(v: &Value) -> Result<(), String> {
     match v {
-        Value::Call { builtin, .. } if builtin == "pgd" || builtin == "fgsm" => Ok(()),
-        Value::Call { builtin, .. } => Err(format!(
-            "the `{builtin}` attack is checked but not executed by this version of advp yet; `pgd` and `fgsm` run"
-        )),
+        Value::Call { .. } => attack_of(v).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -114,28 +116,87 @@ fn string(args: &BTreeMap<String, Value>, k: &str) -> Option<String> {
     args.get(k).and_then(Value::as_str).map(str::to_string)
 }
 
-/// An attack call as PGD (FGSM is PGD with one step of size ε).
-pub fn pgd_of(v: &Value) -> Result<(Pgd, bool), String> {
+fn pgd_args(args: &BTreeMap<String, Value>) -> Pgd {
+    Pgd {
+        norm: match args.get("norm") {
+            Some(Value::Inf) | None => Norm::Inf,
+            _ => Norm::L2,
+        },
+        eps: num(args, "eps"),
+        alpha: num(args, "step"),
+        steps: int(args, "steps").max(0) as usize,
+        random_start: args.get("random_start") == Some(&Value::Bool(true)),
+    }
+}
+
+/// An attack call as the runtime's [`Attack`], and whether BatchNorm stays in train mode.
+pub fn attack_of(v: &Value) -> Result<(Attack, bool), String> {
     let Value::Call { builtin, args } = v else {
         return Err("not an attack".into());
     };
     let bn_train = string(args, "bn").as_deref() == Some("train");
-    match builtin.as_str() {
-        "fgsm" => Ok((Pgd::fgsm(num(args, "eps")), bn_train)),
-        "pgd" => Ok((
-            Pgd {
-                norm: match args.get("norm") {
-                    Some(Value::Inf) | None => Norm::Inf,
-                    _ => Norm::L2,
-                },
-                eps: num(args, "eps"),
-                alpha: num(args, "step"),
-                steps: int(args, "steps").max(0) as usize,
-                random_start: args.get("random_start") == Some(&Value::Bool(true)),
+    let attack = match builtin.as_str() {
+        "fgsm" => Attack::Fgsm(num(args, "eps")),
+        "pgd" => Attack::Pgd(pgd_args(args)),
+        "masked_pgd" => Attack::Patch {
+            pgd: pgd_args(args),
+            ratio: num(args, "ratio"),
+            position: match args.get("position") {
+                Some(Value::List(yx)) if yx.len() == 2 => {
+                    Position::At(yx[0].as_i64().unwrap_or(0), yx[1].as_i64().unwrap_or(0))
+                }
+                Some(v) if v.as_str() == Some("top_left") => Position::TopLeft,
+                Some(v) if v.as_str() == Some("center") => Position::Center,
+                _ => Position::Random,
             },
-            bn_train,
-        )),
-        other => Err(format!("the `{other}` attack is not executed yet")),
+        },
+        "frame_border" => Attack::Border {
+            pgd: pgd_args(args),
+            ratio: num(args, "ratio"),
+        },
+        "saliency" => {
+            let inner = match args.get("inner") {
+                Some(v @ Value::Call { .. }) => match attack_of(v)?.0 {
+                    Attack::Pgd(p) => p,
+                    Attack::Fgsm(e) => Pgd::fgsm(e),
+                    _ => return Err("the saliency attack's `inner` must be `pgd` or `fgsm`".into()),
+                },
+                _ => return Err("the saliency attack needs an `inner` attack".into()),
+            };
+            Attack::Saliency {
+                mode: match string(args, "mode").as_deref() {
+                    Some("iterative") => SaliencyMode::Iterative,
+                    Some("refresh") => SaliencyMode::Refresh,
+                    _ => SaliencyMode::OneShot,
+                },
+                inner,
+            }
+        }
+        "flicker" => {
+            let beta = args.get("beta").map(numbers).unwrap_or_default();
+            if beta.len() != 3 {
+                return Err("`beta` must hold three numbers".into());
+            }
+            Attack::Flicker(Flicker {
+                step: num(args, "step"),
+                steps: int(args, "steps").max(0) as usize,
+                beta: [beta[0], beta[1], beta[2]],
+                margin: num(args, "margin"),
+            })
+        }
+        other => return Err(format!("the `{other}` attack is not executed yet")),
+    };
+    Ok((attack, bn_train))
+}
+
+/// A column name for an attack: the built-in, and the saliency mode.
+fn attack_label(v: &Value) -> String {
+    match v {
+        Value::Call { builtin, args } if builtin == "saliency" => {
+            format!("saliency_{}", string(args, "mode").unwrap_or_default())
+        }
+        Value::Call { builtin, .. } => builtin.clone(),
+        _ => "none".into(),
     }
 }
 
@@ -607,7 +668,7 @@ impl<'a> Runner<'a> {
         };
         let attack = if n.builtin == "adversarial" {
             let v = a.get("attack").cloned().unwrap_or(Value::NoAttack);
-            let (base, bn_train) = pgd_of(&v).map_err(|e| self.fail(i, e))?;
+            let (base, bn_train) = attack_of(&v).map_err(|e| self.fail(i, e))?;
             Some(AttackPlan {
                 base,
                 alpha: alpha_rule(&n),
@@ -631,7 +692,7 @@ impl<'a> Runner<'a> {
                 .map(|m| *m as usize)
                 .collect(),
             lr_decay: num(a, "lr_decay"),
-            budget: budget(&n, attack.as_ref().map_or(0.0, |p| p.base.eps)),
+            budget: budget(&n, attack.as_ref().map_or(0.0, |p| p.base.eps())),
             attack,
         };
         let dir = self
@@ -690,15 +751,49 @@ impl<'a> Runner<'a> {
                 ]),
             },
         };
-        let (base, bn_train) = pgd_of(&attack_v).map_err(|e| self.fail(i, e))?;
+        let (base, bn_train) = attack_of(&attack_v).map_err(|e| self.fail(i, e))?;
         let budgets: Vec<f64> = match n.stmts.get("budget") {
             Some(StmtValue::Schedule { values, .. }) => values.iter().flat_map(numbers).collect(),
-            _ => vec![base.eps],
+            _ => vec![base.eps()],
         };
         let plan = AttackPlan {
             base,
             alpha: alpha_rule(&n),
             bn_train,
+        };
+        let cells: Vec<eval::Cell> = match n.stmts.get("attacks") {
+            Some(StmtValue::Schedule { values, .. }) => {
+                let mut cells = Vec::new();
+                for v in values {
+                    cells.push(match v {
+                        Value::NoAttack => eval::Cell {
+                            label: Some("none".into()),
+                            eps: 0.0,
+                            attack: None,
+                        },
+                        call => {
+                            let (a, _) = attack_of(call).map_err(|e| self.fail(i, e))?;
+                            let eps = a.eps();
+                            let alpha = plan.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None));
+                            eval::Cell {
+                                label: Some(attack_label(call)),
+                                eps,
+                                attack: Some(a.at(eps, alpha)),
+                            }
+                        }
+                    });
+                }
+                cells
+            }
+            _ => budgets
+                .iter()
+                .map(|&eps| eval::Cell {
+                    label: None,
+                    eps,
+                    attack: (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
+                        .then(|| plan.at(eps)),
+                })
+                .collect(),
         };
         let models: Vec<String> = match n.args.get("models") {
             Some(Value::List(items)) => items
@@ -734,8 +829,8 @@ impl<'a> Runner<'a> {
                 m,
                 &net,
                 clips,
-                &budgets,
-                &plan,
+                &cells,
+                plan.bn_train,
                 batch,
                 seed,
                 keep,
@@ -744,8 +839,9 @@ impl<'a> Runner<'a> {
             )
             .map_err(|e| self.fail(i, e))?;
             rows.extend(r.rows);
-            for (eps, t) in r.adversarial {
-                adversarial.push((format!("{m}/eps{eps}"), t));
+            for ((eps, t), cell) in r.adversarial.into_iter().zip(&cells) {
+                let column = cell.label.clone().unwrap_or_else(|| format!("eps{eps}"));
+                adversarial.push((format!("{m}/{column}"), t));
             }
         }
         if keep {

@@ -23,3 +23,4 @@ pub mod resnet;
 pub mod rng;
 pub mod synthetic;
 pub mod train;
+pub mod video_attacks;

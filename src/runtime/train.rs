@@ -6,7 +6,7 @@
 //! written atomically after every epoch, on Ctrl-C, and every ten minutes
 //! inside long epochs, so a run killed anywhere resumes bit-identically.
 
-use super::attacks::{self, Pgd};
+use super::attacks::{self, Attack};
 use super::data::{Clips, Dataset};
 use super::models::{save_tensors, Net};
 use super::optim::{Optimizer, Rule};
@@ -26,7 +26,7 @@ pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// How the training attack is built for a budget ε.
 #[derive(Clone, Debug)]
 pub struct AttackPlan {
-    pub base: Pgd,
+    pub base: Attack,
     /// α as a rule of ε; `None`: the attack's own step.
     pub alpha: Option<RuleExpr>,
     /// BatchNorm in train mode during the attack (the released code's behaviour).
@@ -34,16 +34,9 @@ pub struct AttackPlan {
 }
 
 impl AttackPlan {
-    pub fn at(&self, eps: f64) -> Pgd {
-        let alpha = match &self.alpha {
-            Some(r) => r.eval(eps, &|_| None).unwrap_or(self.base.alpha),
-            None => self.base.alpha,
-        };
-        Pgd {
-            eps,
-            alpha,
-            ..self.base.clone()
-        }
+    pub fn at(&self, eps: f64) -> Attack {
+        let alpha = self.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None));
+        self.base.at(eps, alpha)
     }
 }
 
@@ -116,7 +109,7 @@ pub fn evaluate(
     net: &Net,
     clips: &Clips,
     batch: usize,
-    attack: Option<&Pgd>,
+    attack: Option<&Attack>,
     bn_train: bool,
     seed: u64,
     device: Device,
@@ -128,7 +121,7 @@ pub fn evaluate(
         tch::manual_seed(mix(&[seed, b as u64]) as i64);
         let (x, y) = clips.batch(chunk, 0, device)?;
         let x = match attack {
-            Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y),
+            Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y)?,
             None => x,
         };
         let _g = tch::no_grad_guard();
@@ -232,7 +225,7 @@ pub fn train(
                             from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
                         }
                     };
-                    a.at(eps).run(&|v| net.forward(v, a.bn_train), &x, &y)
+                    a.at(eps).run(&|v| net.forward(v, a.bn_train), &x, &y)?
                 }
             };
             let logits = net.forward(&x, true);
