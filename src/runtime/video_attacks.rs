@@ -231,8 +231,7 @@ pub fn saliency(
                 continue;
             };
             used[i][k] = true;
-            let _ = cur
-                .get(i as i64)
+            cur.get(i as i64)
                 .narrow(1, k as i64, 1)
                 .copy_(&full.get(i as i64).narrow(1, k as i64, 1));
         }
