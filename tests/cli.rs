@@ -745,6 +745,10 @@ eval e = robustness([t], d.test) {
 }
 report e to "e.md"
 report e adversarial to "adv.safetensors"
+train types = adversarial(net, d, epochs: 2, batch: 8) {
+  attacks adaptive {patch(steps: 2), border(ratio: 0.3, steps: 2)} every 1
+}
+report types to "types.jsonl"
 "#,
     );
     let o = r.advp(&["run", "v.advp", "--quiet", "--out", "out"]);

@@ -80,6 +80,24 @@ pub enum Schedule<T> {
     Uniform(Vec<T>),
 }
 
+impl<T> Schedule<T> {
+    /// The same schedule over other values (budgets → attacks at those budgets).
+    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> Schedule<U> {
+        match self {
+            Schedule::Fixed(v) => Schedule::Fixed(f(v)),
+            Schedule::Curriculum { values, every } => Schedule::Curriculum {
+                values: values.iter().map(&f).collect(),
+                every: *every,
+            },
+            Schedule::Adaptive { values, every } => Schedule::Adaptive {
+                values: values.iter().map(&f).collect(),
+                every: *every,
+            },
+            Schedule::Uniform(values) => Schedule::Uniform(values.iter().map(&f).collect()),
+        }
+    }
+}
+
 impl<T: Clone> Schedule<T> {
     /// The plan for each of `epochs` epochs.
     pub fn per_epoch(&self, epochs: u64) -> Vec<Epoch<T>> {

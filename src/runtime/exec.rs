@@ -82,9 +82,6 @@ fn supported(node: &Node) -> Result<(), String> {
             node.kind.as_str()
         ));
     }
-    if node.kind == DeclKind::Train && node.stmts.contains_key("attacks") {
-        return Err("training over several attack types (`attacks …`) is not executed yet".into());
-    }
     if node
         .args
         .get("preprocess")
@@ -204,6 +201,16 @@ fn numbers(v: &Value) -> Vec<f64> {
     match v {
         Value::List(items) => items.iter().flat_map(numbers).collect(),
         other => other.as_f64().into_iter().collect(),
+    }
+}
+
+/// A schedule of the given mode over values.
+fn schedule_of<T: Clone>(mode: &str, values: Vec<T>, every: Option<u64>) -> Schedule<T> {
+    match mode {
+        "curriculum" => Schedule::Curriculum { values, every },
+        "adaptive" => Schedule::Adaptive { values, every },
+        "uniform" => Schedule::Uniform(values),
+        _ => Schedule::Fixed(values[0].clone()),
     }
 }
 
@@ -692,7 +699,26 @@ impl<'a> Runner<'a> {
                 .map(|m| *m as usize)
                 .collect(),
             lr_decay: num(a, "lr_decay"),
-            budget: budget(&n, attack.as_ref().map_or(0.0, |p| p.base.eps())),
+            schedule: match &attack {
+                None => Schedule::Fixed(Attack::Fgsm(0.0)),
+                Some(plan) => match n.stmts.get("attacks") {
+                    Some(StmtValue::Schedule {
+                        mode,
+                        values,
+                        every,
+                    }) => {
+                        let mut types = Vec::new();
+                        for v in values {
+                            let (a, _) = attack_of(v).map_err(|e| self.fail(i, e))?;
+                            let alpha =
+                                plan.alpha.as_ref().and_then(|r| r.eval(a.eps(), &|_| None));
+                            types.push(a.at(a.eps(), alpha));
+                        }
+                        schedule_of(mode, types, *every)
+                    }
+                    _ => budget(&n, plan.base.eps()).map(|&eps| plan.at(eps)),
+                },
+            },
             attack,
         };
         let dir = self

@@ -52,7 +52,8 @@ pub struct TrainSpec {
     pub lr_decay: f64,
     /// `None` for standard training.
     pub attack: Option<AttackPlan>,
-    pub budget: Schedule<f64>,
+    /// The attack of each epoch: budgets (`budget …`) or attack types (`attacks …`).
+    pub schedule: Schedule<Attack>,
 }
 
 /// One line of `metrics.jsonl`.
@@ -149,7 +150,7 @@ pub fn train(
 ) -> Result<Vec<EpochMetrics>, TrainError> {
     let device = net.vs.device();
     let mut opt = Optimizer::new(spec.rule.clone(), spec.lr, net.trainable());
-    let plan = spec.budget.per_epoch(spec.epochs as u64);
+    let plan = spec.schedule.per_epoch(spec.epochs as u64);
     let node_seed = mix(&[spec.seed, super::rng::hash_str(&spec.node)]);
     let n = data.train.len();
     if n == 0 {
@@ -219,13 +220,13 @@ pub fn train(
             let x = match &spec.attack {
                 None => x,
                 Some(a) => {
-                    let eps = match this {
-                        Epoch::Fixed(e) => *e,
+                    let attack = match this {
+                        Epoch::Fixed(at) => at,
                         Epoch::Sample { from, .. } => {
-                            from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
+                            &from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
                         }
                     };
-                    a.at(eps).run(&|v| net.forward(v, a.bn_train), &x, &y)?
+                    attack.run(&|v| net.forward(v, a.bn_train), &x, &y)?
                 }
             };
             let logits = net.forward(&x, true);
@@ -294,16 +295,16 @@ pub fn train(
         {
             if data.val.is_empty() {
                 return Err(TrainError::Failed(
-                    "adaptive budgets need a held-out split (`val` > 0 in the data) to weigh the budgets (Eq. 8)".into(),
+                    "adaptive schedules need a held-out split (`val` > 0 in the data) to weigh the budgets or attacks (Eq. 8)".into(),
                 ));
             }
             let mut losses = Vec::new();
-            for (i, eps) in from.iter().enumerate() {
+            for (i, attack) in from.iter().enumerate() {
                 let (l, _, _) = evaluate(
                     net,
                     &data.val,
                     spec.batch,
-                    Some(&a.at(*eps)),
+                    Some(attack),
                     a.bn_train,
                     mix(&[val_seed, i as u64]),
                     device,
@@ -317,7 +318,7 @@ pub fn train(
             epoch: epoch + 1,
             lr,
             eps: match this {
-                Epoch::Fixed(e) if spec.attack.is_some() => Some(*e),
+                Epoch::Fixed(a) if spec.attack.is_some() => Some(a.eps()),
                 _ => None,
             },
             probs: match this {
@@ -456,7 +457,7 @@ mod tests {
             milestones: vec![],
             lr_decay: 0.1,
             attack: None,
-            budget: Schedule::Fixed(0.0),
+            schedule: Schedule::Fixed(Attack::Fgsm(0.0)),
         }
     }
 
