@@ -782,3 +782,33 @@ report types to "types.jsonl"
         .narrow(4, 2, 12);
     assert_eq!(inner.abs().max().double_value(&[]), 0.0);
 }
+
+#[test]
+fn compression_defense_composes_with_a_model_in_evaluations() {
+    if std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: ffmpeg is not installed (apt-get install ffmpeg)");
+        return;
+    }
+    let r = Run::new();
+    r.write(
+        "c.advp",
+        r#"data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 8, val: 4)
+model net = c3d_small(classes: 4, width: 4)
+train t = standard(net, d, epochs: 1, batch: 8)
+defense h264 = video_compression(crf: 28)
+eval e = robustness([t, h264 >> t], d.test) {
+  attack pgd(steps: 2)
+  budget sweep [0, 8]
+}
+report e to "e.md"
+"#,
+    );
+    let o = r.advp(&["run", "c.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(read(r.dir.path().join("out/e.md"))).unwrap();
+    assert!(md.contains("| h264 >> t |"), "{md}");
+}

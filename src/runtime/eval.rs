@@ -2,7 +2,6 @@
 
 use super::attacks::Attack;
 use super::data::Clips;
-use super::models::Net;
 use super::progress::Progress;
 use super::rng::mix;
 use serde::{Deserialize, Serialize};
@@ -43,7 +42,7 @@ pub struct ModelResult {
 #[allow(clippy::too_many_arguments)]
 pub fn robustness(
     label: &str,
-    net: &Net,
+    net: &dyn Fn(&Tensor, bool) -> Tensor,
     clips: &Clips,
     cells: &[Cell],
     bn_train: bool,
@@ -71,11 +70,11 @@ pub fn robustness(
             tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
             let (x, y) = clips.batch(chunk, 0, device)?;
             let xa = match &cell.attack {
-                Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y)?,
+                Some(a) => a.run(&|v| net(v, bn_train), &x, &y)?,
                 None => x.shallow_clone(),
             };
             let _g = tch::no_grad_guard();
-            let logits = net.forward(&xa, false);
+            let logits = net(&xa, false);
             correct += logits
                 .argmax(-1, false)
                 .eq_tensor(&y)

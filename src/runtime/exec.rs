@@ -8,6 +8,7 @@
 use super::attacks::{Attack, Norm, Pgd};
 use super::cache::{self, Cache};
 use super::data::{self, Dataset};
+use super::defenses::Defense;
 use super::eval::{self, Row};
 use super::models::{self, Arch, ModelSpec, Net};
 use super::optim::Rule;
@@ -70,6 +71,7 @@ fn supported(node: &Node) -> Result<(), String> {
             | "frame_border"
             | "saliency"
             | "flicker"
+            | "video_compression"
             | "standard"
             | "adversarial"
             | "robustness"
@@ -379,8 +381,12 @@ impl<'a> Runner<'a> {
                     Value::List(items) => items.iter().collect(),
                     other => vec![other],
                 };
-                if parts.iter().any(|p| matches!(p, Value::Compose(_))) {
-                    problems.push("`defense >> model` pipelines are not executed yet".into());
+                if n.kind != DeclKind::Eval && parts.iter().any(|p| matches!(p, Value::Compose(_)))
+                {
+                    problems.push(
+                        "`defense >> model` is executed in evaluations; in training, not yet"
+                            .into(),
+                    );
                 }
             }
             for p in problems {
@@ -624,6 +630,22 @@ impl<'a> Runner<'a> {
         }
     }
 
+    fn defense(&self, d: usize, for_node: usize) -> Result<Defense, RunError> {
+        let n = &self.program.nodes[d];
+        match n.builtin.as_str() {
+            "video_compression" => {
+                super::defenses::ffmpeg().map_err(|e| self.fail(for_node, e))?;
+                Ok(Defense::VideoCompression {
+                    crf: int(&n.args, "crf"),
+                })
+            }
+            other => Err(self.fail(
+                for_node,
+                format!("the `{other}` defense is not executed by this version of advp yet"),
+            )),
+        }
+    }
+
     fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
         if self.program.nodes[i].kind == DeclKind::Train && !self.is_cached(i) {
             self.run_train(i)?;
@@ -821,11 +843,23 @@ impl<'a> Runner<'a> {
                 })
                 .collect(),
         };
-        let models: Vec<String> = match n.args.get("models") {
+        // Each model: (defense nodes in order, the classifier node).
+        let models: Vec<(Vec<String>, String)> = match n.args.get("models") {
             Some(Value::List(items)) => items
                 .iter()
                 .filter_map(|v| match v {
-                    Value::Node(m) => Some(m.clone()),
+                    Value::Node(m) => Some((Vec::new(), m.clone())),
+                    Value::Compose(parts) => {
+                        let names: Vec<String> = parts
+                            .iter()
+                            .filter_map(|p| match p {
+                                Value::Node(m) => Some(m.clone()),
+                                _ => None,
+                            })
+                            .collect();
+                        let (last, defenses) = names.split_last()?;
+                        Some((defenses.to_vec(), last.clone()))
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -844,16 +878,33 @@ impl<'a> Runner<'a> {
         let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
         let mut model_keys = BTreeMap::new();
         let clips = d.split(&split);
-        for m in &models {
-            let mi = self.node(m);
+        for (defense_names, model) in &models {
+            let m = &defense_names
+                .iter()
+                .chain(std::iter::once(model))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" >> ");
+            let mi = self.node(model);
             self.ensure_done(mi)?;
             model_keys.insert(m.clone(), self.keys[mi].clone());
             let net = self.net(mi, i)?;
             self.check_shapes(i, &net, &d)?;
+            let defenses: Vec<Defense> = defense_names
+                .iter()
+                .map(|dn| self.defense(self.node(dn), i))
+                .collect::<Result<_, _>>()?;
+            let forward = |v: &tch::Tensor, train: bool| {
+                let mut h = v.shallow_clone();
+                for d in &defenses {
+                    h = d.apply(&h).unwrap_or_else(|e| panic!("{e}"));
+                }
+                net.forward(&h, train)
+            };
             let seed = mix(&[self.program.settings.seed, hash_str(&n.name), hash_str(m)]);
             let r = eval::robustness(
                 m,
-                &net,
+                &forward,
                 clips,
                 &cells,
                 plan.bn_train,

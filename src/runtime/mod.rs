@@ -12,6 +12,7 @@
 pub mod attacks;
 pub mod cache;
 pub mod data;
+pub mod defenses;
 pub mod device;
 pub mod eval;
 pub mod exec;
