@@ -745,6 +745,7 @@ eval e = robustness([t], d.test) {
 }
 report e to "e.md"
 report e adversarial to "adv.safetensors"
+report e examples to "examples"
 train types = adversarial(net, d, epochs: 2, batch: 8) {
   attacks adaptive {patch(steps: 2), border(ratio: 0.3, steps: 2)} every 1
 }

@@ -277,7 +277,7 @@ impl<'a> Runner<'a> {
         let keep_adversarial = program
             .reports
             .iter()
-            .filter(|r| r.mode.as_deref() == Some("adversarial"))
+            .filter(|r| matches!(r.mode.as_deref(), Some("adversarial" | "examples")))
             .filter_map(|r| program.nodes.iter().position(|n| n.name == r.target))
             .collect();
         let mut runner = Runner {
@@ -413,6 +413,7 @@ impl<'a> Runner<'a> {
                 let kind = self.program.nodes[t].kind;
                 let ok = match (r.mode.as_deref(), kind) {
                     (Some("adversarial"), _) => ext == "safetensors",
+                    (Some("examples"), DeclKind::Eval) => true,
                     (None, DeclKind::Eval) => matches!(ext, "md" | "csv" | "json"),
                     (None, DeclKind::Train) => matches!(ext, "json" | "csv" | "jsonl"),
                     _ => false,
