@@ -94,71 +94,79 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
         .to_kind(Kind::Uint8)
         .permute([0, 2, 3, 4, 1])
         .contiguous();
-    let mut out = Vec::with_capacity((n * t * h * w * 3) as usize);
-    for i in 0..n {
-        let clip = Vec::<u8>::try_from(bytes.get(i).flatten(0, -1)).map_err(|e| e.to_string())?;
-        let size = format!("{w}x{h}");
-        let enc: Vec<String> = [
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            &size,
-            "-r",
-            "25",
-            "-i",
-            "-",
-            "-vf",
-            &format!("pad={pw}:{ph}:0:0"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "medium",
-            "-crf",
-            &crf.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "h264",
-            "-",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let h264 = pipe(&exe, &enc, clip)?;
-        let dec: Vec<String> = [
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "h264",
-            "-i",
-            "-",
-            "-vf",
-            &format!("format=rgb24,crop={w}:{h}:0:0"),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let raw = pipe(&exe, &dec, h264)?;
-        if raw.len() != (t * h * w * 3) as usize {
-            return Err(format!(
-                "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {})",
-                raw.len(),
-                t * h * w * 3
-            ));
-        }
-        out.extend_from_slice(&raw);
-    }
+    // One encoder and decoder per clip, as ART encodes each video on its own;
+    // clips run in parallel (the processes, not libtorch, do the work).
+    use rayon::prelude::*;
+    let clips: Vec<Vec<u8>> = (0..n)
+        .map(|i| Vec::<u8>::try_from(bytes.get(i).flatten(0, -1)).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let size = format!("{w}x{h}");
+    let decoded: Vec<Vec<u8>> = clips
+        .into_par_iter()
+        .map(|clip| {
+            let enc: Vec<String> = [
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                &size,
+                "-r",
+                "25",
+                "-i",
+                "-",
+                "-vf",
+                &format!("pad={pw}:{ph}:0:0"),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                &crf.to_string(),
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "h264",
+                "-",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let h264 = pipe(&exe, &enc, clip)?;
+            let dec: Vec<String> = [
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "h264",
+                "-i",
+                "-",
+                "-vf",
+                &format!("format=rgb24,crop={w}:{h}:0:0"),
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let raw = pipe(&exe, &dec, h264)?;
+            if raw.len() != (t * h * w * 3) as usize {
+                return Err(format!(
+                    "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {})",
+                    raw.len(),
+                    t * h * w * 3
+                ));
+            }
+            Ok(raw)
+        })
+        .collect::<Result<_, String>>()?;
+    let out: Vec<u8> = decoded.concat();
     Ok(Tensor::from_slice(&out)
         .reshape([n, t, h, w, 3])
         .permute([0, 4, 1, 2, 3])
