@@ -528,14 +528,18 @@ fn shape_mismatch_and_unsupported_nodes_fail_before_any_training() {
 
     r.write(
         "q.advp",
-        "use \"stdlib/attacks.advp\"\ndata d = synthetic(classes: 4)\nmodel net = c3d_small(classes: 4)\ntrain t = adversarial(net, d, attack: flickering, epochs: 1)\n",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 16, test: 8, val: 4)\nmodel net = c3d_small(classes: 4, width: 4)\ntrain t = standard(net, d, epochs: 1)\nanalyze g = generalization_gap(t)\n",
     );
     let o = r.advp(&["run", "q.advp", "--quiet"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
-        err.contains("advp::run::unsupported") && err.contains("flicker"),
+        err.contains("advp::run::unsupported") && err.contains("generalization_gap"),
         "{err}"
+    );
+    assert!(
+        !err.contains("epoch 1/1"),
+        "refused before any training: {err}"
     );
 }
 
@@ -655,7 +659,7 @@ fn tensors_data_from_a_users_safetensors_file() {
     let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
-    assert!(csv.contains("t,0,"), "{csv}");
+    assert!(csv.contains("t,,0,"), "{csv}");
     assert!(
         csv.contains(",12,"),
         "x doubles as the test set without x_test: {csv}"
