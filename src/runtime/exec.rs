@@ -647,6 +647,23 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The node's working folder in the cache (kept across runs for resuming), described.
+    fn workdir(&self, i: usize) -> Result<PathBuf, RunError> {
+        let dir = self
+            .cache
+            .partial(&self.keys[i])
+            .map_err(|e| self.fail(i, e))?;
+        self.cache
+            .describe(
+                &dir,
+                &self.program.nodes[i],
+                &self.keys[i],
+                self.program.settings.seed,
+            )
+            .map_err(|e| self.fail(i, e))?;
+        Ok(dir)
+    }
+
     fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
         if self.program.nodes[i].kind == DeclKind::Train && !self.is_cached(i) {
             self.run_train(i)?;
@@ -733,9 +750,7 @@ impl<'a> Runner<'a> {
                         let mut types = Vec::new();
                         for v in values {
                             let (a, _) = attack_of(v).map_err(|e| self.fail(i, e))?;
-                            let alpha =
-                                plan.alpha.as_ref().and_then(|r| r.eval(a.eps(), &|_| None));
-                            types.push(a.at(a.eps(), alpha));
+                            types.push(a.at(a.eps(), plan.alpha_at(a.eps())));
                         }
                         schedule_of(mode, types, *every)
                     }
@@ -744,13 +759,7 @@ impl<'a> Runner<'a> {
             },
             attack,
         };
-        let dir = self
-            .cache
-            .partial(&self.keys[i])
-            .map_err(|e| self.fail(i, e))?;
-        self.cache
-            .describe(&dir, &n, &self.keys[i], self.program.settings.seed)
-            .map_err(|e| self.fail(i, e))?;
+        let dir = self.workdir(i)?;
         self.progress.line(&format!(
             "{}: training ({} epochs, {} clips, checkpoint in {})",
             n.name,
@@ -823,7 +832,7 @@ impl<'a> Runner<'a> {
                         call => {
                             let (a, _) = attack_of(call).map_err(|e| self.fail(i, e))?;
                             let eps = a.eps();
-                            let alpha = plan.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None));
+                            let alpha = plan.alpha_at(eps);
                             eval::Cell {
                                 label: Some(attack_label(call)),
                                 eps,
@@ -868,13 +877,7 @@ impl<'a> Runner<'a> {
         };
         let batch = int(&n.args, "batch").max(1) as usize;
         let keep = self.keep_adversarial.contains(&i);
-        let dir = self
-            .cache
-            .partial(&self.keys[i])
-            .map_err(|e| self.fail(i, e))?;
-        self.cache
-            .describe(&dir, &n, &self.keys[i], self.program.settings.seed)
-            .map_err(|e| self.fail(i, e))?;
+        let dir = self.workdir(i)?;
         let mut rows: Vec<Row> = Vec::new();
         let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
         let mut model_keys = BTreeMap::new();

@@ -34,9 +34,13 @@ pub struct AttackPlan {
 }
 
 impl AttackPlan {
+    /// α from the file's rule at budget ε (`None`: the attack's own step).
+    pub fn alpha_at(&self, eps: f64) -> Option<f64> {
+        self.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None))
+    }
+
     pub fn at(&self, eps: f64) -> Attack {
-        let alpha = self.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None));
-        self.base.at(eps, alpha)
+        self.base.at(eps, self.alpha_at(eps))
     }
 }
 
