@@ -102,23 +102,40 @@ impl Pgd {
         y: &Tensor,
         on_step: &mut dyn FnMut(&Tensor),
     ) -> Tensor {
+        self.run_masked(f, x, y, None, on_step)
+    }
+
+    /// PGD whose perturbation lives only where `mask` (N×1×1×H×W of 0/1) is 1:
+    /// Eq. 7 inside a patch or a frame border; `None` is the whole clip.
+    pub fn run_masked(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Tensor {
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
         let x = x.detach();
         if eps <= 0.0 || self.steps == 0 {
             return x;
         }
+        let masked = |t: Tensor| match mask {
+            Some(m) => t * m,
+            None => t,
+        };
         let mut delta = {
             let _g = tch::no_grad_guard();
             let d = if self.random_start {
-                random_start(&x, self.norm, eps)
+                masked(random_start(&x, self.norm, eps))
             } else {
                 x.zeros_like()
             };
             (&x + d).clamp(0.0, 1.0) - &x
         };
         for _ in 0..self.steps {
-            let g = input_grad(f, &(&x + &delta), y);
+            let g = masked(input_grad(f, &(&x + &delta), y));
             let _g = tch::no_grad_guard();
             let step = match self.norm {
                 Norm::Inf => g.sign() * alpha,
@@ -233,12 +250,12 @@ impl Attack {
                 position,
             } => {
                 let mask = video::patch_mask(s[0], s[3], s[4], *ratio, position, x.device());
-                video::masked_pgd(pgd, f, x, y, &mask)
+                pgd.run_masked(f, x, y, Some(&mask), &mut |_| {})
             }
             Attack::Border { pgd, ratio } => {
                 let t = video::border_thickness(s[3], s[4], *ratio)?;
                 let mask = video::border_mask(s[0], s[3], s[4], t, x.device());
-                video::masked_pgd(pgd, f, x, y, &mask)
+                pgd.run_masked(f, x, y, Some(&mask), &mut |_| {})
             }
             Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y),
             Attack::Flicker(fl) => fl.run(f, x, y).0,

@@ -40,7 +40,7 @@ pub fn ffmpeg() -> Result<String, String> {
 }
 
 /// Runs ffmpeg with `input` on stdin and returns its stdout.
-fn pipe(exe: &str, args: &[String], input: Vec<u8>) -> Result<Vec<u8>, String> {
+fn pipe(exe: &str, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut child = Command::new(exe)
         .args(args)
         .stdin(Stdio::piped())
@@ -100,62 +100,37 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
     let clips: Vec<Vec<u8>> = (0..n)
         .map(|i| Vec::<u8>::try_from(bytes.get(i).flatten(0, -1)).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let size = format!("{w}x{h}");
+    // The same command lines for every clip: raw RGB in, H.264 out (padded to
+    // even sizes for yuv420p), then back to RGB, cropped to the original size.
+    let (size, pad, crf) = (
+        format!("{w}x{h}"),
+        format!("pad={pw}:{ph}:0:0"),
+        crf.to_string(),
+    );
+    let crop = format!("format=rgb24,crop={w}:{h}:0:0");
+    let quiet = ["-hide_banner", "-loglevel", "error"];
+    let encode = [
+        &quiet[..],
+        &[
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", "25", "-i", "-",
+        ],
+        &[
+            "-vf", &pad, "-c:v", "libx264", "-preset", "medium", "-crf", &crf,
+        ],
+        &["-pix_fmt", "yuv420p", "-f", "h264", "-"],
+    ]
+    .concat();
+    let decode = [
+        &quiet[..],
+        &["-f", "h264", "-i", "-", "-vf", &crop],
+        &["-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+    ]
+    .concat();
     let decoded: Vec<Vec<u8>> = clips
         .into_par_iter()
         .map(|clip| {
-            let enc: Vec<String> = [
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                &size,
-                "-r",
-                "25",
-                "-i",
-                "-",
-                "-vf",
-                &format!("pad={pw}:{ph}:0:0"),
-                "-c:v",
-                "libx264",
-                "-preset",
-                "medium",
-                "-crf",
-                &crf.to_string(),
-                "-pix_fmt",
-                "yuv420p",
-                "-f",
-                "h264",
-                "-",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let h264 = pipe(&exe, &enc, clip)?;
-            let dec: Vec<String> = [
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-f",
-                "h264",
-                "-i",
-                "-",
-                "-vf",
-                &format!("format=rgb24,crop={w}:{h}:0:0"),
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let raw = pipe(&exe, &dec, h264)?;
+            let h264 = pipe(&exe, &encode, clip)?;
+            let raw = pipe(&exe, &decode, h264)?;
             if raw.len() != (t * h * w * 3) as usize {
                 return Err(format!(
                     "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {})",

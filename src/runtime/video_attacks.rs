@@ -1,8 +1,8 @@
-//! Video attacks (ALGORITHMS.md, "Attacks"): PGD inside a patch or a frame
-//! border, ART's frame saliency attack, and Pony et al.'s over-the-air
-//! flickering. Clips are N×C×T×H×W in [0, 1]; budgets and steps in 0..255 units.
+//! Video attacks (ALGORITHMS.md, "Attacks"): the masks of PGD inside a patch
+//! or a frame border (run by [`Pgd::run_masked`]), ART's frame saliency attack,
+//! and Pony et al.'s over-the-air flickering. Clips are N×C×T×H×W in [0, 1]; budgets and steps in 0..255 units.
 
-use super::attacks::{input_grad, project, Pgd};
+use super::attacks::{input_grad, Pgd};
 use tch::{Device, Kind, Tensor};
 
 /// Where a patch sits on the frame.
@@ -84,35 +84,6 @@ pub fn border_mask(n: i64, h: i64, w: i64, t: i64, device: Device) -> Tensor {
         let _ = inner.narrow(3, t, ih).narrow(4, t, iw).fill_(0.0);
     }
     inner
-}
-
-/// PGD whose perturbation lives only where `mask` is 1 (Eq. 7 inside the mask).
-pub fn masked_pgd(
-    pgd: &Pgd,
-    f: &dyn Fn(&Tensor) -> Tensor,
-    x: &Tensor,
-    y: &Tensor,
-    mask: &Tensor,
-) -> Tensor {
-    let eps = pgd.eps / 255.0;
-    let alpha = pgd.alpha / 255.0;
-    let x = x.detach();
-    if eps <= 0.0 || pgd.steps == 0 {
-        return x;
-    }
-    let mut delta = x.zeros_like();
-    if pgd.random_start {
-        let _g = tch::no_grad_guard();
-        delta = ((x.rand_like() * (2.0 * eps) - eps) * mask + &x).clamp(0.0, 1.0) - &x;
-    }
-    for _ in 0..pgd.steps {
-        let g = input_grad(f, &(&x + &delta), y);
-        let _g = tch::no_grad_guard();
-        let step = g.sign() * mask * alpha;
-        delta = project(&(&delta + step), pgd.norm, eps) * mask;
-        delta = (&x + &delta).clamp(0.0, 1.0) - &x;
-    }
-    (&x + delta).detach()
 }
 
 /// Flickering hyper-parameters (ART `OverTheAirFlickeringPyTorch`).
@@ -282,7 +253,7 @@ mod tests {
             steps: 5,
             random_start: true,
         };
-        let adv = masked_pgd(&pgd, &f, &x, &y, &mask);
+        let adv = pgd.run_masked(&f, &x, &y, Some(&mask), &mut |_| {});
         let changed = (&adv - &x).abs().gt(0.0).to_kind(Kind::Float);
         let outside = (&changed * (-&mask + 1.0))
             .sum(Kind::Float)
