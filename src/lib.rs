@@ -1,9 +1,11 @@
 //! advp: adversarial-robustness pipelines for video classifiers.
 //!
 //! Stages, top-down: [`language`] (parse → check) → [`graph`] (plan) → [`runtime`] → reports,
-//! driven by [`cli`].
+//! driven by [`cli`]; [`cluster`] runs a graph's nodes in several processes
+//! (`--jobs N`) or as Slurm jobs.
 
 pub mod cli;
+pub mod cluster;
 pub mod graph;
 pub mod language;
 pub mod reports;

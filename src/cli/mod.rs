@@ -76,6 +76,52 @@ enum Command {
         /// Plain lines instead of progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Where nodes run: `local` (this machine) or `slurm` (one job per node).
+        #[arg(long, value_enum, default_value = "local")]
+        executor: Executor,
+        /// Local executor: run up to N independent nodes at once, each in its
+        /// own process with its own GPU or share of the CPU threads.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        jobs: usize,
+        /// Slurm: the partition of every job (a node's `resources` may override).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Slurm: generic resources of every job, e.g. `gpu:1`.
+        #[arg(long)]
+        gres: Option<String>,
+        /// Slurm: the time limit of every job, e.g. `12:00:00`.
+        #[arg(long)]
+        time: Option<String>,
+        /// Slurm: the account jobs are charged to.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Each node's state: cached, queued or running (with its Slurm job),
+    /// failed (with its log), or still to run.
+    Status {
+        file: PathBuf,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// The cache folder (default: .advp/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+    },
+    /// Write the reports and the pipeline's HTML page from the cache, running
+    /// nothing (nodes not finished yet are listed as such).
+    Report {
+        file: PathBuf,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where reports go (default: results/<pipeline name>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The cache folder (default: .advp/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
     },
     /// List every built-in with its arguments and defaults.
     Builtins {
@@ -107,6 +153,12 @@ pub fn main() -> i32 {
             out,
             cache,
             quiet,
+            executor,
+            jobs,
+            partition,
+            gres,
+            time,
+            account,
         } => run(
             &file,
             profile,
@@ -117,6 +169,45 @@ pub fn main() -> i32 {
                 out,
                 cache,
                 quiet,
+                executor,
+                jobs,
+                slurm: crate::cluster::slurm::Options {
+                    partition,
+                    gres,
+                    time,
+                    account,
+                },
+            },
+        ),
+        Command::Status {
+            file,
+            profile,
+            sets,
+            cache,
+        } => status(
+            &file,
+            profile,
+            sets,
+            RunFlags {
+                cache,
+                ..RunFlags::default()
+            },
+        ),
+        Command::Report {
+            file,
+            profile,
+            sets,
+            out,
+            cache,
+        } => report(
+            &file,
+            profile,
+            sets,
+            RunFlags {
+                out,
+                cache,
+                quiet: true,
+                ..RunFlags::default()
             },
         ),
         Command::Builtins { markdown } => {
@@ -323,8 +414,8 @@ fn graph_cmd(
         tch::Device::Cpu,
     );
     let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
-    let status = |i: usize| match program.nodes[i].kind {
-        language::ast::DeclKind::Train | language::ast::DeclKind::Eval => Some(
+    let status = |i: usize| match &program.nodes[i] {
+        n if crate::runtime::exec::computed(n) => Some(
             if runner.is_cached(i) {
                 "cached"
             } else {
@@ -342,6 +433,13 @@ fn graph_cmd(
     0
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum)]
+enum Executor {
+    #[default]
+    Local,
+    Slurm,
+}
+
 #[derive(Default)]
 struct RunFlags {
     only: Option<String>,
@@ -349,6 +447,9 @@ struct RunFlags {
     out: Option<PathBuf>,
     cache: Option<PathBuf>,
     quiet: bool,
+    executor: Executor,
+    jobs: usize,
+    slurm: crate::cluster::slurm::Options,
 }
 
 fn run_options(
@@ -385,8 +486,201 @@ fn run_options(
     }
 }
 
+/// Where a pipeline's logs and Slurm record live: beside the cache (which
+/// every node of a cluster sees), per pipeline and profile.
+fn state_dir(
+    opts: &crate::runtime::exec::Options,
+    program: &language::Program,
+    what: &str,
+) -> PathBuf {
+    let name = match &program.profile {
+        Some(p) => format!("{}-{p}", program.name()),
+        None => program.name(),
+    };
+    crate::cluster::absolute(&opts.cache)
+        .parent()
+        .map_or_else(|| PathBuf::from(".advp"), Path::to_path_buf)
+        .join(what)
+        .join(name)
+}
+
+/// `--jobs N` or `--executor slurm`: each node that is not cached runs as its
+/// own `advp run --only NODE`; then the reports are written from the cache.
+#[allow(clippy::too_many_arguments)]
+fn distributed(
+    file: &Path,
+    sets: &[String],
+    program: &language::Program,
+    plan: &graph::Plan,
+    runner: crate::runtime::exec::Runner,
+    opts: &crate::runtime::exec::Options,
+    flags: &RunFlags,
+    started: std::time::Instant,
+) -> i32 {
+    use crate::cluster;
+    let fail = |diags: Vec<Diagnostic>| {
+        print_diagnostics(&diags, &program.sources);
+        1
+    };
+    let targets = match runner.prepare() {
+        Ok(t) => t,
+        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return fail(d),
+        Err(crate::runtime::exec::RunError::Interrupted { .. }) => return 130,
+    };
+    let jobs = cluster::pending(program, plan, &runner, &targets);
+    let inv = cluster::Invocation {
+        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("advp")),
+        file: cluster::absolute(file),
+        profile: program.profile.clone(),
+        sets: sets.to_vec(),
+        cache: cluster::absolute(&opts.cache),
+        out: cluster::absolute(&opts.out),
+        workdir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let say = |l: &str| eprintln!("advp: {l}");
+    let (failed, interrupted) = if flags.executor == Executor::Slurm {
+        let state = state_dir(opts, program, "slurm");
+        let keys = jobs
+            .iter()
+            .map(|j| (j.name.clone(), runner.key(j.node).to_string()))
+            .collect();
+        let ids = match cluster::slurm::submit(&jobs, &keys, &inv, &flags.slurm, &state, &say) {
+            Ok(ids) => ids,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
+        match cluster::slurm::watch(&jobs, &ids, &|i| runner.is_cached(i), &state, &say) {
+            Ok(f) => (f, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    } else {
+        let logs = state_dir(opts, program, "logs");
+        match cluster::local::run(&jobs, &inv, flags.jobs, &logs, &say) {
+            Ok(o) => (o.failed, o.interrupted),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    };
+    let ran = jobs.len();
+    match runner.report() {
+        Ok(paths) => {
+            for p in &paths {
+                println!("wrote {}", p.display());
+            }
+        }
+        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return fail(d),
+        Err(_) => {}
+    }
+    if interrupted {
+        eprintln!("advp: interrupted; run the same command again to resume");
+        return 130;
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "error: advp stopped: {} node(s) failed ({}); fix the cause and run again: finished nodes stay cached",
+            failed.len(),
+            failed
+                .iter()
+                .map(|(n, log)| format!("{n}: {}", log.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return 1;
+    }
+    eprintln!(
+        "advp: done in {:.1} s: {ran} node(s) ran in their own processes, the rest cached",
+        started.elapsed().as_secs_f64()
+    );
+    0
+}
+
+/// `advp status FILE`: every computed node's state.
+fn status(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
+    use crate::cluster::slurm::{self, Status};
+    let (program, plan) = match build(file, profile, sets) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let opts = run_options(file, &program, &flags, tch::Device::Cpu);
+    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    let state = state_dir(&opts, &program, "slurm");
+    let record = slurm::load(&state);
+    let mut failed = false;
+    for &i in &plan.order {
+        let n = &program.nodes[i];
+        if !crate::runtime::exec::computed(n) {
+            continue;
+        }
+        let key = runner.key(i);
+        let st = if record.is_empty() {
+            if runner.is_cached(i) {
+                Status::Cached
+            } else {
+                Status::NotSubmitted
+            }
+        } else {
+            slurm::status(&n.name, key, runner.is_cached(i), &record)
+        };
+        let text = match &st {
+            Status::Cached => format!("cached ({})", &key[..12]),
+            Status::Queued(j) => format!("queued (job {j})"),
+            Status::Running(j) => format!("running (job {j})"),
+            Status::Failed(j, s, log) => {
+                failed = true;
+                format!(
+                    "failed (job {j}, {}): {}\n{}",
+                    s.to_lowercase(),
+                    log.display(),
+                    crate::cluster::tail(log, 8)
+                        .lines()
+                        .map(|l| format!("    | {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            }
+            Status::Missing(j) => format!("job {j} ended without a result; run again"),
+            Status::NotSubmitted => "to run".into(),
+        };
+        println!("{:<8} {:<16} {text}", n.kind.as_str(), n.name);
+    }
+    i32::from(failed)
+}
+
+fn report(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
+    let (program, plan) = match build(file, profile, sets) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let opts = run_options(file, &program, &flags, tch::Device::Cpu);
+    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    match runner.report() {
+        Ok(paths) => {
+            for p in &paths {
+                println!("wrote {}", p.display());
+            }
+            0
+        }
+        Err(crate::runtime::exec::RunError::Diagnostics(diags)) => {
+            print_diagnostics(&diags, &program.sources);
+            1
+        }
+        Err(crate::runtime::exec::RunError::Interrupted { message, .. }) => {
+            eprintln!("advp: {message}");
+            130
+        }
+    }
+}
+
 fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
     let started = std::time::Instant::now();
+    let sets_given = sets.clone();
     let (program, plan) = match build(file, profile, sets) {
         Ok(x) => x,
         Err(code) => return code,
@@ -417,6 +711,18 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags)
     });
     let opts = run_options(file, &program, &flags, chosen.device);
     let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    if flags.executor == Executor::Slurm || flags.jobs > 1 {
+        return distributed(
+            file,
+            &sets_given,
+            &program,
+            &plan,
+            runner,
+            &opts,
+            &flags,
+            started,
+        );
+    }
     match runner.run() {
         Ok(summary) => {
             for p in &summary.reports {

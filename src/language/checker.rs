@@ -46,8 +46,13 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
         c.apply_set(s);
     }
     let program = c.finish();
-    let errors = std::mem::take(&mut c.errors);
+    let mut errors = std::mem::take(&mut c.errors);
     drop(c);
+    if errors.is_empty() {
+        if let Some(p) = &program {
+            errors.extend(super::geometry::check_masks(p));
+        }
+    }
     let program = program.map(|mut p| {
         p.sources = sources.clone();
         p
@@ -2361,11 +2366,40 @@ impl<'a> Checker<'a> {
             let Some(i) = self.lookup(
                 &r.target,
                 file,
-                &[DeclKind::Eval, DeclKind::Analyze, DeclKind::Train],
+                &[
+                    DeclKind::Eval,
+                    DeclKind::Analyze,
+                    DeclKind::Train,
+                    DeclKind::Defense,
+                ],
             ) else {
                 continue;
             };
-            let kind = self.entries[i].decl.kind;
+            let decl = self.entries[i].decl.clone();
+            // A trained defense (APE-GAN) reports its training metrics like a
+            // train node; a fixed one has nothing to report.
+            let kind = match (&decl.kind, &decl.value.kind) {
+                (DeclKind::Defense, ExprKind::Call { callee, .. }) if callee.name == "ape_gan" => {
+                    DeclKind::Train
+                }
+                (DeclKind::Defense, _) => {
+                    self.err(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            file,
+                            r.target.span,
+                            format!(
+                                "`{}` is a fixed defense: it has no results to report",
+                                r.target.name
+                            ),
+                        )
+                        .label("nothing to report")
+                        .help("report an `eval` that uses it (`eval e = robustness([d >> model], …)`), or a trained defense such as `ape_gan`"),
+                    );
+                    continue;
+                }
+                (k, _) => *k,
+            };
             let mode = r.mode.as_ref().map(|m| m.name.clone());
             if let Some(m) = &r.mode {
                 const MODES: &[&str] = &["adversarial", "examples"];

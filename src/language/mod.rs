@@ -11,6 +11,7 @@ pub mod builtins;
 pub mod checker;
 pub mod diagnostic;
 pub mod fmt;
+pub mod geometry;
 pub mod loader;
 pub mod parser;
 pub mod program;

@@ -1,6 +1,9 @@
 //! Reports: the tables of evaluations (Markdown like the paper, CSV, JSON), the
 //! adversarial clips, and training metrics — written atomically under `--out`.
 
+pub mod html;
+pub mod plots;
+
 use crate::language::ast::DeclKind;
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::Program;
@@ -79,6 +82,34 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
     out
 }
 
+/// What the attacks differentiated, and the defenses in front of each model,
+/// from an evaluation's result.
+fn pipeline_note(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let behind: Vec<String> = v["defenses"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(m, d)| {
+            let d: Vec<&str> = d.as_array()?.iter().filter_map(|x| x.as_str()).collect();
+            (!d.is_empty()).then(|| format!("`{m}` runs behind {}", d.join(" → ")))
+        })
+        .collect();
+    if !behind.is_empty() {
+        out.push_str(&format!(
+            "{}.
+",
+            behind.join("; ")
+        ));
+        out.push_str(if v["through"] == "classifier" {
+            "Attacks were computed on the classifier alone; the defenses in front were not attacked (`through: classifier`).\n"
+        } else {
+            "Attacks were computed through the whole pipeline, defenses included (white-box).\n"
+        });
+    }
+    out
+}
+
 pub fn csv(rows: &[Row], seed: u64) -> String {
     let mut out = String::from("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
     for r in rows {
@@ -133,7 +164,12 @@ pub fn write_all(
                 .extension()
                 .and_then(|e| e.to_str())
                 .unwrap_or("");
-            let bytes: Vec<u8> = match (r.mode.as_deref(), node.kind, ext) {
+            let kind = if node.kind == DeclKind::Defense && crate::runtime::exec::computed(node) {
+                DeclKind::Train
+            } else {
+                node.kind
+            };
+            let bytes: Vec<u8> = match (r.mode.as_deref(), kind, ext) {
                 (Some("examples"), _, _) => {
                     let src = dir.join("adversarial.safetensors");
                     let files = examples(&src, &dest).map_err(|e| err(r, e))?;
@@ -145,6 +181,29 @@ pub fn write_all(
                     std::fs::read(&src)
                         .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?
                 }
+                (None, _, "html") => html::node_page(node, &dir)
+                    .map_err(|e| err(r, e))?
+                    .into_bytes(),
+                (None, _, "svg" | "png") => {
+                    let fig = figure(node, &dir).map_err(|e| err(r, e))?;
+                    let format = plots::Format::of(ext).unwrap_or(plots::Format::Svg);
+                    plots::render(&fig, format).map_err(|e| err(r, e))?
+                }
+                (None, DeclKind::Analyze, _) => {
+                    let src = dir.join("result.json");
+                    let text = std::fs::read_to_string(&src)
+                        .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?;
+                    match ext {
+                        "csv" => {
+                            let v: serde_json::Value =
+                                serde_json::from_str(&text).map_err(|e| {
+                                    err(r, format!("{} is corrupt: {e}", src.display()))
+                                })?;
+                            analysis_csv(&v).into_bytes()
+                        }
+                        _ => text.into_bytes(),
+                    }
+                }
                 (None, DeclKind::Eval, _) => {
                     let src = dir.join("result.json");
                     let text = std::fs::read_to_string(&src)
@@ -154,7 +213,15 @@ pub fn write_all(
                     let rows: Vec<Row> = serde_json::from_value(v["rows"].clone())
                         .map_err(|e| err(r, format!("{} is corrupt: {e}", src.display())))?;
                     match ext {
-                        "md" => markdown(&node.name, &rows).into_bytes(),
+                        "md" => {
+                            let mut md = markdown(&node.name, &rows);
+                            let note = pipeline_note(&v);
+                            if !note.is_empty() {
+                                md.push('\n');
+                                md.push_str(&note);
+                            }
+                            md.into_bytes()
+                        }
                         "csv" => csv(&rows, program.settings.seed).into_bytes(),
                         _ => text.into_bytes(),
                     }
@@ -207,6 +274,281 @@ pub fn write_all(
         }
     }
     Ok(written)
+}
+
+/// A finished node's JSON result from its cache folder.
+fn result_json(dir: &Path, file: &str) -> Result<serde_json::Value, String> {
+    let src = dir.join(file);
+    let text =
+        std::fs::read_to_string(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", src.display()))
+}
+
+/// A train node's metrics, one JSON object per epoch.
+fn metrics_of(dir: &Path) -> Result<Vec<serde_json::Value>, String> {
+    let src = dir.join("metrics.jsonl");
+    let text =
+        std::fs::read_to_string(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+fn pct(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64().map(|a| 100.0 * a)
+}
+
+/// The figure of a finished node: an evaluation's robustness curve (accuracy
+/// against ε, a line per model) or per-attack bars (Figure 5), a training's
+/// accuracy per epoch, an analysis's surface (Figure 1), step-size fit
+/// (Figure 2) or generalization gap (Figure 4).
+pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots::Figure, String> {
+    use plots::{Figure, Mark, Series};
+    let trained = node.kind == DeclKind::Train
+        || (node.kind == DeclKind::Defense && crate::runtime::exec::computed(node));
+    if trained {
+        let m = metrics_of(dir)?;
+        let series = |key: &str, name: &str, mark| Series {
+            name: name.into(),
+            points: m
+                .iter()
+                .filter_map(|l| Some((l["epoch"].as_f64()?, pct(&l[key])?)))
+                .collect(),
+            mark,
+        };
+        let series: Vec<Series> = [
+            series("train_acc", "train (attacked)", Mark::LinePoints),
+            series("val_acc", "validation (clean)", Mark::LinePoints),
+        ]
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect();
+        if series.is_empty() {
+            return Ok(Figure::Lines {
+                title: format!("{}: training loss", node.name),
+                x_label: "epoch".into(),
+                y_label: "loss".into(),
+                series: vec![Series {
+                    name: "train".into(),
+                    points: m
+                        .iter()
+                        .filter_map(|l| Some((l["epoch"].as_f64()?, l["train_loss"].as_f64()?)))
+                        .collect(),
+                    mark: Mark::LinePoints,
+                }],
+            });
+        }
+        return Ok(Figure::Lines {
+            title: format!("{}: accuracy per epoch", node.name),
+            x_label: "epoch".into(),
+            y_label: "top-1 accuracy (%)".into(),
+            series,
+        });
+    }
+    let v = result_json(dir, "result.json")?;
+    match (node.kind, node.builtin.as_str()) {
+        (DeclKind::Eval, _) => {
+            let rows: Vec<Row> =
+                serde_json::from_value(v["rows"].clone()).map_err(|e| e.to_string())?;
+            let mut models: Vec<String> = Vec::new();
+            for r in &rows {
+                if !models.contains(&r.model) {
+                    models.push(r.model.clone());
+                }
+            }
+            if rows.iter().any(|r| r.attack.is_some()) {
+                let mut categories: Vec<String> = Vec::new();
+                for r in &rows {
+                    let a = r.attack.clone().unwrap_or_default();
+                    if !categories.contains(&a) {
+                        categories.push(a);
+                    }
+                }
+                let series = models
+                    .iter()
+                    .map(|m| {
+                        let values = categories
+                            .iter()
+                            .map(|c| {
+                                rows.iter()
+                                    .find(|r| &r.model == m && r.attack.as_deref() == Some(c))
+                                    .map_or(0.0, |r| 100.0 * r.accuracy)
+                            })
+                            .collect();
+                        (m.clone(), values)
+                    })
+                    .collect();
+                return Ok(Figure::Bars {
+                    title: format!("{}: accuracy under each attack", node.name),
+                    y_label: "top-1 accuracy (%)".into(),
+                    categories,
+                    series,
+                });
+            }
+            Ok(Figure::Lines {
+                title: format!("{}: robustness", node.name),
+                x_label: "attack budget ε (0..255)".into(),
+                y_label: "top-1 accuracy (%)".into(),
+                series: models
+                    .iter()
+                    .map(|m| Series {
+                        name: m.clone(),
+                        points: rows
+                            .iter()
+                            .filter(|r| &r.model == m)
+                            .map(|r| (r.eps, 100.0 * r.accuracy))
+                            .collect(),
+                        mark: Mark::LinePoints,
+                    })
+                    .collect(),
+            })
+        }
+        (_, "loss_surface") => {
+            let s: crate::runtime::analysis::Surface =
+                serde_json::from_value(v["surface"].clone()).map_err(|e| e.to_string())?;
+            Ok(Figure::Surface {
+                title: format!(
+                    "{}: adversarial loss at ε = {}",
+                    node.name,
+                    eps_label(s.eps)
+                ),
+                x_label: "step size α".into(),
+                y_label: "steps M".into(),
+                z_label: "mean cross-entropy".into(),
+                xs: s.alphas,
+                ys: s.steps.iter().map(|&m| m as f64).collect(),
+                z: s.loss,
+            })
+        }
+        (_, "step_fit") => {
+            let f: crate::runtime::analysis::StepFit =
+                serde_json::from_value(v["fit"].clone()).map_err(|e| e.to_string())?;
+            let (lo, hi) = f
+                .best
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                    (a.min(p.eps), b.max(p.eps))
+                });
+            Ok(Figure::Lines {
+                title: format!(
+                    "{}: α̂ = {:.3}·ε + {:.3} (R² = {:.2})",
+                    node.name, f.a, f.b, f.r2
+                ),
+                x_label: "attack budget ε (0..255)".into(),
+                y_label: "best step size α".into(),
+                series: vec![
+                    Series {
+                        name: "best α (highest loss)".into(),
+                        points: f.best.iter().map(|p| (p.eps, p.alpha)).collect(),
+                        mark: Mark::Points,
+                    },
+                    Series {
+                        name: "least-squares fit".into(),
+                        points: [lo, hi]
+                            .iter()
+                            .filter(|x| x.is_finite())
+                            .map(|&x| (x, f.a * x + f.b))
+                            .collect(),
+                        mark: Mark::Line,
+                    },
+                ],
+            })
+        }
+        (_, "generalization_gap") => {
+            let epochs: Vec<f64> = v["epoch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_f64())
+                .collect();
+            let line = |key: &str, name: &str, mark| Series {
+                name: name.into(),
+                points: epochs
+                    .iter()
+                    .zip(v[key].as_array().into_iter().flatten())
+                    .filter_map(|(&e, a)| Some((e, pct(a)?)))
+                    .collect(),
+                mark,
+            };
+            Ok(Figure::Lines {
+                title: format!(
+                    "{}: generalization gap of `{}`",
+                    node.name,
+                    v["train"].as_str().unwrap_or("")
+                ),
+                x_label: "epoch".into(),
+                y_label: "top-1 accuracy (%)".into(),
+                series: vec![
+                    line("train_acc", "train (attacked)", Mark::LinePoints),
+                    line("val_acc", "validation (clean)", Mark::LinePoints),
+                    line("gap", "gap", Mark::Dashed),
+                ],
+            })
+        }
+        _ => Err(format!("`{}` has no figure", node.name)),
+    }
+}
+
+/// An analysis's numbers as CSV: the surface's grid, the fit's best steps, or
+/// the gap per epoch.
+fn analysis_csv(v: &serde_json::Value) -> String {
+    let num = |x: &serde_json::Value| match x {
+        serde_json::Value::Null => String::new(),
+        x => x.to_string(),
+    };
+    if let Some(s) = v.get("surface") {
+        let mut out = String::from("steps,alpha,loss\n");
+        let alphas = s["alphas"].as_array().cloned().unwrap_or_default();
+        for (m, row) in s["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(s["loss"].as_array().into_iter().flatten())
+        {
+            for (a, l) in alphas.iter().zip(row.as_array().into_iter().flatten()) {
+                out.push_str(&format!("{},{},{}\n", num(m), num(a), num(l)));
+            }
+        }
+        return out;
+    }
+    if let Some(f) = v.get("fit") {
+        let mut out = String::from("eps,best_alpha,loss,accuracy,fit_a,fit_b,r2\n");
+        for b in f["best"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                num(&b["eps"]),
+                num(&b["alpha"]),
+                num(&b["loss"]),
+                num(&b["accuracy"]),
+                num(&f["a"]),
+                num(&f["b"]),
+                num(&f["r2"])
+            ));
+        }
+        return out;
+    }
+    let mut out = String::from("epoch,eps,train_acc,val_acc,gap\n");
+    let col = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let (e, eps, t, va, g) = (
+        col("epoch"),
+        col("eps"),
+        col("train_acc"),
+        col("val_acc"),
+        col("gap"),
+    );
+    for i in 0..e.len() {
+        let at = |c: &Vec<serde_json::Value>| c.get(i).map(num).unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            at(&e),
+            at(&eps),
+            at(&t),
+            at(&va),
+            at(&g)
+        ));
+    }
+    out
 }
 
 /// Clips shown per example folder.
@@ -271,27 +613,38 @@ pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> 
             let bytes: Vec<Vec<u8>> = panels.iter().map(to_u8).collect();
             let gap = 2;
             let width = 3 * w + 2 * gap;
+            let frames: Vec<RgbaImage> = (0..t as usize)
+                .map(|f| {
+                    let mut img =
+                        RgbaImage::from_pixel(width, h, image::Rgba([255, 255, 255, 255]));
+                    for (p, b) in bytes.iter().enumerate() {
+                        let x0 = p as u32 * (w + gap);
+                        for yy in 0..h {
+                            for xx in 0..w {
+                                let i =
+                                    ((f * h as usize + yy as usize) * w as usize + xx as usize) * 3;
+                                if let Some(px) = b.get(i..i + 3) {
+                                    img.put_pixel(
+                                        x0 + xx,
+                                        yy,
+                                        image::Rgba([px[0], px[1], px[2], 255]),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    img
+                })
+                .collect();
             let path = dir.join(format!("{}_clip{c}.gif", slug(name)));
             let file = std::fs::File::create(&path)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             let mut enc = GifEncoder::new_with_speed(file, 10);
             enc.set_repeat(Repeat::Infinite)
                 .map_err(|e| e.to_string())?;
-            for f in 0..t as usize {
-                let mut img = RgbaImage::from_pixel(width, h, image::Rgba([255, 255, 255, 255]));
-                for (p, b) in bytes.iter().enumerate() {
-                    let x0 = p as u32 * (w + gap);
-                    for yy in 0..h {
-                        for xx in 0..w {
-                            let i = ((f * h as usize + yy as usize) * w as usize + xx as usize) * 3;
-                            if let Some(px) = b.get(i..i + 3) {
-                                img.put_pixel(x0 + xx, yy, image::Rgba([px[0], px[1], px[2], 255]));
-                            }
-                        }
-                    }
-                }
+            for img in &frames {
                 enc.encode_frame(Frame::from_parts(
-                    img,
+                    img.clone(),
                     0,
                     0,
                     Delay::from_numer_denom_ms(150, 1),
@@ -299,12 +652,83 @@ pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> 
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
             written.push(path);
+            // The same animation as MP4 (H.264, pixels enlarged 4× without
+            // smoothing) when ffmpeg is there; the GIF alone otherwise.
+            if let Ok(exe) = crate::runtime::defenses::ffmpeg() {
+                let path = dir.join(format!("{}_clip{c}.mp4", slug(name)));
+                mp4(&exe, &frames, &path)?;
+                written.push(path);
+            }
         }
     }
     let path = dir.join("examples.safetensors");
     crate::runtime::models::save_tensors(&raw, &path)?;
     written.push(path);
     Ok(written)
+}
+
+/// Writes RGBA frames as an MP4 (libx264, yuv420p, ~6.7 frames per second),
+/// through a temporary name so a half-written file never has the final name.
+fn mp4(exe: &str, frames: &[image::RgbaImage], path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Some(first) = frames.first() else {
+        return Ok(());
+    };
+    let (w, h) = first.dimensions();
+    let tmp = path.with_extension("mp4.partial");
+    let mut child = Command::new(exe)
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo"])
+        .args([
+            "-pix_fmt",
+            "rgba",
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            "20/3",
+            "-i",
+            "-",
+        ])
+        .args([
+            "-vf",
+            "scale=iw*4:ih*4:flags=neighbor",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "12",
+        ])
+        .args([
+            "-threads",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ])
+        .args(["-f", "mp4"])
+        .arg(&tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {exe}: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    for f in frames {
+        stdin
+            .write_all(f.as_raw())
+            .map_err(|e| format!("writing frames to {exe}: {e}"))?;
+    }
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{exe} could not write {}: {}",
+            path.display(),
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

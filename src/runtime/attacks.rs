@@ -44,11 +44,24 @@ pub fn loss(logits: &Tensor, y: &Tensor) -> Tensor {
 
 /// ∇ₓ of the mean loss at `x`, for the input only.
 pub fn input_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+    objective_grad(&|v| loss(&f(v), y), x)
+}
+
+/// ∇ₓ of a scalar objective at `x`, for the input only.
+pub fn objective_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
+    value_and_grad(objective, x).1
+}
+
+/// The objective's value at `x` (a detached scalar tensor: reading it is left
+/// to the caller, as it waits for the device) and its gradient there.
+fn value_and_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> (Tensor, Tensor) {
     let xa = x.detach().set_requires_grad(true);
-    let l = loss(&f(&xa), y);
-    Tensor::run_backward(&[l], &[&xa], false, false)
+    let l = objective(&xa);
+    let v = l.detach();
+    let g = Tensor::run_backward(&[l], &[&xa], false, false)
         .pop()
-        .expect("one gradient per input")
+        .expect("one gradient per input");
+    (v, g)
 }
 
 /// Per-sample L2 norm, shaped N×1×…×1 for broadcasting.
@@ -115,6 +128,43 @@ impl Pgd {
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
     ) -> Tensor {
+        self.maximise(&|v| loss(&f(v), y), x, mask, on_step)
+    }
+
+    /// PGD ascent on any scalar objective of the clip (the cross-entropy of a
+    /// classifier for every attack above; a generator's reconstruction error
+    /// when APE-GAN trains without a classifier).
+    pub fn maximise(
+        &self,
+        objective: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Tensor {
+        self.ascend(objective, x, mask, on_step, None)
+    }
+
+    /// The objective after every step of one run: index m is its value at
+    /// x + δ after m steps (0: the start), for m = 0..=steps. PGD evaluates the
+    /// objective at each iterate for its gradient anyway; one more evaluation
+    /// after the last step completes the trace, so a whole steps axis costs one
+    /// run (`loss_surface`).
+    pub fn trace(&self, objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Vec<f64> {
+        let mut values = Vec::new();
+        let adv = self.ascend(objective, x, None, &mut |_| {}, Some(&mut values));
+        let _g = tch::no_grad_guard();
+        values.push(objective(&adv).double_value(&[]));
+        values
+    }
+
+    fn ascend(
+        &self,
+        objective: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+        mut record: Option<&mut Vec<f64>>,
+    ) -> Tensor {
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
         let x = x.detach();
@@ -135,7 +185,11 @@ impl Pgd {
             (&x + d).clamp(0.0, 1.0) - &x
         };
         for _ in 0..self.steps {
-            let g = masked(input_grad(f, &(&x + &delta), y));
+            let (value, g) = value_and_grad(objective, &(&x + &delta));
+            if let Some(r) = record.as_deref_mut() {
+                r.push(value.double_value(&[]));
+            }
+            let g = masked(g);
             let _g = tch::no_grad_guard();
             let step = match self.norm {
                 Norm::Inf => g.sign() * alpha,
@@ -180,6 +234,16 @@ pub enum Attack {
 }
 
 impl Attack {
+    /// FGSM and PGD as a [`Pgd`] (FGSM is one step of ε from δ = 0); the
+    /// other attacks have masks, frame choices or no ε-ball.
+    pub fn as_pgd(&self) -> Option<Pgd> {
+        match self {
+            Attack::Fgsm(e) => Some(Pgd::fgsm(*e)),
+            Attack::Pgd(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
     /// The same attack at budget ε with step α (flickering has no ε-ball and keeps its step).
     pub fn at(&self, eps: f64, alpha: Option<f64>) -> Attack {
         let set = |p: &Pgd| Pgd {

@@ -7,13 +7,17 @@
 //! caller's tensor is never modified. When an attack goes through the defense
 //! the backward pass is the identity (BPDA): out = x + (h264(x) − x).detach().
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use tch::{Device, Kind, Tensor};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Defense {
-    VideoCompression { crf: i64 },
+    VideoCompression {
+        crf: i64,
+    },
+    /// A trained APE-GAN generator, frozen: differentiable, so an attack
+    /// through it sees the whole F∘G (white-box).
+    Generator(std::rc::Rc<super::models::Net>),
 }
 
 impl Defense {
@@ -24,59 +28,62 @@ impl Defense {
                 let y = h264_roundtrip(x, *crf)?;
                 Ok(x + (y - x).detach())
             }
+            Defense::Generator(g) => Ok(g.forward(x, false)),
         }
     }
 }
 
 /// Where ffmpeg is (`$ADVP_FFMPEG` or `ffmpeg` on the PATH), or how to get it.
+/// Looked up once per process: starting ffmpeg costs about 0.1 s.
 pub fn ffmpeg() -> Result<String, String> {
-    let exe = std::env::var("ADVP_FFMPEG").unwrap_or_else(|_| "ffmpeg".into());
-    match Command::new(&exe).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(s) if s.success() => Ok(exe),
-        _ => Err(format!(
-            "`video_compression` runs a real H.264 encoder, and `{exe}` was not found; install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`) or point ADVP_FFMPEG at it"
-        )),
-    }
+    static FOUND: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let exe = std::env::var("ADVP_FFMPEG").unwrap_or_else(|_| "ffmpeg".into());
+            match Command::new(&exe)
+                .arg("-version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+            {
+                Ok(s) if s.success() => Ok(exe),
+                _ => Err(format!(
+                    "`video_compression` runs a real H.264 encoder, and `{exe}` was not found; install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`) or point ADVP_FFMPEG at it"
+                )),
+            }
+        })
+        .clone()
 }
 
-/// Runs ffmpeg with `input` on stdin and returns its stdout.
-fn pipe(exe: &str, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>, String> {
-    let mut child = Command::new(exe)
+/// Runs ffmpeg with `args` and returns its last error line on failure.
+fn run_ffmpeg(exe: &str, args: &[String]) -> Result<(), String> {
+    let out = Command::new(exe)
         .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdin(Stdio::null())
+        .output()
         .map_err(|e| format!("cannot start {exe}: {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let mut out = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .read_to_end(&mut out)
-        .map_err(|e| format!("reading from {exe}: {e}"))?;
-    let mut err = String::new();
-    let _ = child
-        .stderr
-        .take()
-        .expect("piped stderr")
-        .read_to_string(&mut err);
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let _ = writer.join();
-    if !status.success() {
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        return Err(format!("{exe} failed: {last}"));
+    if out.status.success() {
+        return Ok(());
     }
-    Ok(out)
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Err(format!("{exe} failed: {last}"))
 }
 
 /// H.264 encode and decode of every clip (N×3×T×H×W in [0, 1]).
+///
+/// Every clip gets its own encoder and decoder instance, as ART encodes each
+/// video on its own, so a clip's result does not depend on the others in its
+/// batch (tested). Starting ffmpeg costs about 0.1 s, far more than coding a
+/// small clip, so one ffmpeg process codes a whole chunk of clips as separate
+/// inputs and outputs (one encoder per output stream), and the chunks run in
+/// parallel. Encoders and decoders are single-threaded (`-threads 1`): x264's
+/// output depends on its thread count, and results must not depend on the
+/// machine's core count.
 pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
     let exe = ffmpeg()?;
     let s = x.size();
@@ -86,7 +93,7 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
         ));
     }
     let (n, t, h, w) = (s[0], s[2], s[3], s[4]);
-    let (ph, pw) = (h + h % 2, w + w % 2);
+    let clip_bytes = (t * h * w * 3) as usize;
     // Round to uint8 and lay out as T×H×W×C (rgb24), on the CPU.
     let bytes = (x.detach().to_device(Device::Cpu).to_kind(Kind::Float) * 255.0)
         .round()
@@ -94,52 +101,13 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
         .to_kind(Kind::Uint8)
         .permute([0, 2, 3, 4, 1])
         .contiguous();
-    // One encoder and decoder per clip, as ART encodes each video on its own;
-    // clips run in parallel (the processes, not libtorch, do the work).
+    let all = Vec::<u8>::try_from(bytes.flatten(0, -1)).map_err(|e| e.to_string())?;
+    let workers = rayon::current_num_threads().max(1);
+    let per = (n as usize).div_ceil(workers).clamp(1, 32);
     use rayon::prelude::*;
-    let clips: Vec<Vec<u8>> = (0..n)
-        .map(|i| Vec::<u8>::try_from(bytes.get(i).flatten(0, -1)).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    // The same command lines for every clip: raw RGB in, H.264 out (padded to
-    // even sizes for yuv420p), then back to RGB, cropped to the original size.
-    let (size, pad, crf) = (
-        format!("{w}x{h}"),
-        format!("pad={pw}:{ph}:0:0"),
-        crf.to_string(),
-    );
-    let crop = format!("format=rgb24,crop={w}:{h}:0:0");
-    let quiet = ["-hide_banner", "-loglevel", "error"];
-    let encode = [
-        &quiet[..],
-        &[
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", "25", "-i", "-",
-        ],
-        &[
-            "-vf", &pad, "-c:v", "libx264", "-preset", "medium", "-crf", &crf,
-        ],
-        &["-pix_fmt", "yuv420p", "-f", "h264", "-"],
-    ]
-    .concat();
-    let decode = [
-        &quiet[..],
-        &["-f", "h264", "-i", "-", "-vf", &crop],
-        &["-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-    ]
-    .concat();
-    let decoded: Vec<Vec<u8>> = clips
-        .into_par_iter()
-        .map(|clip| {
-            let h264 = pipe(&exe, &encode, clip)?;
-            let raw = pipe(&exe, &decode, h264)?;
-            if raw.len() != (t * h * w * 3) as usize {
-                return Err(format!(
-                    "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {})",
-                    raw.len(),
-                    t * h * w * 3
-                ));
-            }
-            Ok(raw)
-        })
+    let decoded: Vec<Vec<u8>> = all
+        .par_chunks(per * clip_bytes)
+        .map(|chunk| roundtrip_chunk(&exe, chunk, clip_bytes, (t, h, w), crf))
         .collect::<Result<_, String>>()?;
     let out: Vec<u8> = decoded.concat();
     Ok(Tensor::from_slice(&out)
@@ -148,6 +116,113 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
         .to_kind(Kind::Float)
         .divide_scalar(255.0)
         .to_device(x.device()))
+}
+
+/// One encode process and one decode process for consecutive clips of `chunk`
+/// (raw rgb24, `clip_bytes` each), through files in a private temp folder.
+fn roundtrip_chunk(
+    exe: &str,
+    chunk: &[u8],
+    clip_bytes: usize,
+    (t, h, w): (i64, i64, i64),
+    crf: i64,
+) -> Result<Vec<u8>, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("advp-h264-")
+        .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
+            std::path::PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        })
+        .or_else(|_| tempfile::tempdir())
+        .map_err(|e| format!("cannot make a temp folder for ffmpeg: {e}"))?;
+    let k = chunk.len() / clip_bytes;
+    let file = |i: usize, ext: &str| dir.path().join(format!("{i}.{ext}")).display().to_string();
+    let quiet = ["-hide_banner", "-loglevel", "error", "-y", "-nostdin"].map(String::from);
+    // Raw RGB in, padded to even sizes for yuv420p, H.264 out.
+    let mut encode = quiet.to_vec();
+    for i in 0..k {
+        std::fs::write(file(i, "rgb"), &chunk[i * clip_bytes..(i + 1) * clip_bytes])
+            .map_err(|e| format!("cannot write a clip for ffmpeg: {e}"))?;
+        encode.extend(
+            [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                &format!("{w}x{h}"),
+                "-r",
+                "25",
+                "-i",
+            ]
+            .map(String::from),
+        );
+        encode.push(file(i, "rgb"));
+    }
+    let pad = format!("pad={}:{}:0:0", w + w % 2, h + h % 2);
+    for i in 0..k {
+        encode.extend(
+            [
+                "-map",
+                &format!("{i}:v"),
+                "-vf",
+                &pad,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                &crf.to_string(),
+                "-threads",
+                "1",
+                "-pix_fmt",
+                "yuv420p",
+                "-f",
+                "h264",
+            ]
+            .map(String::from),
+        );
+        encode.push(file(i, "h264"));
+    }
+    run_ffmpeg(exe, &encode)?;
+    // H.264 in, back to RGB cropped to the original size.
+    let mut decode = quiet.to_vec();
+    for i in 0..k {
+        decode.extend(["-threads", "1", "-f", "h264", "-i"].map(String::from));
+        decode.push(file(i, "h264"));
+    }
+    let crop = format!("format=rgb24,crop={w}:{h}:0:0");
+    for i in 0..k {
+        decode.extend(
+            [
+                "-map",
+                &format!("{i}:v"),
+                "-vf",
+                &crop,
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+            ]
+            .map(String::from),
+        );
+        decode.push(file(i, "raw"));
+    }
+    run_ffmpeg(exe, &decode)?;
+    let mut out = Vec::with_capacity(chunk.len());
+    for i in 0..k {
+        let raw =
+            std::fs::read(file(i, "raw")).map_err(|e| format!("reading ffmpeg's output: {e}"))?;
+        if raw.len() != clip_bytes {
+            return Err(format!(
+                "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {clip_bytes})",
+                raw.len()
+            ));
+        }
+        out.extend(raw);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -193,5 +268,19 @@ mod tests {
         let w = Tensor::rand([1, 3, 2, 8, 8], (Kind::Float, Device::Cpu));
         (&out * &w).sum(Kind::Float).backward();
         assert!(x.grad().allclose(&w, 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn a_clip_codes_the_same_alone_and_in_a_batch() {
+        if !have_ffmpeg() {
+            return;
+        }
+        tch::manual_seed(3);
+        let x = Tensor::rand([5, 3, 4, 10, 12], (Kind::Float, Device::Cpu));
+        let batch = h264_roundtrip(&x, 28).unwrap();
+        for i in 0..5 {
+            let alone = h264_roundtrip(&x.narrow(0, i, 1), 28).unwrap();
+            assert!(alone.equal(&batch.narrow(0, i, 1)), "clip {i}");
+        }
     }
 }

@@ -44,10 +44,18 @@ pub fn resolve(requested: &Device) -> Result<Chosen, String> {
     }
 }
 
-/// Applies `threads` (all cores when unset) to libtorch's intra-op pool.
+/// Applies `threads` to libtorch's intra-op pool: the file's setting, else
+/// `ADVP_THREADS` (set by `advp run --jobs N` for each node's share of the
+/// cores), else all cores.
 pub fn apply_threads(settings: &Settings) -> usize {
     let n = settings
         .threads
+        .or_else(|| {
+            std::env::var("ADVP_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+        })
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     tch::set_num_threads(n as i32);
     n

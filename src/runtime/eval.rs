@@ -43,6 +43,9 @@ pub struct ModelResult {
 pub fn robustness(
     label: &str,
     net: &dyn Fn(&Tensor, bool) -> Tensor,
+    // What the attack differentiates: `net` itself (white-box), or the
+    // classifier alone with the defenses left unattacked (`through: classifier`).
+    attacked: &dyn Fn(&Tensor, bool) -> Tensor,
     clips: &Clips,
     cells: &[Cell],
     bn_train: bool,
@@ -70,7 +73,7 @@ pub fn robustness(
             tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
             let (x, y) = clips.batch(chunk, 0, device)?;
             let xa = match &cell.attack {
-                Some(a) => a.run(&|v| net(v, bn_train), &x, &y)?,
+                Some(a) => a.run(&|v| attacked(v, bn_train), &x, &y)?,
                 None => x.shallow_clone(),
             };
             let _g = tch::no_grad_guard();

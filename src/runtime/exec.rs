@@ -10,7 +10,9 @@ use super::cache::{self, Cache};
 use super::data::{self, Dataset};
 use super::defenses::Defense;
 use super::eval::{self, Row};
+use super::generative::GanLearner;
 use super::models::{self, Arch, ModelSpec, Net};
+use super::optim::Optimizer;
 use super::optim::Rule;
 use super::progress::Progress;
 use super::rng::{hash_str, mix};
@@ -72,6 +74,11 @@ fn supported(node: &Node) -> Result<(), String> {
             | "saliency"
             | "flicker"
             | "video_compression"
+            | "loss_surface"
+            | "step_fit"
+            | "generalization_gap"
+            | "ape_gan"
+            | "generative"
             | "standard"
             | "adversarial"
             | "robustness"
@@ -84,14 +91,35 @@ fn supported(node: &Node) -> Result<(), String> {
             node.kind.as_str()
         ));
     }
-    if node
-        .args
-        .get("preprocess")
-        .is_some_and(|v| *v != Value::Bool(false))
-    {
-        return Err("a `preprocess` defense in training is not executed yet".into());
-    }
     Ok(())
+}
+
+/// Whether a node's result is computed and cached: trainings, evaluations and
+/// trained defenses (APE-GAN). Data, models, attacks and fixed defenses are
+/// descriptions, built when a computed node needs them.
+pub fn computed(n: &Node) -> bool {
+    matches!(n.kind, DeclKind::Train | DeclKind::Eval | DeclKind::Analyze)
+        || (n.kind == DeclKind::Defense && n.builtin == "ape_gan")
+}
+
+/// `d1 >> d2 >> m` as (the defense names in order, the model name); a plain
+/// node as ([], its name).
+fn model_parts(v: &Value) -> Option<(Vec<String>, String)> {
+    match v {
+        Value::Node(m) => Some((Vec::new(), m.clone())),
+        Value::Compose(parts) => {
+            let names: Vec<String> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    Value::Node(m) => Some(m.clone()),
+                    _ => None,
+                })
+                .collect();
+            let (last, defenses) = names.split_last()?;
+            Some((defenses.to_vec(), last.clone()))
+        }
+        _ => None,
+    }
 }
 
 fn attack_supported(v: &Value) -> Result<(), String> {
@@ -377,17 +405,6 @@ impl<'a> Runner<'a> {
                 if let Err(e) = attack_supported(v) {
                     problems.push(e);
                 }
-                let parts: Vec<&Value> = match v {
-                    Value::List(items) => items.iter().collect(),
-                    other => vec![other],
-                };
-                if n.kind != DeclKind::Eval && parts.iter().any(|p| matches!(p, Value::Compose(_)))
-                {
-                    problems.push(
-                        "`defense >> model` is executed in evaluations; in training, not yet"
-                            .into(),
-                    );
-                }
             }
             for p in problems {
                 diags.push(self.diag(
@@ -410,12 +427,23 @@ impl<'a> Runner<'a> {
                     .extension()
                     .and_then(|e| e.to_str())
                     .unwrap_or("");
-                let kind = self.program.nodes[t].kind;
+                let target = &self.program.nodes[t];
+                // A trained defense (APE-GAN) reports its training metrics.
+                let kind = if target.kind == DeclKind::Defense && computed(target) {
+                    DeclKind::Train
+                } else {
+                    target.kind
+                };
                 let ok = match (r.mode.as_deref(), kind) {
                     (Some("adversarial"), _) => ext == "safetensors",
                     (Some("examples"), DeclKind::Eval) => true,
-                    (None, DeclKind::Eval) => matches!(ext, "md" | "csv" | "json"),
-                    (None, DeclKind::Train) => matches!(ext, "json" | "csv" | "jsonl"),
+                    (None, DeclKind::Eval) => {
+                        matches!(ext, "md" | "csv" | "json" | "html" | "svg" | "png")
+                    }
+                    (None, DeclKind::Train) => {
+                        matches!(ext, "json" | "csv" | "jsonl" | "svg" | "png")
+                    }
+                    (None, DeclKind::Analyze) => matches!(ext, "json" | "csv" | "svg" | "png"),
                     _ => false,
                 };
                 if !ok {
@@ -443,7 +471,7 @@ impl<'a> Runner<'a> {
     pub fn is_cached(&self, i: usize) -> bool {
         let n = &self.program.nodes[i];
         match n.kind {
-            DeclKind::Train | DeclKind::Eval => {
+            _ if computed(n) => {
                 let dir = self.cache.done(&self.keys[i]);
                 dir.exists()
                     && (!self.keep_adversarial.contains(&i)
@@ -453,9 +481,21 @@ impl<'a> Runner<'a> {
         }
     }
 
-    pub fn run(mut self) -> Result<Summary, RunError> {
+    /// The nodes a run would touch (all, or `--only`'s and what it reads),
+    /// after the checks that refuse unsupported nodes before any work.
+    pub fn prepare(&self) -> Result<Vec<usize>, RunError> {
         let targets = self.targets()?;
         self.preflight(&targets)?;
+        Ok(targets)
+    }
+
+    /// The cache key of node `i`.
+    pub fn key(&self, i: usize) -> &str {
+        &self.keys[i]
+    }
+
+    pub fn run(mut self) -> Result<Summary, RunError> {
+        let targets = self.prepare()?;
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
             (Some(name), true) => HashSet::from([self.node(name)]),
@@ -463,7 +503,7 @@ impl<'a> Runner<'a> {
         };
         for &i in &targets {
             let n = &self.program.nodes[i];
-            if !matches!(n.kind, DeclKind::Train | DeclKind::Eval) {
+            if !computed(n) {
                 continue;
             }
             if self.is_cached(i) && !forced.contains(&i) {
@@ -478,8 +518,9 @@ impl<'a> Runner<'a> {
                     .map_err(|e| self.fail(i, e))?;
             }
             let outcome = super::models::catch_libtorch(|| match n.kind {
-                DeclKind::Train => self.run_train(i),
-                _ => self.run_eval(i),
+                DeclKind::Eval => self.run_eval(i),
+                DeclKind::Analyze => self.run_analysis(i),
+                _ => self.run_train(i),
             });
             match outcome {
                 Ok(r) => r?,
@@ -492,16 +533,50 @@ impl<'a> Runner<'a> {
             }
             self.summary.ran.push(n.name.clone());
         }
-        let written = super::super::reports::write_all(
+        self.summary.reports = self.write_reports(&targets)?;
+        Ok(self.summary)
+    }
+
+    /// `advp report`: the reports and the HTML page from what is cached,
+    /// running nothing.
+    pub fn report(self) -> Result<Vec<PathBuf>, RunError> {
+        let targets = self.targets()?;
+        let done: Vec<usize> = targets.into_iter().filter(|&i| self.is_cached(i)).collect();
+        self.write_reports(&done)
+    }
+
+    /// Every report of the targets, then the pipeline's HTML page
+    /// (`<out>/<pipeline>.html`), written atomically.
+    fn write_reports(&self, targets: &[usize]) -> Result<Vec<PathBuf>, RunError> {
+        let mut written = crate::reports::write_all(
             self.program,
-            &targets,
+            targets,
             &self.keys,
             &self.cache,
             &self.opts.out,
         )
         .map_err(|e| RunError::Diagnostics(vec![*e]))?;
-        self.summary.reports = written;
-        Ok(self.summary)
+        let html = crate::reports::html::page(
+            self.program,
+            &self.plan.order,
+            &self.keys,
+            &self.cache,
+            &crate::reports::html::Machine::here(self.opts.device),
+        );
+        let path = self.opts.out.join(format!("{}.html", self.program.name()));
+        std::fs::create_dir_all(&self.opts.out)
+            .and_then(|_| crate::cli::write_atomic(&path, html.as_bytes()))
+            .map_err(|e| {
+                RunError::Diagnostics(vec![Diagnostic::new(
+                    Code::NodeFailed,
+                    self.program.main,
+                    crate::language::ast::Span { start: 0, end: 0 },
+                    format!("cannot write {}: {e}", path.display()),
+                )
+                .help("results stay in the cache; `advp report FILE` writes the page again")])
+            })?;
+        written.push(path);
+        Ok(written)
     }
 
     // ------------------------------------------------------------ building blocks
@@ -616,7 +691,7 @@ impl<'a> Runner<'a> {
                 Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))
             }
             DeclKind::Train => {
-                let Some(Value::Node(model)) = n.args.get("model").cloned() else {
+                let Some((_, model)) = n.args.get("model").and_then(model_parts) else {
                     return Err(self.fail(i, "a train node needs a model".into()));
                 };
                 let mut net = self.net(self.node(&model), for_node)?;
@@ -631,9 +706,97 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The frozen defenses in front of node `i`'s classifier, in the order they
+    /// run: a train node's `preprocess`, its `d >> model` defenses, then those of
+    /// the model it started from (a train node's preprocessing stays with its
+    /// weights when it is evaluated or trained further).
+    fn front(&self, i: usize) -> Vec<String> {
+        let n = &self.program.nodes[i];
+        if n.kind != DeclKind::Train {
+            return Vec::new();
+        }
+        // GAT's own generator runs first; then what its classifier saw.
+        let mut names = if n.builtin == "generative" {
+            vec![n.name.clone()]
+        } else {
+            Vec::new()
+        };
+        names.extend(self.input_front(i));
+        names
+    }
+
+    /// The frozen defenses a train node's classifier is trained behind.
+    fn input_front(&self, i: usize) -> Vec<String> {
+        let n = &self.program.nodes[i];
+        let mut names = Vec::new();
+        if let Some(Value::Node(p)) = n.args.get("preprocess") {
+            names.push(p.clone());
+        }
+        if let Some((defenses, model)) = n.args.get("model").and_then(model_parts) {
+            names.extend(defenses);
+            names.extend(self.front(self.node(&model)));
+        }
+        names
+    }
+
+    /// The defenses named, built (trained ones are computed first if needed).
+    fn defenses(&mut self, names: &[String], for_node: usize) -> Result<Vec<Defense>, RunError> {
+        names
+            .iter()
+            .map(|dn| {
+                let d = self.node(dn);
+                self.ensure_done(d)?;
+                self.defense(d, for_node)
+            })
+            .collect()
+    }
+
+    /// A trained APE-GAN generator (of an `ape_gan` defense or a GAT node), or
+    /// its discriminator for clips of T×H×W = `discriminator_for`.
+    fn generator(
+        &self,
+        d: usize,
+        for_node: usize,
+        discriminator_for: Option<[i64; 3]>,
+    ) -> Result<Net, RunError> {
+        let n = &self.program.nodes[d];
+        let ape = match n.builtin.as_str() {
+            "generative" => match n.args.get("ape") {
+                Some(Value::Node(a)) => self.node(a),
+                _ => return Err(self.fail(for_node, format!("`{}` names no `ape`", n.name))),
+            },
+            _ => d,
+        };
+        let width = int(&self.program.nodes[ape].args, "width");
+        let arch = match discriminator_for {
+            Some(shape) => Arch::ApeDiscriminator { width, shape },
+            None => Arch::ApeGenerator { width },
+        };
+        let spec = ModelSpec {
+            arch,
+            classes: 0,
+            pretrained: None,
+        };
+        let mut net = Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))?;
+        let file = match discriminator_for {
+            Some(_) => "discriminator.safetensors",
+            None => "generator.safetensors",
+        };
+        let path = self.cache.done(&self.keys[d]).join(file);
+        let named = tch::Tensor::read_safetensors(&path)
+            .map_err(|e| self.fail(for_node, format!("cannot read {}: {e}", path.display())))?;
+        net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
+        Ok(net)
+    }
+
     fn defense(&self, d: usize, for_node: usize) -> Result<Defense, RunError> {
         let n = &self.program.nodes[d];
         match n.builtin.as_str() {
+            "ape_gan" | "generative" => {
+                let mut g = self.generator(d, for_node, None)?;
+                g.vs.freeze();
+                Ok(Defense::Generator(Rc::new(g)))
+            }
             "video_compression" => {
                 super::defenses::ffmpeg().map_err(|e| self.fail(for_node, e))?;
                 Ok(Defense::VideoCompression {
@@ -665,8 +828,13 @@ impl<'a> Runner<'a> {
     }
 
     fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
-        if self.program.nodes[i].kind == DeclKind::Train && !self.is_cached(i) {
-            self.run_train(i)?;
+        let n = &self.program.nodes[i];
+        if computed(n) && n.kind != DeclKind::Eval && !self.is_cached(i) {
+            if n.kind == DeclKind::Analyze {
+                self.run_analysis(i)?;
+            } else {
+                self.run_train(i)?;
+            }
             self.summary.ran.push(self.program.nodes[i].name.clone());
         }
         Ok(())
@@ -685,23 +853,18 @@ impl<'a> Runner<'a> {
 
     // ------------------------------------------------------------------ train
 
+    /// Trains a `standard`/`adversarial` classifier, an `ape_gan` defense or a
+    /// `generative` (GAT) node, through the one training loop of [`train`].
     fn run_train(&mut self, i: usize) -> Result<(), RunError> {
         let n = self.program.nodes[i].clone();
         let Some(Value::Node(data_name)) = n.args.get("data").cloned() else {
-            return Err(self.fail(i, "a train node needs data".into()));
+            return Err(self.fail(i, "this node needs data".into()));
         };
         let d = self.dataset(self.node(&data_name))?;
-        let Some(Value::Node(model)) = n.args.get("model").cloned() else {
-            return Err(self.fail(i, "a train node needs a model".into()));
-        };
-        let mi = self.node(&model);
-        self.ensure_done(mi)?;
-        let mut net = self.net(mi, i)?;
-        self.check_shapes(i, &net, &d)?;
-
         let a = &n.args;
-        let rule = match string(a, "optimizer").as_deref() {
-            Some("adam") => Rule::Adam {
+        let rule = match (n.builtin.as_str(), string(a, "optimizer").as_deref()) {
+            ("ape_gan", _) => GanLearner::gan_rule(),
+            (_, Some("adam")) => Rule::Adam {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
@@ -713,23 +876,24 @@ impl<'a> Runner<'a> {
                 nesterov: a.get("nesterov") == Some(&Value::Bool(true)),
             },
         };
-        let attack = if n.builtin == "adversarial" {
+        let attack = if n.builtin == "standard" {
+            None
+        } else {
             let v = a.get("attack").cloned().unwrap_or(Value::NoAttack);
             let (base, bn_train) = attack_of(&v).map_err(|e| self.fail(i, e))?;
             Some(AttackPlan {
                 base,
                 alpha: alpha_rule(&n),
                 bn_train,
+                fits: self.fits(i, &alpha_rule(&n))?,
             })
-        } else {
-            None
         };
         let spec = TrainSpec {
             node: n.name.clone(),
             seed: self.program.settings.seed,
             epochs: int(a, "epochs") as usize,
             batch: int(a, "batch").max(1) as usize,
-            rule,
+            rule: rule.clone(),
             lr: num(a, "lr"),
             milestones: a
                 .get("milestones")
@@ -759,7 +923,311 @@ impl<'a> Runner<'a> {
             },
             attack,
         };
+        let shape = [d.shape[1], d.shape[2], d.shape[3]];
+        let device = self.opts.device;
+        // The networks: (what the learner trains, the files it leaves).
+        let dir;
+        let saved: Vec<(&str, Net)> = match n.builtin.as_str() {
+            "ape_gan" => {
+                let width = int(a, "width");
+                tch::manual_seed(mix(&[self.program.settings.seed, hash_str(&n.name)]) as i64);
+                let build = |arch| {
+                    Net::build(
+                        &ModelSpec {
+                            arch,
+                            classes: 0,
+                            pretrained: None,
+                        },
+                        device,
+                    )
+                };
+                let g = build(Arch::ApeGenerator { width }).map_err(|e| self.fail(i, e))?;
+                let dis =
+                    build(Arch::ApeDiscriminator { width, shape }).map_err(|e| self.fail(i, e))?;
+                let f = match a.get("classifier") {
+                    Some(Value::Node(c)) => {
+                        let ci = self.node(c);
+                        self.ensure_done(ci)?;
+                        let mut f = self.net(ci, i)?;
+                        self.check_shapes(i, &f, &d)?;
+                        f.vs.freeze();
+                        Some(f)
+                    }
+                    _ => None,
+                };
+                let gamma = a.get("gamma").map(numbers).unwrap_or_default();
+                let mut learner = GanLearner {
+                    opt_g: Optimizer::new(rule.clone(), spec.lr, g.trainable()),
+                    opt_d: Optimizer::new(rule, spec.lr, dis.trainable()),
+                    g,
+                    d: dis,
+                    f,
+                    opt_f: None,
+                    gamma: [
+                        gamma.first().copied().unwrap_or(0.7),
+                        gamma.get(1).copied().unwrap_or(0.3),
+                    ],
+                    g_steps: int(a, "g_steps").max(1) as usize,
+                };
+                dir = self.workdir(i)?;
+                self.training_line(&n, &spec, &d, &dir);
+                self.train_outcome(
+                    i,
+                    train::train(&spec, &mut learner, &d, &dir, &self.progress, device),
+                )?;
+                vec![
+                    ("generator.safetensors", learner.g),
+                    ("discriminator.safetensors", learner.d),
+                ]
+            }
+            "generative" => {
+                let Some((_, model)) = a.get("model").and_then(model_parts) else {
+                    return Err(self.fail(i, "a train node needs a model".into()));
+                };
+                if !self.input_front(i).is_empty() {
+                    return Err(self.fail(
+                        i,
+                        "GAT trains G in front of the classifier; give it a plain model, not one behind another defense".into(),
+                    ));
+                }
+                let mi = self.node(&model);
+                self.ensure_done(mi)?;
+                let f = self.net(mi, i)?;
+                self.check_shapes(i, &f, &d)?;
+                let Some(Value::Node(ape)) = a.get("ape") else {
+                    return Err(self.fail(i, "`generative` needs `ape`".into()));
+                };
+                let ai = self.node(ape);
+                self.ensure_done(ai)?;
+                let g = self.generator(ai, i, None)?;
+                let dis = self.generator(ai, i, Some(shape))?;
+                let ape_args = &self.program.nodes[ai].args;
+                let gamma = ape_args.get("gamma").map(numbers).unwrap_or_default();
+                let gan_lr = num(ape_args, "lr");
+                let mut learner = GanLearner {
+                    opt_g: Optimizer::new(GanLearner::gan_rule(), gan_lr, g.trainable()),
+                    opt_d: Optimizer::new(GanLearner::gan_rule(), gan_lr, dis.trainable()),
+                    opt_f: Some(Optimizer::new(rule, spec.lr, f.trainable())),
+                    g,
+                    d: dis,
+                    f: Some(f),
+                    gamma: [
+                        gamma.first().copied().unwrap_or(0.7),
+                        gamma.get(1).copied().unwrap_or(0.3),
+                    ],
+                    g_steps: int(ape_args, "g_steps").max(1) as usize,
+                };
+                dir = self.workdir(i)?;
+                self.training_line(&n, &spec, &d, &dir);
+                self.train_outcome(
+                    i,
+                    train::train(&spec, &mut learner, &d, &dir, &self.progress, device),
+                )?;
+                let f = learner.f.take().expect("GAT trains a classifier");
+                vec![
+                    ("weights.safetensors", f),
+                    ("generator.safetensors", learner.g),
+                    ("discriminator.safetensors", learner.d),
+                ]
+            }
+            _ => {
+                let Some((_, model)) = a.get("model").and_then(model_parts) else {
+                    return Err(self.fail(i, "a train node needs a model".into()));
+                };
+                let mi = self.node(&model);
+                self.ensure_done(mi)?;
+                let mut net = self.net(mi, i)?;
+                self.check_shapes(i, &net, &d)?;
+                let front = self.input_front(i);
+                let pre = self.defenses(&front, i)?;
+                dir = self.workdir(i)?;
+                self.training_line(&n, &spec, &d, &dir);
+                let mut learner = train::Classifier::new(&mut net, pre, rule, spec.lr);
+                let r = train::train(&spec, &mut learner, &d, &dir, &self.progress, device);
+                self.train_outcome(i, r)?;
+                vec![("weights.safetensors", net)]
+            }
+        };
+        for (file, net) in &saved {
+            net.save(&dir.join(file)).map_err(|e| self.fail(i, e))?;
+        }
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))?;
+        Ok(())
+    }
+
+    /// (a, b) of every `step_fit` line a step-size rule names, computed first if needed.
+    fn fits(
+        &mut self,
+        i: usize,
+        rule: &Option<crate::language::program::RuleExpr>,
+    ) -> Result<BTreeMap<String, (f64, f64)>, RunError> {
+        use crate::language::program::RuleExpr as R;
+        fn names(r: &R, out: &mut Vec<String>) {
+            match r {
+                R::Fit(n) => out.push(n.clone()),
+                R::Add(a, b) | R::Sub(a, b) | R::Mul(a, b) | R::Div(a, b) => {
+                    names(a, out);
+                    names(b, out);
+                }
+                R::Neg(a) => names(a, out),
+                R::Num(_) | R::Eps => {}
+            }
+        }
+        let mut found = Vec::new();
+        if let Some(r) = rule {
+            names(r, &mut found);
+        }
+        let mut fits = BTreeMap::new();
+        for name in found {
+            let f = self.node(&name);
+            self.ensure_done(f)?;
+            let path = self.cache.done(&self.keys[f]).join("result.json");
+            let v: serde_json::Value = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| self.fail(i, format!("cannot read the fit {}", path.display())))?;
+            match (v["a"].as_f64(), v["b"].as_f64()) {
+                (Some(a), Some(b)) => {
+                    fits.insert(name, (a, b));
+                }
+                _ => {
+                    return Err(self.fail(
+                        i,
+                        format!("`{name}` is not a `step_fit` result (no fitted line)"),
+                    ))
+                }
+            }
+        }
+        Ok(fits)
+    }
+
+    // --------------------------------------------------------------- analyses
+
+    /// `loss_surface`, `step_fit` and `generalization_gap`: a JSON result in
+    /// the cache, drawn by the reports.
+    fn run_analysis(&mut self, i: usize) -> Result<(), RunError> {
+        let n = self.program.nodes[i].clone();
+        let result = if n.builtin == "generalization_gap" {
+            let Some(Value::Node(t)) = n.args.get("train") else {
+                return Err(self.fail(i, "`generalization_gap` needs a train node".into()));
+            };
+            let ti = self.node(t);
+            self.ensure_done(ti)?;
+            let path = self.cache.done(&self.keys[ti]).join("metrics.jsonl");
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| self.fail(i, format!("cannot read {}: {e}", path.display())))?;
+            let metrics: Vec<train::EpochMetrics> = text
+                .lines()
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.fail(i, format!("{} is corrupt: {e}", path.display())))?;
+            let gap: Vec<Option<f64>> = metrics
+                .iter()
+                .map(|m| Some(m.train_acc? - m.val_acc?))
+                .collect();
+            serde_json::json!({
+                "node": n.name,
+                "train": t,
+                "epoch": metrics.iter().map(|m| m.epoch).collect::<Vec<_>>(),
+                "eps": metrics.iter().map(|m| m.eps).collect::<Vec<_>>(),
+                "train_acc": metrics.iter().map(|m| m.train_acc).collect::<Vec<_>>(),
+                "val_acc": metrics.iter().map(|m| m.val_acc).collect::<Vec<_>>(),
+                "gap": gap,
+            })
+        } else {
+            let Some((defense_names, model)) = n.args.get("model").and_then(model_parts) else {
+                return Err(self.fail(i, "an analysis needs a model".into()));
+            };
+            let Some(Value::Split { data: dn, split }) = n.args.get("split").cloned() else {
+                return Err(self.fail(i, "an analysis needs a split".into()));
+            };
+            let d = self.dataset(self.node(&dn))?;
+            let mi = self.node(&model);
+            self.ensure_done(mi)?;
+            let net = self.net(mi, i)?;
+            self.check_shapes(i, &net, &d)?;
+            let mut names = defense_names;
+            names.extend(self.front(mi));
+            let defenses = self.defenses(&names, i)?;
+            let f = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+            let attack = match n.stmts.get("attack") {
+                Some(StmtValue::Setting { value, .. }) => value.clone(),
+                _ => Value::NoAttack,
+            };
+            let (a, bn_train) = attack_of(&attack).map_err(|e| self.fail(i, e))?;
+            let Some(base) = a.as_pgd() else {
+                return Err(self.fail(
+                    i,
+                    "the step-size analyses run PGD (or FGSM); give `attack pgd…`".into(),
+                ));
+            };
+            let grid = |key: &str| match n.stmts.get(key) {
+                Some(StmtValue::Setting { value, .. }) => numbers(value),
+                _ => Vec::new(),
+            };
+            let samples = int(&n.args, "samples").max(1) as usize;
+            let seed = mix(&[self.program.settings.seed, hash_str(&n.name)]);
+            let clips = d.split(&split);
+            let (device, batch) = (self.opts.device, 32);
+            if n.builtin == "loss_surface" {
+                let eps = match n.stmts.get("budget") {
+                    Some(StmtValue::Schedule { values, .. }) => {
+                        values.iter().flat_map(numbers).next().unwrap_or(base.eps)
+                    }
+                    _ => base.eps,
+                };
+                let steps: Vec<usize> = grid("steps").iter().map(|&m| m as usize).collect();
+                let s = super::analysis::loss_surface(
+                    &f,
+                    clips,
+                    &Pgd { eps, ..base },
+                    &grid("alpha"),
+                    &steps,
+                    samples,
+                    batch,
+                    bn_train,
+                    seed,
+                    device,
+                    &self.progress,
+                )
+                .map_err(|e| self.fail(i, e))?;
+                serde_json::json!({ "node": n.name, "model": model, "surface": s })
+            } else {
+                let budgets = n.args.get("budgets").map(numbers).unwrap_or_default();
+                let fit = super::analysis::step_fit(
+                    &f,
+                    clips,
+                    &base,
+                    &budgets,
+                    &grid("alpha"),
+                    samples,
+                    batch,
+                    bn_train,
+                    seed,
+                    device,
+                    &self.progress,
+                )
+                .map_err(|e| self.fail(i, e))?;
+                self.progress.line(&format!(
+                    "{}: α̂ = {:.4}·ε + {:.4} (R² = {:.3})",
+                    n.name, fit.a, fit.b, fit.r2
+                ));
+                serde_json::json!({
+                    "node": n.name, "model": model, "a": fit.a, "b": fit.b, "r2": fit.r2, "fit": fit,
+                })
+            }
+        };
         let dir = self.workdir(i)?;
+        cache::write_json(&dir.join("result.json"), &result).map_err(|e| self.fail(i, e))?;
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))?;
+        Ok(())
+    }
+
+    fn training_line(&self, n: &Node, spec: &TrainSpec, d: &Dataset, dir: &Path) {
         self.progress.line(&format!(
             "{}: training ({} epochs, {} clips, checkpoint in {})",
             n.name,
@@ -767,27 +1235,23 @@ impl<'a> Runner<'a> {
             d.train.len(),
             dir.display()
         ));
-        match train::train(&spec, &mut net, &d, &dir, &self.progress) {
-            Ok(_) => {}
-            Err(TrainError::Interrupted { checkpoint, epoch }) => {
-                return Err(RunError::Interrupted {
-                    node: n.name.clone(),
-                    message: format!(
-                        "`{}` stopped in epoch {} and saved its checkpoint ({}); run the same command again to resume where it stopped",
-                        n.name,
-                        epoch + 1,
-                        checkpoint.display()
-                    ),
-                })
-            }
-            Err(TrainError::Failed(e)) => return Err(self.fail(i, e)),
+    }
+
+    /// A training's failure or interruption as the run's error.
+    fn train_outcome<T>(&self, i: usize, r: Result<T, TrainError>) -> Result<(), RunError> {
+        let name = &self.program.nodes[i].name;
+        match r {
+            Ok(_) => Ok(()),
+            Err(TrainError::Interrupted { checkpoint, epoch }) => Err(RunError::Interrupted {
+                node: name.clone(),
+                message: format!(
+                    "`{name}` stopped in epoch {} and saved its checkpoint ({}); run the same command again to resume where it stopped",
+                    epoch + 1,
+                    checkpoint.display()
+                ),
+            }),
+            Err(TrainError::Failed(e)) => Err(self.fail(i, e)),
         }
-        net.save(&dir.join("weights.safetensors"))
-            .map_err(|e| self.fail(i, e))?;
-        self.cache
-            .finish(&self.keys[i])
-            .map_err(|e| self.fail(i, e))?;
-        Ok(())
     }
 
     // ------------------------------------------------------------------- eval
@@ -818,6 +1282,7 @@ impl<'a> Runner<'a> {
             base,
             alpha: alpha_rule(&n),
             bn_train,
+            fits: self.fits(i, &alpha_rule(&n))?,
         };
         let cells: Vec<eval::Cell> = match n.stmts.get("attacks") {
             Some(StmtValue::Schedule { values, .. }) => {
@@ -855,24 +1320,7 @@ impl<'a> Runner<'a> {
         };
         // Each model: (defense nodes in order, the classifier node).
         let models: Vec<(Vec<String>, String)> = match n.args.get("models") {
-            Some(Value::List(items)) => items
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Node(m) => Some((Vec::new(), m.clone())),
-                    Value::Compose(parts) => {
-                        let names: Vec<String> = parts
-                            .iter()
-                            .filter_map(|p| match p {
-                                Value::Node(m) => Some(m.clone()),
-                                _ => None,
-                            })
-                            .collect();
-                        let (last, defenses) = names.split_last()?;
-                        Some((defenses.to_vec(), last.clone()))
-                    }
-                    _ => None,
-                })
-                .collect(),
+            Some(Value::List(items)) => items.iter().filter_map(model_parts).collect(),
             _ => Vec::new(),
         };
         let batch = int(&n.args, "batch").max(1) as usize;
@@ -881,6 +1329,9 @@ impl<'a> Runner<'a> {
         let mut rows: Vec<Row> = Vec::new();
         let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
         let mut model_keys = BTreeMap::new();
+        let mut fronts = BTreeMap::new();
+        // White-box by default: the attack differentiates the whole pipeline.
+        let through_classifier = string(&n.args, "through").as_deref() == Some("classifier");
         let clips = d.split(&split);
         for (defense_names, model) in &models {
             let m = &defense_names
@@ -894,21 +1345,23 @@ impl<'a> Runner<'a> {
             model_keys.insert(m.clone(), self.keys[mi].clone());
             let net = self.net(mi, i)?;
             self.check_shapes(i, &net, &d)?;
-            let defenses: Vec<Defense> = defense_names
-                .iter()
-                .map(|dn| self.defense(self.node(dn), i))
-                .collect::<Result<_, _>>()?;
-            let forward = |v: &tch::Tensor, train: bool| {
-                let mut h = v.shallow_clone();
-                for d in &defenses {
-                    h = d.apply(&h).unwrap_or_else(|e| panic!("{e}"));
-                }
-                net.forward(&h, train)
+            // The written defenses, then those the model was trained behind.
+            let mut names = defense_names.clone();
+            names.extend(self.front(mi));
+            let defenses = self.defenses(&names, i)?;
+            fronts.insert(m.clone(), names);
+            let forward = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+            let classifier_alone = |v: &tch::Tensor, train: bool| net.forward(v, train);
+            let attacked: &dyn Fn(&tch::Tensor, bool) -> tch::Tensor = if through_classifier {
+                &classifier_alone
+            } else {
+                &forward
             };
             let seed = mix(&[self.program.settings.seed, hash_str(&n.name), hash_str(m)]);
             let r = eval::robustness(
                 m,
                 &forward,
+                attacked,
                 clips,
                 &cells,
                 plan.bn_train,
@@ -941,6 +1394,9 @@ impl<'a> Runner<'a> {
             "seed": self.program.settings.seed,
             "key": self.keys[i],
             "model_keys": model_keys,
+            // The frozen defenses each model's input went through, in order.
+            "defenses": fronts,
+            "through": if through_classifier { "classifier" } else { "all" },
             "rows": rows,
         });
         cache::write_json(&dir.join("result.json"), &result).map_err(|e| self.fail(i, e))?;

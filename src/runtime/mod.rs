@@ -7,8 +7,12 @@
 //! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
 //! | [`attacks`] | FGSM, PGD (L∞, L2) |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
+//! | [`generative`] | 3D APE-GAN's G and D, APE-GAN training and GAT |
+//! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
 //! | [`eval`] | robustness tables |
+//! | [`analysis`] | loss surface, step-size fit (the optimal α per ε) |
 
+pub mod analysis;
 pub mod attacks;
 pub mod cache;
 pub mod data;
@@ -17,6 +21,7 @@ pub mod device;
 pub mod eval;
 pub mod exec;
 pub mod frames;
+pub mod generative;
 pub mod models;
 pub mod optim;
 pub mod progress;

@@ -9,10 +9,27 @@ use tch::{Device, Kind, Tensor};
 /// What a `model` node describes; `build` makes a fresh copy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arch {
-    C3dSmall { width: i64 },
-    R3d { depth: i64 },
-    ResNext101 { cardinality: i64 },
-    TorchScript { path: std::path::PathBuf },
+    C3dSmall {
+        width: i64,
+    },
+    R3d {
+        depth: i64,
+    },
+    ResNext101 {
+        cardinality: i64,
+    },
+    TorchScript {
+        path: std::path::PathBuf,
+    },
+    /// 3D APE-GAN's generator (clips → restored clips of the same shape).
+    ApeGenerator {
+        width: i64,
+    },
+    /// 3D APE-GAN's discriminator for clips of T×H×W = `shape` (clips → one logit).
+    ApeDiscriminator {
+        width: i64,
+        shape: [i64; 3],
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +116,12 @@ impl Net {
                 spec.classes,
                 *cardinality,
             )?)),
+            Arch::ApeGenerator { width } => {
+                Body::Native(Box::new(super::generative::Generator::new(&root, *width)))
+            }
+            Arch::ApeDiscriminator { width, shape } => Body::Native(Box::new(
+                super::generative::Discriminator::new(&root, *width, *shape),
+            )),
             Arch::TorchScript { path } => {
                 let m = tch::CModule::load_on_device(path, device).map_err(|e| {
                     format!("cannot load the TorchScript module {}: {e}", path.display())

@@ -8,6 +8,7 @@
 
 use super::attacks::{self, Attack};
 use super::data::{Clips, Dataset};
+use super::defenses::Defense;
 use super::models::{save_tensors, Net};
 use super::optim::{Optimizer, Rule};
 use super::progress::Progress;
@@ -31,12 +32,16 @@ pub struct AttackPlan {
     pub alpha: Option<RuleExpr>,
     /// BatchNorm in train mode during the attack (the released code's behaviour).
     pub bn_train: bool,
+    /// The lines (a, b) of the `step_fit` analyses the rule names (`alpha fit`).
+    pub fits: std::collections::BTreeMap<String, (f64, f64)>,
 }
 
 impl AttackPlan {
     /// α from the file's rule at budget ε (`None`: the attack's own step).
     pub fn alpha_at(&self, eps: f64) -> Option<f64> {
-        self.alpha.as_ref().and_then(|r| r.eval(eps, &|_| None))
+        self.alpha
+            .as_ref()
+            .and_then(|r| r.eval(eps, &|n| self.fits.get(n).copied()))
     }
 
     pub fn at(&self, eps: f64) -> Attack {
@@ -69,7 +74,8 @@ pub struct EpochMetrics {
     pub eps: Option<f64>,
     pub probs: Option<Vec<f64>>,
     pub train_loss: f64,
-    pub train_acc: f64,
+    /// `None` when the learner has no classifier (APE-GAN alone).
+    pub train_acc: Option<f64>,
     pub val_loss: Option<f64>,
     pub val_acc: Option<f64>,
     /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
@@ -83,7 +89,6 @@ struct State {
     epoch: usize,
     batch: usize,
     tensors: String,
-    optimizer_steps: i64,
     probs: Option<Vec<f64>>,
     loss_sum: f64,
     correct: f64,
@@ -109,9 +114,120 @@ fn lr_at(spec: &TrainSpec, epoch: usize) -> f64 {
     spec.lr * spec.lr_decay.powi(passed as i32)
 }
 
-/// Mean loss and accuracy of `net` on a split, clean or attacked at `attack`.
+/// `net` after the frozen `pre` defenses; a defense that fails stops the node
+/// (the panic becomes its diagnostic).
+pub fn forward(net: &Net, pre: &[Defense], x: &Tensor, train: bool) -> Tensor {
+    let mut h = x.shallow_clone();
+    for d in pre {
+        h = d.apply(&h).unwrap_or_else(|e| panic!("{e}"));
+    }
+    net.forward(&h, train)
+}
+
+/// What a training scheme updates per batch. The loop of [`train`] (data
+/// order, seeds, schedules, checkpoints, resume, metrics) is shared; a learner
+/// owns its networks and optimizers.
+pub trait Learner {
+    fn set_lr(&mut self, lr: f64);
+    /// One update on a batch, attacked by `attack` (with BatchNorm in train
+    /// mode during the attack when the flag is set); `None` trains on the clean
+    /// clips. Gives the batch's mean loss and how many clips the classifier got
+    /// right (NaN when there is no classifier).
+    fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome;
+    /// Every network's weights and optimizer state, named, for a checkpoint.
+    fn checkpoint(&self) -> Named;
+    fn restore(&mut self, named: &Named) -> Result<(), String>;
+    /// Logits of the whole defended classifier, for the held-out metrics and
+    /// Eq. 8; `None` when the learner has no classifier.
+    fn classify(&self, x: &Tensor, train: bool) -> Option<Tensor>;
+    fn has_classifier(&self) -> bool {
+        true
+    }
+}
+
+pub type Named = Vec<(String, Tensor)>;
+pub type StepOutcome = Result<(f64, f64), String>;
+
+/// Standard and adversarial training of one classifier, behind frozen defenses.
+pub struct Classifier<'a> {
+    pub net: &'a mut Net,
+    pub pre: Vec<Defense>,
+    pub opt: Optimizer,
+}
+
+impl<'a> Classifier<'a> {
+    pub fn new(net: &'a mut Net, pre: Vec<Defense>, rule: Rule, lr: f64) -> Self {
+        let opt = Optimizer::new(rule, lr, net.trainable());
+        Classifier { net, pre, opt }
+    }
+}
+
+impl Learner for Classifier<'_> {
+    fn set_lr(&mut self, lr: f64) {
+        self.opt.lr = lr;
+    }
+
+    fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome {
+        let (net, pre) = (&*self.net, &self.pre);
+        let x = match attack {
+            None => x.shallow_clone(),
+            Some((a, bn)) => a.run(&|v| forward(net, pre, v, bn), x, y)?,
+        };
+        let logits = forward(net, pre, &x, true);
+        let loss = attacks::loss(&logits, y);
+        let lv = loss.double_value(&[]);
+        if lv.is_finite() {
+            self.opt.zero_grad();
+            loss.backward();
+            self.opt.step();
+        }
+        let correct = logits
+            .argmax(-1, false)
+            .eq_tensor(y)
+            .sum(Kind::Float)
+            .double_value(&[]);
+        Ok((lv, correct))
+    }
+
+    fn checkpoint(&self) -> Named {
+        let mut named: Named = self
+            .net
+            .named()
+            .into_iter()
+            .map(|(k, t)| (format!("model.{k}"), t))
+            .collect();
+        named.extend(self.opt.state());
+        named.push(("optim.steps".into(), Tensor::from_slice(&[self.opt.steps])));
+        named
+    }
+
+    fn restore(&mut self, named: &Named) -> Result<(), String> {
+        self.net.copy_from(
+            &named
+                .iter()
+                .filter_map(|(k, t)| {
+                    k.strip_prefix("model.")
+                        .map(|k| (k.to_string(), t.shallow_clone()))
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        let steps = named
+            .iter()
+            .find(|(k, _)| k == "optim.steps")
+            .map(|(_, t)| t.int64_value(&[0]))
+            .ok_or("the checkpoint lacks `optim.steps`")?;
+        self.opt.restore(named, steps)
+    }
+
+    fn classify(&self, x: &Tensor, train: bool) -> Option<Tensor> {
+        Some(forward(self.net, &self.pre, x, train))
+    }
+}
+
+/// Mean loss and accuracy of a classifier (`f`: clips → logits, with
+/// BatchNorm's train flag) on a split, clean or attacked at `attack`.
 pub fn evaluate(
-    net: &Net,
+    f: &dyn Fn(&Tensor, bool) -> Tensor,
     clips: &Clips,
     batch: usize,
     attack: Option<&Attack>,
@@ -126,11 +242,11 @@ pub fn evaluate(
         tch::manual_seed(mix(&[seed, b as u64]) as i64);
         let (x, y) = clips.batch(chunk, 0, device)?;
         let x = match attack {
-            Some(a) => a.run(&|v| net.forward(v, bn_train), &x, &y)?,
+            Some(a) => a.run(&|v| f(v, bn_train), &x, &y)?,
             None => x,
         };
         let _g = tch::no_grad_guard();
-        let logits = net.forward(&x, false);
+        let logits = f(&x, false);
         loss_sum += logits
             .cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100, 0.0)
             .double_value(&[]);
@@ -143,17 +259,16 @@ pub fn evaluate(
     Ok((loss_sum, correct / n.max(1) as f64, n as f64))
 }
 
-/// Trains `net` in place. `dir` holds the checkpoint and `metrics.jsonl`; an
-/// existing checkpoint there is resumed.
+/// Trains the learner's networks in place. `dir` holds the checkpoint and
+/// `metrics.jsonl`; an existing checkpoint there is resumed.
 pub fn train(
     spec: &TrainSpec,
-    net: &mut Net,
+    learner: &mut dyn Learner,
     data: &Dataset,
     dir: &Path,
     progress: &Progress,
+    device: Device,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
-    let device = net.vs.device();
-    let mut opt = Optimizer::new(spec.rule.clone(), spec.lr, net.trainable());
     let plan = spec.schedule.per_epoch(spec.epochs as u64);
     let node_seed = mix(&[spec.seed, super::rng::hash_str(&spec.node)]);
     let n = data.train.len();
@@ -164,16 +279,7 @@ pub fn train(
 
     let mut state = match load_state(dir)? {
         Some((st, tensors)) => {
-            net.copy_from(
-                &tensors
-                    .iter()
-                    .filter_map(|(k, t)| {
-                        k.strip_prefix("model.")
-                            .map(|k| (k.to_string(), t.shallow_clone()))
-                    })
-                    .collect::<Vec<_>>(),
-            )?;
-            opt.restore(&tensors, st.optimizer_steps)?;
+            learner.restore(&tensors)?;
             progress.line(&format!(
                 "{}: resuming from the checkpoint at epoch {}, batch {}",
                 spec.node,
@@ -186,7 +292,6 @@ pub fn train(
             epoch: 0,
             batch: 0,
             tensors: String::new(),
-            optimizer_steps: 0,
             probs: None,
             loss_sum: 0.0,
             correct: 0.0,
@@ -200,7 +305,7 @@ pub fn train(
     while state.epoch < spec.epochs {
         let epoch = state.epoch;
         let lr = lr_at(spec, epoch);
-        opt.lr = lr;
+        learner.set_lr(lr);
         let started = Instant::now();
         let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
         let this = &plan[epoch];
@@ -221,21 +326,16 @@ pub fn train(
             tch::manual_seed(batch_seed as i64);
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
             let (x, y) = data.train.batch(idx, batch_seed, device)?;
-            let x = match &spec.attack {
-                None => x,
-                Some(a) => {
-                    let attack = match this {
-                        Epoch::Fixed(at) => at,
-                        Epoch::Sample { from, .. } => {
-                            &from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
-                        }
-                    };
-                    attack.run(&|v| net.forward(v, a.bn_train), &x, &y)?
-                }
-            };
-            let logits = net.forward(&x, true);
-            let loss = attacks::loss(&logits, &y);
-            let lv = loss.double_value(&[]);
+            let attack = spec.attack.as_ref().map(|a| {
+                let attack = match this {
+                    Epoch::Fixed(at) => at,
+                    Epoch::Sample { from, .. } => {
+                        &from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
+                    }
+                };
+                (attack, a.bn_train)
+            });
+            let (lv, correct) = learner.step(&x, &y, attack)?;
             if !lv.is_finite() {
                 return Err(TrainError::Failed(format!(
                     "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
@@ -245,16 +345,9 @@ pub fn train(
                     dir.display()
                 )));
             }
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
             let m = idx.len() as f64;
             state.loss_sum += lv * m;
-            state.correct += logits
-                .argmax(-1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Float)
-                .double_value(&[]);
+            state.correct += correct;
             state.seen += m;
             state.batch += 1;
             bar.set_position(state.batch as u64);
@@ -266,7 +359,7 @@ pub fn train(
             let interrupted = INTERRUPTED.load(Ordering::SeqCst);
             if interrupted || last_save.elapsed().as_secs() >= 600 {
                 state.seconds += started.elapsed().as_secs_f64();
-                let path = save_state(dir, &mut state, net, &opt)?;
+                let path = save_state(dir, &mut state, &*learner)?;
                 last_save = Instant::now();
                 if interrupted {
                     bar.abandon();
@@ -281,10 +374,17 @@ pub fn train(
 
         // End of epoch: held-out metrics, and AAT's Eq. 8 when due.
         let val_seed = mix(&[node_seed, epoch as u64, 0xfa1]);
-        let (val_loss, val_acc) = if data.val.is_empty() {
+        let classify = |v: &Tensor, train: bool| {
+            learner
+                .classify(v, train)
+                .expect("only learners with a classifier are evaluated")
+        };
+        let (val_loss, val_acc) = if data.val.is_empty() || !learner.has_classifier() {
             (None, None)
         } else {
-            let (l, a, cnt) = evaluate(net, &data.val, spec.batch, None, false, val_seed, device)?;
+            let (l, a, cnt) = evaluate(
+                &classify, &data.val, spec.batch, None, false, val_seed, device,
+            )?;
             (Some(l / cnt), Some(a))
         };
         let mut budget_losses = None;
@@ -302,10 +402,15 @@ pub fn train(
                     "adaptive schedules need a held-out split (`val` > 0 in the data) to weigh the budgets or attacks (Eq. 8)".into(),
                 ));
             }
+            if !learner.has_classifier() {
+                return Err(TrainError::Failed(
+                    "adaptive schedules weigh the budgets by a classifier's held-out loss (Eq. 8); name the classifier (`classifier: benign`)".into(),
+                ));
+            }
             let mut losses = Vec::new();
             for (i, attack) in from.iter().enumerate() {
                 let (l, _, _) = evaluate(
-                    net,
+                    &classify,
                     &data.val,
                     spec.batch,
                     Some(attack),
@@ -330,19 +435,21 @@ pub fn train(
                 _ => None,
             },
             train_loss: state.loss_sum / state.seen,
-            train_acc: state.correct / state.seen,
+            train_acc: Some(state.correct / state.seen).filter(|a| a.is_finite()),
             val_loss,
             val_acc,
             budget_losses,
             seconds: state.seconds + started.elapsed().as_secs_f64(),
         };
         progress.line(&format!(
-            "{} epoch {}/{}: loss {:.3}, train acc {:.1}%{}{} ({:.1} s)",
+            "{} epoch {}/{}: loss {:.3}{}{}{} ({:.1} s)",
             spec.node,
             epoch + 1,
             spec.epochs,
             metrics.train_loss,
-            100.0 * metrics.train_acc,
+            metrics
+                .train_acc
+                .map_or(String::new(), |a| format!(", train acc {:.1}%", 100.0 * a)),
             metrics
                 .val_acc
                 .map_or(String::new(), |a| format!(", val acc {:.1}%", 100.0 * a)),
@@ -357,7 +464,7 @@ pub fn train(
         state.seen = 0.0;
         state.seconds = 0.0;
         write_metrics(dir, &state.metrics)?;
-        save_state(dir, &mut state, net, &opt)?;
+        save_state(dir, &mut state, &*learner)?;
         last_save = Instant::now();
     }
     Ok(state.metrics)
@@ -375,22 +482,10 @@ pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String>
 }
 
 /// Tensors first, then `state.json` naming them (the commit point), then the old tensors go.
-fn save_state(
-    dir: &Path,
-    state: &mut State,
-    net: &Net,
-    opt: &Optimizer,
-) -> Result<PathBuf, String> {
+fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<PathBuf, String> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
-    let mut named: Vec<(String, Tensor)> = net
-        .named()
-        .into_iter()
-        .map(|(k, t)| (format!("model.{k}"), t))
-        .collect();
-    named.extend(opt.state());
-    save_tensors(&named, &dir.join(&name))?;
+    save_tensors(&learner.checkpoint(), &dir.join(&name))?;
     let old = std::mem::replace(&mut state.tensors, name);
-    state.optimizer_steps = opt.steps;
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join("state.json");
     crate::cli::write_atomic(&path, &json)
@@ -400,8 +495,6 @@ fn save_state(
     }
     Ok(path)
 }
-
-type Named = Vec<(String, Tensor)>;
 
 fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
     let path = dir.join("state.json");
@@ -480,7 +573,16 @@ mod tests {
         .unwrap();
         let good = data(Tensor::rand([32, 3, 4, 8, 8], (Kind::Float, Device::Cpu)));
         let progress = Progress::new(true);
-        let metrics = train(&spec(2), &mut net, &good, dir.path(), &progress).unwrap();
+        let rule = spec(2).rule;
+        let metrics = train(
+            &spec(2),
+            &mut Classifier::new(&mut net, Vec::new(), rule.clone(), 0.01),
+            &good,
+            dir.path(),
+            &progress,
+            Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(metrics.len(), 2);
 
         // Two more epochs on data that poisons the loss: resumes at epoch 3, stops there.
@@ -489,7 +591,14 @@ mod tests {
             f64::NAN,
             (Kind::Float, Device::Cpu),
         ));
-        match train(&spec(4), &mut net, &bad, dir.path(), &progress) {
+        match train(
+            &spec(4),
+            &mut Classifier::new(&mut net, Vec::new(), rule, 0.01),
+            &bad,
+            dir.path(),
+            &progress,
+            Device::Cpu,
+        ) {
             Err(TrainError::Failed(m)) => {
                 assert!(m.contains("at epoch 3, batch 1"), "{m}");
                 assert!(m.contains("checkpoint (epoch 2)"), "{m}");

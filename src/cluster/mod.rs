@@ -1,0 +1,182 @@
+//! Running a pipeline's graph past one process: up to N nodes at once on this
+//! machine (`advp run --jobs N`), or one Slurm job per node
+//! (`advp run --executor slurm`). The unit of work is the same everywhere:
+//! `advp run FILE --only NODE` with the same profile and overrides, against a
+//! cache every process sees. A node's result appears in the cache atomically
+//! (its `.partial` folder is renamed when done), so the cache is the only
+//! shared state and a re-run after any failure runs only what is missing.
+//!
+//! advp does no scheduling of its own beyond "a node starts when the computed
+//! nodes it reads are finished": locally that is the whole job; under Slurm it
+//! is expressed as `--dependency=afterok:…` and Slurm does the queueing,
+//! placement and cancellation.
+
+pub mod local;
+pub mod slurm;
+
+use crate::graph::Plan;
+use crate::language::program::{Program, StmtValue, Value};
+use crate::runtime::exec::{computed, Runner};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A node that still has to run.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub node: usize,
+    pub name: String,
+    /// Computed nodes it reads (directly, or through descriptions such as a
+    /// model or an attack) that also still have to run.
+    pub after: Vec<usize>,
+    /// The node's `resources { … }` block.
+    pub resources: BTreeMap<String, String>,
+}
+
+/// The computed nodes of the targets that are not in the cache, in run order,
+/// each with the pending computed nodes it waits for.
+pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize]) -> Vec<Job> {
+    let todo: Vec<usize> = plan
+        .order
+        .iter()
+        .copied()
+        .filter(|&i| targets.contains(&i) && computed(&program.nodes[i]) && !runner.is_cached(i))
+        .collect();
+    todo.iter()
+        .map(|&i| {
+            // Walk the inputs through descriptions to the nearest computed nodes.
+            let mut after = Vec::new();
+            let mut stack = plan.inputs(i);
+            let mut seen = Vec::new();
+            while let Some(j) = stack.pop() {
+                if seen.contains(&j) {
+                    continue;
+                }
+                seen.push(j);
+                if computed(&program.nodes[j]) {
+                    if todo.contains(&j) {
+                        after.push(j);
+                    }
+                } else {
+                    stack.extend(plan.inputs(j));
+                }
+            }
+            after.sort();
+            let n = &program.nodes[i];
+            let resources = match n.stmts.get("resources") {
+                Some(StmtValue::Setting {
+                    value: Value::Record(r),
+                    ..
+                }) => r
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            Value::Str(s) => s.clone(),
+                            other => other.as_i64().map_or_else(
+                                || other.as_f64().map_or(String::new(), |f| f.to_string()),
+                                |i| i.to_string(),
+                            ),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            Job {
+                node: i,
+                name: n.name.clone(),
+                after,
+                resources,
+            }
+        })
+        .collect()
+}
+
+/// How to run one node in another process: `advp run FILE --only NODE` with the
+/// run's profile, overrides, cache and output folders, all absolute so the
+/// command works from any working folder on any machine that sees them.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub exe: PathBuf,
+    pub file: PathBuf,
+    pub profile: Option<String>,
+    pub sets: Vec<String>,
+    pub cache: PathBuf,
+    pub out: PathBuf,
+    pub workdir: PathBuf,
+}
+
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+impl Invocation {
+    pub fn args(&self, node: &str) -> Vec<String> {
+        let mut a = vec![
+            "run".to_string(),
+            self.file.display().to_string(),
+            "--only".into(),
+            node.into(),
+            "--quiet".into(),
+            "--cache".into(),
+            self.cache.display().to_string(),
+            "--out".into(),
+            self.out.display().to_string(),
+        ];
+        if let Some(p) = &self.profile {
+            a.push("--profile".into());
+            a.push(p.clone());
+        }
+        for s in &self.sets {
+            a.push("--set".into());
+            a.push(s.clone());
+        }
+        a
+    }
+
+    /// The command line as one shell line (for job scripts and logs).
+    pub fn shell(&self, node: &str) -> String {
+        std::iter::once(self.exe.display().to_string())
+            .chain(self.args(node))
+            .map(|s| quote(&s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Single-quotes a word for sh when it needs it.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The last `n` lines of a log file, for a failed node's message.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_spaces_and_quotes() {
+        assert_eq!(quote("a/b-c.advp"), "a/b-c.advp");
+        assert_eq!(quote("x y"), "'x y'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}

@@ -1,0 +1,220 @@
+//! One self-contained HTML page per pipeline (`advp report`, and after every
+//! `advp run`): every table and figure of the nodes that have finished, the
+//! pipeline text, the seed, the cache keys and the machine. Figures are SVG
+//! embedded as data: URLs, so the page is a single file that opens anywhere.
+
+use super::{figure, plots, Row};
+use crate::language::ast::DeclKind;
+use crate::language::program::{Node, Program};
+use crate::runtime::cache::Cache;
+use base64::Engine;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Where the page was made: shown so a reader knows what produced the numbers.
+pub struct Machine {
+    pub device: String,
+    pub threads: usize,
+    pub libtorch: String,
+}
+
+impl Machine {
+    pub fn here(device: tch::Device) -> Machine {
+        Machine {
+            device: format!("{device:?}"),
+            threads: tch::get_num_threads().max(1) as usize,
+            libtorch: crate::runtime::device::describe(),
+        }
+    }
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn img(svg: &[u8], alt: &str) -> String {
+    format!(
+        "<figure><img class=\"fig\" alt=\"{}\" src=\"data:image/svg+xml;base64,{}\"></figure>",
+        escape(alt),
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    )
+}
+
+/// An evaluation's rows as an HTML table, the best of each column in bold.
+fn table(rows: &[Row]) -> String {
+    let column = |r: &Row| match &r.attack {
+        Some(a) => a.clone(),
+        None => format!("ε = {}", super::eps_label(r.eps)),
+    };
+    let (mut models, mut columns) = (Vec::<String>::new(), Vec::<String>::new());
+    for r in rows {
+        if !models.contains(&r.model) {
+            models.push(r.model.clone());
+        }
+        if !columns.contains(&column(r)) {
+            columns.push(column(r));
+        }
+    }
+    let mut out = String::from("<table><thead><tr><th>model</th>");
+    for c in &columns {
+        let _ = write!(out, "<th>{}</th>", escape(c));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for m in &models {
+        let _ = write!(out, "<tr><th>{}</th>", escape(m));
+        for c in &columns {
+            let best = rows
+                .iter()
+                .filter(|r| column(r) == *c)
+                .map(|r| r.accuracy)
+                .fold(f64::NEG_INFINITY, f64::max);
+            match rows.iter().find(|r| &r.model == m && column(r) == *c) {
+                Some(r) if r.accuracy == best => {
+                    let _ = write!(out, "<td><b>{:.1}</b></td>", 100.0 * r.accuracy);
+                }
+                Some(r) => {
+                    let _ = write!(out, "<td>{:.1}</td>", 100.0 * r.accuracy);
+                }
+                None => out.push_str("<td>–</td>"),
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+/// The section of one finished node.
+fn section(node: &Node, dir: &Path) -> Result<String, String> {
+    let mut out = String::new();
+    if node.kind == DeclKind::Eval {
+        let v = super::result_json(dir, "result.json")?;
+        let rows: Vec<Row> =
+            serde_json::from_value(v["rows"].clone()).map_err(|e| e.to_string())?;
+        let n = rows.first().map_or(0, |r| r.n);
+        let _ = write!(
+            out,
+            "<p>Top-1 accuracy (%), {n} clips per cell.</p>{}",
+            table(&rows)
+        );
+        let note = super::pipeline_note(&v);
+        if !note.is_empty() {
+            let _ = write!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+        }
+    }
+    if node.kind == DeclKind::Analyze && node.builtin == "step_fit" {
+        let v = super::result_json(dir, "result.json")?;
+        let _ = write!(
+            out,
+            "<p>Fitted step size: α̂ = {:.4}·ε + {:.4} (R² = {:.3}).</p>",
+            v["a"].as_f64().unwrap_or(f64::NAN),
+            v["b"].as_f64().unwrap_or(f64::NAN),
+            v["r2"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    let fig = figure(node, dir)?;
+    let svg = plots::render(&fig, plots::Format::Svg)?;
+    out.push_str(&img(&svg, &format!("figure of {}", node.name)));
+    Ok(out)
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
+thead th,tbody th{text-align:left;background:#f4f4f4}figure{margin:.5rem 0}img.fig{max-width:100%;border:1px solid #eee}\
+pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}";
+
+/// Counts, once the page has loaded, the figures that decoded; written into
+/// the page so a reader (or a headless browser) sees at once that all rendered.
+const CHECK: &str = "window.addEventListener('load',function(){var im=document.querySelectorAll('img.fig');\
+var ok=0;im.forEach(function(i){if(i.complete&&i.naturalWidth>0)ok++;});\
+document.body.setAttribute('data-figures',ok+'/'+im.length);\
+var s=document.getElementById('figcount');if(s)s.textContent=ok+' of '+im.length+' figures rendered';});";
+
+/// One node's table and figure as a page of its own (`report e to "e.html"`).
+pub fn node_page(node: &Node, dir: &Path) -> Result<String, String> {
+    Ok(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body><h1>{0}</h1>{1}<p id=\"figcount\"></p><script>{CHECK}</script></body></html>\n",
+        escape(&node.name),
+        section(node, dir)?
+    ))
+}
+
+/// The whole page. `order`: the nodes in the order they run.
+pub fn page(
+    program: &Program,
+    order: &[usize],
+    keys: &[String],
+    cache: &Cache,
+    machine: &Machine,
+) -> String {
+    let name = program.name();
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>{}</h1><p>Profile: <code>{}</code> · seed {} · advp {}</p>",
+        escape(&name),
+        escape(program.profile.as_deref().unwrap_or("(none)")),
+        program.settings.seed,
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = write!(
+        body,
+        "<h2>Machine</h2><table><tr><th>device</th><td>{}</td></tr><tr><th>CPU threads</th><td>{}</td></tr><tr><th>libtorch</th><td>{}</td></tr></table>",
+        escape(&machine.device),
+        machine.threads,
+        escape(&machine.libtorch)
+    );
+    let mut keys_table = String::from(
+        "<table><thead><tr><th>node</th><th>kind</th><th>status</th><th>cache key</th></tr></thead><tbody>",
+    );
+    for &i in order {
+        let n = &program.nodes[i];
+        if !crate::runtime::exec::computed(n) {
+            continue;
+        }
+        let dir = cache.done(&keys[i]);
+        let done = dir.exists();
+        let _ = write!(
+            keys_table,
+            "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{2}</td><td><code>{3}</code></td></tr>",
+            escape(&n.name),
+            n.kind.as_str(),
+            if done { "finished" } else { "not run" },
+            escape(&keys[i])
+        );
+        let _ = write!(
+            body,
+            "<section id=\"{0}\"><h2>{1} <code>{0}</code> = {2}</h2>",
+            escape(&n.name),
+            n.kind.as_str(),
+            escape(&n.builtin)
+        );
+        if done {
+            match section(n, &dir) {
+                Ok(s) => body.push_str(&s),
+                Err(e) => {
+                    let _ = write!(body, "<p class=\"missing\">{}</p>", escape(&e));
+                }
+            }
+        } else {
+            body.push_str("<p class=\"missing\">Not run yet (or not cached here).</p>");
+        }
+        body.push_str("</section>");
+    }
+    keys_table.push_str("</tbody></table>");
+    let _ = write!(body, "<h2>Cache</h2>{keys_table}");
+    let source = program.sources.file(program.main);
+    let _ = write!(
+        body,
+        "<h2>Pipeline</h2><p><code>{}</code></p><pre><code>{}</code></pre>",
+        escape(&source.name),
+        escape(&source.text)
+    );
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{body}<p id=\"figcount\"></p><script>{CHECK}</script></body></html>\n",
+        escape(&name)
+    )
+}

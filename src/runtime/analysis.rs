@@ -1,0 +1,327 @@
+//! Analyses (paper Sec. 3.1 and 5.1): the adversarial loss surface over step
+//! size α and number of steps M (Figure 1), the best step size per budget and
+//! its fitted line (Figure 2), and the generalization gap of a training run
+//! (Figure 4). Results are plain JSON; the figures are drawn by the reports.
+
+use super::attacks::{self, Pgd};
+use super::data::Clips;
+use super::progress::Progress;
+use super::rng::mix;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+type Classifier<'a> = &'a dyn Fn(&Tensor, bool) -> Tensor;
+
+/// Figure 1: `loss[m][a]` is the mean cross-entropy after `steps[m]` PGD steps
+/// of size `alphas[a]` at budget `eps`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Surface {
+    pub eps: f64,
+    pub alphas: Vec<f64>,
+    pub steps: Vec<usize>,
+    pub loss: Vec<Vec<f64>>,
+    /// The mean loss of the clean clips.
+    pub clean_loss: f64,
+    pub samples: usize,
+}
+
+/// The clips of the first `samples` of a split, in batches.
+fn batches(clips: &Clips, samples: usize, batch: usize) -> Vec<Vec<usize>> {
+    let n = clips.len().min(samples.max(1));
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(batch.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// One PGD run per α, traced after every step ([`Pgd::trace`]): the whole M
+/// axis costs a single run of max(M) steps.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_surface(
+    f: Classifier,
+    clips: &Clips,
+    base: &Pgd,
+    alphas: &[f64],
+    steps: &[usize],
+    samples: usize,
+    batch: usize,
+    bn_train: bool,
+    seed: u64,
+    device: Device,
+    progress: &Progress,
+) -> Result<Surface, String> {
+    let most = steps.iter().copied().max().unwrap_or(0);
+    let chunks = batches(clips, samples, batch);
+    let n: usize = chunks.iter().map(Vec::len).sum();
+    let mut sums = vec![vec![0.0; alphas.len()]; most + 1];
+    let bar = progress.bar("loss surface", (alphas.len() * chunks.len()) as u64);
+    for (a, &alpha) in alphas.iter().enumerate() {
+        let pgd = Pgd {
+            alpha,
+            steps: most,
+            ..base.clone()
+        };
+        for (b, idx) in chunks.iter().enumerate() {
+            tch::manual_seed(mix(&[seed, a as u64, b as u64]) as i64);
+            let (x, y) = clips.batch(idx, 0, device)?;
+            let objective = |v: &Tensor| attacks::loss(&f(v, bn_train), &y);
+            let mut trace = pgd.trace(&objective, &x);
+            // An attack that cannot move (ε = 0) stays where it started.
+            trace.resize(most + 1, *trace.last().unwrap_or(&0.0));
+            for (m, v) in trace.iter().enumerate() {
+                sums[m][a] += v * idx.len() as f64;
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let clean_loss = sums[0].first().copied().unwrap_or(0.0) / n.max(1) as f64;
+    Ok(Surface {
+        eps: base.eps,
+        alphas: alphas.to_vec(),
+        steps: steps.to_vec(),
+        loss: steps
+            .iter()
+            .map(|&m| sums[m].iter().map(|s| s / n.max(1) as f64).collect())
+            .collect(),
+        clean_loss: if base.random_start {
+            f64::NAN
+        } else {
+            clean_loss
+        },
+        samples: n,
+    })
+}
+
+/// The naive grid: a fresh attack of M steps for every (α, M) cell. The
+/// benchmark's baseline, and the reference the traced surface is tested against.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_surface_naive(
+    f: Classifier,
+    clips: &Clips,
+    base: &Pgd,
+    alphas: &[f64],
+    steps: &[usize],
+    samples: usize,
+    batch: usize,
+    seed: u64,
+    device: Device,
+) -> Result<Vec<Vec<f64>>, String> {
+    let chunks = batches(clips, samples, batch);
+    let n: usize = chunks.iter().map(Vec::len).sum();
+    let mut loss = vec![vec![0.0; alphas.len()]; steps.len()];
+    for (a, &alpha) in alphas.iter().enumerate() {
+        for (m, &k) in steps.iter().enumerate() {
+            let pgd = Pgd {
+                alpha,
+                steps: k,
+                ..base.clone()
+            };
+            for (b, idx) in chunks.iter().enumerate() {
+                tch::manual_seed(mix(&[seed, a as u64, b as u64]) as i64);
+                let (x, y) = clips.batch(idx, 0, device)?;
+                let objective = |v: &Tensor| attacks::loss(&f(v, false), &y);
+                let adv = pgd.maximise(&objective, &x, None, &mut |_| {});
+                let _g = tch::no_grad_guard();
+                loss[m][a] += objective(&adv).double_value(&[]) * idx.len() as f64;
+            }
+            loss[m][a] /= n.max(1) as f64;
+        }
+    }
+    Ok(loss)
+}
+
+/// One budget of Figure 2: the α that maximised the adversarial loss.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BestStep {
+    pub eps: f64,
+    pub alpha: f64,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// The mean loss of every α searched, in the order of `alphas`.
+    pub losses: Vec<f64>,
+}
+
+/// Figure 2: the best α per ε and the least-squares line α̂ = a·ε + b.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StepFit {
+    pub alphas: Vec<f64>,
+    pub steps: usize,
+    pub best: Vec<BestStep>,
+    pub a: f64,
+    pub b: f64,
+    pub r2: f64,
+    pub samples: usize,
+}
+
+/// Least squares of y on x: (slope, intercept, R²). R² is 1 for a perfect
+/// line and for a constant y that the line reproduces exactly.
+pub fn fit_line(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
+    let n = xs.len().min(ys.len()) as f64;
+    if n == 0.0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let a = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let b = my - a * mx;
+    let ss_tot: f64 = ys.iter().map(|y| (y - my).powi(2)).sum();
+    let ss_res: f64 = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| (y - (a * x + b)).powi(2))
+        .sum();
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else {
+        1.0
+    };
+    (a, b, r2)
+}
+
+/// For every ε, every α of the grid is run (the attack's own steps); the best
+/// is the one with the highest mean loss (the attack's own objective; ties go
+/// to the smaller α).
+#[allow(clippy::too_many_arguments)]
+pub fn step_fit(
+    f: Classifier,
+    clips: &Clips,
+    base: &Pgd,
+    budgets: &[f64],
+    alphas: &[f64],
+    samples: usize,
+    batch: usize,
+    bn_train: bool,
+    seed: u64,
+    device: Device,
+    progress: &Progress,
+) -> Result<StepFit, String> {
+    let chunks = batches(clips, samples, batch);
+    let n: usize = chunks.iter().map(Vec::len).sum();
+    let bar = progress.bar("step fit", (budgets.len() * alphas.len()) as u64);
+    let mut best = Vec::new();
+    for (e, &eps) in budgets.iter().enumerate() {
+        let mut losses = Vec::new();
+        let mut accs = Vec::new();
+        for (a, &alpha) in alphas.iter().enumerate() {
+            let pgd = Pgd {
+                eps,
+                alpha,
+                ..base.clone()
+            };
+            let (mut loss, mut correct) = (0.0, 0.0);
+            for (b, idx) in chunks.iter().enumerate() {
+                tch::manual_seed(mix(&[seed, e as u64, a as u64, b as u64]) as i64);
+                let (x, y) = clips.batch(idx, 0, device)?;
+                let adv = pgd.run(&|v| f(v, bn_train), &x, &y);
+                let _g = tch::no_grad_guard();
+                let logits = f(&adv, false);
+                loss += attacks::loss(&logits, &y).double_value(&[]) * idx.len() as f64;
+                correct += logits
+                    .argmax(-1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Float)
+                    .double_value(&[]);
+            }
+            losses.push(loss / n.max(1) as f64);
+            accs.push(correct / n.max(1) as f64);
+            bar.inc(1);
+        }
+        let k = (0..losses.len()).fold(0, |k, i| if losses[i] > losses[k] { i } else { k });
+        best.push(BestStep {
+            eps,
+            alpha: alphas[k],
+            loss: losses[k],
+            accuracy: accs[k],
+            losses,
+        });
+        progress.line(&format!(
+            "step fit: ε {eps}: best α {} (loss {:.3}, accuracy {:.1}%)",
+            alphas[k],
+            best[e].loss,
+            100.0 * best[e].accuracy
+        ));
+    }
+    bar.finish_and_clear();
+    let xs: Vec<f64> = best.iter().map(|b| b.eps).collect();
+    let ys: Vec<f64> = best.iter().map(|b| b.alpha).collect();
+    let (a, b, r2) = fit_line(&xs, &ys);
+    Ok(StepFit {
+        alphas: alphas.to_vec(),
+        steps: base.steps,
+        best,
+        a,
+        b,
+        r2,
+        samples: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::attacks::Norm;
+    use crate::runtime::data::Memory;
+
+    #[test]
+    fn least_squares_recovers_a_line_and_scores_the_fit() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        let (a, b, r2) = fit_line(&xs, &[0.4, 0.6, 0.8, 1.0]);
+        assert!((a - 0.2).abs() < 1e-12 && (b - 0.2).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+        // y = 1, 3, 2, 4: slope 0.8, intercept 0.5, R² = 1 − 1.8/5 = 0.64.
+        let (a, b, r2) = fit_line(&xs, &[1.0, 3.0, 2.0, 4.0]);
+        assert!((a - 0.8).abs() < 1e-12 && (b - 0.5).abs() < 1e-12 && (r2 - 0.64).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_traced_surface_equals_a_fresh_attack_per_cell() {
+        tch::manual_seed(0);
+        let w = Tensor::randn([3 * 2 * 4 * 4, 3], (Kind::Float, Device::Cpu));
+        let f = move |x: &Tensor, _: bool| x.flatten(1, -1).matmul(&w);
+        let clips = Clips::Memory(Memory {
+            x: Tensor::rand([6, 3, 2, 4, 4], (Kind::Float, Device::Cpu)),
+            y: Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]),
+        });
+        let base = Pgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            alpha: 0.0,
+            steps: 0,
+            random_start: false,
+        };
+        let (alphas, steps) = ([0.5, 2.0, 8.0], [1, 2, 5]);
+        let progress = Progress::new(true);
+        let s = loss_surface(
+            &f,
+            &clips,
+            &base,
+            &alphas,
+            &steps,
+            6,
+            4,
+            false,
+            7,
+            Device::Cpu,
+            &progress,
+        )
+        .unwrap();
+        let naive =
+            loss_surface_naive(&f, &clips, &base, &alphas, &steps, 6, 4, 7, Device::Cpu).unwrap();
+        for m in 0..steps.len() {
+            for a in 0..alphas.len() {
+                assert!(
+                    (s.loss[m][a] - naive[m][a]).abs() < 1e-5,
+                    "M={} α={}: {} vs {}",
+                    steps[m],
+                    alphas[a],
+                    s.loss[m][a],
+                    naive[m][a]
+                );
+            }
+        }
+        // One small step already raises the loss above the clean clips'.
+        assert!(s.loss[0][0] > s.clean_loss);
+    }
+}

@@ -1,0 +1,568 @@
+//! Generative defenses (ALGORITHMS.md "Training", paper Sec. 4.3): the 3D
+//! APE-GAN generator G and discriminator D, their losses (Eq. 9–12), and the
+//! per-batch updates of APE-GAN training and of end-to-end GAT (Eq. 14). APE +
+//! AT (Eq. 13) is ordinary adversarial training of F behind a frozen G (a
+//! `preprocess` defense), so it needs nothing here but [`Generator`].
+//!
+//! The training loop itself (data order, seeds, budget schedules, checkpoints
+//! and resume, metrics) is the one of [`super::train`]; this module supplies a
+//! [`Learner`] for it.
+
+use super::attacks::{self, Attack};
+use super::models::Net;
+use super::optim::{Optimizer, Rule};
+use super::train::{Learner, Named, StepOutcome};
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Reduction, Tensor};
+
+/// G: Conv3d 3→w→2w→4w (k4 s2 p1, BN, LeakyReLU 0.01), then ConvTranspose3d
+/// 4w→2w→w→3 (k4 s2 p1, BN + LeakyReLU on the first two), sigmoid. The paper's
+/// widths are w = 64. Any T×H×W works: the input is padded (edge values) to
+/// multiples of 8 and the output cropped back, so G(x) has x's shape.
+#[derive(Debug)]
+pub struct Generator {
+    enc: Vec<(nn::Conv3D, nn::BatchNorm)>,
+    dec: Vec<(nn::ConvTranspose3D, Option<nn::BatchNorm>)>,
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm3d(p, c, Default::default())
+}
+
+impl Generator {
+    pub fn new(p: &nn::Path, width: i64) -> Self {
+        let conv = nn::ConvConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let convt = nn::ConvTransposeConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let w = [3, width, 2 * width, 4 * width];
+        let enc = (0..3)
+            .map(|i| {
+                (
+                    nn::conv3d(p / format!("enc{i}"), w[i], w[i + 1], 4, conv),
+                    bn(p / format!("enc{i}_bn"), w[i + 1]),
+                )
+            })
+            .collect();
+        let dec = (0..3)
+            .map(|i| {
+                let (cin, cout) = (w[3 - i], w[2 - i]);
+                (
+                    nn::conv_transpose3d(p / format!("dec{i}"), cin, cout, 4, convt),
+                    (i < 2).then(|| bn(p / format!("dec{i}_bn"), cout)),
+                )
+            })
+            .collect();
+        Generator { enc, dec }
+    }
+}
+
+impl ModuleT for Generator {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let s = xs.size();
+        let (t, h, w) = (s[2], s[3], s[4]);
+        let up = |n: i64| (8 - n % 8) % 8;
+        let padded = if up(t) + up(h) + up(w) > 0 {
+            xs.pad([0, up(w), 0, up(h), 0, up(t)], "replicate", None)
+        } else {
+            xs.shallow_clone()
+        };
+        let mut z = padded;
+        for (c, b) in &self.enc {
+            z = z.apply(c).apply_t(b, train).leaky_relu(); // slope 0.01
+        }
+        for (c, b) in &self.dec {
+            z = z.apply(c);
+            if let Some(b) = b {
+                z = z.apply_t(b, train).leaky_relu();
+            }
+        }
+        z.sigmoid().narrow(2, 0, t).narrow(3, 0, h).narrow(4, 0, w)
+    }
+}
+
+/// D: Conv3d 3→w→2w→4w→8w without bias (BatchNorm after all but the first,
+/// LeakyReLU 0.2), then a linear layer to one logit (the sigmoid lives in the
+/// loss). Each layer is k4 s2 p1 along a dimension of size ≥ 2 and k1 s1 along
+/// a dimension already reduced to 1, and the head is sized from the clip shape
+/// it is built for, so any frames × size works.
+#[derive(Debug)]
+pub struct Discriminator {
+    convs: Vec<(nn::Conv<[i64; 3]>, Option<nn::BatchNorm>)>,
+    head: nn::Linear,
+}
+
+impl Discriminator {
+    /// `shape`: T, H, W of the clips it judges.
+    pub fn new(p: &nn::Path, width: i64, shape: [i64; 3]) -> Self {
+        let mut dims = shape;
+        let mut cin = 3;
+        let mut convs = Vec::new();
+        for i in 0..4 {
+            let cout = width << i;
+            let k = dims.map(|d| if d >= 2 { 4 } else { 1 });
+            let st = dims.map(|d| if d >= 2 { 2 } else { 1 });
+            let pad = dims.map(|d| if d >= 2 { 1 } else { 0 });
+            let cfg = nn::ConvConfigND::<[i64; 3]> {
+                stride: st,
+                padding: pad,
+                dilation: [1, 1, 1],
+                groups: 1,
+                bias: false,
+                ws_init: nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+                bs_init: nn::Init::Const(0.0),
+                padding_mode: nn::PaddingMode::Zeros,
+            };
+            convs.push((
+                nn::conv(p / format!("conv{i}"), cin, cout, k, cfg),
+                (i > 0).then(|| bn(p / format!("bn{i}"), cout)),
+            ));
+            for j in 0..3 {
+                dims[j] = (dims[j] + 2 * pad[j] - k[j]) / st[j] + 1;
+            }
+            cin = cout;
+        }
+        let flat = cin * dims.iter().product::<i64>();
+        let head = nn::linear(p / "head", flat, 1, Default::default());
+        Discriminator { convs, head }
+    }
+}
+
+impl ModuleT for Discriminator {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut z = xs.shallow_clone();
+        for (c, b) in &self.convs {
+            z = z.apply(c);
+            if let Some(b) = b {
+                z = z.apply_t(b, train);
+            }
+            z = z.leaky_relu_with_slope(0.2);
+        }
+        z.flatten(1, -1).apply(&self.head).squeeze_dim(1)
+    }
+}
+
+trait LeakyWithSlope {
+    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor;
+}
+
+impl LeakyWithSlope for Tensor {
+    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor {
+        self.maximum(&(self * slope))
+    }
+}
+
+/// Mean binary cross-entropy of logits against a constant label (BCE of the
+/// sigmoid, computed stably).
+pub fn bce(logits: &Tensor, label: f64) -> Tensor {
+    logits.binary_cross_entropy_with_logits::<Tensor>(
+        &logits.full_like(label),
+        None,
+        None,
+        Reduction::Mean,
+    )
+}
+
+/// Eq. 11 as a loss to minimise: BCE(D(x), 1) + BCE(D(G(x + δ̂)), 0).
+pub fn d_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Tensor {
+    bce(real_logits, 1.0) + bce(fake_logits, 0.0)
+}
+
+/// Eq. 10: 1/(TWH)·‖X − G(X′)‖²_F per clip (summed over the colour
+/// channels, not averaged over them), averaged over the batch.
+pub fn mse_eq10(restored: &Tensor, clean: &Tensor) -> Tensor {
+    let s = clean.size();
+    let channels = if s.len() == 5 { s[1] } else { 1 };
+    let per_clip_pixels = (clean.numel() as i64 / channels) as f64;
+    restored.mse_loss(clean, Reduction::Sum) / per_clip_pixels
+}
+
+/// Eq. 12 (with the usual non-saturating form of the adversarial term):
+/// γ₁·L_mse(G(x + δ̂), x) + γ₂·BCE(D(G(x + δ̂)), 1), L_mse of Eq. 10.
+pub fn g_loss(restored: &Tensor, clean: &Tensor, fake_logits: &Tensor, gamma: [f64; 2]) -> Tensor {
+    mse_eq10(restored, clean) * gamma[0] + bce(fake_logits, 1.0) * gamma[1]
+}
+
+/// APE-GAN training (F frozen or absent) and GAT (F trained with G and D).
+pub struct GanLearner {
+    pub g: Net,
+    pub d: Net,
+    /// The classifier δ̂ attacks through (F∘G); without one, δ̂ maximises G's
+    /// reconstruction error instead.
+    pub f: Option<Net>,
+    pub opt_g: Optimizer,
+    pub opt_d: Optimizer,
+    /// GAT: F's optimizer (F is trained); `None`: F stays frozen.
+    pub opt_f: Option<Optimizer>,
+    pub gamma: [f64; 2],
+    pub g_steps: usize,
+}
+
+impl GanLearner {
+    /// Adam 2e-4 (0.5, 0.999) for G and D (F's own rule for GAT is given by the caller).
+    pub fn gan_rule() -> Rule {
+        Rule::Adam {
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
+    fn restore_net(net: &mut Net, prefix: &str, named: &Named) -> Result<(), String> {
+        let mine: Vec<(String, Tensor)> = named
+            .iter()
+            .filter_map(|(k, t)| {
+                k.strip_prefix(prefix)
+                    .map(|k| (k.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        net.copy_from(&mine)
+    }
+
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
+        let mut v = vec![("g.", &mut self.opt_g), ("d.", &mut self.opt_d)];
+        if let Some(o) = self.opt_f.as_mut() {
+            v.push(("f.", o));
+        }
+        v
+    }
+}
+
+impl Learner for GanLearner {
+    /// The schedule's learning rate: F's under GAT (G and D keep the
+    /// APE-GAN's Adam rate), G's and D's when training APE-GAN alone.
+    fn set_lr(&mut self, lr: f64) {
+        match self.opt_f.as_mut() {
+            Some(o) => o.lr = lr,
+            None => {
+                self.opt_g.lr = lr;
+                self.opt_d.lr = lr;
+            }
+        }
+    }
+
+    fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome {
+        let (g, d) = (&self.g, &self.d);
+        // δ̂ against F∘G (or G's reconstruction error), BatchNorm as asked.
+        let adv = match (attack, &self.f) {
+            (None, _) => x.shallow_clone(),
+            (Some((a, bn)), Some(f)) => a.run(&|v| f.forward(&g.forward(v, bn), bn), x, y)?,
+            (Some((a, bn)), None) => match a {
+                Attack::Fgsm(_) | Attack::Pgd(_) => {
+                    let pgd = a.as_pgd().expect("fgsm and pgd are PGD");
+                    let objective = |v: &Tensor| g.forward(v, bn).mse_loss(x, Reduction::Sum);
+                    pgd.maximise(&objective, x, None, &mut |_| {})
+                }
+                _ => {
+                    return Err(
+                        "without `classifier`, APE-GAN's attack maximises G's reconstruction error, which only `fgsm` and `pgd` can do; name the classifier F the attack sees (`classifier: benign`)".into(),
+                    )
+                }
+            },
+        };
+        // D: tell clean clips from G's restorations.
+        let restored = g.forward(&adv, true).detach();
+        let ld = d_loss(&d.forward(x, true), &d.forward(&restored, true));
+        self.opt_d.zero_grad();
+        ld.backward();
+        self.opt_d.step();
+        // G (and F under GAT): `g_steps` updates per D update.
+        let (mut loss, mut correct) = (0.0, 0.0);
+        for _ in 0..self.g_steps.max(1) {
+            let restored = self.g.forward(&adv, true);
+            let mut l = g_loss(&restored, x, &self.d.forward(&restored, true), self.gamma);
+            let logits = match (&self.f, &self.opt_f) {
+                (Some(f), Some(_)) => {
+                    let logits = f.forward(&restored, true);
+                    l += attacks::loss(&logits, y);
+                    Some(logits)
+                }
+                (Some(f), None) => {
+                    let _g = tch::no_grad_guard();
+                    Some(f.forward(&restored.detach(), false))
+                }
+                _ => None,
+            };
+            self.opt_g.zero_grad();
+            if let Some(o) = self.opt_f.as_mut() {
+                o.zero_grad();
+            }
+            l.backward();
+            self.opt_g.step();
+            if let Some(o) = self.opt_f.as_mut() {
+                o.step();
+            }
+            loss = l.double_value(&[]);
+            correct = logits.map_or(f64::NAN, |lg| {
+                lg.argmax(-1, false)
+                    .eq_tensor(y)
+                    .sum(Kind::Float)
+                    .double_value(&[])
+            });
+        }
+        Ok((loss, correct))
+    }
+
+    fn checkpoint(&self) -> Named {
+        let mut out = Vec::new();
+        let mut nets = vec![("g.", &self.g, &self.opt_g), ("d.", &self.d, &self.opt_d)];
+        if let (Some(f), Some(o)) = (&self.f, &self.opt_f) {
+            nets.push(("f.", f, o));
+        }
+        for (p, net, opt) in nets {
+            out.extend(
+                net.named()
+                    .into_iter()
+                    .map(|(k, t)| (format!("{p}model.{k}"), t)),
+            );
+            out.extend(opt.state().into_iter().map(|(k, t)| (format!("{p}{k}"), t)));
+            out.push((format!("{p}optim.steps"), Tensor::from_slice(&[opt.steps])));
+        }
+        out
+    }
+
+    fn restore(&mut self, named: &Named) -> Result<(), String> {
+        Self::restore_net(&mut self.g, "g.model.", named)?;
+        Self::restore_net(&mut self.d, "d.model.", named)?;
+        if self.opt_f.is_some() {
+            if let Some(f) = self.f.as_mut() {
+                Self::restore_net(f, "f.model.", named)?;
+            }
+        }
+        for (p, opt) in self.optimizers() {
+            let mine: Named = named
+                .iter()
+                .filter_map(|(k, t)| {
+                    k.strip_prefix(p)
+                        .map(|k| (k.to_string(), t.shallow_clone()))
+                })
+                .collect();
+            let steps = mine
+                .iter()
+                .find(|(k, _)| k == "optim.steps")
+                .map(|(_, t)| t.int64_value(&[0]))
+                .ok_or_else(|| format!("the checkpoint lacks `{p}optim.steps`"))?;
+            opt.restore(&mine, steps)?;
+        }
+        Ok(())
+    }
+
+    fn classify(&self, x: &Tensor, train: bool) -> Option<Tensor> {
+        self.f
+            .as_ref()
+            .map(|f| f.forward(&self.g.forward(x, train), train))
+    }
+
+    fn has_classifier(&self) -> bool {
+        self.f.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn the_generator_keeps_the_shape_and_the_range() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = Generator::new(&vs.root(), 4);
+        for (t, s) in [(8, 32), (5, 17), (16, 24), (1, 8)] {
+            let x = Tensor::rand([2, 3, t, s, s + 3], (Kind::Float, Device::Cpu));
+            for train in [true, false] {
+                let y = g.forward_t(&x, train);
+                assert_eq!(y.size(), x.size(), "T={t} size={s}");
+                assert!(y.min().double_value(&[]) >= 0.0 && y.max().double_value(&[]) <= 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_discriminator_takes_any_clip_shape() {
+        tch::manual_seed(0);
+        for shape in [[8, 32, 32], [4, 16, 16], [16, 112, 112], [3, 9, 13]] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let d = Discriminator::new(&vs.root(), 4, shape);
+            let x = Tensor::rand(
+                [2, 3, shape[0], shape[1], shape[2]],
+                (Kind::Float, Device::Cpu),
+            );
+            assert_eq!(d.forward_t(&x, true).size(), [2], "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn the_losses_equal_a_hand_computation() {
+        let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let real = Tensor::from_slice(&[0.0f32, 2.0]);
+        let fake = Tensor::from_slice(&[-1.0f32, 0.5]);
+        // D: −½[ln σ(0) + ln σ(2)] − ½[ln(1 − σ(−1)) + ln(1 − σ(0.5))].
+        let want_d =
+            -0.5 * (s(0.0).ln() + s(2.0).ln()) - 0.5 * ((1.0 - s(-1.0)).ln() + (1.0 - s(0.5)).ln());
+        let got_d = d_loss(&real, &fake).double_value(&[]);
+        assert!((got_d - want_d).abs() < 1e-6, "{got_d} vs {want_d}");
+        // G: γ₁·(1/(TWH))·Σ(r − x)² per clip, averaged over the batch, +
+        // γ₂·(−½[ln σ(−1) + ln σ(0.5)]). Two clips of 3×1×1×2 (T = H = 1, W = 2).
+        let x = Tensor::from_slice(&[
+            0.0f32, 0.5, 1.0, 0.25, 0.0, 0.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5,
+        ])
+        .reshape([2, 3, 1, 1, 2]);
+        let r = Tensor::from_slice(&[
+            0.1f32, 0.5, 0.7, 0.25, 0.0, 0.0, 1.0, 0.8, 0.5, 0.5, 0.5, 0.9,
+        ])
+        .reshape([2, 3, 1, 1, 2]);
+        // Clip 1: (0.01 + 0.09) / 2 pixels; clip 2: (0.04 + 0.16) / 2.
+        let mse = (0.1 / 2.0 + 0.2 / 2.0) / 2.0;
+        let want_g = 0.7 * mse + 0.3 * (-0.5 * (s(-1.0).ln() + s(0.5).ln()));
+        let got_g = g_loss(&r, &x, &fake, [0.7, 0.3]).double_value(&[]);
+        assert!((got_g - want_g).abs() < 1e-6, "{got_g} vs {want_g}");
+    }
+
+    fn net(arch: crate::runtime::models::Arch) -> Net {
+        Net::build(
+            &crate::runtime::models::ModelSpec {
+                arch,
+                classes: 4,
+                pretrained: None,
+            },
+            Device::Cpu,
+        )
+        .unwrap()
+    }
+
+    fn snapshot(n: &Net) -> Vec<(String, Tensor)> {
+        n.named().into_iter().map(|(k, t)| (k, t.copy())).collect()
+    }
+
+    fn same(a: &[(String, Tensor)], b: &Net) -> bool {
+        a.iter().zip(b.named()).all(|((_, x), (_, y))| x.equal(&y))
+    }
+
+    fn batch() -> (Tensor, Tensor) {
+        let x = Tensor::rand([4, 3, 4, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        (x, y)
+    }
+
+    #[test]
+    fn a_frozen_generator_is_bit_identical_after_ape_plus_at() {
+        use crate::runtime::attacks::Pgd;
+        use crate::runtime::defenses::Defense;
+        use crate::runtime::models::Arch;
+        use crate::runtime::train::{Classifier, Learner};
+        tch::manual_seed(1);
+        let mut g = net(Arch::ApeGenerator { width: 2 });
+        g.vs.freeze();
+        let before = snapshot(&g);
+        let mut f = net(Arch::C3dSmall { width: 2 });
+        let f_before = snapshot(&f);
+        let mut learner = Classifier::new(
+            &mut f,
+            vec![Defense::Generator(std::rc::Rc::new(g))],
+            GanLearner::gan_rule(),
+            0.01,
+        );
+        let pgd = Attack::Pgd(Pgd {
+            norm: crate::runtime::attacks::Norm::Inf,
+            eps: 8.0,
+            alpha: 2.0,
+            steps: 2,
+            random_start: false,
+        });
+        for _ in 0..3 {
+            let (x, y) = batch();
+            learner.step(&x, &y, Some((&pgd, false))).unwrap();
+        }
+        let Defense::Generator(g) = &learner.pre[0] else {
+            unreachable!()
+        };
+        assert!(same(&before, g), "G changed under APE + AT");
+        assert!(!same(&f_before, learner.net), "F did not train");
+    }
+
+    #[test]
+    fn gat_changes_all_three_networks_and_ape_gan_leaves_f_alone() {
+        use crate::runtime::attacks::Pgd;
+        use crate::runtime::models::Arch;
+        let pgd = Attack::Pgd(Pgd {
+            norm: crate::runtime::attacks::Norm::Inf,
+            eps: 8.0,
+            alpha: 4.0,
+            steps: 2,
+            random_start: false,
+        });
+        for gat in [true, false] {
+            tch::manual_seed(2);
+            let g = net(Arch::ApeGenerator { width: 2 });
+            let d = net(Arch::ApeDiscriminator {
+                width: 2,
+                shape: [4, 8, 8],
+            });
+            let f = net(Arch::C3dSmall { width: 2 });
+            let (gb, db, fb) = (snapshot(&g), snapshot(&d), snapshot(&f));
+            let rule = GanLearner::gan_rule();
+            let mut l = GanLearner {
+                opt_g: Optimizer::new(rule.clone(), 2e-4, g.trainable()),
+                opt_d: Optimizer::new(rule.clone(), 2e-4, d.trainable()),
+                opt_f: gat.then(|| Optimizer::new(rule.clone(), 0.01, f.trainable())),
+                g,
+                d,
+                f: Some(f),
+                gamma: [0.7, 0.3],
+                g_steps: 2,
+            };
+            let (x, y) = batch();
+            let (loss, correct) = l.step(&x, &y, Some((&pgd, false))).unwrap();
+            assert!(loss.is_finite() && (0.0..=4.0).contains(&correct));
+            assert!(!same(&gb, &l.g) && !same(&db, &l.d), "G and D train");
+            assert_eq!(
+                !same(&fb, l.f.as_ref().unwrap()),
+                gat,
+                "F trains under GAT only"
+            );
+            // Two G steps per D step.
+            assert_eq!((l.opt_g.steps, l.opt_d.steps), (2, 1));
+        }
+    }
+
+    #[test]
+    fn without_a_classifier_the_attack_raises_the_reconstruction_error() {
+        use crate::runtime::attacks::Pgd;
+        use crate::runtime::models::Arch;
+        tch::manual_seed(3);
+        let g = net(Arch::ApeGenerator { width: 2 });
+        let (x, _) = batch();
+        let err = |v: &Tensor| {
+            let _n = tch::no_grad_guard();
+            g.forward(v, false)
+                .mse_loss(&x, Reduction::Sum)
+                .double_value(&[])
+        };
+        let pgd = Pgd {
+            norm: crate::runtime::attacks::Norm::Inf,
+            eps: 8.0,
+            alpha: 2.0,
+            steps: 4,
+            random_start: false,
+        };
+        let adv = pgd.maximise(
+            &|v: &Tensor| g.forward(v, false).mse_loss(&x, Reduction::Sum),
+            &x,
+            None,
+            &mut |_| {},
+        );
+        assert!(err(&adv) > err(&x));
+        assert!((&adv - &x).abs().max().double_value(&[]) <= 8.0 / 255.0 + 1e-6);
+    }
+}
