@@ -347,6 +347,57 @@ fn weights(r: &Run) -> Vec<u8> {
     found.pop().unwrap()
 }
 
+/// Whether a checkpoint of `node` (any node when `None`) at one of `epochs`
+/// is in the run's cache.
+fn has_checkpoint(r: &Run, node: Option<&str>, epochs: &[u32]) -> bool {
+    std::fs::read_dir(r.dir.path().join(".advp/cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            node.is_none_or(|n| {
+                std::fs::read_to_string(e.path().join("node.json"))
+                    .is_ok_and(|t| t.contains(&format!("\"name\": \"{n}\"")))
+            }) && std::fs::read_to_string(e.path().join("state.json")).is_ok_and(|s| {
+                epochs
+                    .iter()
+                    .any(|k| s.contains(&format!("\"epoch\": {k}")))
+            })
+        })
+}
+
+/// Starts `advp ARGS` in the run's folder, waits (up to `limit_s`) until
+/// `node` has a checkpoint at one of `epochs` or the process ends, then sends
+/// `signal` (`-KILL`, `-INT`) and returns what it printed.
+fn interrupt_at_checkpoint(
+    r: &Run,
+    args: &[&str],
+    node: Option<&str>,
+    epochs: &[u32],
+    signal: &str,
+    limit_s: u64,
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(args)
+        .current_dir(r.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !has_checkpoint(r, node, epochs) && start.elapsed().as_secs() < limit_s {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn run_trains_evaluates_reports_and_caches() {
     let r = Run::new();
@@ -457,35 +508,14 @@ fn one_seed_gives_identical_numbers_and_a_killed_run_resumes_bit_identically() {
     let c = Run::new();
     c.write("p.advp", &tiny(6));
     for signal in ["-KILL", "-INT"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
-            .args(["run", "p.advp", "--quiet"])
-            .current_dir(c.dir.path())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let checkpoint = || {
-            std::fs::read_dir(c.dir.path().join(".advp/cache"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| {
-                    std::fs::read_to_string(e.path().join("state.json"))
-                        .is_ok_and(|s| s.contains("\"epoch\": 1") || s.contains("\"epoch\": 3"))
-                })
-        };
-        while !checkpoint() && start.elapsed().as_secs() < 120 {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let out = child.wait_with_output().unwrap();
+        let out = interrupt_at_checkpoint(
+            &c,
+            &["run", "p.advp", "--quiet"],
+            None,
+            &[1, 3],
+            signal,
+            120,
+        );
         if signal == "-INT" {
             let err = String::from_utf8_lossy(&out.stderr);
             if out.status.code() == Some(130) {
@@ -965,36 +995,8 @@ fn ape_gan_ape_at_and_gat_train_evaluate_and_resume_bit_identically() {
     let c = Run::new();
     c.write("g.advp", GENERATIVE);
     for (signal, node) in [("-KILL", "ape"), ("-INT", "gat")] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
-            .args(["run", "g.advp", "--quiet", "--out", "out"])
-            .current_dir(c.dir.path())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        let checkpoint = || {
-            std::fs::read_dir(c.dir.path().join(".advp/cache"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| {
-                    std::fs::read_to_string(e.path().join("node.json"))
-                        .is_ok_and(|t| t.contains(&format!("\"name\": \"{node}\"")))
-                        && std::fs::read_to_string(e.path().join("state.json"))
-                            .is_ok_and(|s| s.contains("\"epoch\": 1"))
-                })
-        };
-        while !checkpoint() && start.elapsed().as_secs() < 300 {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait_with_output().unwrap();
+        let args = ["run", "g.advp", "--quiet", "--out", "out"];
+        interrupt_at_checkpoint(&c, &args, Some(node), &[1], signal, 300);
     }
     let o = c.advp(&["run", "g.advp", "--quiet", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -1298,17 +1300,7 @@ fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
             start.elapsed().as_secs() < 300,
             "no checkpoint of `b` appeared"
         );
-        let checkpointed = std::fs::read_dir(r.dir.path().join(".advp/cache"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                std::fs::read_to_string(e.path().join("node.json"))
-                    .is_ok_and(|t| t.contains("\"name\": \"b\""))
-                    && std::fs::read_to_string(e.path().join("state.json"))
-                        .is_ok_and(|s| s.contains("\"epoch\": 1"))
-            });
-        if checkpointed {
+        if has_checkpoint(&r, Some("b"), &[1]) {
             let v: serde_json::Value = serde_json::from_slice(&read(&record)).unwrap();
             break v["b"]["job"].as_str().unwrap().to_string();
         }

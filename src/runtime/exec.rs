@@ -12,7 +12,6 @@ use super::defenses::Defense;
 use super::eval::{self, Row};
 use super::generative::GanLearner;
 use super::models::{self, Arch, ModelSpec, Net};
-use super::optim::Optimizer;
 use super::optim::Rule;
 use super::progress::Progress;
 use super::rng::{hash_str, mix};
@@ -956,25 +955,9 @@ impl<'a> Runner<'a> {
                     _ => None,
                 };
                 let gamma = a.get("gamma").map(numbers).unwrap_or_default();
-                let mut learner = GanLearner {
-                    opt_g: Optimizer::new(rule.clone(), spec.lr, g.trainable()),
-                    opt_d: Optimizer::new(rule, spec.lr, dis.trainable()),
-                    g,
-                    d: dis,
-                    f,
-                    opt_f: None,
-                    gamma: [
-                        gamma.first().copied().unwrap_or(0.7),
-                        gamma.get(1).copied().unwrap_or(0.3),
-                    ],
-                    g_steps: int(a, "g_steps").max(1) as usize,
-                };
-                dir = self.workdir(i)?;
-                self.training_line(&n, &spec, &d, &dir);
-                self.train_outcome(
-                    i,
-                    train::train(&spec, &mut learner, &d, &dir, &self.progress, device),
-                )?;
+                let g_steps = int(a, "g_steps") as usize;
+                let mut learner = GanLearner::new(g, dis, f, spec.lr, &gamma, g_steps, None);
+                dir = self.fit(i, &spec, &mut learner, &d)?;
                 vec![
                     ("generator.safetensors", learner.g),
                     ("discriminator.safetensors", learner.d),
@@ -1001,28 +984,13 @@ impl<'a> Runner<'a> {
                 self.ensure_done(ai)?;
                 let g = self.generator(ai, i, None)?;
                 let dis = self.generator(ai, i, Some(shape))?;
+                // G and D keep the APE-GAN's rate and γ; the schedule drives F.
                 let ape_args = &self.program.nodes[ai].args;
                 let gamma = ape_args.get("gamma").map(numbers).unwrap_or_default();
-                let gan_lr = num(ape_args, "lr");
-                let mut learner = GanLearner {
-                    opt_g: Optimizer::new(GanLearner::gan_rule(), gan_lr, g.trainable()),
-                    opt_d: Optimizer::new(GanLearner::gan_rule(), gan_lr, dis.trainable()),
-                    opt_f: Some(Optimizer::new(rule, spec.lr, f.trainable())),
-                    g,
-                    d: dis,
-                    f: Some(f),
-                    gamma: [
-                        gamma.first().copied().unwrap_or(0.7),
-                        gamma.get(1).copied().unwrap_or(0.3),
-                    ],
-                    g_steps: int(ape_args, "g_steps").max(1) as usize,
-                };
-                dir = self.workdir(i)?;
-                self.training_line(&n, &spec, &d, &dir);
-                self.train_outcome(
-                    i,
-                    train::train(&spec, &mut learner, &d, &dir, &self.progress, device),
-                )?;
+                let (gan_lr, g_steps) = (num(ape_args, "lr"), int(ape_args, "g_steps") as usize);
+                let f_rule = Some((rule, spec.lr));
+                let mut learner = GanLearner::new(g, dis, Some(f), gan_lr, &gamma, g_steps, f_rule);
+                dir = self.fit(i, &spec, &mut learner, &d)?;
                 let f = learner.f.take().expect("GAT trains a classifier");
                 vec![
                     ("weights.safetensors", f),
@@ -1040,11 +1008,8 @@ impl<'a> Runner<'a> {
                 self.check_shapes(i, &net, &d)?;
                 let front = self.input_front(i);
                 let pre = self.defenses(&front, i)?;
-                dir = self.workdir(i)?;
-                self.training_line(&n, &spec, &d, &dir);
                 let mut learner = train::Classifier::new(&mut net, pre, rule, spec.lr);
-                let r = train::train(&spec, &mut learner, &d, &dir, &self.progress, device);
-                self.train_outcome(i, r)?;
+                dir = self.fit(i, &spec, &mut learner, &d)?;
                 vec![("weights.safetensors", net)]
             }
         };
@@ -1227,18 +1192,24 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    fn training_line(&self, n: &Node, spec: &TrainSpec, d: &Dataset, dir: &Path) {
+    /// Trains node `i`'s learner in its working folder (resuming a checkpoint
+    /// there); gives the folder. A failure or an interruption is the run's error.
+    fn fit(
+        &self,
+        i: usize,
+        spec: &TrainSpec,
+        learner: &mut dyn train::Learner,
+        d: &Dataset,
+    ) -> Result<PathBuf, RunError> {
+        let dir = self.workdir(i)?;
         self.progress.line(&format!(
             "{}: training ({} epochs, {} clips, checkpoint in {})",
-            n.name,
+            spec.node,
             spec.epochs,
             d.train.len(),
             dir.display()
         ));
-    }
-
-    /// A training's failure or interruption as the run's error.
-    fn train_outcome<T>(&self, i: usize, r: Result<T, TrainError>) -> Result<(), RunError> {
+        let r = train::train(spec, learner, d, &dir, &self.progress, self.opts.device);
         let name = &self.program.nodes[i].name;
         match r {
             Ok(_) => Ok(()),
@@ -1251,7 +1222,8 @@ impl<'a> Runner<'a> {
                 ),
             }),
             Err(TrainError::Failed(e)) => Err(self.fail(i, e)),
-        }
+        }?;
+        Ok(dir)
     }
 
     // ------------------------------------------------------------------- eval

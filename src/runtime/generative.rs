@@ -208,6 +208,36 @@ pub struct GanLearner {
 }
 
 impl GanLearner {
+    /// G and D trained with Adam (0.5, 0.999) at `lr`; F frozen (or absent)
+    /// unless `f_rule` gives it an optimizer (GAT). `gamma`: [γ₁, γ₂]
+    /// (default [0.7, 0.3]).
+    pub fn new(
+        g: Net,
+        d: Net,
+        f: Option<Net>,
+        lr: f64,
+        gamma: &[f64],
+        g_steps: usize,
+        f_rule: Option<(Rule, f64)>,
+    ) -> Self {
+        GanLearner {
+            opt_g: Optimizer::new(Self::gan_rule(), lr, g.trainable()),
+            opt_d: Optimizer::new(Self::gan_rule(), lr, d.trainable()),
+            opt_f: match (&f, f_rule) {
+                (Some(f), Some((rule, lr))) => Some(Optimizer::new(rule, lr, f.trainable())),
+                _ => None,
+            },
+            g,
+            d,
+            f,
+            gamma: [
+                gamma.first().copied().unwrap_or(0.7),
+                gamma.get(1).copied().unwrap_or(0.3),
+            ],
+            g_steps: g_steps.max(1),
+        }
+    }
+
     /// Adam 2e-4 (0.5, 0.999) for G and D (F's own rule for GAT is given by the caller).
     pub fn gan_rule() -> Rule {
         Rule::Adam {
