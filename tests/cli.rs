@@ -1038,6 +1038,10 @@ analyze fit = step_fit(benign, d.test, budgets: [2, 4, 8], samples: 8) {
   alpha grid 0.5..4 step 0.5
 }
 analyze gap = generalization_gap(benign)
+train at = adversarial(benign, d, attack: pgd(steps: 1), epochs: 2, batch: 16) {
+  budget fixed 4
+}
+analyze gap_at = generalization_gap(at)
 eval fitted = robustness([benign], d.test) {
   attack pgd(steps: 2)
   budget sweep [0, 4, 8]
@@ -1049,6 +1053,7 @@ eval types = robustness([benign], d.test) {
 report surface to "surface.json", "surface.svg", "surface.png", "surface.csv"
 report fit to "fit.json", "fit.svg", "fit.csv"
 report gap to "gap.svg", "gap.json"
+report gap_at to "gap_at.json"
 report fitted to "fitted.json", "fitted.svg", "fitted.png"
 report types to "types.svg", "types.html"
 report benign to "benign.svg"
@@ -1119,6 +1124,30 @@ fn analyses_figures_and_the_html_report() {
         assert!((g.as_f64().unwrap() - (t.as_f64().unwrap() - v.as_f64().unwrap())).abs() < 1e-12);
     }
 
+    // After adversarial training the gap compares attacked with attacked.
+    let gap = json("gap_at.json");
+    assert_eq!(gap["validation"], "attacked");
+    let metrics: Vec<serde_json::Value> = String::from_utf8(read(
+        std::fs::read_dir(r.dir.path().join(".advp/cache"))
+            .unwrap()
+            .flatten()
+            .find(|e| {
+                std::fs::read_to_string(e.path().join("node.json"))
+                    .is_ok_and(|t| t.contains("\"name\": \"at\""))
+            })
+            .unwrap()
+            .path()
+            .join("metrics.jsonl"),
+    ))
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    for (k, m) in metrics.iter().enumerate() {
+        let want = m["train_acc"].as_f64().unwrap() - m["val_adv_acc"].as_f64().unwrap();
+        assert!((gap["gap"][k].as_f64().unwrap() - want).abs() < 1e-12);
+    }
+
     // Figures: SVG with their titles as text, PNG that decode.
     for (f, title) in [
         ("surface.svg", "surface"),
@@ -1140,10 +1169,12 @@ fn analyses_figures_and_the_html_report() {
 
     // The page: every computed node's section, figures embedded, the pipeline text.
     let html = String::from_utf8(read(out.join("a.html"))).unwrap();
-    for id in ["benign", "surface", "fit", "gap", "fitted", "types"] {
+    for id in [
+        "benign", "surface", "fit", "gap", "at", "gap_at", "fitted", "types",
+    ] {
         assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
     }
-    assert_eq!(html.matches("data:image/svg+xml;base64,").count(), 6);
+    assert_eq!(html.matches("data:image/svg+xml;base64,").count(), 8);
     assert!(html.contains("analyze surface = loss_surface"));
     assert!(html.contains("seed 0") || html.contains("seed "));
 
@@ -1193,7 +1224,7 @@ fn analyses_figures_and_the_html_report() {
     let dom = String::from_utf8_lossy(&o.stdout);
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(
-        dom.contains("data-figures=\"6/6\""),
+        dom.contains("data-figures=\"8/8\""),
         "not every figure rendered: {log}"
     );
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();

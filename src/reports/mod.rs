@@ -238,7 +238,7 @@ pub fn write_all(
                         "jsonl" => text.into_bytes(),
                         "csv" => {
                             let mut s = String::from(
-                                "epoch,lr,eps,train_loss,train_acc,val_loss,val_acc,seconds\n",
+                                "epoch,lr,eps,train_loss,train_acc,val_loss,val_acc,val_adv_acc,seconds\n",
                             );
                             for l in &lines {
                                 let f = |k: &str| match &l[k] {
@@ -246,7 +246,7 @@ pub fn write_all(
                                     v => v.to_string(),
                                 };
                                 s.push_str(&format!(
-                                    "{},{},{},{},{},{},{},{}\n",
+                                    "{},{},{},{},{},{},{},{},{}\n",
                                     f("epoch"),
                                     f("lr"),
                                     f("eps"),
@@ -254,6 +254,7 @@ pub fn write_all(
                                     f("train_acc"),
                                     f("val_loss"),
                                     f("val_acc"),
+                                    f("val_adv_acc"),
                                     f("seconds")
                                 ));
                             }
@@ -320,6 +321,7 @@ pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots
         let series: Vec<Series> = [
             series("train_acc", "train (attacked)", Mark::LinePoints),
             series("val_acc", "validation (clean)", Mark::LinePoints),
+            series("val_adv_acc", "validation (attacked)", Mark::Dashed),
         ]
         .into_iter()
         .filter(|s| !s.points.is_empty())
@@ -481,8 +483,16 @@ pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots
                 y_label: "top-1 accuracy (%)".into(),
                 series: vec![
                     line("train_acc", "train (attacked)", Mark::LinePoints),
-                    line("val_acc", "validation (clean)", Mark::LinePoints),
-                    line("gap", "gap", Mark::Dashed),
+                    line(
+                        "val_acc",
+                        if v["validation"] == "attacked" {
+                            "validation (attacked)"
+                        } else {
+                            "validation (clean)"
+                        },
+                        Mark::LinePoints,
+                    ),
+                    line("gap", "gap (train − validation)", Mark::Dashed),
                 ],
             })
         }

@@ -1088,9 +1088,17 @@ impl<'a> Runner<'a> {
                 .map(serde_json::from_str)
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.fail(i, format!("{} is corrupt: {e}", path.display())))?;
+            // Train accuracy is on attacked clips: compare it with validation
+            // under the same attack where the run logged it, else clean.
+            let attacked = metrics.iter().any(|m| m.val_adv_acc.is_some());
+            let val: Vec<Option<f64>> = metrics
+                .iter()
+                .map(|m| if attacked { m.val_adv_acc } else { m.val_acc })
+                .collect();
             let gap: Vec<Option<f64>> = metrics
                 .iter()
-                .map(|m| Some(m.train_acc? - m.val_acc?))
+                .zip(&val)
+                .map(|(m, v)| Some(m.train_acc? - (*v)?))
                 .collect();
             serde_json::json!({
                 "node": n.name,
@@ -1098,7 +1106,9 @@ impl<'a> Runner<'a> {
                 "epoch": metrics.iter().map(|m| m.epoch).collect::<Vec<_>>(),
                 "eps": metrics.iter().map(|m| m.eps).collect::<Vec<_>>(),
                 "train_acc": metrics.iter().map(|m| m.train_acc).collect::<Vec<_>>(),
-                "val_acc": metrics.iter().map(|m| m.val_acc).collect::<Vec<_>>(),
+                "val_acc": val,
+                "val_clean_acc": metrics.iter().map(|m| m.val_acc).collect::<Vec<_>>(),
+                "validation": if attacked { "attacked" } else { "clean" },
                 "gap": gap,
             })
         } else {

@@ -78,6 +78,11 @@ pub struct EpochMetrics {
     pub train_acc: Option<f64>,
     pub val_loss: Option<f64>,
     pub val_acc: Option<f64>,
+    /// Validation accuracy under the epoch's training attack (a fixed budget
+    /// or the curriculum's current one): with `train_acc` on attacked clips,
+    /// the two sides of the robust generalization gap (Figure 4).
+    #[serde(default)]
+    pub val_adv_acc: Option<f64>,
     /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
     pub budget_losses: Option<Vec<f64>>,
     pub seconds: f64,
@@ -387,6 +392,22 @@ pub fn train(
             )?;
             (Some(l / cnt), Some(a))
         };
+        let val_adv_acc = match (this, &spec.attack) {
+            (Epoch::Fixed(at), Some(a)) if !data.val.is_empty() && learner.has_classifier() => {
+                let seed = mix(&[val_seed, 0xad7]);
+                let (_, acc, _) = evaluate(
+                    &classify,
+                    &data.val,
+                    spec.batch,
+                    Some(at),
+                    a.bn_train,
+                    seed,
+                    device,
+                )?;
+                Some(acc)
+            }
+            _ => None,
+        };
         let mut budget_losses = None;
         let probs_used = state.probs.clone();
         if let (
@@ -438,6 +459,7 @@ pub fn train(
             train_acc: Some(state.correct / state.seen).filter(|a| a.is_finite()),
             val_loss,
             val_acc,
+            val_adv_acc,
             budget_losses,
             seconds: state.seconds + started.elapsed().as_secs_f64(),
         };
