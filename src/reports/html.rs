@@ -109,10 +109,12 @@ fn section(node: &Node, dir: &Path) -> Result<String, String> {
         let v = super::result_json(dir, "result.json")?;
         let _ = write!(
             out,
-            "<p>Fitted step size: α̂ = {:.4}·ε + {:.4} (R² = {:.3}).</p>",
-            v["a"].as_f64().unwrap_or(f64::NAN),
-            v["b"].as_f64().unwrap_or(f64::NAN),
-            v["r2"].as_f64().unwrap_or(f64::NAN)
+            "<p>Fitted step size: {}.</p>",
+            crate::runtime::analysis::line_text(
+                v["a"].as_f64().unwrap_or(f64::NAN),
+                v["b"].as_f64().unwrap_or(f64::NAN),
+                v["r2"].as_f64().unwrap_or(f64::NAN)
+            )
         );
     }
     let fig = figure(node, dir)?;

@@ -434,8 +434,9 @@ pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots
                 });
             Ok(Figure::Lines {
                 title: format!(
-                    "{}: α̂ = {:.3}·ε + {:.3} (R² = {:.2})",
-                    node.name, f.a, f.b, f.r2
+                    "{}: {}",
+                    node.name,
+                    crate::runtime::analysis::line_text(f.a, f.b, f.r2)
                 ),
                 x_label: "attack budget ε (0..255)".into(),
                 y_label: "best step size α".into(),

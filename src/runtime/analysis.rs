@@ -155,6 +155,12 @@ pub struct StepFit {
     pub samples: usize,
 }
 
+/// The fitted line as text: `α̂ = 0.310·ε − 0.205 (R² = 0.97)`.
+pub fn line_text(a: f64, b: f64, r2: f64) -> String {
+    let sign = if b < 0.0 { '−' } else { '+' };
+    format!("α̂ = {a:.3}·ε {sign} {:.3} (R² = {r2:.3})", b.abs())
+}
+
 /// Least squares of y on x: (slope, intercept, R²). R² is 1 for a perfect
 /// line and for a constant y that the line reproduces exactly.
 pub fn fit_line(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
@@ -264,6 +270,12 @@ mod tests {
     use super::*;
     use crate::runtime::attacks::Norm;
     use crate::runtime::data::Memory;
+
+    #[test]
+    fn a_fitted_line_reads_with_its_sign() {
+        assert_eq!(line_text(0.31, -0.2, 0.965), "α̂ = 0.310·ε − 0.200 (R² = 0.965)");
+        assert_eq!(line_text(0.2, 0.2, 1.0), "α̂ = 0.200·ε + 0.200 (R² = 1.000)");
+    }
 
     #[test]
     fn least_squares_recovers_a_line_and_scores_the_fit() {

@@ -1186,8 +1186,9 @@ impl<'a> Runner<'a> {
                 )
                 .map_err(|e| self.fail(i, e))?;
                 self.progress.line(&format!(
-                    "{}: α̂ = {:.4}·ε + {:.4} (R² = {:.3})",
-                    n.name, fit.a, fit.b, fit.r2
+                    "{}: {}",
+                    n.name,
+                    super::analysis::line_text(fit.a, fit.b, fit.r2)
                 ));
                 serde_json::json!({
                     "node": n.name, "model": model, "a": fit.a, "b": fit.b, "r2": fit.r2, "fit": fit,
