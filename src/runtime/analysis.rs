@@ -273,7 +273,10 @@ mod tests {
 
     #[test]
     fn a_fitted_line_reads_with_its_sign() {
-        assert_eq!(line_text(0.31, -0.2, 0.965), "α̂ = 0.310·ε − 0.200 (R² = 0.965)");
+        assert_eq!(
+            line_text(0.31, -0.2, 0.965),
+            "α̂ = 0.310·ε − 0.200 (R² = 0.965)"
+        );
         assert_eq!(line_text(0.2, 0.2, 1.0), "α̂ = 0.200·ε + 0.200 (R² = 1.000)");
     }
 
