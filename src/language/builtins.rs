@@ -672,6 +672,10 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// Defenses that are trained (a computed, cached node with metrics to
+/// report), unlike fixed preprocessors such as `video_compression`.
+pub const TRAINED_DEFENSES: &[&str] = &["ape_gan"];
+
 /// Statement keys used by any built-in (for suggestions).
 pub fn all_stmt_keys() -> Vec<&'static str> {
     let mut keys: Vec<&str> = BUILTINS

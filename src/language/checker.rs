@@ -2379,7 +2379,9 @@ impl<'a> Checker<'a> {
             // A trained defense (APE-GAN) reports its training metrics like a
             // train node; a fixed one has nothing to report.
             let kind = match (&decl.kind, &decl.value.kind) {
-                (DeclKind::Defense, ExprKind::Call { callee, .. }) if callee.name == "ape_gan" => {
+                (DeclKind::Defense, ExprKind::Call { callee, .. })
+                    if builtins::TRAINED_DEFENSES.contains(&callee.name.as_str()) =>
+                {
                     DeclKind::Train
                 }
                 (DeclKind::Defense, _) => {

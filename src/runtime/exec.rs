@@ -98,7 +98,8 @@ fn supported(node: &Node) -> Result<(), String> {
 /// descriptions, built when a computed node needs them.
 pub fn computed(n: &Node) -> bool {
     matches!(n.kind, DeclKind::Train | DeclKind::Eval | DeclKind::Analyze)
-        || (n.kind == DeclKind::Defense && n.builtin == "ape_gan")
+        || (n.kind == DeclKind::Defense
+            && crate::language::builtins::TRAINED_DEFENSES.contains(&n.builtin.as_str()))
 }
 
 /// `d1 >> d2 >> m` as (the defense names in order, the model name); a plain
