@@ -569,14 +569,9 @@ fn distributed(
         }
     };
     let ran = jobs.len();
-    match runner.report() {
-        Ok(paths) => {
-            for p in &paths {
-                println!("wrote {}", p.display());
-            }
-        }
-        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return fail(d),
-        Err(_) => {}
+    let code = reports_from_cache(runner, program);
+    if code != 0 {
+        return code;
     }
     if interrupted {
         eprintln!("advp: interrupted; run the same command again to resume");
@@ -660,6 +655,12 @@ fn report(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFla
     };
     let opts = run_options(file, &program, &flags, tch::Device::Cpu);
     let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    reports_from_cache(runner, &program)
+}
+
+/// Writes the reports and the HTML page from the cache and lists them; the
+/// exit status (0, or 1 with the diagnostics printed).
+fn reports_from_cache(runner: crate::runtime::exec::Runner, program: &language::Program) -> i32 {
     match runner.report() {
         Ok(paths) => {
             for p in &paths {

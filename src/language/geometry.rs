@@ -11,6 +11,12 @@ pub fn patch_sides(h: i64, w: i64, ratio: f64) -> (i64, i64) {
     )
 }
 
+/// The fraction of an h×w frame that a one-pixel border covers: the smallest
+/// ratio `frame_border` can draw.
+pub fn min_border_ratio(h: i64, w: i64) -> f64 {
+    (2 * (h + w) - 4) as f64 / (h * w) as f64
+}
+
 /// Border thickness t = ⌊(2(W+H) − √(4(W+H)² − 16·r·W·H)) / 8⌋, so that the
 /// border covers a fraction r of the frame; an error when that is less than a pixel.
 pub fn border_thickness(h: i64, w: i64, ratio: f64) -> Result<i64, String> {
@@ -23,7 +29,7 @@ pub fn border_thickness(h: i64, w: i64, ratio: f64) -> Result<i64, String> {
     if t < 1 {
         return Err(format!(
             "a border covering {ratio} of a {h}×{w} frame is thinner than one pixel; raise `ratio` (at least {:.4} here)",
-            (2 * (h + w) - 4) as f64 / (h * w) as f64
+            min_border_ratio(h, w)
         ));
     }
     Ok(t.min(h.min(w) / 2 + 1))
@@ -92,7 +98,7 @@ pub fn check_masks(p: &Program) -> Vec<Diagnostic> {
                 continue;
             };
             if let Err(e) = border_thickness(size, size, ratio) {
-                let min = (2 * (2 * size) - 4) as f64 / (size * size) as f64;
+                let min = min_border_ratio(size, size);
                 errors.push(
                     Diagnostic::new(
                         Code::OutOfRange,

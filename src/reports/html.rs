@@ -3,7 +3,7 @@
 //! pipeline text, the seed, the cache keys and the machine. Figures are SVG
 //! embedded as data: URLs, so the page is a single file that opens anywhere.
 
-use super::{figure, plots, Row};
+use super::{figure, plots, Grid, Row};
 use crate::language::ast::DeclKind;
 use crate::language::program::{Node, Program};
 use crate::runtime::cache::Cache;
@@ -45,34 +45,17 @@ fn img(svg: &[u8], alt: &str) -> String {
 
 /// An evaluation's rows as an HTML table, the best of each column in bold.
 fn table(rows: &[Row]) -> String {
-    let column = |r: &Row| match &r.attack {
-        Some(a) => a.clone(),
-        None => format!("ε = {}", super::eps_label(r.eps)),
-    };
-    let (mut models, mut columns) = (Vec::<String>::new(), Vec::<String>::new());
-    for r in rows {
-        if !models.contains(&r.model) {
-            models.push(r.model.clone());
-        }
-        if !columns.contains(&column(r)) {
-            columns.push(column(r));
-        }
-    }
+    let grid = Grid::new(rows);
     let mut out = String::from("<table><thead><tr><th>model</th>");
-    for c in &columns {
+    for c in &grid.columns {
         let _ = write!(out, "<th>{}</th>", escape(c));
     }
     out.push_str("</tr></thead><tbody>");
-    for m in &models {
+    for m in &grid.models {
         let _ = write!(out, "<tr><th>{}</th>", escape(m));
-        for c in &columns {
-            let best = rows
-                .iter()
-                .filter(|r| column(r) == *c)
-                .map(|r| r.accuracy)
-                .fold(f64::NEG_INFINITY, f64::max);
-            match rows.iter().find(|r| &r.model == m && column(r) == *c) {
-                Some(r) if r.accuracy == best => {
+        for c in &grid.columns {
+            match grid.cell(m, c) {
+                Some(r) if r.accuracy == grid.best(c) => {
                     let _ = write!(out, "<td><b>{:.1}</b></td>", 100.0 * r.accuracy);
                 }
                 Some(r) => {

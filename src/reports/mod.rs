@@ -20,53 +20,82 @@ pub fn eps_label(e: f64) -> String {
     }
 }
 
+/// An evaluation's rows laid out as its table: one row per model, one
+/// column per budget ε of a sweep or per attack of `attacks each {…}`, in
+/// the order they first appear. Shared by the Markdown, the HTML page and the
+/// figures.
+pub struct Grid<'a> {
+    rows: &'a [Row],
+    pub models: Vec<String>,
+    pub columns: Vec<String>,
+}
+
+impl<'a> Grid<'a> {
+    pub fn column(r: &Row) -> String {
+        match &r.attack {
+            Some(a) => a.clone(),
+            None => format!("ε = {}", eps_label(r.eps)),
+        }
+    }
+
+    pub fn new(rows: &'a [Row]) -> Self {
+        let (mut models, mut columns) = (Vec::<String>::new(), Vec::<String>::new());
+        for r in rows {
+            if !models.contains(&r.model) {
+                models.push(r.model.clone());
+            }
+            let c = Self::column(r);
+            if !columns.contains(&c) {
+                columns.push(c);
+            }
+        }
+        Grid {
+            rows,
+            models,
+            columns,
+        }
+    }
+
+    pub fn cell(&self, model: &str, column: &str) -> Option<&'a Row> {
+        self.rows
+            .iter()
+            .find(|r| r.model == model && Self::column(r) == column)
+    }
+
+    /// The best accuracy of a column (the paper's bold).
+    pub fn best(&self, column: &str) -> f64 {
+        self.rows
+            .iter()
+            .filter(|r| Self::column(r) == column)
+            .map(|r| r.accuracy)
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
 /// Rows as a Markdown table: one row per model, one column per ε, the best
 /// accuracy of each column in bold (as in the paper's tables).
 pub fn markdown(title: &str, rows: &[Row]) -> String {
-    // Columns: budgets ε of a sweep, or attacks of an `attacks each {…}` table.
-    let column = |r: &Row| match &r.attack {
-        Some(a) => a.clone(),
-        None => format!("ε = {}", eps_label(r.eps)),
-    };
-    let mut models: Vec<&str> = Vec::new();
-    let mut columns: Vec<String> = Vec::new();
-    for r in rows {
-        if !models.contains(&r.model.as_str()) {
-            models.push(&r.model);
-        }
-        if !columns.contains(&column(r)) {
-            columns.push(column(r));
-        }
-    }
-    let cell = |m: &str, c: &str| rows.iter().find(|r| r.model == m && column(r) == c);
-    let best: Vec<f64> = columns
-        .iter()
-        .map(|c| {
-            rows.iter()
-                .filter(|r| column(r) == *c)
-                .map(|r| r.accuracy)
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
-        .collect();
+    let grid = Grid::new(rows);
+    let (models, columns) = (&grid.models, &grid.columns);
     let what = if rows.iter().any(|r| r.attack.is_some()) {
         "under each attack"
     } else {
         "under attack at budget ε (0..255 units)"
     };
     let mut out = format!("# {title}\n\nTop-1 accuracy (%) {what}.\n\n| model |");
-    for c in &columns {
+    for c in columns {
         out.push_str(&format!(" {c} |"));
     }
     out.push_str("\n|---|");
     out.push_str(&"---:|".repeat(columns.len()));
     out.push('\n');
-    for m in &models {
+    for m in models {
         out.push_str(&format!("| {m} |"));
-        for (k, c) in columns.iter().enumerate() {
-            match cell(m, c) {
+        for c in columns {
+            match grid.cell(m, c) {
                 Some(r) => {
                     let v = format!("{:.1}", 100.0 * r.accuracy);
-                    if r.accuracy == best[k] {
+                    if r.accuracy == grid.best(c) {
                         out.push_str(&format!(" **{v}** |"));
                     } else {
                         out.push_str(&format!(" {v} |"));
@@ -353,30 +382,16 @@ pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots
         (DeclKind::Eval, _) => {
             let rows: Vec<Row> =
                 serde_json::from_value(v["rows"].clone()).map_err(|e| e.to_string())?;
-            let mut models: Vec<String> = Vec::new();
-            for r in &rows {
-                if !models.contains(&r.model) {
-                    models.push(r.model.clone());
-                }
-            }
+            let grid = Grid::new(&rows);
+            let models = &grid.models;
             if rows.iter().any(|r| r.attack.is_some()) {
-                let mut categories: Vec<String> = Vec::new();
-                for r in &rows {
-                    let a = r.attack.clone().unwrap_or_default();
-                    if !categories.contains(&a) {
-                        categories.push(a);
-                    }
-                }
                 let series = models
                     .iter()
                     .map(|m| {
-                        let values = categories
+                        let values = grid
+                            .columns
                             .iter()
-                            .map(|c| {
-                                rows.iter()
-                                    .find(|r| &r.model == m && r.attack.as_deref() == Some(c))
-                                    .map_or(0.0, |r| 100.0 * r.accuracy)
-                            })
+                            .map(|c| grid.cell(m, c).map_or(0.0, |r| 100.0 * r.accuracy))
                             .collect();
                         (m.clone(), values)
                     })
@@ -384,7 +399,7 @@ pub fn figure(node: &crate::language::program::Node, dir: &Path) -> Result<plots
                 return Ok(Figure::Bars {
                     title: format!("{}: accuracy under each attack", node.name),
                     y_label: "top-1 accuracy (%)".into(),
-                    categories,
+                    categories: grid.columns.clone(),
                     series,
                 });
             }

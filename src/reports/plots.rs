@@ -148,6 +148,20 @@ fn span(values: impl Iterator<Item = f64>, pad: f64) -> std::ops::Range<f64> {
     (lo - m)..(hi + m)
 }
 
+/// The series' names in a box at the upper right.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 14))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(e)
+}
+
 fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
     area.fill(&WHITE).map_err(e)?;
     match fig {
@@ -206,14 +220,7 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
                 });
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 14))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart)?;
         }
         Figure::Surface {
             title,
@@ -354,14 +361,7 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 14))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart)?;
         }
     }
     Ok(())

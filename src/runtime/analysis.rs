@@ -35,6 +35,25 @@ fn batches(clips: &Clips, samples: usize, batch: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Runs `each` on the clips of every batch (indices, clips, labels), with
+/// libtorch's generator seeded from `key` and the batch number first.
+fn for_batches(
+    clips: &Clips,
+    chunks: &[Vec<usize>],
+    key: &[u64],
+    device: Device,
+    mut each: impl FnMut(&[usize], Tensor, Tensor),
+) -> Result<(), String> {
+    for (b, idx) in chunks.iter().enumerate() {
+        let mut k = key.to_vec();
+        k.push(b as u64);
+        tch::manual_seed(mix(&k) as i64);
+        let (x, y) = clips.batch(idx, 0, device)?;
+        each(idx, x, y);
+    }
+    Ok(())
+}
+
 /// One PGD run per α, traced after every step ([`Pgd::trace`]): the whole M
 /// axis costs a single run of max(M) steps.
 #[allow(clippy::too_many_arguments)]
@@ -62,9 +81,7 @@ pub fn loss_surface(
             steps: most,
             ..base.clone()
         };
-        for (b, idx) in chunks.iter().enumerate() {
-            tch::manual_seed(mix(&[seed, a as u64, b as u64]) as i64);
-            let (x, y) = clips.batch(idx, 0, device)?;
+        for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
             let objective = |v: &Tensor| attacks::loss(&f(v, bn_train), &y);
             let mut trace = pgd.trace(&objective, &x);
             // An attack that cannot move (ε = 0) stays where it started.
@@ -73,7 +90,7 @@ pub fn loss_surface(
                 sums[m][a] += v * idx.len() as f64;
             }
             bar.inc(1);
-        }
+        })?;
     }
     bar.finish_and_clear();
     let clean_loss = sums[0].first().copied().unwrap_or(0.0) / n.max(1) as f64;
@@ -118,14 +135,12 @@ pub fn loss_surface_naive(
                 steps: k,
                 ..base.clone()
             };
-            for (b, idx) in chunks.iter().enumerate() {
-                tch::manual_seed(mix(&[seed, a as u64, b as u64]) as i64);
-                let (x, y) = clips.batch(idx, 0, device)?;
+            for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
                 let objective = |v: &Tensor| attacks::loss(&f(v, false), &y);
                 let adv = pgd.maximise(&objective, &x, None, &mut |_| {});
                 let _g = tch::no_grad_guard();
                 loss[m][a] += objective(&adv).double_value(&[]) * idx.len() as f64;
-            }
+            })?;
             loss[m][a] /= n.max(1) as f64;
         }
     }
@@ -218,9 +233,8 @@ pub fn step_fit(
                 ..base.clone()
             };
             let (mut loss, mut correct) = (0.0, 0.0);
-            for (b, idx) in chunks.iter().enumerate() {
-                tch::manual_seed(mix(&[seed, e as u64, a as u64, b as u64]) as i64);
-                let (x, y) = clips.batch(idx, 0, device)?;
+            let key = [seed, e as u64, a as u64];
+            for_batches(clips, &chunks, &key, device, |idx, x, y| {
                 let adv = pgd.run(&|v| f(v, bn_train), &x, &y);
                 let _g = tch::no_grad_guard();
                 let logits = f(&adv, false);
@@ -230,7 +244,7 @@ pub fn step_fit(
                     .eq_tensor(&y)
                     .sum(Kind::Float)
                     .double_value(&[]);
-            }
+            })?;
             losses.push(loss / n.max(1) as f64);
             accs.push(correct / n.max(1) as f64);
             bar.inc(1);

@@ -308,7 +308,10 @@ impl Learner for GanLearner {
         self.opt_d.step();
         // G (and F under GAT): `g_steps` updates per D update.
         let (mut loss, mut correct) = (0.0, 0.0);
-        for _ in 0..self.g_steps.max(1) {
+        let steps = self.g_steps.max(1);
+        for k in 0..steps {
+            // The batch's loss and accuracy are those of the last G step.
+            let last = k + 1 == steps;
             let restored = self.g.forward(&adv, true);
             let mut l = g_loss(&restored, x, &self.d.forward(&restored, true), self.gamma);
             let logits = match (&self.f, &self.opt_f) {
@@ -317,7 +320,7 @@ impl Learner for GanLearner {
                     l += attacks::loss(&logits, y);
                     Some(logits)
                 }
-                (Some(f), None) => {
+                (Some(f), None) if last => {
                     let _g = tch::no_grad_guard();
                     Some(f.forward(&restored.detach(), false))
                 }
@@ -332,13 +335,15 @@ impl Learner for GanLearner {
             if let Some(o) = self.opt_f.as_mut() {
                 o.step();
             }
-            loss = l.double_value(&[]);
-            correct = logits.map_or(f64::NAN, |lg| {
-                lg.argmax(-1, false)
-                    .eq_tensor(y)
-                    .sum(Kind::Float)
-                    .double_value(&[])
-            });
+            if last {
+                loss = l.double_value(&[]);
+                correct = logits.map_or(f64::NAN, |lg| {
+                    lg.argmax(-1, false)
+                        .eq_tensor(y)
+                        .sum(Kind::Float)
+                        .double_value(&[])
+                });
+            }
         }
         Ok((loss, correct))
     }
