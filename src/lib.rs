@@ -8,5 +8,8 @@ pub mod cli;
 pub mod cluster;
 pub mod graph;
 pub mod language;
+pub mod pipeline;
 pub mod reports;
+pub mod results;
 pub mod runtime;
+pub mod util;

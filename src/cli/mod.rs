@@ -342,7 +342,7 @@ fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
         if check_only {
             eprintln!("would reformat {}", file.display());
             status = status.max(1);
-        } else if let Err(e) = write_atomic(file, formatted.as_bytes()) {
+        } else if let Err(e) = crate::util::write_atomic(file, formatted.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", file.display());
             status = 2;
         } else {
@@ -350,24 +350,6 @@ fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
         }
     }
     status
-}
-
-/// Writes `path` through a temporary file and a rename, so a crash never leaves half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Loads, checks with the profile and overrides, and plans; diagnostics printed on failure.
@@ -661,7 +643,7 @@ fn report(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFla
 /// Writes the reports and the HTML page from the cache and lists them; the
 /// exit status (0, or 1 with the diagnostics printed).
 fn reports_from_cache(runner: crate::runtime::exec::Runner, program: &language::Program) -> i32 {
-    match runner.report() {
+    match crate::pipeline::report(&runner) {
         Ok(paths) => {
             for p in &paths {
                 println!("wrote {}", p.display());
@@ -704,7 +686,7 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags)
         );
     }
     let _ = ctrlc::set_handler(|| {
-        if crate::runtime::train::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if crate::util::interrupt() {
             // A second Ctrl-C: stop now (the last checkpoint is still on disk).
             std::process::exit(130);
         }
@@ -724,9 +706,9 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags)
             started,
         );
     }
-    match runner.run() {
-        Ok(summary) => {
-            for p in &summary.reports {
+    match crate::pipeline::run(runner) {
+        Ok(crate::pipeline::Outcome { summary, reports }) => {
+            for p in &reports {
                 println!("wrote {}", p.display());
             }
             eprintln!(

@@ -6,11 +6,9 @@
 //! fails, the nodes after it are not started and the others go on.
 
 use super::{tail, Invocation, Job};
-use crate::runtime::train::INTERRUPTED;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
 
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -66,7 +64,7 @@ pub fn run(
             }
         }
         // Start what is ready, while there are free slots.
-        if !INTERRUPTED.load(Ordering::SeqCst) {
+        if !crate::util::interrupted() {
             for j in jobs {
                 let ready = matches!(state[&j.node], State::Waiting)
                     && j.after
@@ -142,12 +140,12 @@ pub fn run(
             .values()
             .any(|s| matches!(s, State::Running(..)) || matches!(s, State::Waiting));
         let running = state.values().any(|s| matches!(s, State::Running(..)));
-        if !active || (INTERRUPTED.load(Ordering::SeqCst) && !running) {
+        if !active || (crate::util::interrupted() && !running) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if crate::util::interrupted() {
         out.interrupted = true;
     }
     Ok(out)

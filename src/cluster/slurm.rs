@@ -44,7 +44,7 @@ pub fn load(state: &Path) -> Record {
 
 fn save(state: &Path, record: &Record) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
-    crate::cli::write_atomic(&state.join("jobs.json"), &json)
+    crate::util::write_atomic(&state.join("jobs.json"), &json)
         .map_err(|e| format!("cannot write {}: {e}", state.join("jobs.json").display()))
 }
 

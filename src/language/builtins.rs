@@ -141,6 +141,9 @@ pub struct StmtSpec {
     pub modes: &'static [&'static str],
     pub value: StmtValue,
     pub grid: GridUse,
+    /// What the node does without the statement, in `.advp` syntax (shown by
+    /// `advp builtins`); `None`: the statement is optional and has no value then.
+    pub default: Option<&'static str>,
     pub doc: &'static str,
 }
 
@@ -238,6 +241,7 @@ const RESOURCES: StmtSpec = StmtSpec {
     modes: &[],
     value: StmtValue::Resources,
     grid: GridUse::Forbidden,
+    default: None,
     doc: "cluster resources for this node: `resources { gpus: 1, time: \"12:00:00\" }`",
 };
 
@@ -247,6 +251,7 @@ const TRAIN_STMTS: &[StmtSpec] = &[
         modes: &["fixed", "curriculum", "adaptive", "uniform"],
         value: StmtValue::Budget,
         grid: GridUse::Forbidden,
+        default: None,
         doc: "the training budget ε: `fixed 8`, `curriculum 0..12 step 2 every 10`, `adaptive 0..12 step 2 every 10`, `uniform {0, 4, 8, 12}`",
     },
     StmtSpec {
@@ -254,6 +259,7 @@ const TRAIN_STMTS: &[StmtSpec] = &[
         modes: &["fixed", "curriculum", "adaptive", "uniform"],
         value: StmtValue::Attacks,
         grid: GridUse::Forbidden,
+        default: None,
         doc: "train over attack types: `attacks adaptive {masked_pgd, frame_border} every 10`",
     },
     StmtSpec {
@@ -261,6 +267,7 @@ const TRAIN_STMTS: &[StmtSpec] = &[
         modes: &[],
         value: StmtValue::Alpha,
         grid: GridUse::Forbidden,
+        default: None,
         doc: "the step size α as a rule of `eps`: `alpha eps`, `alpha optimal / 2`, `alpha 1.5`",
     },
     RESOURCES,
@@ -271,7 +278,14 @@ const ATTACK_STMT: StmtSpec = StmtSpec {
     modes: &[],
     value: StmtValue::Attack,
     grid: GridUse::Forbidden,
+    default: None,
     doc: "the attack used: `attack pgd_inf(steps: 10)`",
+};
+
+/// An evaluation's attack: without the statement, PGD with its own defaults.
+const EVAL_ATTACK_STMT: StmtSpec = StmtSpec {
+    default: Some("pgd"),
+    ..ATTACK_STMT
 };
 
 const ALPHA_RULE: StmtSpec = StmtSpec {
@@ -279,6 +293,7 @@ const ALPHA_RULE: StmtSpec = StmtSpec {
     modes: &[],
     value: StmtValue::Alpha,
     grid: GridUse::Forbidden,
+    default: None,
     doc: "the step size α as a rule of `eps` (default: the attack's own `step`)",
 };
 
@@ -289,7 +304,7 @@ const TRAIN_COMMON: [Param; 9] = [
         "optimizer",
         Ty::Choice(&["sgd", "adam"]),
         Text("sgd"),
-        "optimizer",
+        "optimizer (`adam`: β = (0.9, 0.999), ε = 1e-8, as PyTorch's)",
     ),
     pr("lr", Ty::Num, Text("0.01"), (0.0, 10.0), "learning rate"),
     pr("momentum", Ty::Num, Text("0.9"), UNIT, "SGD momentum"),
@@ -522,7 +537,7 @@ pub const BUILTINS: &[Builtin] = &[
             p("attack", Ty::Attack, Text("pgd"), "the attack δ̂ (computed against F∘G)"),
             pr("epochs", Ty::Int, Text("30"), COUNT, "training epochs"),
             pr("gamma", Ty::NumList(2), Text("[0.7, 0.3]"), (0.0, 1e6), "γ₁ (MSE), γ₂ (adversarial)"),
-            pr("lr", Ty::Num, Text("0.0002"), (0.0, 10.0), "Adam learning rate"),
+            pr("lr", Ty::Num, Text("0.0002"), (0.0, 10.0), "Adam learning rate (β = (0.5, 0.999), ε = 1e-8, for G and D)"),
             pr("batch", Ty::Int, Text("16"), COUNT, "batch size"),
             pr("g_steps", Ty::Int, Text("2"), COUNT, "generator steps per discriminator step"),
             p("classifier", Ty::Model, Absent, "the classifier F the attack sees (δ̂ attacks F∘G); without one, δ̂ maximises G's reconstruction error"),
@@ -582,12 +597,13 @@ pub const BUILTINS: &[Builtin] = &[
             p("through", Ty::Choice(&["all", "classifier"]), Text("all"), "attack the whole pipeline F∘G (white-box), or the classifier alone"),
         ],
         stmts: &[
-            ATTACK_STMT,
+            EVAL_ATTACK_STMT,
             StmtSpec {
                 key: "budget",
                 modes: &["fixed", "sweep"],
                 value: StmtValue::Budget,
                 grid: GridUse::Forbidden,
+                default: None,
                 doc: "budgets ε evaluated: `sweep [0, 4, 8, 12, 15]` gives one column each",
             },
             StmtSpec {
@@ -595,6 +611,7 @@ pub const BUILTINS: &[Builtin] = &[
                 modes: &["each"],
                 value: StmtValue::Attacks,
                 grid: GridUse::Forbidden,
+                default: None,
                 doc: "one column per attack type: `attacks each {none, flicker}`",
             },
             ALPHA_RULE,
@@ -619,6 +636,7 @@ pub const BUILTINS: &[Builtin] = &[
                 modes: &["fixed"],
                 value: StmtValue::Budget,
                 grid: GridUse::Forbidden,
+                default: None,
                 doc: "the budget ε of the surface",
             },
             StmtSpec {
@@ -626,6 +644,7 @@ pub const BUILTINS: &[Builtin] = &[
                 modes: &[],
                 value: StmtValue::Alpha,
                 grid: GridUse::Required,
+                default: None,
                 doc: "the α axis: `alpha grid 0.25..16 step 0.25`",
             },
             StmtSpec {
@@ -633,6 +652,7 @@ pub const BUILTINS: &[Builtin] = &[
                 modes: &[],
                 value: StmtValue::Steps,
                 grid: GridUse::Required,
+                default: None,
                 doc: "the M axis: `steps grid 1..20`",
             },
             RESOURCES,
@@ -656,6 +676,7 @@ pub const BUILTINS: &[Builtin] = &[
                 modes: &[],
                 value: StmtValue::Alpha,
                 grid: GridUse::Optional,
+                default: None,
                 doc: "the α searched: `alpha grid 0.25..8 step 0.25`",
             },
             RESOURCES,
@@ -675,6 +696,195 @@ pub const BUILTINS: &[Builtin] = &[
 /// Defenses that are trained (a computed, cached node with metrics to
 /// report), unlike fixed preprocessors such as `video_compression`.
 pub const TRAINED_DEFENSES: &[&str] = &["ape_gan"];
+
+/// Whether a node of this kind and built-in is computed and cached:
+/// trainings, evaluations, analyses and trained defenses. Data, models,
+/// attacks, rules and fixed defenses are descriptions, built when a computed
+/// node needs them.
+pub fn computed(kind: DeclKind, builtin: &str) -> bool {
+    matches!(kind, DeclKind::Train | DeclKind::Eval | DeclKind::Analyze)
+        || (kind == DeclKind::Defense && TRAINED_DEFENSES.contains(&builtin))
+}
+
+/// The kind whose reports a node writes: a trained defense (APE-GAN) reports
+/// its training metrics like a train node; `None` for a fixed defense and
+/// other nodes with nothing to report.
+pub fn reports_as(kind: DeclKind, builtin: &str) -> Option<DeclKind> {
+    match kind {
+        DeclKind::Eval | DeclKind::Analyze | DeclKind::Train => Some(kind),
+        DeclKind::Defense if computed(kind, builtin) => Some(DeclKind::Train),
+        _ => None,
+    }
+}
+
+/// Adam's constants (β₁, β₂, ε) for `optimizer: adam`, as PyTorch's defaults.
+pub const ADAM: (f64, f64, f64) = (0.9, 0.999, 1e-8);
+/// Adam's constants for APE-GAN's G and D (the DCGAN setting of the paper's code).
+pub const APE_GAN_ADAM: (f64, f64, f64) = (0.5, 0.999, 1e-8);
+
+/// Classes of the datasets whose class count is fixed (`ucf.classes` is known
+/// when checking; other data learn theirs when they run).
+pub const KNOWN_CLASSES: &[(&str, i64)] = &[("ucf101", 101), ("hmdb51", 51)];
+
+pub fn known_classes(builtin: &str) -> Option<i64> {
+    KNOWN_CLASSES
+        .iter()
+        .find(|(b, _)| *b == builtin)
+        .map(|(_, c)| *c)
+}
+
+/// The keys of a `resources { … }` statement, for cluster executors.
+pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
+
+/// The schedule words of block statements (`budget curriculum …`, `attacks each {…}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleMode {
+    Fixed,
+    Curriculum,
+    Adaptive,
+    Uniform,
+    Sweep,
+    Each,
+}
+
+impl ScheduleMode {
+    pub const ALL: [ScheduleMode; 6] = [
+        ScheduleMode::Fixed,
+        ScheduleMode::Curriculum,
+        ScheduleMode::Adaptive,
+        ScheduleMode::Uniform,
+        ScheduleMode::Sweep,
+        ScheduleMode::Each,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            ScheduleMode::Fixed => "fixed",
+            ScheduleMode::Curriculum => "curriculum",
+            ScheduleMode::Adaptive => "adaptive",
+            ScheduleMode::Uniform => "uniform",
+            ScheduleMode::Sweep => "sweep",
+            ScheduleMode::Each => "each",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<ScheduleMode> {
+        Self::ALL.into_iter().find(|m| m.word() == word)
+    }
+}
+
+/// What a `report` statement writes: `report x to …` (tables, figures,
+/// metrics), `report e adversarial to …` (the clips), `report e examples to …`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportMode {
+    Results,
+    Adversarial,
+    Examples,
+}
+
+impl ReportMode {
+    /// The words written between the target and `to`.
+    pub const WORDS: &'static [&'static str] = &["adversarial", "examples"];
+
+    pub fn parse(word: Option<&str>) -> Option<ReportMode> {
+        match word {
+            None => Some(ReportMode::Results),
+            Some("adversarial") => Some(ReportMode::Adversarial),
+            Some("examples") => Some(ReportMode::Examples),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A report's file format, from its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Csv,
+    Json,
+    Jsonl,
+    Html,
+    Svg,
+    Png,
+    Safetensors,
+    /// A folder (no extension): example clips.
+    Folder,
+}
+
+impl Format {
+    /// The extension, lower-case, without the dot (empty for a folder).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Markdown => "md",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Html => "html",
+            Format::Svg => "svg",
+            Format::Png => "png",
+            Format::Safetensors => "safetensors",
+            Format::Folder => "",
+        }
+    }
+}
+
+/// Which formats each kind of node writes in each report mode, in the order
+/// the help text lists them. Read by `advp check`, `advp run` and `advp report`.
+pub const REPORT_FORMATS: &[(DeclKind, ReportMode, &[Format])] = {
+    use Format::*;
+    &[
+        (
+            DeclKind::Eval,
+            ReportMode::Results,
+            &[Markdown, Csv, Json, Html, Svg, Png],
+        ),
+        (DeclKind::Eval, ReportMode::Adversarial, &[Safetensors]),
+        (DeclKind::Eval, ReportMode::Examples, &[Folder]),
+        (
+            DeclKind::Analyze,
+            ReportMode::Results,
+            &[Svg, Png, Json, Csv],
+        ),
+        (
+            DeclKind::Train,
+            ReportMode::Results,
+            &[Json, Jsonl, Csv, Svg, Png],
+        ),
+    ]
+};
+
+/// The formats a node of `kind` (as [`reports_as`] gives it) writes in `mode`;
+/// empty when it has no such report.
+pub fn report_formats(kind: DeclKind, mode: ReportMode) -> &'static [Format] {
+    REPORT_FORMATS
+        .iter()
+        .find(|(k, m, _)| *k == kind && *m == mode)
+        .map_or(&[], |(_, _, f)| f)
+}
+
+/// A report path's extension as the table spells it: lower-case, so
+/// `T.MD` is Markdown everywhere.
+pub fn report_extension(path: &str) -> String {
+    std::path::Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// The format of `path` for a node of `kind` in `mode`; `Err` with what it could be.
+pub fn report_format(
+    kind: DeclKind,
+    mode: ReportMode,
+    path: &str,
+) -> Result<Format, &'static [Format]> {
+    let formats = report_formats(kind, mode);
+    let ext = report_extension(path);
+    formats
+        .iter()
+        .copied()
+        .find(|f| f.extension() == ext)
+        .ok_or(formats)
+}
 
 /// Statement keys used by any built-in (for suggestions).
 pub fn all_stmt_keys() -> Vec<&'static str> {
@@ -730,7 +940,10 @@ pub fn reference_markdown() -> String {
                     } else {
                         format!(" ({})", s.modes.join(", "))
                     };
-                    out.push_str(&format!("- `{}`{}: {}\n", s.key, modes, s.doc));
+                    let default = s
+                        .default
+                        .map_or(String::new(), |d| format!(" (default: `{d}`)"));
+                    out.push_str(&format!("- `{}`{}: {}{}\n", s.key, modes, s.doc, default));
                 }
                 out.push('\n');
             }

@@ -3,13 +3,12 @@
 //! pipeline text, the seed, the cache keys and the machine. Figures are SVG
 //! embedded as data: URLs, so the page is a single file that opens anywhere.
 
-use super::{figure, plots, Grid, Row};
-use crate::language::ast::DeclKind;
+use super::{figure, plots, Grid, NodeResult};
 use crate::language::program::{Node, Program};
+use crate::results::{AnalysisResult, Row};
 use crate::runtime::cache::Cache;
 use base64::Engine;
 use std::fmt::Write;
-use std::path::Path;
 
 /// Where the page was made: shown so a reader knows what produced the numbers.
 pub struct Machine {
@@ -71,39 +70,42 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// The section of one finished node.
-fn section(node: &Node, dir: &Path) -> Result<String, String> {
+fn section(node: &Node, result: &NodeResult) -> String {
     let mut out = String::new();
-    if node.kind == DeclKind::Eval {
-        let v = super::result_json(dir, "result.json")?;
-        let rows: Vec<Row> =
-            serde_json::from_value(v["rows"].clone()).map_err(|e| e.to_string())?;
-        let n = rows.first().map_or(0, |r| r.n);
-        let _ = write!(
-            out,
-            "<p>Top-1 accuracy (%), {n} clips per cell.</p>{}",
-            table(&rows)
-        );
-        let note = super::pipeline_note(&v);
-        if !note.is_empty() {
-            let _ = write!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+    match result {
+        NodeResult::Eval { result, .. } => {
+            let rows = &result.rows;
+            let n = rows.first().map_or(0, |r| r.n);
+            let _ = write!(
+                out,
+                "<p>Top-1 accuracy (%), {n} clips per cell.</p>{}",
+                table(rows)
+            );
+            let note = super::tables::pipeline_note(result);
+            if !note.is_empty() {
+                let _ = write!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+            }
+        }
+        NodeResult::Analysis {
+            result: AnalysisResult::Fit(f),
+            ..
+        } => {
+            let _ = write!(
+                out,
+                "<p>Fitted step size: {}.</p>",
+                crate::results::line_text(f.a, f.b, f.r2)
+            );
+        }
+        _ => {}
+    }
+    let fig = figure(&node.name, result);
+    match plots::render(&fig, plots::Format::Svg) {
+        Ok(svg) => out.push_str(&img(&svg, &format!("figure of {}", node.name))),
+        Err(e) => {
+            let _ = write!(out, "<p class=\"missing\">{}</p>", escape(&e));
         }
     }
-    if node.kind == DeclKind::Analyze && node.builtin == "step_fit" {
-        let v = super::result_json(dir, "result.json")?;
-        let _ = write!(
-            out,
-            "<p>Fitted step size: {}.</p>",
-            crate::runtime::analysis::line_text(
-                v["a"].as_f64().unwrap_or(f64::NAN),
-                v["b"].as_f64().unwrap_or(f64::NAN),
-                v["r2"].as_f64().unwrap_or(f64::NAN)
-            )
-        );
-    }
-    let fig = figure(node, dir)?;
-    let svg = plots::render(&fig, plots::Format::Svg)?;
-    out.push_str(&img(&svg, &format!("figure of {}", node.name)));
-    Ok(out)
+    out
 }
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
@@ -119,12 +121,12 @@ document.body.setAttribute('data-figures',ok+'/'+im.length);\
 var s=document.getElementById('figcount');if(s)s.textContent=ok+' of '+im.length+' figures rendered';});";
 
 /// One node's table and figure as a page of its own (`report e to "e.html"`).
-pub fn node_page(node: &Node, dir: &Path) -> Result<String, String> {
-    Ok(format!(
+pub fn node_page(node: &Node, result: &NodeResult) -> String {
+    format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body><h1>{0}</h1>{1}<p id=\"figcount\"></p><script>{CHECK}</script></body></html>\n",
         escape(&node.name),
-        section(node, dir)?
-    ))
+        section(node, result)
+    )
 }
 
 /// The whole page. `order`: the nodes in the order they run.
@@ -157,7 +159,7 @@ pub fn page(
     );
     for &i in order {
         let n = &program.nodes[i];
-        if !crate::runtime::exec::computed(n) {
+        if !crate::language::builtins::computed(n.kind, &n.builtin) {
             continue;
         }
         let dir = cache.done(&keys[i]);
@@ -178,8 +180,8 @@ pub fn page(
             escape(&n.builtin)
         );
         if done {
-            match section(n, &dir) {
-                Ok(s) => body.push_str(&s),
+            match NodeResult::load(n, &dir) {
+                Ok(r) => body.push_str(&section(n, &r)),
                 Err(e) => {
                     let _ = write!(body, "<p class=\"missing\">{}</p>", escape(&e));
                 }

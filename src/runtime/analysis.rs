@@ -7,23 +7,10 @@ use super::attacks::{self, Pgd};
 use super::data::Clips;
 use super::progress::Progress;
 use super::rng::mix;
-use serde::{Deserialize, Serialize};
+pub use crate::results::{line_text, BestStep, StepFit, Surface};
 use tch::{Device, Kind, Tensor};
 
 type Classifier<'a> = &'a dyn Fn(&Tensor, bool) -> Tensor;
-
-/// Figure 1: `loss[m][a]` is the mean cross-entropy after `steps[m]` PGD steps
-/// of size `alphas[a]` at budget `eps`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Surface {
-    pub eps: f64,
-    pub alphas: Vec<f64>,
-    pub steps: Vec<usize>,
-    pub loss: Vec<Vec<f64>>,
-    /// The mean loss of the clean clips.
-    pub clean_loss: f64,
-    pub samples: usize,
-}
 
 /// The clips of the first `samples` of a split, in batches.
 fn batches(clips: &Clips, samples: usize, batch: usize) -> Vec<Vec<usize>> {
@@ -145,35 +132,6 @@ pub fn loss_surface_naive(
         }
     }
     Ok(loss)
-}
-
-/// One budget of Figure 2: the α that maximised the adversarial loss.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct BestStep {
-    pub eps: f64,
-    pub alpha: f64,
-    pub loss: f64,
-    pub accuracy: f64,
-    /// The mean loss of every α searched, in the order of `alphas`.
-    pub losses: Vec<f64>,
-}
-
-/// Figure 2: the best α per ε and the least-squares line α̂ = a·ε + b.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct StepFit {
-    pub alphas: Vec<f64>,
-    pub steps: usize,
-    pub best: Vec<BestStep>,
-    pub a: f64,
-    pub b: f64,
-    pub r2: f64,
-    pub samples: usize,
-}
-
-/// The fitted line as text: `α̂ = 0.310·ε − 0.205 (R² = 0.97)`.
-pub fn line_text(a: f64, b: f64, r2: f64) -> String {
-    let sign = if b < 0.0 { '−' } else { '+' };
-    format!("α̂ = {a:.3}·ε {sign} {:.3} (R² = {r2:.3})", b.abs())
 }
 
 /// Least squares of y on x: (slope, intercept, R²). R² is 1 for a perfect

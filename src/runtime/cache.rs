@@ -66,6 +66,7 @@ pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
     keys
 }
 
+#[derive(Clone, Debug)]
 pub struct Cache {
     root: PathBuf,
 }
@@ -142,7 +143,5 @@ impl Cache {
 }
 
 pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    crate::cli::write_atomic(path, format!("{text}\n").as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::results::write_json(path, v)
 }

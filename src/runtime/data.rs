@@ -165,6 +165,7 @@ fn memory(x: Vec<f32>, y: Vec<i64>, shape: [i64; 4]) -> Clips {
     })
 }
 
+#[derive(Clone, Debug)]
 pub struct SyntheticArgs {
     pub spec: synthetic::Spec,
     pub train: usize,
@@ -263,6 +264,7 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
     })
 }
 
+#[derive(Clone, Debug)]
 pub struct FrameArgs {
     pub root: PathBuf,
     pub kind: frames::Kind,

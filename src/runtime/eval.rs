@@ -4,23 +4,8 @@ use super::attacks::Attack;
 use super::data::Clips;
 use super::progress::Progress;
 use super::rng::mix;
-use serde::{Deserialize, Serialize};
+pub use crate::results::Row;
 use tch::{Device, Kind, Tensor};
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Row {
-    pub model: String,
-    /// The attack of an `attacks each {…}` column; `None` in a budget sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attack: Option<String>,
-    pub eps: f64,
-    pub alpha: f64,
-    pub accuracy: f64,
-    pub correct: u64,
-    pub n: u64,
-    /// Frame-folder data: accuracy of the mean clip softmax per video.
-    pub video_accuracy: Option<f64>,
-}
 
 /// One cell of the table: an attack (or the clean clips) at a budget.
 #[derive(Clone, Debug)]

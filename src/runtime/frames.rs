@@ -19,6 +19,7 @@
 //! `interpolate(mode="bilinear", align_corners=False)`) straight from the RGB8
 //! buffer into the output, without intermediate images.
 
+use super::rng::SplitMix;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -102,16 +103,16 @@ pub fn train_clip(
     seed: u64,
 ) -> Result<Vec<f32>, String> {
     check_request(video, frames, size)?;
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = SplitMix::new(seed);
     let start = if video.frames > frames {
-        rng.below((video.frames - frames + 1) as u64) as usize
+        rng.below_shift((video.frames - frames + 1) as u64) as usize
     } else {
         0
     };
-    let scale = 0.25 + 0.75 * rng.next_f64();
-    let log_ratio = (0.75f64).ln() + ((4.0f64 / 3.0).ln() - (0.75f64).ln()) * rng.next_f64();
-    let (ux, uy) = (rng.next_f64(), rng.next_f64());
-    let flip = rng.next_f64() < 0.5;
+    let scale = 0.25 + 0.75 * rng.uniform();
+    let log_ratio = (0.75f64).ln() + ((4.0f64 / 3.0).ln() - (0.75f64).ln()) * rng.uniform();
+    let (ux, uy) = (rng.uniform(), rng.uniform());
+    let flip = rng.uniform() < 0.5;
     let crop = move |w: f64, h: f64| {
         let area = scale * w * h;
         let ratio = log_ratio.exp();
@@ -767,39 +768,6 @@ fn resample(
     }
 }
 
-// ----------------------------------------------------------------- randomness
-
-/// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, and fully determined
-/// by its seed.
-#[derive(Clone, Debug)]
-struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in `0..n` (`n` > 0), by the multiply-shift method.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -886,22 +854,22 @@ mod tests {
     #[test]
     fn splitmix_matches_the_reference_and_is_deterministic() {
         // Reference outputs of SplitMix64 seeded with 0.
-        let mut r = SplitMix64::new(0);
+        let mut r = SplitMix::new(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
         assert_eq!(r.next_u64(), 0x06C4_5D18_8009_454F);
         let a: Vec<u64> = (0..8)
-            .scan(SplitMix64::new(42), |r, _| Some(r.next_u64()))
+            .scan(SplitMix::new(42), |r, _| Some(r.next_u64()))
             .collect();
         let b: Vec<u64> = (0..8)
-            .scan(SplitMix64::new(42), |r, _| Some(r.next_u64()))
+            .scan(SplitMix::new(42), |r, _| Some(r.next_u64()))
             .collect();
         assert_eq!(a, b);
-        let mut r = SplitMix64::new(7);
+        let mut r = SplitMix::new(7);
         for _ in 0..1000 {
-            let f = r.next_f64();
+            let f = r.uniform();
             assert!((0.0..1.0).contains(&f));
-            assert!(r.below(5) < 5);
+            assert!(r.below_shift(5) < 5);
         }
     }
 

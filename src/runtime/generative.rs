@@ -238,12 +238,14 @@ impl GanLearner {
         }
     }
 
-    /// Adam 2e-4 (0.5, 0.999) for G and D (F's own rule for GAT is given by the caller).
+    /// Adam (0.5, 0.999) for G and D, the built-in table's `APE_GAN_ADAM`
+    /// (F's own rule for GAT is given by the caller).
     pub fn gan_rule() -> Rule {
+        let (beta1, beta2, eps) = crate::language::builtins::APE_GAN_ADAM;
         Rule::Adam {
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-8,
+            beta1,
+            beta2,
+            eps,
             weight_decay: 0.0,
         }
     }

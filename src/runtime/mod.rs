@@ -2,10 +2,11 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`exec`] | runs a planned program node by node, with the [`cache`] |
+//! | [`lower`], [`spec`] | the checked program as typed node specs (the only reader of built-in names) |
+//! | [`exec`] | runs a lowered program node by node, with the [`cache`] |
 //! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
 //! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
-//! | [`attacks`] | FGSM, PGD (L∞, L2) |
+//! | [`pgd`], [`video_attacks`], [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
 //! | [`generative`] | 3D APE-GAN's G and D, APE-GAN training and GAT |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
@@ -22,11 +23,14 @@ pub mod eval;
 pub mod exec;
 pub mod frames;
 pub mod generative;
+pub mod lower;
 pub mod models;
 pub mod optim;
+pub mod pgd;
 pub mod progress;
 pub mod resnet;
 pub mod rng;
+pub mod spec;
 pub mod synthetic;
 pub mod train;
 pub mod video_attacks;

@@ -28,6 +28,11 @@ impl SplitMix {
     pub fn below(&mut self, n: usize) -> usize {
         (self.uniform() * n as f64) as usize % n.max(1)
     }
+    /// Uniform in `0..n` (`n` > 0) by the multiply-shift method: the frame
+    /// folders' draw (its exact output is part of every resumable run on them).
+    pub fn below_shift(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
     /// Standard normal (Box–Muller).
     pub fn normal(&mut self) -> f64 {
         let u = self.uniform().max(1e-300);

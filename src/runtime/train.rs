@@ -15,14 +15,11 @@ use super::progress::Progress;
 use super::rng::{mix, SplitMix};
 use crate::language::program::RuleExpr;
 use crate::language::schedule::{adaptive_probabilities, Epoch, Schedule};
+pub use crate::results::EpochMetrics;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-
-/// Set by the Ctrl-C handler; trainers checkpoint and stop at the next batch.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// How the training attack is built for a budget ε.
 #[derive(Clone, Debug)]
@@ -63,29 +60,6 @@ pub struct TrainSpec {
     pub attack: Option<AttackPlan>,
     /// The attack of each epoch: budgets (`budget …`) or attack types (`attacks …`).
     pub schedule: Schedule<Attack>,
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub lr: f64,
-    /// The budget of the epoch (fixed and curriculum) or the probabilities it sampled with.
-    pub eps: Option<f64>,
-    pub probs: Option<Vec<f64>>,
-    pub train_loss: f64,
-    /// `None` when the learner has no classifier (APE-GAN alone).
-    pub train_acc: Option<f64>,
-    pub val_loss: Option<f64>,
-    pub val_acc: Option<f64>,
-    /// Validation accuracy under the epoch's training attack (a fixed budget
-    /// or the curriculum's current one): with `train_acc` on attacked clips,
-    /// the two sides of the robust generalization gap (Figure 4).
-    #[serde(default)]
-    pub val_adv_acc: Option<f64>,
-    /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
-    pub budget_losses: Option<Vec<f64>>,
-    pub seconds: f64,
 }
 
 /// What a checkpoint's `state.json` holds besides the tensors.
@@ -361,7 +335,7 @@ pub fn train(
                 state.loss_sum / state.seen,
                 100.0 * state.correct / state.seen
             ));
-            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            let interrupted = crate::util::interrupted();
             if interrupted || last_save.elapsed().as_secs() >= 600 {
                 state.seconds += started.elapsed().as_secs_f64();
                 let path = save_state(dir, &mut state, &*learner)?;
@@ -494,12 +468,8 @@ pub fn train(
 
 /// Writes `metrics.jsonl`, one JSON object per finished epoch.
 pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String> {
-    let mut text = String::new();
-    for m in metrics {
-        text.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
-        text.push('\n');
-    }
-    crate::cli::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
+    let text = EpochMetrics::jsonl(metrics)?;
+    crate::util::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", dir.join("metrics.jsonl").display()))
 }
 
@@ -510,7 +480,7 @@ fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<Pa
     let old = std::mem::replace(&mut state.tensors, name);
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join("state.json");
-    crate::cli::write_atomic(&path, &json)
+    crate::util::write_atomic(&path, &json)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if !old.is_empty() && old != state.tensors {
         let _ = std::fs::remove_file(dir.join(old));

@@ -2,7 +2,7 @@
 //! or a frame border (run by [`Pgd::run_masked`]), ART's frame saliency attack,
 //! and Pony et al.'s over-the-air flickering. Clips are N×C×T×H×W in [0, 1]; budgets and steps in 0..255 units.
 
-use super::attacks::{input_grad, Pgd};
+use super::pgd::{input_grad, Pgd};
 use tch::{Device, Kind, Tensor};
 
 /// Where a patch sits on the frame.
@@ -188,7 +188,7 @@ pub fn saliency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::attacks::Norm;
+    use crate::runtime::pgd::Norm;
 
     #[test]
     fn patch_and_border_geometry_follow_the_closed_forms() {

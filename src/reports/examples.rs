@@ -1,0 +1,184 @@
+//! `report e examples to "dir"`: animated GIFs (and MP4s) of clean and
+//! adversarial clips with the perturbation magnified, plus the raw tensors.
+
+use std::path::{Path, PathBuf};
+
+/// Clips shown per example folder.
+const EXAMPLES: i64 = 4;
+
+/// A file-name-safe version of a model or column name.
+fn slug(s: &str) -> String {
+    s.replace(" >> ", "+")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `report e examples to "dir"`: for the first clips, an animated GIF per model
+/// and attack showing the clean clip, the adversarial clip and the perturbation
+/// magnified (mid-grey = 0), side by side; plus the raw tensors as safetensors.
+pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    use image::{Delay, Frame, RgbaImage};
+    use tch::{Kind, Tensor};
+    let named = Tensor::read_safetensors(adversarial)
+        .map_err(|e| format!("cannot read {}: {e}", adversarial.display()))?;
+    let clean = named
+        .iter()
+        .find(|(n, _)| n == "clean")
+        .map(|(_, t)| t.shallow_clone())
+        .ok_or("the adversarial clips lack `clean`")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let k = EXAMPLES.min(clean.size()[0]);
+    let mut written = Vec::new();
+    let mut raw = Vec::new();
+    for (name, adv) in &named {
+        raw.push((name.clone(), adv.narrow(0, 0, k)));
+        if name == "clean" || name == "labels" {
+            continue;
+        }
+        for c in 0..k {
+            let (x, a) = (clean.get(c), adv.get(c).to_kind(Kind::Float));
+            let delta = &a - &x;
+            let m = delta.abs().max().double_value(&[]).max(1e-12);
+            let magnified = (delta * (0.5 / m) + 0.5).clamp(0.0, 1.0);
+            let s = x.size(); // C×T×H×W
+            let (t, h, w) = (s[1], s[2] as u32, s[3] as u32);
+            let panels = [x.shallow_clone(), a.clamp(0.0, 1.0), magnified];
+            let to_u8 = |p: &Tensor| -> Vec<u8> {
+                Vec::<u8>::try_from(
+                    (p * 255.0)
+                        .round()
+                        .to_kind(Kind::Uint8)
+                        .permute([1, 2, 3, 0])
+                        .contiguous()
+                        .flatten(0, -1),
+                )
+                .unwrap_or_default()
+            };
+            let bytes: Vec<Vec<u8>> = panels.iter().map(to_u8).collect();
+            let gap = 2;
+            let width = 3 * w + 2 * gap;
+            let frames: Vec<RgbaImage> = (0..t as usize)
+                .map(|f| {
+                    let mut img =
+                        RgbaImage::from_pixel(width, h, image::Rgba([255, 255, 255, 255]));
+                    for (p, b) in bytes.iter().enumerate() {
+                        let x0 = p as u32 * (w + gap);
+                        for yy in 0..h {
+                            for xx in 0..w {
+                                let i =
+                                    ((f * h as usize + yy as usize) * w as usize + xx as usize) * 3;
+                                if let Some(px) = b.get(i..i + 3) {
+                                    img.put_pixel(
+                                        x0 + xx,
+                                        yy,
+                                        image::Rgba([px[0], px[1], px[2], 255]),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    img
+                })
+                .collect();
+            let path = dir.join(format!("{}_clip{c}.gif", slug(name)));
+            let file = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let mut enc = GifEncoder::new_with_speed(file, 10);
+            enc.set_repeat(Repeat::Infinite)
+                .map_err(|e| e.to_string())?;
+            for img in &frames {
+                enc.encode_frame(Frame::from_parts(
+                    img.clone(),
+                    0,
+                    0,
+                    Delay::from_numer_denom_ms(150, 1),
+                ))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            written.push(path);
+            // The same animation as MP4 (H.264, pixels enlarged 4× without
+            // smoothing) when ffmpeg is there; the GIF alone otherwise.
+            if let Ok(exe) = crate::runtime::defenses::ffmpeg() {
+                let path = dir.join(format!("{}_clip{c}.mp4", slug(name)));
+                mp4(&exe, &frames, &path)?;
+                written.push(path);
+            }
+        }
+    }
+    let path = dir.join("examples.safetensors");
+    crate::runtime::models::save_tensors(&raw, &path)?;
+    written.push(path);
+    Ok(written)
+}
+
+/// Writes RGBA frames as an MP4 (libx264, yuv420p, ~6.7 frames per second),
+/// through a temporary name so a half-written file never has the final name.
+fn mp4(exe: &str, frames: &[image::RgbaImage], path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Some(first) = frames.first() else {
+        return Ok(());
+    };
+    let (w, h) = first.dimensions();
+    let tmp = path.with_extension("mp4.partial");
+    let mut child = Command::new(exe)
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo"])
+        .args([
+            "-pix_fmt",
+            "rgba",
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            "20/3",
+            "-i",
+            "-",
+        ])
+        .args([
+            "-vf",
+            "scale=iw*4:ih*4:flags=neighbor",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "12",
+        ])
+        .args([
+            "-threads",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ])
+        .args(["-f", "mp4"])
+        .arg(&tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {exe}: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    for f in frames {
+        stdin
+            .write_all(f.as_raw())
+            .map_err(|e| format!("writing frames to {exe}: {e}"))?;
+    }
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{exe} could not write {}: {}",
+            path.display(),
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

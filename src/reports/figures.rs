@@ -1,0 +1,177 @@
+//! The figure of a finished node, from its typed result.
+
+use super::plots::{Figure, Mark, Series};
+use super::tables::{eps_label, Grid};
+use super::NodeResult;
+use crate::results::{line_text, AnalysisResult, EpochMetrics, EvalResult, Validation};
+
+fn pct(v: Option<f64>) -> Option<f64> {
+    v.map(|a| 100.0 * a)
+}
+
+/// The figure of a finished node: an evaluation's robustness curve (accuracy
+/// against ε, a line per model) or per-attack bars (Figure 5), a training's
+/// accuracy per epoch, an analysis's surface (Figure 1), step-size fit
+/// (Figure 2) or generalization gap (Figure 4).
+pub fn figure(name: &str, result: &NodeResult) -> Figure {
+    match result {
+        NodeResult::Training { metrics, .. } => training(name, metrics),
+        NodeResult::Eval { result, .. } => robustness(name, result),
+        NodeResult::Analysis { result, .. } => analysis(name, result),
+    }
+}
+
+fn training(name: &str, m: &[EpochMetrics]) -> Figure {
+    let series = |get: fn(&EpochMetrics) -> Option<f64>, label: &str, mark| Series {
+        name: label.into(),
+        points: m
+            .iter()
+            .filter_map(|l| Some((l.epoch as f64, pct(get(l))?)))
+            .collect(),
+        mark,
+    };
+    let series: Vec<Series> = [
+        series(|l| l.train_acc, "train (attacked)", Mark::LinePoints),
+        series(|l| l.val_acc, "validation (clean)", Mark::LinePoints),
+        series(|l| l.val_adv_acc, "validation (attacked)", Mark::Dashed),
+    ]
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect();
+    if series.is_empty() {
+        return Figure::Lines {
+            title: format!("{name}: training loss"),
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            series: vec![Series {
+                name: "train".into(),
+                points: m.iter().map(|l| (l.epoch as f64, l.train_loss)).collect(),
+                mark: Mark::LinePoints,
+            }],
+        };
+    }
+    Figure::Lines {
+        title: format!("{name}: accuracy per epoch"),
+        x_label: "epoch".into(),
+        y_label: "top-1 accuracy (%)".into(),
+        series,
+    }
+}
+
+fn robustness(name: &str, result: &EvalResult) -> Figure {
+    let rows = &result.rows;
+    let grid = Grid::new(rows);
+    let models = &grid.models;
+    if rows.iter().any(|r| r.attack.is_some()) {
+        let series = models
+            .iter()
+            .map(|m| {
+                let values = grid
+                    .columns
+                    .iter()
+                    .map(|c| grid.cell(m, c).map_or(0.0, |r| 100.0 * r.accuracy))
+                    .collect();
+                (m.clone(), values)
+            })
+            .collect();
+        return Figure::Bars {
+            title: format!("{name}: accuracy under each attack"),
+            y_label: "top-1 accuracy (%)".into(),
+            categories: grid.columns.clone(),
+            series,
+        };
+    }
+    Figure::Lines {
+        title: format!("{name}: robustness"),
+        x_label: "attack budget ε (0..255)".into(),
+        y_label: "top-1 accuracy (%)".into(),
+        series: models
+            .iter()
+            .map(|m| Series {
+                name: m.clone(),
+                points: rows
+                    .iter()
+                    .filter(|r| &r.model == m)
+                    .map(|r| (r.eps, 100.0 * r.accuracy))
+                    .collect(),
+                mark: Mark::LinePoints,
+            })
+            .collect(),
+    }
+}
+
+fn analysis(name: &str, result: &AnalysisResult) -> Figure {
+    match result {
+        AnalysisResult::Surface(s) => {
+            let s = &s.surface;
+            Figure::Surface {
+                title: format!("{name}: adversarial loss at ε = {}", eps_label(s.eps)),
+                x_label: "step size α".into(),
+                y_label: "steps M".into(),
+                z_label: "mean cross-entropy".into(),
+                xs: s.alphas.clone(),
+                ys: s.steps.iter().map(|&m| m as f64).collect(),
+                z: s.loss.clone(),
+            }
+        }
+        AnalysisResult::Fit(f) => {
+            let f = &f.fit;
+            let (lo, hi) = f
+                .best
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                    (a.min(p.eps), b.max(p.eps))
+                });
+            Figure::Lines {
+                title: format!("{name}: {}", line_text(f.a, f.b, f.r2)),
+                x_label: "attack budget ε (0..255)".into(),
+                y_label: "best step size α".into(),
+                series: vec![
+                    Series {
+                        name: "best α (highest loss)".into(),
+                        points: f.best.iter().map(|p| (p.eps, p.alpha)).collect(),
+                        mark: Mark::Points,
+                    },
+                    Series {
+                        name: "least-squares fit".into(),
+                        points: [lo, hi]
+                            .iter()
+                            .filter(|x| x.is_finite())
+                            .map(|&x| (x, f.a * x + f.b))
+                            .collect(),
+                        mark: Mark::Line,
+                    },
+                ],
+            }
+        }
+        AnalysisResult::Gap(g) => {
+            let line = |values: &[Option<f64>], label: &str, mark| Series {
+                name: label.into(),
+                points: g
+                    .epoch
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(&e, a)| Some((e as f64, pct(*a)?)))
+                    .collect(),
+                mark,
+            };
+            Figure::Lines {
+                title: format!("{name}: generalization gap of `{}`", g.train),
+                x_label: "epoch".into(),
+                y_label: "top-1 accuracy (%)".into(),
+                series: vec![
+                    line(&g.train_acc, "train (attacked)", Mark::LinePoints),
+                    line(
+                        &g.val_acc,
+                        match g.validation {
+                            Validation::Attacked => "validation (attacked)",
+                            Validation::Clean => "validation (clean)",
+                        },
+                        Mark::LinePoints,
+                    ),
+                    line(&g.gap, "gap (train − validation)", Mark::Dashed),
+                ],
+            }
+        }
+    }
+}

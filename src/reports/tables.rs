@@ -1,0 +1,235 @@
+//! An evaluation's rows as tables: the grid every layout shares, Markdown
+//! like the paper's (best of each column in bold), CSV, and an analysis's CSV.
+
+use crate::results::{AnalysisResult, EvalResult, Row, Through};
+
+/// Formats a budget as written in the file (8, not 8.0).
+pub fn eps_label(e: f64) -> String {
+    if e.fract() == 0.0 {
+        format!("{}", e as i64)
+    } else {
+        format!("{e}")
+    }
+}
+
+/// An evaluation's rows laid out as its table: one row per model, one
+/// column per budget ε of a sweep or per attack of `attacks each {…}`, in
+/// the order they first appear. Shared by the Markdown, the HTML page and the
+/// figures.
+pub struct Grid<'a> {
+    rows: &'a [Row],
+    pub models: Vec<String>,
+    pub columns: Vec<String>,
+}
+
+impl<'a> Grid<'a> {
+    pub fn column(r: &Row) -> String {
+        match &r.attack {
+            Some(a) => a.clone(),
+            None => format!("ε = {}", eps_label(r.eps)),
+        }
+    }
+
+    pub fn new(rows: &'a [Row]) -> Self {
+        let (mut models, mut columns) = (Vec::<String>::new(), Vec::<String>::new());
+        for r in rows {
+            if !models.contains(&r.model) {
+                models.push(r.model.clone());
+            }
+            let c = Self::column(r);
+            if !columns.contains(&c) {
+                columns.push(c);
+            }
+        }
+        Grid {
+            rows,
+            models,
+            columns,
+        }
+    }
+
+    pub fn cell(&self, model: &str, column: &str) -> Option<&'a Row> {
+        self.rows
+            .iter()
+            .find(|r| r.model == model && Self::column(r) == column)
+    }
+
+    /// The best accuracy of a column (the paper's bold).
+    pub fn best(&self, column: &str) -> f64 {
+        self.rows
+            .iter()
+            .filter(|r| Self::column(r) == column)
+            .map(|r| r.accuracy)
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// Rows as a Markdown table: one row per model, one column per ε, the best
+/// accuracy of each column in bold (as in the paper's tables).
+pub fn markdown(title: &str, rows: &[Row]) -> String {
+    let grid = Grid::new(rows);
+    let (models, columns) = (&grid.models, &grid.columns);
+    let what = if rows.iter().any(|r| r.attack.is_some()) {
+        "under each attack"
+    } else {
+        "under attack at budget ε (0..255 units)"
+    };
+    let mut out = format!("# {title}\n\nTop-1 accuracy (%) {what}.\n\n| model |");
+    for c in columns {
+        out.push_str(&format!(" {c} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(columns.len()));
+    out.push('\n');
+    for m in models {
+        out.push_str(&format!("| {m} |"));
+        for c in columns {
+            match grid.cell(m, c) {
+                Some(r) => {
+                    let v = format!("{:.1}", 100.0 * r.accuracy);
+                    if r.accuracy == grid.best(c) {
+                        out.push_str(&format!(" **{v}** |"));
+                    } else {
+                        out.push_str(&format!(" {v} |"));
+                    }
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    let n = rows.first().map_or(0, |r| r.n);
+    out.push_str(&format!("\n{n} clips per cell.\n"));
+    out
+}
+
+/// What the attacks differentiated, and the defenses in front of each model,
+/// from an evaluation's result.
+pub fn csv(rows: &[Row], seed: u64) -> String {
+    let mut out = String::from("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{seed}\n",
+            r.model,
+            r.attack.as_deref().unwrap_or(""),
+            eps_label(r.eps),
+            r.alpha,
+            r.accuracy,
+            r.correct,
+            r.n,
+            r.video_accuracy.map_or(String::new(), |v| v.to_string())
+        ));
+    }
+    out
+}
+
+/// What the attacks differentiated, and the defenses in front of each model,
+/// from an evaluation's result.
+pub fn pipeline_note(v: &EvalResult) -> String {
+    let mut out = String::new();
+    let behind: Vec<String> = v
+        .defenses
+        .iter()
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(m, d)| format!("`{m}` runs behind {}", d.join(" → ")))
+        .collect();
+    if !behind.is_empty() {
+        out.push_str(&format!("{}.\n", behind.join("; ")));
+        out.push_str(match v.through {
+            Through::Classifier => "Attacks were computed on the classifier alone; the defenses in front were not attacked (`through: classifier`).\n",
+            Through::All => "Attacks were computed through the whole pipeline, defenses included (white-box).\n",
+        });
+    }
+    out
+}
+
+/// A number as JSON spells it; empty for none.
+fn num<T: serde::Serialize>(x: &T) -> String {
+    match serde_json::to_value(x) {
+        Ok(serde_json::Value::Null) | Err(_) => String::new(),
+        Ok(x) => x.to_string(),
+    }
+}
+
+/// An analysis's numbers as CSV: the surface's grid, the fit's best steps, or
+/// the gap per epoch.
+pub fn analysis_csv(v: &AnalysisResult) -> String {
+    match v {
+        AnalysisResult::Surface(s) => {
+            let s = &s.surface;
+            let mut out = String::from("steps,alpha,loss\n");
+            for (m, row) in s.steps.iter().zip(&s.loss) {
+                for (a, l) in s.alphas.iter().zip(row) {
+                    out.push_str(&format!("{},{},{}\n", num(m), num(a), num(l)));
+                }
+            }
+            out
+        }
+        AnalysisResult::Fit(f) => {
+            let f = &f.fit;
+            let mut out = String::from("eps,best_alpha,loss,accuracy,fit_a,fit_b,r2\n");
+            for b in &f.best {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    num(&b.eps),
+                    num(&b.alpha),
+                    num(&b.loss),
+                    num(&b.accuracy),
+                    num(&f.a),
+                    num(&f.b),
+                    num(&f.r2)
+                ));
+            }
+            out
+        }
+        AnalysisResult::Gap(g) => {
+            let mut out = String::from("epoch,eps,train_acc,val_acc,gap\n");
+            for (i, e) in g.epoch.iter().enumerate() {
+                let at = |c: &[Option<f64>]| c.get(i).map(num).unwrap_or_default();
+                out.push_str(&format!(
+                    "{},{},{},{},{}\n",
+                    num(e),
+                    at(&g.eps),
+                    at(&g.train_acc),
+                    at(&g.val_acc),
+                    at(&g.gap)
+                ));
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, eps: f64, acc: f64) -> Row {
+        Row {
+            model: model.into(),
+            attack: None,
+            eps,
+            alpha: 1.0,
+            accuracy: acc,
+            correct: (acc * 100.0) as u64,
+            n: 100,
+            video_accuracy: None,
+        }
+    }
+
+    #[test]
+    fn markdown_bolds_the_best_of_each_column() {
+        let rows = [
+            row("a", 0.0, 0.9),
+            row("a", 8.0, 0.1),
+            row("b", 0.0, 0.6),
+            row("b", 8.0, 0.3),
+        ];
+        let md = markdown("t", &rows);
+        assert!(md.contains("| model | ε = 0 | ε = 8 |"), "{md}");
+        assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
+        assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
+        let c = csv(&rows, 3);
+        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3"));
+    }
+}

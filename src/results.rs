@@ -1,0 +1,332 @@
+//! What finished nodes leave in the cache, as types: the runtime writes them,
+//! the reports, the HTML page and later nodes read them, through the same
+//! structs. The JSON field names are those of every earlier advp version, so
+//! existing caches still read.
+//!
+//! `result.json` files are written with sorted keys (through
+//! [`serde_json::Value`]); `metrics.jsonl` lines keep the field order below.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One cell of a robustness table: a model under one attack at one budget.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    pub model: String,
+    /// The attack of an `attacks each {…}` column; `None` in a budget sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<String>,
+    pub eps: f64,
+    pub alpha: f64,
+    pub accuracy: f64,
+    pub correct: u64,
+    pub n: u64,
+    /// Frame-folder data: accuracy of the mean clip softmax per video.
+    pub video_accuracy: Option<f64>,
+}
+
+/// What an evaluation attacked: the whole pipeline, or the classifier alone.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Through {
+    #[default]
+    All,
+    Classifier,
+}
+
+/// An `eval` node's `result.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvalResult {
+    pub node: String,
+    pub split: String,
+    pub seed: u64,
+    pub key: String,
+    /// Each model's cache key, by its label (`d >> m`).
+    #[serde(default)]
+    pub model_keys: BTreeMap<String, String>,
+    /// The frozen defenses each model's input went through, in order.
+    #[serde(default)]
+    pub defenses: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub through: Through,
+    pub rows: Vec<Row>,
+}
+
+/// One line of a train node's `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub lr: f64,
+    /// The budget of the epoch (fixed and curriculum) or the probabilities it sampled with.
+    pub eps: Option<f64>,
+    pub probs: Option<Vec<f64>>,
+    pub train_loss: f64,
+    /// `None` when the learner has no classifier (APE-GAN alone).
+    pub train_acc: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    /// Validation accuracy under the epoch's training attack (a fixed budget
+    /// or the curriculum's current one): with `train_acc` on attacked clips,
+    /// the two sides of the robust generalization gap (Figure 4).
+    #[serde(default)]
+    pub val_adv_acc: Option<f64>,
+    /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
+    pub budget_losses: Option<Vec<f64>>,
+    pub seconds: f64,
+}
+
+/// A number as its CSV cell: JSON's spelling, empty for none.
+fn cell<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::Null) | Err(_) => String::new(),
+        Ok(v) => v.to_string(),
+    }
+}
+
+impl EpochMetrics {
+    /// The columns of `metrics.csv`, each with how it reads off an epoch.
+    #[allow(clippy::type_complexity)]
+    const CSV: &'static [(&'static str, fn(&EpochMetrics) -> String)] = &[
+        ("epoch", |m| cell(&m.epoch)),
+        ("lr", |m| cell(&m.lr)),
+        ("eps", |m| cell(&m.eps)),
+        ("train_loss", |m| cell(&m.train_loss)),
+        ("train_acc", |m| cell(&m.train_acc)),
+        ("val_loss", |m| cell(&m.val_loss)),
+        ("val_acc", |m| cell(&m.val_acc)),
+        ("val_adv_acc", |m| cell(&m.val_adv_acc)),
+        ("seconds", |m| cell(&m.seconds)),
+    ];
+
+    /// Epochs as CSV, one line each.
+    pub fn csv(metrics: &[EpochMetrics]) -> String {
+        let header: Vec<&str> = Self::CSV.iter().map(|(name, _)| *name).collect();
+        let mut out = header.join(",") + "\n";
+        for m in metrics {
+            let cells: Vec<String> = Self::CSV.iter().map(|(_, get)| get(m)).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// `metrics.jsonl` as written by [`EpochMetrics::jsonl`]; unreadable lines are refused.
+    pub fn parse_jsonl(text: &str) -> Result<Vec<EpochMetrics>, String> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    pub fn jsonl(metrics: &[EpochMetrics]) -> Result<String, String> {
+        let mut text = String::new();
+        for m in metrics {
+            text.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
+            text.push('\n');
+        }
+        Ok(text)
+    }
+}
+
+/// Figure 1: `loss[m][a]` is the mean cross-entropy after `steps[m]` PGD steps
+/// of size `alphas[a]` at budget `eps`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Surface {
+    pub eps: f64,
+    pub alphas: Vec<f64>,
+    pub steps: Vec<usize>,
+    pub loss: Vec<Vec<f64>>,
+    /// The mean loss of the clean clips.
+    pub clean_loss: f64,
+    pub samples: usize,
+}
+
+/// One budget of Figure 2: the α that maximised the adversarial loss.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BestStep {
+    pub eps: f64,
+    pub alpha: f64,
+    pub loss: f64,
+    pub accuracy: f64,
+    /// The mean loss of every α searched, in the order of `alphas`.
+    pub losses: Vec<f64>,
+}
+
+/// Figure 2: the best α per ε and the least-squares line α̂ = a·ε + b.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StepFit {
+    pub alphas: Vec<f64>,
+    pub steps: usize,
+    pub best: Vec<BestStep>,
+    pub a: f64,
+    pub b: f64,
+    pub r2: f64,
+    pub samples: usize,
+}
+
+/// The fitted line as text: `α̂ = 0.310·ε − 0.205 (R² = 0.97)`.
+pub fn line_text(a: f64, b: f64, r2: f64) -> String {
+    let sign = if b < 0.0 { '−' } else { '+' };
+    format!("α̂ = {a:.3}·ε {sign} {:.3} (R² = {r2:.3})", b.abs())
+}
+
+/// A `loss_surface` node's `result.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SurfaceResult {
+    pub node: String,
+    pub model: String,
+    pub surface: Surface,
+}
+
+/// A `step_fit` node's `result.json`: the line at the top (what `alpha NAME` reads), and the whole fit.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitResult {
+    pub node: String,
+    pub model: String,
+    pub a: f64,
+    pub b: f64,
+    pub r2: f64,
+    pub fit: StepFit,
+}
+
+/// Which validation accuracy a generalization gap compares with.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Validation {
+    /// Under the epoch's training attack (as train accuracy is).
+    Attacked,
+    Clean,
+}
+
+/// A `generalization_gap` node's `result.json`: one entry per epoch in each list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GapResult {
+    pub node: String,
+    pub train: String,
+    pub epoch: Vec<usize>,
+    pub eps: Vec<Option<f64>>,
+    pub train_acc: Vec<Option<f64>>,
+    /// The validation accuracy compared (see `validation`).
+    pub val_acc: Vec<Option<f64>>,
+    pub val_clean_acc: Vec<Option<f64>>,
+    pub validation: Validation,
+    pub gap: Vec<Option<f64>>,
+}
+
+/// An analysis node's `result.json`, whichever analysis it is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum AnalysisResult {
+    Surface(SurfaceResult),
+    Fit(FitResult),
+    Gap(GapResult),
+}
+
+/// Writes a result as pretty JSON with sorted keys, atomically.
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+    let v = serde_json::to_value(v).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+    crate::util::write_atomic(path, format!("{text}\n").as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Reads a result written by [`write_json`]; the error names the file.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is corrupt: {e}", path.display()))
+}
+
+/// A train node's `metrics.jsonl`.
+pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>, String> {
+    let path = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    EpochMetrics::parse_jsonl(&text).map_err(|e| format!("{} is corrupt: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(e: usize, val_adv: Option<f64>) -> EpochMetrics {
+        EpochMetrics {
+            epoch: e,
+            lr: 0.01,
+            eps: Some(4.0),
+            probs: None,
+            train_loss: 1.5,
+            train_acc: Some(0.25),
+            val_loss: None,
+            val_acc: Some(0.5),
+            val_adv_acc: val_adv,
+            budget_losses: None,
+            seconds: 2.0,
+        }
+    }
+
+    #[test]
+    fn metrics_csv_has_one_column_per_field_read_and_empty_cells_for_none() {
+        let csv = EpochMetrics::csv(&[epoch(0, None), epoch(1, Some(0.125))]);
+        assert_eq!(
+            csv,
+            "epoch,lr,eps,train_loss,train_acc,val_loss,val_acc,val_adv_acc,seconds\n\
+             0,0.01,4.0,1.5,0.25,,0.5,,2.0\n\
+             1,0.01,4.0,1.5,0.25,,0.5,0.125,2.0\n"
+        );
+    }
+
+    #[test]
+    fn metrics_round_trip_and_old_lines_without_val_adv_acc_read() {
+        let m = vec![epoch(0, Some(0.5)), epoch(1, None)];
+        let text = EpochMetrics::jsonl(&m).unwrap();
+        assert_eq!(EpochMetrics::parse_jsonl(&text).unwrap(), m);
+        let old = r#"{"epoch":0,"lr":0.1,"eps":null,"probs":null,"train_loss":1.0,"train_acc":null,"val_loss":null,"val_acc":null,"budget_losses":null,"seconds":1.0}"#;
+        assert_eq!(EpochMetrics::parse_jsonl(old).unwrap()[0].val_adv_acc, None);
+    }
+
+    #[test]
+    fn eval_results_are_written_with_sorted_keys_and_read_back() {
+        let r = EvalResult {
+            node: "e".into(),
+            split: "test".into(),
+            seed: 3,
+            key: "k".into(),
+            model_keys: BTreeMap::from([("m".into(), "km".into())]),
+            defenses: BTreeMap::from([("m".into(), vec![])]),
+            through: Through::Classifier,
+            rows: vec![Row {
+                model: "m".into(),
+                attack: None,
+                eps: 8.0,
+                alpha: 2.0,
+                accuracy: 0.5,
+                correct: 1,
+                n: 2,
+                video_accuracy: None,
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("result.json");
+        write_json(&path, &r).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<usize> = [
+            "defenses",
+            "key",
+            "model_keys",
+            "node",
+            "rows",
+            "seed",
+            "split",
+            "through",
+        ]
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert!(text.contains("\"through\": \"classifier\""));
+        assert_eq!(read_json::<EvalResult>(&path).unwrap(), r);
+    }
+}

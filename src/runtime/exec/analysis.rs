@@ -1,0 +1,161 @@
+//! Analysis nodes: `loss_surface`, `step_fit` and `generalization_gap`, each
+//! a typed result in the cache that the reports draw.
+
+use super::{RunError, Runner};
+use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
+use crate::runtime::analysis;
+use crate::runtime::attacks::Pgd;
+use crate::runtime::rng::{hash_str, mix};
+use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef};
+use crate::runtime::train;
+
+impl Runner<'_> {
+    pub(super) fn run_analysis(&mut self, i: NodeId, a: &AnalysisSpec) -> Result<(), RunError> {
+        let node = self.program.nodes[i].name.clone();
+        let result = match a {
+            AnalysisSpec::Gap { train: t } => AnalysisResult::Gap(self.gap(i, *t)?),
+            AnalysisSpec::Surface {
+                model,
+                split,
+                samples,
+                attack,
+                eps,
+                alphas,
+                steps,
+            } => {
+                let base = attack.attack.as_pgd().expect("lowering keeps PGD analyses");
+                let pgd = Pgd { eps: *eps, ..base };
+                let surface = self.attacked(i, model, *split, |f, clips, seed, runner| {
+                    analysis::loss_surface(
+                        f,
+                        clips,
+                        &pgd,
+                        alphas,
+                        steps,
+                        *samples,
+                        BATCH,
+                        attack.bn_train,
+                        seed,
+                        runner.opts.device,
+                        &runner.progress,
+                    )
+                })?;
+                AnalysisResult::Surface(SurfaceResult {
+                    node,
+                    model: self.program.nodes[model.model].name.clone(),
+                    surface,
+                })
+            }
+            AnalysisSpec::Fit {
+                model,
+                split,
+                samples,
+                attack,
+                budgets,
+                alphas,
+            } => {
+                let base = attack.attack.as_pgd().expect("lowering keeps PGD analyses");
+                let fit = self.attacked(i, model, *split, |f, clips, seed, runner| {
+                    analysis::step_fit(
+                        f,
+                        clips,
+                        &base,
+                        budgets,
+                        alphas,
+                        *samples,
+                        BATCH,
+                        attack.bn_train,
+                        seed,
+                        runner.opts.device,
+                        &runner.progress,
+                    )
+                })?;
+                self.progress.line(&format!(
+                    "{node}: {}",
+                    crate::results::line_text(fit.a, fit.b, fit.r2)
+                ));
+                AnalysisResult::Fit(FitResult {
+                    node,
+                    model: self.program.nodes[model.model].name.clone(),
+                    a: fit.a,
+                    b: fit.b,
+                    r2: fit.r2,
+                    fit,
+                })
+            }
+        };
+        let dir = self.workdir(i)?;
+        crate::results::write_json(&dir.join("result.json"), &result)
+            .map_err(|e| self.fail(i, e))?;
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))
+    }
+
+    /// Runs `each` on the model (behind its defenses) and the split's clips,
+    /// with the analysis's seed.
+    fn attacked<T>(
+        &mut self,
+        i: NodeId,
+        model: &ModelRef,
+        split: SplitRef,
+        each: impl FnOnce(
+            &dyn Fn(&tch::Tensor, bool) -> tch::Tensor,
+            &crate::runtime::data::Clips,
+            u64,
+            &Self,
+        ) -> Result<T, String>,
+    ) -> Result<T, RunError> {
+        let d = self.dataset(split.data)?;
+        let mi = model.model;
+        self.ensure_done(mi)?;
+        let net = self.net(mi, i)?;
+        self.check_shapes(i, &net, &d)?;
+        let mut ids = model.defenses.clone();
+        ids.extend(self.front(mi));
+        let defenses = self.defenses(&ids, i)?;
+        let f = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+        let seed = mix(&[
+            self.program.settings.seed,
+            hash_str(&self.program.nodes[i].name),
+        ]);
+        each(&f, d.split(split.split.as_str()), seed, self).map_err(|e| self.fail(i, e))
+    }
+
+    /// Train and validation accuracy per epoch of train node `t`, and their gap.
+    fn gap(&mut self, i: NodeId, t: NodeId) -> Result<GapResult, RunError> {
+        self.ensure_done(t)?;
+        let metrics = crate::results::read_metrics(&self.cache.done(&self.keys[t]))
+            .map_err(|e| self.fail(i, e))?;
+        // Train accuracy is on attacked clips: compare it with validation
+        // under the same attack where the run logged it, else clean.
+        let attacked = metrics.iter().any(|m| m.val_adv_acc.is_some());
+        let val: Vec<Option<f64>> = metrics
+            .iter()
+            .map(|m| if attacked { m.val_adv_acc } else { m.val_acc })
+            .collect();
+        let gap = metrics
+            .iter()
+            .zip(&val)
+            .map(|(m, v)| Some(m.train_acc? - (*v)?))
+            .collect();
+        Ok(GapResult {
+            node: self.program.nodes[i].name.clone(),
+            train: self.program.nodes[t].name.clone(),
+            epoch: metrics.iter().map(|m| m.epoch).collect(),
+            eps: metrics.iter().map(|m| m.eps).collect(),
+            train_acc: metrics.iter().map(|m| m.train_acc).collect(),
+            val_acc: val,
+            val_clean_acc: metrics.iter().map(|m| m.val_acc).collect(),
+            validation: if attacked {
+                Validation::Attacked
+            } else {
+                Validation::Clean
+            },
+            gap,
+        })
+    }
+}
+
+/// Clips per batch in the step-size analyses.
+const BATCH: usize = 32;

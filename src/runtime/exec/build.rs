@@ -1,0 +1,240 @@
+//! Building blocks from their specs: datasets, networks (fresh or trained),
+//! the defenses in front of a classifier, working folders, fitted lines.
+
+use super::{RunError, Runner};
+use crate::language::diagnostic::Code;
+use crate::results::FitResult;
+use crate::runtime::data::{self, Dataset};
+use crate::runtime::defenses::Defense;
+use crate::runtime::models::{self, Arch, ModelSpec, Net};
+use crate::runtime::rng::{hash_str, mix};
+use crate::runtime::spec::{Classes, DataSpec, DefenseSpec, Learning, NodeId, NodeSpec, StepRule};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+impl Runner<'_> {
+    pub(super) fn dataset(&mut self, i: NodeId) -> Result<Rc<Dataset>, RunError> {
+        if let Some(d) = self.data.get(&i) {
+            return Ok(d.clone());
+        }
+        let NodeSpec::Data(spec) = self.spec(i).clone() else {
+            return Err(self.fail(i, format!("`{}` is not data", self.program.nodes[i].name)));
+        };
+        let d = match &spec {
+            DataSpec::Synthetic(args) => Ok(data::synthetic(args)),
+            DataSpec::Tensors { path, val } => data::tensors(path, *val),
+            DataSpec::Frames { args, root } => {
+                self.progress
+                    .line(&format!("{}: indexing {root}", self.program.nodes[i].name));
+                data::frame_folders(args)
+            }
+        }
+        .map_err(|e| self.fail(i, e))?;
+        let d = Rc::new(d);
+        self.data.insert(i, d.clone());
+        Ok(d)
+    }
+
+    /// The model node `i` describes, its class count read off data if needed.
+    fn model_spec(&mut self, i: NodeId) -> Result<ModelSpec, RunError> {
+        let NodeSpec::Model(m) = self.spec(i).clone() else {
+            return Err(self.fail(
+                i,
+                format!("`{}` is not a model", self.program.nodes[i].name),
+            ));
+        };
+        let classes = match m.classes {
+            Classes::Fixed(c) => c,
+            Classes::Of(d) => self.dataset(d)?.classes,
+            Classes::Unknown => 0,
+        };
+        Ok(ModelSpec {
+            arch: m.arch,
+            classes,
+            pretrained: m.pretrained,
+        })
+    }
+
+    /// A ready classifier for node `i`: a model node (fresh, seeded by its name)
+    /// or a finished train node (its weights from the cache).
+    pub(super) fn net(&mut self, i: NodeId, for_node: NodeId) -> Result<Net, RunError> {
+        let n = &self.program.nodes[i];
+        match self.spec(i) {
+            NodeSpec::Model(_) => {
+                let spec = self.model_spec(i)?;
+                tch::manual_seed(mix(&[self.program.settings.seed, hash_str(&n.name)]) as i64);
+                Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))
+            }
+            NodeSpec::Train(t) => {
+                let model = t.model.model;
+                let mut net = self.net(model, for_node)?;
+                let weights = self.cache.done(&self.keys[i]).join("weights.safetensors");
+                let named = tch::Tensor::read_safetensors(&weights).map_err(|e| {
+                    self.fail(for_node, format!("cannot read {}: {e}", weights.display()))
+                })?;
+                net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
+                Ok(net)
+            }
+            _ => Err(self.fail(for_node, format!("`{}` is not a model", n.name))),
+        }
+    }
+
+    /// The frozen defenses in front of node `i`'s classifier, in the order they
+    /// run: a train node's `preprocess`, its `d >> model` defenses, then those of
+    /// the model it started from (a train node's preprocessing stays with its
+    /// weights when it is evaluated or trained further).
+    pub(super) fn front(&self, i: NodeId) -> Vec<NodeId> {
+        let NodeSpec::Train(t) = self.spec(i) else {
+            return Vec::new();
+        };
+        // GAT's own generator runs first; then what its classifier saw.
+        let mut ids = match t.learning {
+            Learning::Generative { .. } => vec![i],
+            _ => Vec::new(),
+        };
+        ids.extend(self.input_front(i));
+        ids
+    }
+
+    /// The frozen defenses a train node's classifier is trained behind.
+    pub(super) fn input_front(&self, i: NodeId) -> Vec<NodeId> {
+        let NodeSpec::Train(t) = self.spec(i) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<NodeId> = t.preprocess.into_iter().collect();
+        ids.extend(&t.model.defenses);
+        ids.extend(self.front(t.model.model));
+        ids
+    }
+
+    /// The names of defense nodes, in order (what a result records).
+    pub(super) fn names(&self, ids: &[NodeId]) -> Vec<String> {
+        ids.iter()
+            .map(|&d| self.program.nodes[d].name.clone())
+            .collect()
+    }
+
+    /// The defenses given, built (trained ones are computed first if needed).
+    pub(super) fn defenses(
+        &mut self,
+        ids: &[NodeId],
+        for_node: NodeId,
+    ) -> Result<Vec<Defense>, RunError> {
+        ids.iter()
+            .map(|&d| {
+                self.ensure_done(d)?;
+                self.defense(d, for_node)
+            })
+            .collect()
+    }
+
+    /// The APE-GAN node whose G and D node `d` holds: an `ape_gan` defense
+    /// itself, or the `ape` of a GAT node.
+    fn ape_of(&self, d: NodeId) -> NodeId {
+        match self.spec(d) {
+            NodeSpec::Train(t) => match t.learning {
+                Learning::Generative { ape } => ape,
+                _ => d,
+            },
+            _ => d,
+        }
+    }
+
+    /// A trained APE-GAN generator (of an `ape_gan` defense or a GAT node), or
+    /// its discriminator for clips of T×H×W = `discriminator_for`.
+    pub(super) fn generator(
+        &self,
+        d: NodeId,
+        for_node: NodeId,
+        discriminator_for: Option<[i64; 3]>,
+    ) -> Result<Net, RunError> {
+        let NodeSpec::Defense(DefenseSpec::ApeGan(ape)) = self.spec(self.ape_of(d)) else {
+            let name = &self.program.nodes[d].name;
+            return Err(self.fail(for_node, format!("`{name}` has no trained generator")));
+        };
+        let width = ape.width;
+        let arch = match discriminator_for {
+            Some(shape) => Arch::ApeDiscriminator { width, shape },
+            None => Arch::ApeGenerator { width },
+        };
+        let spec = ModelSpec {
+            arch,
+            classes: 0,
+            pretrained: None,
+        };
+        let mut net = Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))?;
+        let file = match discriminator_for {
+            Some(_) => "discriminator.safetensors",
+            None => "generator.safetensors",
+        };
+        let path = self.cache.done(&self.keys[d]).join(file);
+        let named = tch::Tensor::read_safetensors(&path)
+            .map_err(|e| self.fail(for_node, format!("cannot read {}: {e}", path.display())))?;
+        net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
+        Ok(net)
+    }
+
+    fn defense(&self, d: NodeId, for_node: NodeId) -> Result<Defense, RunError> {
+        match self.spec(d) {
+            NodeSpec::Defense(DefenseSpec::VideoCompression { crf }) => {
+                crate::runtime::defenses::ffmpeg().map_err(|e| self.fail(for_node, e))?;
+                Ok(Defense::VideoCompression { crf: *crf })
+            }
+            NodeSpec::Defense(DefenseSpec::ApeGan(_)) | NodeSpec::Train(_) => {
+                let mut g = self.generator(d, for_node, None)?;
+                g.vs.freeze();
+                Ok(Defense::Generator(Rc::new(g)))
+            }
+            _ => Err(self.fail(
+                for_node,
+                format!("`{}` is not a defense", self.program.nodes[d].name),
+            )),
+        }
+    }
+
+    /// The node's working folder in the cache (kept across runs for resuming), described.
+    pub(super) fn workdir(&self, i: NodeId) -> Result<PathBuf, RunError> {
+        let dir = self
+            .cache
+            .partial(&self.keys[i])
+            .map_err(|e| self.fail(i, e))?;
+        self.cache
+            .describe(
+                &dir,
+                &self.program.nodes[i],
+                &self.keys[i],
+                self.program.settings.seed,
+            )
+            .map_err(|e| self.fail(i, e))?;
+        Ok(dir)
+    }
+
+    pub(super) fn check_shapes(&self, i: NodeId, net: &Net, d: &Dataset) -> Result<(), RunError> {
+        models::check_shape(net, &d.shape, d.classes).map_err(|e| {
+            RunError::Diagnostics(vec![self.diag(
+                i,
+                Code::ShapeMismatch,
+                e,
+                "make the model's `classes` match the data (e.g. `classes: ucf.classes`) and its input match the clips",
+            )])
+        })
+    }
+
+    /// (a, b) of every `step_fit` line a step-size rule names, computed first if needed.
+    pub(super) fn fits(
+        &mut self,
+        i: NodeId,
+        rule: &Option<StepRule>,
+    ) -> Result<BTreeMap<String, (f64, f64)>, RunError> {
+        let mut fits = BTreeMap::new();
+        for (name, f) in rule.iter().flat_map(|r| r.fits.iter()) {
+            self.ensure_done(*f)?;
+            let path = self.cache.done(&self.keys[*f]).join("result.json");
+            let fit: FitResult = crate::results::read_json(&path)
+                .map_err(|e| self.fail(i, format!("cannot read the fit of `{name}`: {e}")))?;
+            fits.insert(name.clone(), (fit.a, fit.b));
+        }
+        Ok(fits)
+    }
+}

@@ -1,0 +1,125 @@
+//! `robustness` evaluations: every model under every column's attack.
+
+use super::{RunError, Runner};
+use crate::results::{EvalResult, Row, Through};
+use crate::runtime::attacks::Attack;
+use crate::runtime::eval;
+use crate::runtime::models;
+use crate::runtime::rng::{hash_str, mix};
+use crate::runtime::spec::{Columns, EvalSpec, NodeId};
+use crate::runtime::train::{self, AttackPlan};
+use std::collections::BTreeMap;
+
+impl Runner<'_> {
+    pub(super) fn run_eval(&mut self, i: NodeId, e: &EvalSpec) -> Result<(), RunError> {
+        let node = self.program.nodes[i].name.clone();
+        let d = self.dataset(e.split.data)?;
+        let plan = AttackPlan {
+            base: e.attack.attack.clone(),
+            alpha: e.alpha.as_ref().map(|r| r.expr.clone()),
+            bn_train: e.attack.bn_train,
+            fits: self.fits(i, &e.alpha)?,
+        };
+        let cells: Vec<eval::Cell> = match &e.columns {
+            Columns::Attacks(attacks) => attacks
+                .iter()
+                .map(|a| match a {
+                    None => eval::Cell {
+                        label: Some("none".into()),
+                        eps: 0.0,
+                        attack: None,
+                    },
+                    Some(a) => {
+                        let eps = a.attack.eps();
+                        eval::Cell {
+                            label: Some(a.label.clone()),
+                            eps,
+                            attack: Some(a.attack.at(eps, plan.alpha_at(eps))),
+                        }
+                    }
+                })
+                .collect(),
+            Columns::Budgets(budgets) => budgets
+                .iter()
+                .map(|&eps| eval::Cell {
+                    label: None,
+                    eps,
+                    attack: (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
+                        .then(|| plan.at(eps)),
+                })
+                .collect(),
+        };
+        let keep = self.keep_adversarial.contains(&i);
+        let dir = self.workdir(i)?;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
+        let mut model_keys = BTreeMap::new();
+        let mut fronts = BTreeMap::new();
+        let clips = d.split(e.split.split.as_str());
+        for m in &e.models {
+            let label = &m.label;
+            let mi = m.model;
+            self.ensure_done(mi)?;
+            model_keys.insert(label.clone(), self.keys[mi].clone());
+            let net = self.net(mi, i)?;
+            self.check_shapes(i, &net, &d)?;
+            // The written defenses, then those the model was trained behind.
+            let mut ids = m.defenses.clone();
+            ids.extend(self.front(mi));
+            let defenses = self.defenses(&ids, i)?;
+            fronts.insert(label.clone(), self.names(&ids));
+            let forward = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+            let classifier_alone = |v: &tch::Tensor, train: bool| net.forward(v, train);
+            // White-box by default: the attack differentiates the whole pipeline.
+            let attacked: &dyn Fn(&tch::Tensor, bool) -> tch::Tensor = match e.through {
+                Through::Classifier => &classifier_alone,
+                Through::All => &forward,
+            };
+            let seed = mix(&[self.program.settings.seed, hash_str(&node), hash_str(label)]);
+            let r = eval::robustness(
+                label,
+                &forward,
+                attacked,
+                clips,
+                &cells,
+                plan.bn_train,
+                e.batch,
+                seed,
+                keep,
+                self.opts.device,
+                &self.progress,
+            )
+            .map_err(|e| self.fail(i, e))?;
+            rows.extend(r.rows);
+            for ((eps, t), cell) in r.adversarial.into_iter().zip(&cells) {
+                let column = cell.label.clone().unwrap_or_else(|| format!("eps{eps}"));
+                adversarial.push((format!("{label}/{column}"), t));
+            }
+        }
+        if keep {
+            let idx: Vec<usize> = (0..clips.len()).collect();
+            let (x, y) = clips
+                .batch(&idx, 0, tch::Device::Cpu)
+                .map_err(|e| self.fail(i, e))?;
+            adversarial.push(("clean".into(), x));
+            adversarial.push(("labels".into(), y));
+            models::save_tensors(&adversarial, &dir.join("adversarial.safetensors"))
+                .map_err(|e| self.fail(i, e))?;
+        }
+        let result = EvalResult {
+            node,
+            split: e.split.split.as_str().to_string(),
+            seed: self.program.settings.seed,
+            key: self.keys[i].clone(),
+            model_keys,
+            defenses: fronts,
+            through: e.through,
+            rows,
+        };
+        crate::results::write_json(&dir.join("result.json"), &result)
+            .map_err(|e| self.fail(i, e))?;
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))
+    }
+}

@@ -1,0 +1,307 @@
+//! Runs a checked, planned and lowered program: nodes in dependency order,
+//! every finished `train`, `eval` and analysis node (and trained defense)
+//! stored in the content-addressed cache.
+//!
+//! Data, model and attack nodes are cheap descriptions, built only when a node
+//! that needs them actually runs, so a second run of a finished pipeline does
+//! no tensor work at all. Writing reports is the pipeline's job
+//! ([`crate::pipeline`]), not the runtime's.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the [`Runner`]: targets, preflight, the cache, the node loop |
+//! | `build.rs` | data, networks and defenses from their specs |
+//! | `train.rs` | train nodes and trained defenses |
+//! | `eval.rs` | robustness evaluations |
+//! | `analysis.rs` | loss surface, step fit, generalization gap |
+
+mod analysis;
+mod build;
+mod eval;
+mod train;
+
+use super::cache::{self, Cache};
+use super::data::Dataset;
+use super::lower;
+use super::progress::Progress;
+use super::spec::{Lowered, NodeSpec};
+use crate::graph::Plan;
+use crate::language::builtins::{self, ReportMode};
+use crate::language::diagnostic::{Code, Diagnostic};
+use crate::language::program::{Node, Program};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+pub struct Options {
+    /// Where reports go.
+    pub out: PathBuf,
+    pub cache: PathBuf,
+    pub only: Option<String>,
+    pub force: bool,
+    pub quiet: bool,
+    /// The pipeline's folder: relative data, weight and module paths start here.
+    pub base: PathBuf,
+    pub device: tch::Device,
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// Diagnostics pointing into the pipeline.
+    Diagnostics(Vec<Diagnostic>),
+    /// Ctrl-C: the checkpoint is saved.
+    Interrupted { node: String, message: String },
+}
+
+/// What the run did, node by node.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub ran: Vec<String>,
+    pub cached: Vec<String>,
+}
+
+/// Whether a node's result is computed and cached (the built-in table's rule).
+pub fn computed(n: &Node) -> bool {
+    builtins::computed(n.kind, &n.builtin)
+}
+
+pub struct Runner<'a> {
+    program: &'a Program,
+    plan: &'a Plan,
+    opts: &'a Options,
+    /// The typed plan.
+    lowered: Lowered,
+    index: HashMap<&'a str, usize>,
+    keys: Vec<String>,
+    cache: Cache,
+    data: HashMap<usize, Rc<Dataset>>,
+    progress: Progress,
+    /// Eval nodes whose adversarial clips a report asks for.
+    keep_adversarial: HashSet<usize>,
+    summary: Summary,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(program: &'a Program, plan: &'a Plan, opts: &'a Options) -> Self {
+        let index: HashMap<&str, usize> = program
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        let keep_adversarial = program
+            .reports
+            .iter()
+            .filter(|r| {
+                matches!(
+                    ReportMode::parse(r.mode.as_deref()),
+                    Some(ReportMode::Adversarial | ReportMode::Examples)
+                )
+            })
+            .filter_map(|r| index.get(r.target.as_str()).copied())
+            .collect();
+        Runner {
+            program,
+            plan,
+            opts,
+            lowered: lower::lower(program, &opts.base),
+            index,
+            keys: cache::keys(program, plan, &opts.base),
+            cache: Cache::new(opts.cache.clone()),
+            data: HashMap::new(),
+            progress: Progress::new(opts.quiet),
+            keep_adversarial,
+            summary: Summary::default(),
+        }
+    }
+
+    pub fn program(&self) -> &'a Program {
+        self.program
+    }
+
+    pub fn plan(&self) -> &'a Plan {
+        self.plan
+    }
+
+    pub fn options(&self) -> &'a Options {
+        self.opts
+    }
+
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The cache key of node `i`.
+    pub fn key(&self, i: usize) -> &str {
+        &self.keys[i]
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The typed plan.
+    pub fn lowered(&self) -> &Lowered {
+        &self.lowered
+    }
+
+    fn spec(&self, i: usize) -> &NodeSpec {
+        &self.lowered.nodes[i]
+    }
+
+    fn diag(&self, i: usize, code: Code, message: String, help: &str) -> Diagnostic {
+        let n = &self.program.nodes[i];
+        Diagnostic::new(code, n.file, n.name_span, message)
+            .label(format!("while running `{}`", n.name))
+            .help(help.to_string())
+    }
+
+    fn fail(&self, i: usize, message: String) -> RunError {
+        RunError::Diagnostics(vec![self.diag(
+            i,
+            Code::NodeFailed,
+            message,
+            "fix the cause and run again: finished nodes stay cached, and training resumes from its last checkpoint",
+        )])
+    }
+
+    /// Nodes this run must finish: `--only` and what it reads, or every node.
+    fn targets(&self) -> Result<Vec<usize>, RunError> {
+        let mut wanted = vec![false; self.program.nodes.len()];
+        match &self.opts.only {
+            Some(name) => {
+                let Some(&i) = self.index.get(name.as_str()) else {
+                    let names: Vec<&str> =
+                        self.program.nodes.iter().map(|n| n.name.as_str()).collect();
+                    let hint = crate::language::diagnostic::nearest(name, names.iter().copied())
+                        .map_or(String::new(), |n| format!(" (did you mean `{n}`?)"));
+                    return Err(RunError::Diagnostics(vec![Diagnostic::new(
+                        Code::UnknownName,
+                        self.program.main,
+                        crate::language::ast::Span { start: 0, end: 0 },
+                        format!("--only {name}: no node of that name{hint}"),
+                    )
+                    .help(format!("nodes: {}", names.join(", ")))]));
+                };
+                let mut stack = vec![i];
+                while let Some(j) = stack.pop() {
+                    if !wanted[j] {
+                        wanted[j] = true;
+                        stack.extend(self.plan.inputs(j));
+                    }
+                }
+            }
+            None => wanted.iter_mut().for_each(|w| *w = true),
+        }
+        Ok(self
+            .plan
+            .order
+            .iter()
+            .copied()
+            .filter(|&i| wanted[i])
+            .collect())
+    }
+
+    /// Refuses, before any work, what this runtime cannot execute: the
+    /// lowering's problems of the targets (and of their reports).
+    fn preflight(&self, targets: &[usize]) -> Result<(), RunError> {
+        let diags: Vec<Diagnostic> = self
+            .lowered
+            .problems
+            .iter()
+            .filter(|(node, _)| targets.contains(node))
+            .map(|(_, d)| d.clone())
+            .collect();
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Diagnostics(diags))
+        }
+    }
+
+    /// Whether node `i` is finished in the cache (and has what its reports need).
+    pub fn is_cached(&self, i: usize) -> bool {
+        let n = &self.program.nodes[i];
+        if !computed(n) {
+            return false;
+        }
+        let dir = self.cache.done(&self.keys[i]);
+        dir.exists()
+            && (!self.keep_adversarial.contains(&i) || dir.join("adversarial.safetensors").exists())
+    }
+
+    /// The nodes a run would touch (all, or `--only`'s and what it reads),
+    /// after the checks that refuse unsupported nodes before any work.
+    pub fn prepare(&self) -> Result<Vec<usize>, RunError> {
+        let targets = self.targets()?;
+        self.preflight(&targets)?;
+        Ok(targets)
+    }
+
+    /// Runs every target that is not cached; gives what ran and what was cached.
+    pub fn run(mut self) -> Result<(Summary, Vec<usize>), RunError> {
+        let targets = self.prepare()?;
+        let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
+            (_, false) => HashSet::new(),
+            (Some(name), true) => HashSet::from([self.index[name.as_str()]]),
+            (None, true) => targets.iter().copied().collect(),
+        };
+        for &i in &targets {
+            let n = &self.program.nodes[i];
+            if !computed(n) {
+                continue;
+            }
+            if self.is_cached(i) && !forced.contains(&i) {
+                self.progress
+                    .line(&format!("{}: cached ({})", n.name, &self.keys[i][..12]));
+                self.summary.cached.push(n.name.clone());
+                continue;
+            }
+            if forced.contains(&i) {
+                self.cache
+                    .clear(&self.keys[i])
+                    .map_err(|e| self.fail(i, e))?;
+            }
+            let outcome = super::models::catch_libtorch(|| self.compute(i));
+            match outcome {
+                Ok(r) => r?,
+                Err(panic) => {
+                    return Err(self.fail(
+                        i,
+                        format!("libtorch failed while running `{}`: {panic}", n.name),
+                    ))
+                }
+            }
+            self.summary.ran.push(n.name.clone());
+        }
+        Ok((self.summary, targets))
+    }
+
+    /// The targets whose results are in the cache (for `advp report`).
+    pub fn finished(&self) -> Result<Vec<usize>, RunError> {
+        let targets = self.targets()?;
+        Ok(targets.into_iter().filter(|&i| self.is_cached(i)).collect())
+    }
+
+    /// Computes node `i` (its inputs first, as they are needed).
+    fn compute(&mut self, i: usize) -> Result<(), RunError> {
+        match self.spec(i).clone() {
+            NodeSpec::Eval(e) => self.run_eval(i, &e),
+            NodeSpec::Analysis(a) => self.run_analysis(i, &a),
+            NodeSpec::Train(t) => self.run_train(i, &t),
+            NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => self.run_ape_gan(i, &g),
+            _ => Ok(()),
+        }
+    }
+
+    /// Computes node `i` if it is a computed node not yet in the cache (an
+    /// input of the node running now).
+    fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
+        let n = &self.program.nodes[i];
+        if computed(n) && !matches!(self.spec(i), NodeSpec::Eval(_)) && !self.is_cached(i) {
+            self.compute(i)?;
+            self.summary.ran.push(self.program.nodes[i].name.clone());
+        }
+        Ok(())
+    }
+}

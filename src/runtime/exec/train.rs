@@ -1,0 +1,202 @@
+//! Train nodes (`standard`, `adversarial`, `generative`) and trained
+//! defenses (`ape_gan`), through the one training loop of
+//! [`crate::runtime::train`].
+
+use super::{RunError, Runner};
+use crate::language::schedule::Schedule;
+use crate::runtime::attacks::Attack;
+use crate::runtime::data::Dataset;
+use crate::runtime::generative::GanLearner;
+use crate::runtime::models::{Arch, ModelSpec, Net};
+use crate::runtime::rng::{hash_str, mix};
+use crate::runtime::spec::{ApeGanSpec, Learning, NodeId, TrainNode, TrainSchedule, Training};
+use crate::runtime::train::{self, AttackPlan, TrainError, TrainSpec};
+use std::path::PathBuf;
+
+impl Runner<'_> {
+    /// The training loop's spec: the attack plan (with its fitted lines) and
+    /// the attack of each epoch.
+    fn train_spec(&mut self, i: NodeId, t: &Training) -> Result<TrainSpec, RunError> {
+        let attack = match &t.attack {
+            None => None,
+            Some(a) => Some(AttackPlan {
+                base: a.attack.clone(),
+                alpha: t.alpha.as_ref().map(|r| r.expr.clone()),
+                bn_train: a.bn_train,
+                fits: self.fits(i, &t.alpha)?,
+            }),
+        };
+        let schedule = match (&attack, &t.schedule) {
+            (None, _) | (_, TrainSchedule::Clean) => Schedule::Fixed(Attack::Fgsm(0.0)),
+            (Some(plan), TrainSchedule::Budgets(b)) => b.map(|&eps| plan.at(eps)),
+            (Some(plan), TrainSchedule::Types(types)) => types.map(|a| {
+                let eps = a.attack.eps();
+                a.attack.at(eps, plan.alpha_at(eps))
+            }),
+        };
+        Ok(TrainSpec {
+            node: self.program.nodes[i].name.clone(),
+            seed: self.program.settings.seed,
+            epochs: t.epochs,
+            batch: t.batch,
+            rule: t.rule.clone(),
+            lr: t.lr,
+            milestones: t.milestones.clone(),
+            lr_decay: t.lr_decay,
+            schedule,
+            attack,
+        })
+    }
+
+    /// Trains a `standard`/`adversarial` classifier or a `generative` (GAT) node.
+    pub(super) fn run_train(&mut self, i: NodeId, t: &TrainNode) -> Result<(), RunError> {
+        let d = self.dataset(t.data)?;
+        let spec = self.train_spec(i, &t.training)?;
+        let mi = t.model.model;
+        let (dir, saved): (PathBuf, Vec<(&str, Net)>) = match t.learning {
+            Learning::Generative { ape } => {
+                if !self.input_front(i).is_empty() {
+                    return Err(self.fail(
+                        i,
+                        "GAT trains G in front of the classifier; give it a plain model, not one behind another defense".into(),
+                    ));
+                }
+                self.ensure_done(mi)?;
+                let f = self.net(mi, i)?;
+                self.check_shapes(i, &f, &d)?;
+                self.ensure_done(ape)?;
+                let g = self.generator(ape, i, None)?;
+                let dis = self.generator(ape, i, Some(clip_shape(&d)))?;
+                // G and D keep the APE-GAN's rate and γ; the schedule drives F.
+                let crate::runtime::spec::NodeSpec::Defense(
+                    crate::runtime::spec::DefenseSpec::ApeGan(a),
+                ) = self.spec(ape).clone()
+                else {
+                    return Err(self.fail(i, "`ape` must be an `ape_gan` defense".into()));
+                };
+                let f_rule = Some((spec.rule.clone(), spec.lr));
+                let mut learner =
+                    GanLearner::new(g, dis, Some(f), a.training.lr, &a.gamma, a.g_steps, f_rule);
+                let dir = self.fit(i, &spec, &mut learner, &d)?;
+                let f = learner.f.take().expect("GAT trains a classifier");
+                let saved = vec![
+                    ("weights.safetensors", f),
+                    ("generator.safetensors", learner.g),
+                    ("discriminator.safetensors", learner.d),
+                ];
+                (dir, saved)
+            }
+            Learning::Standard | Learning::Adversarial => {
+                self.ensure_done(mi)?;
+                let mut net = self.net(mi, i)?;
+                self.check_shapes(i, &net, &d)?;
+                let front = self.input_front(i);
+                let pre = self.defenses(&front, i)?;
+                let mut learner = train::Classifier::new(&mut net, pre, spec.rule.clone(), spec.lr);
+                let dir = self.fit(i, &spec, &mut learner, &d)?;
+                (dir, vec![("weights.safetensors", net)])
+            }
+        };
+        self.save(i, &dir, &saved)
+    }
+
+    /// Trains an `ape_gan` defense's G and D (against a frozen classifier, or alone).
+    pub(super) fn run_ape_gan(&mut self, i: NodeId, a: &ApeGanSpec) -> Result<(), RunError> {
+        let d = self.dataset(a.data)?;
+        let spec = self.train_spec(i, &a.training)?;
+        let device = self.opts.device;
+        tch::manual_seed(mix(&[
+            self.program.settings.seed,
+            hash_str(&self.program.nodes[i].name),
+        ]) as i64);
+        let build = |arch| {
+            Net::build(
+                &ModelSpec {
+                    arch,
+                    classes: 0,
+                    pretrained: None,
+                },
+                device,
+            )
+        };
+        let width = a.width;
+        let g = build(Arch::ApeGenerator { width }).map_err(|e| self.fail(i, e))?;
+        let dis = build(Arch::ApeDiscriminator {
+            width,
+            shape: clip_shape(&d),
+        })
+        .map_err(|e| self.fail(i, e))?;
+        let f = match &a.classifier {
+            Some(c) => {
+                let ci = c.model;
+                self.ensure_done(ci)?;
+                let mut f = self.net(ci, i)?;
+                self.check_shapes(i, &f, &d)?;
+                f.vs.freeze();
+                Some(f)
+            }
+            None => None,
+        };
+        let mut learner = GanLearner::new(g, dis, f, spec.lr, &a.gamma, a.g_steps, None);
+        let dir = self.fit(i, &spec, &mut learner, &d)?;
+        let saved = vec![
+            ("generator.safetensors", learner.g),
+            ("discriminator.safetensors", learner.d),
+        ];
+        self.save(i, &dir, &saved)
+    }
+
+    /// The trained networks into the working folder, then the entry is finished.
+    fn save(
+        &self,
+        i: NodeId,
+        dir: &std::path::Path,
+        saved: &[(&str, Net)],
+    ) -> Result<(), RunError> {
+        for (file, net) in saved {
+            net.save(&dir.join(file)).map_err(|e| self.fail(i, e))?;
+        }
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))
+    }
+
+    /// Trains node `i`'s learner in its working folder (resuming a checkpoint
+    /// there); gives the folder. A failure or an interruption is the run's error.
+    fn fit(
+        &self,
+        i: NodeId,
+        spec: &TrainSpec,
+        learner: &mut dyn train::Learner,
+        d: &Dataset,
+    ) -> Result<PathBuf, RunError> {
+        let dir = self.workdir(i)?;
+        self.progress.line(&format!(
+            "{}: training ({} epochs, {} clips, checkpoint in {})",
+            spec.node,
+            spec.epochs,
+            d.train.len(),
+            dir.display()
+        ));
+        let r = train::train(spec, learner, d, &dir, &self.progress, self.opts.device);
+        let name = &self.program.nodes[i].name;
+        match r {
+            Ok(_) => Ok(()),
+            Err(TrainError::Interrupted { checkpoint, epoch }) => Err(RunError::Interrupted {
+                node: name.clone(),
+                message: format!(
+                    "`{name}` stopped in epoch {} and saved its checkpoint ({}); run the same command again to resume where it stopped",
+                    epoch + 1,
+                    checkpoint.display()
+                ),
+            }),
+            Err(TrainError::Failed(e)) => Err(self.fail(i, e)),
+        }?;
+        Ok(dir)
+    }
+}
+
+/// T×H×W of the data's clips.
+fn clip_shape(d: &Dataset) -> [i64; 3] {
+    [d.shape[1], d.shape[2], d.shape[3]]
+}

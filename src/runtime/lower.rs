@@ -1,0 +1,875 @@
+//! Lowering: the checked [`Program`] → the typed plan of [`super::spec`].
+//!
+//! The one place that reads built-in names, argument keys and choice words.
+//! Whatever is missing or not executable fails here, before any work, with
+//! an `advp::run::unsupported` diagnostic naming the node; nothing falls back
+//! to a value of its own. Defaults come from the built-in table (the checker
+//! fills arguments; a statement's default, such as an evaluation's attack, is
+//! resolved here from [`StmtSpec::default`](crate::language::builtins::StmtSpec)).
+
+use super::attacks::{Attack, Norm, Pgd};
+use super::data::{FrameArgs, SyntheticArgs};
+use super::frames::Kind as FrameKind;
+use super::models::Arch;
+use super::optim::Rule;
+use super::spec::*;
+use super::synthetic;
+use super::video_attacks::{Flicker, Position, SaliencyMode};
+use crate::language::ast::{DeclKind, ExprKind};
+use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
+use crate::language::diagnostic::{Code, Diagnostic};
+use crate::language::program::{Node, Program, RuleExpr, StmtValue, Value};
+use crate::language::schedule::Schedule;
+use crate::results::Through;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Lowers every node and report; what cannot run is listed in
+/// [`Lowered::problems`], all at once.
+pub fn lower(program: &Program, base: &Path) -> Lowered {
+    let index: HashMap<&str, usize> = program
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let cx = Cx {
+        program,
+        index: &index,
+        base,
+    };
+    let mut problems = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, n) in program.nodes.iter().enumerate() {
+        match cx.node(n) {
+            Ok(spec) => nodes.push(spec),
+            Err(e) => {
+                problems.push((i, unsupported(n, e)));
+                nodes.push(NodeSpec::Invalid);
+            }
+        }
+    }
+    let reports = cx.reports(&mut problems);
+    Lowered {
+        nodes,
+        reports,
+        problems,
+    }
+}
+
+fn unsupported(n: &Node, message: String) -> Diagnostic {
+    Diagnostic::new(Code::Unsupported, n.file, n.name_span, message)
+        .label(format!("while preparing `{}`", n.name))
+        .help("run the nodes that are executed with `--only NODE`, or follow the open issues for the rest")
+}
+
+struct Cx<'a> {
+    program: &'a Program,
+    index: &'a HashMap<&'a str, usize>,
+    base: &'a Path,
+}
+
+type R<T> = Result<T, String>;
+
+/// A built-in call's arguments, read by the table's names.
+struct Args<'a> {
+    builtin: &'static Builtin,
+    args: &'a BTreeMap<String, Value>,
+    cx: &'a Cx<'a>,
+}
+
+impl<'a> Args<'a> {
+    fn get(&self, k: &str) -> R<&'a Value> {
+        debug_assert!(
+            self.builtin.param(k).is_some(),
+            "`{}` has no parameter `{k}` in the table",
+            self.builtin.name
+        );
+        self.args.get(k).ok_or_else(|| {
+            format!(
+                "`{}` is missing its `{k}` argument (the checker fills every default; this is a bug in advp's lowering)",
+                self.builtin.name
+            )
+        })
+    }
+    fn opt(&self, k: &str) -> Option<&'a Value> {
+        self.args.get(k)
+    }
+    fn bad(&self, k: &str, v: &Value, want: &str) -> String {
+        format!(
+            "`{}`'s `{k}` must be {want}, not {}",
+            self.builtin.name,
+            serde_json::to_string(v).unwrap_or_default()
+        )
+    }
+    fn num(&self, k: &str) -> R<f64> {
+        let v = self.get(k)?;
+        v.as_f64().ok_or_else(|| self.bad(k, v, "a number"))
+    }
+    fn int(&self, k: &str) -> R<i64> {
+        let v = self.get(k)?;
+        match v {
+            Value::Int(i) => Ok(*i),
+            Value::Num(f) if f.fract() == 0.0 => Ok(*f as i64),
+            _ => Err(self.bad(k, v, "a whole number")),
+        }
+    }
+    fn count(&self, k: &str) -> R<usize> {
+        let i = self.int(k)?;
+        usize::try_from(i).map_err(|_| format!("`{}`'s `{k}` is negative", self.builtin.name))
+    }
+    fn boolean(&self, k: &str) -> R<bool> {
+        match self.get(k)? {
+            Value::Bool(b) => Ok(*b),
+            v => Err(self.bad(k, v, "`true` or `false`")),
+        }
+    }
+    /// A choice word, checked against the table's words for the parameter.
+    fn word(&self, k: &str) -> R<&'a str> {
+        let v = self.get(k)?;
+        match (v, self.builtin.param(k).map(|p| p.ty)) {
+            (Value::Choice(w), Some(builtins::Ty::Choice(words)))
+                if words.contains(&w.as_str()) =>
+            {
+                Ok(w)
+            }
+            (Value::Choice(w), Some(builtins::Ty::Position)) => Ok(w),
+            _ => Err(self.bad(k, v, "one of the listed words")),
+        }
+    }
+    fn string(&self, k: &str) -> R<&'a str> {
+        match self.get(k)? {
+            Value::Str(s) => Ok(s),
+            v => Err(self.bad(k, v, "a string")),
+        }
+    }
+    fn path(&self, k: &str) -> R<PathBuf> {
+        Ok(self.cx.path(self.string(k)?))
+    }
+    fn opt_path(&self, k: &str) -> R<Option<PathBuf>> {
+        match self.opt(k) {
+            None => Ok(None),
+            Some(_) => self.path(k).map(Some),
+        }
+    }
+    fn numbers(&self, k: &str) -> R<Vec<f64>> {
+        let v = self.get(k)?;
+        numbers(v).ok_or_else(|| self.bad(k, v, "numbers"))
+    }
+    fn node(&self, k: &str) -> R<NodeId> {
+        match self.get(k)? {
+            Value::Node(n) => self.cx.id(n),
+            v => Err(self.bad(k, v, "a node")),
+        }
+    }
+    fn opt_node(&self, k: &str) -> R<Option<NodeId>> {
+        match self.opt(k) {
+            None => Ok(None),
+            Some(_) => self.node(k).map(Some),
+        }
+    }
+    fn model(&self, k: &str) -> R<ModelRef> {
+        self.cx.model_ref(self.get(k)?)
+    }
+    fn split(&self, k: &str) -> R<SplitRef> {
+        self.cx.split(self.get(k)?)
+    }
+    fn attack(&self, k: &str) -> R<AttackSpec> {
+        self.cx.attack(self.get(k)?)
+    }
+}
+
+/// Numbers of a list, set or range (flattened), or one number.
+fn numbers(v: &Value) -> Option<Vec<f64>> {
+    match v {
+        Value::List(items) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.extend(numbers(i)?);
+            }
+            Some(out)
+        }
+        other => other.as_f64().map(|x| vec![x]),
+    }
+}
+
+impl<'a> Cx<'a> {
+    fn id(&self, name: &str) -> R<NodeId> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("`{name}` is not a node of this program"))
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn args<'b>(&'b self, builtin: &str, args: &'b BTreeMap<String, Value>) -> R<Args<'b>> {
+        let builtin = builtins::lookup(builtin)
+            .ok_or_else(|| format!("`{builtin}` is not a built-in of this version of advp"))?;
+        Ok(Args {
+            builtin,
+            args,
+            cx: self,
+        })
+    }
+
+    fn split(&self, v: &Value) -> R<SplitRef> {
+        match v {
+            Value::Split { data, split } => Ok(SplitRef {
+                data: self.id(data)?,
+                split: SplitName::parse(split)
+                    .ok_or_else(|| format!("`{data}` has no split `{split}`"))?,
+            }),
+            _ => Err("a data split such as `ucf.test` is needed here".into()),
+        }
+    }
+
+    fn model_ref(&self, v: &Value) -> R<ModelRef> {
+        let names: Vec<&str> = match v {
+            Value::Node(m) => vec![m],
+            Value::Compose(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    Value::Node(m) => Ok(m.as_str()),
+                    _ => Err("`>>` composes defense and model nodes".to_string()),
+                })
+                .collect::<R<_>>()?,
+            _ => return Err("a model is needed here".into()),
+        };
+        let (model, defenses) = names.split_last().ok_or("an empty composition")?;
+        Ok(ModelRef {
+            defenses: defenses.iter().map(|d| self.id(d)).collect::<R<_>>()?,
+            model: self.id(model)?,
+            label: names.join(" >> "),
+        })
+    }
+
+    /// An attack call (or a reference the checker inlined) as the runtime's attack.
+    fn attack(&self, v: &Value) -> R<AttackSpec> {
+        let Value::Call { builtin, args } = v else {
+            return Err("an attack is needed here".into());
+        };
+        let a = self.args(builtin, args)?;
+        if a.builtin.kind != DeclKind::Attack {
+            return Err(format!("`{builtin}` is not an attack"));
+        }
+        let pgd = |a: &Args| -> R<Pgd> {
+            Ok(Pgd {
+                norm: match a.opt("norm") {
+                    None => Norm::Inf,
+                    Some(Value::Inf) => Norm::Inf,
+                    Some(v) if v.as_f64() == Some(2.0) => Norm::L2,
+                    Some(v) => return Err(a.bad("norm", v, "`inf` or `2` (L1 is not executed)")),
+                },
+                eps: a.num("eps")?,
+                alpha: a.num("step")?,
+                steps: a.count("steps")?,
+                random_start: match a.opt("random_start") {
+                    None => false,
+                    Some(_) => a.boolean("random_start")?,
+                },
+            })
+        };
+        let bn_train = match a.opt("bn") {
+            None => false,
+            Some(_) => a.word("bn")? == "train",
+        };
+        let mut label = builtin.clone();
+        let attack = match builtin.as_str() {
+            "fgsm" => Attack::Fgsm(a.num("eps")?),
+            "pgd" => Attack::Pgd(pgd(&a)?),
+            "masked_pgd" => Attack::Patch {
+                pgd: pgd(&a)?,
+                ratio: a.num("ratio")?,
+                position: match a.get("position")? {
+                    Value::List(yx) => match (
+                        yx.first().and_then(Value::as_i64),
+                        yx.get(1).and_then(Value::as_i64),
+                        yx.len(),
+                    ) {
+                        (Some(y), Some(x), 2) => Position::At(y, x),
+                        _ => {
+                            return Err(a.bad(
+                                "position",
+                                &Value::List(yx.clone()),
+                                "`[y, x]` in whole pixels",
+                            ))
+                        }
+                    },
+                    _ => match a.word("position")? {
+                        "random" => Position::Random,
+                        "top_left" => Position::TopLeft,
+                        "center" => Position::Center,
+                        w => return Err(format!("the patch position `{w}` is not executed")),
+                    },
+                },
+            },
+            "frame_border" => Attack::Border {
+                pgd: pgd(&a)?,
+                ratio: a.num("ratio")?,
+            },
+            "saliency" => {
+                let inner = match a.attack("inner")?.attack {
+                    Attack::Pgd(p) => p,
+                    Attack::Fgsm(e) => Pgd::fgsm(e),
+                    _ => return Err("the saliency attack's `inner` must be `pgd` or `fgsm`".into()),
+                };
+                let word = a.word("mode")?;
+                label = format!("saliency_{word}");
+                Attack::Saliency {
+                    mode: match word {
+                        "one_shot" => SaliencyMode::OneShot,
+                        "iterative" => SaliencyMode::Iterative,
+                        "refresh" => SaliencyMode::Refresh,
+                        w => return Err(format!("the saliency mode `{w}` is not executed")),
+                    },
+                    inner,
+                }
+            }
+            "flicker" => {
+                let beta = a.numbers("beta")?;
+                let [b0, b1, b2] = beta[..] else {
+                    return Err("`beta` must hold three numbers".into());
+                };
+                Attack::Flicker(Flicker {
+                    step: a.num("step")?,
+                    steps: a.count("steps")?,
+                    beta: [b0, b1, b2],
+                    margin: a.num("margin")?,
+                })
+            }
+            other => return Err(format!("the `{other}` attack is not executed yet")),
+        };
+        Ok(AttackSpec {
+            attack,
+            bn_train,
+            label,
+        })
+    }
+
+    /// A statement's value, or its default from the table.
+    fn setting(&self, n: &Node, key: &str) -> R<Option<Value>> {
+        match n.stmts.get(key) {
+            Some(StmtValue::Setting { value, .. }) => Ok(Some(value.clone())),
+            Some(StmtValue::Schedule { .. }) => {
+                Err(format!("`{key}` takes a value, not a schedule"))
+            }
+            None => self.stmt_default(n, key),
+        }
+    }
+
+    fn stmt_default(&self, n: &Node, key: &str) -> R<Option<Value>> {
+        let default = builtins::lookup(&n.builtin)
+            .and_then(|b| b.stmt(key))
+            .and_then(|s| s.default);
+        match default {
+            None => Ok(None),
+            Some(text) => Ok(Some(default_value(text)?)),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn schedule<'n>(
+        &self,
+        n: &'n Node,
+        key: &str,
+    ) -> R<Option<(ScheduleMode, &'n [Value], Option<u64>)>> {
+        match n.stmts.get(key) {
+            Some(StmtValue::Schedule {
+                mode,
+                values,
+                every,
+            }) => {
+                let m = ScheduleMode::parse(mode)
+                    .ok_or_else(|| format!("the schedule `{key} {mode}` is not executed"))?;
+                if values.is_empty() {
+                    return Err(format!("`{key} {mode}` lists no values"));
+                }
+                Ok(Some((m, values, *every)))
+            }
+            Some(StmtValue::Setting { .. }) => Err(format!("`{key}` takes a schedule")),
+            None => Ok(None),
+        }
+    }
+
+    fn alpha(&self, n: &Node) -> R<Option<StepRule>> {
+        let expr = match n.stmts.get("alpha") {
+            Some(StmtValue::Setting {
+                value: Value::Rule(r),
+                ..
+            }) => r.clone(),
+            _ => return Ok(None),
+        };
+        let mut names = Vec::new();
+        fit_names(&expr, &mut names);
+        let fits = names
+            .into_iter()
+            .map(|name| {
+                let id = self.id(&name)?;
+                if self.program.nodes[id].builtin != "step_fit" {
+                    return Err(format!(
+                        "`{name}` is not a `step_fit` result (no fitted line)"
+                    ));
+                }
+                Ok((name, id))
+            })
+            .collect::<R<_>>()?;
+        Ok(Some(StepRule { expr, fits }))
+    }
+
+    fn node(&self, n: &Node) -> R<NodeSpec> {
+        let a = self.args(&n.builtin, &n.args);
+        if n.kind == DeclKind::Rule {
+            return Ok(NodeSpec::Rule);
+        }
+        let a = a?;
+        Ok(match n.kind {
+            DeclKind::Data => NodeSpec::Data(self.data(&a)?),
+            DeclKind::Model => NodeSpec::Model(self.model(&a)?),
+            DeclKind::Attack => NodeSpec::Attack(self.attack(&Value::Call {
+                builtin: n.builtin.clone(),
+                args: n.args.clone(),
+            })?),
+            DeclKind::Defense => NodeSpec::Defense(self.defense(n, &a)?),
+            DeclKind::Train => NodeSpec::Train(Box::new(self.train(n, &a)?)),
+            DeclKind::Eval => NodeSpec::Eval(Box::new(self.eval(n, &a)?)),
+            DeclKind::Analyze => NodeSpec::Analysis(Box::new(self.analysis(n, &a)?)),
+            DeclKind::Rule => NodeSpec::Rule,
+        })
+    }
+
+    fn data(&self, a: &Args) -> R<DataSpec> {
+        Ok(match a.builtin.name {
+            "synthetic" => DataSpec::Synthetic(SyntheticArgs {
+                spec: synthetic::Spec {
+                    classes: a.count("classes")?,
+                    frames: a.count("frames")?,
+                    size: a.count("size")?,
+                    seed: a.count("seed")? as u64,
+                    contrast: a.num("contrast")?,
+                    noise: a.num("noise")?,
+                    distractors: a.count("distractors")?,
+                },
+                train: a.count("train")?,
+                val: a.count("val")?,
+                test: a.count("test")?,
+            }),
+            "tensors" => DataSpec::Tensors {
+                path: a.path("path")?,
+                val: a.num("val")?,
+            },
+            kind @ ("ucf101" | "hmdb51") => DataSpec::Frames {
+                args: FrameArgs {
+                    root: a.path("root")?,
+                    kind: if kind == "ucf101" {
+                        FrameKind::Ucf101
+                    } else {
+                        FrameKind::Hmdb51
+                    },
+                    split: a.count("split")? as u32,
+                    frames: a.count("frames")?,
+                    size: a.count("size")?,
+                    clips: a.count("clips")?,
+                    val: a.num("val")?,
+                },
+                root: a.string("root")?.to_string(),
+            },
+            other => return Err(format!("the `{other}` data is not executed yet")),
+        })
+    }
+
+    fn model(&self, a: &Args) -> R<ModelNode> {
+        let arch = match a.builtin.name {
+            "c3d_small" => Arch::C3dSmall {
+                width: a.int("width")?,
+            },
+            "r3d" => Arch::R3d {
+                depth: a.int("depth")?,
+            },
+            "resnext101" => Arch::ResNext101 {
+                cardinality: a.int("cardinality")?,
+            },
+            "torchscript" => Arch::TorchScript {
+                path: a.path("path")?,
+            },
+            other => return Err(format!("the `{other}` model is not executed yet")),
+        };
+        let classes = match a.opt("classes") {
+            None => Classes::Unknown,
+            Some(Value::Field { node, .. }) => Classes::Of(self.id(node)?),
+            Some(_) => Classes::Fixed(a.int("classes")?),
+        };
+        Ok(ModelNode {
+            arch,
+            classes,
+            pretrained: a.opt_path("pretrained")?,
+        })
+    }
+
+    fn defense(&self, n: &Node, a: &Args) -> R<DefenseSpec> {
+        Ok(match a.builtin.name {
+            "video_compression" => {
+                if a.word("codec")? != "h264" {
+                    return Err("only the `h264` codec is executed".into());
+                }
+                DefenseSpec::VideoCompression { crf: a.int("crf")? }
+            }
+            "ape_gan" => {
+                let gamma = a.numbers("gamma")?;
+                let [g1, g2] = gamma[..] else {
+                    return Err("`gamma` must hold two numbers".into());
+                };
+                let rule = super::generative::GanLearner::gan_rule();
+                DefenseSpec::ApeGan(Box::new(ApeGanSpec {
+                    data: a.node("data")?,
+                    width: a.int("width")?,
+                    gamma: [g1, g2],
+                    g_steps: a.count("g_steps")?,
+                    classifier: match a.opt("classifier") {
+                        None => None,
+                        Some(_) => Some(a.model("classifier")?),
+                    },
+                    training: self.training(
+                        n,
+                        a,
+                        rule,
+                        Some(a.attack("attack")?),
+                        (Vec::new(), 1.0),
+                    )?,
+                }))
+            }
+            other => return Err(format!("the `{other}` defense is not executed yet")),
+        })
+    }
+
+    /// The optimizer of a train node's `optimizer`, `momentum`, … arguments.
+    fn optimizer(&self, a: &Args) -> R<Rule> {
+        Ok(match a.word("optimizer")? {
+            "adam" => {
+                let (beta1, beta2, eps) = builtins::ADAM;
+                Rule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: a.num("weight_decay")?,
+                }
+            }
+            "sgd" => Rule::Sgd {
+                momentum: a.num("momentum")?,
+                weight_decay: a.num("weight_decay")?,
+                nesterov: a.boolean("nesterov")?,
+            },
+            w => return Err(format!("the optimizer `{w}` is not executed")),
+        })
+    }
+
+    /// Epochs, batch, rate, the attack and its schedule of a training node.
+    fn training(
+        &self,
+        n: &Node,
+        a: &Args,
+        rule: Rule,
+        attack: Option<AttackSpec>,
+        (milestones, lr_decay): (Vec<usize>, f64),
+    ) -> R<Training> {
+        let schedule = match &attack {
+            None => TrainSchedule::Clean,
+            Some(base) => match self.schedule(n, "attacks")? {
+                Some((mode, values, every)) => {
+                    let types = values
+                        .iter()
+                        .map(|v| self.attack(v))
+                        .collect::<R<Vec<_>>>()?;
+                    TrainSchedule::Types(schedule_of(mode, types, every)?)
+                }
+                None => TrainSchedule::Budgets(match self.schedule(n, "budget")? {
+                    Some((mode, values, every)) => {
+                        let vals = values
+                            .iter()
+                            .map(|v| numbers(v).ok_or("budgets are numbers"))
+                            .collect::<Result<Vec<_>, _>>()?
+                            .concat();
+                        schedule_of(mode, vals, every)?
+                    }
+                    None => Schedule::Fixed(base.attack.eps()),
+                }),
+            },
+        };
+        Ok(Training {
+            epochs: a.count("epochs")?,
+            batch: a.count("batch")?.max(1),
+            rule,
+            lr: a.num("lr")?,
+            milestones,
+            lr_decay,
+            attack,
+            alpha: self.alpha(n)?,
+            schedule,
+        })
+    }
+
+    fn train(&self, n: &Node, a: &Args) -> R<TrainNode> {
+        let learning = match a.builtin.name {
+            "standard" => Learning::Standard,
+            "adversarial" => Learning::Adversarial,
+            "generative" => Learning::Generative {
+                ape: a.node("ape")?,
+            },
+            other => return Err(format!("the `{other}` training is not executed yet")),
+        };
+        let attack = match learning {
+            Learning::Standard => None,
+            _ => Some(a.attack("attack")?),
+        };
+        let milestones = a
+            .numbers("milestones")?
+            .iter()
+            .map(|&m| m as usize)
+            .collect();
+        let training = self.training(
+            n,
+            a,
+            self.optimizer(a)?,
+            attack,
+            (milestones, a.num("lr_decay")?),
+        )?;
+        Ok(TrainNode {
+            learning,
+            model: a.model("model")?,
+            data: a.node("data")?,
+            preprocess: a.opt_node("preprocess")?,
+            training,
+        })
+    }
+
+    fn eval(&self, n: &Node, a: &Args) -> R<EvalSpec> {
+        if a.builtin.name != "robustness" {
+            return Err(format!(
+                "the `{}` evaluation is not executed yet",
+                a.builtin.name
+            ));
+        }
+        let attack_v = self
+            .setting(n, "attack")?
+            .ok_or("an evaluation needs an attack")?;
+        let attack = self.attack(&attack_v)?;
+        let columns = match self.schedule(n, "attacks")? {
+            Some((_, values, _)) => Columns::Attacks(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Value::NoAttack => Ok(None),
+                        call => self.attack(call).map(Some),
+                    })
+                    .collect::<R<_>>()?,
+            ),
+            None => Columns::Budgets(match self.schedule(n, "budget")? {
+                Some((_, values, _)) => values
+                    .iter()
+                    .map(|v| numbers(v).ok_or("budgets are numbers"))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+                None => vec![attack.attack.eps()],
+            }),
+        };
+        let models = match a.get("models")? {
+            Value::List(items) => items.iter().map(|m| self.model_ref(m)).collect::<R<_>>()?,
+            v => return Err(a.bad("models", v, "a list of models")),
+        };
+        Ok(EvalSpec {
+            models,
+            split: a.split("split")?,
+            batch: a.count("batch")?.max(1),
+            through: match a.word("through")? {
+                "classifier" => Through::Classifier,
+                "all" => Through::All,
+                w => return Err(format!("`through: {w}` is not executed")),
+            },
+            attack,
+            alpha: self.alpha(n)?,
+            columns,
+        })
+    }
+
+    fn analysis(&self, n: &Node, a: &Args) -> R<AnalysisSpec> {
+        if a.builtin.name == "generalization_gap" {
+            return Ok(AnalysisSpec::Gap {
+                train: a.node("train")?,
+            });
+        }
+        let attack = match self.setting(n, "attack")? {
+            Some(v) => self.attack(&v)?,
+            None => return Err("an analysis needs `attack pgd…`".into()),
+        };
+        let Some(base) = attack.attack.as_pgd() else {
+            return Err("the step-size analyses run PGD (or FGSM); give `attack pgd…`".into());
+        };
+        let grid = |key: &str| -> R<Vec<f64>> {
+            match self.setting(n, key)? {
+                Some(v) => Ok(numbers(&v).unwrap_or_default()),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (model, split, samples) = (
+            a.model("model")?,
+            a.split("split")?,
+            a.count("samples")?.max(1),
+        );
+        Ok(match a.builtin.name {
+            "loss_surface" => AnalysisSpec::Surface {
+                eps: match self.schedule(n, "budget")? {
+                    Some((_, values, _)) => values
+                        .iter()
+                        .find_map(|v| numbers(v).and_then(|v| v.first().copied()))
+                        .unwrap_or(base.eps),
+                    None => base.eps,
+                },
+                alphas: grid("alpha")?,
+                steps: grid("steps")?.iter().map(|&m| m as usize).collect(),
+                model,
+                split,
+                samples,
+                attack,
+            },
+            "step_fit" => AnalysisSpec::Fit {
+                budgets: a.numbers("budgets")?,
+                alphas: grid("alpha")?,
+                model,
+                split,
+                samples,
+                attack,
+            },
+            other => return Err(format!("the `{other}` analysis is not executed yet")),
+        })
+    }
+
+    fn reports(&self, problems: &mut Vec<(NodeId, Diagnostic)>) -> Vec<ReportSpec> {
+        let mut out = Vec::new();
+        for (statement, r) in self.program.reports.iter().enumerate() {
+            let Ok(target) = self.id(&r.target) else {
+                continue;
+            };
+            let node = &self.program.nodes[target];
+            let mode = ReportMode::parse(r.mode.as_deref());
+            let kind = builtins::reports_as(node.kind, &node.builtin);
+            for p in &r.paths {
+                let format = match (mode, kind) {
+                    (Some(mode), Some(kind)) => builtins::report_format(kind, mode, p).ok(),
+                    _ => None,
+                };
+                match (mode, format) {
+                    (Some(mode), Some(format)) => out.push(ReportSpec {
+                        target,
+                        path: p.clone(),
+                        mode,
+                        format,
+                        statement,
+                    }),
+                    _ => problems.push((
+                        target,
+                        Diagnostic::new(
+                            Code::Unsupported,
+                            r.file,
+                            r.span,
+                            format!("the report `{p}` is checked but not written by this version of advp yet"),
+                        )
+                        .label("not written yet")
+                        .help("evaluations write .md, .csv and .json tables and adversarial .safetensors; train nodes write their metrics as .json, .csv or .jsonl"),
+                    )),
+                }
+            }
+        }
+        out
+    }
+}
+
+fn schedule_of<T: Clone>(mode: ScheduleMode, values: Vec<T>, every: Option<u64>) -> R<Schedule<T>> {
+    Ok(match mode {
+        ScheduleMode::Curriculum => Schedule::Curriculum { values, every },
+        ScheduleMode::Adaptive => Schedule::Adaptive { values, every },
+        ScheduleMode::Uniform => Schedule::Uniform(values),
+        ScheduleMode::Fixed => Schedule::Fixed(
+            values
+                .first()
+                .cloned()
+                .ok_or("a fixed schedule needs a value")?,
+        ),
+        m => return Err(format!("`{}` is not a training schedule", m.word())),
+    })
+}
+
+fn fit_names(r: &RuleExpr, out: &mut Vec<String>) {
+    match r {
+        RuleExpr::Fit(n) => out.push(n.clone()),
+        RuleExpr::Add(a, b) | RuleExpr::Sub(a, b) | RuleExpr::Mul(a, b) | RuleExpr::Div(a, b) => {
+            fit_names(a, out);
+            fit_names(b, out);
+        }
+        RuleExpr::Neg(a) => fit_names(a, out),
+        RuleExpr::Num(_) | RuleExpr::Eps => {}
+    }
+}
+
+/// A statement default of the table (`pgd`, a call with its own defaults) as
+/// the checker would resolve it: the built-in with every argument at its default.
+fn default_value(text: &str) -> R<Value> {
+    let e = crate::language::parser::parse_expr(text, crate::language::source::FileId(0))
+        .map_err(|_| format!("the built-in default `{text}` does not parse"))?;
+    let name = match &e.kind {
+        ExprKind::Path(p) if p.len() == 1 => p[0].name.clone(),
+        _ => {
+            return Err(format!(
+                "the built-in default `{text}` is not a built-in's name"
+            ))
+        }
+    };
+    let b = builtins::lookup(&name).ok_or_else(|| format!("`{name}` is not a built-in"))?;
+    let mut args = BTreeMap::new();
+    for p in b.params {
+        if let builtins::Default::Text(t) = p.default {
+            args.insert(p.name.to_string(), literal(t, p.ty)?);
+        }
+    }
+    Ok(Value::Call {
+        builtin: name,
+        args,
+    })
+}
+
+/// A literal default of the table as a value (numbers, words, `inf`, booleans, number lists).
+fn literal(text: &str, ty: builtins::Ty) -> R<Value> {
+    use builtins::Ty;
+    let e = crate::language::parser::parse_expr(text, crate::language::source::FileId(0))
+        .map_err(|_| format!("the built-in default `{text}` does not parse"))?;
+    fn go(e: &ExprKind, ty: Ty) -> Option<Value> {
+        Some(match e {
+            ExprKind::Number { value, .. } => match ty {
+                Ty::Int | Ty::IntChoice(_) => Value::Int(*value as i64),
+                Ty::Norm if *value == 2.0 => Value::Int(2),
+                _ => Value::Num(*value),
+            },
+            ExprKind::Inf => Value::Inf,
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Str(s) => Value::Str(s.clone()),
+            ExprKind::Path(p) if p.len() == 1 => Value::Choice(p[0].name.clone()),
+            ExprKind::List(items) => Value::List(
+                items
+                    .iter()
+                    .map(|i| go(&i.kind, Ty::Num))
+                    .collect::<Option<_>>()?,
+            ),
+            _ => return None,
+        })
+    }
+    go(&e.kind, ty).ok_or_else(|| format!("the built-in default `{text}` is not a literal"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! Every built-in of the table lowers: a pipeline using each one (with each
+//! of its choice words) is checked by the real checker and lowered, so a
+//! built-in that checks but cannot run fails here, not in a user's run.
+
+use super::lower;
+use crate::language::ast::DeclKind;
+use crate::language::builtins::{self, Builtin, Default, Ty, BUILTINS};
+use crate::runtime::spec::NodeSpec;
+
+/// Declarations every test pipeline starts from: one node of each kind a
+/// built-in's argument may name.
+const PRELUDE: &str = r#"
+data d0 = synthetic(classes: 3, frames: 4, size: 16, train: 4, test: 4, val: 2)
+model m0 = c3d_small(classes: d0.classes)
+train t0 = standard(m0, d0, epochs: 1)
+defense v0 = video_compression()
+defense a0 = ape_gan(data: d0, epochs: 1)
+"#;
+
+/// A value of the type for a required argument.
+fn value(ty: Ty) -> String {
+    match ty {
+        Ty::Int => "2".into(),
+        Ty::Num => "0.5".into(),
+        Ty::Str => "\"x.safetensors\"".into(),
+        Ty::Bool => "true".into(),
+        Ty::Choice(c) => c[0].into(),
+        Ty::IntChoice(c) => c[0].to_string(),
+        Ty::Norm => "inf".into(),
+        Ty::Position => "random".into(),
+        Ty::NumList(0) => "[1]".into(),
+        Ty::NumList(n) => format!("[{}]", vec!["1"; n].join(", ")),
+        Ty::Numbers => "[1, 2]".into(),
+        Ty::Data => "d0".into(),
+        Ty::Split => "d0.test".into(),
+        Ty::Model => "m0".into(),
+        Ty::Models => "[m0]".into(),
+        Ty::Attack => "pgd".into(),
+        Ty::Defense => "v0".into(),
+        Ty::Train => "t0".into(),
+    }
+}
+
+/// The built-in called with its required arguments, plus `extra`.
+fn call(b: &Builtin, extra: &[(String, String)]) -> String {
+    let mut args: Vec<String> = b
+        .params
+        .iter()
+        .filter(|p| p.default == Default::Required && !extra.iter().any(|(k, _)| k == p.name))
+        .map(|p| {
+            let v = match (b.name, p.name) {
+                ("generative", "ape") => "a0".to_string(),
+                (_, "classes") => "3".to_string(),
+                _ => value(p.ty),
+            };
+            format!("{}: {v}", p.name)
+        })
+        .collect();
+    args.extend(extra.iter().map(|(k, v)| format!("{k}: {v}")));
+    format!("{}({})", b.name, args.join(", "))
+}
+
+/// Statements that make the node runnable (an analysis needs an attack and its axes).
+fn block(b: &Builtin) -> &'static str {
+    match b.name {
+        "loss_surface" => " {\n  attack pgd(steps: 2)\n  budget fixed 4\n  alpha grid [1, 2]\n  steps grid 1..2\n}",
+        "step_fit" => " {\n  attack pgd(steps: 2)\n  alpha grid [1, 2]\n}",
+        _ => "",
+    }
+}
+
+/// Checks and lowers a pipeline declaring `b` as node `x`; the node's spec.
+fn lowered(b: &Builtin, extra: &[(String, String)]) -> Result<NodeSpec, String> {
+    let text = format!(
+        "{PRELUDE}{} x = {}{}\n",
+        b.kind.as_str(),
+        call(b, extra),
+        block(b)
+    );
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("p.advp");
+    std::fs::write(&path, &text).map_err(|e| e.to_string())?;
+    let loaded = crate::language::loader::load_path(&path)?;
+    let outcome = crate::language::check(&loaded, &crate::language::Options::default());
+    let Some(program) = outcome.program else {
+        let msgs: Vec<String> = outcome.errors.iter().map(|d| d.message.clone()).collect();
+        return Err(format!("does not check:\n{text}\n{}", msgs.join("\n")));
+    };
+    let l = lower(&program, dir.path());
+    if let Some((_, d)) = l.problems.first() {
+        return Err(format!("checks but does not lower:\n{text}\n{}", d.message));
+    }
+    let i = program.nodes.iter().position(|n| n.name == "x").expect("x");
+    Ok(l.nodes[i].clone())
+}
+
+#[test]
+fn every_builtin_of_the_table_lowers() {
+    let mut failures = Vec::new();
+    for b in BUILTINS {
+        match lowered(b, &[]) {
+            Ok(NodeSpec::Invalid) => failures.push(format!("{}: lowered as invalid", b.name)),
+            Ok(spec) => {
+                let ok = matches!(
+                    (b.kind, &spec),
+                    (DeclKind::Data, NodeSpec::Data(_))
+                        | (DeclKind::Model, NodeSpec::Model(_))
+                        | (DeclKind::Attack, NodeSpec::Attack(_))
+                        | (DeclKind::Defense, NodeSpec::Defense(_))
+                        | (DeclKind::Train, NodeSpec::Train(_))
+                        | (DeclKind::Eval, NodeSpec::Eval(_))
+                        | (DeclKind::Analyze, NodeSpec::Analysis(_))
+                );
+                if !ok {
+                    failures.push(format!("{}: lowered as another kind: {spec:?}", b.name));
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", b.name)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_choice_word_of_the_table_lowers() {
+    let mut failures = Vec::new();
+    let mut tried = 0;
+    for b in BUILTINS {
+        for p in b.params {
+            let words: Vec<String> = match p.ty {
+                Ty::Choice(c) => c.iter().map(|w| w.to_string()).collect(),
+                Ty::IntChoice(c) => c.iter().map(|w| w.to_string()).collect(),
+                Ty::Position => vec![
+                    "random".into(),
+                    "top_left".into(),
+                    "center".into(),
+                    "[0, 0]".into(),
+                ],
+                Ty::Norm => vec!["inf".into(), "2".into()],
+                _ => continue,
+            };
+            for w in words {
+                tried += 1;
+                if let Err(e) = lowered(b, &[(p.name.to_string(), w.clone())]) {
+                    failures.push(format!("{}({}: {w}): {e}", b.name, p.name));
+                }
+            }
+        }
+    }
+    assert!(tried > 10, "the table has choice parameters");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_schedule_mode_of_the_table_is_a_schedule_word() {
+    for b in BUILTINS {
+        for s in b.stmts {
+            for m in s.modes {
+                assert!(
+                    builtins::ScheduleMode::parse(m).is_some(),
+                    "`{} {m}` of `{}` is not a ScheduleMode",
+                    s.key,
+                    b.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn statement_defaults_of_the_table_lower() {
+    for b in BUILTINS {
+        for s in b.stmts {
+            if let Some(text) = s.default {
+                let v = super::default_value(text).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+                let dir = std::path::Path::new(".");
+                let program = crate::language::Program {
+                    sources: std::default::Default::default(),
+                    main: crate::language::source::FileId(0),
+                    settings: std::default::Default::default(),
+                    nodes: Vec::new(),
+                    reports: Vec::new(),
+                    profile: None,
+                    profiles: Vec::new(),
+                };
+                let index = std::collections::HashMap::new();
+                let cx = super::Cx {
+                    program: &program,
+                    index: &index,
+                    base: dir,
+                };
+                cx.attack(&v)
+                    .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! PGD in [0, 1] pixel space under L∞ and L2 (Eq. 7), FGSM as its one-step case;
+//! the core every other attack runs.
+//!
+//! ε and α arrive in 0..255 units and are divided by 255 here. Every step
+//! clamps x + δ to [0, 1]. Gradients are taken with respect to the input only
+//! (`run_backward` on the clip), so model parameters never accumulate a
+//! gradient during an attack; the caller chooses BatchNorm's mode.
+
+use tch::{Kind, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Norm {
+    Inf,
+    L2,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pgd {
+    pub norm: Norm,
+    /// Budget ε in 0..255 units.
+    pub eps: f64,
+    /// Step α in 0..255 units.
+    pub alpha: f64,
+    pub steps: usize,
+    pub random_start: bool,
+}
+
+impl Pgd {
+    /// FGSM: one signed step of size ε from δ = 0.
+    pub fn fgsm(eps: f64) -> Pgd {
+        Pgd {
+            norm: Norm::Inf,
+            eps,
+            alpha: eps,
+            steps: 1,
+            random_start: false,
+        }
+    }
+}
+
+/// Mean cross-entropy of logits against labels.
+pub fn loss(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.cross_entropy_for_logits(y)
+}
+
+/// ∇ₓ of the mean loss at `x`, for the input only.
+pub fn input_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+    objective_grad(&|v| loss(&f(v), y), x)
+}
+
+/// ∇ₓ of a scalar objective at `x`, for the input only.
+pub fn objective_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
+    value_and_grad(objective, x).1
+}
+
+/// The objective's value at `x` (a detached scalar tensor: reading it is left
+/// to the caller, as it waits for the device) and its gradient there.
+fn value_and_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> (Tensor, Tensor) {
+    let xa = x.detach().set_requires_grad(true);
+    let l = objective(&xa);
+    let v = l.detach();
+    let g = Tensor::run_backward(&[l], &[&xa], false, false)
+        .pop()
+        .expect("one gradient per input");
+    (v, g)
+}
+
+/// Per-sample L2 norm, shaped N×1×…×1 for broadcasting.
+fn norms(t: &Tensor) -> Tensor {
+    let n = t.size()[0];
+    let mut shape = vec![n];
+    shape.extend(std::iter::repeat_n(1, t.dim() - 1));
+    t.reshape([n, -1])
+        .norm_scalaropt_dim(2, [1], false)
+        .reshape(&shape[..])
+}
+
+/// Projects δ onto the ε-ball of the norm.
+pub fn project(delta: &Tensor, norm: Norm, eps: f64) -> Tensor {
+    match norm {
+        Norm::Inf => delta.clamp(-eps, eps),
+        Norm::L2 => {
+            let factor = (eps / (norms(delta) + 1e-12)).clamp_max(1.0);
+            delta * factor
+        }
+    }
+}
+
+/// A random start inside the ball: uniform per pixel for L∞; for L2 a uniform
+/// direction with radius ε·u^(1/d), uniform in the ball's volume. Drawn from
+/// libtorch's generator, which the trainer reseeds for every batch.
+fn random_start(x: &Tensor, norm: Norm, eps: f64) -> Tensor {
+    match norm {
+        Norm::Inf => x.rand_like() * (2.0 * eps) - eps,
+        Norm::L2 => {
+            let d = x.numel() as f64 / x.size()[0] as f64;
+            let dir = x.randn_like();
+            let dir = &dir / (norms(&dir) + 1e-12);
+            let n = x.size()[0];
+            let mut shape = vec![n];
+            shape.extend(std::iter::repeat_n(1, x.dim() - 1));
+            let r = Tensor::rand(&shape[..], (Kind::Float, x.device())).pow_tensor_scalar(1.0 / d)
+                * eps;
+            dir * r
+        }
+    }
+}
+
+impl Pgd {
+    /// The adversarial clip x + δ. `f` maps clips to logits. `on_step` sees δ
+    /// after every step (tests check the constraints on each one).
+    pub fn run_with(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Tensor {
+        self.run_masked(f, x, y, None, on_step)
+    }
+
+    /// PGD whose perturbation lives only where `mask` (N×1×1×H×W of 0/1) is 1:
+    /// Eq. 7 inside a patch or a frame border; `None` is the whole clip.
+    pub fn run_masked(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Tensor {
+        self.maximise(&|v| loss(&f(v), y), x, mask, on_step)
+    }
+
+    /// PGD ascent on any scalar objective of the clip (the cross-entropy of a
+    /// classifier for every attack above; a generator's reconstruction error
+    /// when APE-GAN trains without a classifier).
+    pub fn maximise(
+        &self,
+        objective: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Tensor {
+        self.ascend(objective, x, mask, on_step, None)
+    }
+
+    /// The objective after every step of one run: index m is its value at
+    /// x + δ after m steps (0: the start), for m = 0..=steps. PGD evaluates the
+    /// objective at each iterate for its gradient anyway; one more evaluation
+    /// after the last step completes the trace, so a whole steps axis costs one
+    /// run (`loss_surface`).
+    pub fn trace(&self, objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Vec<f64> {
+        let mut values = Vec::new();
+        let adv = self.ascend(objective, x, None, &mut |_| {}, Some(&mut values));
+        let _g = tch::no_grad_guard();
+        values.push(objective(&adv).double_value(&[]));
+        values
+    }
+
+    fn ascend(
+        &self,
+        objective: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+        mut record: Option<&mut Vec<f64>>,
+    ) -> Tensor {
+        let eps = self.eps / 255.0;
+        let alpha = self.alpha / 255.0;
+        let x = x.detach();
+        if eps <= 0.0 || self.steps == 0 {
+            return x;
+        }
+        let masked = |t: Tensor| match mask {
+            Some(m) => t * m,
+            None => t,
+        };
+        let mut delta = {
+            let _g = tch::no_grad_guard();
+            let d = if self.random_start {
+                masked(random_start(&x, self.norm, eps))
+            } else {
+                x.zeros_like()
+            };
+            (&x + d).clamp(0.0, 1.0) - &x
+        };
+        for _ in 0..self.steps {
+            let (value, g) = value_and_grad(objective, &(&x + &delta));
+            if let Some(r) = record.as_deref_mut() {
+                r.push(value.double_value(&[]));
+            }
+            let g = masked(g);
+            let _g = tch::no_grad_guard();
+            let step = match self.norm {
+                Norm::Inf => g.sign() * alpha,
+                Norm::L2 => &g / (norms(&g) + 1e-12) * alpha,
+            };
+            delta = project(&(&delta + step), self.norm, eps);
+            delta = (&x + &delta).clamp(0.0, 1.0) - &x;
+            on_step(&delta);
+        }
+        (&x + delta).detach()
+    }
+
+    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+        self.run_with(f, x, y, &mut |_| {})
+    }
+}

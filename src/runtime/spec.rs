@@ -1,0 +1,254 @@
+//! The typed runtime plan: what [`super::lower`] makes of a checked
+//! [`Program`](crate::language::Program), one [`NodeSpec`] per node.
+//!
+//! Every choice word is an enum here and every argument a field: after
+//! lowering, no runtime code matches on a built-in's name or reads an
+//! argument by string. Node references are indices into `program.nodes`.
+
+use super::attacks::Attack;
+use super::data::{FrameArgs, SyntheticArgs};
+use super::models::Arch;
+use super::optim::Rule;
+use crate::language::builtins::{Format, ReportMode};
+use crate::language::program::RuleExpr;
+use crate::language::schedule::Schedule;
+use crate::results::Through;
+use std::path::PathBuf;
+
+/// A node, by its index in `program.nodes`.
+pub type NodeId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitName {
+    Train,
+    Val,
+    Test,
+}
+
+impl SplitName {
+    pub fn parse(word: &str) -> Option<SplitName> {
+        match word {
+            "train" => Some(SplitName::Train),
+            "val" => Some(SplitName::Val),
+            "test" => Some(SplitName::Test),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Val => "val",
+            SplitName::Test => "test",
+        }
+    }
+}
+
+/// `ucf.test`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitRef {
+    pub data: NodeId,
+    pub split: SplitName,
+}
+
+/// `d1 >> d2 >> m`: the defenses in the order they run, then the classifier
+/// (a model or train node).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRef {
+    pub defenses: Vec<NodeId>,
+    pub model: NodeId,
+    /// As written, `d1 >> d2 >> m`: the row label of an evaluation.
+    pub label: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum DataSpec {
+    Synthetic(SyntheticArgs),
+    Tensors {
+        path: PathBuf,
+        val: f64,
+    },
+    /// UCF101 / HMDB51; `root` as the file wrote it, for messages.
+    Frames {
+        args: FrameArgs,
+        root: String,
+    },
+}
+
+/// A model's class count: written, read off data when it runs, or not given
+/// (a TorchScript module without `classes`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Classes {
+    Fixed(i64),
+    Of(NodeId),
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelNode {
+    pub arch: Arch,
+    pub classes: Classes,
+    pub pretrained: Option<PathBuf>,
+}
+
+/// An attack with how it is run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttackSpec {
+    pub attack: Attack,
+    /// BatchNorm in train mode during the attack (`bn: train`).
+    pub bn_train: bool,
+    /// The column name: the built-in, and the saliency mode.
+    pub label: String,
+}
+
+/// The step-size rule α(ε) of a block and the `step_fit` nodes it names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRule {
+    pub expr: RuleExpr,
+    /// (the name the rule uses, the fit node).
+    pub fits: Vec<(String, NodeId)>,
+}
+
+/// The attack of each epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainSchedule {
+    /// Standard training: clean clips only.
+    Clean,
+    /// `budget …` (default: the attack's own ε, fixed).
+    Budgets(Schedule<f64>),
+    /// `attacks …`: attack types, each at its own budget.
+    Types(Schedule<AttackSpec>),
+}
+
+/// What every learner's loop reads: epochs, optimizer, attack and schedule.
+#[derive(Clone, Debug)]
+pub struct Training {
+    pub epochs: usize,
+    pub batch: usize,
+    pub rule: Rule,
+    pub lr: f64,
+    pub milestones: Vec<usize>,
+    pub lr_decay: f64,
+    /// The training attack; `None` for standard training.
+    pub attack: Option<AttackSpec>,
+    pub alpha: Option<StepRule>,
+    pub schedule: TrainSchedule,
+}
+
+#[derive(Clone, Debug)]
+pub enum Learning {
+    Standard,
+    Adversarial,
+    /// GAT (Eq. 14): G and D of `ape` trained with the classifier.
+    Generative {
+        ape: NodeId,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainNode {
+    pub learning: Learning,
+    pub model: ModelRef,
+    pub data: NodeId,
+    pub preprocess: Option<NodeId>,
+    pub training: Training,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApeGanSpec {
+    pub data: NodeId,
+    pub width: i64,
+    pub gamma: [f64; 2],
+    pub g_steps: usize,
+    pub classifier: Option<ModelRef>,
+    /// G's and D's training (Adam at `lr`; the attack δ̂ and its schedule).
+    pub training: Training,
+}
+
+#[derive(Clone, Debug)]
+pub enum DefenseSpec {
+    VideoCompression { crf: i64 },
+    ApeGan(Box<ApeGanSpec>),
+}
+
+/// The columns of a robustness table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Columns {
+    /// One per budget ε of the eval's attack.
+    Budgets(Vec<f64>),
+    /// `attacks each {none, …}`: `None` is the clean input.
+    Attacks(Vec<Option<AttackSpec>>),
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalSpec {
+    pub models: Vec<ModelRef>,
+    pub split: SplitRef,
+    pub batch: usize,
+    pub through: Through,
+    pub attack: AttackSpec,
+    pub alpha: Option<StepRule>,
+    pub columns: Columns,
+}
+
+#[derive(Clone, Debug)]
+pub enum AnalysisSpec {
+    /// Figure 1: the mean loss over α × M at one budget.
+    Surface {
+        model: ModelRef,
+        split: SplitRef,
+        samples: usize,
+        /// The PGD attacked with (FGSM as one step).
+        attack: AttackSpec,
+        eps: f64,
+        alphas: Vec<f64>,
+        steps: Vec<usize>,
+    },
+    /// Figure 2: the best α per ε and its line.
+    Fit {
+        model: ModelRef,
+        split: SplitRef,
+        samples: usize,
+        attack: AttackSpec,
+        budgets: Vec<f64>,
+        alphas: Vec<f64>,
+    },
+    /// Figure 4: a train node's metrics.
+    Gap { train: NodeId },
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeSpec {
+    Data(DataSpec),
+    Model(ModelNode),
+    Attack(AttackSpec),
+    Defense(DefenseSpec),
+    /// A step-size rule: inlined where it is used.
+    Rule,
+    Train(Box<TrainNode>),
+    Eval(Box<EvalSpec>),
+    Analysis(Box<AnalysisSpec>),
+    /// A node that cannot run; its diagnostic is in [`Lowered::problems`].
+    Invalid,
+}
+
+/// One file a report statement writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportSpec {
+    pub target: NodeId,
+    /// Relative to the output folder.
+    pub path: String,
+    pub mode: ReportMode,
+    pub format: Format,
+    /// Which `report` statement (index into `program.reports`), for messages.
+    pub statement: usize,
+}
+
+/// The lowered program: `nodes[i]` is `program.nodes[i]`.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub nodes: Vec<NodeSpec>,
+    pub reports: Vec<ReportSpec>,
+    /// What cannot run, by the node it concerns (a report's: its target):
+    /// a run refuses these before any work when the node is one of its targets.
+    pub problems: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
+}
