@@ -1,10 +1,11 @@
 //! Calls: a callee resolved, its arguments bound to parameters, defaults filled in.
 
+use super::suggest::{hint_then, suggest};
 use super::util::article;
 use super::{ArgOverride, Checker, Resolved};
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, Param};
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::parser;
 use crate::language::program::{Dep, Value};
 use crate::language::source::FileId;
@@ -63,18 +64,15 @@ impl<'a> Checker<'a> {
                     .filter(|e| want.is_none_or(|k| e.decl.kind == k))
                     .map(|e| e.decl.name.name.as_str()),
             );
-            let help = match nearest(&callee.name, names.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => {
-                    let mut b: Vec<&str> = builtins::BUILTINS
-                        .iter()
-                        .filter(|b| want.is_none_or(|k| b.kind == k))
-                        .map(|b| b.name)
-                        .collect();
-                    b.sort();
-                    format!("the built-ins here are {}", one_of(&b))
-                }
-            };
+            let help = suggest(&callee.name, names.iter().copied()).unwrap_or_else(|| {
+                let mut b: Vec<&str> = builtins::BUILTINS
+                    .iter()
+                    .filter(|b| want.is_none_or(|k| b.kind == k))
+                    .map(|b| b.name)
+                    .collect();
+                b.sort();
+                format!("the built-ins here are {}", one_of(&b))
+            });
             self.err(
                 Diagnostic::new(
                     Code::UnknownFunction,
@@ -176,13 +174,10 @@ impl<'a> Checker<'a> {
                         Some(p) => p,
                         None => {
                             let names: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                            let help = match nearest(&n.name, names.iter().copied()) {
-                                Some(s) => format!(
-                                    "did you mean `{s}`? `{shown}` takes {}",
-                                    one_of(&names)
-                                ),
-                                None => format!("`{shown}` takes {}", one_of(&names)),
-                            };
+                            let help = hint_then(
+                                suggest(&n.name, names.iter().copied()),
+                                format!("`{shown}` takes {}", one_of(&names)),
+                            );
                             self.err(
                                 Diagnostic::new(
                                     Code::UnknownArgument,

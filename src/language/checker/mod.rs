@@ -15,6 +15,7 @@ mod reports;
 mod rules;
 mod settings;
 mod statements;
+mod suggest;
 mod util;
 mod values;
 

@@ -1,10 +1,11 @@
 //! Profiles, their overrides, and `--set` from the command line.
 
+use super::suggest::suggest;
 use super::util::shift_spans;
 use super::{ArgOverride, Checker, Entry};
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin};
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::parser;
 use crate::language::source::FileId;
 
@@ -17,8 +18,8 @@ impl<'a> Checker<'a> {
             let names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
             let mut sorted = names.clone();
             sorted.sort();
-            let help = match nearest(name, names.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`?"),
+            let help = match suggest(name, names.iter().copied()) {
+                Some(hint) => hint,
                 None if sorted.is_empty() => "this file defines no profiles".to_string(),
                 None => format!("this file defines {}", one_of(&sorted)),
             };
@@ -45,8 +46,8 @@ impl<'a> Checker<'a> {
 
     pub(super) fn replace_decl(&mut self, d: &Decl, file: FileId, profile: &str) {
         let Some(&i) = self.index.get(&d.name.name) else {
-            let help = match nearest(&d.name.name, self.index.keys().map(String::as_str)) {
-                Some(n) => format!("did you mean `{n}`? a profile replaces declarations of the same name"),
+            let help = match suggest(&d.name.name, self.index.keys().map(String::as_str)) {
+                Some(hint) => format!("{hint} a profile replaces declarations of the same name"),
                 None => "a profile replaces declarations of the same name; declare the node outside the profile first".to_string(),
             };
             self.err(
@@ -131,10 +132,9 @@ impl<'a> Checker<'a> {
         } else {
             let mut candidates: Vec<&str> = self.index.keys().map(String::as_str).collect();
             candidates.extend(DeclKind::ALL.iter().map(|k| k.as_str()));
-            let help = match nearest(&head.name, candidates) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => "name a declaration (`at.epochs`) or a kind (`train.epochs`)".to_string(),
-            };
+            let help = suggest(&head.name, candidates).unwrap_or_else(|| {
+                "name a declaration (`at.epochs`) or a kind (`train.epochs`)".to_string()
+            });
             self.err(
                 Diagnostic::new(
                     Code::UnknownOverride,
@@ -170,8 +170,8 @@ impl<'a> Checker<'a> {
             let is_stmt = builtins::all_stmt_keys().contains(&arg.name.as_str());
             let help = if is_stmt {
                 format!("`{}` is a block statement; overrides set arguments — replace the declaration in the profile instead", arg.name)
-            } else if let Some(n) = nearest(&arg.name, accepted.iter().copied()) {
-                format!("did you mean `{n}`?")
+            } else if let Some(hint) = suggest(&arg.name, accepted.iter().copied()) {
+                hint
             } else if accepted.is_empty() {
                 format!("there is no `{}` node to override", head.name)
             } else {
@@ -256,10 +256,9 @@ impl<'a> Checker<'a> {
                 "threads" => SettingKey::Threads,
                 "device" => SettingKey::Device,
                 other => {
-                    let help = match nearest(other, ["seed", "threads", "device"]) {
-                        Some(n) => format!("did you mean `{n}`?"),
-                        None => "a one-part key is `seed`, `threads` or `device`; arguments are `kind.argument` or `node.argument`".into(),
-                    };
+                    let help = suggest(other, ["seed", "threads", "device"]).unwrap_or_else(|| {
+                        "a one-part key is `seed`, `threads` or `device`; arguments are `kind.argument` or `node.argument`".into()
+                    });
                     self.err(
                         Diagnostic::new(
                             Code::InvalidSet,

@@ -1,5 +1,6 @@
 //! References to other nodes: names, models, splits, attacks and data fields.
 
+use super::suggest::{did_you_mean, suggest};
 use super::util::article;
 use super::Checker;
 use crate::language::ast::*;
@@ -39,7 +40,7 @@ impl<'a> Checker<'a> {
                         format!("`{}.{}` is a split, not a number", node.name, field.name),
                     )
                     .label("a split")
-                    .help(format!("did you mean `{}.classes`?", node.name)),
+                    .help(did_you_mean(format_args!("{}.classes", node.name))),
                 );
                 return None;
             }
@@ -80,7 +81,7 @@ impl<'a> Checker<'a> {
             format!("`{}` ({}) has no fields", node.name, b.name)
         } else {
             match nearest(&field.name, names.iter().copied()) {
-                Some(n) => format!("did you mean `{}.{n}`?", node.name),
+                Some(n) => did_you_mean(format_args!("{}.{n}", node.name)),
                 None => format!(
                     "`{}` has {}",
                     node.name,
@@ -120,10 +121,10 @@ impl<'a> Checker<'a> {
                 .iter()
                 .map(|e| e.decl.name.name.as_str())
                 .collect();
-            let help = match nearest(&name.name, candidates.iter().copied())
-                .or_else(|| nearest(&name.name, all.iter().copied()))
+            let help = match suggest(&name.name, candidates.iter().copied())
+                .or_else(|| suggest(&name.name, all.iter().copied()))
             {
-                Some(n) => format!("did you mean `{n}`?"),
+                Some(hint) => hint,
                 None => format!(
                     "declare it, e.g. `{} {} = …`, or `use` the file that does",
                     kinds.first().copied().unwrap_or(DeclKind::Data),
@@ -327,8 +328,8 @@ impl<'a> Checker<'a> {
                 if allow_none {
                     names.push("none");
                 }
-                let help = match nearest(&name.name, names.iter().copied()) {
-                    Some(n) => format!("did you mean `{n}`?"),
+                let help = match suggest(&name.name, names.iter().copied()) {
+                    Some(hint) => hint,
                     None => "name an attack declared with `attack`, a built-in attack, or `use \"stdlib/attacks.advp\"` for the presets".to_string(),
                 };
                 self.err(

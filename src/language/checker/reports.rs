@@ -1,10 +1,11 @@
 //! `report` lines: targets, modes, paths and formats.
 
+use super::suggest::suggest;
 use super::util::article;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins;
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::program::ReportNode;
 
 impl<'a> Checker<'a> {
@@ -54,8 +55,8 @@ impl<'a> Checker<'a> {
             if let Some(m) = &r.mode {
                 const MODES: &[&str] = &["adversarial", "examples"];
                 if !MODES.contains(&m.name.as_str()) {
-                    let help = match nearest(&m.name, MODES.iter().copied()) {
-                        Some(n) => format!("did you mean `{n}`? a report is `to` (tables and figures), `adversarial to` or `examples to`"),
+                    let help = match suggest(&m.name, MODES.iter().copied()) {
+                        Some(hint) => format!("{hint} a report is `to` (tables and figures), `adversarial to` or `examples to`"),
                         None => "a report is `report x to …`, `report x adversarial to …` or `report x examples to …`".to_string(),
                     };
                     self.err(

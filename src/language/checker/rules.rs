@@ -1,9 +1,10 @@
 //! Step-size rules: arithmetic of `eps`, numbers, `rule` names and `step_fit` analyses.
 
+use super::suggest::suggest;
 use super::util::{article, const_eval};
 use super::Checker;
 use crate::language::ast::*;
-use crate::language::diagnostic::{nearest, Code, Diagnostic};
+use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Dep, RuleExpr};
 use crate::language::source::FileId;
 
@@ -78,8 +79,8 @@ impl<'a> Checker<'a> {
                             .map(|e| e.decl.name.name.as_str())
                             .collect();
                         names.push("eps");
-                        let help = match nearest(&n.name, names.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
+                        let help = match suggest(&n.name, names.iter().copied()) {
+                            Some(hint) => hint,
                             None => "a step size uses `eps`, numbers and rules such as `optimal` (from `use \"stdlib/rules.advp\"`)".to_string(),
                         };
                         self.err(

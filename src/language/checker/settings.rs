@@ -1,5 +1,6 @@
 //! File-level settings: `seed`, `threads`, `device`.
 
+use super::suggest::{did_you_mean, hint_then};
 use super::util::parse_device;
 use super::Checker;
 use crate::language::ast::{Setting, SettingKey, SettingValue};
@@ -42,10 +43,10 @@ impl<'a> Checker<'a> {
                             n if n.starts_with("cuda") || n.starts_with("gpu") => Some("cuda:N"),
                             n => nearest(n, ["auto", "cpu", "cuda"]),
                         };
-                        let help = match guess {
-                            Some(n) => format!("did you mean `{n}`? devices are `auto`, `cpu`, `cuda` and `cuda:N`"),
-                            None => "devices are `auto`, `cpu`, `cuda` and `cuda:N`".to_string(),
-                        };
+                        let help = hint_then(
+                            guess.map(did_you_mean),
+                            "devices are `auto`, `cpu`, `cuda` and `cuda:N`",
+                        );
                         self.err(
                             Diagnostic::new(
                                 Code::InvalidDevice,

@@ -1,10 +1,11 @@
 //! Block statements: schedules, settings inside a block, and resources.
 
+use super::suggest::{hint_then, suggest};
 use super::util::snippet;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, GridUse, StmtSpec, Ty, EPS_RANGE};
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::program::{self as prog, RuleExpr, Value};
 use crate::language::source::FileId;
 use std::collections::{BTreeMap, HashMap};
@@ -26,10 +27,10 @@ impl<'a> Checker<'a> {
             let key = s.key();
             let Some(spec) = b.stmt(&key.name) else {
                 let keys: Vec<&str> = b.stmts.iter().map(|s| s.key).collect();
-                let help = match nearest(&key.name, keys.iter().copied()) {
-                    Some(n) => format!("did you mean `{n}`? `{}` takes {}", b.name, one_of(&keys)),
-                    None => format!("`{}` takes {}", b.name, one_of(&keys)),
-                };
+                let help = hint_then(
+                    suggest(&key.name, keys.iter().copied()),
+                    format!("`{}` takes {}", b.name, one_of(&keys)),
+                );
                 self.err(
                     Diagnostic::new(
                         Code::UnknownStatement,
@@ -97,14 +98,10 @@ impl<'a> Checker<'a> {
                             one_of(spec.modes)
                         )
                     } else {
-                        match nearest(&mode.name, spec.modes.iter().copied()) {
-                            Some(n) => format!(
-                                "did you mean `{n}`? `{}` takes {}",
-                                key.name,
-                                one_of(spec.modes)
-                            ),
-                            None => format!("`{}` takes {}", key.name, one_of(spec.modes)),
-                        }
+                        hint_then(
+                            suggest(&mode.name, spec.modes.iter().copied()),
+                            format!("`{}` takes {}", key.name, one_of(spec.modes)),
+                        )
                     };
                     self.err(
                         Diagnostic::new(
@@ -339,10 +336,10 @@ impl<'a> Checker<'a> {
                     ),
                 },
                 other => {
-                    let help = match nearest(other, KEYS.iter().copied()) {
-                        Some(n) => format!("did you mean `{n}`? resources are {}", one_of(KEYS)),
-                        None => format!("resources are {}", one_of(KEYS)),
-                    };
+                    let help = hint_then(
+                        suggest(other, KEYS.iter().copied()),
+                        format!("resources are {}", one_of(KEYS)),
+                    );
                     self.err(
                         Diagnostic::new(
                             Code::UnknownArgument,

@@ -1,10 +1,11 @@
 //! Argument values: numbers, ranges, type mismatches and choices.
 
+use super::suggest::{hint_then, suggest};
 use super::util::{const_eval, default_text, snippet, ConstError};
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{Param, Ty, EPS_RANGE};
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::program::Value;
 use crate::language::schedule::{self, expand_range, RangeError};
 use crate::language::source::FileId;
@@ -320,10 +321,10 @@ impl<'a> Checker<'a> {
         what: &str,
         choices: &[&str],
     ) -> Option<Value> {
-        let help = match nearest(w, choices.iter().copied()) {
-            Some(n) => format!("did you mean `{n}`? {what} is one of {}", one_of(choices)),
-            None => format!("{what} is one of {}", one_of(choices)),
-        };
+        let help = hint_then(
+            suggest(w, choices.iter().copied()),
+            format!("{what} is one of {}", one_of(choices)),
+        );
         self.err(
             Diagnostic::new(
                 Code::InvalidChoice,
