@@ -1,9 +1,9 @@
 //! Collecting: declarations, settings, reports and profiles from every module.
 
+use super::errors::CheckError;
 use super::{Checker, Entry};
 use crate::language::ast::{Decl, Item, SettingKey, Span};
 use crate::language::builtins;
-use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::source::FileId;
 use std::collections::HashMap;
 
@@ -24,15 +24,11 @@ impl<'a> Checker<'a> {
                     Item::Setting(s) => {
                         if let Some(first) = seen_settings.insert(s.key, s.span) {
                             self.err(
-                                Diagnostic::new(
-                                    Code::DuplicateSetting,
-                                    *file,
-                                    s.span,
-                                    format!("`{}` is set twice", s.key.as_str()),
-                                )
-                                .label("set again here")
-                                .also(first, "first set here")
-                                .help("keep one; a profile or `--set` can change it for one run"),
+                                CheckError::DuplicateSetting {
+                                    key: s.key.as_str(),
+                                    first,
+                                }
+                                .at(*file, s.span),
                             );
                         }
                         self.settings.push((*file, s.clone()));
@@ -40,23 +36,13 @@ impl<'a> Checker<'a> {
                     Item::Report(r) => self.reports.push((*file, r.clone())),
                     Item::Profile(p) => {
                         if let Some((f0, p0)) = self.profiles.get(&p.name.name) {
-                            let d = Diagnostic::new(
-                                Code::DuplicateProfile,
-                                *file,
-                                p.name.span,
-                                format!("profile `{}` is defined twice", p.name.name),
-                            )
-                            .label("defined again here");
-                            let d = if *f0 == *file {
-                                d.also(p0.name.span, "first defined here")
-                            } else {
-                                d
-                            };
-                            let help = format!(
-                                "merge the two, or rename one (the first is at {})",
-                                self.location(*f0, p0.name.span)
-                            );
-                            self.err(d.help(help));
+                            let d = CheckError::DuplicateProfile {
+                                name: &p.name.name,
+                                first: (*f0 == *file).then_some(p0.name.span),
+                                first_at: self.location(*f0, p0.name.span),
+                            }
+                            .at(*file, p.name.span);
+                            self.err(d);
                         } else {
                             self.profiles
                                 .insert(p.name.name.clone(), (*file, p.clone()));
@@ -70,39 +56,19 @@ impl<'a> Checker<'a> {
 
     pub(super) fn add_decl(&mut self, d: &Decl, file: FileId) {
         if builtins::lookup(&d.name.name).is_some() {
-            self.err(
-                Diagnostic::new(
-                    Code::ShadowsBuiltin,
-                    file,
-                    d.name.span,
-                    format!("`{}` is the name of a built-in", d.name.name),
-                )
-                .label("this name would hide the built-in")
-                .help(format!(
-                    "choose another name, e.g. `my_{}`; calls such as `{}(…)` then still reach the built-in",
-                    d.name.name, d.name.name
-                )),
-            );
+            self.err(CheckError::ShadowsBuiltin { name: &d.name.name }.at(file, d.name.span));
             return;
         }
         if let Some(&i) = self.index.get(&d.name.name) {
             let first = &self.entries[i];
             let (ffile, fspan) = (first.file, first.decl.name.span);
-            let mut diag = Diagnostic::new(
-                Code::DuplicateName,
-                file,
-                d.name.span,
-                format!("`{}` is declared twice", d.name.name),
-            )
-            .label("declared again here");
-            if ffile == file {
-                diag = diag.also(fspan, "first declared here");
+            let diag = CheckError::DuplicateName {
+                name: &d.name.name,
+                first: (ffile == file).then_some(fspan),
+                first_at: self.location(ffile, fspan),
             }
-            let help = format!(
-                "names are unique across a file and its imports; rename one (the first is at {})",
-                self.location(ffile, fspan)
-            );
-            self.err(diag.help(help));
+            .at(file, d.name.span);
+            self.err(diag);
             return;
         }
         self.index.insert(d.name.name.clone(), self.entries.len());

@@ -8,6 +8,7 @@
 
 mod binding;
 mod collect;
+mod errors;
 mod presets;
 mod profiles;
 mod references;

@@ -1,11 +1,11 @@
 //! Profiles, their overrides, and `--set` from the command line.
 
+use super::errors::CheckError;
 use super::suggest::suggest;
 use super::util::shift_spans;
 use super::{ArgOverride, Checker, Entry};
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin};
-use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::parser;
 use crate::language::source::FileId;
 
@@ -16,23 +16,13 @@ impl<'a> Checker<'a> {
             let text = format!("--profile {name}");
             let id = self.sources.add("<command line>", None, text.clone());
             let names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            let mut sorted = names.clone();
-            sorted.sort();
-            let help = match suggest(name, names.iter().copied()) {
-                Some(hint) => hint,
-                None if sorted.is_empty() => "this file defines no profiles".to_string(),
-                None => format!("this file defines {}", one_of(&sorted)),
-            };
-            self.err(
-                Diagnostic::new(
-                    Code::UnknownProfile,
-                    id,
-                    Span::new(10, text.len()),
-                    format!("no profile named `{name}`"),
-                )
-                .label("unknown profile")
-                .help(help),
-            );
+            let d = CheckError::UnknownProfile {
+                name,
+                hint: suggest(name, names.iter().copied()),
+                defined: names,
+            }
+            .at(id, Span::new(10, text.len()));
+            self.err(d);
             return;
         };
         for entry in &profile.entries {
@@ -46,39 +36,26 @@ impl<'a> Checker<'a> {
 
     pub(super) fn replace_decl(&mut self, d: &Decl, file: FileId, profile: &str) {
         let Some(&i) = self.index.get(&d.name.name) else {
-            let help = match suggest(&d.name.name, self.index.keys().map(String::as_str)) {
-                Some(hint) => format!("{hint} a profile replaces declarations of the same name"),
-                None => "a profile replaces declarations of the same name; declare the node outside the profile first".to_string(),
-            };
+            let hint = suggest(&d.name.name, self.index.keys().map(String::as_str));
             self.err(
-                Diagnostic::new(
-                    Code::UnknownOverride,
-                    file,
-                    d.name.span,
-                    format!(
-                        "profile `{profile}` replaces `{}`, which is not declared",
-                        d.name.name
-                    ),
-                )
-                .label("replaces nothing")
-                .help(help),
+                CheckError::ReplacesNothing {
+                    profile,
+                    name: &d.name.name,
+                    hint,
+                }
+                .at(file, d.name.span),
             );
             return;
         };
         let old_kind = self.entries[i].decl.kind;
         if old_kind != d.kind {
             self.err(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    file,
-                    d.kind_span,
-                    format!(
-                        "`{}` is a {} node, but the profile declares it as {}",
-                        d.name.name, old_kind, d.kind
-                    ),
-                )
-                .label(format!("expected `{old_kind}`"))
-                .help(format!("write `{old_kind} {} = …`", d.name.name)),
+                CheckError::ProfileChangesKind {
+                    name: &d.name.name,
+                    old: old_kind,
+                    new: d.kind,
+                }
+                .at(file, d.kind_span),
             );
             return;
         }
@@ -115,11 +92,7 @@ impl<'a> Checker<'a> {
         span: Span,
     ) {
         if path.len() != 2 {
-            self.err(
-                Diagnostic::new(Code::UnknownOverride, file, span, "an override names two parts")
-                    .label("expected `kind.argument` or `node.argument`")
-                    .help("write e.g. `train.epochs = 8` (every train node) or `at.epochs = 8` (one node)"),
-            );
+            self.err(CheckError::OverrideParts.at(file, span));
             return;
         }
         let (head, arg) = (&path[0], &path[1]);
@@ -132,18 +105,13 @@ impl<'a> Checker<'a> {
         } else {
             let mut candidates: Vec<&str> = self.index.keys().map(String::as_str).collect();
             candidates.extend(DeclKind::ALL.iter().map(|k| k.as_str()));
-            let help = suggest(&head.name, candidates).unwrap_or_else(|| {
-                "name a declaration (`at.epochs`) or a kind (`train.epochs`)".to_string()
-            });
+            let hint = suggest(&head.name, candidates);
             self.err(
-                Diagnostic::new(
-                    Code::UnknownOverride,
-                    file,
-                    head.span,
-                    format!("`{}` names no node and no kind", head.name),
-                )
-                .label("overrides nothing")
-                .help(help),
+                CheckError::OverrideTarget {
+                    head: &head.name,
+                    hint,
+                }
+                .at(file, head.span),
             );
             return;
         };
@@ -168,24 +136,16 @@ impl<'a> Checker<'a> {
             accepted.sort();
             accepted.dedup();
             let is_stmt = builtins::all_stmt_keys().contains(&arg.name.as_str());
-            let help = if is_stmt {
-                format!("`{}` is a block statement; overrides set arguments — replace the declaration in the profile instead", arg.name)
-            } else if let Some(hint) = suggest(&arg.name, accepted.iter().copied()) {
-                hint
-            } else if accepted.is_empty() {
-                format!("there is no `{}` node to override", head.name)
-            } else {
-                format!("the arguments are {}", one_of(&accepted))
-            };
+            let hint = suggest(&arg.name, accepted.iter().copied());
             self.err(
-                Diagnostic::new(
-                    Code::UnknownOverride,
-                    file,
-                    arg.span,
-                    format!("no `{}` takes an argument `{}`", head.name, arg.name),
-                )
-                .label("overrides nothing")
-                .help(help),
+                CheckError::OverrideArgument {
+                    head: &head.name,
+                    arg: &arg.name,
+                    is_stmt,
+                    hint,
+                    accepted,
+                }
+                .at(file, arg.span),
             );
         }
     }
@@ -196,16 +156,7 @@ impl<'a> Checker<'a> {
             .sources
             .add(format!("<--set {text}>"), None, text.to_string());
         let Some((key, value)) = text.split_once('=') else {
-            self.err(
-                Diagnostic::new(
-                    Code::InvalidSet,
-                    id,
-                    Span::new(0, text.len()),
-                    "`--set` takes `key=value`",
-                )
-                .label("no `=` here")
-                .help("write e.g. `--set train.epochs=2` or `--set seed=3`"),
-            );
+            self.err(CheckError::SetWithoutEquals.at(id, Span::new(0, text.len())));
             return;
         };
         let value_start = key.len() + 1;
@@ -231,16 +182,7 @@ impl<'a> Checker<'a> {
                 && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !part.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                self.err(
-                    Diagnostic::new(
-                        Code::InvalidSet,
-                        id,
-                        Span::new(at, at + part.len()),
-                        format!("`{part}` is not a name"),
-                    )
-                    .label("expected a name")
-                    .help("keys look like `seed`, `train.epochs` or `at.lr`"),
-                );
+                self.err(CheckError::SetNotAName { part }.at(id, Span::new(at, at + part.len())));
                 return;
             }
             path.push(Ident {
@@ -256,18 +198,12 @@ impl<'a> Checker<'a> {
                 "threads" => SettingKey::Threads,
                 "device" => SettingKey::Device,
                 other => {
-                    let help = suggest(other, ["seed", "threads", "device"]).unwrap_or_else(|| {
-                        "a one-part key is `seed`, `threads` or `device`; arguments are `kind.argument` or `node.argument`".into()
-                    });
                     self.err(
-                        Diagnostic::new(
-                            Code::InvalidSet,
-                            id,
-                            path[0].span,
-                            format!("`{other}` is not a setting"),
-                        )
-                        .label("unknown setting")
-                        .help(help),
+                        CheckError::SetUnknownSetting {
+                            key: other,
+                            hint: suggest(other, ["seed", "threads", "device"]),
+                        }
+                        .at(id, path[0].span),
                     );
                     return;
                 }

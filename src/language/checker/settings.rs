@@ -1,10 +1,11 @@
 //! File-level settings: `seed`, `threads`, `device`.
 
-use super::suggest::{did_you_mean, hint_then};
+use super::errors::CheckError;
+use super::suggest::did_you_mean;
 use super::util::parse_device;
 use super::Checker;
 use crate::language::ast::{Setting, SettingKey, SettingValue};
-use crate::language::diagnostic::{nearest, Code, Diagnostic};
+use crate::language::diagnostic::nearest;
 use crate::language::program::Settings;
 use crate::language::source::FileId;
 
@@ -43,19 +44,12 @@ impl<'a> Checker<'a> {
                             n if n.starts_with("cuda") || n.starts_with("gpu") => Some("cuda:N"),
                             n => nearest(n, ["auto", "cpu", "cuda"]),
                         };
-                        let help = hint_then(
-                            guess.map(did_you_mean),
-                            "devices are `auto`, `cpu`, `cuda` and `cuda:N`",
-                        );
                         self.err(
-                            Diagnostic::new(
-                                Code::InvalidDevice,
-                                file,
-                                d.span,
-                                format!("unknown device `{}`", d.name),
-                            )
-                            .label("not a device")
-                            .help(help),
+                            CheckError::UnknownDevice {
+                                name: &d.name,
+                                hint: guess.map(did_you_mean),
+                            }
+                            .at(file, d.span),
                         );
                     }
                 },
