@@ -1,11 +1,10 @@
 //! Calls: a callee resolved, its arguments bound to parameters, defaults filled in.
 
-use super::suggest::{hint_then, suggest};
-use super::util::article;
+use super::errors::CheckError;
+use super::suggest::suggest;
 use super::{ArgOverride, Checker, Resolved};
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, Param};
-use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::parser;
 use crate::language::program::{Dep, Value};
 use crate::language::source::FileId;
@@ -29,14 +28,11 @@ impl<'a> Checker<'a> {
                 DeclKind::Data | DeclKind::Model | DeclKind::Attack | DeclKind::Defense
             ) {
                 self.err(
-                    Diagnostic::new(
-                        Code::NotCallable,
-                        file,
-                        callee.span,
-                        format!("`{}` is a {kind} node and cannot be called", callee.name),
-                    )
-                    .label("not callable")
-                    .help(format!("pass `{}` as a value, without `(…)`", callee.name)),
+                    CheckError::NotCallable {
+                        name: &callee.name,
+                        kind,
+                    }
+                    .at(file, callee.span),
                 );
                 return None;
             }
@@ -64,46 +60,30 @@ impl<'a> Checker<'a> {
                     .filter(|e| want.is_none_or(|k| e.decl.kind == k))
                     .map(|e| e.decl.name.name.as_str()),
             );
-            let help = suggest(&callee.name, names.iter().copied()).unwrap_or_else(|| {
-                let mut b: Vec<&str> = builtins::BUILTINS
-                    .iter()
-                    .filter(|b| want.is_none_or(|k| b.kind == k))
-                    .map(|b| b.name)
-                    .collect();
-                b.sort();
-                format!("the built-ins here are {}", one_of(&b))
-            });
-            self.err(
-                Diagnostic::new(
-                    Code::UnknownFunction,
-                    file,
-                    callee.span,
-                    format!("unknown function `{}`", callee.name),
-                )
-                .label("not a built-in or a declared preset")
-                .help(help),
-            );
+            let hint = suggest(&callee.name, names.iter().copied());
+            let builtins: Vec<&str> = builtins::BUILTINS
+                .iter()
+                .filter(|b| want.is_none_or(|k| b.kind == k))
+                .map(|b| b.name)
+                .collect();
+            let d = CheckError::UnknownFunction {
+                name: &callee.name,
+                hint,
+                builtins,
+            }
+            .at(file, callee.span);
+            self.err(d);
             return None;
         };
         if let Some(k) = want {
             if builtin.kind != k {
                 self.err(
-                    Diagnostic::new(
-                        Code::WrongKind,
-                        file,
-                        callee.span,
-                        format!(
-                            "`{}` makes {}, not {}",
-                            callee.name,
-                            article(builtin.kind),
-                            article(k)
-                        ),
-                    )
-                    .label(format!("a {} built-in", builtin.kind))
-                    .help(format!(
-                        "declare it as `{} … = {}(…)`, or call a {k} built-in",
-                        builtin.kind, callee.name
-                    )),
+                    CheckError::MakesWrongKind {
+                        name: &callee.name,
+                        makes: builtin.kind,
+                        wanted: k,
+                    }
+                    .at(file, callee.span),
                 );
                 return None;
             }
@@ -132,36 +112,13 @@ impl<'a> Checker<'a> {
             let param: &Param = match &a.name {
                 None => {
                     if let Some(n) = named_at {
-                        self.err(
-                            Diagnostic::new(
-                                Code::PositionalAfterNamed,
-                                file,
-                                a.span,
-                                "a positional argument after a named one",
-                            )
-                            .label("positional")
-                            .also(n, "named argument before it")
-                            .help("put positional arguments first, or name this one"),
-                        );
+                        self.err(CheckError::PositionalAfterNamed { named: n }.at(file, a.span));
                         ok = false;
                         continue;
                     }
                     let Some(p) = b.params.get(next_positional) else {
-                        let names: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                        self.err(
-                            Diagnostic::new(
-                                Code::TooManyArguments,
-                                file,
-                                a.span,
-                                format!(
-                                    "`{shown}` takes at most {} argument{}",
-                                    b.params.len(),
-                                    if b.params.len() == 1 { "" } else { "s" }
-                                ),
-                            )
-                            .label("one too many")
-                            .help(format!("its arguments are {}", one_of(&names))),
-                        );
+                        let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
+                        self.err(CheckError::TooManyArguments { shown, params }.at(file, a.span));
                         ok = false;
                         continue;
                     };
@@ -173,20 +130,15 @@ impl<'a> Checker<'a> {
                     match b.param(&n.name) {
                         Some(p) => p,
                         None => {
-                            let names: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                            let help = hint_then(
-                                suggest(&n.name, names.iter().copied()),
-                                format!("`{shown}` takes {}", one_of(&names)),
-                            );
+                            let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
                             self.err(
-                                Diagnostic::new(
-                                    Code::UnknownArgument,
-                                    file,
-                                    n.span,
-                                    format!("`{shown}` has no argument `{}`", n.name),
-                                )
-                                .label("unknown argument")
-                                .help(help),
+                                CheckError::UnknownArgument {
+                                    shown,
+                                    name: &n.name,
+                                    hint: suggest(&n.name, params.iter().copied()),
+                                    params,
+                                }
+                                .at(file, n.span),
                             );
                             ok = false;
                             continue;
@@ -196,15 +148,11 @@ impl<'a> Checker<'a> {
             };
             if let Some(first) = given.insert(param.name, a.span) {
                 self.err(
-                    Diagnostic::new(
-                        Code::DuplicateArgument,
-                        file,
-                        a.span,
-                        format!("`{}` is given twice", param.name),
-                    )
-                    .label("given again here")
-                    .also(first, "first given here")
-                    .help("keep one of them"),
+                    CheckError::DuplicateArgument {
+                        name: param.name,
+                        first,
+                    }
+                    .at(file, a.span),
                 );
                 ok = false;
                 continue;
@@ -249,19 +197,13 @@ impl<'a> Checker<'a> {
                 builtins::Default::Absent => {}
                 builtins::Default::Required => {
                     self.err(
-                        Diagnostic::new(
-                            Code::MissingArgument,
-                            file,
-                            span,
-                            format!("`{shown}` needs the argument `{}`", p.name),
-                        )
-                        .label(format!("`{}` missing", p.name))
-                        .help(format!(
-                            "add `{}: …` ({}: {})",
-                            p.name,
-                            p.ty.describe(),
-                            p.doc
-                        )),
+                        CheckError::MissingArgument {
+                            shown,
+                            name: p.name,
+                            ty: p.ty,
+                            doc: p.doc,
+                        }
+                        .at(file, span),
                     );
                     ok = false;
                 }

@@ -1,9 +1,9 @@
 //! Declarations to nodes: presets, the cycles between them, and a declaration's value.
 
+use super::errors::CheckError;
 use super::{Checker, Entry, Resolved};
 use crate::language::ast::*;
 use crate::language::builtins;
-use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Node, Value};
 use crate::language::source::FileId;
 use std::collections::BTreeMap;
@@ -57,16 +57,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn no_block(&mut self, block: &Block, file: FileId, what: &str) {
-        self.err(
-            Diagnostic::new(
-                Code::UnknownStatement,
-                file,
-                block.span,
-                format!("{what} takes no block"),
-            )
-            .label("unexpected block")
-            .help("remove the `{ … }`"),
-        );
+        self.err(CheckError::NoBlock { what }.at(file, block.span));
     }
 
     /// Resolves a declared name to its built-in call (memoised; cycles reported).
@@ -100,11 +91,8 @@ impl<'a> Checker<'a> {
             .collect();
         path.push(name.to_string());
         let (_, last_file, last_span) = self.stack.last().cloned().expect("non-empty stack");
-        self.err(
-            Diagnostic::new(Code::Cycle, last_file, self.current_ref.unwrap_or(last_span), format!("dependency cycle: {}", path.join(" → ")))
-                .label("this reference closes the cycle")
-                .help("a declaration cannot depend on itself; break the cycle by calling a built-in directly"),
-        );
+        let span = self.current_ref.unwrap_or(last_span);
+        self.err(CheckError::Cycle { path: &path }.at(last_file, span));
         // Everything on the cycle is poisoned so it is reported once.
         for n in &path {
             self.memo.insert(n.clone(), None);
@@ -120,31 +108,13 @@ impl<'a> Checker<'a> {
             ExprKind::Call { callee, args } => (callee, args),
             ExprKind::Path(p) if p.len() == 1 => (&p[0], &[]),
             _ => {
-                let example = match kind {
-                    DeclKind::Data => "synthetic(classes: 10)",
-                    DeclKind::Model => "c3d_small(classes: 10)",
-                    DeclKind::Attack => "pgd(steps: 10)",
-                    DeclKind::Defense => "video_compression(crf: 28)",
-                    DeclKind::Train => "standard(net, data)",
-                    DeclKind::Eval => "robustness([net], data.test)",
-                    DeclKind::Analyze => "loss_surface(net, data.test)",
-                    DeclKind::Rule => "0.2 * (eps + 1)",
-                };
                 self.err(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        e.file,
-                        v.span,
-                        format!(
-                            "a `{kind}` declaration needs a call, found {}",
-                            v.describe()
-                        ),
-                    )
-                    .label("expected a call")
-                    .help(format!(
-                        "write e.g. `{kind} {} = {example}`",
-                        e.decl.name.name
-                    )),
+                    CheckError::NeedsCall {
+                        kind,
+                        name: &e.decl.name.name,
+                        found: v.describe(),
+                    }
+                    .at(e.file, v.span),
                 );
                 return None;
             }

@@ -1,13 +1,14 @@
 //! Argument values: numbers, ranges, type mismatches and choices.
 
-use super::suggest::{hint_then, suggest};
+use super::errors::CheckError;
+use super::suggest::suggest;
 use super::util::{const_eval, default_text, snippet, ConstError};
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{Param, Ty, EPS_RANGE};
-use crate::language::diagnostic::{one_of, Code, Diagnostic};
+use crate::language::diagnostic::one_of;
 use crate::language::program::Value;
-use crate::language::schedule::{self, expand_range, RangeError};
+use crate::language::schedule::{expand_range, RangeError};
 use crate::language::source::FileId;
 
 impl<'a> Checker<'a> {
@@ -20,16 +21,7 @@ impl<'a> Checker<'a> {
     ) -> Option<i64> {
         let v = self.number(e, file)?;
         if v.fract() != 0.0 {
-            self.err(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    file,
-                    e.span,
-                    format!("{what} must be a whole number"),
-                )
-                .label(format!("found {v}"))
-                .help(format!("write {}", v.round())),
-            );
+            self.err(CheckError::NotWhole { what, v }.at(file, e.span));
             return None;
         }
         self.check_range(v, range, e.span, file, what)?;
@@ -47,39 +39,22 @@ impl<'a> Checker<'a> {
         if v >= lo && v <= hi {
             return Some(());
         }
-        // Counts have no real upper bound; say "at least" rather than print it.
-        let (message, label, help) = if v < lo && hi >= 1e9 {
-            (
-                format!("{what} must be at least {lo}"),
-                format!("{v} is too small"),
-                format!("use {lo} or more"),
-            )
-        } else {
-            let unit = if (lo, hi) == EPS_RANGE {
-                " (budgets and step sizes are in 0..255 pixel units: `eps 8` means 8/255)"
-            } else {
-                ""
-            };
-            (
-                format!("{what} must be between {lo} and {hi}"),
-                format!("{v} is out of range"),
-                format!("use a value from {lo} to {hi}{unit}"),
-            )
-        };
+        let eps_units = (lo, hi) == EPS_RANGE;
         self.err(
-            Diagnostic::new(Code::OutOfRange, file, span, message)
-                .label(label)
-                .help(help),
+            CheckError::OutOfRange {
+                what,
+                v,
+                lo,
+                hi,
+                eps_units,
+            }
+            .at(file, span),
         );
         None
     }
 
     pub(super) fn division_by_zero(&mut self, file: FileId, span: Span) {
-        self.err(
-            Diagnostic::new(Code::DivisionByZero, file, span, "division by zero")
-                .label("this is zero")
-                .help("divide by a non-zero number"),
-        );
+        self.err(CheckError::DivisionByZero.at(file, span));
     }
 
     /// A constant number: literals and arithmetic of literals.
@@ -92,14 +67,10 @@ impl<'a> Checker<'a> {
             }
             Err(ConstError::NotConst) => {
                 self.err(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        file,
-                        e.span,
-                        format!("expected a number, found {}", e.describe()),
-                    )
-                    .label("not a number")
-                    .help("write a number such as `8` or `0.25`, or arithmetic of numbers"),
+                    CheckError::NotANumber {
+                        found: e.describe(),
+                    }
+                    .at(file, e.span),
                 );
                 None
             }
@@ -158,14 +129,12 @@ impl<'a> Checker<'a> {
                 } else {
                     let names: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
                     self.err(
-                        Diagnostic::new(
-                            Code::InvalidChoice,
-                            file,
-                            e.span,
-                            format!("{what} cannot be {v}"),
-                        )
-                        .label("not an accepted value")
-                        .help(format!("use {}", one_of(&names))),
+                        CheckError::NotAnIntChoice {
+                            what: &what,
+                            v,
+                            choices: names,
+                        }
+                        .at(file, e.span),
                     );
                     None
                 }
@@ -174,19 +143,8 @@ impl<'a> Checker<'a> {
                 ExprKind::Inf => Some(Value::Inf),
                 ExprKind::Number { value, .. } if *value == 2.0 => Some(Value::Int(*value as i64)),
                 ExprKind::Number { .. } => {
-                    self.err(
-                        Diagnostic::new(
-                            Code::InvalidChoice,
-                            file,
-                            e.span,
-                            format!(
-                                "`norm` cannot be {}",
-                                snippet(self.sources.text(file), e.span)
-                            ),
-                        )
-                        .label("not a supported norm")
-                        .help("use `inf` or `2`"),
-                    );
+                    let text = snippet(self.sources.text(file), e.span);
+                    self.err(CheckError::BadNorm { text }.at(file, e.span));
                     None
                 }
                 _ => self.mismatch(e, file, &p.ty, "use `inf` or `2`"),
@@ -226,17 +184,13 @@ impl<'a> Checker<'a> {
                 };
                 if n > 0 && items.len() != n {
                     self.err(
-                        Diagnostic::new(
-                            Code::TypeMismatch,
-                            file,
-                            e.span,
-                            format!("{what} takes {n} numbers, found {}", items.len()),
-                        )
-                        .label(format!("{} numbers", items.len()))
-                        .help(format!(
-                            "write {n} numbers, e.g. the default `{}`",
-                            default_text(p)
-                        )),
+                        CheckError::ListLength {
+                            what: &what,
+                            n,
+                            found: items.len(),
+                            default: default_text(p),
+                        }
+                        .at(file, e.span),
                     );
                     return None;
                 }
@@ -266,11 +220,7 @@ impl<'a> Checker<'a> {
             Ty::Models => match &e.kind {
                 ExprKind::List(items) => {
                     if items.is_empty() {
-                        self.err(
-                            Diagnostic::new(Code::Empty, file, e.span, "no models to evaluate")
-                                .label("empty list")
-                                .help("list the models, e.g. `[benign, at]`"),
-                        );
+                        self.err(CheckError::NoModels.at(file, e.span));
                         return None;
                     }
                     let mut out = Vec::new();
@@ -301,14 +251,12 @@ impl<'a> Checker<'a> {
         help: &str,
     ) -> Option<Value> {
         self.err(
-            Diagnostic::new(
-                Code::TypeMismatch,
-                file,
-                e.span,
-                format!("expected {}, found {}", ty.describe(), e.describe()),
-            )
-            .label(format!("expected {}", ty.describe()))
-            .help(help.to_string()),
+            CheckError::Mismatch {
+                expected: *ty,
+                found: e.describe(),
+                help,
+            }
+            .at(file, e.span),
         );
         None
     }
@@ -321,19 +269,14 @@ impl<'a> Checker<'a> {
         what: &str,
         choices: &[&str],
     ) -> Option<Value> {
-        let help = hint_then(
-            suggest(w, choices.iter().copied()),
-            format!("{what} is one of {}", one_of(choices)),
-        );
         self.err(
-            Diagnostic::new(
-                Code::InvalidChoice,
-                file,
-                span,
-                format!("{what} cannot be `{w}`"),
-            )
-            .label("not an accepted value")
-            .help(help),
+            CheckError::BadChoice {
+                what,
+                word: w,
+                hint: suggest(w, choices.iter().copied()),
+                choices,
+            }
+            .at(file, span),
         );
         None
     }
@@ -363,11 +306,7 @@ impl<'a> Checker<'a> {
             }
         };
         if values.is_empty() {
-            self.err(
-                Diagnostic::new(Code::Empty, file, e.span, format!("{what} is empty"))
-                    .label("no values")
-                    .help("give at least one value, e.g. `[0, 4, 8]` or `0..12 step 2`"),
-            );
+            self.err(CheckError::EmptyValues { what }.at(file, e.span));
             return None;
         }
         if let Some(r) = range {
@@ -396,51 +335,32 @@ impl<'a> Checker<'a> {
             Ok(v) => Some(v),
             Err(RangeError::StepNotPositive) => {
                 let s = step.expect("only an explicit step can be non-positive");
-                let fix = format!(
-                    "{}..{} step {}",
-                    start.text,
-                    end.text,
-                    s.text.trim_start_matches('-')
-                );
                 self.err(
-                    Diagnostic::new(
-                        Code::RangeStep,
-                        file,
-                        s.span,
-                        "a range step must be positive",
-                    )
-                    .label("the step's size goes here; the direction comes from the ends")
-                    .help(if s.value == 0.0 {
-                        "use a step greater than 0".to_string()
-                    } else {
-                        format!("write `{fix}`")
-                    }),
+                    CheckError::RangeStep {
+                        start: &start.text,
+                        end: &end.text,
+                        step: &s.text,
+                        zero: s.value == 0.0,
+                    }
+                    .at(file, s.span),
                 );
                 None
             }
             Err(RangeError::EndNotReached { last, next }) => {
-                let st = step.map_or("1".to_string(), |s| s.text.clone());
                 self.err(
-                    Diagnostic::new(Code::RangeEnd, file, span, format!("steps of {st} from {} never land on {}", start.text, end.text))
-                        .label(format!("stops at {last}, then {next}"))
-                        .help(format!("ranges include both ends: write `{}..{last} step {st}` or `{}..{next} step {st}`", start.text, start.text)),
+                    CheckError::RangeEnd {
+                        start: &start.text,
+                        end: &end.text,
+                        step: step.map_or("1", |s| &s.text),
+                        last,
+                        next,
+                    }
+                    .at(file, span),
                 );
                 None
             }
             Err(RangeError::TooMany(n)) => {
-                self.err(
-                    Diagnostic::new(
-                        Code::OutOfRange,
-                        file,
-                        span,
-                        format!("this range has {n} values"),
-                    )
-                    .label("too many values")
-                    .help(format!(
-                        "use a larger step; at most {} values",
-                        schedule::MAX_RANGE_VALUES
-                    )),
-                );
+                self.err(CheckError::RangeTooMany { n }.at(file, span));
                 None
             }
         }
