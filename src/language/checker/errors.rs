@@ -1,9 +1,9 @@
 //! Every mistake the checker reports, as data: one variant per kind of error with the
 //! facts it needs, and one `match` ([`CheckError::at`]) that gives each its code,
-//! message, label, secondary label and help. (Converted file by file: the references,
-//! rules, statements and reports files still build `Diagnostic`s inline.)
+//! message, label, secondary label and help. The checker's wording lives here; the
+//! "did you mean" part of a help comes from `suggest`.
 
-use super::suggest::hint_then;
+use super::suggest::{did_you_mean, hint_then};
 use super::util::article;
 use crate::language::ast::{DeclKind, Span};
 use crate::language::builtins::Ty;
@@ -133,6 +133,41 @@ pub(super) enum CheckError<'e> {
     RangeTooMany {
         n: usize,
     },
+    // ---- references
+    NameNotNumber,
+    SplitNotNumber {
+        node: &'e str,
+        field: &'e str,
+    },
+    /// `nearest` is the field closest to `field`, shown as `node.nearest`.
+    UnknownField {
+        node: &'e str,
+        field: &'e str,
+        builtin: &'e str,
+        nearest: Option<&'e str>,
+        fields: Vec<&'e str>,
+    },
+    UnknownName {
+        name: &'e str,
+        hint: Option<String>,
+        kind: DeclKind,
+    },
+    ExpectedKind {
+        name: &'e str,
+        wanted: &'e [DeclKind],
+        found: DeclKind,
+    },
+    InlineNode {
+        kind: DeclKind,
+        callee: &'e str,
+    },
+    DataNotSplit {
+        data: &'e str,
+    },
+    UnknownAttack {
+        name: &'e str,
+        hint: Option<String>,
+    },
     // ---- presets and calls
     NoBlock {
         what: &'e str,
@@ -181,6 +216,89 @@ pub(super) enum CheckError<'e> {
         name: &'e str,
         ty: Ty,
         doc: &'e str,
+    },
+    // ---- step-size rules
+    NotARule {
+        name: &'e str,
+        kind: DeclKind,
+    },
+    UnknownRuleName {
+        name: &'e str,
+        hint: Option<String>,
+    },
+    NotRuleExpr {
+        found: &'e str,
+    },
+    // ---- block statements
+    UnknownStatement {
+        builtin: &'e str,
+        key: &'e str,
+        hint: Option<String>,
+        keys: Vec<&'e str>,
+    },
+    DuplicateStatement {
+        key: &'e str,
+        first: Span,
+    },
+    UnknownMode {
+        key: &'e str,
+        mode: &'e str,
+        builtin: &'e str,
+        elsewhere: bool,
+        hint: Option<String>,
+        modes: &'e [&'e str],
+    },
+    UnexpectedEvery {
+        key: &'e str,
+        mode: &'e str,
+    },
+    ExpectedAttackSet {
+        found: &'e str,
+    },
+    NoAttacks,
+    MissingMode {
+        key: &'e str,
+        modes: &'e [&'e str],
+        value: Option<String>,
+    },
+    MissingGrid {
+        key: &'e str,
+    },
+    UnexpectedGrid {
+        key: &'e str,
+    },
+    StepsNotWhole {
+        bad: f64,
+    },
+    ExpectedResources {
+        found: &'e str,
+    },
+    UnknownResource {
+        name: &'e str,
+        hint: Option<String>,
+        keys: &'e [&'e str],
+    },
+    // ---- reports
+    FixedDefenseReport {
+        name: &'e str,
+    },
+    UnknownReportMode {
+        mode: &'e str,
+        hint: Option<String>,
+    },
+    ReportModeNeedsEval {
+        mode: &'e str,
+        target: &'e str,
+        kind: DeclKind,
+    },
+    ReportPath {
+        empty: bool,
+    },
+    ReportFormat {
+        kind: DeclKind,
+        target: &'e str,
+        ext: &'e str,
+        formats: &'e [&'e str],
     },
 }
 
@@ -417,6 +535,80 @@ impl CheckError<'_> {
                 "too many values".into(),
                 format!("use a larger step; at most {MAX_RANGE_VALUES} values"),
             ),
+            E::NameNotNumber => (
+                Code::TypeMismatch,
+                "expected a whole number, found a name".into(),
+                "expected a whole number".into(),
+                "write a number, or a data field such as `ucf.classes`".into(),
+            ),
+            E::SplitNotNumber { node, field } => (
+                Code::TypeMismatch,
+                format!("`{node}.{field}` is a split, not a number"),
+                "a split".into(),
+                did_you_mean(format_args!("{node}.classes")),
+            ),
+            E::UnknownField { node, field, builtin, nearest, fields } => {
+                let help = if fields.is_empty() {
+                    format!("`{node}` ({builtin}) has no fields")
+                } else if let Some(n) = nearest {
+                    did_you_mean(format_args!("{node}.{n}"))
+                } else {
+                    let dotted: Vec<String> = fields.iter().map(|n| format!(".{n}")).collect();
+                    format!("`{node}` has {}", one_of(&dotted))
+                };
+                (
+                    Code::UnknownField,
+                    format!("`{node}` has no field `{field}`"),
+                    "unknown field".into(),
+                    help,
+                )
+            }
+            E::UnknownName { name, hint, kind } => (
+                Code::UnknownName,
+                format!("unknown name `{name}`"),
+                "not declared".into(),
+                hint.unwrap_or_else(|| {
+                    format!("declare it, e.g. `{kind} {name} = …`, or `use` the file that does")
+                }),
+            ),
+            E::ExpectedKind { name, wanted, found } => {
+                let articles: Vec<String> = wanted.iter().map(|k| article(*k)).collect();
+                let help = match wanted.first() {
+                    Some(DeclKind::Model) => {
+                        "a model is a `model` or `train` node, or `defense >> model`".to_string()
+                    }
+                    Some(k) => format!("pass a node declared with `{k}` here"),
+                    None => String::new(),
+                };
+                (
+                    Code::WrongKind,
+                    format!(
+                        "expected {}, but `{name}` is {}",
+                        articles.join(" or "),
+                        article(found)
+                    ),
+                    format!("{found} node"),
+                    help,
+                )
+            }
+            E::InlineNode { kind, callee } => (
+                Code::InlineNode,
+                format!("{} cannot be made inline", article(kind)),
+                "inline call".into(),
+                format!("declare it on its own line, `{kind} my_{callee} = {callee}(…)`, and pass `my_{callee}` here"),
+            ),
+            E::DataNotSplit { data } => (
+                Code::TypeMismatch,
+                format!("expected a split, found the data `{data}`"),
+                "which split?".into(),
+                format!("write `{data}.test`, `{data}.val` or `{data}.train`"),
+            ),
+            E::UnknownAttack { name, hint } => (
+                Code::UnknownName,
+                format!("unknown attack `{name}`"),
+                "not an attack".into(),
+                hint.unwrap_or_else(|| "name an attack declared with `attack`, a built-in attack, or `use \"stdlib/attacks.advp\"` for the presets".to_string()),
+            ),
             E::NoBlock { what } => (
                 Code::UnknownStatement,
                 format!("{what} takes no block"),
@@ -508,6 +700,154 @@ impl CheckError<'_> {
                 format!("`{name}` missing"),
                 format!("add `{name}: …` ({}: {doc})", ty.describe()),
             ),
+            E::NotARule { name, kind } => (
+                Code::WrongKind,
+                format!("`{name}` is {}, not a step-size rule", article(kind)),
+                format!("{kind} node"),
+                "a step size is arithmetic of `eps`, numbers, `rule` names and `step_fit` analyses".into(),
+            ),
+            E::UnknownRuleName { name, hint } => (
+                Code::UnknownName,
+                format!("unknown name `{name}` in a step-size rule"),
+                "not a rule".into(),
+                hint.unwrap_or_else(|| "a step size uses `eps`, numbers and rules such as `optimal` (from `use \"stdlib/rules.advp\"`)".to_string()),
+            ),
+            E::NotRuleExpr { found } => (
+                Code::TypeMismatch,
+                format!("expected a step-size rule, found {found}"),
+                "not arithmetic of `eps`".into(),
+                "write e.g. `eps`, `0.2 * (eps + 1)`, `optimal / 2` or `1.5`".into(),
+            ),
+            E::UnknownStatement { builtin, key, hint, keys } => (
+                Code::UnknownStatement,
+                format!("`{builtin}` has no statement `{key}`"),
+                "unknown statement".into(),
+                hint_then(hint, format!("`{builtin}` takes {}", one_of(&keys))),
+            ),
+            E::DuplicateStatement { key, first } => {
+                also = Some((first, "first here"));
+                (
+                    Code::DuplicateStatement,
+                    format!("`{key}` is given twice"),
+                    "again here".into(),
+                    "keep one statement per block".into(),
+                )
+            }
+            E::UnknownMode { key, mode, builtin, elsewhere, hint, modes } => (
+                Code::UnknownMode,
+                format!("`{key} {mode}` is not a schedule of `{builtin}`"),
+                "unknown mode".into(),
+                if elsewhere {
+                    format!("`{key}` in `{builtin}` takes {}", one_of(modes))
+                } else {
+                    hint_then(hint, format!("`{key}` takes {}", one_of(modes)))
+                },
+            ),
+            E::UnexpectedEvery { key, mode } => (
+                Code::UnexpectedEvery,
+                format!("`{key} {mode}` takes no `every`"),
+                "unexpected `every`".into(),
+                "`every N` belongs to `curriculum` and `adaptive`, which change over epochs; remove it".into(),
+            ),
+            E::ExpectedAttackSet { found } => (
+                Code::TypeMismatch,
+                format!("expected a set of attacks, found {found}"),
+                "expected `{…}`".into(),
+                "write e.g. `{masked_pgd, frame_border}`".into(),
+            ),
+            E::NoAttacks => (
+                Code::Empty,
+                "no attacks listed".into(),
+                "empty".into(),
+                "list at least one attack".into(),
+            ),
+            E::MissingMode { key, modes, value } => {
+                let example = match value {
+                    Some(v) => format!("`{key} {} {v}`", modes[0]),
+                    None => format!("`{key} {} …`", modes[0]),
+                };
+                (
+                    Code::MissingMode,
+                    format!("`{key}` needs a schedule mode"),
+                    "no mode".into(),
+                    format!("write {example}; the modes here are {}", one_of(modes)),
+                )
+            }
+            E::MissingGrid { key } => (
+                Code::MissingGrid,
+                format!("`{key}` here is an axis of values"),
+                "expected `grid` before the values".into(),
+                format!(
+                    "write `{key} grid {}`",
+                    if key == "alpha" { "0.25..16 step 0.25" } else { "1..20" }
+                ),
+            ),
+            E::UnexpectedGrid { key } => (
+                Code::UnexpectedGrid,
+                format!("`{key}` takes no grid here"),
+                "unexpected `grid`".into(),
+                "grids are for analyses (`loss_surface`, `step_fit`); remove `grid`".into(),
+            ),
+            E::StepsNotWhole { bad } => (
+                Code::TypeMismatch,
+                "steps must be whole numbers".into(),
+                format!("{bad} is not whole"),
+                "write e.g. `steps grid 1..20`".into(),
+            ),
+            E::ExpectedResources { found } => (
+                Code::TypeMismatch,
+                format!("expected a record of resources, found {found}"),
+                "expected `{ key: value, … }`".into(),
+                "write e.g. `resources { gpus: 1, time: \"12:00:00\" }`".into(),
+            ),
+            E::UnknownResource { name, hint, keys } => (
+                Code::UnknownArgument,
+                format!("unknown resource `{name}`"),
+                "unknown resource".into(),
+                hint_then(hint, format!("resources are {}", one_of(keys))),
+            ),
+            E::FixedDefenseReport { name } => (
+                Code::WrongKind,
+                format!("`{name}` is a fixed defense: it has no results to report"),
+                "nothing to report".into(),
+                "report an `eval` that uses it (`eval e = robustness([d >> model], …)`), or a trained defense such as `ape_gan`".into(),
+            ),
+            E::UnknownReportMode { mode, hint } => (
+                Code::ReportMode,
+                format!("unknown report `{mode}`"),
+                "unknown report mode".into(),
+                match hint {
+                    Some(h) => format!("{h} a report is `to` (tables and figures), `adversarial to` or `examples to`"),
+                    None => "a report is `report x to …`, `report x adversarial to …` or `report x examples to …`".to_string(),
+                },
+            ),
+            E::ReportModeNeedsEval { mode, target, kind } => (
+                Code::ReportMode,
+                format!(
+                    "`{mode}` reports come from evaluations, and `{target}` is {}",
+                    article(kind)
+                ),
+                "needs an eval node".into(),
+                format!("report an `eval` node's {mode} clips"),
+            ),
+            E::ReportPath { empty } => (
+                Code::ReportPath,
+                "a report path must stay inside the output folder".into(),
+                if empty { "empty path" } else { "leaves the output folder" }.into(),
+                "write a path relative to the output folder, without `..`, e.g. \"table2.md\"".into(),
+            ),
+            E::ReportFormat { kind, target, ext, formats } => {
+                let what = match formats {
+                    [""] => "a folder name without an extension".to_string(),
+                    f => one_of(&f.iter().map(|x| format!(".{x}")).collect::<Vec<_>>()),
+                };
+                (
+                    Code::ReportFormat,
+                    format!("cannot write {} `{target}` as `.{ext}`", article(kind)),
+                    "unsupported format".into(),
+                    format!("use {what}"),
+                )
+            }
         };
         let d = Diagnostic::new(code, file, span, message).label(label);
         let d = match also {

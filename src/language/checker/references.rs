@@ -1,11 +1,12 @@
 //! References to other nodes: names, models, splits, attacks and data fields.
 
-use super::suggest::{did_you_mean, suggest};
+use super::errors::CheckError;
+use super::suggest::suggest;
 use super::util::article;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, Ty};
-use crate::language::diagnostic::{nearest, one_of, Code, Diagnostic};
+use crate::language::diagnostic::nearest;
 use crate::language::program::{Dep, Value};
 use crate::language::source::FileId;
 
@@ -14,16 +15,7 @@ impl<'a> Checker<'a> {
     pub(super) fn field_number(&mut self, path: &[Ident], file: FileId) -> Option<Value> {
         if path.len() != 2 {
             let e = &path[0];
-            self.err(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    file,
-                    e.span.join(path[path.len() - 1].span),
-                    "expected a whole number, found a name",
-                )
-                .label("expected a whole number")
-                .help("write a number, or a data field such as `ucf.classes`"),
-            );
+            self.err(CheckError::NameNotNumber.at(file, e.span.join(path[path.len() - 1].span)));
             return None;
         }
         let (node, field) = (&path[0], &path[1]);
@@ -33,14 +25,11 @@ impl<'a> Checker<'a> {
             Some(f) if !f.split => {}
             Some(_) => {
                 self.err(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        file,
-                        field.span,
-                        format!("`{}.{}` is a split, not a number", node.name, field.name),
-                    )
-                    .label("a split")
-                    .help(did_you_mean(format_args!("{}.classes", node.name))),
+                    CheckError::SplitNotNumber {
+                        node: &node.name,
+                        field: &field.name,
+                    }
+                    .at(file, field.span),
                 );
                 return None;
             }
@@ -76,28 +65,16 @@ impl<'a> Checker<'a> {
         file: FileId,
         b: &Builtin,
     ) -> Option<Value> {
-        let names: Vec<&str> = b.fields.iter().map(|f| f.name).collect();
-        let help = if names.is_empty() {
-            format!("`{}` ({}) has no fields", node.name, b.name)
-        } else {
-            match nearest(&field.name, names.iter().copied()) {
-                Some(n) => did_you_mean(format_args!("{}.{n}", node.name)),
-                None => format!(
-                    "`{}` has {}",
-                    node.name,
-                    one_of(&names.iter().map(|n| format!(".{n}")).collect::<Vec<_>>())
-                ),
-            }
-        };
+        let fields: Vec<&str> = b.fields.iter().map(|f| f.name).collect();
         self.err(
-            Diagnostic::new(
-                Code::UnknownField,
-                file,
-                field.span,
-                format!("`{}` has no field `{}`", node.name, field.name),
-            )
-            .label("unknown field")
-            .help(help),
+            CheckError::UnknownField {
+                node: &node.name,
+                field: &field.name,
+                builtin: b.name,
+                nearest: nearest(&field.name, fields.iter().copied()),
+                fields,
+            }
+            .at(file, field.span),
         );
         None
     }
@@ -121,52 +98,27 @@ impl<'a> Checker<'a> {
                 .iter()
                 .map(|e| e.decl.name.name.as_str())
                 .collect();
-            let help = match suggest(&name.name, candidates.iter().copied())
-                .or_else(|| suggest(&name.name, all.iter().copied()))
-            {
-                Some(hint) => hint,
-                None => format!(
-                    "declare it, e.g. `{} {} = …`, or `use` the file that does",
-                    kinds.first().copied().unwrap_or(DeclKind::Data),
-                    name.name
-                ),
-            };
+            let hint = suggest(&name.name, candidates.iter().copied())
+                .or_else(|| suggest(&name.name, all.iter().copied()));
             self.err(
-                Diagnostic::new(
-                    Code::UnknownName,
-                    file,
-                    name.span,
-                    format!("unknown name `{}`", name.name),
-                )
-                .label("not declared")
-                .help(help),
+                CheckError::UnknownName {
+                    name: &name.name,
+                    hint,
+                    kind: kinds.first().copied().unwrap_or(DeclKind::Data),
+                }
+                .at(file, name.span),
             );
             return None;
         };
         let kind = self.entries[i].decl.kind;
         if !kinds.contains(&kind) {
-            let wanted: Vec<String> = kinds.iter().map(|k| article(*k)).collect();
-            let help = match kinds.first() {
-                Some(DeclKind::Model) => {
-                    "a model is a `model` or `train` node, or `defense >> model`".to_string()
-                }
-                Some(k) => format!("pass a node declared with `{k}` here"),
-                None => String::new(),
-            };
             self.err(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    file,
-                    name.span,
-                    format!(
-                        "expected {}, but `{}` is {}",
-                        wanted.join(" or "),
-                        name.name,
-                        article(kind)
-                    ),
-                )
-                .label(format!("{} node", kind))
-                .help(help),
+                CheckError::ExpectedKind {
+                    name: &name.name,
+                    wanted: kinds,
+                    found: kind,
+                }
+                .at(file, name.span),
             );
             return None;
         }
@@ -193,9 +145,11 @@ impl<'a> Checker<'a> {
             ExprKind::Call { callee, .. } => {
                 let kind = kinds[0];
                 self.err(
-                    Diagnostic::new(Code::InlineNode, file, e.span, format!("{} cannot be made inline", article(kind)))
-                        .label("inline call")
-                        .help(format!("declare it on its own line, `{kind} my_{0} = {0}(…)`, and pass `my_{0}` here", callee.name)),
+                    CheckError::InlineNode {
+                        kind,
+                        callee: &callee.name,
+                    }
+                    .at(file, e.span),
                 );
                 None
             }
@@ -261,19 +215,7 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Path(p) if p.len() == 1 => {
                 self.lookup(&p[0], file, &[DeclKind::Data])?;
-                self.err(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        file,
-                        e.span,
-                        format!("expected a split, found the data `{}`", p[0].name),
-                    )
-                    .label("which split?")
-                    .help(format!(
-                        "write `{0}.test`, `{0}.val` or `{0}.train`",
-                        p[0].name
-                    )),
-                );
+                self.err(CheckError::DataNotSplit { data: &p[0].name }.at(file, e.span));
                 None
             }
             _ => self.mismatch(e, file, &Ty::Split, "write e.g. `ucf.test`"),
@@ -328,19 +270,13 @@ impl<'a> Checker<'a> {
                 if allow_none {
                     names.push("none");
                 }
-                let help = match suggest(&name.name, names.iter().copied()) {
-                    Some(hint) => hint,
-                    None => "name an attack declared with `attack`, a built-in attack, or `use \"stdlib/attacks.advp\"` for the presets".to_string(),
-                };
+                let hint = suggest(&name.name, names.iter().copied());
                 self.err(
-                    Diagnostic::new(
-                        Code::UnknownName,
-                        file,
-                        name.span,
-                        format!("unknown attack `{}`", name.name),
-                    )
-                    .label("not an attack")
-                    .help(help),
+                    CheckError::UnknownAttack {
+                        name: &name.name,
+                        hint,
+                    }
+                    .at(file, name.span),
                 );
                 None
             }

@@ -1,11 +1,10 @@
 //! `report` lines: targets, modes, paths and formats.
 
+use super::errors::CheckError;
 use super::suggest::suggest;
-use super::util::article;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins;
-use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::program::ReportNode;
 
 impl<'a> Checker<'a> {
@@ -35,17 +34,10 @@ impl<'a> Checker<'a> {
                 }
                 (DeclKind::Defense, _) => {
                     self.err(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            file,
-                            r.target.span,
-                            format!(
-                                "`{}` is a fixed defense: it has no results to report",
-                                r.target.name
-                            ),
-                        )
-                        .label("nothing to report")
-                        .help("report an `eval` that uses it (`eval e = robustness([d >> model], …)`), or a trained defense such as `ape_gan`"),
+                        CheckError::FixedDefenseReport {
+                            name: &r.target.name,
+                        }
+                        .at(file, r.target.span),
                     );
                     continue;
                 }
@@ -55,37 +47,23 @@ impl<'a> Checker<'a> {
             if let Some(m) = &r.mode {
                 const MODES: &[&str] = &["adversarial", "examples"];
                 if !MODES.contains(&m.name.as_str()) {
-                    let help = match suggest(&m.name, MODES.iter().copied()) {
-                        Some(hint) => format!("{hint} a report is `to` (tables and figures), `adversarial to` or `examples to`"),
-                        None => "a report is `report x to …`, `report x adversarial to …` or `report x examples to …`".to_string(),
-                    };
                     self.err(
-                        Diagnostic::new(
-                            Code::ReportMode,
-                            file,
-                            m.span,
-                            format!("unknown report `{}`", m.name),
-                        )
-                        .label("unknown report mode")
-                        .help(help),
+                        CheckError::UnknownReportMode {
+                            mode: &m.name,
+                            hint: suggest(&m.name, MODES.iter().copied()),
+                        }
+                        .at(file, m.span),
                     );
                     continue;
                 }
                 if kind != DeclKind::Eval {
                     self.err(
-                        Diagnostic::new(
-                            Code::ReportMode,
-                            file,
-                            m.span,
-                            format!(
-                                "`{}` reports come from evaluations, and `{}` is {}",
-                                m.name,
-                                r.target.name,
-                                article(kind)
-                            ),
-                        )
-                        .label("needs an eval node")
-                        .help(format!("report an `eval` node's {} clips", m.name)),
+                        CheckError::ReportModeNeedsEval {
+                            mode: &m.name,
+                            target: &r.target.name,
+                            kind,
+                        }
+                        .at(file, m.span),
                     );
                     continue;
                 }
@@ -108,9 +86,10 @@ impl<'a> Checker<'a> {
                         .any(|c| matches!(c, std::path::Component::ParentDir))
                 {
                     self.err(
-                        Diagnostic::new(Code::ReportPath, file, p.span, "a report path must stay inside the output folder")
-                            .label(if p.value.is_empty() { "empty path" } else { "leaves the output folder" })
-                            .help("write a path relative to the output folder, without `..`, e.g. \"table2.md\""),
+                        CheckError::ReportPath {
+                            empty: p.value.is_empty(),
+                        }
+                        .at(file, p.span),
                     );
                     continue;
                 }
@@ -119,24 +98,14 @@ impl<'a> Checker<'a> {
                     .map(|e| e.to_string_lossy().to_lowercase())
                     .unwrap_or_default();
                 if !formats.contains(&ext.as_str()) {
-                    let what = match formats {
-                        [""] => "a folder name without an extension".to_string(),
-                        f => one_of(&f.iter().map(|x| format!(".{x}")).collect::<Vec<_>>()),
-                    };
                     self.err(
-                        Diagnostic::new(
-                            Code::ReportFormat,
-                            file,
-                            p.span,
-                            format!(
-                                "cannot write {} `{}` as `.{}`",
-                                article(kind),
-                                r.target.name,
-                                ext
-                            ),
-                        )
-                        .label("unsupported format")
-                        .help(format!("use {what}")),
+                        CheckError::ReportFormat {
+                            kind,
+                            target: &r.target.name,
+                            ext: &ext,
+                            formats,
+                        }
+                        .at(file, p.span),
                     );
                     continue;
                 }

@@ -1,10 +1,10 @@
 //! Step-size rules: arithmetic of `eps`, numbers, `rule` names and `step_fit` analyses.
 
+use super::errors::CheckError;
 use super::suggest::suggest;
-use super::util::{article, const_eval};
+use super::util::const_eval;
 use super::Checker;
 use crate::language::ast::*;
-use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Dep, RuleExpr};
 use crate::language::source::FileId;
 
@@ -65,9 +65,11 @@ impl<'a> Checker<'a> {
                     }
                     Some((kind, _)) => {
                         self.err(
-                            Diagnostic::new(Code::WrongKind, file, n.span, format!("`{}` is {}, not a step-size rule", n.name, article(kind)))
-                                .label(format!("{kind} node"))
-                                .help("a step size is arithmetic of `eps`, numbers, `rule` names and `step_fit` analyses"),
+                            CheckError::NotARule {
+                                name: &n.name,
+                                kind,
+                            }
+                            .at(file, n.span),
                         );
                         return None;
                     }
@@ -79,19 +81,13 @@ impl<'a> Checker<'a> {
                             .map(|e| e.decl.name.name.as_str())
                             .collect();
                         names.push("eps");
-                        let help = match suggest(&n.name, names.iter().copied()) {
-                            Some(hint) => hint,
-                            None => "a step size uses `eps`, numbers and rules such as `optimal` (from `use \"stdlib/rules.advp\"`)".to_string(),
-                        };
+                        let hint = suggest(&n.name, names.iter().copied());
                         self.err(
-                            Diagnostic::new(
-                                Code::UnknownName,
-                                file,
-                                n.span,
-                                format!("unknown name `{}` in a step-size rule", n.name),
-                            )
-                            .label("not a rule")
-                            .help(help),
+                            CheckError::UnknownRuleName {
+                                name: &n.name,
+                                hint,
+                            }
+                            .at(file, n.span),
                         );
                         return None;
                     }
@@ -114,14 +110,10 @@ impl<'a> Checker<'a> {
             }
             _ => {
                 self.err(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        file,
-                        e.span,
-                        format!("expected a step-size rule, found {}", e.describe()),
-                    )
-                    .label("not arithmetic of `eps`")
-                    .help("write e.g. `eps`, `0.2 * (eps + 1)`, `optimal / 2` or `1.5`"),
+                    CheckError::NotRuleExpr {
+                        found: e.describe(),
+                    }
+                    .at(file, e.span),
                 );
                 return None;
             }

@@ -1,11 +1,11 @@
 //! Block statements: schedules, settings inside a block, and resources.
 
-use super::suggest::{hint_then, suggest};
+use super::errors::CheckError;
+use super::suggest::suggest;
 use super::util::snippet;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, GridUse, StmtSpec, Ty, EPS_RANGE};
-use crate::language::diagnostic::{one_of, Code, Diagnostic};
 use crate::language::program::{self as prog, RuleExpr, Value};
 use crate::language::source::FileId;
 use std::collections::{BTreeMap, HashMap};
@@ -27,34 +27,25 @@ impl<'a> Checker<'a> {
             let key = s.key();
             let Some(spec) = b.stmt(&key.name) else {
                 let keys: Vec<&str> = b.stmts.iter().map(|s| s.key).collect();
-                let help = hint_then(
-                    suggest(&key.name, keys.iter().copied()),
-                    format!("`{}` takes {}", b.name, one_of(&keys)),
-                );
                 self.err(
-                    Diagnostic::new(
-                        Code::UnknownStatement,
-                        file,
-                        key.span,
-                        format!("`{}` has no statement `{}`", b.name, key.name),
-                    )
-                    .label("unknown statement")
-                    .help(help),
+                    CheckError::UnknownStatement {
+                        builtin: b.name,
+                        key: &key.name,
+                        hint: suggest(&key.name, keys.iter().copied()),
+                        keys,
+                    }
+                    .at(file, key.span),
                 );
                 continue;
             };
             // `budget` and `attacks` are one slot each.
             if let Some(first) = seen.insert(key.name.clone(), s.span()) {
                 self.err(
-                    Diagnostic::new(
-                        Code::DuplicateStatement,
-                        file,
-                        s.span(),
-                        format!("`{}` is given twice", key.name),
-                    )
-                    .label("again here")
-                    .also(first, "first here")
-                    .help("keep one statement per block"),
+                    CheckError::DuplicateStatement {
+                        key: &key.name,
+                        first,
+                    }
+                    .at(file, s.span()),
                 );
                 continue;
             }
@@ -90,31 +81,16 @@ impl<'a> Checker<'a> {
                         "each",
                     ]
                     .contains(&mode.name.as_str());
-                    let help = if elsewhere {
-                        format!(
-                            "`{}` in `{}` takes {}",
-                            key.name,
-                            b.name,
-                            one_of(spec.modes)
-                        )
-                    } else {
-                        hint_then(
-                            suggest(&mode.name, spec.modes.iter().copied()),
-                            format!("`{}` takes {}", key.name, one_of(spec.modes)),
-                        )
-                    };
                     self.err(
-                        Diagnostic::new(
-                            Code::UnknownMode,
-                            file,
-                            mode.span,
-                            format!(
-                                "`{} {}` is not a schedule of `{}`",
-                                key.name, mode.name, b.name
-                            ),
-                        )
-                        .label("unknown mode")
-                        .help(help),
+                        CheckError::UnknownMode {
+                            key: &key.name,
+                            mode: &mode.name,
+                            builtin: b.name,
+                            elsewhere,
+                            hint: suggest(&mode.name, spec.modes.iter().copied()),
+                            modes: spec.modes,
+                        }
+                        .at(file, mode.span),
                     );
                     return None;
                 }
@@ -122,9 +98,11 @@ impl<'a> Checker<'a> {
                 let every = match every {
                     Some(ev) if !takes_every => {
                         self.err(
-                            Diagnostic::new(Code::UnexpectedEvery, file, ev.span, format!("`{} {}` takes no `every`", key.name, mode.name))
-                                .label("unexpected `every`")
-                                .help("`every N` belongs to `curriculum` and `adaptive`, which change over epochs; remove it"),
+                            CheckError::UnexpectedEvery {
+                                key: &key.name,
+                                mode: &mode.name,
+                            }
+                            .at(file, ev.span),
                         );
                         return None;
                     }
@@ -149,27 +127,16 @@ impl<'a> Checker<'a> {
                             ExprKind::Set(items) | ExprKind::List(items) => items,
                             _ => {
                                 self.err(
-                                    Diagnostic::new(
-                                        Code::TypeMismatch,
-                                        file,
-                                        value.span,
-                                        format!(
-                                            "expected a set of attacks, found {}",
-                                            value.describe()
-                                        ),
-                                    )
-                                    .label("expected `{…}`")
-                                    .help("write e.g. `{masked_pgd, frame_border}`"),
+                                    CheckError::ExpectedAttackSet {
+                                        found: value.describe(),
+                                    }
+                                    .at(file, value.span),
                                 );
                                 return None;
                             }
                         };
                         if items.is_empty() {
-                            self.err(
-                                Diagnostic::new(Code::Empty, file, value.span, "no attacks listed")
-                                    .label("empty")
-                                    .help("list at least one attack"),
-                            );
+                            self.err(CheckError::NoAttacks.at(file, value.span));
                             return None;
                         }
                         let mut out = Vec::new();
@@ -196,58 +163,28 @@ impl<'a> Checker<'a> {
                 key, grid, value, ..
             } => {
                 if !spec.modes.is_empty() {
-                    let example = if spec.value == builtins::StmtValue::Budget {
-                        format!(
-                            "`{} {} {}`",
-                            key.name,
-                            spec.modes[0],
-                            snippet(self.sources.text(file), value.span)
-                        )
-                    } else {
-                        format!("`{} {} …`", key.name, spec.modes[0])
-                    };
+                    // A budget's example keeps the value as written; other values are elided.
+                    let value_text = (spec.value == builtins::StmtValue::Budget)
+                        .then(|| snippet(self.sources.text(file), value.span));
                     self.err(
-                        Diagnostic::new(
-                            Code::MissingMode,
-                            file,
-                            key.span.join(value.span),
-                            format!("`{}` needs a schedule mode", key.name),
-                        )
-                        .label("no mode")
-                        .help(format!(
-                            "write {example}; the modes here are {}",
-                            one_of(spec.modes)
-                        )),
+                        CheckError::MissingMode {
+                            key: &key.name,
+                            modes: spec.modes,
+                            value: value_text,
+                        }
+                        .at(file, key.span.join(value.span)),
                     );
                     return None;
                 }
                 match (spec.grid, *grid) {
                     (GridUse::Required, false) => {
-                        self.err(
-                            Diagnostic::new(
-                                Code::MissingGrid,
-                                file,
-                                value.span,
-                                format!("`{}` here is an axis of values", key.name),
-                            )
-                            .label("expected `grid` before the values")
-                            .help(format!(
-                                "write `{} grid {}`",
-                                key.name,
-                                if key.name == "alpha" {
-                                    "0.25..16 step 0.25"
-                                } else {
-                                    "1..20"
-                                }
-                            )),
-                        );
+                        self.err(CheckError::MissingGrid { key: &key.name }.at(file, value.span));
                         return None;
                     }
                     (GridUse::Forbidden, true) => {
                         self.err(
-                            Diagnostic::new(Code::UnexpectedGrid, file, key.span.join(value.span), format!("`{}` takes no grid here", key.name))
-                                .label("unexpected `grid`")
-                                .help("grids are for analyses (`loss_surface`, `step_fit`); remove `grid`"),
+                            CheckError::UnexpectedGrid { key: &key.name }
+                                .at(file, key.span.join(value.span)),
                         );
                         return None;
                     }
@@ -271,16 +208,7 @@ impl<'a> Checker<'a> {
                     builtins::StmtValue::Steps if *grid => {
                         let nums = self.numbers(value, file, Some((1.0, 1e6)), "steps")?;
                         if let Some(bad) = nums.iter().find(|v| v.fract() != 0.0) {
-                            self.err(
-                                Diagnostic::new(
-                                    Code::TypeMismatch,
-                                    file,
-                                    value.span,
-                                    "steps must be whole numbers",
-                                )
-                                .label(format!("{bad} is not whole"))
-                                .help("write e.g. `steps grid 1..20`"),
-                            );
+                            self.err(CheckError::StepsNotWhole { bad: *bad }.at(file, value.span));
                             return None;
                         }
                         Value::List(nums.into_iter().map(|v| Value::Int(v as i64)).collect())
@@ -304,14 +232,10 @@ impl<'a> Checker<'a> {
     pub(super) fn resources(&mut self, e: &Expr, file: FileId) -> Option<Value> {
         let ExprKind::Record(fields) = &e.kind else {
             self.err(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    file,
-                    e.span,
-                    format!("expected a record of resources, found {}", e.describe()),
-                )
-                .label("expected `{ key: value, … }`")
-                .help("write e.g. `resources { gpus: 1, time: \"12:00:00\" }`"),
+                CheckError::ExpectedResources {
+                    found: e.describe(),
+                }
+                .at(file, e.span),
             );
             return None;
         };
@@ -336,19 +260,13 @@ impl<'a> Checker<'a> {
                     ),
                 },
                 other => {
-                    let help = hint_then(
-                        suggest(other, KEYS.iter().copied()),
-                        format!("resources are {}", one_of(KEYS)),
-                    );
                     self.err(
-                        Diagnostic::new(
-                            Code::UnknownArgument,
-                            file,
-                            f.name.span,
-                            format!("unknown resource `{other}`"),
-                        )
-                        .label("unknown resource")
-                        .help(help),
+                        CheckError::UnknownResource {
+                            name: other,
+                            hint: suggest(other, KEYS.iter().copied()),
+                            keys: KEYS,
+                        }
+                        .at(file, f.name.span),
                     );
                     None
                 }
