@@ -19,6 +19,7 @@ mod statements;
 mod suggest;
 mod util;
 mod values;
+mod wording;
 
 use super::ast::*;
 use super::builtins::Builtin;
