@@ -102,7 +102,7 @@ pub(super) enum CheckError<'e> {
     Mismatch {
         expected: Ty,
         found: &'e str,
-        help: &'e str,
+        fix: Fix<'e>,
     },
     BadChoice {
         what: &'e str,
@@ -296,6 +296,25 @@ pub(super) enum CheckError<'e> {
         ext: &'e str,
         formats: &'e [&'e str],
     },
+}
+
+/// What a type mismatch suggests writing instead.
+pub(super) enum Fix<'e> {
+    /// A string argument.
+    Quoted,
+    /// A string in `resources { … }`.
+    QuotedResource,
+    Bool,
+    OneOf(&'e [&'e str]),
+    Norm,
+    Position,
+    NumList,
+    /// The name of a node of this kind.
+    NodeOf(DeclKind),
+    /// A split of this data node.
+    SplitOf(&'e str),
+    Split,
+    Attack,
 }
 
 impl CheckError<'_> {

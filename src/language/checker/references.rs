@@ -1,8 +1,7 @@
 //! References to other nodes: names, models, splits, attacks and data fields.
 
-use super::errors::CheckError;
+use super::errors::{CheckError, Fix};
 use super::suggest::suggest;
-use super::util::article;
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{self, Builtin, Ty};
@@ -154,12 +153,7 @@ impl<'a> Checker<'a> {
                 None
             }
             ExprKind::Paren(inner) => self.node_ref(inner, file, kinds, ty),
-            _ => self.mismatch(
-                e,
-                file,
-                ty,
-                &format!("pass the name of {} node", article(kinds[0])),
-            ),
+            _ => self.mismatch(e, file, ty, Fix::NodeOf(kinds[0])),
         }
     }
 
@@ -194,12 +188,7 @@ impl<'a> Checker<'a> {
                 match b.field(&p[1].name) {
                     Some(f) if f.split => {}
                     Some(_) => {
-                        return self.mismatch(
-                            e,
-                            file,
-                            &Ty::Split,
-                            &format!("write `{}.test` (or `.train`, `.val`)", p[0].name),
-                        );
+                        return self.mismatch(e, file, &Ty::Split, Fix::SplitOf(&p[0].name));
                     }
                     None => return self.unknown_field(&p[0], &p[1], file, b),
                 }
@@ -218,7 +207,7 @@ impl<'a> Checker<'a> {
                 self.err(CheckError::DataNotSplit { data: &p[0].name }.at(file, e.span));
                 None
             }
-            _ => self.mismatch(e, file, &Ty::Split, "write e.g. `ucf.test`"),
+            _ => self.mismatch(e, file, &Ty::Split, Fix::Split),
         }
     }
 
@@ -288,12 +277,7 @@ impl<'a> Checker<'a> {
                 })
             }
             ExprKind::Paren(inner) => self.attack(inner, file, allow_none),
-            _ => self.mismatch(
-                e,
-                file,
-                &Ty::Attack,
-                "name an attack, e.g. `pgd_inf` or `pgd(steps: 10)`",
-            ),
+            _ => self.mismatch(e, file, &Ty::Attack, Fix::Attack),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Block statements: schedules, settings inside a block, and resources.
 
-use super::errors::CheckError;
+use super::errors::{CheckError, Fix};
 use super::suggest::suggest;
 use super::util::snippet;
 use super::Checker;
@@ -252,12 +252,7 @@ impl<'a> Checker<'a> {
                     .map(Value::Int),
                 "mem" | "time" | "partition" => match &f.value.kind {
                     ExprKind::Str(s) => Some(Value::Str(s.clone())),
-                    _ => self.mismatch(
-                        &f.value,
-                        file,
-                        &Ty::Str,
-                        "write it in double quotes, e.g. `time: \"12:00:00\"`",
-                    ),
+                    _ => self.mismatch(&f.value, file, &Ty::Str, Fix::QuotedResource),
                 },
                 other => {
                     self.err(

@@ -1,12 +1,11 @@
 //! Argument values: numbers, ranges, type mismatches and choices.
 
-use super::errors::CheckError;
+use super::errors::{CheckError, Fix};
 use super::suggest::suggest;
 use super::util::{const_eval, default_text, snippet, ConstError};
 use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{Param, Ty, EPS_RANGE};
-use crate::language::diagnostic::one_of;
 use crate::language::program::Value;
 use crate::language::schedule::{expand_range, RangeError};
 use crate::language::source::FileId;
@@ -102,11 +101,11 @@ impl<'a> Checker<'a> {
             }
             Ty::Str => match &e.kind {
                 ExprKind::Str(s) => Some(Value::Str(s.clone())),
-                _ => self.mismatch(e, file, &p.ty, "write it in double quotes: \"…\""),
+                _ => self.mismatch(e, file, &p.ty, Fix::Quoted),
             },
             Ty::Bool => match &e.kind {
                 ExprKind::Bool(b) => Some(Value::Bool(*b)),
-                _ => self.mismatch(e, file, &p.ty, "write `true` or `false`"),
+                _ => self.mismatch(e, file, &p.ty, Fix::Bool),
             },
             Ty::Choice(choices) => {
                 let word = match &e.kind {
@@ -117,9 +116,7 @@ impl<'a> Checker<'a> {
                 match word {
                     Some(w) if choices.contains(&w.as_str()) => Some(Value::Choice(w)),
                     Some(w) => self.bad_choice(&w, e.span, file, &what, choices),
-                    None => {
-                        self.mismatch(e, file, &p.ty, &format!("write one of {}", one_of(choices)))
-                    }
+                    None => self.mismatch(e, file, &p.ty, Fix::OneOf(choices)),
                 }
             }
             Ty::IntChoice(choices) => {
@@ -147,7 +144,7 @@ impl<'a> Checker<'a> {
                     self.err(CheckError::BadNorm { text }.at(file, e.span));
                     None
                 }
-                _ => self.mismatch(e, file, &p.ty, "use `inf` or `2`"),
+                _ => self.mismatch(e, file, &p.ty, Fix::Norm),
             },
             Ty::Position => match &e.kind {
                 ExprKind::Path(path) if path.len() == 1 => {
@@ -171,16 +168,11 @@ impl<'a> Checker<'a> {
                     }
                     Some(Value::List(out))
                 }
-                _ => self.mismatch(
-                    e,
-                    file,
-                    &p.ty,
-                    "write `random`, `top_left`, `center` or `[y, x]` in pixels",
-                ),
+                _ => self.mismatch(e, file, &p.ty, Fix::Position),
             },
             Ty::NumList(n) => {
                 let ExprKind::List(items) = &e.kind else {
-                    return self.mismatch(e, file, &p.ty, "write a list such as `[0.7, 0.3]`");
+                    return self.mismatch(e, file, &p.ty, Fix::NumList);
                 };
                 if n > 0 && items.len() != n {
                     self.err(
@@ -243,18 +235,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn mismatch(
-        &mut self,
-        e: &Expr,
-        file: FileId,
-        ty: &Ty,
-        help: &str,
-    ) -> Option<Value> {
+    pub(super) fn mismatch(&mut self, e: &Expr, file: FileId, ty: &Ty, fix: Fix) -> Option<Value> {
         self.err(
             CheckError::Mismatch {
                 expected: *ty,
                 found: e.describe(),
-                help,
+                fix,
             }
             .at(file, e.span),
         );

@@ -2,7 +2,7 @@
 //! label, secondary label and help. The "did you mean" part of a help comes from
 //! `suggest`.
 
-use super::errors::CheckError;
+use super::errors::{CheckError, Fix};
 use super::suggest::{did_you_mean, hint_then};
 use super::util::article;
 use crate::language::ast::{DeclKind, Span};
@@ -196,7 +196,7 @@ impl CheckError<'_> {
                 Code::InvalidChoice,
                 format!("`norm` cannot be {text}"),
                 "not a supported norm".into(),
-                "use `inf` or `2`".into(),
+                Fix::Norm.wording(),
             ),
             E::ListLength { what, n, found, default } => (
                 Code::TypeMismatch,
@@ -210,11 +210,15 @@ impl CheckError<'_> {
                 "empty list".into(),
                 "list the models, e.g. `[benign, at]`".into(),
             ),
-            E::Mismatch { expected, found, help } => (
+            E::Mismatch {
+                expected,
+                found,
+                fix,
+            } => (
                 Code::TypeMismatch,
                 format!("expected {}, found {found}", expected.describe()),
                 format!("expected {}", expected.describe()),
-                help.to_string(),
+                fix.wording(),
             ),
             E::BadChoice { what, word, hint, choices } => (
                 Code::InvalidChoice,
@@ -572,6 +576,25 @@ impl CheckError<'_> {
             label,
             help,
             also,
+        }
+    }
+}
+
+impl Fix<'_> {
+    /// The help line of a type mismatch.
+    fn wording(self) -> String {
+        match self {
+            Fix::Quoted => "write it in double quotes: \"…\"".into(),
+            Fix::QuotedResource => "write it in double quotes, e.g. `time: \"12:00:00\"`".into(),
+            Fix::Bool => "write `true` or `false`".into(),
+            Fix::OneOf(choices) => format!("write one of {}", one_of(choices)),
+            Fix::Norm => "use `inf` or `2`".into(),
+            Fix::Position => "write `random`, `top_left`, `center` or `[y, x]` in pixels".into(),
+            Fix::NumList => "write a list such as `[0.7, 0.3]`".into(),
+            Fix::NodeOf(kind) => format!("pass the name of {} node", article(kind)),
+            Fix::SplitOf(data) => format!("write `{data}.test` (or `.train`, `.val`)"),
+            Fix::Split => "write e.g. `ucf.test`".into(),
+            Fix::Attack => "name an attack, e.g. `pgd_inf` or `pgd(steps: 10)`".into(),
         }
     }
 }
