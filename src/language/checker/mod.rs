@@ -5,6 +5,10 @@
 //! (`settings`), presets and cycles (`presets`), calls and argument binding (`binding`),
 //! argument values (`values`), references to other nodes (`references`), step-size
 //! rules (`rules`), block statements (`statements`) and reports (`reports`).
+//!
+//! Every error is a `CheckError` (`errors`): a kind and its facts. Its code, message,
+//! label and help are written once, in `wording`, and "did you mean" hints come from
+//! `suggest`. Free helpers such as `const_eval` and `shift_spans` are in `util`.
 
 mod binding;
 mod collect;
