@@ -3,7 +3,7 @@
 //! Run with `./scripts/bench` (or `cargo bench --bench check`).
 
 use advp::graph;
-use advp::language::{self, loader};
+use advp::language::loader;
 use std::time::{Duration, Instant};
 
 /// A pipeline of `blocks` × 5 declarations that reads like a real one.
@@ -44,7 +44,7 @@ fn main() {
         let t0 = Instant::now();
         let loaded = loader::load_source("bench.advp", None, src.clone());
         let t1 = Instant::now();
-        let outcome = language::check_all(&loaded);
+        let outcome = advp::graph::check_all(&loaded);
         let t2 = Instant::now();
         let program = outcome.program.expect("the generated pipeline checks");
         let p = graph::plan(&program).expect("no cycles");

@@ -1368,3 +1368,44 @@ fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
     let o = r.advp(&["status", "p.advp"]);
     assert!(!stdout(&o).contains("failed"), "{}", stdout(&o));
 }
+
+#[test]
+fn upper_case_report_extensions_mean_the_same_format_in_check_run_and_report() {
+    // One table of report formats: `T.MD` is Markdown for `advp check`,
+    // `advp run` and `advp report` alike (once, run refused it and report
+    // wrote JSON into it), and `T.TXT` is refused by the checker before any work.
+    let r = Run::new();
+    let text = "seed 1\n\
+        data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+        model net = c3d_small(classes: d.classes, width: 2)\n\
+        eval e = robustness([net], d.test, batch: 6) {\n  attack pgd(steps: 1)\n  budget sweep [0, 4]\n}\n\
+        report e to \"T.MD\", \"t.md\", \"T.CSV\"\n";
+    r.write("p.advp", text);
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let upper = String::from_utf8(read(r.dir.path().join("results/p/T.MD"))).unwrap();
+    let lower = String::from_utf8(read(r.dir.path().join("results/p/t.md"))).unwrap();
+    assert!(
+        upper.starts_with("## e") || upper.contains("| model |"),
+        "{upper}"
+    );
+    assert_eq!(upper, lower, "T.MD and t.md hold the same Markdown table");
+    let csv = String::from_utf8(read(r.dir.path().join("results/p/T.CSV"))).unwrap();
+    assert!(csv.starts_with("model,attack,eps,"), "{csv}");
+    std::fs::remove_file(r.dir.path().join("results/p/T.MD")).unwrap();
+    let o = r.advp(&["report", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = String::from_utf8(read(r.dir.path().join("results/p/T.MD"))).unwrap();
+    assert_eq!(again, lower, "advp report writes the same Markdown");
+    r.write("q.advp", &text.replace("\"T.CSV\"", "\"T.TXT\""));
+    let o = r.advp(&["check", "q.advp"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("advp::check::report_format"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("as `.txt`"), "{}", stderr(&o));
+}

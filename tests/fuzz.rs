@@ -193,7 +193,7 @@ fn parse_and_check_never_panic() {
             // Checking is slower; every 10th input goes the whole way.
             if ok && i % 10 == 0 {
                 let loaded = loader::load_source("fuzz.advp", None, input.clone());
-                let outcome = language::check_all(&loaded);
+                let outcome = advp::graph::check_all(&loaded);
                 for d in &outcome.errors {
                     assert!(d.span.start <= d.span.end);
                     let _ = d.render_plain(&outcome.sources, 80);

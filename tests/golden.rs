@@ -78,7 +78,7 @@ fn check_fmt(name: &str, text: &str, module: &Module) -> String {
 
 /// Checks with every profile and plans; panics with the rendered diagnostics otherwise.
 fn checked(path: &Utf8Path, loaded: &loader::Loaded) -> (language::Program, graph::Plan) {
-    let outcome = language::check_all(loaded);
+    let outcome = advp::graph::check_all(loaded);
     let rendered: Vec<String> = outcome
         .errors
         .iter()
@@ -116,7 +116,7 @@ fn valid(path: &Utf8Path, text: String) -> Result {
 fn invalid(path: &Utf8Path, text: String) -> Result {
     let name = snapshot_name(path);
     let loaded = load(path, text);
-    let outcome = language::check_all(&loaded);
+    let outcome = advp::graph::check_all(&loaded);
     let mut errors = outcome.errors.clone();
     let mut sources = outcome.sources.clone();
     if let Some(p) = &outcome.program {

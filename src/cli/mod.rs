@@ -2,6 +2,7 @@
 
 use crate::graph;
 use crate::language::{self, diagnostic::Diagnostic, loader, source::SourceMap};
+use crate::runtime::exec::{Options, RunError, Runner};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,56 @@ enum Format {
     Json,
 }
 
+/// The pipeline a command works on: the file, its profile and overrides.
+#[derive(clap::Args, Debug)]
+struct PipelineArgs {
+    file: PathBuf,
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+/// Where results are read and written.
+#[derive(clap::Args, Debug, Default)]
+struct Folders {
+    /// Where reports go (default: results/<pipeline name>/).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The cache folder (default: .advp/cache).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+}
+
+/// The cache folder alone (commands that write no reports).
+#[derive(clap::Args, Debug, Default)]
+struct CacheFolder {
+    /// The cache folder whose entries mark nodes as cached (default: .advp/cache).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+}
+
+/// How `advp run` runs.
+#[derive(clap::Args, Debug, Default)]
+struct RunArgs {
+    /// Run only this node (and what it reads).
+    #[arg(long, value_name = "NODE")]
+    only: Option<String>,
+    /// Run again even if cached (the `--only` node, or every node).
+    #[arg(long)]
+    force: bool,
+    /// Plain lines instead of progress bars.
+    #[arg(long)]
+    quiet: bool,
+    /// Where nodes run: `local` (this machine) or `slurm` (one job per node).
+    #[arg(long, value_enum, default_value = "local")]
+    executor: Executor,
+    /// Local executor: run up to N independent nodes at once, each in its
+    /// own process with its own GPU or share of the CPU threads.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    jobs: usize,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Parse and check files (every profile too); non-zero exit on any error.
@@ -42,86 +93,40 @@ enum Command {
     },
     /// Print the dependency graph as text, or as Graphviz with --dot.
     Graph {
-        file: PathBuf,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
         #[arg(long)]
         dot: bool,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// The cache folder whose entries mark nodes as cached (default: .advp/cache).
-        #[arg(long, value_name = "DIR")]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheFolder,
     },
     /// Run a pipeline: train, attack, evaluate and write its reports; finished
     /// nodes are cached and training resumes from its last checkpoint.
     Run {
-        file: PathBuf,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Run only this node (and what it reads).
-        #[arg(long, value_name = "NODE")]
-        only: Option<String>,
-        /// Run again even if cached (the `--only` node, or every node).
-        #[arg(long)]
-        force: bool,
-        /// Where reports go (default: results/<pipeline name>/).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// The cache folder (default: .advp/cache).
-        #[arg(long, value_name = "DIR")]
-        cache: Option<PathBuf>,
-        /// Plain lines instead of progress bars.
-        #[arg(long)]
-        quiet: bool,
-        /// Where nodes run: `local` (this machine) or `slurm` (one job per node).
-        #[arg(long, value_enum, default_value = "local")]
-        executor: Executor,
-        /// Local executor: run up to N independent nodes at once, each in its
-        /// own process with its own GPU or share of the CPU threads.
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        jobs: usize,
-        /// Slurm: the partition of every job (a node's `resources` may override).
-        #[arg(long)]
-        partition: Option<String>,
-        /// Slurm: generic resources of every job, e.g. `gpu:1`.
-        #[arg(long)]
-        gres: Option<String>,
-        /// Slurm: the time limit of every job, e.g. `12:00:00`.
-        #[arg(long)]
-        time: Option<String>,
-        /// Slurm: the account jobs are charged to.
-        #[arg(long)]
-        account: Option<String>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        folders: Folders,
+        #[command(flatten)]
+        slurm: crate::cluster::slurm::Options,
     },
     /// Each node's state: cached, queued or running (with its Slurm job),
     /// failed (with its log), or still to run.
     Status {
-        file: PathBuf,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// The cache folder (default: .advp/cache).
-        #[arg(long, value_name = "DIR")]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[command(flatten)]
+        cache: CacheFolder,
     },
     /// Write the reports and the pipeline's HTML page from the cache, running
     /// nothing (nodes not finished yet are listed as such).
     Report {
-        file: PathBuf,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Where reports go (default: results/<pipeline name>/).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// The cache folder (default: .advp/cache).
-        #[arg(long, value_name = "DIR")]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[command(flatten)]
+        folders: Folders,
     },
     /// List every built-in with its arguments and defaults.
     Builtins {
@@ -138,97 +143,48 @@ pub fn main() -> i32 {
         Command::Check { files, format } => check(&files, format),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Graph {
-            file,
+            pipeline,
             dot,
-            profile,
-            sets,
             cache,
-        } => graph_cmd(&file, dot, profile, sets, cache),
+        } => graph_cmd(pipeline, dot, cache.cache),
         Command::Run {
-            file,
-            profile,
-            sets,
-            only,
-            force,
-            out,
-            cache,
-            quiet,
-            executor,
-            jobs,
-            partition,
-            gres,
-            time,
-            account,
-        } => run(
-            &file,
-            profile,
-            sets,
-            RunFlags {
-                only,
-                force,
-                out,
-                cache,
-                quiet,
-                executor,
-                jobs,
-                slurm: crate::cluster::slurm::Options {
-                    partition,
-                    gres,
-                    time,
-                    account,
-                },
+            pipeline,
+            run: flags,
+            folders,
+            slurm,
+        } => run(pipeline, flags, folders, slurm),
+        Command::Status { pipeline, cache } => status(
+            pipeline,
+            Folders {
+                out: None,
+                cache: cache.cache,
             },
         ),
-        Command::Status {
-            file,
-            profile,
-            sets,
-            cache,
-        } => status(
-            &file,
-            profile,
-            sets,
-            RunFlags {
-                cache,
-                ..RunFlags::default()
-            },
-        ),
-        Command::Report {
-            file,
-            profile,
-            sets,
-            out,
-            cache,
-        } => report(
-            &file,
-            profile,
-            sets,
-            RunFlags {
-                out,
-                cache,
-                quiet: true,
-                ..RunFlags::default()
-            },
-        ),
+        Command::Report { pipeline, folders } => report(pipeline, folders),
         Command::Builtins { markdown } => {
-            if markdown {
-                print!("{}", language::builtins::reference_markdown());
-            } else {
-                for b in language::builtins::BUILTINS {
-                    let args: Vec<String> = b
-                        .params
-                        .iter()
-                        .map(|p| match p.default {
-                            language::builtins::Default::Required => p.name.to_string(),
-                            language::builtins::Default::Absent => format!("{}?", p.name),
-                            language::builtins::Default::Text(t) => format!("{}: {t}", p.name),
-                        })
-                        .collect();
-                    println!("{:<8} {}({})", b.kind.as_str(), b.name, args.join(", "));
-                }
-            }
+            builtins(markdown);
             0
         }
+    }
+}
+
+fn builtins(markdown: bool) {
+    use language::builtins::{reference_markdown, Default, BUILTINS};
+    if markdown {
+        print!("{}", reference_markdown());
+        return;
+    }
+    for b in BUILTINS {
+        let args: Vec<String> = b
+            .params
+            .iter()
+            .map(|p| match p.default {
+                Default::Required => p.name.to_string(),
+                Default::Absent => format!("{}?", p.name),
+                Default::Text(t) => format!("{}: {t}", p.name),
+            })
+            .collect();
+        println!("{:<8} {}({})", b.kind.as_str(), b.name, args.join(", "));
     }
 }
 
@@ -276,7 +232,7 @@ fn check(files: &[PathBuf], format: Format) -> i32 {
                 continue;
             }
         };
-        let outcome = language::check_all(&loaded);
+        let outcome = crate::graph::check_all(&loaded);
         let mut errors = outcome.errors;
         let mut nodes = 0;
         if let Some(p) = &outcome.program {
@@ -284,6 +240,14 @@ fn check(files: &[PathBuf], format: Format) -> i32 {
                 Ok(plan) => nodes = plan.order.len(),
                 Err(e) => errors.extend(e),
             }
+            // What checks but cannot run is an error here too, not at run time.
+            let base = file.parent().unwrap_or(Path::new("."));
+            errors.extend(
+                crate::runtime::lower::lower(p, base)
+                    .problems
+                    .into_iter()
+                    .map(|(_, d)| d),
+            );
         }
         match format {
             Format::Json => json.extend(errors.iter().map(|d| d.to_json(&outcome.sources))),
@@ -353,13 +317,16 @@ fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
 }
 
 /// Loads, checks with the profile and overrides, and plans; diagnostics printed on failure.
-fn build(
-    file: &Path,
-    profile: Option<String>,
-    sets: Vec<String>,
-) -> Result<(language::Program, graph::Plan), i32> {
+fn build(pipeline: &PipelineArgs) -> Result<(language::Program, graph::Plan), i32> {
+    let file = &pipeline.file;
     let loaded = load(file)?;
-    let outcome = language::check(&loaded, &language::Options { profile, sets });
+    let outcome = language::check(
+        &loaded,
+        &language::Options {
+            profile: pipeline.profile.clone(),
+            sets: pipeline.sets.clone(),
+        },
+    );
     let Some(program) = outcome.program else {
         print_diagnostics(&outcome.errors, &outcome.sources);
         summary(file, outcome.errors.len());
@@ -375,27 +342,20 @@ fn build(
     }
 }
 
-fn graph_cmd(
-    file: &Path,
-    dot: bool,
-    profile: Option<String>,
-    sets: Vec<String>,
-    cache: Option<PathBuf>,
-) -> i32 {
-    let (program, plan) = match build(file, profile, sets) {
+fn graph_cmd(pipeline: PipelineArgs, dot: bool, cache: Option<PathBuf>) -> i32 {
+    let folders = Folders { out: None, cache };
+    let (program, plan) = match build(&pipeline) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let opts = run_options(
-        file,
+        &pipeline.file,
         &program,
-        &RunFlags {
-            cache,
-            ..RunFlags::default()
-        },
+        &RunArgs::default(),
+        &folders,
         tch::Device::Cpu,
     );
-    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    let runner = Runner::new(&program, &plan, &opts);
     let status = |i: usize| match &program.nodes[i] {
         n if crate::runtime::exec::computed(n) => Some(
             if runner.is_cached(i) {
@@ -422,24 +382,13 @@ enum Executor {
     Slurm,
 }
 
-#[derive(Default)]
-struct RunFlags {
-    only: Option<String>,
-    force: bool,
-    out: Option<PathBuf>,
-    cache: Option<PathBuf>,
-    quiet: bool,
-    executor: Executor,
-    jobs: usize,
-    slurm: crate::cluster::slurm::Options,
-}
-
 fn run_options(
     file: &Path,
     program: &language::Program,
-    flags: &RunFlags,
+    flags: &RunArgs,
+    folders: &Folders,
     device: tch::Device,
-) -> crate::runtime::exec::Options {
+) -> Options {
     let stem = file
         .file_stem()
         .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());
@@ -451,12 +400,12 @@ fn run_options(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or(PathBuf::from("."), Path::to_path_buf);
-    crate::runtime::exec::Options {
-        out: flags
+    Options {
+        out: folders
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("results").join(name)),
-        cache: flags
+        cache: folders
             .cache
             .clone()
             .unwrap_or_else(|| PathBuf::from(".advp").join("cache")),
@@ -468,102 +417,49 @@ fn run_options(
     }
 }
 
-/// Where a pipeline's logs and Slurm record live: beside the cache (which
-/// every node of a cluster sees), per pipeline and profile.
-fn state_dir(
-    opts: &crate::runtime::exec::Options,
-    program: &language::Program,
-    what: &str,
-) -> PathBuf {
-    let name = match &program.profile {
-        Some(p) => format!("{}-{p}", program.name()),
-        None => program.name(),
-    };
-    crate::cluster::absolute(&opts.cache)
-        .parent()
-        .map_or_else(|| PathBuf::from(".advp"), Path::to_path_buf)
-        .join(what)
-        .join(name)
-}
-
 /// `--jobs N` or `--executor slurm`: each node that is not cached runs as its
 /// own `advp run --only NODE`; then the reports are written from the cache.
-#[allow(clippy::too_many_arguments)]
 fn distributed(
-    file: &Path,
-    sets: &[String],
-    program: &language::Program,
-    plan: &graph::Plan,
-    runner: crate::runtime::exec::Runner,
-    opts: &crate::runtime::exec::Options,
-    flags: &RunFlags,
+    pipeline: &PipelineArgs,
+    runner: Runner,
+    flags: &RunArgs,
+    slurm: &crate::cluster::slurm::Options,
     started: std::time::Instant,
 ) -> i32 {
-    use crate::cluster;
-    let fail = |diags: Vec<Diagnostic>| {
-        print_diagnostics(&diags, &program.sources);
-        1
-    };
-    let targets = match runner.prepare() {
-        Ok(t) => t,
-        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return fail(d),
-        Err(crate::runtime::exec::RunError::Interrupted { .. }) => return 130,
-    };
-    let jobs = cluster::pending(program, plan, &runner, &targets);
-    let inv = cluster::Invocation {
-        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("advp")),
-        file: cluster::absolute(file),
-        profile: program.profile.clone(),
-        sets: sets.to_vec(),
-        cache: cluster::absolute(&opts.cache),
-        out: cluster::absolute(&opts.out),
-        workdir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    use crate::cluster::{self, Executor as Where};
+    let program = runner.program();
+    let executor = match flags.executor {
+        Executor::Slurm => Where::Slurm(slurm.clone()),
+        Executor::Local => Where::Local { jobs: flags.jobs },
     };
     let say = |l: &str| eprintln!("advp: {l}");
-    let (failed, interrupted) = if flags.executor == Executor::Slurm {
-        let state = state_dir(opts, program, "slurm");
-        let keys = jobs
-            .iter()
-            .map(|j| (j.name.clone(), runner.key(j.node).to_string()))
-            .collect();
-        let ids = match cluster::slurm::submit(&jobs, &keys, &inv, &flags.slurm, &state, &say) {
-            Ok(ids) => ids,
-            Err(e) => {
+    let outcome =
+        match cluster::distribute(&runner, &pipeline.file, &pipeline.sets, &executor, &say) {
+            Ok(o) => o,
+            Err(cluster::Error::Diagnostics(d)) => {
+                print_diagnostics(&d, &program.sources);
+                return 1;
+            }
+            Err(cluster::Error::Interrupted) => return 130,
+            Err(cluster::Error::Failed(e)) => {
                 eprintln!("error: {e}");
                 return 2;
             }
         };
-        match cluster::slurm::watch(&jobs, &ids, &|i| runner.is_cached(i), &state, &say) {
-            Ok(f) => (f, false),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
-        }
-    } else {
-        let logs = state_dir(opts, program, "logs");
-        match cluster::local::run(&jobs, &inv, flags.jobs, &logs, &say) {
-            Ok(o) => (o.failed, o.interrupted),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
-        }
-    };
-    let ran = jobs.len();
-    let code = reports_from_cache(runner, program);
+    let code = reports_from_cache(&runner);
     if code != 0 {
         return code;
     }
-    if interrupted {
+    if outcome.interrupted {
         eprintln!("advp: interrupted; run the same command again to resume");
         return 130;
     }
-    if !failed.is_empty() {
+    if !outcome.failed.is_empty() {
         eprintln!(
             "error: advp stopped: {} node(s) failed ({}); fix the cause and run again: finished nodes stay cached",
-            failed.len(),
-            failed
+            outcome.failed.len(),
+            outcome
+                .failed
                 .iter()
                 .map(|(n, log)| format!("{n}: {}", log.display()))
                 .collect::<Vec<_>>()
@@ -572,22 +468,29 @@ fn distributed(
         return 1;
     }
     eprintln!(
-        "advp: done in {:.1} s: {ran} node(s) ran in their own processes, the rest cached",
-        started.elapsed().as_secs_f64()
+        "advp: done in {:.1} s: {} node(s) ran in their own processes, the rest cached",
+        started.elapsed().as_secs_f64(),
+        outcome.ran
     );
     0
 }
 
 /// `advp status FILE`: every computed node's state.
-fn status(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
+fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
     use crate::cluster::slurm::{self, Status};
-    let (program, plan) = match build(file, profile, sets) {
+    let (program, plan) = match build(&pipeline) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = run_options(file, &program, &flags, tch::Device::Cpu);
-    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
-    let state = state_dir(&opts, &program, "slurm");
+    let opts = run_options(
+        &pipeline.file,
+        &program,
+        &RunArgs::default(),
+        &folders,
+        tch::Device::Cpu,
+    );
+    let runner = Runner::new(&program, &plan, &opts);
+    let state = crate::cluster::state_dir(&opts, &program, "slurm");
     let record = slurm::load(&state);
     let mut failed = false;
     for &i in &plan.order {
@@ -630,41 +533,49 @@ fn status(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFla
     i32::from(failed)
 }
 
-fn report(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
-    let (program, plan) = match build(file, profile, sets) {
+fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
+    let (program, plan) = match build(&pipeline) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = run_options(file, &program, &flags, tch::Device::Cpu);
-    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
-    reports_from_cache(runner, &program)
+    let flags = RunArgs {
+        quiet: true,
+        ..RunArgs::default()
+    };
+    let opts = run_options(&pipeline.file, &program, &flags, &folders, tch::Device::Cpu);
+    let runner = Runner::new(&program, &plan, &opts);
+    reports_from_cache(&runner)
 }
 
 /// Writes the reports and the HTML page from the cache and lists them; the
 /// exit status (0, or 1 with the diagnostics printed).
-fn reports_from_cache(runner: crate::runtime::exec::Runner, program: &language::Program) -> i32 {
-    match crate::pipeline::report(&runner) {
+fn reports_from_cache(runner: &Runner) -> i32 {
+    match crate::pipeline::report(runner) {
         Ok(paths) => {
             for p in &paths {
                 println!("wrote {}", p.display());
             }
             0
         }
-        Err(crate::runtime::exec::RunError::Diagnostics(diags)) => {
-            print_diagnostics(&diags, &program.sources);
+        Err(RunError::Diagnostics(diags)) => {
+            print_diagnostics(&diags, &runner.program().sources);
             1
         }
-        Err(crate::runtime::exec::RunError::Interrupted { message, .. }) => {
+        Err(RunError::Interrupted { message, .. }) => {
             eprintln!("advp: {message}");
             130
         }
     }
 }
 
-fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags) -> i32 {
+fn run(
+    pipeline: PipelineArgs,
+    flags: RunArgs,
+    folders: Folders,
+    slurm: crate::cluster::slurm::Options,
+) -> i32 {
     let started = std::time::Instant::now();
-    let sets_given = sets.clone();
-    let (program, plan) = match build(file, profile, sets) {
+    let (program, plan) = match build(&pipeline) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -692,19 +603,10 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags)
         }
         eprintln!("\nadvp: interrupted; saving a checkpoint (Ctrl-C again to stop at once)");
     });
-    let opts = run_options(file, &program, &flags, chosen.device);
-    let runner = crate::runtime::exec::Runner::new(&program, &plan, &opts);
+    let opts = run_options(&pipeline.file, &program, &flags, &folders, chosen.device);
+    let runner = Runner::new(&program, &plan, &opts);
     if flags.executor == Executor::Slurm || flags.jobs > 1 {
-        return distributed(
-            file,
-            &sets_given,
-            &program,
-            &plan,
-            runner,
-            &opts,
-            &flags,
-            started,
-        );
+        return distributed(&pipeline, runner, &flags, &slurm, started);
     }
     match crate::pipeline::run(runner) {
         Ok(crate::pipeline::Outcome { summary, reports }) => {
@@ -719,16 +621,16 @@ fn run(file: &Path, profile: Option<String>, sets: Vec<String>, flags: RunFlags)
             );
             0
         }
-        Err(crate::runtime::exec::RunError::Interrupted { message, .. }) => {
+        Err(RunError::Interrupted { message, .. }) => {
             eprintln!("advp: {message}");
             130
         }
-        Err(crate::runtime::exec::RunError::Diagnostics(diags)) => {
+        Err(RunError::Diagnostics(diags)) => {
             print_diagnostics(&diags, &program.sources);
             eprintln!(
                 "error: advp stopped: {} problem(s) in {}",
                 diags.len(),
-                file.display()
+                pipeline.file.display()
             );
             1
         }

@@ -15,10 +15,103 @@ pub mod local;
 pub mod slurm;
 
 use crate::graph::Plan;
-use crate::language::program::{Program, StmtValue, Value};
+use crate::language::program::Program;
 use crate::runtime::exec::{computed, Runner};
-use std::collections::BTreeMap;
+use crate::runtime::spec::Resources;
 use std::path::{Path, PathBuf};
+
+/// Where the nodes run.
+pub enum Executor {
+    /// Up to `jobs` processes on this machine.
+    Local { jobs: usize },
+    /// One Slurm job per node.
+    Slurm(slurm::Options),
+}
+
+/// What a distributed run did.
+#[derive(Debug, Default)]
+pub struct Distributed {
+    /// Nodes that ran in their own processes.
+    pub ran: usize,
+    /// Nodes that failed, with their logs.
+    pub failed: Vec<(String, PathBuf)>,
+    pub interrupted: bool,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The program cannot run (the lowering's problems).
+    Diagnostics(Vec<crate::language::diagnostic::Diagnostic>),
+    Interrupted,
+    /// The executor could not be used.
+    Failed(String),
+}
+
+/// Where a pipeline's logs and Slurm record live: beside the cache (which
+/// every node of a cluster sees), per pipeline and profile.
+pub fn state_dir(opts: &crate::runtime::exec::Options, program: &Program, what: &str) -> PathBuf {
+    let name = match &program.profile {
+        Some(p) => format!("{}-{p}", program.name()),
+        None => program.name(),
+    };
+    absolute(&opts.cache)
+        .parent()
+        .map_or_else(|| PathBuf::from(".advp"), Path::to_path_buf)
+        .join(what)
+        .join(name)
+}
+
+/// Runs every node the runner would run that is not cached, each as its own
+/// `advp run --only NODE` (locally or as Slurm jobs), waiting for them; the
+/// reports are the caller's to write afterwards.
+pub fn distribute(
+    runner: &Runner,
+    file: &Path,
+    sets: &[String],
+    executor: &Executor,
+    say: &dyn Fn(&str),
+) -> Result<Distributed, Error> {
+    let (program, plan, opts) = (runner.program(), runner.plan(), runner.options());
+    let targets = match runner.prepare() {
+        Ok(t) => t,
+        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return Err(Error::Diagnostics(d)),
+        Err(crate::runtime::exec::RunError::Interrupted { .. }) => return Err(Error::Interrupted),
+    };
+    let jobs = pending(program, plan, runner, &targets);
+    let inv = Invocation {
+        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("advp")),
+        file: absolute(file),
+        profile: program.profile.clone(),
+        sets: sets.to_vec(),
+        cache: absolute(&opts.cache),
+        out: absolute(&opts.out),
+        workdir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let (failed, interrupted) = match executor {
+        Executor::Slurm(options) => {
+            let state = state_dir(opts, program, "slurm");
+            let keys = jobs
+                .iter()
+                .map(|j| (j.name.clone(), runner.key(j.node).to_string()))
+                .collect();
+            let ids =
+                slurm::submit(&jobs, &keys, &inv, options, &state, say).map_err(Error::Failed)?;
+            let failed = slurm::watch(&jobs, &ids, &|i| runner.is_cached(i), &state, say)
+                .map_err(Error::Failed)?;
+            (failed, false)
+        }
+        Executor::Local { jobs: n } => {
+            let logs = state_dir(opts, program, "logs");
+            let o = local::run(&jobs, &inv, *n, &logs, say).map_err(Error::Failed)?;
+            (o.failed, o.interrupted)
+        }
+    };
+    Ok(Distributed {
+        ran: jobs.len(),
+        failed,
+        interrupted,
+    })
+}
 
 /// A node that still has to run.
 #[derive(Clone, Debug)]
@@ -29,7 +122,7 @@ pub struct Job {
     /// model or an attack) that also still have to run.
     pub after: Vec<usize>,
     /// The node's `resources { … }` block.
-    pub resources: BTreeMap<String, String>,
+    pub resources: Resources,
 }
 
 /// The computed nodes of the targets that are not in the cache, in run order,
@@ -62,25 +155,7 @@ pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize
             }
             after.sort();
             let n = &program.nodes[i];
-            let resources = match n.stmts.get("resources") {
-                Some(StmtValue::Setting {
-                    value: Value::Record(r),
-                    ..
-                }) => r
-                    .iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Value::Str(s) => s.clone(),
-                            other => other.as_i64().map_or_else(
-                                || other.as_f64().map_or(String::new(), |f| f.to_string()),
-                                |i| i.to_string(),
-                            ),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
+            let resources = runner.lowered().resources[i].clone();
             Job {
                 node: i,
                 name: n.name.clone(),

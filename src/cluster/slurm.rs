@@ -17,11 +17,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Defaults for every job; a node's `resources { … }` overrides them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Options {
+    /// Slurm: the partition of every job (a node's `resources` may override).
+    #[arg(long)]
     pub partition: Option<String>,
+    /// Slurm: generic resources of every job, e.g. `gpu:1`.
+    #[arg(long)]
     pub gres: Option<String>,
+    /// Slurm: the time limit of every job, e.g. `12:00:00`.
+    #[arg(long)]
     pub time: Option<String>,
+    /// Slurm: the account jobs are charged to.
+    #[arg(long)]
     pub account: Option<String>,
 }
 
@@ -113,11 +121,11 @@ fn script(job: &Job, inv: &Invocation, opts: &Options, after: &[String], log: &P
     opt("job-name", &format!("advp-{}", job.name));
     opt("output", &log.display().to_string());
     let r = &job.resources;
-    if let Some(p) = r.get("partition").or(opts.partition.as_ref()) {
+    if let Some(p) = r.partition.as_ref().or(opts.partition.as_ref()) {
         opt("partition", p);
     }
-    match r.get("gpus") {
-        Some(g) if g != "0" => opt("gres", &format!("gpu:{g}")),
+    match r.gpus {
+        Some(g) if g != 0 => opt("gres", &format!("gpu:{g}")),
         Some(_) => {}
         None => {
             if let Some(g) = &opts.gres {
@@ -125,16 +133,16 @@ fn script(job: &Job, inv: &Invocation, opts: &Options, after: &[String], log: &P
             }
         }
     }
-    if let Some(t) = r.get("time").or(opts.time.as_ref()) {
+    if let Some(t) = r.time.as_ref().or(opts.time.as_ref()) {
         opt("time", t);
     }
     if let Some(a) = &opts.account {
         opt("account", a);
     }
-    if let Some(c) = r.get("cpus") {
-        opt("cpus-per-task", c);
+    if let Some(c) = r.cpus {
+        opt("cpus-per-task", &c.to_string());
     }
-    if let Some(m) = r.get("mem") {
+    if let Some(m) = &r.mem {
         opt("mem", m);
     }
     if !after.is_empty() {
@@ -336,10 +344,11 @@ mod tests {
             node: 3,
             name: "cat_up".into(),
             after: vec![1],
-            resources: BTreeMap::from([
-                ("gpus".to_string(), "1".to_string()),
-                ("time".to_string(), "12:00:00".to_string()),
-            ]),
+            resources: crate::runtime::spec::Resources {
+                gpus: Some(1),
+                time: Some("12:00:00".into()),
+                ..Default::default()
+            },
         };
         let inv = Invocation {
             exe: "/opt/advp".into(),

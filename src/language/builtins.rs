@@ -733,6 +733,11 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
         .map(|(_, c)| *c)
 }
 
+/// Arguments that name a file a node reads (a user's tensors, weights or
+/// TorchScript module): its size and modification time belong in the cache key.
+/// (`root` folders of frame data are not stamped.)
+pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
+
 /// The keys of a `resources { … }` statement, for cluster executors.
 pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
 
@@ -958,4 +963,62 @@ pub fn reference_markdown() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_optimizer_docs_state_the_adam_constants_in_force() {
+        let text = |(b1, b2, e): (f64, f64, f64)| format!("β = ({b1}, {b2}), ε = {e:e}");
+        let adam = lookup("adversarial").unwrap().param("optimizer").unwrap();
+        assert!(adam.doc.contains(&text(ADAM)), "{}", adam.doc);
+        let gan = lookup("ape_gan").unwrap().param("lr").unwrap();
+        assert!(gan.doc.contains(&text(APE_GAN_ADAM)), "{}", gan.doc);
+    }
+
+    #[test]
+    fn the_side_tables_name_entries_of_the_table() {
+        for a in FILE_ARGS {
+            assert!(
+                BUILTINS
+                    .iter()
+                    .any(|b| b.param(a).is_some_and(|p| p.ty == Ty::Str)),
+                "`{a}` is no string argument"
+            );
+        }
+        for (b, _) in KNOWN_CLASSES {
+            assert_eq!(lookup(b).map(|b| b.kind), Some(DeclKind::Data), "{b}");
+        }
+        for d in TRAINED_DEFENSES {
+            assert_eq!(lookup(d).map(|b| b.kind), Some(DeclKind::Defense), "{d}");
+        }
+        let eval = lookup("robustness").unwrap().stmt("attack").unwrap();
+        assert_eq!(eval.default, Some("pgd"));
+    }
+
+    #[test]
+    fn report_formats_match_extensions_in_any_case() {
+        use Format::*;
+        let f = |k, m, p: &str| report_format(k, m, p);
+        assert_eq!(f(DeclKind::Eval, ReportMode::Results, "T.MD"), Ok(Markdown));
+        assert_eq!(f(DeclKind::Eval, ReportMode::Results, "a/b.Csv"), Ok(Csv));
+        assert_eq!(
+            f(DeclKind::Train, ReportMode::Results, "m.JSONL"),
+            Ok(Jsonl)
+        );
+        assert_eq!(f(DeclKind::Eval, ReportMode::Examples, "clips"), Ok(Folder));
+        assert_eq!(
+            f(DeclKind::Eval, ReportMode::Adversarial, "x.SAFETENSORS"),
+            Ok(Safetensors)
+        );
+        assert!(f(DeclKind::Train, ReportMode::Results, "m.md").is_err());
+        assert!(f(DeclKind::Analyze, ReportMode::Adversarial, "x.safetensors").is_err());
+        assert_eq!(
+            reports_as(DeclKind::Defense, "ape_gan"),
+            Some(DeclKind::Train)
+        );
+        assert_eq!(reports_as(DeclKind::Defense, "video_compression"), None);
+    }
 }

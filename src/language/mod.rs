@@ -18,6 +18,6 @@ pub mod program;
 pub mod schedule;
 pub mod source;
 
-pub use checker::{check, check_all, Options, Outcome};
+pub use checker::{check, Options, Outcome};
 pub use diagnostic::{Code, Diagnostic};
 pub use program::Program;

@@ -12,8 +12,7 @@ use crate::language::program::{Program, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// File arguments whose contents (by size and mtime) belong in the key.
-const FILE_ARGS: &[&str] = &["path", "pretrained"];
+use crate::language::builtins::FILE_ARGS;
 
 fn file_stamp(base: &Path, p: &str) -> serde_json::Value {
     let path = if Path::new(p).is_absolute() {

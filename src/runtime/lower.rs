@@ -40,18 +40,24 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
     };
     let mut problems = Vec::new();
     let mut nodes = Vec::new();
+    let mut resources = Vec::new();
     for (i, n) in program.nodes.iter().enumerate() {
-        match cx.node(n) {
-            Ok(spec) => nodes.push(spec),
+        match cx.node(n).and_then(|spec| Ok((spec, resources_of(n)?))) {
+            Ok((spec, r)) => {
+                nodes.push(spec);
+                resources.push(r);
+            }
             Err(e) => {
                 problems.push((i, unsupported(n, e)));
                 nodes.push(NodeSpec::Invalid);
+                resources.push(Resources::default());
             }
         }
     }
     let reports = cx.reports(&mut problems);
     Lowered {
         nodes,
+        resources,
         reports,
         problems,
     }
@@ -803,6 +809,42 @@ fn schedule_of<T: Clone>(mode: ScheduleMode, values: Vec<T>, every: Option<u64>)
         ),
         m => return Err(format!("`{}` is not a training schedule", m.word())),
     })
+}
+
+/// A node's `resources { … }` (keys from the built-in table's `RESOURCE_KEYS`).
+fn resources_of(n: &Node) -> R<Resources> {
+    let mut r = Resources::default();
+    let Some(StmtValue::Setting { value, .. }) = n.stmts.get("resources") else {
+        return Ok(r);
+    };
+    let Value::Record(fields) = value else {
+        return Err("`resources` is a record: `resources { gpus: 1 }`".into());
+    };
+    for (k, v) in fields {
+        let text = || match v {
+            Value::Str(s) => Ok(Some(s.clone())),
+            _ => Err(format!("`resources.{k}` is a string")),
+        };
+        let int = || {
+            v.as_i64()
+                .map(Some)
+                .ok_or_else(|| format!("`resources.{k}` is a whole number"))
+        };
+        match k.as_str() {
+            "gpus" => r.gpus = int()?,
+            "cpus" => r.cpus = int()?,
+            "mem" => r.mem = text()?,
+            "time" => r.time = text()?,
+            "partition" => r.partition = text()?,
+            other => {
+                debug_assert!(!builtins::RESOURCE_KEYS.contains(&other));
+                return Err(format!(
+                    "the resource `{other}` is not used by any executor"
+                ));
+            }
+        }
+    }
+    Ok(r)
 }
 
 fn fit_names(r: &RuleExpr, out: &mut Vec<String>) {

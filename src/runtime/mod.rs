@@ -14,6 +14,7 @@
 //! | [`analysis`] | loss surface, step-size fit (the optimal α per ε) |
 
 pub mod analysis;
+pub mod ape_nets;
 pub mod attacks;
 pub mod cache;
 pub mod data;

@@ -117,10 +117,10 @@ impl Net {
                 *cardinality,
             )?)),
             Arch::ApeGenerator { width } => {
-                Body::Native(Box::new(super::generative::Generator::new(&root, *width)))
+                Body::Native(Box::new(super::ape_nets::Generator::new(&root, *width)))
             }
             Arch::ApeDiscriminator { width, shape } => Body::Native(Box::new(
-                super::generative::Discriminator::new(&root, *width, *shape),
+                super::ape_nets::Discriminator::new(&root, *width, *shape),
             )),
             Arch::TorchScript { path } => {
                 let m = tch::CModule::load_on_device(path, device).map_err(|e| {

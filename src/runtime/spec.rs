@@ -243,10 +243,22 @@ pub struct ReportSpec {
     pub statement: usize,
 }
 
+/// A node's `resources { … }` for cluster executors; `None`: the run's default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    pub gpus: Option<i64>,
+    pub cpus: Option<i64>,
+    pub mem: Option<String>,
+    pub time: Option<String>,
+    pub partition: Option<String>,
+}
+
 /// The lowered program: `nodes[i]` is `program.nodes[i]`.
 #[derive(Clone, Debug)]
 pub struct Lowered {
     pub nodes: Vec<NodeSpec>,
+    /// `resources[i]`: node `i`'s cluster resources.
+    pub resources: Vec<Resources>,
     pub reports: Vec<ReportSpec>,
     /// What cannot run, by the node it concerns (a report's: its target):
     /// a run refuses these before any work when the node is one of its targets.

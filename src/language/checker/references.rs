@@ -40,8 +40,7 @@ impl<'a> Checker<'a> {
             file,
         });
         let known = match b.name {
-            "ucf101" => Some(101),
-            "hmdb51" => Some(51),
+            name if builtins::known_classes(name).is_some() => builtins::known_classes(name),
             "synthetic" => {
                 let r = self.preset(&node.name)?;
                 r.args.get("classes").and_then(Value::as_i64)

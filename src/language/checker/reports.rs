@@ -4,7 +4,7 @@ use super::errors::CheckError;
 use super::suggest::suggest;
 use super::Checker;
 use crate::language::ast::*;
-use crate::language::builtins;
+use crate::language::builtins::{self, ReportMode};
 use crate::language::program::ReportNode;
 
 impl<'a> Checker<'a> {
@@ -25,32 +25,28 @@ impl<'a> Checker<'a> {
             };
             let decl = self.entries[i].decl.clone();
             // A trained defense (APE-GAN) reports its training metrics like a
-            // train node; a fixed one has nothing to report.
-            let kind = match (&decl.kind, &decl.value.kind) {
-                (DeclKind::Defense, ExprKind::Call { callee, .. })
-                    if builtins::TRAINED_DEFENSES.contains(&callee.name.as_str()) =>
-                {
-                    DeclKind::Train
-                }
-                (DeclKind::Defense, _) => {
-                    self.err(
-                        CheckError::FixedDefenseReport {
-                            name: &r.target.name,
-                        }
-                        .at(file, r.target.span),
-                    );
-                    continue;
-                }
-                (k, _) => *k,
+            // train node; a fixed one has nothing to report (the table's rule).
+            let builtin = match &decl.value.kind {
+                ExprKind::Call { callee, .. } => callee.name.as_str(),
+                _ => "",
+            };
+            let Some(kind) = builtins::reports_as(decl.kind, builtin) else {
+                self.err(
+                    CheckError::FixedDefenseReport {
+                        name: &r.target.name,
+                    }
+                    .at(file, r.target.span),
+                );
+                continue;
             };
             let mode = r.mode.as_ref().map(|m| m.name.clone());
+            let report_mode = ReportMode::parse(mode.as_deref());
             if let Some(m) = &r.mode {
-                const MODES: &[&str] = &["adversarial", "examples"];
-                if !MODES.contains(&m.name.as_str()) {
+                if report_mode.is_none() {
                     self.err(
                         CheckError::UnknownReportMode {
                             mode: &m.name,
-                            hint: suggest(&m.name, MODES.iter().copied()),
+                            hint: suggest(&m.name, ReportMode::WORDS.iter().copied()),
                         }
                         .at(file, m.span),
                     );
@@ -68,14 +64,7 @@ impl<'a> Checker<'a> {
                     continue;
                 }
             }
-            let formats: &[&str] = match (mode.as_deref(), kind) {
-                (Some("adversarial"), _) => &["safetensors"],
-                (Some(_), _) => &[""],
-                (None, DeclKind::Eval) => &["md", "csv", "json", "html", "svg", "png"],
-                (None, DeclKind::Analyze) => &["svg", "png", "json", "csv"],
-                (None, DeclKind::Train) => &["json", "jsonl", "csv", "svg", "png"],
-                _ => &["json", "csv", "svg", "png"],
-            };
+            let report_mode = report_mode.unwrap_or(ReportMode::Results);
             let mut paths = Vec::new();
             for p in &r.paths {
                 let path = std::path::Path::new(&p.value);
@@ -93,17 +82,15 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
-                let ext = path
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_lowercase())
-                    .unwrap_or_default();
-                if !formats.contains(&ext.as_str()) {
+                if let Err(formats) = builtins::report_format(kind, report_mode, &p.value) {
+                    let ext = builtins::report_extension(&p.value);
+                    let formats: Vec<&str> = formats.iter().map(|f| f.extension()).collect();
                     self.err(
                         CheckError::ReportFormat {
                             kind,
                             target: &r.target.name,
                             ext: &ext,
-                            formats,
+                            formats: &formats,
                         }
                         .at(file, p.span),
                     );

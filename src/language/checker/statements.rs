@@ -239,7 +239,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
-        const KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
+        const KEYS: &[&str] = builtins::RESOURCE_KEYS;
         let mut out = BTreeMap::new();
         let mut ok = true;
         for f in fields {
