@@ -1,0 +1,254 @@
+//! The official split files of UCF101 and HMDB51: which videos train and test.
+
+use super::*;
+
+/// A video named by a split file, before its frames are counted.
+pub(super) struct Listed {
+    pub(super) class: usize,
+    pub(super) stem: String,
+    /// `file:line`, for error messages.
+    pub(super) origin: String,
+}
+
+/// What the split files say, before touching the frame folders.
+pub(super) struct Lists {
+    pub(super) classes: Vec<String>,
+    pub(super) train: Vec<Listed>,
+    pub(super) test: Vec<Listed>,
+}
+
+/// Reads a split file, or says which file was expected and how to get it.
+pub(super) fn read_split_file(path: &Path, what: &str) -> Result<String, String> {
+    if !path.is_file() {
+        return Err(format!(
+            "missing split file {}: copy the official {what} split files into the dataset root",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read split file {}: {e}; check it is readable UTF-8 text",
+            path.display()
+        )
+    })
+}
+
+/// Non-blank lines with their 1-based numbers, trimmed (so CRLF and a leading
+/// byte-order mark do no harm).
+pub(super) fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_start_matches('\u{feff}').trim()))
+        .filter(|(_, l)| !l.is_empty())
+}
+
+/// The folder name of a video file named in a split file: its stem.
+pub(super) fn video_stem(name: &str) -> &str {
+    name.strip_suffix(".avi").unwrap_or(name)
+}
+
+pub(super) fn list_ucf101(root: &Path, split: u32) -> Result<Lists, String> {
+    const WHAT: &str = "UCF101 (ucfTrainTestlist: classInd.txt, trainlist0N.txt, testlist0N.txt)";
+    let ind_path = root.join("classInd.txt");
+    let ind = read_split_file(&ind_path, WHAT)?;
+    let mut numbered: BTreeMap<u32, String> = BTreeMap::new();
+    for (n, line) in lines(&ind) {
+        let at = || format!("{}:{n}", ind_path.display());
+        let mut parts = line.split_whitespace();
+        let (Some(num), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{}: malformed line `{line}`; expected `<number> <class>`, e.g. `1 ApplyEyeMakeup`",
+                at()
+            ));
+        };
+        let num: u32 = match num.parse() {
+            Ok(v) if v >= 1 => v,
+            _ => {
+                return Err(format!(
+                    "{}: malformed line `{line}`; the class number must be 1 or more",
+                    at()
+                ))
+            }
+        };
+        if numbered.insert(num, name.to_string()).is_some() {
+            return Err(format!("{}: class number {num} appears twice", at()));
+        }
+    }
+    if numbered.is_empty() {
+        return Err(format!(
+            "{} lists no classes; restore the official file",
+            ind_path.display()
+        ));
+    }
+    if let Some((_, missing)) = numbered
+        .keys()
+        .zip(1u32..)
+        .find(|(&have, want)| have != *want)
+    {
+        return Err(format!(
+            "{}: class numbers must run 1, 2, … without gaps, but {missing} is missing",
+            ind_path.display()
+        ));
+    }
+    let classes: Vec<String> = numbered.into_values().collect();
+    let by_name: BTreeMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    if by_name.len() != classes.len() {
+        return Err(format!(
+            "{}: a class name appears twice",
+            ind_path.display()
+        ));
+    }
+
+    let list = |name: String| -> Result<Vec<Listed>, String> {
+        let path = root.join(name);
+        let text = read_split_file(&path, WHAT)?;
+        let mut out = Vec::new();
+        for (n, line) in lines(&text) {
+            let origin = format!("{}:{n}", path.display());
+            let mut parts = line.split_whitespace();
+            let (Some(file), label, None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!(
+                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+                ));
+            };
+            let Some((class_name, file_name)) = file.split_once(['/', '\\']) else {
+                return Err(format!(
+                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+                ));
+            };
+            let Some(&class) = by_name.get(class_name) else {
+                return Err(format!(
+                    "{origin}: class `{class_name}` is not in {}; use the classInd.txt of the \
+                     same split release",
+                    ind_path.display()
+                ));
+            };
+            if let Some(label) = label {
+                match label.parse::<usize>() {
+                    Ok(l) if l == class + 1 => {}
+                    Ok(l) => {
+                        return Err(format!(
+                            "{origin}: label {l} does not match class `{class_name}`, which is \
+                             number {} in {}",
+                            class + 1,
+                            ind_path.display()
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(format!(
+                            "{origin}: malformed line `{line}`; the label must be a class number"
+                        ))
+                    }
+                }
+            }
+            let stem = video_stem(file_name);
+            if stem.is_empty() || stem.contains(['/', '\\']) {
+                return Err(format!(
+                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+                ));
+            }
+            out.push(Listed {
+                class,
+                stem: stem.to_string(),
+                origin,
+            });
+        }
+        Ok(out)
+    };
+    let train = list(format!("trainlist{split:02}.txt"))?;
+    let test = list(format!("testlist{split:02}.txt"))?;
+    Ok(Lists {
+        classes,
+        train,
+        test,
+    })
+}
+
+pub(super) fn list_hmdb51(root: &Path, split: u32) -> Result<Lists, String> {
+    let suffix = format!("_test_split{split}.txt");
+    let entries = std::fs::read_dir(root)
+        .map_err(|e| format!("cannot list dataset root {}: {e}", root.display()))?;
+    let mut with_split = BTreeSet::new();
+    let mut folders = BTreeSet::new();
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| format!("cannot list dataset root {}: {e}", root.display()))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let path = entry.path();
+        if path.is_dir() {
+            if !name.starts_with('.') {
+                folders.insert(name);
+            }
+        } else if let Some(class) = name.strip_suffix(&suffix) {
+            if !class.is_empty() {
+                with_split.insert(class.to_string());
+            }
+        }
+    }
+    if with_split.is_empty() {
+        return Err(format!(
+            "missing split files {}: found no `<class>{suffix}` file; copy the official HMDB51 \
+             split files (testTrainMulti_7030_splits) into the dataset root",
+            root.join(format!("<class>{suffix}")).display()
+        ));
+    }
+    if let Some(folder) = folders.difference(&with_split).next() {
+        return Err(format!(
+            "missing split file {}: class folder {} has no split file; copy the official HMDB51 \
+             split files (testTrainMulti_7030_splits) into the dataset root, or move that folder \
+             out of it",
+            root.join(format!("{folder}{suffix}")).display(),
+            root.join(folder).display()
+        ));
+    }
+    let classes: Vec<String> = with_split.into_iter().collect();
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (class, name) in classes.iter().enumerate() {
+        let path = root.join(format!("{name}{suffix}"));
+        let text = read_split_file(&path, "HMDB51 (testTrainMulti_7030_splits)")?;
+        for (n, line) in lines(&text) {
+            let origin = format!("{}:{n}", path.display());
+            let mut parts = line.split_whitespace();
+            let (Some(file), Some(tag), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(format!(
+                    "{origin}: malformed line `{line}`; expected `<video>.avi <tag>` with tag 0, 1 \
+                     or 2"
+                ));
+            };
+            let stem = video_stem(file);
+            if stem.is_empty() || stem.contains(['/', '\\']) {
+                return Err(format!(
+                    "{origin}: malformed line `{line}`; expected `<video>.avi <tag>`"
+                ));
+            }
+            let listed = Listed {
+                class,
+                stem: stem.to_string(),
+                origin,
+            };
+            match tag {
+                "1" => train.push(listed),
+                "2" => test.push(listed),
+                "0" => {}
+                _ => {
+                    return Err(format!(
+                        "{}: malformed line `{line}`; the tag must be 0 (unused), 1 (train) or 2 \
+                         (test)",
+                        listed.origin
+                    ))
+                }
+            }
+        }
+    }
+    Ok(Lists {
+        classes,
+        train,
+        test,
+    })
+}

@@ -1,0 +1,108 @@
+//! Attack calls as the runtime's [`Attack`]s.
+
+use super::*;
+
+impl Cx<'_> {
+    /// An attack call (or a reference the checker inlined) as the runtime's attack.
+    pub(super) fn attack(&self, v: &Value) -> R<AttackSpec> {
+        let Value::Call { builtin, args } = v else {
+            return Err("an attack is needed here".into());
+        };
+        let a = self.args(builtin, args)?;
+        if a.builtin.kind != DeclKind::Attack {
+            return Err(format!("`{builtin}` is not an attack"));
+        }
+        let pgd = |a: &Args| -> R<Pgd> {
+            Ok(Pgd {
+                norm: match a.opt("norm") {
+                    None => Norm::Inf,
+                    Some(Value::Inf) => Norm::Inf,
+                    Some(v) if v.as_f64() == Some(2.0) => Norm::L2,
+                    Some(v) => return Err(a.bad("norm", v, "`inf` or `2` (L1 is not executed)")),
+                },
+                eps: a.num("eps")?,
+                alpha: a.num("step")?,
+                steps: a.count("steps")?,
+                random_start: match a.opt("random_start") {
+                    None => false,
+                    Some(_) => a.boolean("random_start")?,
+                },
+            })
+        };
+        let bn_train = match a.opt("bn") {
+            None => false,
+            Some(_) => a.word("bn")? == "train",
+        };
+        let mut label = builtin.clone();
+        let attack = match builtin.as_str() {
+            "fgsm" => Attack::Fgsm(a.num("eps")?),
+            "pgd" => Attack::Pgd(pgd(&a)?),
+            "masked_pgd" => Attack::Patch {
+                pgd: pgd(&a)?,
+                ratio: a.num("ratio")?,
+                position: match a.get("position")? {
+                    Value::List(yx) => match (
+                        yx.first().and_then(Value::as_i64),
+                        yx.get(1).and_then(Value::as_i64),
+                        yx.len(),
+                    ) {
+                        (Some(y), Some(x), 2) => Position::At(y, x),
+                        _ => {
+                            return Err(a.bad(
+                                "position",
+                                &Value::List(yx.clone()),
+                                "`[y, x]` in whole pixels",
+                            ))
+                        }
+                    },
+                    _ => match a.word("position")? {
+                        "random" => Position::Random,
+                        "top_left" => Position::TopLeft,
+                        "center" => Position::Center,
+                        w => return Err(format!("the patch position `{w}` is not executed")),
+                    },
+                },
+            },
+            "frame_border" => Attack::Border {
+                pgd: pgd(&a)?,
+                ratio: a.num("ratio")?,
+            },
+            "saliency" => {
+                let inner = match a.attack("inner")?.attack {
+                    Attack::Pgd(p) => p,
+                    Attack::Fgsm(e) => Pgd::fgsm(e),
+                    _ => return Err("the saliency attack's `inner` must be `pgd` or `fgsm`".into()),
+                };
+                let word = a.word("mode")?;
+                label = format!("saliency_{word}");
+                Attack::Saliency {
+                    mode: match word {
+                        "one_shot" => SaliencyMode::OneShot,
+                        "iterative" => SaliencyMode::Iterative,
+                        "refresh" => SaliencyMode::Refresh,
+                        w => return Err(format!("the saliency mode `{w}` is not executed")),
+                    },
+                    inner,
+                }
+            }
+            "flicker" => {
+                let beta = a.numbers("beta")?;
+                let [b0, b1, b2] = beta[..] else {
+                    return Err("`beta` must hold three numbers".into());
+                };
+                Attack::Flicker(Flicker {
+                    step: a.num("step")?,
+                    steps: a.count("steps")?,
+                    beta: [b0, b1, b2],
+                    margin: a.num("margin")?,
+                })
+            }
+            other => return Err(format!("the `{other}` attack is not executed yet")),
+        };
+        Ok(AttackSpec {
+            attack,
+            bn_train,
+            label,
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! Each kind of node as its spec: data, models, defenses, trainings,
+//! evaluations and analyses.
+
+use super::*;
+
+impl Cx<'_> {
+    pub(super) fn node(&self, n: &Node) -> R<NodeSpec> {
+        let a = self.args(&n.builtin, &n.args);
+        if n.kind == DeclKind::Rule {
+            return Ok(NodeSpec::Rule);
+        }
+        let a = a?;
+        Ok(match n.kind {
+            DeclKind::Data => NodeSpec::Data(self.data(&a)?),
+            DeclKind::Model => NodeSpec::Model(self.model(&a)?),
+            DeclKind::Attack => NodeSpec::Attack(self.attack(&Value::Call {
+                builtin: n.builtin.clone(),
+                args: n.args.clone(),
+            })?),
+            DeclKind::Defense => NodeSpec::Defense(self.defense(n, &a)?),
+            DeclKind::Train => NodeSpec::Train(Box::new(self.train(n, &a)?)),
+            DeclKind::Eval => NodeSpec::Eval(Box::new(self.eval(n, &a)?)),
+            DeclKind::Analyze => NodeSpec::Analysis(Box::new(self.analysis(n, &a)?)),
+            DeclKind::Rule => NodeSpec::Rule,
+        })
+    }
+
+    fn data(&self, a: &Args) -> R<DataSpec> {
+        Ok(match a.builtin.name {
+            "synthetic" => DataSpec::Synthetic(SyntheticArgs {
+                spec: synthetic::Spec {
+                    classes: a.count("classes")?,
+                    frames: a.count("frames")?,
+                    size: a.count("size")?,
+                    seed: a.count("seed")? as u64,
+                    contrast: a.num("contrast")?,
+                    noise: a.num("noise")?,
+                    distractors: a.count("distractors")?,
+                },
+                train: a.count("train")?,
+                val: a.count("val")?,
+                test: a.count("test")?,
+            }),
+            "tensors" => DataSpec::Tensors {
+                path: a.path("path")?,
+                val: a.num("val")?,
+            },
+            kind @ ("ucf101" | "hmdb51") => DataSpec::Frames {
+                args: FrameArgs {
+                    root: a.path("root")?,
+                    kind: if kind == "ucf101" {
+                        FrameKind::Ucf101
+                    } else {
+                        FrameKind::Hmdb51
+                    },
+                    split: a.count("split")? as u32,
+                    frames: a.count("frames")?,
+                    size: a.count("size")?,
+                    clips: a.count("clips")?,
+                    val: a.num("val")?,
+                },
+                root: a.string("root")?.to_string(),
+            },
+            other => return Err(format!("the `{other}` data is not executed yet")),
+        })
+    }
+
+    fn model(&self, a: &Args) -> R<ModelNode> {
+        let arch = match a.builtin.name {
+            "c3d_small" => Arch::C3dSmall {
+                width: a.int("width")?,
+            },
+            "r3d" => Arch::R3d {
+                depth: a.int("depth")?,
+            },
+            "resnext101" => Arch::ResNext101 {
+                cardinality: a.int("cardinality")?,
+            },
+            "torchscript" => Arch::TorchScript {
+                path: a.path("path")?,
+            },
+            other => return Err(format!("the `{other}` model is not executed yet")),
+        };
+        let classes = match a.opt("classes") {
+            None => Classes::Unknown,
+            Some(Value::Field { node, .. }) => Classes::Of(self.id(node)?),
+            Some(_) => Classes::Fixed(a.int("classes")?),
+        };
+        Ok(ModelNode {
+            arch,
+            classes,
+            pretrained: a.opt_path("pretrained")?,
+        })
+    }
+
+    fn defense(&self, n: &Node, a: &Args) -> R<DefenseSpec> {
+        Ok(match a.builtin.name {
+            "video_compression" => {
+                if a.word("codec")? != "h264" {
+                    return Err("only the `h264` codec is executed".into());
+                }
+                DefenseSpec::VideoCompression { crf: a.int("crf")? }
+            }
+            "ape_gan" => {
+                let gamma = a.numbers("gamma")?;
+                let [g1, g2] = gamma[..] else {
+                    return Err("`gamma` must hold two numbers".into());
+                };
+                let rule = crate::runtime::generative::GanLearner::gan_rule();
+                DefenseSpec::ApeGan(Box::new(ApeGanSpec {
+                    data: a.node("data")?,
+                    width: a.int("width")?,
+                    gamma: [g1, g2],
+                    g_steps: a.count("g_steps")?,
+                    classifier: match a.opt("classifier") {
+                        None => None,
+                        Some(_) => Some(a.model("classifier")?),
+                    },
+                    training: self.training(
+                        n,
+                        a,
+                        rule,
+                        Some(a.attack("attack")?),
+                        (Vec::new(), 1.0),
+                    )?,
+                }))
+            }
+            other => return Err(format!("the `{other}` defense is not executed yet")),
+        })
+    }
+
+    /// The optimizer of a train node's `optimizer`, `momentum`, … arguments.
+    fn optimizer(&self, a: &Args) -> R<Rule> {
+        Ok(match a.word("optimizer")? {
+            "adam" => {
+                let (beta1, beta2, eps) = builtins::ADAM;
+                Rule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: a.num("weight_decay")?,
+                }
+            }
+            "sgd" => Rule::Sgd {
+                momentum: a.num("momentum")?,
+                weight_decay: a.num("weight_decay")?,
+                nesterov: a.boolean("nesterov")?,
+            },
+            w => return Err(format!("the optimizer `{w}` is not executed")),
+        })
+    }
+
+    /// Epochs, batch, rate, the attack and its schedule of a training node.
+    fn training(
+        &self,
+        n: &Node,
+        a: &Args,
+        rule: Rule,
+        attack: Option<AttackSpec>,
+        (milestones, lr_decay): (Vec<usize>, f64),
+    ) -> R<Training> {
+        let schedule = match &attack {
+            None => TrainSchedule::Clean,
+            Some(base) => match self.schedule(n, "attacks")? {
+                Some((mode, values, every)) => {
+                    let types = values
+                        .iter()
+                        .map(|v| self.attack(v))
+                        .collect::<R<Vec<_>>>()?;
+                    TrainSchedule::Types(schedule_of(mode, types, every)?)
+                }
+                None => TrainSchedule::Budgets(match self.schedule(n, "budget")? {
+                    Some((mode, values, every)) => {
+                        let vals = values
+                            .iter()
+                            .map(|v| numbers(v).ok_or("budgets are numbers"))
+                            .collect::<Result<Vec<_>, _>>()?
+                            .concat();
+                        schedule_of(mode, vals, every)?
+                    }
+                    None => Schedule::Fixed(base.attack.eps()),
+                }),
+            },
+        };
+        Ok(Training {
+            epochs: a.count("epochs")?,
+            batch: a.count("batch")?.max(1),
+            rule,
+            lr: a.num("lr")?,
+            milestones,
+            lr_decay,
+            attack,
+            alpha: self.alpha(n)?,
+            schedule,
+        })
+    }
+
+    fn train(&self, n: &Node, a: &Args) -> R<TrainNode> {
+        let learning = match a.builtin.name {
+            "standard" => Learning::Standard,
+            "adversarial" => Learning::Adversarial,
+            "generative" => Learning::Generative {
+                ape: a.node("ape")?,
+            },
+            other => return Err(format!("the `{other}` training is not executed yet")),
+        };
+        let attack = match learning {
+            Learning::Standard => None,
+            _ => Some(a.attack("attack")?),
+        };
+        let milestones = a
+            .numbers("milestones")?
+            .iter()
+            .map(|&m| m as usize)
+            .collect();
+        let training = self.training(
+            n,
+            a,
+            self.optimizer(a)?,
+            attack,
+            (milestones, a.num("lr_decay")?),
+        )?;
+        Ok(TrainNode {
+            learning,
+            model: a.model("model")?,
+            data: a.node("data")?,
+            preprocess: a.opt_node("preprocess")?,
+            training,
+        })
+    }
+
+    fn eval(&self, n: &Node, a: &Args) -> R<EvalSpec> {
+        if a.builtin.name != "robustness" {
+            return Err(format!(
+                "the `{}` evaluation is not executed yet",
+                a.builtin.name
+            ));
+        }
+        let attack_v = self
+            .setting(n, "attack")?
+            .ok_or("an evaluation needs an attack")?;
+        let attack = self.attack(&attack_v)?;
+        let columns = match self.schedule(n, "attacks")? {
+            Some((_, values, _)) => Columns::Attacks(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Value::NoAttack => Ok(None),
+                        call => self.attack(call).map(Some),
+                    })
+                    .collect::<R<_>>()?,
+            ),
+            None => Columns::Budgets(match self.schedule(n, "budget")? {
+                Some((_, values, _)) => values
+                    .iter()
+                    .map(|v| numbers(v).ok_or("budgets are numbers"))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+                None => vec![attack.attack.eps()],
+            }),
+        };
+        let models = match a.get("models")? {
+            Value::List(items) => items.iter().map(|m| self.model_ref(m)).collect::<R<_>>()?,
+            v => return Err(a.bad("models", v, "a list of models")),
+        };
+        Ok(EvalSpec {
+            models,
+            split: a.split("split")?,
+            batch: a.count("batch")?.max(1),
+            through: match a.word("through")? {
+                "classifier" => Through::Classifier,
+                "all" => Through::All,
+                w => return Err(format!("`through: {w}` is not executed")),
+            },
+            attack,
+            alpha: self.alpha(n)?,
+            columns,
+        })
+    }
+
+    fn analysis(&self, n: &Node, a: &Args) -> R<AnalysisSpec> {
+        if a.builtin.name == "generalization_gap" {
+            return Ok(AnalysisSpec::Gap {
+                train: a.node("train")?,
+            });
+        }
+        let attack = match self.setting(n, "attack")? {
+            Some(v) => self.attack(&v)?,
+            None => return Err("an analysis needs `attack pgd…`".into()),
+        };
+        let Some(base) = attack.attack.as_pgd() else {
+            return Err("the step-size analyses run PGD (or FGSM); give `attack pgd…`".into());
+        };
+        let grid = |key: &str| -> R<Vec<f64>> {
+            match self.setting(n, key)? {
+                Some(v) => Ok(numbers(&v).unwrap_or_default()),
+                None => Ok(Vec::new()),
+            }
+        };
+        let (model, split, samples) = (
+            a.model("model")?,
+            a.split("split")?,
+            a.count("samples")?.max(1),
+        );
+        Ok(match a.builtin.name {
+            "loss_surface" => AnalysisSpec::Surface {
+                eps: match self.schedule(n, "budget")? {
+                    Some((_, values, _)) => values
+                        .iter()
+                        .find_map(|v| numbers(v).and_then(|v| v.first().copied()))
+                        .unwrap_or(base.eps),
+                    None => base.eps,
+                },
+                alphas: grid("alpha")?,
+                steps: grid("steps")?.iter().map(|&m| m as usize).collect(),
+                model,
+                split,
+                samples,
+                attack,
+            },
+            "step_fit" => AnalysisSpec::Fit {
+                budgets: a.numbers("budgets")?,
+                alphas: grid("alpha")?,
+                model,
+                split,
+                samples,
+                attack,
+            },
+            other => return Err(format!("the `{other}` analysis is not executed yet")),
+        })
+    }
+}
