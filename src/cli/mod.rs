@@ -342,19 +342,24 @@ fn build(pipeline: &PipelineArgs) -> Result<(language::Program, graph::Plan), i3
     }
 }
 
+/// Checks and plans a pipeline for a command that runs nothing (graph,
+/// status, report): its options on the CPU.
+fn offline(
+    pipeline: &PipelineArgs,
+    flags: &RunArgs,
+    folders: &Folders,
+) -> Result<(language::Program, graph::Plan, Options), i32> {
+    let (program, plan) = build(pipeline)?;
+    let opts = run_options(&pipeline.file, &program, flags, folders, tch::Device::Cpu);
+    Ok((program, plan, opts))
+}
+
 fn graph_cmd(pipeline: PipelineArgs, dot: bool, cache: Option<PathBuf>) -> i32 {
     let folders = Folders { out: None, cache };
-    let (program, plan) = match build(&pipeline) {
+    let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = run_options(
-        &pipeline.file,
-        &program,
-        &RunArgs::default(),
-        &folders,
-        tch::Device::Cpu,
-    );
     let runner = Runner::new(&program, &plan, &opts);
     let status = |i: usize| match &program.nodes[i] {
         n if crate::runtime::exec::computed(n) => Some(
@@ -478,17 +483,10 @@ fn distributed(
 /// `advp status FILE`: every computed node's state.
 fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
     use crate::cluster::slurm::{self, Status};
-    let (program, plan) = match build(&pipeline) {
+    let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = run_options(
-        &pipeline.file,
-        &program,
-        &RunArgs::default(),
-        &folders,
-        tch::Device::Cpu,
-    );
     let runner = Runner::new(&program, &plan, &opts);
     let state = crate::cluster::state_dir(&opts, &program, "slurm");
     let record = slurm::load(&state);
@@ -534,15 +532,14 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
 }
 
 fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
-    let (program, plan) = match build(&pipeline) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
     let flags = RunArgs {
         quiet: true,
         ..RunArgs::default()
     };
-    let opts = run_options(&pipeline.file, &program, &flags, &folders, tch::Device::Cpu);
+    let (program, plan, opts) = match offline(&pipeline, &flags, &folders) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let runner = Runner::new(&program, &plan, &opts);
     reports_from_cache(&runner)
 }

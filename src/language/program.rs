@@ -203,6 +203,14 @@ impl Program {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
+    /// Node indices by name.
+    pub fn index(&self) -> std::collections::HashMap<&str, usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect()
+    }
     /// The pipeline's name: the main file's stem.
     pub fn name(&self) -> String {
         let f = self.sources.file(self.main);

@@ -83,12 +83,7 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     pub fn new(program: &'a Program, plan: &'a Plan, opts: &'a Options) -> Self {
-        let index: HashMap<&str, usize> = program
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
-            .collect();
+        let index = program.index();
         let keep_adversarial = program
             .reports
             .iter()

@@ -26,12 +26,7 @@ use std::path::{Path, PathBuf};
 /// Lowers every node and report; what cannot run is listed in
 /// [`Lowered::problems`], all at once.
 pub fn lower(program: &Program, base: &Path) -> Lowered {
-    let index: HashMap<&str, usize> = program
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
+    let index = program.index();
     let cx = Cx {
         program,
         index: &index,
