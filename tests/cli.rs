@@ -282,6 +282,13 @@ fn builtins_reference_matches_the_docs() {
         stdout(&o).trim(),
         "docs/language.md is stale: paste `advp builtins --markdown` between the markers"
     );
+    // The eval's default attack is the table's, and shown.
+    let o = r.advp(&["builtins"]);
+    assert!(
+        stdout(&o).contains("robustness(models, split, batch: 32, through: all) { attack pgd }"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// A pipeline small enough for a test: 4 classes of 4×16×16 clips, a 4-wide C3D.

@@ -184,7 +184,23 @@ fn builtins(markdown: bool) {
                 Default::Text(t) => format!("{}: {t}", p.name),
             })
             .collect();
-        println!("{:<8} {}({})", b.kind.as_str(), b.name, args.join(", "));
+        // Statement defaults (an evaluation's attack) follow the call.
+        let stmts: Vec<String> = b
+            .stmts
+            .iter()
+            .filter_map(|s| s.default.map(|d| format!("{} {d}", s.key)))
+            .collect();
+        let block = if stmts.is_empty() {
+            String::new()
+        } else {
+            format!(" {{ {} }}", stmts.join("; "))
+        };
+        println!(
+            "{:<8} {}({}){block}",
+            b.kind.as_str(),
+            b.name,
+            args.join(", ")
+        );
     }
 }
 

@@ -18,7 +18,7 @@ use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Format, ReportMode};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Node, Program, ReportNode};
-use crate::results::{self, AnalysisResult, EpochMetrics, EvalResult};
+use crate::results::{AnalysisResult, EpochMetrics, EvalResult};
 use crate::runtime::cache::Cache;
 use crate::runtime::spec::ReportSpec;
 use std::path::{Path, PathBuf};
@@ -173,9 +173,4 @@ pub fn write_all(
         written.push(dest);
     }
     Ok(written)
-}
-
-/// A finished node's JSON result, typed (for pages and later nodes).
-pub fn read_result<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T, String> {
-    results::read_json(&dir.join("result.json"))
 }
