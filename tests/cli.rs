@@ -668,11 +668,12 @@ fn tensors_data_from_a_users_safetensors_file() {
     tch::manual_seed(0);
     let x = tch::Tensor::rand([12, 3, 4, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
     let y = tch::Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
-    tch::Tensor::write_safetensors(
-        &[("x", &x), ("y", &y)],
-        r.dir.path().join("clips.safetensors"),
-    )
-    .unwrap();
+    let xt = x.narrow(0, 0, 6);
+    let yt = y.narrow(0, 0, 6);
+    let file = r.dir.path().join("clips.safetensors");
+    let write =
+        |named: &[(&str, &tch::Tensor)]| tch::Tensor::write_safetensors(named, &file).unwrap();
+    write(&[("x", &x), ("y", &y), ("x_test", &xt), ("y_test", &yt)]);
     r.write(
         "t.advp",
         "data d = tensors(\"clips.safetensors\", val: 0.25)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 4)\neval e = robustness([t], d.test) {\n  budget sweep [0]\n}\nreport e to \"e.csv\"\n",
@@ -682,20 +683,69 @@ fn tensors_data_from_a_users_safetensors_file() {
     let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
     assert!(csv.contains("t,,0,"), "{csv}");
     assert!(
-        csv.contains(",12,"),
-        "x doubles as the test set without x_test: {csv}"
+        csv.contains(",6,"),
+        "the 6 clips of x_test are the test set: {csv}"
     );
 
+    // Every refusal below comes before any training: nothing reaches the cache.
+    let refused = |named: &[(&str, &tch::Tensor)], want: &str| {
+        write(named);
+        let cache = r.dir.path().join(format!("c-{}", want.len()));
+        let o = r.advp(&[
+            "run",
+            "t.advp",
+            "--quiet",
+            "--out",
+            "out2",
+            "--cache",
+            cache.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
+        // Diagnostics wrap at 100 columns: match on the words.
+        let words = |t: &str| {
+            t.replace('│', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(words(&stderr(&o)).contains(want), "{want}: {}", stderr(&o));
+        let trained = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+        assert_eq!(trained, 0, "{want}: refused before any training");
+    };
+    // No test pair: never the training clips.
+    refused(
+        &[("x", &x), ("y", &y)],
+        "advp never tests on training clips",
+    );
+    // Half a pair.
+    refused(
+        &[("x", &x), ("y", &y), ("x_test", &xt)],
+        "holds `x_test` but not `y_test`",
+    );
+    // Float labels would be truncated; negative ones reach libtorch.
+    let yf = y.to_kind(tch::Kind::Float) + 0.5;
+    refused(
+        &[("x", &x), ("y", &yf), ("x_test", &xt), ("y_test", &yt)],
+        "labels must be integers",
+    );
+    let yn = y.copy();
+    let _ = yn.narrow(0, 5, 1).fill_(-1);
+    refused(
+        &[("x", &x), ("y", &yn), ("x_test", &xt), ("y_test", &yt)],
+        "the label -1 at index 5",
+    );
+    // A bad test split is refused at once too, not after training.
+    let bad_t = yt.narrow(0, 0, 5);
+    refused(
+        &[("x", &x), ("y", &y), ("x_test", &xt), ("y_test", &bad_t)],
+        "`y_test`",
+    );
     // Values outside [0, 1] are refused with the reason.
     let bad = &x * 255.0;
-    tch::Tensor::write_safetensors(
-        &[("x", &bad), ("y", &y)],
-        r.dir.path().join("clips.safetensors"),
-    )
-    .unwrap();
-    let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("[0, 1]"), "{}", stderr(&o));
+    refused(
+        &[("x", &bad), ("y", &y), ("x_test", &xt), ("y_test", &yt)],
+        "[0, 1]",
+    );
 }
 
 /// The project venv's python (with torch), if there is one.

@@ -39,6 +39,10 @@ pub struct Dataset {
     pub train: Clips,
     pub val: Clips,
     pub test: Clips,
+    /// Why the data has no test split (a `tensors` file without `x_test` and
+    /// `y_test`): `.test` is refused before any work rather than answered
+    /// with training clips.
+    pub no_test: Option<String>,
 }
 
 impl Dataset {
@@ -189,6 +193,7 @@ pub fn synthetic(a: &SyntheticArgs) -> Dataset {
         },
         val: make(synthetic::Split::Val, a.val),
         test: make(synthetic::Split::Test, a.test),
+        no_test: None,
     }
 }
 
@@ -238,16 +243,50 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
                 path.display()
             ));
         }
+        if xs[0] == 0 {
+            return Err(format!("`{xn}` in {} holds no clips", path.display()));
+        }
+        labels(y, yn, path)?;
         Ok((x, y.to_kind(Kind::Int64)))
     };
     let (x, y) = check(&x, &y, "x", "y")?;
-    let (xt, yt) = match (get("x_test"), get("y_test")) {
-        (Some(a), Some(b)) => check(&a, &b, "x_test", "y_test")?,
-        _ => (x.shallow_clone(), y.shallow_clone()),
+    let (xt, yt, no_test) = match (get("x_test"), get("y_test")) {
+        (Some(a), Some(b)) => {
+            let (a, b) = check(&a, &b, "x_test", "y_test")?;
+            (a, b, None)
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            let (has, lacks) = if get("x_test").is_some() {
+                ("x_test", "y_test")
+            } else {
+                ("y_test", "x_test")
+            };
+            return Err(format!(
+                "{} holds `{has}` but not `{lacks}`: a test split needs both (clips and their labels)",
+                path.display()
+            ));
+        }
+        (None, None) => (
+            x.narrow(0, 0, 0),
+            y.narrow(0, 0, 0),
+            Some(format!(
+                "{} has no `x_test` and `y_test`, and advp never tests on training clips; add both to the file, or evaluate on the held-out `.val`",
+                path.display()
+            )),
+        ),
     };
     let n = x.size()[0];
     let nval = ((n as f64) * val).round() as i64;
-    let classes = y.max().int64_value(&[]).max(yt.max().int64_value(&[])) + 1;
+    let mut classes = y.max().int64_value(&[]) + 1;
+    if yt.numel() > 0 {
+        classes = classes.max(yt.max().int64_value(&[]) + 1);
+    }
+    if !(2..=100_000).contains(&classes) {
+        return Err(format!(
+            "the labels of {} give {classes} classes (the largest label + 1); advp trains 2 to 100000 classes",
+            path.display()
+        ));
+    }
     let xs = x.size();
     Ok(Dataset {
         classes,
@@ -261,7 +300,33 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
             y: y.narrow(0, n - nval, nval),
         }),
         test: Clips::Memory(Memory { x: xt, y: yt }),
+        no_test,
     })
+}
+
+/// Labels must be whole numbers from 0: refused with the first bad one otherwise.
+fn labels(y: &Tensor, name: &str, path: &Path) -> Result<(), String> {
+    let kind = y.kind();
+    if !matches!(
+        kind,
+        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
+    ) {
+        return Err(format!(
+            "`{name}` in {} holds {kind:?} values; labels must be integers (class indices from 0), e.g. `y.long()` in PyTorch",
+            path.display()
+        ));
+    }
+    let y = y.to_kind(Kind::Int64);
+    let negative = y.lt(0).nonzero();
+    if negative.size()[0] > 0 {
+        let i = negative.int64_value(&[0, 0]);
+        return Err(format!(
+            "`{name}` in {} has the label {} at index {i}; labels are class indices from 0",
+            path.display(),
+            y.int64_value(&[i])
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -306,5 +371,6 @@ pub fn frame_folders(a: &FrameArgs) -> Result<Dataset, String> {
         train: clips(train, None),
         val: clips(val, Some(1)),
         test: clips(index.test, Some(a.clips)),
+        no_test: None,
     })
 }

@@ -528,6 +528,7 @@ mod tests {
             train: clips(),
             val: clips(),
             test: clips(),
+            no_test: None,
         }
     }
 

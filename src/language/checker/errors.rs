@@ -290,6 +290,15 @@ pub(super) enum CheckError<'e> {
     ReportPath {
         empty: bool,
     },
+    /// Two reports (or a report and the pipeline's HTML page) write one file.
+    ReportClash {
+        path: &'e str,
+        /// The first report of the path, when in the same file.
+        first: Option<Span>,
+        first_at: String,
+        /// The clash is with `<pipeline>.html`, the page every run writes.
+        page: bool,
+    },
     ReportFormat {
         kind: DeclKind,
         target: &'e str,

@@ -6,10 +6,19 @@ use super::Checker;
 use crate::language::ast::*;
 use crate::language::builtins::{self, ReportMode};
 use crate::language::program::ReportNode;
+use crate::language::source::FileId;
 
 impl<'a> Checker<'a> {
     pub(super) fn resolve_reports(&mut self) -> Vec<ReportNode> {
         let mut out = Vec::new();
+        // Every path written so far: (normalised path → where), starting with
+        // the page every run writes, `<pipeline>.html`.
+        let main = self.loaded.main;
+        let page = std::path::Path::new(&self.sources.file(main).name)
+            .file_stem()
+            .map(|s| format!("{}.html", s.to_string_lossy()));
+        let mut written: Vec<(std::path::PathBuf, Option<(FileId, Span)>)> =
+            page.into_iter().map(|p| (normalise(&p), None)).collect();
         for (file, r) in self.reports.clone() {
             let Some(i) = self.lookup(
                 &r.target,
@@ -96,6 +105,22 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
+                let key = normalise(&p.value);
+                if let Some((_, first)) = written.iter().find(|(k, _)| *k == key) {
+                    let first = *first;
+                    let first_at = first.map_or(String::new(), |(f, s)| self.location(f, s));
+                    self.err(
+                        CheckError::ReportClash {
+                            path: &p.value,
+                            first: first.filter(|(f, _)| *f == file).map(|(_, s)| s),
+                            first_at,
+                            page: first.is_none(),
+                        }
+                        .at(file, p.span),
+                    );
+                    continue;
+                }
+                written.push((key, Some((file, p.span))));
                 paths.push(p.value.clone());
             }
             out.push(ReportNode {
@@ -108,4 +133,12 @@ impl<'a> Checker<'a> {
         }
         out
     }
+}
+
+/// A report path as the file system sees it: `./a//b.md` is `a/b.md`.
+fn normalise(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(p)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }

@@ -533,6 +533,24 @@ impl CheckError<'_> {
                 "nothing to report".into(),
                 "report an `eval` that uses it (`eval e = robustness([d >> model], …)`), or a trained defense such as `ape_gan`".into(),
             ),
+            E::ReportClash {
+                path,
+                first,
+                first_at,
+                page,
+            } => {
+                also = first.map(|s| (s, "first written here"));
+                (
+                    Code::ReportPath,
+                    format!("two reports write `{path}`"),
+                    "written again here".into(),
+                    if page {
+                        format!("`{path}` is the pipeline's own HTML page, written after every run; name this report otherwise")
+                    } else {
+                        format!("one would overwrite the other (the first is at {first_at}); give each report its own path")
+                    },
+                )
+            }
             E::UnknownReportMode { mode, hint } => (
                 Code::ReportMode,
                 format!("unknown report `{mode}`"),

@@ -24,7 +24,7 @@ use super::cache::{self, Cache};
 use super::data::Dataset;
 use super::lower;
 use super::progress::Progress;
-use super::spec::{Lowered, NodeSpec};
+use super::spec::{AnalysisSpec, Lowered, NodeSpec, SplitName};
 use crate::graph::Plan;
 use crate::language::builtins::{self, ReportMode};
 use crate::language::diagnostic::{Code, Diagnostic};
@@ -241,6 +241,7 @@ impl<'a> Runner<'a> {
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),
             (None, true) => targets.iter().copied().collect(),
         };
+        self.open_data(&targets)?;
         for &i in &targets {
             let n = &self.program.nodes[i];
             if !computed(n) {
@@ -270,6 +271,49 @@ impl<'a> Runner<'a> {
             self.summary.ran.push(n.name.clone());
         }
         Ok((self.summary, targets))
+    }
+
+    /// Opens every dataset the nodes to run read, before any node runs: a bad
+    /// file, bad labels or a split the data lacks stop the run before any
+    /// training, not after it.
+    fn open_data(&mut self, targets: &[usize]) -> Result<(), RunError> {
+        let mut reads = Vec::new();
+        for &i in targets {
+            if !computed(&self.program.nodes[i]) || self.is_cached(i) {
+                continue;
+            }
+            match self.spec(i) {
+                NodeSpec::Train(t) => reads.push((t.data, None)),
+                NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => {
+                    reads.push((g.data, None))
+                }
+                NodeSpec::Eval(e) => reads.push((e.split.data, Some((i, e.split.split)))),
+                NodeSpec::Analysis(a) => match a.as_ref() {
+                    AnalysisSpec::Surface { split, .. } | AnalysisSpec::Fit { split, .. } => {
+                        reads.push((split.data, Some((i, split.split))))
+                    }
+                    AnalysisSpec::Gap { .. } => {}
+                },
+                _ => {}
+            }
+        }
+        for (d, user) in reads {
+            let data = super::models::catch_libtorch(|| self.dataset(d)).map_err(|panic| {
+                self.fail(
+                    d,
+                    format!("libtorch failed while opening the data: {panic}"),
+                )
+            })??;
+            if let (Some((i, SplitName::Test)), Some(why)) = (user, &data.no_test) {
+                return Err(RunError::Diagnostics(vec![self.diag(
+                    i,
+                    Code::NodeFailed,
+                    format!("`{}.test` has no clips: {why}", self.program.nodes[d].name),
+                    "nothing was run; fix the data or the split and run again",
+                )]));
+            }
+        }
+        Ok(())
     }
 
     /// The targets whose results are in the cache (for `advp report`).
