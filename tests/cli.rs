@@ -1466,3 +1466,114 @@ fn upper_case_report_extensions_mean_the_same_format_in_check_run_and_report() {
     );
     assert!(stderr(&o).contains("as `.txt`"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_trained_torchscript_model_keeps_its_batchnorm_statistics() {
+    // Once, training a scripted Conv3d+BN module saved only its parameters:
+    // evaluation ran with the initial running statistics.
+    let Some(py) = python() else {
+        eprintln!("skipped: no python with torch (.venv/bin/python or ADVP_PYTHON)");
+        return;
+    };
+    let r = Run::new();
+    r.write(
+        "export.py",
+        r#"
+import sys, torch, torch.nn as nn
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm3d(8)
+        self.fc = nn.Linear(8, 3)
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).relu().amax(dim=(2, 3, 4)))
+if sys.argv[1] == "export":
+    torch.manual_seed(0)
+    torch.jit.script(M()).save("m.pt")
+else:
+    # The trained module's statistics moved away from the initial ones.
+    a, b = torch.jit.load("m.pt"), torch.jit.load(sys.argv[2])
+    moved = (a.bn.running_mean - b.bn.running_mean).abs().max().item()
+    print(f"moved {moved} batches {b.bn.num_batches_tracked.item()}")
+"#,
+    );
+    let o = Command::new(&py)
+        .args(["export.py", "export"])
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    r.write(
+        "s.advp",
+        "seed 2\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 48, test: 24, val: 6)\nmodel net = torchscript(\"m.pt\", classes: 3)\ntrain t = standard(net, d, epochs: 3, batch: 8, lr: 0.05)\neval e = robustness([t], d.test, batch: 24) {\n  budget sweep [0]\n}\nreport e to \"e.json\"\nreport e adversarial to \"adv.safetensors\"\n",
+    );
+    let o = r.advp(&["run", "s.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let module = std::fs::read_dir(r.dir.path().join(".advp/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("weights.module.pt"))
+        .find(|p| p.exists())
+        .expect("the trained module is saved with its buffers");
+    let o = Command::new(&py)
+        .args(["export.py", "compare", module.to_str().unwrap()])
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let moved: f64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(moved > 1e-4, "training moved the running mean: {text}");
+    assert!(
+        text.contains("batches 18"),
+        "3 epochs × 6 batches tracked: {text}"
+    );
+    // advp's clean accuracy equals the saved module's, evaluated by libtorch
+    // in eval mode on the same clips.
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("out/e.json"))).unwrap();
+    let advp = v["rows"][0]["correct"].as_i64().unwrap();
+    let named = tch::Tensor::read_safetensors(r.dir.path().join("out/adv.safetensors")).unwrap();
+    let get = |k: &str| {
+        named
+            .iter()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
+    let (clean, labels) = (get("clean"), get("labels"));
+    let eval = |path: &Path, params: Option<&tch::CModule>| {
+        let mut m = tch::CModule::load(path).unwrap();
+        if let Some(src) = params {
+            // The trained parameters with this module's (initial) buffers.
+            let _g = tch::no_grad_guard();
+            let from = src.named_parameters().unwrap();
+            for (n, t) in m.named_parameters().unwrap() {
+                let s = &from.iter().find(|(k, _)| *k == n).unwrap().1;
+                t.shallow_clone().copy_(s);
+            }
+        }
+        m.set_eval();
+        tch::no_grad(|| m.forward_ts(&[&clean]).unwrap())
+    };
+    let trained = eval(&module, None);
+    let correct = trained
+        .argmax(-1, false)
+        .eq_tensor(&labels)
+        .sum(tch::Kind::Int64)
+        .int64_value(&[]);
+    assert_eq!(
+        advp, correct,
+        "advp's count equals the saved module's in eval mode"
+    );
+    // The buffers matter for the outputs: the same parameters with the initial
+    // statistics give other logits, so the equality above is not by chance.
+    let src = tch::CModule::load(&module).unwrap();
+    let initial = eval(&r.dir.path().join("m.pt"), Some(&src));
+    let diff = (&trained - &initial).abs().max().double_value(&[]);
+    assert!(
+        diff > 1e-3,
+        "initial statistics change the logits by {diff}"
+    );
+}

@@ -258,10 +258,63 @@ impl Net {
         Ok(notes)
     }
 
-    /// Saves every parameter and buffer as safetensors (through a temporary file).
+    /// Saves every parameter and buffer as safetensors (through a temporary
+    /// file). A TorchScript module's buffers (BatchNorm's running statistics)
+    /// are not reachable by name through libtorch's C API, so the whole module
+    /// is saved beside it too ([`module_path`]); [`Net::load_trained`] reads it.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        save_tensors(&self.named(), path)
+        save_tensors(&self.named(), path)?;
+        self.save_module(&module_path(path))
     }
+
+    /// A TorchScript net's whole module (parameters and buffers), atomically;
+    /// nothing for built-in nets, whose buffers are named tensors.
+    pub fn save_module(&self, path: &Path) -> Result<(), String> {
+        let Body::Script(m) = &self.body else {
+            return Ok(());
+        };
+        let tmp = path.with_extension(format!("pt.tmp{}", std::process::id()));
+        m.borrow()
+            .save(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Replaces a TorchScript net's module by the one saved at `path`
+    /// (parameters and buffers); gives whether it did. The parameters are new
+    /// tensors: optimizers built on the old ones must be built again.
+    pub fn load_module(&mut self, path: &Path, device: Device) -> Result<bool, String> {
+        let Body::Script(m) = &self.body else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let loaded = tch::CModule::load_on_device(path, device)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        *m.borrow_mut() = loaded;
+        Ok(true)
+    }
+
+    /// A trained net's weights from `path` (written by [`Net::save`]): the
+    /// named tensors, and for TorchScript the saved module with its buffers.
+    pub fn load_trained(&mut self, path: &Path, device: Device) -> Result<(), String> {
+        let named = Tensor::read_safetensors(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        self.copy_from(&named)?;
+        self.load_module(&module_path(path), device)?;
+        Ok(())
+    }
+
+    pub fn is_script(&self) -> bool {
+        matches!(self.body, Body::Script(_))
+    }
+}
+
+/// Where a TorchScript net's whole module is saved beside its weights:
+/// `weights.safetensors` → `weights.module.pt`.
+pub fn module_path(weights: &Path) -> std::path::PathBuf {
+    weights.with_extension("module.pt")
 }
 
 /// Writes named tensors as safetensors atomically (temporary file, fsync, rename).

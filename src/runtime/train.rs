@@ -116,6 +116,15 @@ pub trait Learner {
     /// Every network's weights and optimizer state, named, for a checkpoint.
     fn checkpoint(&self) -> Named;
     fn restore(&mut self, named: &Named) -> Result<(), String>;
+    /// What a checkpoint holds besides named tensors, as files beside them
+    /// (`<stem>.module.pt`: a TorchScript classifier with its buffers); their names.
+    fn save_files(&self, _stem: &Path) -> Result<Vec<PathBuf>, String> {
+        Ok(Vec::new())
+    }
+    /// Reads what [`Learner::save_files`] wrote, before [`Learner::restore`].
+    fn restore_files(&mut self, _stem: &Path) -> Result<(), String> {
+        Ok(())
+    }
     /// Logits of the whole defended classifier, for the held-out metrics and
     /// Eq. 8; `None` when the learner has no classifier.
     fn classify(&self, x: &Tensor, train: bool) -> Option<Tensor>;
@@ -178,6 +187,28 @@ impl Learner for Classifier<'_> {
         named.extend(self.opt.state());
         named.push(("optim.steps".into(), Tensor::from_slice(&[self.opt.steps])));
         named
+    }
+
+    fn save_files(&self, stem: &Path) -> Result<Vec<PathBuf>, String> {
+        if !self.net.is_script() {
+            return Ok(Vec::new());
+        }
+        let path = super::models::module_path(stem);
+        self.net.save_module(&path)?;
+        Ok(vec![path])
+    }
+
+    fn restore_files(&mut self, stem: &Path) -> Result<(), String> {
+        let device = self.net.vs.device();
+        if self
+            .net
+            .load_module(&super::models::module_path(stem), device)?
+        {
+            // New parameter tensors: the optimizer follows them (its state
+            // comes back from the checkpoint's tensors next).
+            self.opt = Optimizer::new(self.opt.rule.clone(), self.opt.lr, self.net.trainable());
+        }
+        Ok(())
     }
 
     fn restore(&mut self, named: &Named) -> Result<(), String> {
@@ -258,6 +289,7 @@ pub fn train(
 
     let mut state = match load_state(dir)? {
         Some((st, tensors)) => {
+            learner.restore_files(&dir.join(&st.tensors))?;
             learner.restore(&tensors)?;
             progress.line(&format!(
                 "{}: resuming from the checkpoint at epoch {}, batch {}",
@@ -477,13 +509,15 @@ pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String>
 fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<PathBuf, String> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
     save_tensors(&learner.checkpoint(), &dir.join(&name))?;
+    learner.save_files(&dir.join(&name))?;
     let old = std::mem::replace(&mut state.tensors, name);
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join("state.json");
     crate::util::write_atomic(&path, &json)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if !old.is_empty() && old != state.tensors {
-        let _ = std::fs::remove_file(dir.join(old));
+        let _ = std::fs::remove_file(dir.join(&old));
+        let _ = std::fs::remove_file(super::models::module_path(&dir.join(&old)));
     }
     Ok(path)
 }

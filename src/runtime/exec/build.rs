@@ -70,10 +70,8 @@ impl Runner<'_> {
                 let model = t.model.model;
                 let mut net = self.net(model, for_node)?;
                 let weights = self.cache.done(&self.keys[i]).join("weights.safetensors");
-                let named = tch::Tensor::read_safetensors(&weights).map_err(|e| {
-                    self.fail(for_node, format!("cannot read {}: {e}", weights.display()))
-                })?;
-                net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
+                net.load_trained(&weights, self.opts.device)
+                    .map_err(|e| self.fail(for_node, e))?;
                 Ok(net)
             }
             _ => Err(self.fail(for_node, format!("`{}` is not a model", n.name))),
