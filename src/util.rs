@@ -6,19 +6,42 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
-/// Set by the Ctrl-C handler; trainers checkpoint and stop at the next batch,
+/// Set by the first Ctrl-C; every long loop (training, evaluation, analyses)
+/// checks it once a batch: trainers checkpoint and stop, evaluations stop,
 /// executors stop starting nodes.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Whether Ctrl-C was pressed.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// Marks the run interrupted; gives whether it already was (a second Ctrl-C).
+/// Marks the run interrupted; gives whether it already was.
 pub fn interrupt() -> bool {
     INTERRUPTED.swap(true, Ordering::SeqCst)
+}
+
+/// The exit status of an interrupted run (128 + SIGINT, as a shell reports it).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+/// Ctrl-C (SIGINT): the first one sets the flag, and the run stops at the
+/// next batch with what is resumable saved; a second one, while the flag is
+/// set, ends the process at once with status 130 from inside the signal
+/// handler (`_exit`: no exit handlers or destructors run, so libtorch is never
+/// torn down under a running kernel).
+pub fn on_interrupt() -> std::io::Result<()> {
+    use signal_hook::consts::SIGINT;
+    // The conditional exit is registered first, so it sees the flag as the
+    // previous Ctrl-C left it.
+    signal_hook::flag::register_conditional_shutdown(
+        SIGINT,
+        INTERRUPTED_EXIT,
+        Arc::clone(&INTERRUPTED),
+    )?;
+    signal_hook::flag::register(SIGINT, Arc::clone(&INTERRUPTED))?;
+    Ok(())
 }
 
 /// Writes `path` through a temporary file and a rename, so a crash never leaves half a file.

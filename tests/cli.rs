@@ -1577,3 +1577,69 @@ else:
         "initial statistics change the logits by {diff}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_an_evaluation_and_a_second_one_exits_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "seed 1\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 96, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\neval e = robustness([t], d.test, batch: 8) {\n  attack pgd(steps: 40)\n  budget sweep [2, 4, 8]\n}\nreport e to \"e.csv\"\n",
+    );
+    // The training finishes first, so every signal below lands in the evaluation.
+    let o = r.advp(&["run", "p.advp", "--quiet", "--only", "t"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut stopped = 0;
+    for k in 0..8u64 {
+        let child = Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["run", "p.advp", "--quiet"])
+            .current_dir(r.dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Pseudo-random points in the evaluation (after start-up).
+        std::thread::sleep(std::time::Duration::from_millis(300 + (k * 7919) % 900));
+        let pid = child.id().to_string();
+        let signals = if k % 2 == 0 { 1 } else { 2 };
+        for _ in 0..signals {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "try {k}: killed by a signal (a crash): {err}"
+        );
+        match out.status.code() {
+            Some(130) => {
+                stopped += 1;
+                if signals == 1 {
+                    assert!(
+                        err.contains("run the same command again to resume"),
+                        "try {k}: {err}"
+                    );
+                }
+            }
+            Some(0) => {} // finished before the signal
+            other => panic!("try {k}: exit {other:?}: {err}"),
+        }
+        assert!(
+            !r.dir.path().join("results/p/e.csv").exists() || out.status.code() == Some(0),
+            "an interrupted evaluation writes no table"
+        );
+    }
+    assert!(
+        stopped >= 6,
+        "the signals landed in the evaluation ({stopped} of 8 stopped)"
+    );
+    // Nothing half-finished was cached: the next run evaluates and writes the table.
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 node(s) ran, 1 cached"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -609,13 +609,9 @@ fn run(
             crate::runtime::device::describe()
         );
     }
-    let _ = ctrlc::set_handler(|| {
-        if crate::util::interrupt() {
-            // A second Ctrl-C: stop now (the last checkpoint is still on disk).
-            std::process::exit(130);
-        }
-        eprintln!("\nadvp: interrupted; saving a checkpoint (Ctrl-C again to stop at once)");
-    });
+    if let Err(e) = crate::util::on_interrupt() {
+        eprintln!("advp: cannot watch for Ctrl-C ({e}); an interrupted run resumes from its last checkpoint");
+    }
     let opts = run_options(&pipeline.file, &program, &flags, &folders, chosen.device);
     let runner = Runner::new(&program, &plan, &opts);
     if flags.executor == Executor::Slurm || flags.jobs > 1 {

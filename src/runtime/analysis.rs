@@ -32,6 +32,9 @@ fn for_batches(
     mut each: impl FnMut(&[usize], Tensor, Tensor),
 ) -> Result<(), String> {
     for (b, idx) in chunks.iter().enumerate() {
+        if crate::util::interrupted() {
+            return Err("interrupted".into());
+        }
         let mut k = key.to_vec();
         k.push(b as u64);
         tch::manual_seed(mix(&k) as i64);

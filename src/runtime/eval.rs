@@ -55,6 +55,9 @@ pub fn robustness(
         let mut kept = Vec::new();
         let mut probs = Vec::new();
         for (b, chunk) in idx.chunks(batch.max(1)).enumerate() {
+            if crate::util::interrupted() {
+                return Err("interrupted".into());
+            }
             tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
             let (x, y) = clips.batch(chunk, 0, device)?;
             let xa = match &cell.attack {

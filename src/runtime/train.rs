@@ -374,6 +374,10 @@ pub fn train(
                 last_save = Instant::now();
                 if interrupted {
                     bar.abandon();
+                    progress.line(&format!(
+                        "{}: interrupted; checkpoint saved (Ctrl-C again stops at once)",
+                        spec.node
+                    ));
                     return Err(TrainError::Interrupted {
                         checkpoint: path,
                         epoch,

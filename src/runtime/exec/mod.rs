@@ -152,6 +152,16 @@ impl<'a> Runner<'a> {
     }
 
     fn fail(&self, i: usize, message: String) -> RunError {
+        if crate::util::interrupted() {
+            // Whatever stopped after Ctrl-C stopped for it.
+            let name = &self.program.nodes[i].name;
+            return RunError::Interrupted {
+                node: name.clone(),
+                message: format!(
+                    "interrupted while running `{name}`; run the same command again to resume: finished nodes stay cached, training resumes from its last checkpoint, and `{name}` starts again"
+                ),
+            };
+        }
         RunError::Diagnostics(vec![self.diag(
             i,
             Code::NodeFailed,
