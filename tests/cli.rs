@@ -1643,3 +1643,56 @@ fn ctrl_c_stops_an_evaluation_and_a_second_one_exits_at_once() {
         stderr(&o)
     );
 }
+
+#[test]
+fn closed_pipes_bad_job_counts_and_non_advp_imports_end_cleanly() {
+    let r = Run::new();
+    // `advp graph … | head -1`: the pipe closes with most of the output unread.
+    let mut text = String::from("data d = synthetic(classes: 4)\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "model m{i} = c3d_small(classes: d.classes, width: 4)\n"
+        ));
+    }
+    r.write("big.advp", &text);
+    for _ in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["graph", "big.advp"])
+            .current_dir(r.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked"),
+            "a closed pipe is no panic: {err}"
+        );
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+    // `--jobs 0` is refused by the command line.
+    r.write("p.advp", "data d = synthetic(classes: 4)\n");
+    let o = r.advp(&["run", "p.advp", "--jobs", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--jobs"), "{}", stderr(&o));
+    // `use` reads .advp files only, and never prints another file's lines.
+    r.write(
+        "secret.txt",
+        "data leaked = synthetic(classes: 4)\nTOP-SECRET\n",
+    );
+    r.write("u.advp", "use \"secret.txt\"\n");
+    let o = r.advp(&["check", "u.advp"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("advp::check::import_not_found"), "{err}");
+    assert!(err.contains("reads `.advp` files only"), "{err}");
+    assert!(!err.contains("TOP-SECRET"), "{err}");
+}

@@ -70,7 +70,8 @@ struct RunArgs {
     executor: Executor,
     /// Local executor: run up to N independent nodes at once, each in its
     /// own process with its own GPU or share of the CPU threads.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     jobs: usize,
 }
 
@@ -138,6 +139,7 @@ enum Command {
 
 /// Runs the CLI; the exit status: 0 ok, 1 errors in the input, 2 could not run.
 pub fn main() -> i32 {
+    quiet_on_closed_output();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files, format } => check(&files, format),
@@ -202,6 +204,26 @@ fn builtins(markdown: bool) {
             args.join(", ")
         );
     }
+}
+
+/// `advp … | head` closes the pipe early: a write to a closed stdout or
+/// stderr ends the program quietly (status 141, as a process stopped by
+/// SIGPIPE), never with a panic's message. SIGPIPE itself stays ignored, so a
+/// closed pipe to ffmpeg is an error the code handles.
+fn quiet_on_closed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") {
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 /// Prints diagnostics to stderr: colour on a terminal, plain otherwise.

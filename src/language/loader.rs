@@ -158,6 +158,14 @@ fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, Strin
         .parent()
         .unwrap_or(Path::new(""))
         .join(target);
+    // Only `.advp` files are read: a diagnostic quotes the lines of the file
+    // it points into, and `use "/etc/shadow"` must not print a secret.
+    if Path::new(target).extension().and_then(|e| e.to_str()) != Some("advp") {
+        return Err(format!(
+            "`use` reads `.advp` files only; {} is not one",
+            shown.display()
+        ));
+    }
     let canonical = match path.canonicalize() {
         Ok(p) if p.is_file() => p,
         _ => {
