@@ -32,10 +32,33 @@ pub struct Loaded {
     pub errors: Vec<Diagnostic>,
 }
 
+/// The largest `.advp` file read (the main file or an import): pipelines are
+/// a few kilobytes; a bound keeps `advp run /dev/zero` from reading forever.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// A source file's text, refused past [`MAX_FILE_BYTES`] before it is read whole.
+pub fn read_source(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} is larger than {} MiB; an .advp pipeline is a short text file (split a generated one with `use`)",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| format!("cannot read {}: it is not UTF-8 text", path.display()))
+}
+
 /// Loads the file at `path`.
 pub fn load_path(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_source(path)?;
     Ok(load_source(
         &path.display().to_string(),
         Some(path.to_path_buf()),
@@ -178,8 +201,7 @@ fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, Strin
     if let Some(id) = l.sources.find_path(&canonical) {
         return Ok(Resolved::Existing(id));
     }
-    let text =
-        std::fs::read_to_string(&canonical).map_err(|e| format!("{}: {e}", canonical.display()))?;
+    let text = read_source(&canonical)?;
     Ok(Resolved::New(l.sources.add(
         shown.display().to_string(),
         Some(canonical),
