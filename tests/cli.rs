@@ -1700,3 +1700,63 @@ fn closed_pipes_bad_job_counts_and_non_advp_imports_end_cleanly() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("larger than 16 MiB"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_damaged_cache_entry_is_set_aside_and_computed_again() {
+    let r = Run::new();
+    let text = "seed 4\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 24, test: 12, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\neval e = robustness([t], d.test, batch: 12) {\n  attack pgd(steps: 2)\n  budget sweep [0, 4]\n}\nreport e to \"e.json\"\n";
+    r.write("p.advp", text);
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = read(r.dir.path().join("results/p/e.json"));
+    let o = r.advp(&["cache", "verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("ok ").count(), 2, "{}", stdout(&o));
+    let cache = r.dir.path().join(".advp/cache");
+    let entry = |file: &str| {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path().join(file))
+            .find(|p| p.exists())
+            .unwrap()
+    };
+    // Flip bytes in the tensor data of the trained weights (the header stays
+    // valid, so only the manifest can tell), and edit the eval's result.
+    let weights = entry("weights.safetensors");
+    let mut bytes = read(&weights);
+    let n = bytes.len();
+    for b in &mut bytes[n - 64..] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&weights, bytes).unwrap();
+    let result = entry("result.json");
+    let edited = String::from_utf8(read(&result)).unwrap().replacen(
+        "\"accuracy\": ",
+        "\"accuracy\": 0.0",
+        1,
+    );
+    std::fs::write(&result, edited).unwrap();
+    let o = r.advp(&["cache", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("weights.safetensors changed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("result.json changed"), "{}", stdout(&o));
+    // The run names both, moves them aside (kept), computes them again and
+    // gives the original table.
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("is damaged").count(), 2, "{err}");
+    assert!(err.contains("2 node(s) ran, 0 cached"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(cache.join("corrupt")).unwrap().count(),
+        2,
+        "damaged entries are kept aside"
+    );
+    assert_eq!(read(r.dir.path().join("results/p/e.json")), table);
+    let o = r.advp(&["cache", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}

@@ -129,12 +129,64 @@ enum Command {
         #[command(flatten)]
         folders: Folders,
     },
+    /// Check the cache: `advp cache verify` reads every finished entry
+    /// against its manifest of SHA-256 sums, running nothing.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// List every built-in with its arguments and defaults.
     Builtins {
         /// As the Markdown tables of docs/language.md.
         #[arg(long)]
         markdown: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheAction {
+    /// Every entry: verified, unverified (written before manifests) or
+    /// damaged (which files); exit 1 if any is damaged.
+    Verify {
+        #[command(flatten)]
+        cache: CacheFolder,
+    },
+}
+
+/// `advp cache verify`.
+fn cache_verify(cache: Option<PathBuf>) -> i32 {
+    use crate::runtime::cache::{verify_dir, Cache, Verdict};
+    let root = cache.unwrap_or_else(|| PathBuf::from(".advp").join("cache"));
+    let entries = Cache::new(root.clone()).entries();
+    let (mut bad, mut old) = (0, 0);
+    for dir in &entries {
+        let name = dir
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        match verify_dir(dir) {
+            Verdict::Verified => println!("ok          {name}"),
+            Verdict::Unverified => {
+                old += 1;
+                println!("unverified  {name} (no manifest: written by an earlier advp)");
+            }
+            Verdict::Corrupt(problems) => {
+                bad += 1;
+                println!("damaged     {name}: {}", problems.join("; "));
+            }
+        }
+    }
+    eprintln!(
+        "advp: {} entries in {}: {} damaged, {old} unverified{}",
+        entries.len(),
+        root.display(),
+        bad,
+        if bad > 0 {
+            "; `advp run` moves damaged entries aside and computes them again"
+        } else {
+            ""
+        }
+    );
+    i32::from(bad > 0)
 }
 
 /// Runs the CLI; the exit status: 0 ok, 1 errors in the input, 2 could not run.
@@ -163,6 +215,9 @@ pub fn main() -> i32 {
             },
         ),
         Command::Report { pipeline, folders } => report(pipeline, folders),
+        Command::Cache {
+            action: CacheAction::Verify { cache },
+        } => cache_verify(cache.cache),
         Command::Builtins { markdown } => {
             builtins(markdown);
             0

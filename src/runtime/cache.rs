@@ -100,16 +100,60 @@ impl Cache {
             std::fs::remove_dir_all(&to)
                 .map_err(|e| format!("cannot replace {}: {e}", to.display()))?;
         }
-        // Checkpoints are only needed while a node runs.
+        // Checkpoints are only needed while a node runs; temporary files of
+        // interrupted writes never belong to a result.
         if let Ok(entries) = std::fs::read_dir(&from) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with("checkpoint-") || name == "state.json" {
+                if name.starts_with("checkpoint-") || name == "state.json" || is_temporary(&name) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
         }
+        // The manifest of every file's SHA-256, written before the rename that
+        // commits the entry: reading it back verifies the entry.
+        write_manifest(&from)?;
         std::fs::rename(&from, &to).map_err(|e| format!("cannot finish {}: {e}", to.display()))
+    }
+
+    /// Checks a finished entry against its manifest.
+    pub fn verify(&self, key: &str) -> Verdict {
+        verify_dir(&self.done(key))
+    }
+
+    /// Moves a damaged entry aside (`<cache>/corrupt/<name>-<seconds>`, never
+    /// deleted); gives where it went.
+    pub fn quarantine(&self, key: &str) -> Result<PathBuf, String> {
+        let from = self.done(key);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let dir = self.root.join("corrupt");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let to = dir.join(format!("{}-{secs}", Self::name(key)));
+        std::fs::rename(&from, &to)
+            .map_err(|e| format!("cannot move {} aside: {e}", from.display()))?;
+        Ok(to)
+    }
+
+    /// Every finished entry of the cache (for `advp cache verify`).
+    pub fn entries(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        !n.ends_with(".partial") && n != "corrupt"
+                    })
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Forgets a node: its finished entry and any checkpoint.
@@ -138,6 +182,110 @@ impl Cache {
             &dir.join("node.json"),
             &serde_json::json!({ "node": node, "key": key, "seed": seed, "advp": env!("CARGO_PKG_VERSION") }),
         )
+    }
+}
+
+/// What reading a finished entry found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Every file matches the manifest.
+    Verified,
+    /// No manifest: an entry of an advp before manifests, read as it is.
+    Unverified,
+    /// Files missing, changed or unreadable: one line each.
+    Corrupt(Vec<String>),
+}
+
+/// The manifest's file name inside an entry.
+pub const MANIFEST: &str = "manifest.json";
+
+/// `.name.tmp<pid>`: a write that never reached its rename.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The files of an entry (recursively, by relative path), the manifest itself
+/// and temporary files aside.
+fn files_of(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(dir.join(&rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = rel.join(&name);
+            if e.path().is_dir() {
+                stack.push(path);
+            } else if name != MANIFEST && !is_temporary(&name) {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn write_manifest(dir: &Path) -> Result<(), String> {
+    let mut files = std::collections::BTreeMap::new();
+    for f in files_of(dir) {
+        let digest = sha256_file(&dir.join(&f))
+            .map_err(|e| format!("cannot read {}: {e}", dir.join(&f).display()))?;
+        files.insert(f, digest);
+    }
+    write_json(&dir.join(MANIFEST), &serde_json::json!({ "sha256": files }))
+}
+
+/// Checks a finished entry's files against its manifest.
+pub fn verify_dir(dir: &Path) -> Verdict {
+    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST)) else {
+        return Verdict::Unverified;
+    };
+    let manifest: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return Verdict::Corrupt(vec![format!("{MANIFEST} is unreadable ({e})")]),
+    };
+    let Some(files) = manifest["sha256"].as_object() else {
+        return Verdict::Corrupt(vec![format!("{MANIFEST} lists no files")]);
+    };
+    let mut problems = Vec::new();
+    for (f, want) in files {
+        match sha256_file(&dir.join(f)) {
+            Ok(got) if Some(got.as_str()) == want.as_str() => {}
+            Ok(_) => problems.push(format!("{f} changed since it was written")),
+            Err(e) => problems.push(format!("{f}: {e}")),
+        }
+    }
+    for f in files_of(dir) {
+        if !files.contains_key(&f) {
+            problems.push(format!("{f} was added after the entry was written"));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::Verified
+    } else {
+        Verdict::Corrupt(problems)
     }
 }
 

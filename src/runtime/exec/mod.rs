@@ -78,6 +78,8 @@ pub struct Runner<'a> {
     progress: Progress,
     /// Eval nodes whose adversarial clips a report asks for.
     keep_adversarial: HashSet<usize>,
+    /// Finished entries checked against their manifests, once a run.
+    verdicts: std::cell::RefCell<HashMap<usize, cache::Verdict>>,
     summary: Summary,
 }
 
@@ -106,6 +108,7 @@ impl<'a> Runner<'a> {
             data: HashMap::new(),
             progress: Progress::new(opts.quiet),
             keep_adversarial,
+            verdicts: Default::default(),
             summary: Summary::default(),
         }
     }
@@ -224,7 +227,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Whether node `i` is finished in the cache (and has what its reports need).
+    /// Whether node `i` is finished in the cache (and has what its reports
+    /// need): its entry exists and matches its manifest.
     pub fn is_cached(&self, i: usize) -> bool {
         let n = &self.program.nodes[i];
         if !computed(n) {
@@ -232,7 +236,40 @@ impl<'a> Runner<'a> {
         }
         let dir = self.cache.done(&self.keys[i]);
         dir.exists()
+            && !matches!(self.verdict(i), cache::Verdict::Corrupt(_))
             && (!self.keep_adversarial.contains(&i) || dir.join("adversarial.safetensors").exists())
+    }
+
+    /// Node `i`'s finished entry checked against its manifest (once a run).
+    fn verdict(&self, i: usize) -> cache::Verdict {
+        self.verdicts
+            .borrow_mut()
+            .entry(i)
+            .or_insert_with(|| self.cache.verify(&self.keys[i]))
+            .clone()
+    }
+
+    /// A damaged entry of node `i` is moved aside, with a warning naming it
+    /// and its files, so the node is computed again.
+    fn set_aside_if_corrupt(&mut self, i: usize) -> Result<(), RunError> {
+        if !self.cache.done(&self.keys[i]).exists() {
+            return Ok(());
+        }
+        if let cache::Verdict::Corrupt(problems) = self.verdict(i) {
+            let to = self
+                .cache
+                .quarantine(&self.keys[i])
+                .map_err(|e| self.fail(i, e))?;
+            eprintln!(
+                "advp: warning: the cached result of `{}` is damaged ({}); it was moved to {} and `{}` runs again",
+                self.program.nodes[i].name,
+                problems.join("; "),
+                to.display(),
+                self.program.nodes[i].name
+            );
+            self.verdicts.borrow_mut().remove(&i);
+        }
+        Ok(())
     }
 
     /// The nodes a run would touch (all, or `--only`'s and what it reads),
@@ -251,6 +288,11 @@ impl<'a> Runner<'a> {
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),
             (None, true) => targets.iter().copied().collect(),
         };
+        for &i in &targets {
+            if computed(&self.program.nodes[i]) {
+                self.set_aside_if_corrupt(i)?;
+            }
+        }
         self.open_data(&targets)?;
         for &i in &targets {
             let n = &self.program.nodes[i];
