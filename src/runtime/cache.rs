@@ -137,6 +137,61 @@ impl Cache {
         Ok(to)
     }
 
+    /// Takes the lock of an entry, waiting while another process holds it
+    /// (`waiting` is told once, with the holder). A lock left by a process of
+    /// this machine that no longer runs is taken over. On a cluster's shared
+    /// file system the lock relies on exclusive creation being atomic there
+    /// (NFSv3 and later, Lustre, GPFS, BeeGFS); a lock left by a job that died
+    /// on another machine is named in the message, to be deleted by hand.
+    pub fn lock(&self, key: &str, waiting: &dyn Fn(&str)) -> Result<Lock, String> {
+        std::fs::create_dir_all(&self.root).map_err(|e| {
+            format!(
+                "cannot create the cache folder {}: {e}",
+                self.root.display()
+            )
+        })?;
+        let path = self.root.join(format!("{}.lock", Self::name(key)));
+        let me = format!("{} {}", std::process::id(), hostname());
+        let mut told = false;
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = f.write_all(me.as_bytes());
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let mut parts = holder.split_whitespace();
+                    let (pid, host) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let here = host == hostname();
+                    if here && !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+                        // Its process is gone: the lock is stale.
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if !told {
+                        waiting(&format!(
+                            "another advp (process {pid} on {}) is computing this node; waiting for it (its lock: {})",
+                            if host.is_empty() { "?" } else { host },
+                            path.display()
+                        ));
+                        told = true;
+                    }
+                    if crate::util::interrupted() {
+                        return Err("interrupted while waiting for another advp".into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(format!("cannot create the lock {}: {e}", path.display())),
+            }
+        }
+    }
+
     /// Every finished entry of the cache (for `advp cache verify`).
     pub fn entries(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = std::fs::read_dir(&self.root)
@@ -183,6 +238,25 @@ impl Cache {
             &serde_json::json!({ "node": node, "key": key, "seed": seed, "advp": env!("CARGO_PKG_VERSION") }),
         )
     }
+}
+
+/// An entry being computed by this process: `<cache>/<name>.lock`, created
+/// atomically (`O_CREAT|O_EXCL`), holding `pid host`; removed when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// What reading a finished entry found.

@@ -74,6 +74,10 @@ struct State {
     seen: f64,
     seconds: f64,
     metrics: Vec<EpochMetrics>,
+    /// SHA-256 of the checkpoint's files (tensors, a TorchScript module), by
+    /// name: a resume verifies them (absent in checkpoints of earlier advp).
+    #[serde(default)]
+    sha256: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -287,7 +291,20 @@ pub fn train(
     }
     let batches = n.div_ceil(spec.batch);
 
-    let mut state = match load_state(dir)? {
+    let resume = match load_state(dir) {
+        Ok(r) => r,
+        Err(why) => {
+            // A damaged checkpoint costs the work since the node started, never
+            // a wrong result: it is set aside and the node starts again.
+            progress.line(&format!(
+                "{}: warning: {why}; the checkpoint is set aside and `{}` starts again",
+                spec.node, spec.node
+            ));
+            let _ = std::fs::rename(dir.join("state.json"), dir.join("state.json.damaged"));
+            None
+        }
+    };
+    let mut state = match resume {
         Some((st, tensors)) => {
             learner.restore_files(&dir.join(&st.tensors))?;
             learner.restore(&tensors)?;
@@ -309,6 +326,7 @@ pub fn train(
             seen: 0.0,
             seconds: 0.0,
             metrics: Vec::new(),
+            sha256: Default::default(),
         },
     };
     let mut last_save = Instant::now();
@@ -513,7 +531,19 @@ pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String>
 fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<PathBuf, String> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
     save_tensors(&learner.checkpoint(), &dir.join(&name))?;
-    learner.save_files(&dir.join(&name))?;
+    let mut files = vec![dir.join(&name)];
+    files.extend(learner.save_files(&dir.join(&name))?);
+    state.sha256 = files
+        .iter()
+        .map(|f| {
+            let digest = super::cache::sha256_file(f)
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            let name = f
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            Ok((name, digest))
+        })
+        .collect::<Result<_, String>>()?;
     let old = std::mem::replace(&mut state.tensors, name);
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join("state.json");
@@ -526,20 +556,36 @@ fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<Pa
     Ok(path)
 }
 
+/// The checkpoint in `dir`, if any; `Err` says why it cannot be trusted
+/// (unreadable, or its files changed since they were written).
 fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
     let path = dir.join("state.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let state: State = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "the checkpoint {} is unreadable ({e}); delete the folder or run with --force",
-            path.display()
-        )
-    })?;
+    let state: State = serde_json::from_str(&text)
+        .map_err(|e| format!("the checkpoint {} is unreadable ({e})", path.display()))?;
+    for (file, want) in &state.sha256 {
+        let f = dir.join(file);
+        match super::cache::sha256_file(&f) {
+            Ok(got) if &got == want => {}
+            Ok(_) => {
+                return Err(format!(
+                    "the checkpoint file {} changed since it was written",
+                    f.display()
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the checkpoint file {} is unreadable ({e})",
+                    f.display()
+                ))
+            }
+        }
+    }
     let tensors = Tensor::read_safetensors(dir.join(&state.tensors)).map_err(|e| {
         format!(
-            "the checkpoint tensors {} are unreadable ({e}); delete the folder or run with --force",
+            "the checkpoint tensors {} are unreadable ({e})",
             dir.join(&state.tensors).display()
         )
     })?;

@@ -310,6 +310,18 @@ impl<'a> Runner<'a> {
                     .clear(&self.keys[i])
                     .map_err(|e| self.fail(i, e))?;
             }
+            // Another advp on the same cache may be computing it: wait for its
+            // lock, then read its result rather than computing it twice.
+            let _lock = self.lock(i)?;
+            if self.is_cached(i) && !forced.contains(&i) {
+                self.progress.line(&format!(
+                    "{}: computed by another advp, cached ({})",
+                    n.name,
+                    &self.keys[i][..12]
+                ));
+                self.summary.cached.push(n.name.clone());
+                continue;
+            }
             let outcome = super::models::catch_libtorch(|| self.compute(i));
             match outcome {
                 Ok(r) => r?,
@@ -390,9 +402,25 @@ impl<'a> Runner<'a> {
     fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
         let n = &self.program.nodes[i];
         if computed(n) && !matches!(self.spec(i), NodeSpec::Eval(_)) && !self.is_cached(i) {
-            self.compute(i)?;
-            self.summary.ran.push(self.program.nodes[i].name.clone());
+            let _lock = self.lock(i)?;
+            if !self.is_cached(i) {
+                self.compute(i)?;
+                self.summary.ran.push(self.program.nodes[i].name.clone());
+            }
         }
         Ok(())
+    }
+
+    /// Node `i`'s cache lock; what it finds afterwards is checked afresh.
+    fn lock(&self, i: usize) -> Result<cache::Lock, RunError> {
+        let name = &self.program.nodes[i].name;
+        let lock = self
+            .cache
+            .lock(&self.keys[i], &|m| {
+                self.progress.line(&format!("{name}: {m}"))
+            })
+            .map_err(|e| self.fail(i, e))?;
+        self.verdicts.borrow_mut().remove(&i);
+        Ok(lock)
     }
 }
