@@ -1880,3 +1880,49 @@ fn two_runs_on_one_cache_share_the_work_and_agree() {
         "no lock is left behind"
     );
 }
+
+#[test]
+fn sizes_that_cannot_fit_are_refused_before_any_work() {
+    // Once: `test: 1e9` or `frames: 512, size: 1024` passed `advp check` and
+    // aborted the run in an allocation (rc 134).
+    let r = Run::new();
+    r.write(
+        "big.advp",
+        "data d = synthetic(classes: 4, test: 1000000000)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d, epochs: 1)\n",
+    );
+    r.write(
+        "wide.advp",
+        "data d = synthetic(classes: 4, frames: 512, size: 1024, train: 8, test: 8, val: 2)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d, epochs: 1, batch: 32)\n",
+    );
+    for (file, want) in [
+        ("big.advp", "held-out and test clips"),
+        ("wide.advp", "a batch of 32 clips"),
+    ] {
+        let o = r.advp(&["check", file]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        let err = stderr(&o)
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(err.contains("advp::run::too_large"), "{file}: {err}");
+        assert!(err.contains(want), "{file}: {err}");
+        let o = r.advp(&["run", file, "--quiet"]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        assert!(
+            !r.dir.path().join(".advp/cache").exists(),
+            "{file}: nothing ran"
+        );
+    }
+    // The bound is the machine's memory, or ADVP_MAX_MEMORY.
+    r.write("small.advp", "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d)\n");
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["check", "small.advp"])
+        .current_dir(r.dir.path())
+        .env("ADVP_MAX_MEMORY", "1M")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ADVP_MAX_MEMORY"), "{}", stderr(&o));
+    assert!(r.advp(&["check", "small.advp"]).status.success());
+}

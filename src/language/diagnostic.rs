@@ -75,6 +75,7 @@ codes! {
     Unsupported => "advp::run::unsupported",
     NodeFailed => "advp::run::node_failed",
     ShapeMismatch => "advp::run::shape_mismatch",
+    TooLarge => "advp::run::too_large",
 }
 
 impl fmt::Display for Code {

@@ -101,32 +101,31 @@ impl<T> Schedule<T> {
 impl<T: Clone> Schedule<T> {
     /// The plan for each of `epochs` epochs.
     pub fn per_epoch(&self, epochs: u64) -> Vec<Epoch<T>> {
+        (0..epochs).map(|k| self.at(k, epochs)).collect()
+    }
+
+    /// The plan of epoch `epoch` (from 0) of `epochs`, computed alone: no
+    /// state grows with the number of epochs.
+    pub fn at(&self, epoch: u64, epochs: u64) -> Epoch<T> {
         match self {
-            Schedule::Fixed(v) => (0..epochs).map(|_| Epoch::Fixed(v.clone())).collect(),
+            Schedule::Fixed(v) => Epoch::Fixed(v.clone()),
             Schedule::Curriculum { values, every } => {
                 let every = every.unwrap_or_else(|| default_every(epochs, values.len()));
-                (0..epochs)
-                    .map(|k| {
-                        let i = ((k / every) as usize).min(values.len() - 1);
-                        Epoch::Fixed(values[i].clone())
-                    })
-                    .collect()
+                let i = ((epoch / every) as usize).min(values.len() - 1);
+                Epoch::Fixed(values[i].clone())
             }
             Schedule::Adaptive { values, every } => {
                 let period = adaptive_period(epochs, values.len(), *every);
-                (1..=epochs)
-                    .map(|k| Epoch::Sample {
-                        from: values.clone(),
-                        reweigh: k % period == 0 && k < epochs,
-                    })
-                    .collect()
-            }
-            Schedule::Uniform(values) => (0..epochs)
-                .map(|_| Epoch::Sample {
+                let k = epoch + 1;
+                Epoch::Sample {
                     from: values.clone(),
-                    reweigh: false,
-                })
-                .collect(),
+                    reweigh: k.is_multiple_of(period) && k < epochs,
+                }
+            }
+            Schedule::Uniform(values) => Epoch::Sample {
+                from: values.clone(),
+                reweigh: false,
+            },
         }
     }
 }

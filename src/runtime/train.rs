@@ -283,7 +283,6 @@ pub fn train(
     progress: &Progress,
     device: Device,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
-    let plan = spec.schedule.per_epoch(spec.epochs as u64);
     let node_seed = mix(&[spec.seed, super::rng::hash_str(&spec.node)]);
     let n = data.train.len();
     if n == 0 {
@@ -337,7 +336,7 @@ pub fn train(
         learner.set_lr(lr);
         let started = Instant::now();
         let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
-        let this = &plan[epoch];
+        let this = &spec.schedule.at(epoch as u64, spec.epochs as u64);
         if let Epoch::Sample { from, .. } = this {
             if state.probs.is_none() {
                 state.probs = Some(vec![1.0 / from.len() as f64; from.len()]);

@@ -48,6 +48,9 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
             }
         }
     }
+    if let Some(limit) = bounds::memory_limit() {
+        problems.extend(bounds::check(program, &nodes, limit));
+    }
     let reports = cx.reports(&mut problems);
     Lowered {
         nodes,
@@ -479,6 +482,7 @@ fn literal(text: &str, ty: builtins::Ty) -> R<Value> {
 }
 
 mod attacks;
+pub mod bounds;
 mod nodes;
 
 #[cfg(test)]
