@@ -1,4 +1,6 @@
-//! `parse` and `check` never panic: 100 000 random and mutated inputs, from a fixed seed.
+//! `parse`, `check`, `lower` and `plan` never panic: 100 000 random and
+//! mutated inputs from a fixed seed in the suite; `ADVP_FUZZ_INPUTS=N` (and
+//! `ADVP_FUZZ_SEED`) for long runs outside it (`scripts/fuzz`).
 
 use advp::language::{self, loader, parser, source::FileId};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -175,8 +177,9 @@ fn random_tokens(rng: &mut Rng) -> String {
 #[test]
 fn parse_and_check_never_panic() {
     let corpus = corpus();
-    let mut rng = Rng(0x5EED_1234_ABCD_0001);
-    let total = 100_000;
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut rng = Rng(env("ADVP_FUZZ_SEED").unwrap_or(0x5EED_1234_ABCD_0001) | 1);
+    let total = env("ADVP_FUZZ_INPUTS").unwrap_or(100_000) as usize;
     let mut parsed_ok = 0;
     for i in 0..total {
         let input = if i % 4 == 0 {
@@ -200,6 +203,12 @@ fn parse_and_check_never_panic() {
                 }
                 if let Some(p) = &outcome.program {
                     let _ = advp::graph::plan(p);
+                    // What checks, lowers without a panic: as a spec or a coded problem.
+                    let l = advp::runtime::lower::lower(p, std::path::Path::new("."));
+                    assert_eq!(l.nodes.len(), p.nodes.len());
+                    for (_, d) in &l.problems {
+                        let _ = d.render_plain(&outcome.sources, 80);
+                    }
                 }
             } else if !ok {
                 for d in parser::parse(&input, FileId(0)).unwrap_err() {
