@@ -50,6 +50,7 @@ fn write(
     cache: &crate::runtime::cache::Cache,
     targets: &[usize],
 ) -> Result<Vec<PathBuf>, RunError> {
+    sweep_temporary(&opts.out);
     let mut written = crate::reports::write_all(program, specs, targets, keys, cache, &opts.out)
         .map_err(|e| RunError::Diagnostics(vec![*e]))?;
     let html = crate::reports::html::page(
@@ -73,4 +74,25 @@ fn write(
         })?;
     written.push(path);
     Ok(written)
+}
+
+/// Removes what killed writes left under the output folder (`.name.tmp<pid>`
+/// of a process that is gone); another advp's writes in progress stay.
+fn sweep_temporary(out: &std::path::Path) {
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if crate::runtime::cache::is_temporary(&name) {
+                let pid = name.rsplit_once(".tmp").map_or("", |(_, p)| p);
+                let gone = !std::path::Path::new("/proc").join(pid).exists();
+                if gone && pid != std::process::id().to_string() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
 }

@@ -1794,6 +1794,11 @@ fn a_damaged_cache_entry_is_set_aside_and_computed_again() {
     assert_eq!(read(r.dir.path().join("results/p/e.json")), table);
     let o = r.advp(&["cache", "verify"]);
     assert!(o.status.success(), "{}", stdout(&o));
+    // What a killed write left under --out is swept by the next run.
+    let left = r.dir.path().join("results/p/.e.json.tmp999999999");
+    std::fs::write(&left, "half").unwrap();
+    assert!(r.advp(&["run", "p.advp", "--quiet"]).status.success());
+    assert!(!left.exists(), "a dead process's temporary file is removed");
 }
 
 #[test]
