@@ -1931,3 +1931,74 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
     assert!(stderr(&o).contains("ADVP_MAX_MEMORY"), "{}", stderr(&o));
     assert!(r.advp(&["check", "small.advp"]).status.success());
 }
+
+#[test]
+fn python_state_dicts_convert_to_safetensors_without_numpy() {
+    let Some(py) = python() else {
+        skip(
+            "python_state_dicts_convert_to_safetensors_without_numpy",
+            "no python with torch (.venv/bin/python or ADVP_PYTHON)",
+        );
+        return;
+    };
+    let r = Run::new();
+    // Hara et al.'s layout: a checkpoint dict with the weights under `state_dict`.
+    r.write(
+        "save.py",
+        "import torch\ntorch.manual_seed(0)\nw = torch.randn(4, 3, 3, 3, 3)\ntorch.save({'epoch': 3, 'state_dict': {'module.conv1.weight': w, 'bn1.num_batches_tracked': torch.tensor(7)}}, 'h.pth')\nprint(repr(w.double().sum().item()), repr(w[1, 2, 0, 1, 2].item()))\n",
+    );
+    let o = Command::new(&py)
+        .arg("save.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want: Vec<f64> = stdout(&o)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let o = Command::new(repo("scripts/to-safetensors"))
+        .args(["h.pth", "h.safetensors"])
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let named = tch::Tensor::read_safetensors(r.dir.path().join("h.safetensors")).unwrap();
+    let get = |k: &str| {
+        named
+            .iter()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
+    let w = get("module.conv1.weight");
+    assert_eq!(w.size(), [4, 3, 3, 3, 3]);
+    assert!(
+        (w.to_kind(tch::Kind::Double)
+            .sum(tch::Kind::Double)
+            .double_value(&[])
+            - want[0])
+            .abs()
+            < 1e-9
+    );
+    assert_eq!(w.double_value(&[1, 2, 0, 1, 2]), want[1]);
+    assert_eq!(get("bn1.num_batches_tracked").int64_value(&[]), 7);
+    // advp itself points a user with such a file to the converter.
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 8, test: 4, val: 2)\nmodel net = r3d(classes: d.classes, pretrained: \"h.pth\")\ntrain t = standard(net, d, epochs: 1)\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(err.contains("converts with `scripts/to-"), "{err}");
+    assert!(
+        !err.contains("frame #"),
+        "libtorch's C++ backtrace stays out: {err}"
+    );
+}

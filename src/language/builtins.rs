@@ -413,7 +413,7 @@ pub const BUILTINS: &[Builtin] = &[
         params: &[
             p("depth", Ty::IntChoice(&[18, 34, 50]), Text("18"), "network depth"),
             pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes"),
-            p("pretrained", Ty::Str, Absent, "weights (.safetensors or a .pt state dict)"),
+            p("pretrained", Ty::Str, Absent, "weights: .safetensors, or a .pt written by libtorch; convert a Python `torch.save` state dict with `scripts/to-safetensors`"),
         ],
         stmts: &[],
         fields: &[],
@@ -424,7 +424,7 @@ pub const BUILTINS: &[Builtin] = &[
         doc: "3D ResNeXt-101 (Hara et al.): cardinality 32, layers 3-4-23-3, shortcut B.",
         params: &[
             pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes"),
-            p("pretrained", Ty::Str, Absent, "weights (.safetensors or a .pt state dict; a `module.` prefix is stripped, a classifier of another class count replaced)"),
+            p("pretrained", Ty::Str, Absent, "weights: .safetensors, or a .pt written by libtorch (convert a Python `torch.save` state dict with `scripts/to-safetensors`); a `module.` prefix is stripped, a classifier of another class count replaced"),
             pr("cardinality", Ty::Int, Text("32"), (1.0, 256.0), "groups in each bottleneck"),
         ],
         stmts: &[],

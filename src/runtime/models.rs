@@ -124,7 +124,11 @@ impl Net {
             )),
             Arch::TorchScript { path } => {
                 let m = tch::CModule::load_on_device(path, device).map_err(|e| {
-                    format!("cannot load the TorchScript module {}: {e}", path.display())
+                    format!(
+                        "cannot load the TorchScript module {}: {}",
+                        path.display(),
+                        one_line(&e)
+                    )
                 })?;
                 Body::Script(std::cell::RefCell::new(m))
             }
@@ -218,7 +222,14 @@ impl Net {
         } else {
             Tensor::loadz_multi(path).or_else(|_| Tensor::load_multi(path))
         }
-        .map_err(|e| format!("cannot read weights {}: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot read weights {}: {}; a Python `torch.save` state dict (or a checkpoint holding one) converts with `scripts/to-safetensors {} weights.safetensors`",
+                path.display(),
+                one_line(&e),
+                path.display()
+            )
+        })?;
         let loaded: Vec<(String, Tensor)> = loaded
             .into_iter()
             .map(|(n, t)| (n.strip_prefix("module.").unwrap_or(&n).to_string(), t))
@@ -309,6 +320,17 @@ impl Net {
     pub fn is_script(&self) -> bool {
         matches!(self.body, Body::Script(_))
     }
+}
+
+/// A libtorch error as its first line (the C++ backtrace after it helps no user).
+pub fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .split(" Exception raised from ")
+        .next()
+        .unwrap_or(first)
+        .to_string()
 }
 
 /// Where a TorchScript net's whole module is saved beside its weights:
