@@ -61,3 +61,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, path)
 }
+
+/// For the test suite: a test that cannot run on this machine says so where
+/// the suite's summary shows it (`target/tmp/skipped-tests.txt`, printed by
+/// `scripts/test`), and fails under `CI=true`, whose machine installs every tool.
+#[doc(hidden)]
+pub fn skipped(test: &str, reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} cannot run on CI: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("skipped-tests.txt"))
+    {
+        let _ = f.write_all(format!("{test}: {reason}\n").as_bytes());
+    }
+}

@@ -33,23 +33,17 @@ impl Run {
     }
 }
 
-/// A test that cannot run on this machine says so where the suite's summary
-/// shows it (`target/tmp/skipped-tests.txt`, printed by `scripts/test`), and
-/// fails under `CI=true`, whose machine installs every tool.
+/// See [`advp::util::skipped`].
 fn skip(test: &str, reason: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run on CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
-    let _ = std::fs::create_dir_all(&dir);
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("skipped-tests.txt"))
-    {
-        let _ = std::io::Write::write_all(&mut f, format!("{test}: {reason}\n").as_bytes());
-    }
+    advp::util::skipped(test, reason);
+}
+
+/// Text as words: diagnostics wrap at 100 columns, so match on the words.
+fn words(t: &str) -> String {
+    t.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn stderr(o: &Output) -> String {
@@ -720,13 +714,6 @@ fn tensors_data_from_a_users_safetensors_file() {
             cache.to_str().unwrap(),
         ]);
         assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
-        // Diagnostics wrap at 100 columns: match on the words.
-        let words = |t: &str| {
-            t.replace('│', " ")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         assert!(words(&stderr(&o)).contains(want), "{want}: {}", stderr(&o));
         let trained = std::fs::read_dir(&cache).map_or(0, |d| d.count());
         assert_eq!(trained, 0, "{want}: refused before any training");
@@ -768,6 +755,18 @@ fn tensors_data_from_a_users_safetensors_file() {
 }
 
 /// The project venv's python (with torch), if there is one.
+/// The venv's python, or the test says it is skipped.
+fn python_or_skip(test: &str) -> Option<PathBuf> {
+    let py = python();
+    if py.is_none() {
+        skip(
+            test,
+            "no python with torch (.venv/bin/python or ADVP_PYTHON)",
+        );
+    }
+    py
+}
+
 fn python() -> Option<PathBuf> {
     std::env::var_os("ADVP_PYTHON")
         .map(PathBuf::from)
@@ -777,11 +776,8 @@ fn python() -> Option<PathBuf> {
 
 #[test]
 fn torchscript_models_exported_from_pytorch_train_and_evaluate() {
-    let Some(py) = python() else {
-        skip(
-            "torchscript_models_exported_from_pytorch_train_and_evaluate",
-            "no python with torch (.venv/bin/python or ADVP_PYTHON)",
-        );
+    let Some(py) = python_or_skip("torchscript_models_exported_from_pytorch_train_and_evaluate")
+    else {
         return;
     };
     let r = Run::new();
@@ -1503,11 +1499,8 @@ fn upper_case_report_extensions_mean_the_same_format_in_check_run_and_report() {
 fn a_trained_torchscript_model_keeps_its_batchnorm_statistics() {
     // Once, training a scripted Conv3d+BN module saved only its parameters:
     // evaluation ran with the initial running statistics.
-    let Some(py) = python() else {
-        skip(
-            "a_trained_torchscript_model_keeps_its_batchnorm_statistics",
-            "no python with torch (.venv/bin/python or ADVP_PYTHON)",
-        );
+    let Some(py) = python_or_skip("a_trained_torchscript_model_keeps_its_batchnorm_statistics")
+    else {
         return;
     };
     let r = Run::new();
@@ -1632,8 +1625,30 @@ fn ctrl_c_stops_an_evaluation_and_a_second_one_exits_at_once() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Pseudo-random points in the evaluation (after start-up).
-        std::thread::sleep(std::time::Duration::from_millis(300 + (k * 7919) % 900));
+        // Once this run has started evaluating (it writes the eval's
+        // node.json anew), at pseudo-random points in the evaluation.
+        let started = std::time::Instant::now();
+        let spawned = std::time::SystemTime::now() - std::time::Duration::from_millis(5);
+        let cache = r.dir.path().join(".advp/cache");
+        let evaluating = || {
+            std::fs::read_dir(&cache)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    let node = e.path().join("node.json");
+                    e.file_name().to_string_lossy().ends_with(".partial")
+                        && std::fs::read_to_string(&node)
+                            .is_ok_and(|t| t.contains("\"name\": \"e\""))
+                        && std::fs::metadata(&node)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t >= spawned)
+                })
+        };
+        while !evaluating() && started.elapsed().as_secs() < 120 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis((k * 7919) % 700));
         let pid = child.id().to_string();
         let signals = if k % 2 == 0 { 1 } else { 2 };
         for _ in 0..signals {
@@ -1905,11 +1920,7 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
     ] {
         let o = r.advp(&["check", file]);
         assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
-        let err = stderr(&o)
-            .replace('│', " ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let err = words(&stderr(&o));
         assert!(err.contains("advp::run::too_large"), "{file}: {err}");
         assert!(err.contains(want), "{file}: {err}");
         let o = r.advp(&["run", file, "--quiet"]);
@@ -1934,11 +1945,7 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
 
 #[test]
 fn python_state_dicts_convert_to_safetensors_without_numpy() {
-    let Some(py) = python() else {
-        skip(
-            "python_state_dicts_convert_to_safetensors_without_numpy",
-            "no python with torch (.venv/bin/python or ADVP_PYTHON)",
-        );
+    let Some(py) = python_or_skip("python_state_dicts_convert_to_safetensors_without_numpy") else {
         return;
     };
     let r = Run::new();
@@ -1991,11 +1998,7 @@ fn python_state_dicts_convert_to_safetensors_without_numpy() {
     );
     let o = r.advp(&["run", "p.advp", "--quiet"]);
     assert_ne!(o.status.code(), Some(0));
-    let err = stderr(&o)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let err = words(&stderr(&o));
     assert!(err.contains("converts with `scripts/to-"), "{err}");
     assert!(
         !err.contains("frame #"),

@@ -665,6 +665,10 @@ fn run(
     slurm: crate::cluster::slurm::Options,
 ) -> i32 {
     let started = std::time::Instant::now();
+    // First, so a Ctrl-C at any point of a run is seen by its loops.
+    if let Err(e) = crate::util::on_interrupt() {
+        eprintln!("advp: cannot watch for Ctrl-C ({e}); an interrupted run resumes from its last checkpoint");
+    }
     let (program, plan) = match build(&pipeline) {
         Ok(x) => x,
         Err(code) => return code,
@@ -685,9 +689,6 @@ fn run(
             "advp: {} ({threads} threads in use)",
             crate::runtime::device::describe()
         );
-    }
-    if let Err(e) = crate::util::on_interrupt() {
-        eprintln!("advp: cannot watch for Ctrl-C ({e}); an interrupted run resumes from its last checkpoint");
     }
     let opts = run_options(&pipeline.file, &program, &flags, &folders, chosen.device);
     let runner = Runner::new(&program, &plan, &opts);

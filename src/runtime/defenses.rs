@@ -234,24 +234,7 @@ mod tests {
         match ffmpeg() {
             Ok(_) => true,
             Err(e) => {
-                // Visible in the suite's summary; a failure on CI, which installs ffmpeg.
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "ffmpeg is needed on CI: {e}"
-                );
-                eprintln!("skipped: {e}");
-                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
-                let _ = std::fs::create_dir_all(&dir);
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("skipped-tests.txt"))
-                {
-                    let _ = std::io::Write::write_all(
-                        &mut f,
-                        format!("defenses unit tests: {e}\n").as_bytes(),
-                    );
-                }
+                crate::util::skipped("defenses unit tests", &e);
                 false
             }
         }
