@@ -1493,6 +1493,22 @@ fn upper_case_report_extensions_mean_the_same_format_in_check_run_and_report() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("as `.txt`"), "{}", stderr(&o));
+    // A symbolic link inside the output folder does not lead a report out of it.
+    let outside = tempfile::tempdir().unwrap();
+    r.write(
+        "s.advp",
+        &text.replace("\"T.MD\", \"t.md\", \"T.CSV\"", "\"sub/e.md\""),
+    );
+    std::fs::create_dir_all(r.dir.path().join("results/s")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), r.dir.path().join("results/s/sub")).unwrap();
+    let o = r.advp(&["run", "s.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        words(&stderr(&o)).contains("outside the output folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!outside.path().join("e.md").exists());
 }
 
 #[test]

@@ -151,6 +151,22 @@ pub fn write_all(
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| err(r, format!("cannot create {}: {e}", parent.display())))?;
+            // The checker keeps `..` out of report paths; a symbolic link
+            // inside the output folder must not lead the report out either.
+            let (inside, base) = (parent.canonicalize(), out.canonicalize());
+            if let (Ok(inside), Ok(base)) = (inside, base) {
+                if !inside.starts_with(&base) {
+                    return Err(err(
+                        r,
+                        format!(
+                            "`{}` would be written to {}, outside the output folder {} (through a symbolic link)",
+                            spec.path,
+                            inside.display(),
+                            base.display()
+                        ),
+                    ));
+                }
+            }
         }
         let bytes = match spec.mode {
             ReportMode::Examples => {
