@@ -15,7 +15,7 @@ use super::optim::Rule;
 use super::spec::*;
 use super::synthetic;
 use super::video_attacks::{Flicker, Position, SaliencyMode};
-use crate::language::ast::{DeclKind, ExprKind};
+use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Node, Program, RuleExpr, StmtValue, Value};
@@ -266,12 +266,10 @@ impl<'a> Cx<'a> {
     }
 
     fn stmt_default(&self, n: &Node, key: &str) -> R<Option<Value>> {
-        let default = builtins::lookup(&n.builtin)
-            .and_then(|b| b.stmt(key))
-            .and_then(|s| s.default);
-        match default {
+        let stmt = builtins::lookup(&n.builtin).and_then(|b| b.stmt(key));
+        match stmt.and_then(|s| Some((s, s.default?))) {
             None => Ok(None),
-            Some(text) => Ok(Some(default_value(text)?)),
+            Some((s, text)) => Ok(Some(default_value(s, text)?)),
         }
     }
 
@@ -427,58 +425,19 @@ fn fit_names(r: &RuleExpr, out: &mut Vec<String>) {
     }
 }
 
-/// A statement default of the table (`pgd`, a call with its own defaults) as
-/// the checker would resolve it: the built-in with every argument at its default.
-fn default_value(text: &str) -> R<Value> {
-    let e = crate::language::parser::parse_expr(text, crate::language::source::FileId(0))
-        .map_err(|_| format!("the built-in default `{text}` does not parse"))?;
-    let name = match &e.kind {
-        ExprKind::Path(p) if p.len() == 1 => p[0].name.clone(),
-        _ => {
-            return Err(format!(
-                "the built-in default `{text}` is not a built-in's name"
-            ))
-        }
+/// A statement default of the table (`pgd`), resolved by the checker as if
+/// the user had written it.
+fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
+    let ty = match stmt.value {
+        builtins::StmtValue::Attack => builtins::Ty::Attack,
+        _ => return Err(format!("the `{}` statement takes no default", stmt.key)),
     };
-    let b = builtins::lookup(&name).ok_or_else(|| format!("`{name}` is not a built-in"))?;
-    let mut args = BTreeMap::new();
-    for p in b.params {
-        if let builtins::Default::Text(t) = p.default {
-            args.insert(p.name.to_string(), literal(t, p.ty)?);
-        }
-    }
-    Ok(Value::Call {
-        builtin: name,
-        args,
+    crate::language::checker::resolve_default(ty, text).ok_or_else(|| {
+        format!(
+            "the built-in default `{text}` of `{}` does not check",
+            stmt.key
+        )
     })
-}
-
-/// A literal default of the table as a value (numbers, words, `inf`, booleans, number lists).
-fn literal(text: &str, ty: builtins::Ty) -> R<Value> {
-    use builtins::Ty;
-    let e = crate::language::parser::parse_expr(text, crate::language::source::FileId(0))
-        .map_err(|_| format!("the built-in default `{text}` does not parse"))?;
-    fn go(e: &ExprKind, ty: Ty) -> Option<Value> {
-        Some(match e {
-            ExprKind::Number { value, .. } => match ty {
-                Ty::Int | Ty::IntChoice(_) => Value::Int(*value as i64),
-                Ty::Norm if *value == 2.0 => Value::Int(2),
-                _ => Value::Num(*value),
-            },
-            ExprKind::Inf => Value::Inf,
-            ExprKind::Bool(b) => Value::Bool(*b),
-            ExprKind::Str(s) => Value::Str(s.clone()),
-            ExprKind::Path(p) if p.len() == 1 => Value::Choice(p[0].name.clone()),
-            ExprKind::List(items) => Value::List(
-                items
-                    .iter()
-                    .map(|i| go(&i.kind, Ty::Num))
-                    .collect::<Option<_>>()?,
-            ),
-            _ => return None,
-        })
-    }
-    go(&e.kind, ty).ok_or_else(|| format!("the built-in default `{text}` is not a literal"))
 }
 
 mod attacks;

@@ -172,7 +172,7 @@ fn statement_defaults_of_the_table_lower() {
     for b in BUILTINS {
         for s in b.stmts {
             if let Some(text) = s.default {
-                let v = super::default_value(text).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+                let v = super::default_value(s, text).unwrap_or_else(|e| panic!("{}: {e}", b.name));
                 let dir = std::path::Path::new(".");
                 let program = crate::language::Program {
                     sources: std::default::Default::default(),
