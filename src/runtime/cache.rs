@@ -9,6 +9,7 @@
 
 use crate::graph::Plan;
 use crate::language::program::{Program, Value};
+use crate::results::write_json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -361,8 +362,4 @@ pub fn verify_dir(dir: &Path) -> Verdict {
     } else {
         Verdict::Corrupt(problems)
     }
-}
-
-pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), String> {
-    crate::results::write_json(path, v)
 }

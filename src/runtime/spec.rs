@@ -5,7 +5,7 @@
 //! lowering, no runtime code matches on a built-in's name or reads an
 //! argument by string. Node references are indices into `program.nodes`.
 
-use super::attacks::Attack;
+use super::attacks::{Attack, Pgd};
 use super::data::{FrameArgs, SyntheticArgs};
 use super::models::Arch;
 use super::optim::Rule;
@@ -197,9 +197,9 @@ pub enum AnalysisSpec {
         model: ModelRef,
         split: SplitRef,
         samples: usize,
-        /// The PGD attacked with (FGSM as one step).
-        attack: AttackSpec,
-        eps: f64,
+        /// The PGD attacked with (FGSM as one step), at the surface's budget.
+        pgd: Pgd,
+        bn_train: bool,
         alphas: Vec<f64>,
         steps: Vec<usize>,
     },
@@ -208,7 +208,8 @@ pub enum AnalysisSpec {
         model: ModelRef,
         split: SplitRef,
         samples: usize,
-        attack: AttackSpec,
+        pgd: Pgd,
+        bn_train: bool,
         budgets: Vec<f64>,
         alphas: Vec<f64>,
     },

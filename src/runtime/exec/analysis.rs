@@ -4,7 +4,6 @@
 use super::{RunError, Runner};
 use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
 use crate::runtime::analysis;
-use crate::runtime::attacks::Pgd;
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef};
 use crate::runtime::train;
@@ -18,23 +17,21 @@ impl Runner<'_> {
                 model,
                 split,
                 samples,
-                attack,
-                eps,
+                pgd,
+                bn_train,
                 alphas,
                 steps,
             } => {
-                let base = attack.attack.as_pgd().expect("lowering keeps PGD analyses");
-                let pgd = Pgd { eps: *eps, ..base };
                 let surface = self.attacked(i, model, *split, |f, clips, seed, runner| {
                     analysis::loss_surface(
                         f,
                         clips,
-                        &pgd,
+                        pgd,
                         alphas,
                         steps,
                         *samples,
                         BATCH,
-                        attack.bn_train,
+                        *bn_train,
                         seed,
                         runner.opts.device,
                         &runner.progress,
@@ -50,21 +47,21 @@ impl Runner<'_> {
                 model,
                 split,
                 samples,
-                attack,
+                pgd,
+                bn_train,
                 budgets,
                 alphas,
             } => {
-                let base = attack.attack.as_pgd().expect("lowering keeps PGD analyses");
                 let fit = self.attacked(i, model, *split, |f, clips, seed, runner| {
                     analysis::step_fit(
                         f,
                         clips,
-                        &base,
+                        pgd,
                         budgets,
                         alphas,
                         *samples,
                         BATCH,
-                        attack.bn_train,
+                        *bn_train,
                         seed,
                         runner.opts.device,
                         &runner.progress,

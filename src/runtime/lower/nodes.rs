@@ -304,19 +304,22 @@ impl Cx<'_> {
         );
         Ok(match a.builtin.name {
             "loss_surface" => AnalysisSpec::Surface {
-                eps: match self.schedule(n, "budget")? {
-                    Some((_, values, _)) => values
-                        .iter()
-                        .find_map(|v| numbers(v).and_then(|v| v.first().copied()))
-                        .unwrap_or(base.eps),
-                    None => base.eps,
+                pgd: Pgd {
+                    eps: match self.schedule(n, "budget")? {
+                        Some((_, values, _)) => values
+                            .iter()
+                            .find_map(|v| numbers(v).and_then(|v| v.first().copied()))
+                            .unwrap_or(base.eps),
+                        None => base.eps,
+                    },
+                    ..base
                 },
+                bn_train: attack.bn_train,
                 alphas: grid("alpha")?,
                 steps: grid("steps")?.iter().map(|&m| m as usize).collect(),
                 model,
                 split,
                 samples,
-                attack,
             },
             "step_fit" => AnalysisSpec::Fit {
                 budgets: a.numbers("budgets")?,
@@ -324,7 +327,8 @@ impl Cx<'_> {
                 model,
                 split,
                 samples,
-                attack,
+                pgd: base,
+                bn_train: attack.bn_train,
             },
             other => return Err(format!("the `{other}` analysis is not executed yet")),
         })
