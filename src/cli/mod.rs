@@ -1,5 +1,7 @@
 //! The command line: `advp check | fmt | graph | run | builtins`.
 
+mod files;
+
 use crate::graph;
 use crate::language::{self, diagnostic::Diagnostic, loader, source::SourceMap};
 use crate::runtime::exec::{Options, RunError, Runner};
@@ -153,49 +155,13 @@ enum CacheAction {
     },
 }
 
-/// `advp cache verify`.
-fn cache_verify(cache: Option<PathBuf>) -> i32 {
-    use crate::runtime::cache::{verify_dir, Cache, Verdict};
-    let root = cache.unwrap_or_else(|| PathBuf::from(".advp").join("cache"));
-    let entries = Cache::new(root.clone()).entries();
-    let (mut bad, mut old) = (0, 0);
-    for dir in &entries {
-        let name = dir
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        match verify_dir(dir) {
-            Verdict::Verified => println!("ok          {name}"),
-            Verdict::Unverified => {
-                old += 1;
-                println!("unverified  {name} (no manifest: written by an earlier advp)");
-            }
-            Verdict::Corrupt(problems) => {
-                bad += 1;
-                println!("damaged     {name}: {}", problems.join("; "));
-            }
-        }
-    }
-    eprintln!(
-        "advp: {} entries in {}: {} damaged, {old} unverified{}",
-        entries.len(),
-        root.display(),
-        bad,
-        if bad > 0 {
-            "; `advp run` moves damaged entries aside and computes them again"
-        } else {
-            ""
-        }
-    );
-    i32::from(bad > 0)
-}
-
 /// Runs the CLI; the exit status: 0 ok, 1 errors in the input, 2 could not run.
 pub fn main() -> i32 {
     quiet_on_closed_output();
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, format } => check(&files, format),
-        Command::Fmt { files, check } => fmt(&files, check),
+        Command::Check { files, format } => files::check(&files, format),
+        Command::Fmt { files, check } => files::fmt(&files, check),
         Command::Graph {
             pipeline,
             dot,
@@ -217,47 +183,11 @@ pub fn main() -> i32 {
         Command::Report { pipeline, folders } => report(pipeline, folders),
         Command::Cache {
             action: CacheAction::Verify { cache },
-        } => cache_verify(cache.cache),
+        } => files::cache_verify(cache.cache),
         Command::Builtins { markdown } => {
-            builtins(markdown);
+            files::builtins(markdown);
             0
         }
-    }
-}
-
-fn builtins(markdown: bool) {
-    use language::builtins::{reference_markdown, Default, BUILTINS};
-    if markdown {
-        print!("{}", reference_markdown());
-        return;
-    }
-    for b in BUILTINS {
-        let args: Vec<String> = b
-            .params
-            .iter()
-            .map(|p| match p.default {
-                Default::Required => p.name.to_string(),
-                Default::Absent => format!("{}?", p.name),
-                Default::Text(t) => format!("{}: {t}", p.name),
-            })
-            .collect();
-        // Statement defaults (an evaluation's attack) follow the call.
-        let stmts: Vec<String> = b
-            .stmts
-            .iter()
-            .filter_map(|s| s.default.map(|d| format!("{} {d}", s.key)))
-            .collect();
-        let block = if stmts.is_empty() {
-            String::new()
-        } else {
-            format!(" {{ {} }}", stmts.join("; "))
-        };
-        println!(
-            "{:<8} {}({}){block}",
-            b.kind.as_str(),
-            b.name,
-            args.join(", ")
-        );
     }
 }
 
@@ -312,101 +242,6 @@ fn summary(file: &Path, n: usize) {
         if n == 1 { "" } else { "s" },
         file.display()
     );
-}
-
-fn check(files: &[PathBuf], format: Format) -> i32 {
-    let mut status = 0;
-    let mut json = Vec::new();
-    for file in files {
-        let loaded = match load(file) {
-            Ok(l) => l,
-            Err(code) => {
-                status = status.max(code);
-                continue;
-            }
-        };
-        let outcome = crate::graph::check_all(&loaded);
-        let mut errors = outcome.errors;
-        let mut nodes = 0;
-        if let Some(p) = &outcome.program {
-            match graph::plan(p) {
-                Ok(plan) => nodes = plan.order.len(),
-                Err(e) => errors.extend(e),
-            }
-            // What checks but cannot run is an error here too, not at run time.
-            let base = file.parent().unwrap_or(Path::new("."));
-            errors.extend(
-                crate::runtime::lower::lower(p, base)
-                    .problems
-                    .into_iter()
-                    .map(|(_, d)| d),
-            );
-        }
-        match format {
-            Format::Json => json.extend(errors.iter().map(|d| d.to_json(&outcome.sources))),
-            Format::Text if errors.is_empty() => {
-                let profiles = outcome.program.as_ref().map_or(0, |p| p.profiles.len());
-                println!(
-                    "ok: {} ({nodes} nodes, {profiles} profiles)",
-                    file.display()
-                );
-            }
-            Format::Text => {
-                print_diagnostics(&errors, &outcome.sources);
-                summary(file, errors.len());
-            }
-        }
-        if !errors.is_empty() {
-            status = status.max(1);
-        }
-    }
-    if format == Format::Json {
-        let out = serde_json::json!({ "ok": status == 0, "diagnostics": json });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("diagnostics serialise")
-        );
-    }
-    status
-}
-
-fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
-    let mut status = 0;
-    for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                status = 2;
-                continue;
-            }
-        };
-        let mut sources = SourceMap::default();
-        let id = sources.add(file.display().to_string(), Some(file.clone()), text.clone());
-        let module = match language::parser::parse(&text, id) {
-            Ok(m) => m,
-            Err(errs) => {
-                print_diagnostics(&errs, &sources);
-                summary(file, errs.len());
-                status = status.max(1);
-                continue;
-            }
-        };
-        let formatted = language::fmt::format(&text, &module);
-        if formatted == text {
-            continue;
-        }
-        if check_only {
-            eprintln!("would reformat {}", file.display());
-            status = status.max(1);
-        } else if let Err(e) = crate::util::write_atomic(file, formatted.as_bytes()) {
-            eprintln!("error: cannot write {}: {e}", file.display());
-            status = 2;
-        } else {
-            eprintln!("formatted {}", file.display());
-        }
-    }
-    status
 }
 
 /// Loads, checks with the profile and overrides, and plans; diagnostics printed on failure.

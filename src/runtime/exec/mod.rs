@@ -4,8 +4,8 @@
 //!
 //! Data, model and attack nodes are cheap descriptions, built only when a node
 //! that needs them actually runs, so a second run of a finished pipeline does
-//! no tensor work at all. Writing reports is the pipeline's job
-//! ([`crate::pipeline`]), not the runtime's.
+//! no tensor work at all. Writing reports is the job of `src/pipeline.rs`,
+//! a stage above this one, not the runtime's.
 //!
 //! | file | job |
 //! |---|---|
