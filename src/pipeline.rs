@@ -51,8 +51,12 @@ fn write(
     targets: &[usize],
 ) -> Result<Vec<PathBuf>, RunError> {
     sweep_temporary(&opts.out);
-    let mut written = crate::reports::write_all(program, specs, targets, keys, cache, &opts.out)
-        .map_err(|e| RunError::Diagnostics(vec![*e]))?;
+    // The reports and the page are written as one set: a failure on the way
+    // (a full disk) leaves the previous set whole, not a mix of old and new.
+    let mut staged = crate::util::Staged::default();
+    let mut written =
+        crate::reports::write_all(program, specs, targets, keys, cache, &opts.out, &mut staged)
+            .map_err(|e| RunError::Diagnostics(vec![*e]))?;
     let html = crate::reports::html::page(
         program,
         &plan.order,
@@ -62,7 +66,8 @@ fn write(
     );
     let path = opts.out.join(format!("{}.html", program.name()));
     std::fs::create_dir_all(&opts.out)
-        .and_then(|_| crate::util::write_atomic(&path, html.as_bytes()))
+        .and_then(|_| staged.file(&path, html.as_bytes()))
+        .and_then(|_| staged.commit())
         .map_err(|e| {
             RunError::Diagnostics(vec![Diagnostic::new(
                 Code::NodeFailed,
@@ -84,14 +89,21 @@ fn sweep_temporary(out: &std::path::Path) {
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(path);
-            } else if crate::runtime::cache::is_temporary(&name) {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if crate::runtime::cache::is_temporary(&name) {
+                // A staged file or examples folder (`.tmp<pid>`), or an old
+                // examples folder moved aside (`.old.tmp<pid>`).
                 let pid = name.rsplit_once(".tmp").map_or("", |(_, p)| p);
                 let gone = !std::path::Path::new("/proc").join(pid).exists();
                 if gone && pid != std::process::id().to_string() {
-                    let _ = std::fs::remove_file(&path);
+                    let _ = if is_dir {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
                 }
+            } else if is_dir {
+                stack.push(path);
             }
         }
     }

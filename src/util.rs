@@ -44,8 +44,9 @@ pub fn on_interrupt() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes `path` through a temporary file and a rename, so a crash never leaves half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The temporary name beside `path` that a write goes through:
+/// `.name.tmp<pid>` (what the next run sweeps when its process is gone).
+fn temporary(path: &Path, tag: &str) -> std::path::PathBuf {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -53,13 +54,86 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    dir.join(format!(".{name}.{tag}{}", std::process::id()))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Writes `path` through a temporary file and a rename, so a crash never leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temporary(path, "tmp");
+    write_synced(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// A set of files (and folders) written together: each is written whole
+/// under a temporary name first, and only when all of them are written are
+/// they renamed into place. A failure while writing (a full disk, a report
+/// that cannot be rendered) leaves the previous set untouched; what was
+/// staged is removed when the set is dropped uncommitted.
+#[derive(Default)]
+pub struct Staged {
+    /// (temporary, destination) in the order staged.
+    entries: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Staged {
+    /// Stages `bytes` for `dest`.
+    pub fn file(&mut self, dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = temporary(dest, "tmp");
+        self.entries.push((tmp.clone(), dest.to_path_buf()));
+        write_synced(&tmp, bytes)
+    }
+
+    /// A fresh temporary folder to fill for `dest`; it replaces `dest` whole
+    /// on commit.
+    pub fn folder(&mut self, dest: &Path) -> std::io::Result<std::path::PathBuf> {
+        let tmp = temporary(dest, "tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        self.entries.push((tmp.clone(), dest.to_path_buf()));
+        std::fs::create_dir_all(&tmp)?;
+        Ok(tmp)
+    }
+
+    /// Renames everything into place, in the order staged (later entries for
+    /// one destination win, as later writes would).
+    pub fn commit(mut self) -> std::io::Result<()> {
+        for (tmp, dest) in std::mem::take(&mut self.entries) {
+            if tmp.is_dir() {
+                // A folder cannot be renamed over a full one: the old one is
+                // moved aside first and removed once the new one is in place.
+                let old = temporary(&dest, "old.tmp");
+                if dest.exists() {
+                    std::fs::rename(&dest, &old)?;
+                }
+                std::fs::rename(&tmp, &dest)?;
+                if old.exists() {
+                    std::fs::remove_dir_all(&old)?;
+                }
+            } else {
+                std::fs::rename(&tmp, &dest)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.entries {
+            if tmp.is_dir() {
+                let _ = std::fs::remove_dir_all(tmp);
+            } else {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
 }
 
 /// For the test suite: a test that cannot run on this machine says so where

@@ -91,6 +91,7 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
         };
         let outcome = crate::graph::check_all(&loaded);
         let mut errors = outcome.errors;
+        let mut warnings = Vec::new();
         let mut nodes = 0;
         if let Some(p) = &outcome.program {
             match graph::plan(p) {
@@ -99,19 +100,27 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
             }
             // What checks but cannot run is an error here too, not at run time.
             let base = file.parent().unwrap_or(Path::new("."));
-            errors.extend(
-                crate::runtime::lower::lower(p, base)
-                    .problems
-                    .into_iter()
-                    .map(|(_, d)| d),
-            );
+            let lowered = crate::runtime::lower::lower(p, base);
+            errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
+            warnings.extend(lowered.missing.into_iter().map(|(_, d)| d));
         }
         match format {
-            Format::Json => json.extend(errors.iter().map(|d| d.to_json(&outcome.sources))),
+            Format::Json => json.extend(
+                errors
+                    .iter()
+                    .chain(&warnings)
+                    .map(|d| d.to_json(&outcome.sources)),
+            ),
             Format::Text if errors.is_empty() => {
+                print_diagnostics(&warnings, &outcome.sources);
                 let profiles = outcome.program.as_ref().map_or(0, |p| p.profiles.len());
+                let w = match warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                };
                 println!(
-                    "ok: {} ({nodes} nodes, {profiles} profiles)",
+                    "ok: {} ({nodes} nodes, {profiles} profiles{w})",
                     file.display()
                 );
             }

@@ -373,6 +373,10 @@ fn distributed(
                 print_diagnostics(&d, &program.sources);
                 return 1;
             }
+            Err(cluster::Error::Missing(d)) => {
+                print_diagnostics(&d, &program.sources);
+                return 2;
+            }
             Err(cluster::Error::Interrupted) => return 130,
             Err(cluster::Error::Failed(e)) => {
                 eprintln!("error: {e}");
@@ -490,6 +494,10 @@ fn reports_from_cache(runner: &Runner) -> i32 {
             eprintln!("advp: {message}");
             130
         }
+        Err(RunError::Missing(diags)) => {
+            print_diagnostics(&diags, &runner.program().sources);
+            2
+        }
     }
 }
 
@@ -555,6 +563,15 @@ fn run(
                 pipeline.file.display()
             );
             1
+        }
+        Err(RunError::Missing(diags)) => {
+            print_diagnostics(&diags, &program.sources);
+            eprintln!(
+                "error: advp could not run {}: {} missing file(s)",
+                pipeline.file.display(),
+                diags.len()
+            );
+            2
         }
     }
 }

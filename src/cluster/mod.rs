@@ -43,6 +43,8 @@ pub enum Error {
     /// The program cannot run (the lowering's problems).
     Diagnostics(Vec<crate::language::diagnostic::Diagnostic>),
     Interrupted,
+    /// A file the run needs is not there.
+    Missing(Vec<crate::language::diagnostic::Diagnostic>),
     /// The executor could not be used.
     Failed(String),
 }
@@ -76,6 +78,7 @@ pub fn distribute(
         Ok(t) => t,
         Err(crate::runtime::exec::RunError::Diagnostics(d)) => return Err(Error::Diagnostics(d)),
         Err(crate::runtime::exec::RunError::Interrupted { .. }) => return Err(Error::Interrupted),
+        Err(crate::runtime::exec::RunError::Missing(d)) => return Err(Error::Missing(d)),
     };
     let jobs = pending(program, plan, runner, &targets);
     let inv = Invocation {

@@ -738,6 +738,10 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
 /// (`root` folders of frame data are not stamped.)
 pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
 
+/// Arguments that name a file or folder a node reads: `advp check` warns
+/// when one is not there.
+pub const READ_PATHS: &[&str] = &["path", "pretrained", "root"];
+
 /// The keys of a `resources { … }` statement, for cluster executors.
 pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
 
@@ -980,7 +984,7 @@ mod tests {
 
     #[test]
     fn the_side_tables_name_entries_of_the_table() {
-        for a in FILE_ARGS {
+        for a in FILE_ARGS.iter().chain(READ_PATHS) {
             assert!(
                 BUILTINS
                     .iter()

@@ -76,6 +76,7 @@ codes! {
     NodeFailed => "advp::run::node_failed",
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
+    MissingFile => "advp::check::missing_file",
 }
 
 impl fmt::Display for Code {
@@ -100,6 +101,8 @@ pub struct Diagnostic {
     pub label: String,
     pub secondary: Vec<Label>,
     pub help: Option<String>,
+    /// A warning informs and fails nothing (`advp check` still exits 0).
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -112,7 +115,13 @@ impl Diagnostic {
             label: String::new(),
             secondary: Vec::new(),
             help: None,
+            warning: false,
         }
+    }
+    /// The same diagnostic as a warning.
+    pub fn warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
     pub fn label(mut self, text: impl Into<String>) -> Self {
         self.label = text.into();
@@ -149,6 +158,7 @@ impl Diagnostic {
             help: self.help.clone(),
             labels,
             source: NamedSource::new(file.name.clone(), file.text.clone()),
+            warning: self.warning,
         }
     }
 
@@ -173,7 +183,7 @@ impl Diagnostic {
                 .map(|l| JsonLabel::new(file, l.span, &l.text, false)),
         );
         JsonDiagnostic {
-            severity: "error",
+            severity: if self.warning { "warning" } else { "error" },
             code: self.code.as_str(),
             message: self.message.clone(),
             file: file.name.clone(),
@@ -237,6 +247,7 @@ pub struct MietteDiagnostic {
     help: Option<String>,
     labels: Vec<LabeledSpan>,
     source: NamedSource<String>,
+    warning: bool,
 }
 
 impl fmt::Display for MietteDiagnostic {
@@ -250,6 +261,13 @@ impl std::error::Error for MietteDiagnostic {}
 impl miette::Diagnostic for MietteDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.code.as_str()))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(if self.warning {
+            miette::Severity::Warning
+        } else {
+            miette::Severity::Error
+        })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help

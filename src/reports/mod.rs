@@ -130,7 +130,8 @@ fn render(
     })
 }
 
-/// Writes every report whose target is among `targets` (finished or cached).
+/// Stages every report whose target is among `targets` (finished or cached)
+/// in `staged`; the caller commits the set once it is whole.
 pub fn write_all(
     program: &Program,
     reports: &[ReportSpec],
@@ -138,6 +139,7 @@ pub fn write_all(
     keys: &[String],
     cache: &Cache,
     out: &Path,
+    staged: &mut crate::util::Staged,
 ) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
     let mut written = Vec::new();
     for spec in reports {
@@ -171,7 +173,15 @@ pub fn write_all(
         let bytes = match spec.mode {
             ReportMode::Examples => {
                 let src = dir.join("adversarial.safetensors");
-                written.extend(examples(&src, &dest).map_err(|e| err(r, e))?);
+                let tmp = staged
+                    .folder(&dest)
+                    .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
+                let files = examples(&src, &tmp).map_err(|e| err(r, e))?;
+                written.extend(
+                    files
+                        .iter()
+                        .filter_map(|f| f.file_name().map(|n| dest.join(n))),
+                );
                 continue;
             }
             ReportMode::Adversarial => {
@@ -184,7 +194,8 @@ pub fn write_all(
                 render(program, node, &result, spec.format).map_err(|e| err(r, e))?
             }
         };
-        crate::util::write_atomic(&dest, &bytes)
+        staged
+            .file(&dest, &bytes)
             .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
         written.push(dest);
     }

@@ -264,4 +264,7 @@ pub struct Lowered {
     /// What cannot run, by the node it concerns (a report's: its target):
     /// a run refuses these before any work when the node is one of its targets.
     pub problems: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
+    /// Files and folders the nodes read that are not there now (warnings:
+    /// `advp check` shows them; a run that reaches the node refuses it).
+    pub missing: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
 }

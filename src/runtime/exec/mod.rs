@@ -51,6 +51,8 @@ pub enum RunError {
     Diagnostics(Vec<Diagnostic>),
     /// Ctrl-C: the checkpoint is saved.
     Interrupted { node: String, message: String },
+    /// A file or folder the run needs is not there (exit status 2).
+    Missing(Vec<Diagnostic>),
 }
 
 /// What the run did, node by node.
@@ -277,7 +279,46 @@ impl<'a> Runner<'a> {
     pub fn prepare(&self) -> Result<Vec<usize>, RunError> {
         let targets = self.targets()?;
         self.preflight(&targets)?;
+        self.needed_files(&targets)?;
         Ok(targets)
+    }
+
+    /// Refuses, before any work, a run that needs a file or folder that is
+    /// not there: one read by a node that must run or by one of its inputs.
+    /// (A cached result does not need its inputs' files again.)
+    fn needed_files(&self, targets: &[usize]) -> Result<(), RunError> {
+        if self.lowered.missing.is_empty() {
+            return Ok(());
+        }
+        let mut needed = HashSet::new();
+        let mut stack: Vec<usize> = targets
+            .iter()
+            .copied()
+            .filter(|&i| computed(&self.program.nodes[i]) && !self.is_cached(i))
+            .collect();
+        while let Some(i) = stack.pop() {
+            if needed.insert(i) {
+                stack.extend(self.plan.inputs(i));
+            }
+        }
+        let diags: Vec<Diagnostic> = self
+            .lowered
+            .missing
+            .iter()
+            .filter(|(n, _)| needed.contains(n))
+            .map(|(_, d)| Diagnostic {
+                warning: false,
+                help: Some(
+                    "nothing was run; put the file there or change the path, and run again".into(),
+                ),
+                ..d.clone()
+            })
+            .collect();
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Missing(diags))
+        }
     }
 
     /// Runs every target that is not cached; gives what ran and what was cached.

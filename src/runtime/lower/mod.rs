@@ -57,7 +57,38 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
         resources,
         reports,
         problems,
+        missing: missing_files(program, &cx),
     }
+}
+
+/// A warning for every file or folder a node reads ([`builtins::READ_PATHS`])
+/// that does not exist now, relative to the pipeline's folder.
+fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
+    let mut out = Vec::new();
+    for (i, n) in program.nodes.iter().enumerate() {
+        for key in builtins::READ_PATHS {
+            let Some(Value::Str(p)) = n.args.get(*key) else {
+                continue;
+            };
+            let path = cx.path(p);
+            if p.is_empty() || path.exists() {
+                continue;
+            }
+            out.push((
+                i,
+                Diagnostic::new(
+                    Code::MissingFile,
+                    n.file,
+                    n.name_span,
+                    format!("`{}` reads `{key}: \"{p}\"`, and {} does not exist", n.name, path.display()),
+                )
+                .label(format!("`{}` needs it", n.name))
+                .help("put the file there, or change the path (relative paths start at the pipeline's folder); a profile that does not use this node runs without it")
+                .warning(),
+            ));
+        }
+    }
+    out
 }
 
 fn unsupported(n: &Node, message: String) -> Diagnostic {
