@@ -25,6 +25,127 @@ pub struct Row {
     pub n: u64,
     /// Frame-folder data: accuracy of the mean clip softmax per video.
     pub video_accuracy: Option<f64>,
+    /// The perturbations of the clips the attack fooled (clean-misclassified
+    /// clips, which were not attacked, are not among them); `None` for the
+    /// clean column and in results of advp versions before per-clip records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norms: Option<Norms>,
+}
+
+/// Mean and max L∞ and L2 (0..255 units) of the successful perturbations of
+/// a cell, as armory reports them; `None` when no clip was fooled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Norms {
+    /// How many clips the attack fooled (the perturbations measured).
+    pub fooled: u64,
+    pub linf_mean: Option<f64>,
+    pub linf_max: Option<f64>,
+    pub l2_mean: Option<f64>,
+    pub l2_max: Option<f64>,
+}
+
+/// How an evaluation counts a clip robust.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Each ε and attack from scratch; the final iterate counts (the paper's;
+    /// every result written before protocols existed).
+    #[default]
+    Independent,
+    /// AutoAttack's: robust at ε only if no attack of the column and no
+    /// iterate fooled it at any budget ≤ ε; clean-misclassified clips are not
+    /// attacked, a fooled clip leaves the batch.
+    WorstCase,
+}
+
+/// One clip under one cell (model, attack column, ε): the evaluation's data
+/// model. Accuracy cells, norms, plots and statistics are computed from these.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClipRecord {
+    pub model: String,
+    /// The column: its attack's name, or `pgd`-like for a budget sweep.
+    pub attack: String,
+    pub eps: f64,
+    /// The clip's index in the split.
+    pub clip: u64,
+    pub label: i64,
+    pub clean_pred: i64,
+    pub adv_pred: i64,
+    /// Misclassified under the cell (clean-misclassified clips included).
+    pub fooled: bool,
+    /// What first fooled it: `clean` (misclassified unattacked), or the
+    /// attack's name; `None` if nothing did.
+    pub fooled_by: Option<String>,
+    /// The attack step whose iterate first fooled it (0: the start point);
+    /// under `independent`, the last step (the iterate that counts).
+    pub step: Option<u64>,
+    /// The label's logit minus the best other one, at the clip counted.
+    pub margin: f64,
+    /// ‖δ‖∞ and ‖δ‖₂ in 0..255 units, and the fraction of pixels (T×H×W
+    /// positions) where any channel changed.
+    pub linf: f64,
+    pub l2: f64,
+    pub l0: f64,
+    /// ‖δ‖∞ of each frame (0..255 units).
+    pub frame_linf: Vec<f64>,
+}
+
+impl ClipRecord {
+    /// The CSV columns (pandas-readable; `frame_linf` is in the JSON lines only).
+    #[allow(clippy::type_complexity)]
+    const CSV: &'static [(&'static str, fn(&ClipRecord) -> String)] = &[
+        ("model", |r| csv_text(&r.model)),
+        ("attack", |r| csv_text(&r.attack)),
+        ("eps", |r| cell(&r.eps)),
+        ("clip", |r| cell(&r.clip)),
+        ("label", |r| cell(&r.label)),
+        ("clean_pred", |r| cell(&r.clean_pred)),
+        ("adv_pred", |r| cell(&r.adv_pred)),
+        ("fooled", |r| cell(&r.fooled)),
+        ("fooled_by", |r| {
+            r.fooled_by.as_deref().map(csv_text).unwrap_or_default()
+        }),
+        ("step", |r| cell(&r.step)),
+        ("margin", |r| cell(&r.margin)),
+        ("linf", |r| cell(&r.linf)),
+        ("l2", |r| cell(&r.l2)),
+        ("l0", |r| cell(&r.l0)),
+    ];
+
+    pub fn csv(records: &[ClipRecord]) -> String {
+        let header: Vec<&str> = Self::CSV.iter().map(|(name, _)| *name).collect();
+        let mut out = header.join(",") + "\n";
+        for r in records {
+            let cells: Vec<String> = Self::CSV.iter().map(|(_, get)| get(r)).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One JSON object a line.
+    pub fn jsonl(records: &[ClipRecord]) -> String {
+        records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("records serialise") + "\n")
+            .collect()
+    }
+
+    pub fn parse_jsonl(text: &str) -> Result<Vec<ClipRecord>, String> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
+/// A text CSV cell, quoted when it holds a comma or a quote.
+fn csv_text(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// What an evaluation attacked: the whole pipeline, or the classifier alone.
@@ -51,6 +172,8 @@ pub struct EvalResult {
     pub defenses: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub through: Through,
+    #[serde(default)]
+    pub protocol: Protocol,
     pub rows: Vec<Row>,
 }
 
@@ -306,7 +429,9 @@ mod tests {
                 correct: 1,
                 n: 2,
                 video_accuracy: None,
+                norms: None,
             }],
+            protocol: Protocol::WorstCase,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");

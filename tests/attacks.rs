@@ -150,3 +150,61 @@ fn attacks_leave_parameters_without_gradient_and_eps_zero_is_clean() {
     let clean = Pgd { eps: 0.0, ..pgd }.run(&f, &x, &y);
     assert!(clean.equal(&x));
 }
+
+#[test]
+fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
+    // The worst-case protocol's PGD: a clip leaves the batch at the first
+    // iterate that is misclassified. Each clip's update depends on its own
+    // gradient only (sign for L∞, per-clip normalisation for L2), so every
+    // iterate must be plain PGD's iterate at the same step, bit for bit.
+    let m = Linear::new(5, 96, 5);
+    let (x, y) = clips(6, 16);
+    for norm in [Norm::Inf, Norm::L2] {
+        let pgd = Pgd {
+            norm,
+            eps: if norm == Norm::Inf { 6.0 } else { 300.0 },
+            alpha: if norm == Norm::Inf { 1.0 } else { 60.0 },
+            steps: 8,
+            random_start: false,
+        };
+        let f = |v: &Tensor| m.logits(v);
+        let mut iterates = vec![x.copy()];
+        let _ = pgd.run_with(&f, &x, &y, &mut |d| iterates.push(&x + d));
+        let (adv, fooled_at) = pgd.run_until_fooled(&f, None, &x, &y, None);
+        let mut fooled = 0;
+        for i in 0..16 {
+            let step = fooled_at[i as usize];
+            let want = iterates[step.unwrap_or(8)].get(i);
+            let diff = (adv.get(i) - &want).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-12,
+                "{norm:?} clip {i} (step {step:?}) differs by {diff}"
+            );
+            // The step is the first misclassified iterate.
+            let wrong = |t: &Tensor| {
+                m.logits(&t.get(i).unsqueeze(0))
+                    .argmax(-1, false)
+                    .int64_value(&[0])
+                    != y.int64_value(&[i])
+            };
+            match step {
+                Some(s) => {
+                    fooled += 1;
+                    assert!(
+                        wrong(&iterates[s]),
+                        "{norm:?} clip {i}: step {s} is not fooled"
+                    );
+                    assert!(
+                        iterates[..s].iter().all(|t| !wrong(t)),
+                        "{norm:?} clip {i}: fooled before {s}"
+                    );
+                }
+                None => assert!(iterates.iter().all(|t| !wrong(t))),
+            }
+        }
+        assert!(
+            fooled > 0 && fooled < 16,
+            "{norm:?}: {fooled} of 16 fooled (the test needs both kinds)"
+        );
+    }
+}

@@ -466,6 +466,23 @@ pub const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        name: "apgd",
+        kind: DeclKind::Attack,
+        doc: "APGD (Croce & Hein 2020), AutoAttack's white-box attack for clips: step-size halving at checkpoints, momentum 0.75, best-loss iterate; `targets: 9` is APGD-T.",
+        params: &[
+            p("loss", Ty::Choice(&["ce", "dlr"]), Text("ce"), "cross-entropy, or the difference of logits ratio (≥ 3 classes; targeted with `targets`)"),
+            p("norm", Ty::Norm, Text("inf"), "the norm of the ball"),
+            pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units"),
+            pr("steps", Ty::Int, Text("100"), COUNT, "iterations N per run"),
+            pr("restarts", Ty::Int, Text("1"), COUNT, "random restarts, each on the clips still robust"),
+            pr("targets", Ty::Int, Text("0"), (0.0, 1000.0), "APGD-T: the top-k other classes targeted in turn (targeted DLR; AutoAttack's standard uses 9); 0 untargeted"),
+            pr("rho", Ty::Num, Text("0.75"), UNIT, "the checkpoint test's share ρ of steps whose loss rose"),
+            p("bn", Ty::Choice(&["eval", "train"]), Text("eval"), "BatchNorm mode during the attack"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
         name: "masked_pgd",
         kind: DeclKind::Attack,
         doc: "PGD inside one rectangle of H·√r × W·√r, the same on every frame (armory's defaults).",
@@ -595,6 +612,7 @@ pub const BUILTINS: &[Builtin] = &[
             p("split", Ty::Split, Required, "the split evaluated, e.g. `ucf.test`"),
             pr("batch", Ty::Int, Text("32"), COUNT, "batch size"),
             p("through", Ty::Choice(&["all", "classifier"]), Text("all"), "attack the whole pipeline F∘G (white-box), or the classifier alone"),
+            p("protocol", Ty::Choice(&["worst_case", "independent"]), Text("worst_case"), "`worst_case` (AutoAttack's): a clip is robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips are not attacked and a fooled clip leaves the batch. `independent` (the paper's): every ε from scratch, the final iterate counts"),
         ],
         stmts: &[
             EVAL_ATTACK_STMT,
@@ -789,17 +807,20 @@ pub enum ReportMode {
     Results,
     Adversarial,
     Examples,
+    /// `report e per_clip to "clips.csv"`: one row per (model, attack, ε, clip).
+    PerClip,
 }
 
 impl ReportMode {
     /// The words written between the target and `to`.
-    pub const WORDS: &'static [&'static str] = &["adversarial", "examples"];
+    pub const WORDS: &'static [&'static str] = &["adversarial", "examples", "per_clip"];
 
     pub fn parse(word: Option<&str>) -> Option<ReportMode> {
         match word {
             None => Some(ReportMode::Results),
             Some("adversarial") => Some(ReportMode::Adversarial),
             Some("examples") => Some(ReportMode::Examples),
+            Some("per_clip") => Some(ReportMode::PerClip),
             Some(_) => None,
         }
     }
@@ -849,6 +870,7 @@ pub const REPORT_FORMATS: &[(DeclKind, ReportMode, &[Format])] = {
         ),
         (DeclKind::Eval, ReportMode::Adversarial, &[Safetensors]),
         (DeclKind::Eval, ReportMode::Examples, &[Folder]),
+        (DeclKind::Eval, ReportMode::PerClip, &[Csv, Jsonl]),
         (
             DeclKind::Analyze,
             ReportMode::Results,

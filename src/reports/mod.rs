@@ -99,6 +99,7 @@ fn render(
                 md.push('\n');
                 md.push_str(&note);
             }
+            md.push_str(&tables::norms_markdown(&result.rows));
             md.into_bytes()
         }
         (Format::Csv, NodeResult::Eval { result, .. }) => {
@@ -188,6 +189,26 @@ pub fn write_all(
                 let src = dir.join("adversarial.safetensors");
                 std::fs::read(&src)
                     .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?
+            }
+            ReportMode::PerClip => {
+                let src = dir.join("records.jsonl");
+                let text = std::fs::read_to_string(&src).map_err(|e| {
+                    err(
+                        r,
+                        format!(
+                            "cannot read {}: {e} (results of an advp before per-clip records: run with `--force`)",
+                            src.display()
+                        ),
+                    )
+                })?;
+                match spec.format {
+                    Format::Csv => {
+                        let records = crate::results::ClipRecord::parse_jsonl(&text)
+                            .map_err(|e| err(r, format!("{} is corrupt: {e}", src.display())))?;
+                        crate::results::ClipRecord::csv(&records).into_bytes()
+                    }
+                    _ => text.into_bytes(),
+                }
             }
             ReportMode::Results => {
                 let result = NodeResult::load(node, &dir).map_err(|e| err(r, e))?;

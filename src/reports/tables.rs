@@ -1,7 +1,7 @@
 //! An evaluation's rows as tables: the grid every layout shares, Markdown
 //! like the paper's (best of each column in bold), CSV, and an analysis's CSV.
 
-use crate::results::{AnalysisResult, EvalResult, Row, Through};
+use crate::results::{AnalysisResult, EvalResult, Protocol, Row, Through};
 
 /// Formats a budget as written in the file (8, not 8.0).
 pub fn eps_label(e: f64) -> String {
@@ -127,6 +127,11 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
 /// from an evaluation's result.
 pub fn pipeline_note(v: &EvalResult) -> String {
     let mut out = String::new();
+    out.push_str(match v.protocol {
+        Protocol::Independent => "Protocol `independent` (the paper's): each cell attacked from scratch, the final iterate counts.\n",
+        Protocol::WorstCase => "Protocol `worst_case` (AutoAttack's): a clip counts robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips count as fooled and are not attacked.\n",
+    });
+
     let behind: Vec<String> = v
         .defenses
         .iter()
@@ -139,6 +144,42 @@ pub fn pipeline_note(v: &EvalResult) -> String {
             Through::Classifier => "Attacks were computed on the classifier alone; the defenses in front were not attacked (`through: classifier`).\n",
             Through::All => "Attacks were computed through the whole pipeline, defenses included (white-box).\n",
         });
+    }
+    out
+}
+
+/// The perturbations of the fooled clips, cell by cell (mean / max L∞ and
+/// L2, 0..255 units); empty when no cell has them.
+pub fn norms_markdown(rows: &[Row]) -> String {
+    if rows.iter().all(|r| r.norms.is_none()) {
+        return String::new();
+    }
+    let grid = Grid::new(rows);
+    let mut out = String::from(
+        "\nPerturbations of the clips each attack fooled: L∞ mean / max, L2 mean / max (0..255 units).\n\n| model |",
+    );
+    for c in &grid.columns {
+        out.push_str(&format!(" {c} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(grid.columns.len()));
+    out.push('\n');
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+    for m in &grid.models {
+        out.push_str(&format!("| {m} |"));
+        for c in &grid.columns {
+            match grid.cell(m, c).and_then(|r| r.norms.as_ref()) {
+                Some(n) if n.fooled > 0 => out.push_str(&format!(
+                    " {} / {}, {} / {} |",
+                    f(n.linf_mean),
+                    f(n.linf_max),
+                    f(n.l2_mean),
+                    f(n.l2_max)
+                )),
+                _ => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
     }
     out
 }
@@ -214,6 +255,7 @@ mod tests {
             correct: (acc * 100.0) as u64,
             n: 100,
             video_accuracy: None,
+            norms: None,
         }
     }
 

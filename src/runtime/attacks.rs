@@ -1,10 +1,14 @@
 //! Every attack the runtime executes, as one enum over the PGD core
 //! ([`super::pgd`]) and the video attacks ([`super::video_attacks`]).
 
+pub use super::apgd::Apgd;
 pub use super::pgd::{input_grad, loss, objective_grad, project, Norm, Pgd};
 
 use super::video_attacks::{self as video, Flicker, Position, SaliencyMode};
 use tch::Tensor;
+
+/// Per clip, the step whose iterate first fooled it (`None`: none did).
+pub type FooledAt = Vec<Option<usize>>;
 
 /// Every attack the runtime executes, with its budget applied.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +32,8 @@ pub enum Attack {
         inner: Pgd,
     },
     Flicker(Flicker),
+    /// APGD-CE, APGD-DLR or APGD-T ([`super::apgd`]).
+    Apgd(Apgd),
 }
 
 impl Attack {
@@ -69,6 +75,8 @@ impl Attack {
                 inner: set(inner),
             },
             Attack::Flicker(f) => Attack::Flicker(f.clone()),
+            // APGD sets its own step size (2ε, halved at checkpoints).
+            Attack::Apgd(a) => Attack::Apgd(Apgd { eps, ..a.clone() }),
         }
     }
 
@@ -79,6 +87,7 @@ impl Attack {
             Attack::Pgd(p) | Attack::Patch { pgd: p, .. } | Attack::Border { pgd: p, .. } => p.eps,
             Attack::Saliency { inner, .. } => inner.eps,
             Attack::Flicker(_) => 0.0,
+            Attack::Apgd(a) => a.eps,
         }
     }
 
@@ -91,6 +100,58 @@ impl Attack {
             }
             Attack::Saliency { inner, .. } => inner.alpha,
             Attack::Flicker(f) => f.step,
+            // The initial step η⁽⁰⁾ = 2ε.
+            Attack::Apgd(a) => 2.0 * a.eps,
+        }
+    }
+
+    /// The adversarial clips under the worst-case protocol: PGD-based
+    /// attacks stop per clip at the first misclassified iterate (its step
+    /// given per clip); the others run whole (`None`: steps not tracked, the
+    /// caller judges the result).
+    pub fn run_until_fooled(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<(Tensor, Option<FooledAt>), String> {
+        let s = x.size();
+        let (adv, steps) = match self {
+            Attack::Fgsm(e) => Pgd::fgsm(*e).run_until_fooled(f, judge, x, y, None),
+            Attack::Pgd(p) => p.run_until_fooled(f, judge, x, y, None),
+            Attack::Patch {
+                pgd,
+                ratio,
+                position,
+            } => {
+                let mask = video::patch_mask(s[0], s[3], s[4], *ratio, position, x.device());
+                pgd.run_until_fooled(f, judge, x, y, Some(&mask))
+            }
+            Attack::Border { pgd, ratio } => {
+                let t = video::border_thickness(s[3], s[4], *ratio)?;
+                let mask = video::border_mask(s[0], s[3], s[4], t, x.device());
+                pgd.run_until_fooled(f, judge, x, y, Some(&mask))
+            }
+            Attack::Apgd(a) => {
+                a.check_classes(f, x)?;
+                a.run(f, x, y)
+            }
+            _ => return Ok((self.run(f, x, y)?, None)),
+        };
+        Ok((adv, Some(steps)))
+    }
+
+    /// The number of steps of the attack (the iterate `independent` counts).
+    pub fn steps(&self) -> usize {
+        match self {
+            Attack::Fgsm(_) => 1,
+            Attack::Pgd(p) | Attack::Patch { pgd: p, .. } | Attack::Border { pgd: p, .. } => {
+                p.steps
+            }
+            Attack::Saliency { inner, .. } => inner.steps,
+            Attack::Flicker(f) => f.steps,
+            Attack::Apgd(a) => a.steps * a.restarts.max(1) * a.targets.max(1),
         }
     }
 
@@ -120,6 +181,10 @@ impl Attack {
             }
             Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y),
             Attack::Flicker(fl) => fl.run(f, x, y).0,
+            Attack::Apgd(a) => {
+                a.check_classes(f, x)?;
+                a.run(f, x, y).0
+            }
         })
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod analysis;
 pub mod ape_nets;
+pub mod apgd;
 pub mod attacks;
 pub mod cache;
 pub mod data;

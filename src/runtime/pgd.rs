@@ -206,4 +206,105 @@ impl Pgd {
     pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
         self.run_with(f, x, y, &mut |_| {})
     }
+
+    /// PGD with early exit (the worst-case protocol): each clip keeps the
+    /// first iterate that is misclassified and leaves the batch there. Gives
+    /// the clips and, per clip, the step of that iterate (0: the start point)
+    /// or `None` if no iterate fooled it. `judge` classifies an iterate when
+    /// the attacked function is not the one evaluated (BatchNorm in train
+    /// mode, the classifier alone); `None` reads the attack's own logits.
+    pub fn run_until_fooled(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> (Tensor, Vec<Option<usize>>) {
+        let n = x.size()[0];
+        let eps = self.eps / 255.0;
+        let alpha = self.alpha / 255.0;
+        let x = x.detach();
+        let steps = if eps <= 0.0 { 0 } else { self.steps };
+        let masked = |t: Tensor, m: Option<&Tensor>| match m {
+            Some(m) => t * m,
+            None => t,
+        };
+        let mut delta = {
+            let _g = tch::no_grad_guard();
+            let d = if self.random_start && steps > 0 {
+                masked(random_start(&x, self.norm, eps), mask)
+            } else {
+                x.zeros_like()
+            };
+            (&x + d).clamp(0.0, 1.0) - &x
+        };
+        let mut fooled_at: Vec<Option<usize>> = vec![None; n as usize];
+        // The clips still attacked, as indices into the batch.
+        let mut active: Vec<i64> = (0..n).collect();
+        for s in 0..=steps {
+            if active.is_empty() {
+                break;
+            }
+            let idx = Tensor::from_slice(&active).to_device(x.device());
+            let (xs, ys, ds) = (
+                x.index_select(0, &idx),
+                y.index_select(0, &idx),
+                delta.index_select(0, &idx),
+            );
+            let ms = mask.map(|m| {
+                if m.size()[0] == n {
+                    m.index_select(0, &idx)
+                } else {
+                    m.shallow_clone()
+                }
+            });
+            let point = (&xs + &ds).detach().set_requires_grad(s < steps);
+            let logits = f(&point);
+            let wrong: Vec<bool> = {
+                let _g = tch::no_grad_guard();
+                let l = match judge {
+                    Some(j) => j(&point.detach()),
+                    None => logits.detach(),
+                };
+                Vec::<bool>::try_from(
+                    l.argmax(-1, false)
+                        .ne_tensor(&ys)
+                        .to_device(tch::Device::Cpu),
+                )
+                .unwrap_or_else(|_| vec![false; active.len()])
+            };
+            let keep: Vec<usize> = (0..active.len()).filter(|&j| !wrong[j]).collect();
+            for (j, &w) in wrong.iter().enumerate() {
+                if w {
+                    fooled_at[active[j] as usize] = Some(s);
+                }
+            }
+            if s == steps || keep.is_empty() {
+                break;
+            }
+            // The mean over the whole batch, as plain PGD takes it: each
+            // clip's gradient is then the same whoever is still in the batch.
+            let objective = loss(&logits, &ys) * (active.len() as f64 / n as f64);
+            let g = Tensor::run_backward(&[objective], &[&point], false, false)
+                .pop()
+                .expect("one gradient per input");
+            let _g = tch::no_grad_guard();
+            let g = masked(g, ms.as_ref());
+            let step = match self.norm {
+                Norm::Inf => g.sign() * alpha,
+                Norm::L2 => &g / (norms(&g) + 1e-12) * alpha,
+            };
+            let next = project(&(&ds + step), self.norm, eps);
+            let next = (&xs + &next).clamp(0.0, 1.0) - &xs;
+            // Only the clips still robust move; the fooled keep their iterate.
+            let kept: Vec<i64> = keep.iter().map(|&j| j as i64).collect();
+            let kidx = Tensor::from_slice(&kept).to_device(x.device());
+            let moved_to: Vec<i64> = keep.iter().map(|&j| active[j]).collect();
+            let to = Tensor::from_slice(&moved_to).to_device(x.device());
+            delta = delta.index_copy(0, &to, &next.index_select(0, &kidx));
+            active = moved_to;
+        }
+        ((&x + delta).detach(), fooled_at)
+    }
 }

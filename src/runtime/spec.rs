@@ -185,6 +185,7 @@ pub struct EvalSpec {
     pub split: SplitRef,
     pub batch: usize,
     pub through: Through,
+    pub protocol: crate::results::Protocol,
     pub attack: AttackSpec,
     pub alpha: Option<StepRule>,
     pub columns: Columns,

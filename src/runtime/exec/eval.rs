@@ -26,6 +26,7 @@ impl Runner<'_> {
                 .map(|a| match a {
                     None => eval::Cell {
                         label: Some("none".into()),
+                        name: "none".into(),
                         eps: 0.0,
                         attack: None,
                     },
@@ -33,6 +34,7 @@ impl Runner<'_> {
                         let eps = a.attack.eps();
                         eval::Cell {
                             label: Some(a.label.clone()),
+                            name: a.label.clone(),
                             eps,
                             attack: Some(a.attack.at(eps, plan.alpha_at(eps))),
                         }
@@ -43,6 +45,7 @@ impl Runner<'_> {
                 .iter()
                 .map(|&eps| eval::Cell {
                     label: None,
+                    name: e.attack.label.clone(),
                     eps,
                     attack: (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
                         .then(|| plan.at(eps)),
@@ -52,6 +55,7 @@ impl Runner<'_> {
         let keep = self.keep_adversarial.contains(&i);
         let dir = self.workdir(i)?;
         let mut rows: Vec<Row> = Vec::new();
+        let mut records = Vec::new();
         let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
         let mut model_keys = BTreeMap::new();
         let mut fronts = BTreeMap::new();
@@ -80,17 +84,20 @@ impl Runner<'_> {
                 label,
                 &forward,
                 attacked,
+                e.through == Through::All && !plan.bn_train,
                 clips,
                 &cells,
                 plan.bn_train,
                 e.batch,
                 seed,
                 keep,
+                e.protocol,
                 self.opts.device,
                 &self.progress,
             )
             .map_err(|e| self.fail(i, e))?;
             rows.extend(r.rows);
+            records.extend(r.records);
             for ((eps, t), cell) in r.adversarial.into_iter().zip(&cells) {
                 let column = cell.label.clone().unwrap_or_else(|| format!("eps{eps}"));
                 adversarial.push((format!("{label}/{column}"), t));
@@ -114,8 +121,14 @@ impl Runner<'_> {
             model_keys,
             defenses: fronts,
             through: e.through,
+            protocol: e.protocol,
             rows,
         };
+        crate::util::write_atomic(
+            &dir.join("records.jsonl"),
+            crate::results::ClipRecord::jsonl(&records).as_bytes(),
+        )
+        .map_err(|e| self.fail(i, format!("cannot write the records: {e}")))?;
         crate::results::write_json(&dir.join("result.json"), &result)
             .map_err(|e| self.fail(i, e))?;
         self.cache

@@ -12,14 +12,17 @@ impl Cx<'_> {
         if a.builtin.kind != DeclKind::Attack {
             return Err(format!("`{builtin}` is not an attack"));
         }
+        let norm = |a: &Args| -> R<Norm> {
+            Ok(match a.opt("norm") {
+                None => Norm::Inf,
+                Some(Value::Inf) => Norm::Inf,
+                Some(v) if v.as_f64() == Some(2.0) => Norm::L2,
+                Some(v) => return Err(a.bad("norm", v, "`inf` or `2` (L1 is not executed)")),
+            })
+        };
         let pgd = |a: &Args| -> R<Pgd> {
             Ok(Pgd {
-                norm: match a.opt("norm") {
-                    None => Norm::Inf,
-                    Some(Value::Inf) => Norm::Inf,
-                    Some(v) if v.as_f64() == Some(2.0) => Norm::L2,
-                    Some(v) => return Err(a.bad("norm", v, "`inf` or `2` (L1 is not executed)")),
-                },
+                norm: norm(a)?,
                 eps: a.num("eps")?,
                 alpha: a.num("step")?,
                 steps: a.count("steps")?,
@@ -95,6 +98,34 @@ impl Cx<'_> {
                     steps: a.count("steps")?,
                     beta: [b0, b1, b2],
                     margin: a.num("margin")?,
+                })
+            }
+            "apgd" => {
+                let loss = match a.word("loss")? {
+                    "ce" => super::super::apgd::Loss::Ce,
+                    "dlr" => super::super::apgd::Loss::Dlr,
+                    w => return Err(format!("the APGD loss `{w}` is not executed")),
+                };
+                let targets = a.count("targets")?;
+                if targets > 0 && loss != super::super::apgd::Loss::Dlr {
+                    return Err(
+                        "APGD-T (`targets` > 0) uses the targeted DLR loss: write `loss: dlr`"
+                            .into(),
+                    );
+                }
+                label = match (loss, targets) {
+                    (_, t) if t > 0 => "apgd_t".into(),
+                    (super::super::apgd::Loss::Ce, _) => "apgd_ce".into(),
+                    (super::super::apgd::Loss::Dlr, _) => "apgd_dlr".into(),
+                };
+                Attack::Apgd(super::super::apgd::Apgd {
+                    norm: norm(&a)?,
+                    eps: a.num("eps")?,
+                    steps: a.count("steps")?,
+                    restarts: a.count("restarts")?,
+                    loss,
+                    targets,
+                    rho: a.num("rho")?,
                 })
             }
             other => return Err(format!("the `{other}` attack is not executed yet")),

@@ -272,6 +272,11 @@ impl Cx<'_> {
                 "all" => Through::All,
                 w => return Err(format!("`through: {w}` is not executed")),
             },
+            protocol: match a.word("protocol")? {
+                "independent" => crate::results::Protocol::Independent,
+                "worst_case" => crate::results::Protocol::WorstCase,
+                w => return Err(format!("`protocol: {w}` is not executed")),
+            },
             attack,
             alpha: self.alpha(n)?,
             columns,

@@ -1,0 +1,207 @@
+//! Parity with the public implementations users compare against, run from
+//! the project venv (`scripts/test` installs `torchattacks==3.5.1` there,
+//! pinned beside `torch==2.13.0`).
+//!
+//! APGD: the reference's `attack_single_run` (torchattacks' `APGD`/`APGDT`,
+//! AutoAttack's code) and advp's [`Apgd::single_run`] start from the same
+//! point on the same double-precision TorchScript model; every output must
+//! agree. torchattacks reads images (`x.shape[1:]` as C, H, W), so its side
+//! sees each clip as an image of C·T channels (`x.reshape(N, C·T, H, W)`)
+//! through a wrapper that reshapes back: what a user of it does for video.
+
+use advp::runtime::apgd::{Apgd, Loss};
+use advp::runtime::pgd::Norm;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::{Kind, Tensor};
+
+/// The venv's python when it has torchattacks; otherwise the test is listed
+/// as skipped (a failure under `CI=true`).
+fn python_with_torchattacks(test: &str) -> Option<PathBuf> {
+    let py = std::env::var_os("ADVP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let ok = Command::new(&py)
+        .args(["-c", "import torchattacks"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Some(py)
+    } else {
+        advp::util::skipped(
+            test,
+            "no torchattacks in the venv (`scripts/test` installs it: pip install torchattacks==3.5.1 torch==2.13.0)",
+        );
+        None
+    }
+}
+
+const REFERENCE: &str = r#"
+import ctypes, json, struct, sys
+import torch, torch.nn as nn, torchattacks
+
+out_dir = sys.argv[1]
+torch.manual_seed(0)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 2 * 8 * 8, 6)
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+net = Net().double().eval()
+torch.jit.script(net).save(f"{out_dir}/net.pt")
+
+class AsImages(nn.Module):
+    """Clips N×C×T×H×W seen as images N×(C·T)×H×W, for torchattacks."""
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+    def forward(self, v):
+        return self.m(v.reshape(v.shape[0], 3, 2, 8, 8))
+
+images = AsImages(net).eval()
+x = torch.rand(16, 3, 2, 8, 8, dtype=torch.float64)
+y = net(x).argmax(1)
+y[:2] = (y[:2] + 1) % 6  # two clips the clean model gets wrong
+x4 = x.reshape(16, 6, 8, 8)
+tensors = {"x": x, "y": y}
+configs = {
+    "ce_inf": (torchattacks.APGD, dict(norm="Linf", eps=4 / 255, loss="ce"), None),
+    "dlr_inf": (torchattacks.APGD, dict(norm="Linf", eps=4 / 255, loss="dlr"), None),
+    "t_inf": (torchattacks.APGDT, dict(norm="Linf", eps=4 / 255, n_classes=6), 2),
+    "ce_2": (torchattacks.APGD, dict(norm="L2", eps=60 / 255, loss="ce"), None),
+}
+for name, (cls, kw, target_class) in configs.items():
+    atk = cls(images, steps=20, n_restarts=1, seed=0, **kw)
+    if target_class is not None:
+        atk.target_class = target_class
+    torch.manual_seed(7)
+    t = 2 * torch.rand(x4.shape) - 1 if kw["norm"] == "Linf" else torch.randn(x4.shape)
+    torch.manual_seed(7)  # attack_single_run draws the same start
+    best, acc, loss_best, best_adv = atk.attack_single_run(x4, y)
+    tensors[f"{name}/t"] = t.reshape(x.shape)
+    tensors[f"{name}/best"] = best.reshape(x.shape)
+    tensors[f"{name}/robust"] = acc.to(torch.uint8)
+    tensors[f"{name}/loss_best"] = loss_best
+    tensors[f"{name}/best_adv"] = best_adv.reshape(x.shape)
+
+dtypes = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.uint8: "U8"}
+header, blobs, offset = {}, [], 0
+for k, v in tensors.items():
+    v = v.detach().contiguous()
+    n = v.numel() * v.element_size()
+    blobs.append(ctypes.string_at(v.data_ptr(), n))
+    header[k] = {"dtype": dtypes[v.dtype], "shape": list(v.shape), "data_offsets": [offset, offset + n]}
+    offset += n
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+with open(f"{out_dir}/reference.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+"#;
+
+#[test]
+fn apgd_matches_torchattacks_from_the_same_start() {
+    let Some(py) = python_with_torchattacks("apgd_matches_torchattacks_from_the_same_start") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A file, not `-c`: TorchScript reads the module's source.
+    let script = dir.path().join("reference.py");
+    std::fs::write(&script, REFERENCE).unwrap();
+    let o = Command::new(&py)
+        .args(["-W", "ignore"])
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let named: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("reference.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
+    let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
+    let (x, y) = (&named["x"], &named["y"]);
+    let configs = [
+        ("ce_inf", Loss::Ce, Norm::Inf, 4.0, None),
+        ("dlr_inf", Loss::Dlr, Norm::Inf, 4.0, None),
+        ("t_inf", Loss::Dlr, Norm::Inf, 4.0, Some(2)),
+        ("ce_2", Loss::Ce, Norm::L2, 60.0, None),
+    ];
+    let mut fooled_total = 0;
+    for (name, loss, norm, eps, target_rank) in configs {
+        let apgd = Apgd {
+            norm,
+            eps,
+            steps: 20,
+            restarts: 1,
+            loss,
+            targets: usize::from(target_rank.is_some()),
+            rho: 0.75,
+        };
+        // APGD-T's target: the clean logits' `target_rank`-th class.
+        let target = target_rank.map(|r: i64| {
+            let z = f(x);
+            z.argsort(1, false).select(1, z.size()[1] - r)
+        });
+        let t = &named[&format!("{name}/t")];
+        let run = apgd.single_run(&f, x, y, t, target.as_ref());
+        let robust: Vec<bool> = Vec::<u8>::try_from(&named[&format!("{name}/robust")])
+            .unwrap()
+            .into_iter()
+            .map(|b| b == 1)
+            .collect();
+        assert_eq!(run.robust, robust, "{name}: which clips stay robust");
+        fooled_total += robust.iter().filter(|r| !**r).count();
+        // L∞ is exact; L2's reference rounds its radius through float32
+        // (`eps * torch.ones(x.shape)`), a last-bit difference.
+        let tol = if norm == Norm::Inf { 1e-12 } else { 1e-6 };
+        for (what, mine) in [
+            ("best", &run.best),
+            ("best_adv", &run.best_adv),
+            ("loss_best", &run.loss_best),
+        ] {
+            let theirs = &named[&format!("{name}/{what}")];
+            let diff = (mine - theirs).abs().max().double_value(&[]);
+            assert!(diff <= tol, "{name}: {what} differs by {diff}");
+        }
+        // Every iterate kept stays in the ball and the image.
+        for t in [&run.best, &run.best_adv] {
+            let d = (t - x).to_kind(Kind::Double);
+            let size = match norm {
+                Norm::Inf => d.abs().max().double_value(&[]),
+                Norm::L2 => d
+                    .reshape([16, -1])
+                    .norm_scalaropt_dim(2, [1], false)
+                    .max()
+                    .double_value(&[]),
+            };
+            assert!(size <= eps / 255.0 + 1e-6, "{name}: ‖δ‖ = {size}");
+            assert!(t.min().double_value(&[]) >= 0.0 && t.max().double_value(&[]) <= 1.0);
+        }
+    }
+    assert!(
+        fooled_total > 4,
+        "the attacks fooled only {fooled_total} clips: the test needs both kinds"
+    );
+}
+
+#[test]
+fn apgd_checkpoints_are_the_papers_for_100_steps() {
+    // wⱼ = ⌈pⱼN⌉, p₀ = 0, p₁ = 0.22, pⱼ₊₁ = pⱼ + max(pⱼ − pⱼ₋₁ − 0.03, 0.06).
+    let n = 100.0;
+    let (mut p, mut prev) = (0.22f64, 0.0f64);
+    let mut paper = Vec::new();
+    while p <= 1.0 + 1e-9 {
+        paper.push((p * n - 1e-9).ceil() as usize);
+        let next = p + (p - prev - 0.03).max(0.06);
+        prev = p;
+        p = next;
+    }
+    assert_eq!(Apgd::checkpoints(100), paper);
+    assert_eq!(paper[..4], [22, 41, 57, 70]);
+}
