@@ -157,13 +157,26 @@ fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
     // iterate that is misclassified. Each clip's update depends on its own
     // gradient only (sign for L∞, per-clip normalisation for L2), so every
     // iterate must be plain PGD's iterate at the same step, bit for bit.
-    let m = Linear::new(5, 96, 5);
-    let (x, y) = clips(6, 16);
+    // Built without libtorch's global generator, which the other tests of
+    // this binary reseed from their own threads.
+    let det = |shape: &[i64], salt: f64| {
+        let n: i64 = shape.iter().product();
+        ((Tensor::arange(n, (Kind::Double, tch::Device::Cpu)) * 12.9898 + salt).sin() * 43758.5453)
+            .frac()
+            .abs()
+            .reshape(shape)
+    };
+    let m = Linear {
+        w: (det(&[5, 96], 1.0) - 0.5) * 4.0,
+        b: det(&[5], 2.0) - 0.5,
+    };
+    let x = det(&[16, 3, 2, 4, 4], 3.0);
+    let y = m.logits(&x).argmax(-1, false);
     for norm in [Norm::Inf, Norm::L2] {
         let pgd = Pgd {
             norm,
-            eps: if norm == Norm::Inf { 6.0 } else { 300.0 },
-            alpha: if norm == Norm::Inf { 1.0 } else { 60.0 },
+            eps: if norm == Norm::Inf { 6.0 } else { 60.0 },
+            alpha: if norm == Norm::Inf { 1.0 } else { 12.0 },
             steps: 8,
             random_start: false,
         };
