@@ -175,6 +175,29 @@ pub struct EvalResult {
     #[serde(default)]
     pub protocol: Protocol,
     pub rows: Vec<Row>,
+    /// A budget sweep's attack: its name and, as written and resolved, its call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<serde_json::Value>,
+    /// SHA-256 of each model's weights or module file (a trained model's
+    /// weights in the cache; a `torchscript` or `pretrained` file), by label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_files: BTreeMap<String, String>,
+    /// AutoAttack's signs of a suspicious evaluation, per model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+}
+
+/// A sanity check an evaluation failed: what was seen, what it usually
+/// means and what to try.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Flag {
+    pub model: String,
+    /// `zero_gradient`, `random_output`, `black_box_stronger` or `not_zero_at_255`.
+    pub check: String,
+    /// How many clips showed it, of how many looked at.
+    pub clips: u64,
+    pub of: u64,
+    pub message: String,
 }
 
 /// One line of a train node's `metrics.jsonl`.
@@ -432,6 +455,9 @@ mod tests {
                 norms: None,
             }],
             protocol: Protocol::WorstCase,
+            attack: None,
+            model_files: BTreeMap::new(),
+            flags: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");

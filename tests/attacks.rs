@@ -221,3 +221,131 @@ fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
         );
     }
 }
+
+#[test]
+fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robust_clips() {
+    use advp::runtime::square::{margins, Square};
+    let m = Linear::new(9, 96, 5);
+    let (x, _) = clips(10, 12);
+    // Labels the model gets right, so every clip starts robust.
+    let y = m.logits(&x).argmax(-1, false);
+    let sq = Square {
+        eps: 16.0,
+        queries: 200,
+        p_init: 0.8,
+    };
+    let mut last: Vec<Option<f64>> = vec![None; 12];
+    let mut fooled_seen = [false; 12];
+    let mut calls = 0;
+    let out = sq.run_with(&|v| m.logits(v), &x, &y, &mut |active, margin| {
+        calls += 1;
+        let margin = Vec::<f64>::try_from(margin.to_kind(Kind::Double)).unwrap();
+        for (&i, &mg) in active.iter().zip(&margin) {
+            let i = i as usize;
+            assert!(!fooled_seen[i], "clip {i} queried after it was fooled");
+            if let Some(prev) = last[i] {
+                assert!(mg <= prev + 1e-12, "clip {i}: margin rose {prev} → {mg}");
+            }
+            last[i] = Some(mg);
+            fooled_seen[i] = mg <= 0.0;
+        }
+    });
+    assert!(calls > 1);
+    for i in 0..12 {
+        assert!(
+            out.queries[i] <= 200,
+            "clip {i}: {} queries",
+            out.queries[i]
+        );
+        // A fooled clip stopped at the query that fooled it.
+        if let Some(q) = out.fooled_at[i] {
+            assert_eq!(out.queries[i], q + 1, "clip {i}");
+        } else {
+            assert_eq!(out.queries[i], 200, "clip {i} robust: the whole budget");
+        }
+    }
+    let d = (&out.adv - &x).abs().max().double_value(&[]);
+    assert!(d <= 16.0 / 255.0 + 1e-9, "‖δ‖∞ = {d}");
+    let final_margin = margins(&m.logits(&out.adv), &y);
+    let fooled = out.fooled_at.iter().filter(|f| f.is_some()).count();
+    assert!(
+        fooled > 0,
+        "Square fooled no clip of a linear model at ε 16"
+    );
+    for i in 0..12 {
+        let mg = final_margin.double_value(&[i]);
+        assert_eq!(
+            mg <= 0.0,
+            out.fooled_at[i as usize].is_some(),
+            "clip {i}: {mg}"
+        );
+    }
+    // The schedule: p halves after 10/10000 of the budget, and so on.
+    let s = Square {
+        eps: 8.0,
+        queries: 10000,
+        p_init: 0.8,
+    };
+    assert_eq!(
+        [s.p_at(0), s.p_at(10), s.p_at(11), s.p_at(51), s.p_at(9000)],
+        [0.8, 0.8, 0.4, 0.2, 0.8 / 512.0]
+    );
+}
+
+#[test]
+fn eot_steps_along_the_mean_gradient_of_a_random_model() {
+    use advp::runtime::attacks::{input_grad, Attack};
+    use std::cell::Cell;
+    // A randomized model whose randomness is a fixed sequence of noises (one
+    // per forward pass), so the reference can replay it.
+    let m = Linear::new(11, 96, 5);
+    let (x, y) = clips(12, 6);
+    let calls = Cell::new(0i64);
+    let noise = |c: i64| {
+        ((Tensor::arange(x.numel() as i64, (Kind::Double, tch::Device::Cpu)) * (0.37 + c as f64))
+            .sin()
+            * 0.2)
+            .reshape(x.size())
+    };
+    let f = |v: &Tensor| {
+        let c = calls.get();
+        calls.set(c + 1);
+        m.logits(&(v + noise(c)))
+    };
+    let eps = 8.0;
+    for samples in [1usize, 7] {
+        calls.set(0);
+        let eot = Attack::Eot {
+            inner: Box::new(Attack::Fgsm(eps)),
+            samples,
+        };
+        let adv = eot.run(&f, &x, &y).unwrap();
+        assert_eq!(calls.get(), samples as i64, "one pass per sample");
+        // The reference: the mean of the per-pass gradients, then one signed step.
+        calls.set(0);
+        let mut g = input_grad(&f, &x, &y);
+        for _ in 1..samples {
+            g += input_grad(&f, &x, &y);
+        }
+        let g = g / samples as f64;
+        let want = (&x + g.sign() * (eps / 255.0)).clamp(0.0, 1.0);
+        let diff = (&adv - &want).abs().max().double_value(&[]);
+        assert!(diff < 1e-12, "{samples} samples: differs by {diff}");
+    }
+    // Seven samples move differently from one: the average matters.
+    calls.set(0);
+    let one = Attack::Eot {
+        inner: Box::new(Attack::Fgsm(eps)),
+        samples: 1,
+    }
+    .run(&f, &x, &y)
+    .unwrap();
+    calls.set(0);
+    let seven = Attack::Eot {
+        inner: Box::new(Attack::Fgsm(eps)),
+        samples: 7,
+    }
+    .run(&f, &x, &y)
+    .unwrap();
+    assert!((one - seven).abs().max().double_value(&[]) > 0.0);
+}

@@ -2275,3 +2275,273 @@ fn worst_case_records_are_the_table_and_never_beat_independent() {
     assert_eq!(eps, [8.0, 0.0, 2.0, 4.0]);
     eprintln!("worst case strictly lower in {strictly_lower} of 8 cells");
 }
+
+#[test]
+fn an_ensemble_is_one_worst_case_column_whose_records_name_the_member() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "use \"stdlib/attacks.advp\"\nseed 5\n\
+         data d = synthetic(classes: 4, frames: 4, size: 16, train: 48, test: 24, val: 3)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         train t = standard(net, d, epochs: 2, batch: 16, optimizer: adam, lr: 0.003)\n\
+         attack aa = ensemble(attacks: [apgd(loss: ce, steps: 10), apgd(loss: dlr, targets: 2, steps: 10), square(queries: 40)])\n\
+         eval wc = robustness([t], d.test, batch: 8) {\n  attack aa\n  budget sweep [0, 2, 8]\n}\n\
+         eval cols = robustness([t], d.test, batch: 8) {\n  attacks each {none, aa, apgd(loss: ce, steps: 10), square(queries: 40)}\n}\n\
+         report wc to \"wc.json\"\n\
+         report wc per_clip to \"wc.jsonl\"\n\
+         report cols to \"cols.json\"\n",
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = r.dir.path().join("results/p");
+    let recs: Vec<serde_json::Value> = String::from_utf8(read(out.join("wc.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 3 * 24);
+    let members = ["apgd_ce", "apgd_t", "square"];
+    let mut by_member = 0;
+    for rec in &recs {
+        assert_eq!(rec["attack"], "apgd_ce+apgd_t+square", "{rec}");
+        match rec["fooled_by"].as_str() {
+            None => assert_eq!(rec["fooled"], false),
+            Some("clean") => assert_ne!(rec["clean_pred"], rec["label"]),
+            Some(m) => {
+                assert!(members.contains(&m), "{rec}");
+                assert!(rec["linf"].as_f64().unwrap() <= rec["eps"].as_f64().unwrap() + 1e-4);
+                by_member += 1;
+            }
+        }
+    }
+    assert!(by_member > 0, "the ensemble fooled no clip");
+    // One column for the set, beside one per single attack.
+    let cols: serde_json::Value = serde_json::from_slice(&read(out.join("cols.json"))).unwrap();
+    let names: Vec<&str> = cols["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["none", "apgd_ce+apgd_t+square", "apgd_ce", "square"]
+    );
+    let acc = |name: &str| {
+        cols["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["attack"] == name)
+            .unwrap()["correct"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(acc("apgd_ce+apgd_t+square") <= acc("none"));
+}
+
+#[test]
+fn sanity_flags_catch_a_masked_gradient_and_a_random_model() {
+    let Some(py) = python_or_skip("sanity_flags_catch_a_masked_gradient_and_a_random_model") else {
+        return;
+    };
+    let r = Run::new();
+    // `sign`: a step function of the input, whose gradient is zero everywhere.
+    // `noisy`: dropout left on in evaluation, so two passes differ.
+    r.write(
+        "export.py",
+        r#"
+import torch, torch.nn as nn, torch.nn.functional as F
+class Sign(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3 * 4 * 16 * 16, 3)
+    def forward(self, x):
+        return self.fc(torch.sign(x - 0.5).flatten(1))
+class Noisy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3 * 4 * 16 * 16, 3)
+    def forward(self, x):
+        return self.fc(F.dropout(x.flatten(1), p=0.5, training=True))
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+    def forward(self, x):
+        return self.fc(self.conv(x).relu().amax(dim=(2, 3, 4)))
+torch.manual_seed(0)
+for name, m in [("sign", Sign()), ("noisy", Noisy()), ("plain", Plain())]:
+    torch.jit.script(m.eval()).save(f"{name}.pt")
+"#,
+    );
+    let o = Command::new(py)
+        .arg("export.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 16, val: 3)\n\
+         model sign = torchscript(\"sign.pt\", classes: 3)\n\
+         model noisy = torchscript(\"noisy.pt\", classes: 3)\n\
+         model plain = torchscript(\"plain.pt\", classes: 3)\n\
+         eval e = robustness([sign, noisy, plain], d.test) {\n  attack pgd(steps: 2)\n  budget sweep [0, 8]\n}\n\
+         report e to \"e.json\", \"e.md\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = words(&stderr(&o));
+    assert!(
+        err.contains("warning: sign: the input gradient is exactly zero"),
+        "{err}"
+    );
+    assert!(err.contains("warning: noisy: two clean passes"), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("results/p/e.json"))).unwrap();
+    let checks = |m: &str| -> Vec<String> {
+        v["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["model"] == m)
+            .map(|f| f["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(checks("sign").contains(&"zero_gradient".to_string()), "{v}");
+    // PGD cannot move a model it has no gradient of.
+    assert!(
+        checks("sign").contains(&"not_zero_at_255".to_string()),
+        "{v}"
+    );
+    assert!(
+        checks("noisy").contains(&"random_output".to_string()),
+        "{v}"
+    );
+    assert!(
+        !checks("noisy").contains(&"zero_gradient".to_string()),
+        "{v}"
+    );
+    // A plain differentiable, deterministic model raises none.
+    assert_eq!(checks("plain"), Vec::<String>::new(), "{v}");
+    let md = String::from_utf8(read(r.dir.path().join("results/p/e.md"))).unwrap();
+    assert!(md.contains("**Warning** (`zero_gradient`, `sign`)"), "{md}");
+}
+
+#[test]
+fn video_autoattack_evaluates_a_users_module_and_writes_a_model_info_entry() {
+    let Some(py) =
+        python_or_skip("video_autoattack_evaluates_a_users_module_and_writes_a_model_info_entry")
+    else {
+        return;
+    };
+    let r = Run::new();
+    r.write(
+        "export.py",
+        r#"
+import torch, torch.nn as nn
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+    def forward(self, x):
+        return self.fc(self.conv(x).relu().amax(dim=(2, 3, 4)))
+torch.manual_seed(0)
+torch.jit.script(M().eval()).save("model.pt")
+"#,
+    );
+    let o = Command::new(py)
+        .arg("export.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Test clips alone: no training pair is needed to evaluate.
+    tch::manual_seed(1);
+    let x = tch::Tensor::rand([10, 3, 4, 16, 16], (tch::Kind::Float, tch::Device::Cpu));
+    let y = tch::Tensor::from_slice(&[0i64, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    tch::Tensor::write_safetensors(
+        &[("x_test", &x), ("y_test", &y)],
+        r.dir.path().join("clips.safetensors"),
+    )
+    .unwrap();
+    // The shipped pipeline with smaller attacks, as a user's copy.
+    let shipped = std::fs::read_to_string(repo("pipelines/video_autoattack.advp")).unwrap();
+    let head = shipped.split("profile quick").next().unwrap();
+    r.write(
+        "v.advp",
+        &format!(
+            "{head}profile small {{\n  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
+        ),
+    );
+    let model = r.dir.path().join("model.pt");
+    let clips = r.dir.path().join("clips.safetensors");
+    let o = r.advp(&[
+        "run",
+        "v.advp",
+        "--profile",
+        "small",
+        "--quiet",
+        "--set",
+        &format!("net.path=\"{}\"", model.display()),
+        "--set",
+        &format!("clips.path=\"{}\"", clips.display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = r.dir.path().join("results/v-small");
+    let info: serde_json::Value =
+        serde_json::from_slice(&read(out.join("model_info.json"))).unwrap();
+    let table: serde_json::Value =
+        serde_json::from_slice(&read(out.join("video_autoattack.json"))).unwrap();
+    let acc = |e: f64| {
+        table["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["eps"].as_f64() == Some(e))
+            .unwrap()["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(info["clean_acc"], format!("{:.2}", 100.0 * acc(0.0)));
+    assert_eq!(info["autoattack_acc"], format!("{:.2}", 100.0 * acc(8.0)));
+    assert_eq!(
+        info["autoattack_acc_by_eps"]["4/255"],
+        format!("{:.2}", 100.0 * acc(4.0))
+    );
+    assert_eq!(info["eps"], "8/255");
+    assert_eq!(info["n_clips"], 10);
+    assert_eq!(info["protocol"], "worst_case");
+    assert_eq!(info["attack"]["name"], "apgd_ce+apgd_t+square");
+    assert_eq!(info["advp_version"], env!("CARGO_PKG_VERSION"));
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(read(&model))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(info["model_sha256"], want);
+    assert!(acc(8.0) <= acc(4.0) && acc(4.0) <= acc(0.0));
+    let csv = String::from_utf8(read(out.join("clips.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 10);
+    // Training on an evaluation-only file is refused before any work.
+    r.write(
+        "t.advp",
+        &format!(
+            "data d = tensors(path: \"{}\")\nmodel m = c3d_small(classes: 5, width: 2)\ntrain t = standard(m, d, epochs: 1)\n",
+            clips.display()
+        ),
+    );
+    let o = r.advp(&["run", "t.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        words(&stderr(&o)).contains("has no training clips"),
+        "{}",
+        stderr(&o)
+    );
+}

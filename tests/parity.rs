@@ -142,6 +142,7 @@ fn apgd_matches_torchattacks_from_the_same_start() {
             loss,
             targets: usize::from(target_rank.is_some()),
             rho: 0.75,
+            eot: 1,
         };
         // APGD-T's target: the clean logits' `target_rank`-th class.
         let target = target_rank.map(|r: i64| {

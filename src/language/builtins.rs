@@ -32,6 +32,8 @@ pub enum Ty {
     /// A list of models.
     Models,
     Attack,
+    /// A set or list of attacks: `{apgd_ce, square}`.
+    Attacks,
     Defense,
     /// A `train` node (its logged metrics).
     Train,
@@ -58,6 +60,7 @@ impl Ty {
             Ty::Model => "a model".into(),
             Ty::Models => "a list of models".into(),
             Ty::Attack => "an attack".into(),
+            Ty::Attacks => "a set of attacks".into(),
             Ty::Defense => "a defense".into(),
             Ty::Train => "a train node".into(),
         }
@@ -86,6 +89,7 @@ impl Ty {
             Ty::Model => "model".into(),
             Ty::Models => "[model, …]".into(),
             Ty::Attack => "attack".into(),
+            Ty::Attacks => "{attack, …}".into(),
             Ty::Defense => "defense".into(),
             Ty::Train => "train".into(),
         }
@@ -483,6 +487,40 @@ pub const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        name: "square",
+        kind: DeclKind::Attack,
+        doc: "Square (Andriushchenko et al. 2020), AutoAttack's score-based black-box attack, L∞: a square window over every frame (per-frame ±ε) changed per query, kept when the margin falls; only still-robust clips are queried.",
+        params: &[
+            pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units"),
+            pr("queries", Ty::Int, Text("5000"), COUNT, "queries per clip, the start included"),
+            pr("p_init", Ty::Num, Text("0.8"), UNIT, "the share of each frame the first squares cover (halved on the reference's schedule)"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "eot",
+        kind: DeclKind::Attack,
+        doc: "Expectation over transformation (Athalye et al. 2018): the inner gradient attack with its gradient averaged over `samples` passes, for randomized defenses; BPDA through `video_compression` still applies.",
+        params: &[
+            p("inner", Ty::Attack, Required, "the gradient attack: pgd, fgsm, masked_pgd, frame_border or apgd"),
+            pr("samples", Ty::Int, Text("20"), COUNT, "passes averaged per gradient"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "ensemble",
+        kind: DeclKind::Attack,
+        doc: "Attacks run in turn, each on the clips the earlier ones left robust; a clip counts fooled if any fooled it (one column; AutoAttack's worst case). ε applies to every member.",
+        params: &[
+            p("attacks", Ty::Attacks, Required, "the attacks, in the order run: `[apgd_ce, apgd_t, square]`"),
+            pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units, for every member"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
         name: "masked_pgd",
         kind: DeclKind::Attack,
         doc: "PGD inside one rectangle of H·√r × W·√r, the same on every frame (armory's defaults).",
@@ -809,11 +847,14 @@ pub enum ReportMode {
     Examples,
     /// `report e per_clip to "clips.csv"`: one row per (model, attack, ε, clip).
     PerClip,
+    /// `report e model_info to "model_info.json"`: RobustBench's entry shape.
+    ModelInfo,
 }
 
 impl ReportMode {
     /// The words written between the target and `to`.
-    pub const WORDS: &'static [&'static str] = &["adversarial", "examples", "per_clip"];
+    pub const WORDS: &'static [&'static str] =
+        &["adversarial", "examples", "per_clip", "model_info"];
 
     pub fn parse(word: Option<&str>) -> Option<ReportMode> {
         match word {
@@ -821,6 +862,7 @@ impl ReportMode {
             Some("adversarial") => Some(ReportMode::Adversarial),
             Some("examples") => Some(ReportMode::Examples),
             Some("per_clip") => Some(ReportMode::PerClip),
+            Some("model_info") => Some(ReportMode::ModelInfo),
             Some(_) => None,
         }
     }
@@ -871,6 +913,7 @@ pub const REPORT_FORMATS: &[(DeclKind, ReportMode, &[Format])] = {
         (DeclKind::Eval, ReportMode::Adversarial, &[Safetensors]),
         (DeclKind::Eval, ReportMode::Examples, &[Folder]),
         (DeclKind::Eval, ReportMode::PerClip, &[Csv, Jsonl]),
+        (DeclKind::Eval, ReportMode::ModelInfo, &[Json]),
         (
             DeclKind::Analyze,
             ReportMode::Results,

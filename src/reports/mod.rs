@@ -210,6 +210,15 @@ pub fn write_all(
                     _ => text.into_bytes(),
                 }
             }
+            ReportMode::ModelInfo => {
+                let result = NodeResult::load(node, &dir).map_err(|e| err(r, e))?;
+                let NodeResult::Eval { result, .. } = result else {
+                    return Err(err(r, "`model_info` reports an evaluation".into()));
+                };
+                tables::model_info(&result)
+                    .map_err(|e| err(r, e))?
+                    .into_bytes()
+            }
             ReportMode::Results => {
                 let result = NodeResult::load(node, &dir).map_err(|e| err(r, e))?;
                 render(program, node, &result, spec.format).map_err(|e| err(r, e))?

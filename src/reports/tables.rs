@@ -127,6 +127,12 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
 /// from an evaluation's result.
 pub fn pipeline_note(v: &EvalResult) -> String {
     let mut out = String::new();
+    for f in &v.flags {
+        out.push_str(&format!(
+            "**Warning** (`{}`, `{}`): {}\n",
+            f.check, f.model, f.message
+        ));
+    }
     out.push_str(match v.protocol {
         Protocol::Independent => "Protocol `independent` (the paper's): each cell attacked from scratch, the final iterate counts.\n",
         Protocol::WorstCase => "Protocol `worst_case` (AutoAttack's): a clip counts robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips count as fooled and are not attacked.\n",
@@ -182,6 +188,66 @@ pub fn norms_markdown(rows: &[Row]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// An evaluation over budgets as RobustBench's `model_info` entry: per
+/// model, clean and robust accuracy (percent strings, as RobustBench writes
+/// them) at the largest ε, and at every ε, with what was run and the weights'
+/// SHA-256. One model gives the entry itself; several, an object by model.
+pub fn model_info(v: &EvalResult) -> Result<String, String> {
+    if v.rows.iter().any(|r| r.attack.is_some()) {
+        return Err("`model_info` needs a budget sweep (`attack …` with `budget sweep […]`), not `attacks each`".into());
+    }
+    let grid = Grid::new(&v.rows);
+    let pct = |a: f64| format!("{:.2}", 100.0 * a);
+    let eps_text = |e: f64| format!("{}/255", eps_label(e));
+    let mut entries = serde_json::Map::new();
+    for m in &grid.models {
+        let rows: Vec<&Row> = v.rows.iter().filter(|r| &r.model == m).collect();
+        let clean = rows
+            .iter()
+            .find(|r| r.eps == 0.0)
+            .ok_or("`model_info` needs ε 0 in the sweep (the clean accuracy)")?;
+        let attacked: Vec<&&Row> = rows.iter().filter(|r| r.eps > 0.0).collect();
+        let worst = attacked
+            .iter()
+            .max_by(|a, b| a.eps.total_cmp(&b.eps))
+            .ok_or("`model_info` needs a budget above 0")?;
+        let by_eps: serde_json::Map<String, serde_json::Value> = attacked
+            .iter()
+            .map(|r| (eps_text(r.eps), serde_json::Value::String(pct(r.accuracy))))
+            .collect();
+        entries.insert(
+            m.clone(),
+            serde_json::json!({
+                "name": m,
+                "clean_acc": pct(clean.accuracy),
+                "autoattack_acc": pct(worst.accuracy),
+                "eps": eps_text(worst.eps),
+                "threat_model": "Linf",
+                "autoattack_acc_by_eps": by_eps,
+                "n_clips": clean.n,
+                "model_sha256": v.model_files.get(m),
+                "attack": v.attack,
+                "protocol": v.protocol,
+                "through": v.through,
+                "defenses": v.defenses.get(m),
+                "seed": v.seed,
+                "cache_key": v.model_keys.get(m),
+                "advp_version": env!("CARGO_PKG_VERSION"),
+            }),
+        );
+    }
+    let value = if entries.len() == 1 {
+        entries
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .unwrap_or_default()
+    } else {
+        serde_json::Value::Object(entries)
+    };
+    serde_json::to_string_pretty(&value).map_err(|e| e.to_string())
 }
 
 /// A number as JSON spells it; empty for none.

@@ -45,6 +45,8 @@ pub struct Apgd {
     pub targets: usize,
     /// The checkpoint's share of loss increases (ρ).
     pub rho: f64,
+    /// Gradient samples per step (EOT, for randomized defenses); 1 without.
+    pub eot: usize,
 }
 
 /// One run from one start: the reference's four outputs, and per clip the
@@ -156,13 +158,26 @@ impl Apgd {
         y: &Tensor,
         target: Option<&Tensor>,
     ) -> (Tensor, Tensor, Tensor) {
-        let xa = x.detach().set_requires_grad(true);
-        let z = f(&xa);
-        let l = self.losses(&z, y, target);
-        let g = Tensor::run_backward(&[l.sum(l.kind())], &[&xa], false, false)
-            .pop()
-            .expect("one gradient per input");
-        (l.detach(), g, z.detach())
+        // EOT as the reference's `eot_iter`: the gradient averaged over
+        // `eot` passes; the loss and logits are the last pass's.
+        let mut grad: Option<Tensor> = None;
+        let mut last = None;
+        for _ in 0..self.eot.max(1) {
+            let xa = x.detach().set_requires_grad(true);
+            let z = f(&xa);
+            let l = self.losses(&z, y, target);
+            let g = Tensor::run_backward(&[l.sum(l.kind())], &[&xa], false, false)
+                .pop()
+                .expect("one gradient per input");
+            grad = Some(match grad {
+                None => g,
+                Some(acc) => acc + g,
+            });
+            last = Some((l.detach(), z.detach()));
+        }
+        let (l, z) = last.expect("at least one pass");
+        let g = grad.expect("at least one pass") / self.eot.max(1) as f64;
+        (l, g, z)
     }
 
     /// One run from the start `t` (uniform in [−1, 1] for L∞, Gaussian for

@@ -3,6 +3,7 @@
 
 pub use super::apgd::Apgd;
 pub use super::pgd::{input_grad, loss, objective_grad, project, Norm, Pgd};
+pub use super::square::Square;
 
 use super::video_attacks::{self as video, Flicker, Position, SaliencyMode};
 use tch::Tensor;
@@ -34,6 +35,28 @@ pub enum Attack {
     Flicker(Flicker),
     /// APGD-CE, APGD-DLR or APGD-T ([`super::apgd`]).
     Apgd(Apgd),
+    /// The score-based black-box Square attack ([`super::square`]).
+    Square(Square),
+    /// EOT (Athalye et al. 2018): the inner attack's gradient averaged over
+    /// `samples` passes of a randomized pipeline (APGD's carries it itself).
+    Eot {
+        inner: Box<Attack>,
+        samples: usize,
+    },
+    /// Attacks run in turn, each on the clips the earlier ones left robust;
+    /// a clip counts fooled if any of them fooled it (AutoAttack's worst
+    /// case). Each member with its name.
+    Ensemble(Vec<(String, Attack)>),
+}
+
+/// What an attack found on a batch, per clip.
+pub struct Found {
+    pub adv: Tensor,
+    /// The step (or query) whose iterate first fooled the clip; `None`
+    /// inside: not fooled; `None` outside: not tracked (judge the result).
+    pub steps: Option<FooledAt>,
+    /// For an ensemble: the member that fooled each clip.
+    pub by: Option<Vec<Option<String>>>,
 }
 
 impl Attack {
@@ -77,6 +100,17 @@ impl Attack {
             Attack::Flicker(f) => Attack::Flicker(f.clone()),
             // APGD sets its own step size (2ε, halved at checkpoints).
             Attack::Apgd(a) => Attack::Apgd(Apgd { eps, ..a.clone() }),
+            Attack::Square(q) => Attack::Square(Square { eps, ..q.clone() }),
+            Attack::Eot { inner, samples } => Attack::Eot {
+                inner: Box::new(inner.at(eps, alpha)),
+                samples: *samples,
+            },
+            Attack::Ensemble(members) => Attack::Ensemble(
+                members
+                    .iter()
+                    .map(|(n, a)| (n.clone(), a.at(eps, alpha)))
+                    .collect(),
+            ),
         }
     }
 
@@ -88,6 +122,9 @@ impl Attack {
             Attack::Saliency { inner, .. } => inner.eps,
             Attack::Flicker(_) => 0.0,
             Attack::Apgd(a) => a.eps,
+            Attack::Square(q) => q.eps,
+            Attack::Eot { inner, .. } => inner.eps(),
+            Attack::Ensemble(m) => m.first().map_or(0.0, |(_, a)| a.eps()),
         }
     }
 
@@ -102,20 +139,26 @@ impl Attack {
             Attack::Flicker(f) => f.step,
             // The initial step η⁽⁰⁾ = 2ε.
             Attack::Apgd(a) => 2.0 * a.eps,
+            // A square moves by 2ε.
+            Attack::Square(q) => 2.0 * q.eps,
+            Attack::Eot { inner, .. } => inner.alpha(),
+            Attack::Ensemble(_) => 0.0,
         }
     }
 
     /// The adversarial clips under the worst-case protocol: PGD-based
-    /// attacks stop per clip at the first misclassified iterate (its step
-    /// given per clip); the others run whole (`None`: steps not tracked, the
-    /// caller judges the result).
+    /// attacks stop per clip at the first misclassified iterate, APGD and
+    /// Square report the first fooling iterate or query, an ensemble runs
+    /// its members in turn on the clips still robust; the others run whole
+    /// (steps not tracked: the caller judges the result). `judge` classifies
+    /// when the attacked function is not the evaluated one.
     pub fn run_until_fooled(
         &self,
         f: &dyn Fn(&Tensor) -> Tensor,
         judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<(Tensor, Option<FooledAt>), String> {
+    ) -> Result<Found, String> {
         let s = x.size();
         let (adv, steps) = match self {
             Attack::Fgsm(e) => Pgd::fgsm(*e).run_until_fooled(f, judge, x, y, None),
@@ -137,11 +180,45 @@ impl Attack {
                 a.check_classes(f, x)?;
                 a.run(f, x, y)
             }
-            _ => return Ok((self.run(f, x, y)?, None)),
+            Attack::Square(q) => {
+                let o = q.run(f, x, y);
+                (o.adv, o.fooled_at)
+            }
+            Attack::Ensemble(members) => return ensemble(members, f, judge, x, y, true),
+            _ => {
+                return Ok(Found {
+                    adv: self.run(f, x, y)?,
+                    steps: None,
+                    by: None,
+                })
+            }
         };
-        Ok((adv, Some(steps)))
+        Ok(Found {
+            adv,
+            steps: Some(steps),
+            by: None,
+        })
     }
 
+    /// The adversarial clips under the independent protocol: every attack
+    /// from scratch on every clip, its final iterate counted (an ensemble's
+    /// members each on every clip; the first that fools a clip is kept).
+    pub fn run_independent(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Found, String> {
+        match self {
+            Attack::Ensemble(members) => ensemble(members, f, judge, x, y, false),
+            a => Ok(Found {
+                adv: a.run(f, x, y)?,
+                steps: Some(vec![Some(a.steps()); x.size()[0] as usize]),
+                by: None,
+            }),
+        }
+    }
     /// The number of steps of the attack (the iterate `independent` counts).
     pub fn steps(&self) -> usize {
         match self {
@@ -152,6 +229,9 @@ impl Attack {
             Attack::Saliency { inner, .. } => inner.steps,
             Attack::Flicker(f) => f.steps,
             Attack::Apgd(a) => a.steps * a.restarts.max(1) * a.targets.max(1),
+            Attack::Square(q) => q.queries,
+            Attack::Eot { inner, .. } => inner.steps(),
+            Attack::Ensemble(m) => m.iter().map(|(_, a)| a.steps()).sum(),
         }
     }
 
@@ -185,6 +265,125 @@ impl Attack {
                 a.check_classes(f, x)?;
                 a.run(f, x, y).0
             }
+            Attack::Square(q) => q.run(f, x, y).adv,
+            Attack::Eot { inner, samples } => match inner.as_ref() {
+                Attack::Apgd(_) => inner.run(f, x, y)?,
+                other => {
+                    // The mean loss over `samples` passes: its gradient is
+                    // the mean of the passes' gradients.
+                    let k = (*samples).max(1);
+                    let objective = |v: &Tensor| {
+                        let mut total = loss(&f(v), y);
+                        for _ in 1..k {
+                            total += loss(&f(v), y);
+                        }
+                        total / k as f64
+                    };
+                    let (pgd, mask) = match other {
+                        Attack::Fgsm(e) => (Pgd::fgsm(*e), None),
+                        Attack::Pgd(p) => (p.clone(), None),
+                        Attack::Patch {
+                            pgd,
+                            ratio,
+                            position,
+                        } => (
+                            pgd.clone(),
+                            Some(video::patch_mask(
+                                s[0],
+                                s[3],
+                                s[4],
+                                *ratio,
+                                position,
+                                x.device(),
+                            )),
+                        ),
+                        Attack::Border { pgd, ratio } => {
+                            let t = video::border_thickness(s[3], s[4], *ratio)?;
+                            (
+                                pgd.clone(),
+                                Some(video::border_mask(s[0], s[3], s[4], t, x.device())),
+                            )
+                        }
+                        _ => return Err("`eot` wraps a gradient attack".into()),
+                    };
+                    pgd.maximise(&objective, x, mask.as_ref(), &mut |_| {})
+                }
+            },
+            Attack::Ensemble(members) => ensemble(members, f, None, x, y, false)?.adv,
         })
     }
+}
+
+/// An ensemble on a batch: members in turn, each on the clips no earlier
+/// member fooled (`worst_case`) or on every clip (`independent`, final
+/// iterates); a clip keeps the first fooling member's clip and step.
+fn ensemble(
+    members: &[(String, Attack)],
+    f: &dyn Fn(&Tensor) -> Tensor,
+    judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+    x: &Tensor,
+    y: &Tensor,
+    worst_case: bool,
+) -> Result<Found, String> {
+    let n = x.size()[0] as usize;
+    let classify = |v: &Tensor, labels: &Tensor| -> Vec<bool> {
+        let _g = tch::no_grad_guard();
+        let z = match judge {
+            Some(j) => j(v),
+            None => f(v),
+        };
+        Vec::<bool>::try_from(
+            z.argmax(-1, false)
+                .ne_tensor(labels)
+                .to_device(tch::Device::Cpu),
+        )
+        .unwrap_or_default()
+    };
+    let mut adv = x.detach().copy();
+    let mut steps: FooledAt = vec![None; n];
+    let mut by: Vec<Option<String>> = vec![None; n];
+    let mut spent = 0;
+    let mut first = true;
+    for (name, a) in members {
+        let todo: Vec<i64> = (0..n)
+            .filter(|&i| !worst_case || by[i].is_none())
+            .map(|i| i as i64)
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        let idx = Tensor::from_slice(&todo).to_device(x.device());
+        let (xs, ys) = (x.index_select(0, &idx), y.index_select(0, &idx));
+        let found = if worst_case {
+            a.run_until_fooled(f, judge, &xs, &ys)?
+        } else {
+            a.run_independent(f, judge, &xs, &ys)?
+        };
+        let wrong = classify(&found.adv, &ys);
+        for (j, &i) in todo.iter().enumerate() {
+            let i = i as usize;
+            let fooled = wrong.get(j).copied().unwrap_or(false);
+            let replace = by[i].is_none() && (fooled || first);
+            if replace {
+                adv = adv.index_copy(
+                    0,
+                    &Tensor::from_slice(&[i as i64]).to_device(x.device()),
+                    &found.adv.narrow(0, j as i64, 1),
+                );
+            }
+            if fooled && by[i].is_none() {
+                let member = found.by.as_ref().and_then(|b| b[j].clone());
+                by[i] = Some(member.unwrap_or_else(|| name.clone()));
+                let s = found.steps.as_ref().and_then(|s| s[j]).unwrap_or(a.steps());
+                steps[i] = Some(spent + s);
+            }
+        }
+        first = false;
+        spent += a.steps();
+    }
+    Ok(Found {
+        adv,
+        steps: Some(steps),
+        by: Some(by),
+    })
 }

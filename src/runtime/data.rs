@@ -213,11 +213,16 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
             .map(|(_, t)| t.shallow_clone())
     };
     let keys: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
-    let (Some(x), Some(y)) = (get("x"), get("y")) else {
-        return Err(format!(
-            "{} must hold tensors `x` (N×C×T×H×W) and `y` (N); it holds {keys:?}",
-            path.display()
-        ));
+    // A file for evaluation alone may hold only the test pair.
+    let (x, y) = match (get("x"), get("y"), get("x_test"), get("y_test")) {
+        (Some(x), Some(y), _, _) => (x, y),
+        (None, None, Some(xt), Some(yt)) => (xt.narrow(0, 0, 0), yt.narrow(0, 0, 0)),
+        _ => {
+            return Err(format!(
+                "{} must hold tensors `x` (N×C×T×H×W) and `y` (N), or for evaluation alone `x_test` and `y_test`; it holds {keys:?}",
+                path.display()
+            ))
+        }
     };
     let check = |x: &Tensor, y: &Tensor, xn: &str, yn: &str| -> Result<(Tensor, Tensor), String> {
         let xs = x.size();
@@ -236,6 +241,9 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
             ));
         }
         let x = x.to_kind(Kind::Float);
+        if xs[0] == 0 {
+            return Ok((x, y.to_kind(Kind::Int64)));
+        }
         let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
         if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
             return Err(format!(
@@ -243,7 +251,7 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
                 path.display()
             ));
         }
-        if xs[0] == 0 {
+        if xs[0] == 0 && xn == "x_test" {
             return Err(format!("`{xn}` in {} holds no clips", path.display()));
         }
         labels(y, yn, path)?;
@@ -277,7 +285,11 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
     };
     let n = x.size()[0];
     let nval = ((n as f64) * val).round() as i64;
-    let mut classes = y.max().int64_value(&[]) + 1;
+    let mut classes = if y.numel() > 0 {
+        y.max().int64_value(&[]) + 1
+    } else {
+        0
+    };
     if yt.numel() > 0 {
         classes = classes.max(yt.max().int64_value(&[]) + 1);
     }

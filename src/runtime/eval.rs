@@ -177,18 +177,20 @@ pub fn robustness(
             interrupted()?;
             tch::manual_seed(mix(&[seed, k as u64, b as u64]) as i64);
             let (x, y) = clips.batch(chunk, 0, device)?;
-            let (xa, steps) = match (&cell.attack, protocol) {
-                (Some(a), Protocol::Independent) => (
-                    a.run(&|v| attacked(v, bn_train), &x, &y)?,
-                    Some(vec![Some(a.steps()); chunk.len()]),
-                ),
-                (Some(a), Protocol::WorstCase) => {
-                    let judge = |v: &Tensor| net(v, false);
-                    let judge: Option<&dyn Fn(&Tensor) -> Tensor> =
-                        if same_function { None } else { Some(&judge) };
-                    a.run_until_fooled(&|v| attacked(v, bn_train), judge, &x, &y)?
+            let judge = |v: &Tensor| net(v, false);
+            let judge: Option<&dyn Fn(&Tensor) -> Tensor> =
+                if same_function { None } else { Some(&judge) };
+            let attacked_here = |v: &Tensor| attacked(v, bn_train);
+            let (xa, steps, members) = match (&cell.attack, protocol) {
+                (Some(a), Protocol::Independent) => {
+                    let found = a.run_independent(&attacked_here, judge, &x, &y)?;
+                    (found.adv, found.steps, found.by)
                 }
-                (None, _) => (x.shallow_clone(), None),
+                (Some(a), Protocol::WorstCase) => {
+                    let found = a.run_until_fooled(&attacked_here, judge, &x, &y)?;
+                    (found.adv, found.steps, found.by)
+                }
+                (None, _) => (x.shallow_clone(), None, None),
             };
             let logits = {
                 let _g = tch::no_grad_guard();
@@ -201,7 +203,10 @@ pub fn robustness(
                     if clean[i].pred != labels[i] {
                         "clean".to_string()
                     } else {
-                        cell.name.clone()
+                        members
+                            .as_ref()
+                            .and_then(|m| m[j].clone())
+                            .unwrap_or_else(|| cell.name.clone())
                     }
                 });
                 let step = match (&cell.attack, fooled) {
@@ -383,4 +388,134 @@ pub fn norms(records: &[ClipRecord]) -> Norms {
         l2_mean: mean(|r| r.l2),
         l2_max: max(|r| r.l2),
     }
+}
+
+/// AutoAttack's sanity checks of an evaluation, for one model: a zero input
+/// gradient, a random forward pass, a black-box attack that beats the
+/// white-box ones, accuracy not falling to 0 at ε = 255. Each is run on one
+/// small batch (the records for the black-box check).
+#[allow(clippy::too_many_arguments)]
+pub fn sanity(
+    label: &str,
+    net: &dyn Fn(&Tensor, bool) -> Tensor,
+    attacked: &dyn Fn(&Tensor, bool) -> Tensor,
+    clips: &Clips,
+    records: &[ClipRecord],
+    bn_train: bool,
+    seed: u64,
+    device: Device,
+) -> Result<Vec<crate::results::Flag>, String> {
+    use crate::results::Flag;
+    let mut flags = Vec::new();
+    let flag = |check: &str, clips: usize, of: usize, message: String| Flag {
+        model: label.to_string(),
+        check: check.to_string(),
+        clips: clips as u64,
+        of: of as u64,
+        message,
+    };
+    let n = clips.len().min(8);
+    if n == 0 {
+        return Ok(flags);
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    let (x, y) = clips.batch(&idx, 0, device)?;
+    // Two clean passes under different seeds.
+    let pass = |s: u64| {
+        tch::manual_seed(mix(&[seed, s]) as i64);
+        let _g = tch::no_grad_guard();
+        net(&x, false)
+    };
+    let (a, b) = (pass(1), pass(2));
+    let differ = (&a - &b)
+        .abs()
+        .reshape([n as i64, -1])
+        .amax([1], false)
+        .gt(1e-6 * (1.0 + a.abs().max().double_value(&[])));
+    let random = Vec::<bool>::try_from(differ.to_device(Device::Cpu))
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| **d)
+        .count();
+    if random > 0 {
+        flags.push(flag("random_output", random, n, format!(
+            "two clean passes of `{label}` give different logits on {random} of {n} clips: the model or a defense is random (dropout left on, a random transform). Attacks then chase noise and robust accuracy is overstated; use EOT (average the gradient over the randomness) or fix the randomness."
+        )));
+    }
+    // The input gradient of the loss, per clip.
+    tch::manual_seed(mix(&[seed, 3]) as i64);
+    let g = super::attacks::input_grad(&|v| attacked(v, bn_train), &x, &y);
+    let zero = Vec::<bool>::try_from(
+        g.abs()
+            .reshape([n as i64, -1])
+            .amax([1], false)
+            .eq(0.0)
+            .to_device(Device::Cpu),
+    )
+    .unwrap_or_default()
+    .iter()
+    .filter(|z| **z)
+    .count();
+    if zero > 0 {
+        flags.push(flag("zero_gradient", zero, n, format!(
+            "the input gradient is exactly zero for {zero} of {n} clips: gradient masking (a non-differentiable step, saturated outputs). White-box numbers are then meaningless; attack through a differentiable approximation (BPDA), the classifier alone (`through: classifier`), or rely on the black-box `square`."
+        )));
+    }
+    // A black-box member of an ensemble fooled clips the white-box ones left.
+    let black: Vec<&ClipRecord> = records
+        .iter()
+        .filter(|r| {
+            r.fooled_by
+                .as_deref()
+                .is_some_and(|b| b.starts_with("square"))
+                && r.attack.contains('+')
+        })
+        .collect();
+    if !black.is_empty() {
+        let distinct: std::collections::BTreeSet<u64> = black.iter().map(|r| r.clip).collect();
+        flags.push(flag("black_box_stronger", distinct.len(), records.iter().map(|r| r.clip).collect::<std::collections::BTreeSet<_>>().len(), format!(
+            "the black-box Square attack fooled {} clip(s) the white-box attacks before it could not: their gradients mislead (gradient masking). Try BPDA, EOT, more steps or restarts, or `through: classifier`.",
+            distinct.len()
+        )));
+    }
+    // Accuracy must reach 0 at ε = 255: every pixel may be set at will.
+    let ok: Vec<usize> = {
+        let _g = tch::no_grad_guard();
+        let pred = Vec::<i64>::try_from(net(&x, false).argmax(-1, false).to_device(Device::Cpu))
+            .unwrap_or_default();
+        let labels = Vec::<i64>::try_from(y.to_device(Device::Cpu)).unwrap_or_default();
+        (0..n).filter(|&i| pred[i] == labels[i]).collect()
+    };
+    if !ok.is_empty() {
+        let sub: Vec<i64> = ok.iter().map(|&i| i as i64).collect();
+        let t = Tensor::from_slice(&sub).to_device(device);
+        let (xs, ys) = (x.index_select(0, &t), y.index_select(0, &t));
+        tch::manual_seed(mix(&[seed, 4]) as i64);
+        let pgd = super::attacks::Pgd {
+            norm: super::attacks::Norm::Inf,
+            eps: 255.0,
+            alpha: 64.0,
+            steps: 10,
+            random_start: false,
+        };
+        let adv = pgd.run(&|v| attacked(v, bn_train), &xs, &ys);
+        let _g = tch::no_grad_guard();
+        let still = Vec::<bool>::try_from(
+            net(&adv, false)
+                .argmax(-1, false)
+                .eq_tensor(&ys)
+                .to_device(Device::Cpu),
+        )
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| **s)
+        .count();
+        if still > 0 {
+            flags.push(flag("not_zero_at_255", still, ok.len(), format!(
+                "PGD at ε = 255 (any pixel value allowed) leaves {still} of {} clips classified correctly: the attack does not reach the model (masked or obfuscated gradients, a broken attack). Try BPDA, EOT or `through: classifier`; the numbers at small ε are not trustworthy.",
+                ok.len()
+            )));
+        }
+    }
+    Ok(flags)
 }

@@ -33,6 +33,7 @@ pub mod progress;
 pub mod resnet;
 pub mod rng;
 pub mod spec;
+pub mod square;
 pub mod synthetic;
 pub mod train;
 pub mod video_attacks;

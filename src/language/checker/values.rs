@@ -232,6 +232,32 @@ impl<'a> Checker<'a> {
             },
             Ty::Split => self.split(e, file),
             Ty::Attack => self.attack(e, file, false),
+            Ty::Attacks => match &e.kind {
+                ExprKind::Set(items) | ExprKind::List(items) if !items.is_empty() => {
+                    let mut out = Vec::new();
+                    let mut ok = true;
+                    for it in items {
+                        match self.attack(it, file, false) {
+                            Some(v) => out.push(v),
+                            None => ok = false,
+                        }
+                    }
+                    ok.then_some(Value::List(out))
+                }
+                ExprKind::Set(_) | ExprKind::List(_) => {
+                    self.err(CheckError::NoAttacks.at(file, e.span));
+                    None
+                }
+                _ => {
+                    self.err(
+                        CheckError::ExpectedAttackSet {
+                            found: e.describe(),
+                        }
+                        .at(file, e.span),
+                    );
+                    None
+                }
+            },
         }
     }
 

@@ -78,6 +78,31 @@ impl Runner<'_> {
         }
     }
 
+    /// The file that holds node `i`'s weights, if any: a trained model's
+    /// weights in the cache (its module beside them for TorchScript), a
+    /// `torchscript` module, or `pretrained` weights.
+    pub(super) fn weights_file(&mut self, i: NodeId) -> Option<std::path::PathBuf> {
+        match self.spec(i) {
+            NodeSpec::Train(_) => {
+                let dir = self.cache.done(&self.keys[i]);
+                let module = dir.join("weights.module.pt");
+                Some(if module.exists() {
+                    module
+                } else {
+                    dir.join("weights.safetensors")
+                })
+            }
+            NodeSpec::Model(_) => {
+                let spec = self.model_spec(i).ok()?;
+                match spec.arch {
+                    crate::runtime::models::Arch::TorchScript { path } => Some(path),
+                    _ => spec.pretrained,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// The frozen defenses in front of node `i`'s classifier, in the order they
     /// run: a train node's `preprocess`, its `d >> model` defenses, then those of
     /// the model it started from (a train node's preprocessing stays with its

@@ -56,8 +56,10 @@ impl Runner<'_> {
         let dir = self.workdir(i)?;
         let mut rows: Vec<Row> = Vec::new();
         let mut records = Vec::new();
+        let mut flags = Vec::new();
         let mut adversarial: Vec<(String, tch::Tensor)> = Vec::new();
         let mut model_keys = BTreeMap::new();
+        let mut model_files = BTreeMap::new();
         let mut fronts = BTreeMap::new();
         let clips = d.split(e.split.split.as_str());
         for m in &e.models {
@@ -65,6 +67,12 @@ impl Runner<'_> {
             let mi = m.model;
             self.ensure_done(mi)?;
             model_keys.insert(label.clone(), self.keys[mi].clone());
+            if let Some(hash) = self
+                .weights_file(mi)
+                .and_then(|p| crate::runtime::cache::sha256_file(&p).ok())
+            {
+                model_files.insert(label.clone(), hash);
+            }
             let net = self.net(mi, i)?;
             self.check_shapes(i, &net, &d)?;
             // The written defenses, then those the model was trained behind.
@@ -96,6 +104,22 @@ impl Runner<'_> {
                 &self.progress,
             )
             .map_err(|e| self.fail(i, e))?;
+            let model_flags = eval::sanity(
+                label,
+                &forward,
+                attacked,
+                clips,
+                &r.records,
+                plan.bn_train,
+                seed,
+                self.opts.device,
+            )
+            .map_err(|e| self.fail(i, e))?;
+            for f in &model_flags {
+                self.progress
+                    .line(&format!("advp: warning: {}: {}", f.model, f.message));
+            }
+            flags.extend(model_flags);
             rows.extend(r.rows);
             records.extend(r.records);
             for ((eps, t), cell) in r.adversarial.into_iter().zip(&cells) {
@@ -123,6 +147,14 @@ impl Runner<'_> {
             through: e.through,
             protocol: e.protocol,
             rows,
+            attack: matches!(e.columns, Columns::Budgets(_)).then(|| {
+                serde_json::json!({
+                    "name": e.attack.label,
+                    "call": self.program.nodes[i].stmts.get("attack"),
+                })
+            }),
+            model_files,
+            flags,
         };
         crate::util::write_atomic(
             &dir.join("records.jsonl"),

@@ -409,6 +409,17 @@ impl<'a> Runner<'a> {
                     format!("libtorch failed while opening the data: {panic}"),
                 )
             })??;
+            if user.is_none() && data.train.is_empty() {
+                return Err(RunError::Diagnostics(vec![self.diag(
+                    d,
+                    Code::NodeFailed,
+                    format!(
+                        "`{}` has no training clips (a file with only `x_test` and `y_test` is for evaluation)",
+                        self.program.nodes[d].name
+                    ),
+                    "nothing was run; add `x` and `y` to the file to train on it",
+                )]));
+            }
             if let (Some((i, SplitName::Test)), Some(why)) = (user, &data.no_test) {
                 return Err(RunError::Diagnostics(vec![self.diag(
                     i,

@@ -126,7 +126,48 @@ impl Cx<'_> {
                     loss,
                     targets,
                     rho: a.num("rho")?,
+                    eot: 1,
                 })
+            }
+            "square" => Attack::Square(super::super::square::Square {
+                eps: a.num("eps")?,
+                queries: a.count("queries")?,
+                p_init: a.num("p_init")?,
+            }),
+            "eot" => {
+                let inner = a.attack("inner")?;
+                let samples = a.count("samples")?;
+                Attack::Eot {
+                    inner: Box::new(match inner.attack {
+                        Attack::Apgd(p) => Attack::Apgd(super::super::apgd::Apgd { eot: samples, ..p }),
+                        i @ (Attack::Pgd(_) | Attack::Fgsm(_) | Attack::Patch { .. } | Attack::Border { .. }) => i,
+                        _ => return Err("`eot` wraps a gradient attack: pgd, fgsm, masked_pgd, frame_border or apgd".into()),
+                    }),
+                    samples,
+                }
+            }
+            "ensemble" => {
+                let Value::List(items) = a.get("attacks")? else {
+                    return Err("`attacks` must be a set of attacks".into());
+                };
+                let eps = a.num("eps")?;
+                let mut members = Vec::new();
+                for it in items {
+                    let m = self.attack(it)?;
+                    if matches!(m.attack, Attack::Ensemble(_)) {
+                        return Err(
+                            "an ensemble's members are single attacks, not ensembles".into()
+                        );
+                    }
+                    let name = member_name(&m.label, &members);
+                    members.push((name, m.attack.at(eps, None)));
+                }
+                label = members
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+");
+                Attack::Ensemble(members)
             }
             other => return Err(format!("the `{other}` attack is not executed yet")),
         };
@@ -135,5 +176,18 @@ impl Cx<'_> {
             bn_train,
             label,
         })
+    }
+}
+
+/// A member's name in the records: its attack's, numbered when two share it.
+fn member_name(label: &str, members: &[(String, Attack)]) -> String {
+    let same = members
+        .iter()
+        .filter(|(n, _)| n == label || n.starts_with(&format!("{label}#")))
+        .count();
+    if same == 0 {
+        label.to_string()
+    } else {
+        format!("{label}#{}", same + 1)
     }
 }

@@ -36,6 +36,7 @@ fn value(ty: Ty) -> String {
         Ty::Model => "m0".into(),
         Ty::Models => "[m0]".into(),
         Ty::Attack => "pgd".into(),
+        Ty::Attacks => "{pgd, fgsm}".into(),
         Ty::Defense => "v0".into(),
         Ty::Train => "t0".into(),
     }
