@@ -329,6 +329,18 @@ fn tiny(epochs: u32) -> String {
     TINY.replace("EPOCHS", &epochs.to_string())
 }
 
+/// The clips an `attacks each` evaluation's column left correct.
+fn correct_in_column(result: &serde_json::Value, attack: &str) -> u64 {
+    result["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["attack"] == attack)
+        .unwrap_or_else(|| panic!("no `{attack}` column: {result}"))["correct"]
+        .as_u64()
+        .unwrap()
+}
+
 fn read(p: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
 }
@@ -2330,16 +2342,7 @@ fn an_ensemble_is_one_worst_case_column_whose_records_name_the_member() {
         names,
         ["none", "apgd_ce+apgd_t+square", "apgd_ce", "square"]
     );
-    let acc = |name: &str| {
-        cols["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["attack"] == name)
-            .unwrap()["correct"]
-            .as_u64()
-            .unwrap()
-    };
+    let acc = |name: &str| correct_in_column(&cols, name);
     assert!(acc("apgd_ce+apgd_t+square") <= acc("none"));
 }
 
@@ -2392,7 +2395,9 @@ for name, m in [("sign", Sign()), ("noisy", Noisy()), ("plain", Plain())]:
          model noisy = torchscript(\"noisy.pt\", classes: 3)\n\
          model plain = torchscript(\"plain.pt\", classes: 3)\n\
          eval e = robustness([sign, noisy, plain], d.test) {\n  attack pgd(steps: 2)\n  budget sweep [0, 8]\n}\n\
-         report e to \"e.json\", \"e.md\"\n",
+         eval b = robustness([sign], d.test) {\n  attacks each {pgd(eps: 64, steps: 2), square(eps: 64, queries: 200)}\n}\n\
+         report e to \"e.json\", \"e.md\"\n\
+         report b to \"b.json\"\n",
     );
     let o = r.advp(&["run", "p.advp", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -2431,6 +2436,20 @@ for name, m in [("sign", Sign()), ("noisy", Noisy()), ("plain", Plain())]:
     assert_eq!(checks("plain"), Vec::<String>::new(), "{v}");
     let md = String::from_utf8(read(r.dir.path().join("results/p/e.md"))).unwrap();
     assert!(md.contains("**Warning** (`zero_gradient`, `sign`)"), "{md}");
+    // Without a gradient PGD cannot move; the black-box Square still fools clips.
+    let b: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("results/p/b.json"))).unwrap();
+    assert!(
+        correct_in_column(&b, "square") < correct_in_column(&b, "pgd"),
+        "{b}"
+    );
+    let flagged: Vec<&str> = b["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert!(flagged.contains(&"black_box_stronger"), "{b}");
 }
 
 #[test]

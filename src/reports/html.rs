@@ -69,6 +69,30 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The norms table of [`super::tables::norms_cells`]; empty without norms.
+fn norms_table(rows: &[Row]) -> String {
+    let Some((columns, lines)) = super::tables::norms_cells(rows) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<p>{}</p><table><thead><tr><th>model</th>",
+        escape(super::tables::NORMS_CAPTION)
+    );
+    for c in &columns {
+        let _ = write!(out, "<th>{}</th>", escape(c));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for (m, cells) in lines {
+        let _ = write!(out, "<tr><th>{}</th>", escape(&m));
+        for c in cells {
+            let _ = write!(out, "<td>{}</td>", escape(&c));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// The section of one finished node.
 fn section(node: &Node, result: &NodeResult) -> String {
     let mut out = String::new();
@@ -84,6 +108,16 @@ fn section(node: &Node, result: &NodeResult) -> String {
             let note = super::tables::pipeline_note(result);
             if !note.is_empty() {
                 let _ = write!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
+            }
+            out.push_str(&norms_table(rows));
+            for f in &result.flags {
+                let _ = write!(
+                    out,
+                    "<p class=\"warning\"><strong>Warning</strong> (<code>{}</code>, <code>{}</code>): {}</p>",
+                    escape(&f.check),
+                    escape(&f.model),
+                    escape(&f.message)
+                );
             }
         }
         NodeResult::Analysis {
@@ -111,7 +145,7 @@ fn section(node: &Node, result: &NodeResult) -> String {
 const STYLE: &str = "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 thead th,tbody th{text-align:left;background:#f4f4f4}figure{margin:.5rem 0}img.fig{max-width:100%;border:1px solid #eee}\
-pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}";
+pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}.warning{color:#8a4b00;background:#fff6e5;padding:.4rem}";
 
 /// Counts, once the page has loaded, the figures that decoded; written into
 /// the page so a reader (or a headless browser) sees at once that all rendered.

@@ -99,6 +99,11 @@ fn render(
                 md.push('\n');
                 md.push_str(&note);
             }
+            let flags = tables::flags_markdown(result);
+            if !flags.is_empty() {
+                md.push('\n');
+                md.push_str(&flags);
+            }
             md.push_str(&tables::norms_markdown(&result.rows));
             md.into_bytes()
         }

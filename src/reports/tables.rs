@@ -127,12 +127,6 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
 /// from an evaluation's result.
 pub fn pipeline_note(v: &EvalResult) -> String {
     let mut out = String::new();
-    for f in &v.flags {
-        out.push_str(&format!(
-            "**Warning** (`{}`, `{}`): {}\n",
-            f.check, f.model, f.message
-        ));
-    }
     out.push_str(match v.protocol {
         Protocol::Independent => "Protocol `independent` (the paper's): each cell attacked from scratch, the final iterate counts.\n",
         Protocol::WorstCase => "Protocol `worst_case` (AutoAttack's): a clip counts robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips count as fooled and are not attacked.\n",
@@ -154,38 +148,74 @@ pub fn pipeline_note(v: &EvalResult) -> String {
     out
 }
 
-/// The perturbations of the fooled clips, cell by cell (mean / max L∞ and
-/// L2, 0..255 units); empty when no cell has them.
-pub fn norms_markdown(rows: &[Row]) -> String {
+/// The sanity checks the evaluation failed, a Markdown line each.
+pub fn flags_markdown(v: &EvalResult) -> String {
+    v.flags
+        .iter()
+        .map(|f| {
+            format!(
+                "**Warning** (`{}`, `{}`): {}\n",
+                f.check, f.model, f.message
+            )
+        })
+        .collect()
+}
+
+/// The columns, then each model with its cells' text.
+pub type NormsCells = (Vec<String>, Vec<(String, Vec<String>)>);
+
+/// The perturbations of the fooled clips, cell by cell, as text: the grid's
+/// columns and, per model, "L∞ mean / max, L2 mean / max" (0..255 units) or
+/// "–"; `None` when no cell has norms. The Markdown and the HTML page lay
+/// these out.
+pub fn norms_cells(rows: &[Row]) -> Option<NormsCells> {
     if rows.iter().all(|r| r.norms.is_none()) {
-        return String::new();
+        return None;
     }
     let grid = Grid::new(rows);
-    let mut out = String::from(
-        "\nPerturbations of the clips each attack fooled: L∞ mean / max, L2 mean / max (0..255 units).\n\n| model |",
-    );
-    for c in &grid.columns {
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+    let lines = grid
+        .models
+        .iter()
+        .map(|m| {
+            let cells = grid
+                .columns
+                .iter()
+                .map(|c| match grid.cell(m, c).and_then(|r| r.norms.as_ref()) {
+                    Some(n) if n.fooled > 0 => format!(
+                        "{} / {}, {} / {}",
+                        f(n.linf_mean),
+                        f(n.linf_max),
+                        f(n.l2_mean),
+                        f(n.l2_max)
+                    ),
+                    _ => "–".to_string(),
+                })
+                .collect();
+            (m.clone(), cells)
+        })
+        .collect();
+    Some((grid.columns.clone(), lines))
+}
+
+/// What [`norms_cells`] says, as a caption.
+pub const NORMS_CAPTION: &str =
+    "Perturbations of the clips each attack fooled: L∞ mean / max, L2 mean / max (0..255 units).";
+
+/// The norms table in Markdown; empty when no cell has norms.
+pub fn norms_markdown(rows: &[Row]) -> String {
+    let Some((columns, lines)) = norms_cells(rows) else {
+        return String::new();
+    };
+    let mut out = format!("\n{NORMS_CAPTION}\n\n| model |");
+    for c in &columns {
         out.push_str(&format!(" {c} |"));
     }
     out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(grid.columns.len()));
+    out.push_str(&"---:|".repeat(columns.len()));
     out.push('\n');
-    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
-    for m in &grid.models {
-        out.push_str(&format!("| {m} |"));
-        for c in &grid.columns {
-            match grid.cell(m, c).and_then(|r| r.norms.as_ref()) {
-                Some(n) if n.fooled > 0 => out.push_str(&format!(
-                    " {} / {}, {} / {} |",
-                    f(n.linf_mean),
-                    f(n.linf_max),
-                    f(n.l2_mean),
-                    f(n.l2_max)
-                )),
-                _ => out.push_str(" – |"),
-            }
-        }
-        out.push('\n');
+    for (m, cells) in lines {
+        out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
     }
     out
 }

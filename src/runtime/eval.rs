@@ -461,16 +461,31 @@ pub fn sanity(
             "the input gradient is exactly zero for {zero} of {n} clips: gradient masking (a non-differentiable step, saturated outputs). White-box numbers are then meaningless; attack through a differentiable approximation (BPDA), the classifier alone (`through: classifier`), or rely on the black-box `square`."
         )));
     }
-    // A black-box member of an ensemble fooled clips the white-box ones left.
-    let black: Vec<&ClipRecord> = records
+    // A black-box attack fooled clips the white-box ones left: a member of
+    // an ensemble, or a `square` column beside white-box columns at its ε.
+    let is_black = |name: &str| name.starts_with("square");
+    let mut black: Vec<&ClipRecord> = records
         .iter()
-        .filter(|r| {
-            r.fooled_by
-                .as_deref()
-                .is_some_and(|b| b.starts_with("square"))
-                && r.attack.contains('+')
-        })
+        .filter(|r| r.fooled_by.as_deref().is_some_and(is_black) && r.attack.contains('+'))
         .collect();
+    for r in records
+        .iter()
+        .filter(|r| is_black(&r.attack) && r.fooled && r.fooled_by.as_deref() != Some("clean"))
+    {
+        let white: Vec<&ClipRecord> = records
+            .iter()
+            .filter(|o| {
+                o.clip == r.clip
+                    && o.eps == r.eps
+                    && o.attack != "none"
+                    && !is_black(&o.attack)
+                    && !o.attack.contains('+')
+            })
+            .collect();
+        if !white.is_empty() && white.iter().all(|o| !o.fooled) {
+            black.push(r);
+        }
+    }
     if !black.is_empty() {
         let distinct: std::collections::BTreeSet<u64> = black.iter().map(|r| r.clip).collect();
         flags.push(flag("black_box_stronger", distinct.len(), records.iter().map(|r| r.clip).collect::<std::collections::BTreeSet<_>>().len(), format!(
