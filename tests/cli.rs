@@ -2564,3 +2564,51 @@ torch.jit.script(M().eval()).save("model.pt")
         stderr(&o)
     );
 }
+
+#[test]
+fn eot_attacks_through_the_compression_defense_with_bpda() {
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        skip(
+            "eot_attacks_through_the_compression_defense_with_bpda",
+            "ffmpeg is not installed (apt-get install ffmpeg)",
+        );
+        return;
+    }
+    let r = Run::new();
+    r.write(
+        "c.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 8, val: 4)\n\
+         model net = c3d_small(classes: 4, width: 4)\n\
+         train t = standard(net, d, epochs: 1, batch: 8)\n\
+         defense h264 = video_compression(crf: 28)\n\
+         eval e = robustness([h264 >> t], d.test, protocol: independent) {\n  attack eot(inner: pgd(steps: 2), samples: 3)\n  budget sweep [0, 8]\n}\n\
+         report e to \"e.json\"\n\
+         report e per_clip to \"e.jsonl\"\n",
+    );
+    let o = r.advp(&["run", "c.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("out/e.json"))).unwrap();
+    let flags = v["flags"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !flags.iter().any(|f| f["check"] == "zero_gradient"),
+        "BPDA passes the gradient through the codec: {v}"
+    );
+    // The perturbation moved every clip (the gradient reached the input) and
+    // stayed in the ball.
+    let recs: Vec<serde_json::Value> = String::from_utf8(read(r.dir.path().join("out/e.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let attacked: Vec<f64> = recs
+        .iter()
+        .filter(|r| r["eps"] == 8.0)
+        .map(|r| r["linf"].as_f64().unwrap())
+        .collect();
+    assert_eq!(attacked.len(), 8);
+    assert!(
+        attacked.iter().all(|&l| l > 0.0 && l <= 8.0 + 1e-4),
+        "{attacked:?}"
+    );
+}

@@ -150,7 +150,26 @@ fn apgd_matches_torchattacks_from_the_same_start() {
             z.argsort(1, false).select(1, z.size()[1] - r)
         });
         let t = &named[&format!("{name}/t")];
-        let run = apgd.single_run(&f, x, y, t, target.as_ref());
+        // Every iterate stays in the ε-ball and the image.
+        let mut iterates = 0;
+        let run = apgd.single_run_with(&f, x, y, t, target.as_ref(), &mut |xa| {
+            iterates += 1;
+            let d = (xa - x).to_kind(Kind::Double);
+            let size = match norm {
+                Norm::Inf => d.abs().max().double_value(&[]),
+                Norm::L2 => d
+                    .reshape([16, -1])
+                    .norm_scalaropt_dim(2, [1], false)
+                    .max()
+                    .double_value(&[]),
+            };
+            assert!(
+                size <= eps / 255.0 + 1e-6,
+                "{name}: an iterate has ‖δ‖ = {size}"
+            );
+            assert!(xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0);
+        });
+        assert_eq!(iterates, 20, "{name}: one call per step");
         let robust: Vec<bool> = Vec::<u8>::try_from(&named[&format!("{name}/robust")])
             .unwrap()
             .into_iter()

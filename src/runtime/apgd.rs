@@ -190,6 +190,20 @@ impl Apgd {
         t: &Tensor,
         target: Option<&Tensor>,
     ) -> SingleRun {
+        self.single_run_with(f, x, y, t, target, &mut |_| {})
+    }
+
+    /// [`Apgd::single_run`], showing `on_step` every iterate x⁽ᵏ⁾ (tests
+    /// check the constraints on each).
+    pub fn single_run_with(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        t: &Tensor,
+        target: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> SingleRun {
         let eps = self.eps / 255.0;
         let x = x.detach();
         let n = x.size()[0];
@@ -252,6 +266,7 @@ impl Apgd {
                     }
                 };
             }
+            on_step(&x_adv);
             let (l, g, z) = self.loss_grad(f, &x_adv, y, target);
             loss = l;
             grad = g;
