@@ -22,11 +22,33 @@ fn libtorch_lib() -> Option<PathBuf> {
     None
 }
 
+/// The libtorch version linked: `build-version` of a user's `LIBTORCH`, or
+/// the wheel's `torch.__version__`; recorded with every result.
+fn libtorch_version(lib: &std::path::Path) -> String {
+    if let Some(v) = lib
+        .parent()
+        .and_then(|root| std::fs::read_to_string(root.join("build-version")).ok())
+    {
+        return v.trim().to_string();
+    }
+    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python".into());
+    Command::new(python)
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
     println!("cargo:rerun-if-changed=build.rs");
+    let mut version = "unknown".to_string();
     if let Some(lib) = libtorch_lib() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+        version = libtorch_version(&lib);
     }
+    println!("cargo:rustc-env=ADVP_LIBTORCH_VERSION={version}");
 }

@@ -6,6 +6,8 @@
 //! `result.json` files are written with sorted keys (through
 //! [`serde_json::Value`]); `metrics.jsonl` lines keep the field order below.
 
+pub mod stats;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,6 +32,12 @@ pub struct Row {
     /// clean column and in results of advp versions before per-clip records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub norms: Option<Norms>,
+    /// The 95 % Wilson interval of `accuracy` over the cell's clips
+    /// ([`stats::wilson`]); `None` in results of earlier advp versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_high: Option<f64>,
 }
 
 /// Mean and max L∞ and L2 (0..255 units) of the successful perturbations of
@@ -182,9 +190,55 @@ pub struct EvalResult {
     /// weights in the cache; a `torchscript` or `pretrained` file), by label.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_files: BTreeMap<String, String>,
+    /// What computed the numbers (`None` before advp recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Machine>,
+    /// Models trained on another kind of machine than `machine` (another
+    /// CPU or GPU, libtorch or advp), by label: the table mixes machines.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trained_on: BTreeMap<String, Machine>,
     /// AutoAttack's signs of a suspicious evaluation, per model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+}
+
+/// The reproducibility record of a result: float kernels differ across
+/// processors, so the same seed reproduces to the bit only on the same
+/// kind of machine and libtorch.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Machine {
+    pub advp: String,
+    pub libtorch: String,
+    /// `Cpu` or `Cuda(i)`.
+    pub device: String,
+    /// The CPU model (`/proc/cpuinfo`), and the GPU's when one ran it.
+    pub cpu: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+    pub threads: usize,
+}
+
+impl Machine {
+    /// Whether results of the two may differ in their last bits: another
+    /// processor, GPU, device kind, libtorch or advp (threads aside).
+    pub fn differs(&self, other: &Machine) -> bool {
+        (&self.advp, &self.libtorch, &self.cpu, &self.gpu)
+            != (&other.advp, &other.libtorch, &other.cpu, &other.gpu)
+            || self.device.starts_with("Cuda") != other.device.starts_with("Cuda")
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "{} ({}{}), libtorch {}, advp {}",
+            self.cpu,
+            self.device,
+            self.gpu
+                .as_ref()
+                .map_or(String::new(), |g| format!(", {g}")),
+            self.libtorch,
+            self.advp
+        )
+    }
 }
 
 /// A sanity check an evaluation failed: what was seen, what it usually
@@ -453,10 +507,14 @@ mod tests {
                 n: 2,
                 video_accuracy: None,
                 norms: None,
+                ci_low: None,
+                ci_high: None,
             }],
             protocol: Protocol::WorstCase,
             attack: None,
             model_files: BTreeMap::new(),
+            machine: None,
+            trained_on: BTreeMap::new(),
             flags: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();

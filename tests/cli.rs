@@ -446,10 +446,12 @@ fn run_trains_evaluates_reports_and_caches() {
     assert!(err.contains("3 node(s) ran"), "{err}");
     let md = String::from_utf8(read(r.dir.path().join("results/p/e.md"))).unwrap();
     assert!(md.contains("| model | ε = 0 | ε = 4 | ε = 8 |"), "{md}");
+    // Cells with their intervals; 32 clips separate nothing, so nothing is bold.
     assert!(
-        md.contains("| benign |") && md.contains("| at |") && md.contains("**"),
+        md.contains("| benign |") && md.contains("| at |") && md.contains(" ± "),
         "{md}"
     );
+    assert!(md.contains("Wilson interval") && !md.contains("**"), "{md}");
     let csv = String::from_utf8(read(r.dir.path().join("results/p/e.csv"))).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
     let rows = rows(&r);
@@ -2610,5 +2612,94 @@ fn eot_attacks_through_the_compression_defense_with_bpda() {
     assert!(
         attacked.iter().all(|&l| l > 0.0 && l <= 8.0 + 1e-4),
         "{attacked:?}"
+    );
+}
+
+#[test]
+fn results_record_their_machine_and_a_table_over_two_machines_says_so() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "seed 2\n\
+         data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+         model net = c3d_small(classes: d.classes, width: 2)\n\
+         train t = standard(net, d, epochs: 1, batch: 6)\n\
+         eval e = robustness([t], d.test, batch: 6) {\n  attack pgd(steps: 1)\n  budget sweep [0, 4]\n}\n\
+         report e to \"e.json\", \"e.md\", \"e.csv\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("mixes machines"), "{}", stderr(&o));
+    let out = r.dir.path().join("results/p");
+    let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
+    let m = &v["machine"];
+    assert_eq!(m["advp"], env!("CARGO_PKG_VERSION"));
+    // The pinned wheel's version (a user's own LIBTORCH: its build-version).
+    if std::env::var_os("LIBTORCH").is_none() {
+        assert!(m["libtorch"].as_str().unwrap().starts_with("2.13.0"), "{m}");
+    }
+    assert_eq!(m["device"], "Cpu");
+    assert!(!m["cpu"].as_str().unwrap().is_empty() && m["threads"].as_u64().unwrap() >= 1);
+    // Intervals: every row carries its Wilson interval around the accuracy.
+    for row in v["rows"].as_array().unwrap() {
+        let (lo, acc, hi) = (
+            row["ci_low"].as_f64().unwrap(),
+            row["accuracy"].as_f64().unwrap(),
+            row["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo <= acc && acc <= hi && hi - lo > 0.0, "{row}");
+    }
+    let csv = String::from_utf8(read(out.join("e.csv"))).unwrap();
+    assert!(
+        csv.starts_with(
+            "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high\n"
+        ),
+        "{csv}"
+    );
+    // Say the training ran on another processor: its record and manifest
+    // rewritten as another machine's cache would hold them.
+    let cache = r.dir.path().join(".advp/cache");
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            std::fs::read_to_string(p.join("node.json"))
+                .is_ok_and(|t| t.contains("\"name\": \"t\""))
+        })
+        .unwrap();
+    let mut machine: serde_json::Value =
+        serde_json::from_slice(&read(entry.join("machine.json"))).unwrap();
+    machine["cpu"] = "Another CPU 9000".into();
+    let text = serde_json::to_string_pretty(&machine).unwrap() + "\n";
+    std::fs::write(entry.join("machine.json"), &text).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&read(entry.join("manifest.json"))).unwrap();
+    use sha2::Digest;
+    manifest["sha256"]["machine.json"] = sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into();
+    std::fs::write(
+        entry.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let o = r.advp(&["run", "p.advp", "--quiet", "--only", "e", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = words(&stderr(&o));
+    assert!(err.contains("`t` was trained on Another CPU 9000"), "{err}");
+    assert!(err.contains("the table mixes machines"), "{err}");
+    assert!(
+        !err.contains("damaged"),
+        "the rewritten entry verifies: {err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
+    assert_eq!(v["trained_on"]["t"]["cpu"], "Another CPU 9000");
+    let md = String::from_utf8(read(out.join("e.md"))).unwrap();
+    assert!(
+        md.contains("Mixed machines: `t` was trained on Another CPU 9000"),
+        "{md}"
     );
 }

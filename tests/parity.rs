@@ -225,3 +225,51 @@ fn apgd_checkpoints_are_the_papers_for_100_steps() {
     assert_eq!(Apgd::checkpoints(100), paper);
     assert_eq!(paper[..4], [22, 41, 57, 70]);
 }
+
+#[test]
+fn wilson_intervals_and_mcnemar_p_values_match_scipy() {
+    use advp::results::stats::{mcnemar_exact, wilson, Z95};
+    let Some(py) = python_with_torchattacks("wilson_intervals_and_mcnemar_p_values_match_scipy")
+    else {
+        return;
+    };
+    // scipy comes with torchattacks. The reference:
+    //   binomtest(k, n).proportion_ci(0.95, method="wilson") and
+    //   binomtest(b, b + c, 0.5).pvalue (two-sided, exact).
+    let cases: Vec<(u64, u64)> = vec![
+        (0, 10),
+        (1, 10),
+        (5, 10),
+        (9, 10),
+        (10, 10),
+        (37, 200),
+        (196, 200),
+        (3, 7),
+    ];
+    let mcnemar: Vec<(u64, u64)> = vec![(0, 5), (2, 8), (7, 3), (10, 10), (1, 19), (30, 12)];
+    let code = format!(
+        "import json\nfrom scipy.stats import binomtest\n\
+         w = [list(binomtest(k, n).proportion_ci(0.95, method='wilson')) for k, n in {cases:?}]\n\
+         m = [binomtest(b, b + c, 0.5).pvalue for b, c in {mcnemar:?}]\n\
+         print(json.dumps({{'w': w, 'm': m}}))\n"
+    );
+    let o = Command::new(&py).args(["-c", &code]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (i, &(k, n)) in cases.iter().enumerate() {
+        let (lo, hi) = wilson(k, n, Z95);
+        let (slo, shi) = (
+            v["w"][i][0].as_f64().unwrap(),
+            v["w"][i][1].as_f64().unwrap(),
+        );
+        assert!(
+            (lo - slo).abs() < 1e-9 && (hi - shi).abs() < 1e-9,
+            "{k}/{n}: {lo}, {hi} vs scipy {slo}, {shi}"
+        );
+    }
+    for (i, &(b, c)) in mcnemar.iter().enumerate() {
+        let p = mcnemar_exact(b, c);
+        let sp = v["m"][i].as_f64().unwrap();
+        assert!((p - sp).abs() < 1e-9, "b {b}, c {c}: {p} vs scipy {sp}");
+    }
+}

@@ -29,6 +29,7 @@ fn training(name: &str, m: &[EpochMetrics]) -> Figure {
             .filter_map(|l| Some((l.epoch as f64, pct(get(l))?)))
             .collect(),
         mark,
+        band: Vec::new(),
     };
     let series: Vec<Series> = [
         series(|l| l.train_acc, "train (attacked)", Mark::LinePoints),
@@ -47,6 +48,7 @@ fn training(name: &str, m: &[EpochMetrics]) -> Figure {
                 name: "train".into(),
                 points: m.iter().map(|l| (l.epoch as f64, l.train_loss)).collect(),
                 mark: Mark::LinePoints,
+                band: Vec::new(),
             }],
         };
     }
@@ -56,6 +58,11 @@ fn training(name: &str, m: &[EpochMetrics]) -> Figure {
         y_label: "top-1 accuracy (%)".into(),
         series,
     }
+}
+
+/// A row's 95 % interval in percent, when it has one.
+fn interval(r: &crate::results::Row) -> Option<(f64, f64)> {
+    Some((100.0 * r.ci_low?, 100.0 * r.ci_high?))
 }
 
 fn robustness(name: &str, result: &EvalResult) -> Figure {
@@ -74,11 +81,21 @@ fn robustness(name: &str, result: &EvalResult) -> Figure {
                 (m.clone(), values)
             })
             .collect();
+        let whiskers = models
+            .iter()
+            .map(|m| {
+                grid.columns
+                    .iter()
+                    .map(|c| grid.cell(m, c).and_then(interval))
+                    .collect()
+            })
+            .collect();
         return Figure::Bars {
             title: format!("{name}: accuracy under each attack"),
             y_label: "top-1 accuracy (%)".into(),
             categories: grid.columns.clone(),
             series,
+            whiskers,
         };
     }
     Figure::Lines {
@@ -95,6 +112,11 @@ fn robustness(name: &str, result: &EvalResult) -> Figure {
                     .map(|r| (r.eps, 100.0 * r.accuracy))
                     .collect(),
                 mark: Mark::LinePoints,
+                band: rows
+                    .iter()
+                    .filter(|r| &r.model == m)
+                    .filter_map(|r| interval(r).map(|(lo, hi)| (r.eps, lo, hi)))
+                    .collect(),
             })
             .collect(),
     }
@@ -131,6 +153,7 @@ fn analysis(name: &str, result: &AnalysisResult) -> Figure {
                         name: "best α (highest loss)".into(),
                         points: f.best.iter().map(|p| (p.eps, p.alpha)).collect(),
                         mark: Mark::Points,
+                        band: Vec::new(),
                     },
                     Series {
                         name: "least-squares fit".into(),
@@ -140,6 +163,7 @@ fn analysis(name: &str, result: &AnalysisResult) -> Figure {
                             .map(|&x| (x, f.a * x + f.b))
                             .collect(),
                         mark: Mark::Line,
+                        band: Vec::new(),
                     },
                 ],
             }
@@ -154,6 +178,7 @@ fn analysis(name: &str, result: &AnalysisResult) -> Figure {
                     .filter_map(|(&e, a)| Some((e as f64, pct(*a)?)))
                     .collect(),
                 mark,
+                band: Vec::new(),
             };
             Figure::Lines {
                 title: format!("{name}: generalization gap of `{}`", g.train),

@@ -54,11 +54,11 @@ fn table(rows: &[Row]) -> String {
         let _ = write!(out, "<tr><th>{}</th>", escape(m));
         for c in &grid.columns {
             match grid.cell(m, c) {
-                Some(r) if r.accuracy == grid.best(c) => {
-                    let _ = write!(out, "<td><b>{:.1}</b></td>", 100.0 * r.accuracy);
+                Some(r) if grid.bold(r) => {
+                    let _ = write!(out, "<td><b>{}</b></td>", super::tables::accuracy_text(r));
                 }
                 Some(r) => {
-                    let _ = write!(out, "<td>{:.1}</td>", 100.0 * r.accuracy);
+                    let _ = write!(out, "<td>{}</td>", super::tables::accuracy_text(r));
                 }
                 None => out.push_str("<td>–</td>"),
             }
@@ -100,9 +100,15 @@ fn section(node: &Node, result: &NodeResult) -> String {
         NodeResult::Eval { result, .. } => {
             let rows = &result.rows;
             let n = rows.first().map_or(0, |r| r.n);
+            let caption = if rows.iter().any(|r| r.ci_low.is_some()) {
+                format!(" {}", super::tables::INTERVAL_CAPTION)
+            } else {
+                String::new()
+            };
             let _ = write!(
                 out,
-                "<p>Top-1 accuracy (%), {n} clips per cell.</p>{}",
+                "<p>Top-1 accuracy (%), {n} clips per cell.{}</p>{}",
+                escape(&caption),
                 table(rows)
             );
             let note = super::tables::pipeline_note(result);

@@ -19,6 +19,9 @@ pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub mark: Mark,
+    /// A shaded band (x, low, high) behind the line: the 95 % interval of
+    /// each point; empty for none.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -41,12 +44,14 @@ pub enum Figure {
         ys: Vec<f64>,
         z: Vec<Vec<f64>>,
     },
-    /// Grouped bars: one group per category, one bar per series (Figure 5).
+    /// Grouped bars: one group per category, one bar per series (Figure 5),
+    /// with whiskers (low, high) where `whiskers[series][category]` is known.
     Bars {
         title: String,
         y_label: String,
         categories: Vec<String>,
         series: Vec<(String, Vec<f64>)>,
+        whiskers: Vec<Vec<Option<(f64, f64)>>>,
     },
 }
 
@@ -127,6 +132,11 @@ pub fn render(fig: &Figure, format: Format) -> Result<Vec<u8>, String> {
 
 use image::ImageEncoder;
 
+/// The width of one bar of a group of `k`.
+fn w_of(k: f64) -> f64 {
+    0.8 / k
+}
+
 fn e<E: std::fmt::Display>(x: E) -> String {
     format!("cannot draw the figure: {x}")
 }
@@ -176,7 +186,12 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                 0.03,
             );
             let ys = span(
-                series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+                series.iter().flat_map(|s| {
+                    s.points
+                        .iter()
+                        .map(|p| p.1)
+                        .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+                }),
                 0.08,
             );
             let mut chart = ChartBuilder::on(area)
@@ -197,6 +212,13 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                 .map_err(e)?;
             for (i, s) in series.iter().enumerate() {
                 let c = colour(i);
+                if !s.band.is_empty() {
+                    let mut outline: Vec<(f64, f64)> = s.band.iter().map(|b| (b.0, b.1)).collect();
+                    outline.extend(s.band.iter().rev().map(|b| (b.0, b.2)));
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.15).filled())))
+                        .map_err(e)?;
+                }
                 let pts = s.points.clone();
                 let legend = match s.mark {
                     Mark::Points => chart
@@ -316,6 +338,7 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
             y_label,
             categories,
             series,
+            whiskers,
         } => {
             let k = series.len().max(1) as f64;
             let top = series
@@ -360,6 +383,26 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
                     });
+                // Whiskers: the interval of each bar, with caps.
+                let ends = whiskers.get(s).cloned().unwrap_or_default();
+                chart
+                    .draw_series(ends.iter().enumerate().filter_map(|(i, w)| {
+                        let (lo, hi) = (*w)?;
+                        let mid = i as f64 + 0.1 + s as f64 * w_of(k) + w_of(k) * 0.46;
+                        let cap = w_of(k) * 0.2;
+                        Some(PathElement::new(
+                            vec![
+                                (mid - cap, lo),
+                                (mid + cap, lo),
+                                (mid, lo),
+                                (mid, hi),
+                                (mid - cap, hi),
+                                (mid + cap, hi),
+                            ],
+                            BLACK.stroke_width(1),
+                        ))
+                    }))
+                    .map_err(e)?;
             }
             legend(&mut chart)?;
         }
@@ -381,11 +424,13 @@ mod tests {
                     name: "benign".into(),
                     points: vec![(0.0, 96.5), (4.0, 0.0), (8.0, 0.0)],
                     mark: Mark::LinePoints,
+                    band: vec![(0.0, 93.0, 98.3), (4.0, 0.0, 1.9), (8.0, 0.0, 1.9)],
                 },
                 Series {
                     name: "AT".into(),
                     points: vec![(0.0, 99.0), (4.0, 74.0), (8.0, 21.0)],
                     mark: Mark::Dashed,
+                    band: Vec::new(),
                 },
             ],
         }
@@ -398,6 +443,8 @@ mod tests {
         for t in ["robustness", "accuracy (%)", "benign", "AT"] {
             assert!(svg.contains(t), "{t} missing");
         }
+        // The interval band is drawn (one polygon for the one band).
+        assert_eq!(svg.matches("<polygon").count(), 1, "{svg}");
     }
 
     #[test]
@@ -420,6 +467,10 @@ mod tests {
                 series: vec![
                     ("a".into(), vec![90.0, 10.0]),
                     ("b".into(), vec![80.0, 40.0]),
+                ],
+                whiskers: vec![
+                    vec![Some((85.0, 94.0)), None],
+                    vec![None, Some((33.0, 47.0))],
                 ],
             },
         ] {

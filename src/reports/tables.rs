@@ -62,7 +62,38 @@ impl<'a> Grid<'a> {
             .map(|r| r.accuracy)
             .fold(f64::NEG_INFINITY, f64::max)
     }
+
+    /// Whether `r` is shown bold: the best of its column and, where the rows
+    /// carry intervals, separated from the runner-up by them (its interval's
+    /// low end above the runner-up's high end). Results without intervals
+    /// (earlier advp versions) bold the best alone.
+    pub fn bold(&self, r: &Row) -> bool {
+        let column = Self::column(r);
+        if r.accuracy != self.best(&column) {
+            return false;
+        }
+        let others: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|o| Self::column(o) == column && !std::ptr::eq(*o, r))
+            .collect();
+        match (r.ci_low, others.iter().all(|o| o.ci_high.is_some())) {
+            (Some(lo), true) => others.iter().all(|o| o.ci_high.is_some_and(|hi| lo > hi)),
+            _ => true,
+        }
+    }
 }
+
+/// A cell's accuracy in percent, with ± half its 95 % interval when known.
+pub fn accuracy_text(r: &Row) -> String {
+    match (r.ci_low, r.ci_high) {
+        (Some(lo), Some(hi)) => format!("{:.1} ± {:.1}", 100.0 * r.accuracy, 50.0 * (hi - lo)),
+        _ => format!("{:.1}", 100.0 * r.accuracy),
+    }
+}
+
+/// The caption under a table whose cells carry intervals.
+pub const INTERVAL_CAPTION: &str = "Each cell: top-1 accuracy ± half its 95 % Wilson interval over the clips (one seed). Bold: the best of a column, only where its interval lies above every other row's.";
 
 /// Rows as a Markdown table: one row per model, one column per ε, the best
 /// accuracy of each column in bold (as in the paper's tables).
@@ -86,8 +117,8 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
         for c in columns {
             match grid.cell(m, c) {
                 Some(r) => {
-                    let v = format!("{:.1}", 100.0 * r.accuracy);
-                    if r.accuracy == grid.best(c) {
+                    let v = accuracy_text(r);
+                    if grid.bold(r) {
                         out.push_str(&format!(" **{v}** |"));
                     } else {
                         out.push_str(&format!(" {v} |"));
@@ -99,17 +130,24 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
         out.push('\n');
     }
     let n = rows.first().map_or(0, |r| r.n);
-    out.push_str(&format!("\n{n} clips per cell.\n"));
+    out.push_str(&format!("\n{n} clips per cell."));
+    if rows.iter().any(|r| r.ci_low.is_some()) {
+        out.push(' ');
+        out.push_str(INTERVAL_CAPTION);
+    }
+    out.push('\n');
     out
 }
 
 /// What the attacks differentiated, and the defenses in front of each model,
 /// from an evaluation's result.
 pub fn csv(rows: &[Row], seed: u64) -> String {
-    let mut out = String::from("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed\n");
+    let mut out = String::from(
+        "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high\n",
+    );
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{seed}\n",
+            "{},{},{},{},{},{},{},{},{seed},{},{}\n",
             r.model,
             r.attack.as_deref().unwrap_or(""),
             eps_label(r.eps),
@@ -117,7 +155,9 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
             r.accuracy,
             r.correct,
             r.n,
-            r.video_accuracy.map_or(String::new(), |v| v.to_string())
+            r.video_accuracy.map_or(String::new(), |v| v.to_string()),
+            num(&r.ci_low),
+            num(&r.ci_high)
         ));
     }
     out
@@ -127,6 +167,15 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
 /// from an evaluation's result.
 pub fn pipeline_note(v: &EvalResult) -> String {
     let mut out = String::new();
+    if let Some(here) = &v.machine {
+        for (m, there) in &v.trained_on {
+            out.push_str(&format!(
+                "Mixed machines: `{m}` was trained on {}; the evaluation ran on {}.\n",
+                there.text(),
+                here.text()
+            ));
+        }
+    }
     out.push_str(match v.protocol {
         Protocol::Independent => "Protocol `independent` (the paper's): each cell attacked from scratch, the final iterate counts.\n",
         Protocol::WorstCase => "Protocol `worst_case` (AutoAttack's): a clip counts robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips count as fooled and are not attacked.\n",
@@ -352,7 +401,33 @@ mod tests {
             n: 100,
             video_accuracy: None,
             norms: None,
+            ci_low: None,
+            ci_high: None,
         }
+    }
+
+    #[test]
+    fn bold_needs_an_interval_clear_of_the_runner_up() {
+        use crate::results::stats::{wilson, Z95};
+        let with_ci = |model: &str, k: u64, n: u64| {
+            let (lo, hi) = wilson(k, n, Z95);
+            Row {
+                correct: k,
+                n,
+                accuracy: k as f64 / n as f64,
+                ci_low: Some(lo),
+                ci_high: Some(hi),
+                ..row(model, 8.0, 0.0)
+            }
+        };
+        // 30/100 against 25/100: intervals overlap, nothing is bold.
+        let md = markdown("t", &[with_ci("a", 30, 100), with_ci("b", 25, 100)]);
+        assert!(!md.contains("**"), "{md}");
+        assert!(md.contains("| a | 30.0 ± 8.8 |"), "{md}");
+        assert!(md.contains("Wilson interval"), "{md}");
+        // 60/100 against 25/100: separated, the best is bold.
+        let md = markdown("t", &[with_ci("a", 60, 100), with_ci("b", 25, 100)]);
+        assert!(md.contains("| a | **60.0 ± 9.4** |"), "{md}");
     }
 
     #[test]
@@ -368,6 +443,6 @@ mod tests {
         assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
         assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
         let c = csv(&rows, 3);
-        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3"));
+        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3,,"));
     }
 }

@@ -62,6 +62,41 @@ pub fn apply_threads(settings: &Settings) -> usize {
 }
 
 /// One line about the machine: libtorch, CUDA, threads.
+/// The reproducibility record of this process on `device`.
+pub fn machine(device: tch::Device) -> crate::results::Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let gpu = match device {
+        tch::Device::Cuda(_) => std::process::Command::new("nvidia-smi")
+            .args(["--query-gpu=name", "--format=csv,noheader"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_string)
+            }),
+        _ => None,
+    };
+    crate::results::Machine {
+        advp: env!("CARGO_PKG_VERSION").to_string(),
+        libtorch: env!("ADVP_LIBTORCH_VERSION").to_string(),
+        device: format!("{device:?}"),
+        cpu,
+        gpu,
+        threads: tch::get_num_threads().max(1) as usize,
+    }
+}
+
 pub fn describe() -> String {
     let cuda = if tch::Cuda::is_available() {
         format!("{} CUDA GPU(s)", tch::Cuda::device_count())

@@ -358,6 +358,7 @@ fn row_of(
 ) -> Row {
     let n = records.len() as u64;
     let correct = records.iter().filter(|r| !r.fooled).count() as u64;
+    let (lo, hi) = crate::results::stats::wilson(correct, n, crate::results::stats::Z95);
     Row {
         model: model.to_string(),
         attack: cell.label.clone(),
@@ -368,6 +369,8 @@ fn row_of(
         n,
         video_accuracy,
         norms: cell.attack.as_ref().map(|_| norms(records)),
+        ci_low: Some(lo),
+        ci_high: Some(hi),
     }
 }
 

@@ -84,9 +84,7 @@ impl Runner<'_> {
         let dir = self.workdir(i)?;
         crate::results::write_json(&dir.join("result.json"), &result)
             .map_err(|e| self.fail(i, e))?;
-        self.cache
-            .finish(&self.keys[i])
-            .map_err(|e| self.fail(i, e))
+        self.finish(i)
     }
 
     /// Runs `each` on the model (behind its defenses) and the split's clips,

@@ -137,6 +137,20 @@ impl Runner<'_> {
             models::save_tensors(&adversarial, &dir.join("adversarial.safetensors"))
                 .map_err(|e| self.fail(i, e))?;
         }
+        // Models trained elsewhere: the table mixes machines, say so.
+        let here = crate::runtime::device::machine(self.opts.device);
+        let mut trained_on = BTreeMap::new();
+        for m in &e.models {
+            if let Some(there) = self.machine_of(m.model).filter(|t| t.differs(&here)) {
+                self.progress.line(&format!(
+                    "advp: warning: `{}` was trained on {}; this evaluation runs on {}: the table mixes machines (float kernels differ, so numbers may differ in their last digits from one machine's run)",
+                    m.label,
+                    there.text(),
+                    here.text()
+                ));
+                trained_on.insert(m.label.clone(), there);
+            }
+        }
         let result = EvalResult {
             node,
             split: e.split.split.as_str().to_string(),
@@ -154,6 +168,8 @@ impl Runner<'_> {
                 })
             }),
             model_files,
+            machine: Some(here),
+            trained_on,
             flags,
         };
         crate::util::write_atomic(
@@ -163,8 +179,6 @@ impl Runner<'_> {
         .map_err(|e| self.fail(i, format!("cannot write the records: {e}")))?;
         crate::results::write_json(&dir.join("result.json"), &result)
             .map_err(|e| self.fail(i, e))?;
-        self.cache
-            .finish(&self.keys[i])
-            .map_err(|e| self.fail(i, e))
+        self.finish(i)
     }
 }

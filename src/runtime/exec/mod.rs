@@ -274,6 +274,28 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// Commits node `i`'s working folder to the cache, with the record of
+    /// the machine that computed it (`machine.json`).
+    pub(super) fn finish(&self, i: usize) -> Result<(), RunError> {
+        let dir = self
+            .cache
+            .partial(&self.keys[i])
+            .map_err(|e| self.fail(i, e))?;
+        let machine = crate::runtime::device::machine(self.opts.device);
+        crate::results::write_json(&dir.join("machine.json"), &machine)
+            .map_err(|e| self.fail(i, e))?;
+        self.cache
+            .finish(&self.keys[i])
+            .map_err(|e| self.fail(i, e))
+    }
+
+    /// The machine that computed node `i`'s cached result, if recorded.
+    pub(super) fn machine_of(&self, i: usize) -> Option<crate::results::Machine> {
+        let text =
+            std::fs::read_to_string(self.cache.done(&self.keys[i]).join("machine.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     /// The nodes a run would touch (all, or `--only`'s and what it reads),
     /// after the checks that refuse unsupported nodes before any work.
     pub fn prepare(&self) -> Result<Vec<usize>, RunError> {

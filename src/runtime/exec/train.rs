@@ -156,9 +156,7 @@ impl Runner<'_> {
         for (file, net) in saved {
             net.save(&dir.join(file)).map_err(|e| self.fail(i, e))?;
         }
-        self.cache
-            .finish(&self.keys[i])
-            .map_err(|e| self.fail(i, e))
+        self.finish(i)
     }
 
     /// Trains node `i`'s learner in its working folder (resuming a checkpoint
