@@ -102,6 +102,24 @@ with open(f"{out_dir}/reference.safetensors", "wb") as f:
     f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 "#;
 
+/// Asserts ‖xa − x‖ ≤ ε (0..255 units) per clip under `norm`, and xa in [0, 1].
+fn in_ball_and_image(what: &str, xa: &Tensor, x: &Tensor, norm: Norm, eps: f64) {
+    let d = (xa - x).to_kind(Kind::Double);
+    let size = match norm {
+        Norm::Inf => d.abs().max().double_value(&[]),
+        Norm::L2 => d
+            .reshape([d.size()[0], -1])
+            .norm_scalaropt_dim(2, [1], false)
+            .max()
+            .double_value(&[]),
+    };
+    assert!(size <= eps / 255.0 + 1e-6, "{what}: ‖δ‖ = {size}");
+    assert!(
+        xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0,
+        "{what}"
+    );
+}
+
 #[test]
 fn apgd_matches_torchattacks_from_the_same_start() {
     let Some(py) = python_with_torchattacks("apgd_matches_torchattacks_from_the_same_start") else {
@@ -154,20 +172,7 @@ fn apgd_matches_torchattacks_from_the_same_start() {
         let mut iterates = 0;
         let run = apgd.single_run_with(&f, x, y, t, target.as_ref(), &mut |xa| {
             iterates += 1;
-            let d = (xa - x).to_kind(Kind::Double);
-            let size = match norm {
-                Norm::Inf => d.abs().max().double_value(&[]),
-                Norm::L2 => d
-                    .reshape([16, -1])
-                    .norm_scalaropt_dim(2, [1], false)
-                    .max()
-                    .double_value(&[]),
-            };
-            assert!(
-                size <= eps / 255.0 + 1e-6,
-                "{name}: an iterate has ‖δ‖ = {size}"
-            );
-            assert!(xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0);
+            in_ball_and_image(&format!("{name}: an iterate"), xa, x, norm, eps);
         });
         assert_eq!(iterates, 20, "{name}: one call per step");
         let robust: Vec<bool> = Vec::<u8>::try_from(&named[&format!("{name}/robust")])
@@ -191,17 +196,7 @@ fn apgd_matches_torchattacks_from_the_same_start() {
         }
         // Every iterate kept stays in the ball and the image.
         for t in [&run.best, &run.best_adv] {
-            let d = (t - x).to_kind(Kind::Double);
-            let size = match norm {
-                Norm::Inf => d.abs().max().double_value(&[]),
-                Norm::L2 => d
-                    .reshape([16, -1])
-                    .norm_scalaropt_dim(2, [1], false)
-                    .max()
-                    .double_value(&[]),
-            };
-            assert!(size <= eps / 255.0 + 1e-6, "{name}: ‖δ‖ = {size}");
-            assert!(t.min().double_value(&[]) >= 0.0 && t.max().double_value(&[]) <= 1.0);
+            in_ball_and_image(name, t, x, norm, eps);
         }
     }
     assert!(

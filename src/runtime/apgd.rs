@@ -22,7 +22,7 @@
 //! ε is in 0..255 units as everywhere. Restarts and targets attack only the
 //! clips still robust, as the reference's `perturb` does.
 
-use super::pgd::Norm;
+use super::pgd::{put_rows, Norm};
 use tch::{Kind, Reduction, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,26 +384,23 @@ impl Apgd {
                 });
                 let run = self.single_run(f, &xs, &ys, &t, target.as_ref());
                 let _g = tch::no_grad_guard();
+                // Fooled clips take their fooling iterate; a robust clip
+                // keeps the first run's best-loss iterate.
+                let (mut fooled, mut best) = ((vec![], vec![]), (vec![], vec![]));
                 for (j, &i) in todo.iter().enumerate() {
-                    let i = i as usize;
-                    let jt = j as i64;
+                    let iu = i as usize;
                     if !run.robust[j] {
-                        fooled_at[i] = run.first_fooled[j].map(|s| spent + s);
-                        adv = adv.index_copy(
-                            0,
-                            &Tensor::from_slice(&[i as i64]).to_device(x.device()),
-                            &run.best_adv.narrow(0, jt, 1),
-                        );
-                    } else if !best_set[i] {
-                        // A robust clip keeps the first run's best-loss iterate.
-                        best_set[i] = true;
-                        adv = adv.index_copy(
-                            0,
-                            &Tensor::from_slice(&[i as i64]).to_device(x.device()),
-                            &run.best.narrow(0, jt, 1),
-                        );
+                        fooled_at[iu] = run.first_fooled[j].map(|s| spent + s);
+                        fooled.0.push(i);
+                        fooled.1.push(j as i64);
+                    } else if !best_set[iu] {
+                        best_set[iu] = true;
+                        best.0.push(i);
+                        best.1.push(j as i64);
                     }
                 }
+                adv = put_rows(&adv, &fooled.0, &run.best_adv, &fooled.1);
+                adv = put_rows(&adv, &best.0, &run.best, &best.1);
                 spent += self.steps;
             }
         }

@@ -146,6 +146,43 @@ impl Attack {
         }
     }
 
+    /// A PGD-family attack (FGSM, PGD, patch, border) as its PGD and, for a
+    /// patch or a border, the mask of `x`'s shape.
+    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+        let s = x.size();
+        Ok(match self {
+            Attack::Fgsm(e) => (Pgd::fgsm(*e), None),
+            Attack::Pgd(p) => (p.clone(), None),
+            Attack::Patch {
+                pgd,
+                ratio,
+                position,
+            } => (
+                pgd.clone(),
+                Some(video::patch_mask(
+                    s[0],
+                    s[3],
+                    s[4],
+                    *ratio,
+                    position,
+                    x.device(),
+                )),
+            ),
+            Attack::Border { pgd, ratio } => {
+                let t = video::border_thickness(s[3], s[4], *ratio)?;
+                (
+                    pgd.clone(),
+                    Some(video::border_mask(s[0], s[3], s[4], t, x.device())),
+                )
+            }
+            _ => {
+                return Err(
+                    "a gradient attack (pgd, fgsm, masked_pgd, frame_border) is needed here".into(),
+                )
+            }
+        })
+    }
+
     /// The adversarial clips under the worst-case protocol: PGD-based
     /// attacks stop per clip at the first misclassified iterate, APGD and
     /// Square report the first fooling iterate or query, an ensemble runs
@@ -159,22 +196,10 @@ impl Attack {
         x: &Tensor,
         y: &Tensor,
     ) -> Result<Found, String> {
-        let s = x.size();
         let (adv, steps) = match self {
-            Attack::Fgsm(e) => Pgd::fgsm(*e).run_until_fooled(f, judge, x, y, None),
-            Attack::Pgd(p) => p.run_until_fooled(f, judge, x, y, None),
-            Attack::Patch {
-                pgd,
-                ratio,
-                position,
-            } => {
-                let mask = video::patch_mask(s[0], s[3], s[4], *ratio, position, x.device());
-                pgd.run_until_fooled(f, judge, x, y, Some(&mask))
-            }
-            Attack::Border { pgd, ratio } => {
-                let t = video::border_thickness(s[3], s[4], *ratio)?;
-                let mask = video::border_mask(s[0], s[3], s[4], t, x.device());
-                pgd.run_until_fooled(f, judge, x, y, Some(&mask))
+            Attack::Fgsm(_) | Attack::Pgd(_) | Attack::Patch { .. } | Attack::Border { .. } => {
+                let (pgd, mask) = self.pgd_and_mask(x)?;
+                pgd.run_until_fooled(f, judge, x, y, mask.as_ref())
             }
             Attack::Apgd(a) => {
                 a.check_classes(f, x)?;
@@ -242,22 +267,10 @@ impl Attack {
         x: &Tensor,
         y: &Tensor,
     ) -> Result<Tensor, String> {
-        let s = x.size();
         Ok(match self {
-            Attack::Fgsm(e) => Pgd::fgsm(*e).run(f, x, y),
-            Attack::Pgd(p) => p.run(f, x, y),
-            Attack::Patch {
-                pgd,
-                ratio,
-                position,
-            } => {
-                let mask = video::patch_mask(s[0], s[3], s[4], *ratio, position, x.device());
-                pgd.run_masked(f, x, y, Some(&mask), &mut |_| {})
-            }
-            Attack::Border { pgd, ratio } => {
-                let t = video::border_thickness(s[3], s[4], *ratio)?;
-                let mask = video::border_mask(s[0], s[3], s[4], t, x.device());
-                pgd.run_masked(f, x, y, Some(&mask), &mut |_| {})
+            Attack::Fgsm(_) | Attack::Pgd(_) | Attack::Patch { .. } | Attack::Border { .. } => {
+                let (pgd, mask) = self.pgd_and_mask(x)?;
+                pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})
             }
             Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y),
             Attack::Flicker(fl) => fl.run(f, x, y).0,
@@ -279,33 +292,7 @@ impl Attack {
                         }
                         total / k as f64
                     };
-                    let (pgd, mask) = match other {
-                        Attack::Fgsm(e) => (Pgd::fgsm(*e), None),
-                        Attack::Pgd(p) => (p.clone(), None),
-                        Attack::Patch {
-                            pgd,
-                            ratio,
-                            position,
-                        } => (
-                            pgd.clone(),
-                            Some(video::patch_mask(
-                                s[0],
-                                s[3],
-                                s[4],
-                                *ratio,
-                                position,
-                                x.device(),
-                            )),
-                        ),
-                        Attack::Border { pgd, ratio } => {
-                            let t = video::border_thickness(s[3], s[4], *ratio)?;
-                            (
-                                pgd.clone(),
-                                Some(video::border_mask(s[0], s[3], s[4], t, x.device())),
-                            )
-                        }
-                        _ => return Err("`eot` wraps a gradient attack".into()),
-                    };
+                    let (pgd, mask) = other.pgd_and_mask(x)?;
                     pgd.maximise(&objective, x, mask.as_ref(), &mut |_| {})
                 }
             },
@@ -360,17 +347,14 @@ fn ensemble(
             a.run_independent(f, judge, &xs, &ys)?
         };
         let wrong = classify(&found.adv, &ys);
+        let (mut at, mut from) = (Vec::new(), Vec::new());
         for (j, &i) in todo.iter().enumerate() {
-            let i = i as usize;
             let fooled = wrong.get(j).copied().unwrap_or(false);
-            let replace = by[i].is_none() && (fooled || first);
-            if replace {
-                adv = adv.index_copy(
-                    0,
-                    &Tensor::from_slice(&[i as i64]).to_device(x.device()),
-                    &found.adv.narrow(0, j as i64, 1),
-                );
+            if by[i as usize].is_none() && (fooled || first) {
+                at.push(i);
+                from.push(j as i64);
             }
+            let i = i as usize;
             if fooled && by[i].is_none() {
                 let member = found.by.as_ref().and_then(|b| b[j].clone());
                 by[i] = Some(member.unwrap_or_else(|| name.clone()));
@@ -378,6 +362,7 @@ fn ensemble(
                 steps[i] = Some(spent + s);
             }
         }
+        adv = super::pgd::put_rows(&adv, &at, &found.adv, &from);
         first = false;
         spent += a.steps();
     }

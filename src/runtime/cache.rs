@@ -332,6 +332,14 @@ fn write_manifest(dir: &Path) -> Result<(), String> {
     write_json(&dir.join(MANIFEST), &serde_json::json!({ "sha256": files }))
 }
 
+/// A file's SHA-256 as a finished entry's manifest records it (the run
+/// verified the entry against it before reading it).
+pub fn manifest_sha256(dir: &Path, file: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    manifest["sha256"][file].as_str().map(str::to_string)
+}
+
 /// Checks a finished entry's files against its manifest.
 pub fn verify_dir(dir: &Path) -> Verdict {
     let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST)) else {

@@ -68,33 +68,39 @@ fn measure(logits: &Tensor, x: &Tensor, xa: &Tensor, y: &Tensor, probs: bool) ->
     let _g = tch::no_grad_guard();
     let cpu = Device::Cpu;
     let n = x.size()[0];
-    let pred = logits.argmax(-1, false).to_device(cpu);
+    // Each per-clip quantity read to the host once, as a vector.
+    let values = |t: Tensor| -> Vec<f64> {
+        Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(cpu).flatten(0, -1))
+            .unwrap_or_default()
+    };
+    let pred = Vec::<i64>::try_from(logits.argmax(-1, false).to_device(cpu)).unwrap_or_default();
     let label_logit = logits.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
     let others = logits.scatter_value(1, &y.unsqueeze(1), f64::NEG_INFINITY);
-    let margin = (label_logit - others.amax([1], false)).to_device(cpu);
-    let delta = ((xa - x) * 255.0).to_kind(Kind::Float); // N×C×T×H×W
-    let flat = delta.reshape([n, -1]);
-    let linf = flat.abs().amax([1], false).to_device(cpu);
-    let l2 = flat.norm_scalaropt_dim(2, [1], false).to_device(cpu);
-    let changed = delta.abs().amax([1], false).gt(0.0).to_kind(Kind::Float); // N×T×H×W
-    let l0 = changed
-        .reshape([n, -1])
-        .mean_dim(&[1i64][..], false, Kind::Float)
-        .to_device(cpu);
-    let frames = delta.abs().amax([1, 3, 4], false).to_device(cpu); // N×T
+    let margin = values(label_logit - others.amax([1], false));
+    let size = ((xa - x) * 255.0).to_kind(Kind::Float).abs(); // |δ|, N×C×T×H×W
+    let flat = size.reshape([n, -1]);
+    let linf = values(flat.amax([1], false));
+    let l2 = values(flat.norm_scalaropt_dim(2, [1], false));
+    let changed = size.amax([1], false).gt(0.0).to_kind(Kind::Float); // N×T×H×W
+    let l0 = values(
+        changed
+            .reshape([n, -1])
+            .mean_dim(&[1i64][..], false, Kind::Float),
+    );
+    let frames = values(size.amax([1, 3, 4], false)); // N×T, row by row
+    let t = (frames.len() / n.max(1) as usize).max(1);
     let soft = probs.then(|| logits.softmax(-1, Kind::Float).to_device(cpu));
-    (0..n)
+    (0..n as usize)
         .map(|i| Seen {
-            pred: pred.int64_value(&[i]),
-            margin: margin.double_value(&[i]),
-            linf: linf.double_value(&[i]),
-            l2: l2.double_value(&[i]),
-            l0: l0.double_value(&[i]),
-            frame_linf: Vec::<f64>::try_from(frames.get(i).to_kind(Kind::Double))
-                .unwrap_or_default(),
+            pred: pred[i],
+            margin: margin[i],
+            linf: linf[i],
+            l2: l2[i],
+            l0: l0[i],
+            frame_linf: frames[i * t..(i + 1) * t].to_vec(),
             probs: soft
                 .as_ref()
-                .and_then(|p| Vec::<f32>::try_from(p.get(i)).ok()),
+                .and_then(|p| Vec::<f32>::try_from(p.get(i as i64)).ok()),
         })
         .collect()
 }
@@ -123,7 +129,7 @@ pub fn robustness(
     let idx: Vec<usize> = (0..n).collect();
     let batch = batch.max(1);
     let video = clips.video_of(0).is_some();
-    let labels = all_labels(clips)?;
+    let mut labels: Vec<i64> = Vec::with_capacity(n);
     // The clean pass: what every record compares with.
     let mut clean: Vec<Seen> = Vec::with_capacity(n);
     for (b, chunk) in idx.chunks(batch).enumerate() {
@@ -132,6 +138,8 @@ pub fn robustness(
         let (x, y) = clips.batch(chunk, 0, device)?;
         let _g = tch::no_grad_guard();
         clean.extend(measure(&net(&x, false), &x, &x, &y, video));
+        // The labels come with the clean pass: the clips are read once for both.
+        labels.extend(Vec::<i64>::try_from(y.to_device(Device::Cpu)).map_err(|e| e.to_string())?);
     }
     let mut rows = Vec::new();
     let mut records = Vec::new();
@@ -334,18 +342,6 @@ fn interrupted() -> Result<(), String> {
     } else {
         Ok(())
     }
-}
-
-/// Every clip's label, in the split's order.
-fn all_labels(clips: &Clips) -> Result<Vec<i64>, String> {
-    let n = clips.len();
-    let idx: Vec<usize> = (0..n).collect();
-    let mut labels = Vec::with_capacity(n);
-    for chunk in idx.chunks(256) {
-        let (_, y) = clips.batch(chunk, 0, Device::Cpu)?;
-        labels.extend(Vec::<i64>::try_from(y).map_err(|e| e.to_string())?);
-    }
-    Ok(labels)
 }
 
 /// A cell of the table, computed from its records.

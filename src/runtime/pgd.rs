@@ -65,6 +65,20 @@ fn value_and_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> (Tensor,
     (v, g)
 }
 
+/// `dst` with its rows `at` replaced by the rows `from` of `src`, in one copy
+/// (attacks that move a subset of the batch write it back this way).
+pub fn put_rows(dst: &Tensor, at: &[i64], src: &Tensor, from: &[i64]) -> Tensor {
+    if at.is_empty() {
+        return dst.shallow_clone();
+    }
+    let device = dst.device();
+    let (at, from) = (
+        Tensor::from_slice(at).to_device(device),
+        Tensor::from_slice(from).to_device(device),
+    );
+    dst.index_copy(0, &at, &src.index_select(0, &from))
+}
+
 /// Per-sample L2 norm, shaped N×1×…×1 for broadcasting.
 fn norms(t: &Tensor) -> Tensor {
     let n = t.size()[0];
@@ -299,10 +313,8 @@ impl Pgd {
             let next = (&xs + &next).clamp(0.0, 1.0) - &xs;
             // Only the clips still robust move; the fooled keep their iterate.
             let kept: Vec<i64> = keep.iter().map(|&j| j as i64).collect();
-            let kidx = Tensor::from_slice(&kept).to_device(x.device());
             let moved_to: Vec<i64> = keep.iter().map(|&j| active[j]).collect();
-            let to = Tensor::from_slice(&moved_to).to_device(x.device());
-            delta = delta.index_copy(0, &to, &next.index_select(0, &kidx));
+            delta = put_rows(&delta, &moved_to, &next, &kept);
             active = moved_to;
         }
         ((&x + delta).detach(), fooled_at)

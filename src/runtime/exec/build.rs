@@ -78,26 +78,29 @@ impl Runner<'_> {
         }
     }
 
-    /// The file that holds node `i`'s weights, if any: a trained model's
-    /// weights in the cache (its module beside them for TorchScript), a
-    /// `torchscript` module, or `pretrained` weights.
-    pub(super) fn weights_file(&mut self, i: NodeId) -> Option<std::path::PathBuf> {
+    /// The SHA-256 of the file that holds node `i`'s weights, if any: a
+    /// trained model's weights in the cache (its module beside them for
+    /// TorchScript), from the entry's manifest; a `torchscript` module or
+    /// `pretrained` weights, hashed.
+    pub(super) fn weights_sha256(&mut self, i: NodeId) -> Option<String> {
         match self.spec(i) {
             NodeSpec::Train(_) => {
                 let dir = self.cache.done(&self.keys[i]);
-                let module = dir.join("weights.module.pt");
-                Some(if module.exists() {
-                    module
+                let file = if dir.join("weights.module.pt").exists() {
+                    "weights.module.pt"
                 } else {
-                    dir.join("weights.safetensors")
-                })
+                    "weights.safetensors"
+                };
+                crate::runtime::cache::manifest_sha256(&dir, file)
+                    .or_else(|| crate::runtime::cache::sha256_file(&dir.join(file)).ok())
             }
             NodeSpec::Model(_) => {
                 let spec = self.model_spec(i).ok()?;
-                match spec.arch {
-                    crate::runtime::models::Arch::TorchScript { path } => Some(path),
-                    _ => spec.pretrained,
-                }
+                let path = match spec.arch {
+                    crate::runtime::models::Arch::TorchScript { path } => path,
+                    _ => spec.pretrained?,
+                };
+                crate::runtime::cache::sha256_file(&path).ok()
             }
             _ => None,
         }

@@ -67,10 +67,7 @@ impl Runner<'_> {
             let mi = m.model;
             self.ensure_done(mi)?;
             model_keys.insert(label.clone(), self.keys[mi].clone());
-            if let Some(hash) = self
-                .weights_file(mi)
-                .and_then(|p| crate::runtime::cache::sha256_file(&p).ok())
-            {
+            if let Some(hash) = self.weights_sha256(mi) {
                 model_files.insert(label.clone(), hash);
             }
             let net = self.net(mi, i)?;
