@@ -12,73 +12,107 @@ use std::path::PathBuf;
 pub struct Outcome {
     pub summary: Summary,
     pub reports: Vec<PathBuf>,
+    /// Every claim of the targets, tested.
+    pub claims: Vec<crate::results::ClaimResult>,
 }
 
-/// Runs every target that is not cached, then writes their reports and the page.
-pub fn run(runner: Runner) -> Result<Outcome, RunError> {
-    let (program, plan, opts) = (runner.program(), runner.plan(), runner.options());
-    let keys = runner.keys().to_vec();
-    let specs = runner.lowered().reports.clone();
-    let cache = runner.cache().clone();
-    let (summary, targets) = runner.run()?;
-    let reports = write(program, plan, opts, &specs, &keys, &cache, &targets)?;
-    Ok(Outcome { summary, reports })
+/// Runs every target that is not cached, replicate after replicate (one
+/// runner per seed, [`Program::replicate`](crate::language::Program::replicate)),
+/// then writes their reports and the page.
+pub fn run(runners: Vec<Runner>) -> Result<Outcome, RunError> {
+    let mut summary = Summary::default();
+    let mut targets = Vec::new();
+    let several = runners.len() > 1;
+    let mut done: Vec<Runner> = Vec::new();
+    for mut runner in runners {
+        let seed = runner.program().settings.seed;
+        let (s, t) = runner.run()?;
+        let tag = |n: String| {
+            if several {
+                format!("{n} (seed {seed})")
+            } else {
+                n
+            }
+        };
+        summary.ran.extend(s.ran.into_iter().map(tag));
+        summary.cached.extend(s.cached.into_iter().map(tag));
+        targets = t;
+        done.push(runner);
+    }
+    let (reports, claims) = write(&done, &targets)?;
+    Ok(Outcome {
+        summary,
+        reports,
+        claims,
+    })
 }
 
 /// `advp report`: the reports and the HTML page from what is cached, running nothing.
-pub fn report(runner: &Runner) -> Result<Vec<PathBuf>, RunError> {
-    let done = runner.finished()?;
-    write(
-        runner.program(),
-        runner.plan(),
-        runner.options(),
-        &runner.lowered().reports,
-        runner.keys(),
-        runner.cache(),
-        &done,
-    )
+pub fn report(
+    runners: &[Runner],
+) -> Result<(Vec<PathBuf>, Vec<crate::results::ClaimResult>), RunError> {
+    // A target is reported once it is finished under every seed.
+    let mut done = runners[0].finished()?;
+    for r in &runners[1..] {
+        let there = r.finished()?;
+        done.retain(|i| there.contains(i));
+    }
+    write(runners, &done)
+}
+
+/// Where each seed's results are, for the reports.
+fn replicates<'a>(runners: &'a [Runner]) -> crate::reports::Replicates<'a> {
+    crate::reports::Replicates {
+        seeds: runners.iter().map(|r| r.program().settings.seed).collect(),
+        keys: runners.iter().map(|r| r.keys()).collect(),
+        cache: runners[0].cache(),
+        claims: &runners[0].lowered().claims,
+    }
 }
 
 /// Every report of the targets, then the pipeline's HTML page
-/// (`<out>/<pipeline>.html`), written atomically.
+/// (`<out>/<pipeline>.html`), written atomically; and the targets' claims.
 fn write(
-    program: &crate::language::Program,
-    plan: &crate::graph::Plan,
-    opts: &crate::runtime::exec::Options,
-    specs: &[crate::runtime::spec::ReportSpec],
-    keys: &[String],
-    cache: &crate::runtime::cache::Cache,
+    runners: &[Runner],
     targets: &[usize],
-) -> Result<Vec<PathBuf>, RunError> {
+) -> Result<(Vec<PathBuf>, Vec<crate::results::ClaimResult>), RunError> {
+    let first = &runners[0];
+    let (program, plan, opts) = (first.program(), first.plan(), first.options());
+    let specs = &first.lowered().reports;
+    let replicates = replicates(runners);
     sweep_temporary(&opts.out);
+    let failed = |message: String| {
+        RunError::Diagnostics(vec![Diagnostic::new(
+            Code::NodeFailed,
+            program.main,
+            Span { start: 0, end: 0 },
+            message,
+        )
+        .help("results stay in the cache; `advp report FILE` writes the page again")])
+    };
+    let mut claims = Vec::new();
+    for &i in targets {
+        claims.extend(replicates.claims(i).map_err(failed)?);
+    }
     // The reports and the page are written as one set: a failure on the way
     // (a full disk) leaves the previous set whole, not a mix of old and new.
     let mut staged = crate::util::Staged::default();
     let mut written =
-        crate::reports::write_all(program, specs, targets, keys, cache, &opts.out, &mut staged)
+        crate::reports::write_all(program, specs, targets, &replicates, &opts.out, &mut staged)
             .map_err(|e| RunError::Diagnostics(vec![*e]))?;
     let html = crate::reports::html::page(
         program,
         &plan.order,
-        keys,
-        cache,
+        &replicates,
         &crate::reports::html::Machine::here(opts.device),
     );
     let path = opts.out.join(format!("{}.html", program.name()));
     std::fs::create_dir_all(&opts.out)
         .and_then(|_| staged.file(&path, html.as_bytes()))
         .and_then(|_| staged.commit())
-        .map_err(|e| {
-            RunError::Diagnostics(vec![Diagnostic::new(
-                Code::NodeFailed,
-                program.main,
-                Span { start: 0, end: 0 },
-                format!("cannot write {}: {e}", path.display()),
-            )
-            .help("results stay in the cache; `advp report FILE` writes the page again")])
-        })?;
+        .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
     written.push(path);
-    Ok(written)
+    Ok((written, claims))
 }
 
 /// Removes what killed writes left under the output folder (`.name.tmp<pid>`

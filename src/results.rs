@@ -6,7 +6,10 @@
 //! `result.json` files are written with sorted keys (through
 //! [`serde_json::Value`]); `metrics.jsonl` lines keep the field order below.
 
+pub mod replicates;
 pub mod stats;
+
+pub use replicates::{ClaimResult, SeedCell, Verdict};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,6 +41,26 @@ pub struct Row {
     pub ci_low: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_high: Option<f64>,
+    /// Over several seeds ([`replicates::combine`]): how many, the clips of
+    /// each, and each seed's value (`accuracy` is their mean, `correct` and
+    /// `n` their sums, `ci_low`/`ci_high` the interval over seeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_seeds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_clips: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_seed: Vec<SeedCell>,
+}
+
+impl Row {
+    /// Seeds behind the cell (1 for a single run).
+    pub fn seeds(&self) -> u64 {
+        self.n_seeds.unwrap_or(1)
+    }
+    /// Clips behind the cell, per seed.
+    pub fn clips(&self) -> u64 {
+        self.n_clips.unwrap_or(self.n)
+    }
 }
 
 /// Mean and max L∞ and L2 (0..255 units) of the successful perturbations of
@@ -70,6 +93,10 @@ pub enum Protocol {
 /// model. Accuracy cells, norms, plots and statistics are computed from these.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClipRecord {
+    /// The replicate's seed, in reports over seeds (the cache's records
+    /// leave it out: the entry is one seed's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub model: String,
     /// The column: its attack's name, or `pgd`-like for a budget sweep.
     pub attack: String,
@@ -102,6 +129,7 @@ impl ClipRecord {
     /// The CSV columns (pandas-readable; `frame_linf` is in the JSON lines only).
     #[allow(clippy::type_complexity)]
     const CSV: &'static [(&'static str, fn(&ClipRecord) -> String)] = &[
+        ("seed", |r| cell(&r.seed)),
         ("model", |r| csv_text(&r.model)),
         ("attack", |r| csv_text(&r.attack)),
         ("eps", |r| cell(&r.eps)),
@@ -200,6 +228,13 @@ pub struct EvalResult {
     /// AutoAttack's signs of a suspicious evaluation, per model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// A table over several seeds ([`replicates::combine`]): the seeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
+    /// The evaluation's `compare` claims, tested (in reports; the cache's
+    /// entry has none: claims change no result).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ClaimResult>,
 }
 
 /// The reproducibility record of a result: float kernels differ across
@@ -509,6 +544,9 @@ mod tests {
                 norms: None,
                 ci_low: None,
                 ci_high: None,
+                n_seeds: None,
+                n_clips: None,
+                per_seed: Vec::new(),
             }],
             protocol: Protocol::WorstCase,
             attack: None,
@@ -516,6 +554,8 @@ mod tests {
             machine: None,
             trained_on: BTreeMap::new(),
             flags: Vec::new(),
+            seeds: Vec::new(),
+            claims: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");

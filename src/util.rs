@@ -1,7 +1,11 @@
 //! The bottom layer: what every stage may use and that uses no stage.
 //!
 //! Atomic file writes (results, checkpoints, reports, the Slurm record) and
-//! the Ctrl-C flag (set by the CLI's handler, read by trainers and executors).
+//! the Ctrl-C flag (set by the CLI's handler, read by trainers and executors),
+//! and the deterministic random streams ([`rng`]) of training, evaluation and
+//! the bootstrap of the statistics.
+
+pub mod rng;
 
 use std::io::Write;
 use std::path::Path;

@@ -268,3 +268,52 @@ fn wilson_intervals_and_mcnemar_p_values_match_scipy() {
         assert!((p - sp).abs() < 1e-9, "b {b}, c {c}: {p} vs scipy {sp}");
     }
 }
+
+#[test]
+fn the_paired_bootstrap_and_t_quantiles_match_scipy() {
+    use advp::results::stats::{bootstrap_mean, t975};
+    let Some(py) = python_with_torchattacks("the_paired_bootstrap_and_t_quantiles_match_scipy")
+    else {
+        return;
+    };
+    // The reference, from other random draws:
+    //   scipy.stats.bootstrap((d,), np.mean, n_resamples=20000,
+    //       method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    // and scipy.stats.t.ppf(0.975, df). Paired differences of 300 clips: 45
+    // where A alone is right, 15 where B alone is, then 120 clips of a
+    // three-seed mean (±1/3, ±2/3) — the shapes a claim's bootstrap sees.
+    let mut d = vec![0.0; 300];
+    d[..45].iter_mut().for_each(|x| *x = 1.0);
+    d[45..60].iter_mut().for_each(|x| *x = -1.0);
+    for (i, x) in d[100..220].iter_mut().enumerate() {
+        *x = [1.0 / 3.0, -1.0 / 3.0, 2.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0][i % 5];
+    }
+    let dfs = [1u64, 2, 3, 9, 29];
+    let code = format!(
+        "import json, numpy as np\nfrom scipy import stats\n\
+         d = np.array({d:?})\n\
+         r = stats.bootstrap((d,), np.mean, n_resamples=20000, method='percentile', rng=np.random.default_rng(0))\n\
+         t = [float(stats.t.ppf(0.975, df)) for df in {dfs:?}]\n\
+         print(json.dumps({{'ci': [float(r.confidence_interval.low), float(r.confidence_interval.high)], 't': t}}))\n"
+    );
+    let o = Command::new(&py).args(["-c", &code]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (lo, hi) = bootstrap_mean(&d, 20_000, 11);
+    let (slo, shi) = (v["ci"][0].as_f64().unwrap(), v["ci"][1].as_f64().unwrap());
+    // Two independent Monte Carlo estimates of one interval: its ends agree
+    // to a few percent of its width (the draws differ, the clips do not).
+    let tol = 0.04 * (shi - slo);
+    assert!(
+        (lo - slo).abs() < tol && (hi - shi).abs() < tol,
+        "advp [{lo}, {hi}] vs scipy [{slo}, {shi}]"
+    );
+    for (i, &df) in dfs.iter().enumerate() {
+        let st = v["t"][i].as_f64().unwrap();
+        assert!(
+            (t975(df) - st).abs() < 1e-9,
+            "df {df}: {} vs scipy {st}",
+            t975(df)
+        );
+    }
+}

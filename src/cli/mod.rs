@@ -34,6 +34,33 @@ struct PipelineArgs {
     profile: Option<String>,
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Replicates: every computed node once per seed (the file's `seeds`
+    /// otherwise), each its own cache entry; tables show the mean and its
+    /// interval over the seeds.
+    #[arg(long, value_name = "S,S,…", value_delimiter = ',', num_args = 1..)]
+    seeds: Vec<u64>,
+}
+
+impl PipelineArgs {
+    /// The overrides, `--seeds` last (as `--set seeds=[…]`).
+    fn all_sets(&self) -> Vec<String> {
+        let mut sets = self.sets.clone();
+        if !self.seeds.is_empty() {
+            let list: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+            sets.push(format!("seeds=[{}]", list.join(", ")));
+        }
+        sets
+    }
+}
+
+/// One program per seed of `program` (its replicates, in the order listed).
+fn replicas(program: &language::Program) -> Vec<language::Program> {
+    program
+        .settings
+        .seeds
+        .iter()
+        .map(|&s| program.replicate(s))
+        .collect()
 }
 
 /// Where results are read and written.
@@ -252,7 +279,7 @@ fn build(pipeline: &PipelineArgs) -> Result<(language::Program, graph::Plan), i3
         &loaded,
         &language::Options {
             profile: pipeline.profile.clone(),
-            sets: pipeline.sets.clone(),
+            sets: pipeline.all_sets(),
         },
     );
     let Some(program) = outcome.program else {
@@ -288,16 +315,22 @@ fn graph_cmd(pipeline: PipelineArgs, dot: bool, cache: Option<PathBuf>) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let runner = Runner::new(&program, &plan, &opts);
+    let programs = replicas(&program);
+    let runners: Vec<Runner> = programs
+        .iter()
+        .map(|p| Runner::new(p, &plan, &opts))
+        .collect();
+    let word = |r: &Runner, i: usize| if r.is_cached(i) { "cached" } else { "to run" };
+    // With several seeds, each node's replicates: `seed 1 cached, seed 2 to run`.
     let status = |i: usize| match &program.nodes[i] {
-        n if crate::runtime::exec::computed(n) => Some(
-            if runner.is_cached(i) {
-                "cached"
-            } else {
-                "to run"
-            }
-            .to_string(),
-        ),
+        n if crate::runtime::exec::computed(n) => Some(match runners.as_slice() {
+            [one] => word(one, i).to_string(),
+            many => many
+                .iter()
+                .map(|r| format!("seed {} {}", r.program().settings.seed, word(r, i)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
         _ => None,
     };
     if dot {
@@ -354,36 +387,41 @@ fn run_options(
 /// own `advp run --only NODE`; then the reports are written from the cache.
 fn distributed(
     pipeline: &PipelineArgs,
-    runner: Runner,
+    runners: &[Runner],
     flags: &RunArgs,
     slurm: &crate::cluster::slurm::Options,
     started: std::time::Instant,
 ) -> i32 {
     use crate::cluster::{self, Executor as Where};
-    let program = runner.program();
+    let program = runners[0].program();
     let executor = match flags.executor {
         Executor::Slurm => Where::Slurm(slurm.clone()),
         Executor::Local => Where::Local { jobs: flags.jobs },
     };
     let say = |l: &str| eprintln!("advp: {l}");
-    let outcome =
-        match cluster::distribute(&runner, &pipeline.file, &pipeline.sets, &executor, &say) {
-            Ok(o) => o,
-            Err(cluster::Error::Diagnostics(d)) => {
-                print_diagnostics(&d, &program.sources);
-                return 1;
-            }
-            Err(cluster::Error::Missing(d)) => {
-                print_diagnostics(&d, &program.sources);
-                return 2;
-            }
-            Err(cluster::Error::Interrupted) => return 130,
-            Err(cluster::Error::Failed(e)) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
-        };
-    let code = reports_from_cache(&runner);
+    let outcome = match cluster::distribute(
+        runners,
+        &pipeline.file,
+        &pipeline.all_sets(),
+        &executor,
+        &say,
+    ) {
+        Ok(o) => o,
+        Err(cluster::Error::Diagnostics(d)) => {
+            print_diagnostics(&d, &program.sources);
+            return 1;
+        }
+        Err(cluster::Error::Missing(d)) => {
+            print_diagnostics(&d, &program.sources);
+            return 2;
+        }
+        Err(cluster::Error::Interrupted) => return 130,
+        Err(cluster::Error::Failed(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let code = reports_from_cache(runners);
     if code != 0 {
         return code;
     }
@@ -419,7 +457,11 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let runner = Runner::new(&program, &plan, &opts);
+    let programs = replicas(&program);
+    let runners: Vec<Runner> = programs
+        .iter()
+        .map(|p| Runner::new(p, &plan, &opts))
+        .collect();
     let state = crate::cluster::state_dir(&opts, &program, "slurm");
     let record = slurm::load(&state);
     let mut failed = false;
@@ -428,37 +470,50 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
         if !crate::runtime::exec::computed(n) {
             continue;
         }
-        let key = runner.key(i);
-        let st = if record.is_empty() {
-            if runner.is_cached(i) {
-                Status::Cached
+        for runner in &runners {
+            // A replicate's job is `NODE.seedS` in the record, as the executors name it.
+            let (name, shown) = match runners.len() {
+                1 => (n.name.clone(), n.name.clone()),
+                _ => {
+                    let seed = runner.program().settings.seed;
+                    (
+                        format!("{}.seed{seed}", n.name),
+                        format!("{} (seed {seed})", n.name),
+                    )
+                }
+            };
+            let key = runner.key(i);
+            let st = if record.is_empty() {
+                if runner.is_cached(i) {
+                    Status::Cached
+                } else {
+                    Status::NotSubmitted
+                }
             } else {
-                Status::NotSubmitted
-            }
-        } else {
-            slurm::status(&n.name, key, runner.is_cached(i), &record)
-        };
-        let text = match &st {
-            Status::Cached => format!("cached ({})", &key[..12]),
-            Status::Queued(j) => format!("queued (job {j})"),
-            Status::Running(j) => format!("running (job {j})"),
-            Status::Failed(j, s, log) => {
-                failed = true;
-                format!(
-                    "failed (job {j}, {}): {}\n{}",
-                    s.to_lowercase(),
-                    log.display(),
-                    crate::cluster::tail(log, 8)
-                        .lines()
-                        .map(|l| format!("    | {l}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            }
-            Status::Missing(j) => format!("job {j} ended without a result; run again"),
-            Status::NotSubmitted => "to run".into(),
-        };
-        println!("{:<8} {:<16} {text}", n.kind.as_str(), n.name);
+                slurm::status(&name, key, runner.is_cached(i), &record)
+            };
+            let text = match &st {
+                Status::Cached => format!("cached ({})", &key[..12]),
+                Status::Queued(j) => format!("queued (job {j})"),
+                Status::Running(j) => format!("running (job {j})"),
+                Status::Failed(j, s, log) => {
+                    failed = true;
+                    format!(
+                        "failed (job {j}, {}): {}\n{}",
+                        s.to_lowercase(),
+                        log.display(),
+                        crate::cluster::tail(log, 8)
+                            .lines()
+                            .map(|l| format!("    | {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                }
+                Status::Missing(j) => format!("job {j} ended without a result; run again"),
+                Status::NotSubmitted => "to run".into(),
+            };
+            println!("{:<8} {:<16} {text}", n.kind.as_str(), shown);
+        }
     }
     i32::from(failed)
 }
@@ -472,18 +527,31 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let runner = Runner::new(&program, &plan, &opts);
-    reports_from_cache(&runner)
+    let programs = replicas(&program);
+    let runners: Vec<Runner> = programs
+        .iter()
+        .map(|p| Runner::new(p, &plan, &opts))
+        .collect();
+    reports_from_cache(&runners)
+}
+
+/// Each claim's verdict, one line each (stdout: it is the run's finding).
+fn print_claims(claims: &[crate::results::ClaimResult]) {
+    for c in claims {
+        println!("claim {}", c.line());
+    }
 }
 
 /// Writes the reports and the HTML page from the cache and lists them; the
 /// exit status (0, or 1 with the diagnostics printed).
-fn reports_from_cache(runner: &Runner) -> i32 {
-    match crate::pipeline::report(runner) {
-        Ok(paths) => {
+fn reports_from_cache(runners: &[Runner]) -> i32 {
+    let runner = &runners[0];
+    match crate::pipeline::report(runners) {
+        Ok((paths, claims)) => {
             for p in &paths {
                 println!("wrote {}", p.display());
             }
+            print_claims(&claims);
             0
         }
         Err(RunError::Diagnostics(diags)) => {
@@ -534,15 +602,37 @@ fn run(
         );
     }
     let opts = run_options(&pipeline.file, &program, &flags, &folders, chosen.device);
-    let runner = Runner::new(&program, &plan, &opts);
-    if flags.executor == Executor::Slurm || flags.jobs > 1 {
-        return distributed(&pipeline, runner, &flags, &slurm, started);
+    let programs = replicas(&program);
+    if programs.len() > 1 && !flags.quiet {
+        eprintln!(
+            "advp: {} replicates (seeds {}): every computed node runs once per seed",
+            programs.len(),
+            program
+                .settings
+                .seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    match crate::pipeline::run(runner) {
-        Ok(crate::pipeline::Outcome { summary, reports }) => {
+    let runners: Vec<Runner> = programs
+        .iter()
+        .map(|p| Runner::new(p, &plan, &opts))
+        .collect();
+    if flags.executor == Executor::Slurm || flags.jobs > 1 {
+        return distributed(&pipeline, &runners, &flags, &slurm, started);
+    }
+    match crate::pipeline::run(runners) {
+        Ok(crate::pipeline::Outcome {
+            summary,
+            reports,
+            claims,
+        }) => {
             for p in &reports {
                 println!("wrote {}", p.display());
             }
+            print_claims(&claims);
             eprintln!(
                 "advp: done in {:.1} s: {} node(s) ran, {} cached",
                 started.elapsed().as_secs_f64(),

@@ -46,19 +46,19 @@ pub fn run(
     } else {
         0
     };
-    let mut state: HashMap<usize, State> = jobs.iter().map(|j| (j.node, State::Waiting)).collect();
+    let mut state: HashMap<usize, State> = jobs.iter().map(|j| (j.id, State::Waiting)).collect();
     let mut slots = vec![false; n];
     let mut out = Outcome::default();
     let log = |j: &Job| log_dir.join(format!("{}.log", j.name));
     loop {
         // Nodes after a failure never start.
         for j in jobs {
-            if matches!(state[&j.node], State::Waiting)
+            if matches!(state[&j.id], State::Waiting)
                 && j.after
                     .iter()
                     .any(|a| matches!(state.get(a), Some(State::Failed | State::Cancelled)))
             {
-                state.insert(j.node, State::Cancelled);
+                state.insert(j.id, State::Cancelled);
                 say(&format!("{}: cancelled (an input failed)", j.name));
                 out.cancelled.push(j.name.clone());
             }
@@ -66,7 +66,7 @@ pub fn run(
         // Start what is ready, while there are free slots.
         if !crate::util::interrupted() {
             for j in jobs {
-                let ready = matches!(state[&j.node], State::Waiting)
+                let ready = matches!(state[&j.id], State::Waiting)
                     && j.after
                         .iter()
                         .all(|a| matches!(state.get(a), Some(State::Done) | None));
@@ -79,7 +79,7 @@ pub fn run(
                 let file = std::fs::File::create(log(j))
                     .map_err(|e| format!("cannot write {}: {e}", log(j).display()))?;
                 let mut cmd = Command::new(&inv.exe);
-                cmd.args(inv.args(&j.name))
+                cmd.args(inv.args(j))
                     .current_dir(&inv.workdir)
                     .stdin(Stdio::null())
                     .stdout(file.try_clone().map_err(|e| e.to_string())?)
@@ -101,12 +101,12 @@ pub fn run(
                     j.name,
                     log(j).display()
                 ));
-                state.insert(j.node, State::Running(child, slot));
+                state.insert(j.id, State::Running(child, slot));
             }
         }
         // Reap what finished.
         for j in jobs {
-            let finished = match state.get_mut(&j.node) {
+            let finished = match state.get_mut(&j.id) {
                 Some(State::Running(child, slot)) => match child.try_wait() {
                     Ok(Some(status)) => Some((status, *slot)),
                     Ok(None) => None,
@@ -119,11 +119,11 @@ pub fn run(
                 if status.success() {
                     say(&format!("{}: finished", j.name));
                     out.ran.push(j.name.clone());
-                    state.insert(j.node, State::Done);
+                    state.insert(j.id, State::Done);
                 } else if status.code() == Some(130) {
                     say(&format!("{}: interrupted; its checkpoint is saved", j.name));
                     out.interrupted = true;
-                    state.insert(j.node, State::Failed);
+                    state.insert(j.id, State::Failed);
                 } else {
                     say(&format!(
                         "{}: failed ({status}); the end of {}:\n{}",
@@ -132,7 +132,7 @@ pub fn run(
                         tail(&log(j), 12)
                     ));
                     out.failed.push((j.name.clone(), log(j)));
-                    state.insert(j.node, State::Failed);
+                    state.insert(j.id, State::Failed);
                 }
             }
         }

@@ -63,24 +63,43 @@ pub fn state_dir(opts: &crate::runtime::exec::Options, program: &Program, what: 
         .join(name)
 }
 
-/// Runs every node the runner would run that is not cached, each as its own
-/// `advp run --only NODE` (locally or as Slurm jobs), waiting for them; the
-/// reports are the caller's to write afterwards.
+/// Runs every node the runners (one per seed) would run that is not cached,
+/// each replicate as its own `advp run --only NODE` (locally or as Slurm
+/// jobs), waiting for them; the reports are the caller's to write afterwards.
 pub fn distribute(
-    runner: &Runner,
+    runners: &[Runner],
     file: &Path,
     sets: &[String],
     executor: &Executor,
     say: &dyn Fn(&str),
 ) -> Result<Distributed, Error> {
-    let (program, plan, opts) = (runner.program(), runner.plan(), runner.options());
-    let targets = match runner.prepare() {
-        Ok(t) => t,
-        Err(crate::runtime::exec::RunError::Diagnostics(d)) => return Err(Error::Diagnostics(d)),
-        Err(crate::runtime::exec::RunError::Interrupted { .. }) => return Err(Error::Interrupted),
-        Err(crate::runtime::exec::RunError::Missing(d)) => return Err(Error::Missing(d)),
+    let runner = &runners[0];
+    let (program, opts) = (runner.program(), runner.options());
+    let mut jobs = Vec::new();
+    // Which runner and node each job is.
+    let mut of: Vec<(usize, usize)> = Vec::new();
+    for (k, r) in runners.iter().enumerate() {
+        let targets = match r.prepare() {
+            Ok(t) => t,
+            Err(crate::runtime::exec::RunError::Diagnostics(d)) => {
+                return Err(Error::Diagnostics(d))
+            }
+            Err(crate::runtime::exec::RunError::Interrupted { .. }) => {
+                return Err(Error::Interrupted)
+            }
+            Err(crate::runtime::exec::RunError::Missing(d)) => return Err(Error::Missing(d)),
+        };
+        let seed = (runners.len() > 1).then(|| r.program().settings.seed);
+        for mut j in pending(r, &targets, jobs.len(), seed) {
+            of.push((k, j.node));
+            j.id = jobs.len();
+            jobs.push(j);
+        }
+    }
+    let cached = |id: usize| {
+        let (k, i) = of[id];
+        runners[k].is_cached(i)
     };
-    let jobs = pending(program, plan, runner, &targets);
     let inv = Invocation {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("advp")),
         file: absolute(file),
@@ -88,6 +107,7 @@ pub fn distribute(
         sets: sets.to_vec(),
         cache: absolute(&opts.cache),
         out: absolute(&opts.out),
+        replicates: state_dir(opts, program, "replicates"),
         workdir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
     let (failed, interrupted) = match executor {
@@ -95,12 +115,11 @@ pub fn distribute(
             let state = state_dir(opts, program, "slurm");
             let keys = jobs
                 .iter()
-                .map(|j| (j.name.clone(), runner.key(j.node).to_string()))
+                .map(|j| (j.name.clone(), runners[of[j.id].0].key(j.node).to_string()))
                 .collect();
             let ids =
                 slurm::submit(&jobs, &keys, &inv, options, &state, say).map_err(Error::Failed)?;
-            let failed = slurm::watch(&jobs, &ids, &|i| runner.is_cached(i), &state, say)
-                .map_err(Error::Failed)?;
+            let failed = slurm::watch(&jobs, &ids, &cached, &state, say).map_err(Error::Failed)?;
             (failed, false)
         }
         Executor::Local { jobs: n } => {
@@ -116,21 +135,28 @@ pub fn distribute(
     })
 }
 
-/// A node that still has to run.
+/// A node (one seed's replicate of it) that still has to run.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// The job's index among the run's jobs.
+    pub id: usize,
     pub node: usize,
+    /// The replicate's seed, when the run has several (`--set seeds=[S]`).
+    pub seed: Option<u64>,
+    /// The node's name, `NODE.seedS` for a replicate (logs, Slurm's record).
     pub name: String,
-    /// Computed nodes it reads (directly, or through descriptions such as a
-    /// model or an attack) that also still have to run.
+    /// The jobs of the computed nodes it reads (directly, or through
+    /// descriptions such as a model or an attack) that also still have to run.
     pub after: Vec<usize>,
     /// The node's `resources { … }` block.
     pub resources: Resources,
 }
 
 /// The computed nodes of the targets that are not in the cache, in run order,
-/// each with the pending computed nodes it waits for.
-pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize]) -> Vec<Job> {
+/// each with the pending computed nodes it waits for; job ids start at
+/// `first`, and `seed` names the replicate.
+pub fn pending(runner: &Runner, targets: &[usize], first: usize, seed: Option<u64>) -> Vec<Job> {
+    let (program, plan): (&Program, &Plan) = (runner.program(), runner.plan());
     let todo: Vec<usize> = plan
         .order
         .iter()
@@ -138,7 +164,8 @@ pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize
         .filter(|&i| targets.contains(&i) && computed(&program.nodes[i]) && !runner.is_cached(i))
         .collect();
     todo.iter()
-        .map(|&i| {
+        .enumerate()
+        .map(|(p, &i)| {
             // Walk the inputs through descriptions to the nearest computed nodes.
             let mut after = Vec::new();
             let mut stack = plan.inputs(i);
@@ -149,8 +176,8 @@ pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize
                 }
                 seen.push(j);
                 if computed(&program.nodes[j]) {
-                    if todo.contains(&j) {
-                        after.push(j);
+                    if let Some(p) = todo.iter().position(|&t| t == j) {
+                        after.push(first + p);
                     }
                 } else {
                     stack.extend(plan.inputs(j));
@@ -160,8 +187,13 @@ pub fn pending(program: &Program, plan: &Plan, runner: &Runner, targets: &[usize
             let n = &program.nodes[i];
             let resources = runner.lowered().resources[i].clone();
             Job {
+                id: first + p,
                 node: i,
-                name: n.name.clone(),
+                seed,
+                name: match seed {
+                    Some(s) => format!("{}.seed{s}", n.name),
+                    None => n.name.clone(),
+                },
                 after,
                 resources,
             }
@@ -180,6 +212,10 @@ pub struct Invocation {
     pub sets: Vec<String>,
     pub cache: PathBuf,
     pub out: PathBuf,
+    /// Where a replicate's own process writes its one-seed reports
+    /// (`<replicates>/seedS`), so the output folder holds only the tables
+    /// over every seed, written once all replicates are done.
+    pub replicates: PathBuf,
     pub workdir: PathBuf,
 }
 
@@ -194,7 +230,8 @@ pub fn absolute(p: &Path) -> PathBuf {
 }
 
 impl Invocation {
-    pub fn args(&self, node: &str) -> Vec<String> {
+    pub fn args(&self, job: &Job) -> Vec<String> {
+        let node = job.name.split('.').next().unwrap_or(&job.name);
         let mut a = vec![
             "run".to_string(),
             self.file.display().to_string(),
@@ -204,7 +241,12 @@ impl Invocation {
             "--cache".into(),
             self.cache.display().to_string(),
             "--out".into(),
-            self.out.display().to_string(),
+            match job.seed {
+                Some(s) => self.replicates.join(format!("seed{s}")),
+                None => self.out.clone(),
+            }
+            .display()
+            .to_string(),
         ];
         if let Some(p) = &self.profile {
             a.push("--profile".into());
@@ -214,13 +256,18 @@ impl Invocation {
             a.push("--set".into());
             a.push(s.clone());
         }
+        // One replicate: the last `--set` wins over the run's seeds.
+        if let Some(seed) = job.seed {
+            a.push("--set".into());
+            a.push(format!("seeds=[{seed}]"));
+        }
         a
     }
 
     /// The command line as one shell line (for job scripts and logs).
-    pub fn shell(&self, node: &str) -> String {
+    pub fn shell(&self, job: &Job) -> String {
         std::iter::once(self.exe.display().to_string())
-            .chain(self.args(node))
+            .chain(self.args(job))
             .map(|s| quote(&s))
             .collect::<Vec<_>>()
             .join(" ")

@@ -152,7 +152,7 @@ fn script(job: &Job, inv: &Invocation, opts: &Options, after: &[String], log: &P
     s.push_str(&format!(
         "cd {}\nexec {}\n",
         quote(&inv.workdir.display().to_string()),
-        inv.shell(&job.name)
+        inv.shell(job)
     ));
     s
 }
@@ -180,7 +180,7 @@ pub fn submit(
                     "{}: already submitted as job {}",
                     job.name, prev.job
                 ));
-                ids.insert(job.node, prev.job.clone());
+                ids.insert(job.id, prev.job.clone());
                 continue;
             }
         }
@@ -217,7 +217,7 @@ pub fn submit(
             },
         );
         save(state, &record)?;
-        ids.insert(job.node, id);
+        ids.insert(job.id, id);
     }
     Ok(ids)
 }
@@ -264,22 +264,22 @@ pub fn watch(
     let record = load(state);
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     let mut failed = Vec::new();
-    let mut open: Vec<&Job> = jobs.iter().filter(|j| ids.contains_key(&j.node)).collect();
+    let mut open: Vec<&Job> = jobs.iter().filter(|j| ids.contains_key(&j.id)).collect();
     while !open.is_empty() {
         let mut still = Vec::new();
         for j in open {
-            let id = &ids[&j.node];
+            let id = &ids[&j.id];
             let st = job_state(id).unwrap_or_else(|| "GONE".into());
-            if last.get(&j.node) != Some(&st) {
+            if last.get(&j.id) != Some(&st) {
                 say(&format!("{}: job {id} {}", j.name, st.to_lowercase()));
-                last.insert(j.node, st.clone());
+                last.insert(j.id, st.clone());
             }
             if active(&st) {
                 still.push(j);
                 continue;
             }
-            if st == "COMPLETED" || (st == "GONE" && is_cached(j.node)) {
-                if !is_cached(j.node) {
+            if st == "COMPLETED" || (st == "GONE" && is_cached(j.id)) {
+                if !is_cached(j.id) {
                     failed.push((
                         j.name.clone(),
                         record
@@ -307,8 +307,8 @@ pub fn watch(
             // Slurm cancels dependents (kill-on-invalid-dep); make sure.
             let dependents: Vec<String> = jobs
                 .iter()
-                .filter(|d| depends_on(jobs, d, j.node))
-                .filter_map(|d| ids.get(&d.node).cloned())
+                .filter(|d| depends_on(jobs, d, j.id))
+                .filter_map(|d| ids.get(&d.id).cloned())
                 .collect();
             if !dependents.is_empty() {
                 let _ = slurm("scancel", &dependents);
@@ -329,7 +329,7 @@ fn depends_on(jobs: &[Job], job: &Job, node: usize) -> bool {
         a == node
             || jobs
                 .iter()
-                .find(|j| j.node == a)
+                .find(|j| j.id == a)
                 .is_some_and(|j| depends_on(jobs, j, node))
     })
 }
@@ -341,7 +341,9 @@ mod tests {
     #[test]
     fn a_job_script_has_its_dependencies_resources_and_command() {
         let job = Job {
+            id: 3,
             node: 3,
+            seed: None,
             name: "cat_up".into(),
             after: vec![1],
             resources: crate::runtime::spec::Resources {
@@ -357,6 +359,7 @@ mod tests {
             sets: vec!["seed=2".into()],
             cache: "/shared/cache".into(),
             out: "/shared/out".into(),
+            replicates: "/shared/replicates".into(),
             workdir: "/w".into(),
         };
         let opts = Options {

@@ -100,6 +100,8 @@ pub struct Setting {
 #[serde(rename_all = "snake_case")]
 pub enum SettingKey {
     Seed,
+    /// `seeds [1, 2, 3]`: replicates, each computed node once per seed.
+    Seeds,
     Threads,
     Device,
 }
@@ -108,6 +110,7 @@ impl SettingKey {
     pub fn as_str(self) -> &'static str {
         match self {
             SettingKey::Seed => "seed",
+            SettingKey::Seeds => "seeds",
             SettingKey::Threads => "threads",
             SettingKey::Device => "device",
         }
@@ -205,17 +208,33 @@ pub enum Stmt {
         value: Expr,
         span: Span,
     },
+    /// `compare cat_up > cat_down at eps 8`: a claim tested on the results.
+    Compare {
+        /// The `compare` keyword.
+        key: Ident,
+        /// Each side as written: `h264 >> benign` is `[h264, benign]`.
+        a: Vec<Ident>,
+        greater: bool,
+        b: Vec<Ident>,
+        /// `at eps 8, attack flicker`.
+        at: Vec<(Ident, Expr)>,
+        span: Span,
+    },
 }
 
 impl Stmt {
     pub fn span(&self) -> Span {
         match self {
-            Stmt::Schedule { span, .. } | Stmt::Setting { span, .. } => *span,
+            Stmt::Schedule { span, .. }
+            | Stmt::Setting { span, .. }
+            | Stmt::Compare { span, .. } => *span,
         }
     }
     pub fn key(&self) -> &Ident {
         match self {
-            Stmt::Schedule { key, .. } | Stmt::Setting { key, .. } => key,
+            Stmt::Schedule { key, .. } | Stmt::Setting { key, .. } | Stmt::Compare { key, .. } => {
+                key
+            }
         }
     }
 }

@@ -129,6 +129,8 @@ pub enum StmtValue {
     Steps,
     /// `{ gpus: 1, time: "12:00:00" }` for cluster executors.
     Resources,
+    /// `compare a > b at eps 8`: a claim tested on the results.
+    Claim,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -672,6 +674,14 @@ pub const BUILTINS: &[Builtin] = &[
             },
             ALPHA_RULE,
             RESOURCES,
+            StmtSpec {
+                key: "compare",
+                modes: &[],
+                value: StmtValue::Claim,
+                grid: GridUse::Forbidden,
+                default: None,
+                doc: "a claim tested on the per-clip outcomes, paired over the same clips and seeds: `compare cat_up > cat_down at eps 8` (`at attack flicker` for a column of `attacks each`); the report says whether it holds, does not hold, or cannot be told at this size. Any number of them",
+            },
         ],
         fields: &[],
     },

@@ -65,6 +65,8 @@ codes! {
     UnknownProfile => "advp::check::unknown_profile",
     DuplicateProfile => "advp::check::duplicate_profile",
     DuplicateSetting => "advp::check::duplicate_setting",
+    DuplicateSeed => "advp::check::duplicate_seed",
+    InvalidClaim => "advp::check::invalid_claim",
     InvalidDevice => "advp::check::invalid_device",
     InvalidSet => "advp::check::invalid_set",
     ReportPath => "advp::check::report_path",

@@ -259,6 +259,30 @@ fn stmt(s: &Stmt) -> String {
                 expr(value)
             )
         }
+        Stmt::Compare {
+            a, greater, b, at, ..
+        } => {
+            let side = |s: &[Ident]| {
+                s.iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" >> ")
+            };
+            let mut t = format!(
+                "compare {} {} {}",
+                side(a),
+                if *greater { ">" } else { "<" },
+                side(b)
+            );
+            if !at.is_empty() {
+                let conds: Vec<String> = at
+                    .iter()
+                    .map(|(k, v)| format!("{} {}", k.name, expr(v)))
+                    .collect();
+                t.push_str(&format!(" at {}", conds.join(", ")));
+            }
+            t
+        }
     }
 }
 

@@ -131,6 +131,28 @@ pub struct Dep {
     pub file: FileId,
 }
 
+/// `compare a > b at eps 8, attack flicker` in an evaluation's block, checked:
+/// a claim tested on the evaluation's per-clip records (it changes no result,
+/// so it is not part of the node's cache key).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Claim {
+    /// Row labels as the evaluation writes them (`h264 >> benign`).
+    pub a: String,
+    /// `a > b` (else `a < b`).
+    pub greater: bool,
+    pub b: String,
+    /// `at eps 8`: the column's budget (0..255 units).
+    pub eps: Option<f64>,
+    /// `at attack flicker`: the column of an `attacks each {…}`.
+    pub attack: Option<String>,
+    /// As written, in canonical spacing: `cat_up > cat_down at eps 8`.
+    pub text: String,
+    #[serde(skip)]
+    pub file: FileId,
+    #[serde(skip)]
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Node {
     pub name: String,
@@ -138,6 +160,9 @@ pub struct Node {
     pub builtin: String,
     pub args: BTreeMap<String, Value>,
     pub stmts: BTreeMap<String, StmtValue>,
+    /// The `compare` statements of an evaluation, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
     #[serde(skip)]
     pub deps: Vec<Dep>,
     #[serde(skip)]
@@ -169,7 +194,11 @@ pub enum Device {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Settings {
+    /// The seed this program runs with: the first of `seeds`, or one
+    /// replicate's ([`Program::replicate`]).
     pub seed: u64,
+    /// `seeds [1, 2, 3]` (`seed 1` is `[1]`): every computed node runs once per seed.
+    pub seeds: Vec<u64>,
     pub device: Device,
     /// `None`: as many as the machine has.
     pub threads: Option<usize>,
@@ -179,6 +208,7 @@ impl std::default::Default for Settings {
     fn default() -> Self {
         Settings {
             seed: 0,
+            seeds: vec![0],
             device: Device::Auto,
             threads: None,
         }
@@ -210,6 +240,15 @@ impl Program {
             .enumerate()
             .map(|(i, n)| (n.name.as_str(), i))
             .collect()
+    }
+    /// The program of one replicate: the same nodes, run with `seed`. Cache
+    /// keys hash the seed, so each replicate has its own entries, and a
+    /// replicate's entries are those of a run with `seed` alone.
+    pub fn replicate(&self, seed: u64) -> Program {
+        let mut p = self.clone();
+        p.settings.seed = seed;
+        p.settings.seeds = vec![seed];
+        p
     }
     /// The pipeline's name: the main file's stem.
     pub fn name(&self) -> String {

@@ -6,7 +6,6 @@
 use super::{figure, plots, Grid, NodeResult};
 use crate::language::program::{Node, Program};
 use crate::results::{AnalysisResult, Row};
-use crate::runtime::cache::Cache;
 use base64::Engine;
 use std::fmt::Write;
 
@@ -93,24 +92,49 @@ fn norms_table(rows: &[Row]) -> String {
     out
 }
 
+/// The claims tested on an evaluation; empty without claims.
+fn claims_table(claims: &[crate::results::ClaimResult]) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<h3>Claims</h3><p>{}</p><table class=\"claims\"><thead><tr><th>claim</th><th>A</th><th>B</th><th>difference (95 % CI)</th><th>p</th><th>verdict</th></tr></thead><tbody>",
+        escape(super::tables::CLAIMS_CAPTION)
+    );
+    for (c, cells) in claims.iter().zip(super::tables::claims_cells(claims)) {
+        let class = match c.verdict {
+            crate::results::Verdict::Holds => "holds",
+            crate::results::Verdict::DoesNotHold => "fails",
+            crate::results::Verdict::CannotTell => "open",
+        };
+        let _ = write!(
+            out,
+            "<tr class=\"{class}\"><th><code>{}</code></th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b></td></tr>",
+            escape(&c.claim),
+            cells[1],
+            cells[2],
+            escape(&cells[3]),
+            cells[4],
+            c.verdict.text()
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// The section of one finished node.
 fn section(node: &Node, result: &NodeResult) -> String {
     let mut out = String::new();
     match result {
         NodeResult::Eval { result, .. } => {
             let rows = &result.rows;
-            let n = rows.first().map_or(0, |r| r.n);
-            let caption = if rows.iter().any(|r| r.ci_low.is_some()) {
-                format!(" {}", super::tables::INTERVAL_CAPTION)
-            } else {
-                String::new()
-            };
             let _ = write!(
                 out,
-                "<p>Top-1 accuracy (%), {n} clips per cell.{}</p>{}",
-                escape(&caption),
+                "<p>Top-1 accuracy (%), {}</p>{}",
+                escape(&super::tables::caption(rows)),
                 table(rows)
             );
+            out.push_str(&claims_table(&result.claims));
             let note = super::tables::pipeline_note(result);
             if !note.is_empty() {
                 let _ = write!(out, "<p class=\"note\">{}</p>", escape(note.trim()));
@@ -151,7 +175,8 @@ fn section(node: &Node, result: &NodeResult) -> String {
 const STYLE: &str = "body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 thead th,tbody th{text-align:left;background:#f4f4f4}figure{margin:.5rem 0}img.fig{max-width:100%;border:1px solid #eee}\
-pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}.warning{color:#8a4b00;background:#fff6e5;padding:.4rem}";
+pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}.warning{color:#8a4b00;background:#fff6e5;padding:.4rem}\
+tr.holds td:last-child{color:#1a6b1a}tr.fails td:last-child{color:#a00}tr.open td:last-child{color:#666}";
 
 /// Counts, once the page has loaded, the figures that decoded; written into
 /// the page so a reader (or a headless browser) sees at once that all rendered.
@@ -173,18 +198,19 @@ pub fn node_page(node: &Node, result: &NodeResult) -> String {
 pub fn page(
     program: &Program,
     order: &[usize],
-    keys: &[String],
-    cache: &Cache,
+    replicates: &super::Replicates,
     machine: &Machine,
 ) -> String {
     let name = program.name();
     let mut body = String::new();
+    let seeds: Vec<String> = replicates.seeds.iter().map(u64::to_string).collect();
     let _ = write!(
         body,
-        "<h1>{}</h1><p>Profile: <code>{}</code> · seed {} · advp {}</p>",
+        "<h1>{}</h1><p>Profile: <code>{}</code> · seed{} {} · advp {}</p>",
         escape(&name),
         escape(program.profile.as_deref().unwrap_or("(none)")),
-        program.settings.seed,
+        if seeds.len() == 1 { "" } else { "s" },
+        seeds.join(", "),
         env!("CARGO_PKG_VERSION")
     );
     let _ = write!(
@@ -195,23 +221,24 @@ pub fn page(
         escape(&machine.libtorch)
     );
     let mut keys_table = String::from(
-        "<table><thead><tr><th>node</th><th>kind</th><th>status</th><th>cache key</th></tr></thead><tbody>",
+        "<table><thead><tr><th>node</th><th>kind</th><th>seed</th><th>status</th><th>cache key</th></tr></thead><tbody>",
     );
     for &i in order {
         let n = &program.nodes[i];
         if !crate::language::builtins::computed(n.kind, &n.builtin) {
             continue;
         }
-        let dir = cache.done(&keys[i]);
-        let done = dir.exists();
-        let _ = write!(
-            keys_table,
-            "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{2}</td><td><code>{3}</code></td></tr>",
-            escape(&n.name),
-            n.kind.as_str(),
-            if done { "finished" } else { "not run" },
-            escape(&keys[i])
-        );
+        for (k, seed) in replicates.seeds.iter().enumerate() {
+            let _ = write!(
+                keys_table,
+                "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{seed}</td><td>{2}</td><td><code>{3}</code></td></tr>",
+                escape(&n.name),
+                n.kind.as_str(),
+                if replicates.dir(k, i).exists() { "finished" } else { "not run" },
+                escape(&replicates.keys[k][i])
+            );
+        }
+        let done = replicates.done(i);
         let _ = write!(
             body,
             "<section id=\"{0}\"><h2>{1} <code>{0}</code> = {2}</h2>",
@@ -220,14 +247,16 @@ pub fn page(
             escape(&n.builtin)
         );
         if done {
-            match NodeResult::load(n, &dir) {
+            match replicates.load(n, i) {
                 Ok(r) => body.push_str(&section(n, &r)),
                 Err(e) => {
                     let _ = write!(body, "<p class=\"missing\">{}</p>", escape(&e));
                 }
             }
         } else {
-            body.push_str("<p class=\"missing\">Not run yet (or not cached here).</p>");
+            body.push_str(
+                "<p class=\"missing\">Not run yet under every seed (or not cached here).</p>",
+            );
         }
         body.push_str("</section>");
     }

@@ -18,16 +18,114 @@ use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Format, ReportMode};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Node, Program, ReportNode};
-use crate::results::{AnalysisResult, EpochMetrics, EvalResult};
+use crate::results::{AnalysisResult, ClaimResult, ClipRecord, EpochMetrics, EvalResult};
 use crate::runtime::cache::Cache;
-use crate::runtime::spec::ReportSpec;
+use crate::runtime::spec::{ClaimSpec, ReportSpec};
 use std::path::{Path, PathBuf};
+
+/// Where each seed's results are: `keys[k][i]` is node `i`'s cache key under
+/// `seeds[k]` (one replicate per seed), and the claims to test on them.
+pub struct Replicates<'a> {
+    pub seeds: Vec<u64>,
+    pub keys: Vec<&'a [String]>,
+    pub cache: &'a Cache,
+    pub claims: &'a [ClaimSpec],
+}
+
+impl Replicates<'_> {
+    /// Node `i`'s finished entry under the `k`-th seed.
+    pub fn dir(&self, k: usize, i: usize) -> PathBuf {
+        self.cache.done(&self.keys[k][i])
+    }
+
+    /// Whether node `i` is finished under every seed.
+    pub fn done(&self, i: usize) -> bool {
+        (0..self.seeds.len()).all(|k| self.dir(k, i).exists())
+    }
+
+    /// Node `i`'s per-clip records under each seed, each marked with its seed.
+    pub fn records(&self, i: usize) -> Result<Vec<Vec<ClipRecord>>, String> {
+        (0..self.seeds.len())
+            .map(|k| {
+                let src = self.dir(k, i).join("records.jsonl");
+                let text = std::fs::read_to_string(&src).map_err(|e| {
+                    format!(
+                        "cannot read {}: {e} (results of an advp before per-clip records: run with `--force`)",
+                        src.display()
+                    )
+                })?;
+                let mut records = ClipRecord::parse_jsonl(&text)
+                    .map_err(|e| format!("{} is corrupt: {e}", src.display()))?;
+                records.iter_mut().for_each(|r| r.seed = Some(self.seeds[k]));
+                Ok(records)
+            })
+            .collect()
+    }
+
+    /// The claims of evaluation `i`, tested on its records over every seed.
+    pub fn claims(&self, i: usize) -> Result<Vec<ClaimResult>, String> {
+        let specs: Vec<&ClaimSpec> = self.claims.iter().filter(|c| c.eval == i).collect();
+        if specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = self.records(i)?;
+        specs
+            .iter()
+            .map(|c| {
+                crate::results::replicates::test_claim(
+                    &c.claim,
+                    &c.attack,
+                    c.eps,
+                    &self.seeds,
+                    &records,
+                )
+            })
+            .collect()
+    }
+
+    /// Node `i`'s result over every seed: an evaluation's tables combined
+    /// over the seeds ([`crate::results::replicates::combine`]) with its
+    /// claims tested; a training's or an analysis's, the first seed's. One
+    /// seed and no claims: the entry as it is, its text byte for byte.
+    pub fn load(&self, node: &Node, i: usize) -> Result<NodeResult, String> {
+        let first = NodeResult::load(node, &self.dir(0, i))?;
+        let NodeResult::Eval { result, text } = first else {
+            return Ok(first);
+        };
+        let claims = self.claims(i)?;
+        if self.seeds.len() == 1 && claims.is_empty() {
+            return Ok(NodeResult::Eval { result, text });
+        }
+        let mut all = vec![*result];
+        for k in 1..self.seeds.len() {
+            match NodeResult::load(node, &self.dir(k, i))? {
+                NodeResult::Eval { result, .. } => all.push(*result),
+                _ => {
+                    return Err(format!(
+                        "`{}`: a seed's entry is not an evaluation",
+                        node.name
+                    ))
+                }
+            }
+        }
+        let mut result = if all.len() == 1 {
+            all.remove(0)
+        } else {
+            crate::results::replicates::combine(&self.seeds, &all)
+        };
+        result.claims = claims;
+        let result = Box::new(result);
+        let v = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n";
+        Ok(NodeResult::Eval { result, text })
+    }
+}
 
 /// A finished node's result, read from its cache folder, with the text it
 /// was read from (a `.json` report copies it byte for byte).
 pub enum NodeResult {
     Eval {
-        result: EvalResult,
+        result: Box<EvalResult>,
         text: String,
     },
     Analysis {
@@ -105,10 +203,16 @@ fn render(
                 md.push_str(&flags);
             }
             md.push_str(&tables::norms_markdown(&result.rows));
+            md.push_str(&tables::claims_markdown(&result.claims));
             md.into_bytes()
         }
         (Format::Csv, NodeResult::Eval { result, .. }) => {
-            csv(&result.rows, program.settings.seed).into_bytes()
+            let seeds = if result.seeds.is_empty() {
+                vec![program.settings.seed]
+            } else {
+                result.seeds.clone()
+            };
+            csv(&result.rows, &seeds).into_bytes()
         }
         (Format::Csv, NodeResult::Analysis { result, .. }) => {
             tables::analysis_csv(result).into_bytes()
@@ -142,8 +246,7 @@ pub fn write_all(
     program: &Program,
     reports: &[ReportSpec],
     targets: &[usize],
-    keys: &[String],
-    cache: &Cache,
+    replicates: &Replicates,
     out: &Path,
     staged: &mut crate::util::Staged,
 ) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
@@ -154,7 +257,8 @@ pub fn write_all(
         }
         let r = &program.reports[spec.statement];
         let node = &program.nodes[spec.target];
-        let dir = cache.done(&keys[spec.target]);
+        // Clips and weights are one seed's: the first.
+        let dir = replicates.dir(0, spec.target);
         let dest = out.join(&spec.path);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)
@@ -196,27 +300,18 @@ pub fn write_all(
                     .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?
             }
             ReportMode::PerClip => {
-                let src = dir.join("records.jsonl");
-                let text = std::fs::read_to_string(&src).map_err(|e| {
-                    err(
-                        r,
-                        format!(
-                            "cannot read {}: {e} (results of an advp before per-clip records: run with `--force`)",
-                            src.display()
-                        ),
-                    )
-                })?;
+                // Every seed's records, each marked with its seed.
+                let records: Vec<ClipRecord> = replicates
+                    .records(spec.target)
+                    .map_err(|e| err(r, e))?
+                    .concat();
                 match spec.format {
-                    Format::Csv => {
-                        let records = crate::results::ClipRecord::parse_jsonl(&text)
-                            .map_err(|e| err(r, format!("{} is corrupt: {e}", src.display())))?;
-                        crate::results::ClipRecord::csv(&records).into_bytes()
-                    }
-                    _ => text.into_bytes(),
+                    Format::Csv => ClipRecord::csv(&records).into_bytes(),
+                    _ => ClipRecord::jsonl(&records).into_bytes(),
                 }
             }
             ReportMode::ModelInfo => {
-                let result = NodeResult::load(node, &dir).map_err(|e| err(r, e))?;
+                let result = replicates.load(node, spec.target).map_err(|e| err(r, e))?;
                 let NodeResult::Eval { result, .. } = result else {
                     return Err(err(r, "`model_info` reports an evaluation".into()));
                 };
@@ -225,7 +320,7 @@ pub fn write_all(
                     .into_bytes()
             }
             ReportMode::Results => {
-                let result = NodeResult::load(node, &dir).map_err(|e| err(r, e))?;
+                let result = replicates.load(node, spec.target).map_err(|e| err(r, e))?;
                 render(program, node, &result, spec.format).map_err(|e| err(r, e))?
             }
         };

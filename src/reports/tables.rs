@@ -95,6 +95,71 @@ pub fn accuracy_text(r: &Row) -> String {
 /// The caption under a table whose cells carry intervals.
 pub const INTERVAL_CAPTION: &str = "Each cell: top-1 accuracy ± half its 95 % Wilson interval over the clips (one seed). Bold: the best of a column, only where its interval lies above every other row's.";
 
+/// The caption under a table over several seeds.
+pub const SEEDS_CAPTION: &str = "Each cell: the mean top-1 accuracy over the seeds ± half its 95 % interval (Student's t over the seeds, never narrower than the Wilson interval over the clips); each seed's value is in the CSV and JSON. Bold: the best of a column, only where its interval lies above every other row's.";
+
+/// How many clips (and seeds) a table rests on, and what its ± means.
+pub fn caption(rows: &[Row]) -> String {
+    let (n, k) = rows.first().map_or((0, 1), |r| (r.clips(), r.seeds()));
+    let mut out = if k > 1 {
+        format!("{n} clips per cell, {k} seeds.")
+    } else {
+        format!("{n} clips per cell.")
+    };
+    if rows.iter().any(|r| r.ci_low.is_some()) {
+        out.push(' ');
+        out.push_str(if k > 1 {
+            SEEDS_CAPTION
+        } else {
+            INTERVAL_CAPTION
+        });
+    }
+    out
+}
+
+/// The claims of an evaluation as a Markdown section; empty without claims.
+pub fn claims_markdown(claims: &[crate::results::ClaimResult]) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(CLAIMS_CAPTION_MD);
+    out.push_str(
+        "| claim | A | B | difference (95 % CI) | p | verdict |\n|---|---:|---:|---:|---:|---|\n",
+    );
+    for c in claims_cells(claims) {
+        out.push_str(&format!("| {} |\n", c.join(" | ")));
+    }
+    out
+}
+
+const CLAIMS_CAPTION_MD: &str = "\n## Claims\n\nEach claim is a paired test over the same clips and seeds: McNemar's exact test on the clips one model gets right and the other wrong (pooled over seeds), the difference's 95 % interval a paired bootstrap over clips. It holds where the difference has the claimed sign at p < 0.05; it does not hold where the interval excludes the claimed direction (or the test finds the opposite); otherwise this many clips and seeds cannot tell.\n\n";
+
+/// The caption of the claims table (HTML).
+pub const CLAIMS_CAPTION: &str = "Each claim is a paired test over the same clips and seeds: McNemar's exact test on the clips one model gets right and the other wrong (pooled over seeds), the difference's 95 % interval a paired bootstrap over clips. It holds where the difference has the claimed sign at p < 0.05; it does not hold where the interval excludes the claimed direction (or the test finds the opposite); otherwise this many clips and seeds cannot tell.";
+
+/// One line of cells per claim: the claim, A's and B's accuracy, the
+/// difference with its interval, p, the verdict.
+pub fn claims_cells(claims: &[crate::results::ClaimResult]) -> Vec<Vec<String>> {
+    claims
+        .iter()
+        .map(|c| {
+            vec![
+                format!("`{}`", c.claim),
+                format!("{:.1}", 100.0 * c.accuracy_a),
+                format!("{:.1}", 100.0 * c.accuracy_b),
+                format!(
+                    "{:+.1} [{:+.1}, {:+.1}]",
+                    100.0 * c.difference,
+                    100.0 * c.ci_low,
+                    100.0 * c.ci_high
+                ),
+                crate::results::replicates::p_text(c.p_value),
+                format!("**{}**", c.verdict.text()),
+            ]
+        })
+        .collect()
+}
+
 /// Rows as a Markdown table: one row per model, one column per ε, the best
 /// accuracy of each column in bold (as in the paper's tables).
 pub fn markdown(title: &str, rows: &[Row]) -> String {
@@ -129,25 +194,38 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
         }
         out.push('\n');
     }
-    let n = rows.first().map_or(0, |r| r.n);
-    out.push_str(&format!("\n{n} clips per cell."));
-    if rows.iter().any(|r| r.ci_low.is_some()) {
-        out.push(' ');
-        out.push_str(INTERVAL_CAPTION);
-    }
+    out.push('\n');
+    out.push_str(&caption(rows));
     out.push('\n');
     out
 }
 
 /// What the attacks differentiated, and the defenses in front of each model,
 /// from an evaluation's result.
-pub fn csv(rows: &[Row], seed: u64) -> String {
+/// Rows as CSV. `accuracy` is the mean over the seeds (`correct` and `n`
+/// their sums); `seed` and `per_seed` list the seeds and each one's
+/// accuracy, space-separated in the same order.
+pub fn csv(rows: &[Row], seeds: &[u64]) -> String {
     let mut out = String::from(
-        "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high\n",
+        "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed\n",
     );
+    let seed = seeds
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
     for r in rows {
+        let per_seed = if r.per_seed.is_empty() {
+            r.accuracy.to_string()
+        } else {
+            r.per_seed
+                .iter()
+                .map(|s| s.accuracy.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{seed},{},{}\n",
+            "{},{},{},{},{},{},{},{},{seed},{},{},{},{},{per_seed}\n",
             r.model,
             r.attack.as_deref().unwrap_or(""),
             eps_label(r.eps),
@@ -157,7 +235,9 @@ pub fn csv(rows: &[Row], seed: u64) -> String {
             r.n,
             r.video_accuracy.map_or(String::new(), |v| v.to_string()),
             num(&r.ci_low),
-            num(&r.ci_high)
+            num(&r.ci_high),
+            r.seeds(),
+            r.clips()
         ));
     }
     out
@@ -169,11 +249,18 @@ pub fn pipeline_note(v: &EvalResult) -> String {
     let mut out = String::new();
     if let Some(here) = &v.machine {
         for (m, there) in &v.trained_on {
-            out.push_str(&format!(
-                "Mixed machines: `{m}` was trained on {}; the evaluation ran on {}.\n",
-                there.text(),
-                here.text()
-            ));
+            match m.strip_prefix(crate::results::replicates::REPLICATE) {
+                Some(seed) => out.push_str(&format!(
+                    "Mixed machines: the replicate of seed {seed} ran on {}; the first seed's on {}.\n",
+                    there.text(),
+                    here.text()
+                )),
+                None => out.push_str(&format!(
+                    "Mixed machines: `{m}` was trained on {}; the evaluation ran on {}.\n",
+                    there.text(),
+                    here.text()
+                )),
+            }
         }
     }
     out.push_str(match v.protocol {
@@ -403,6 +490,9 @@ mod tests {
             norms: None,
             ci_low: None,
             ci_high: None,
+            n_seeds: None,
+            n_clips: None,
+            per_seed: Vec::new(),
         }
     }
 
@@ -442,7 +532,7 @@ mod tests {
         assert!(md.contains("| model | ε = 0 | ε = 8 |"), "{md}");
         assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
         assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
-        let c = csv(&rows, 3);
-        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3,,"));
+        let c = csv(&rows, &[3]);
+        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3,,,1,100,0.1"));
     }
 }

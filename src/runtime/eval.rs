@@ -252,6 +252,7 @@ pub fn robustness(
             }
             cell_records.push((
                 ClipRecord {
+                    seed: None,
                     model: label.to_string(),
                     attack: cell.label.clone().unwrap_or_else(|| cell.name.clone()),
                     eps: cell.eps,
@@ -367,6 +368,9 @@ fn row_of(
         norms: cell.attack.as_ref().map(|_| norms(records)),
         ci_low: Some(lo),
         ci_high: Some(hi),
+        n_seeds: None,
+        n_clips: None,
+        per_seed: Vec::new(),
     }
 }
 

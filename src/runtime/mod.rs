@@ -31,7 +31,7 @@ pub mod optim;
 pub mod pgd;
 pub mod progress;
 pub mod resnet;
-pub mod rng;
+pub use crate::util::rng;
 pub mod spec;
 pub mod square;
 pub mod synthetic;

@@ -245,6 +245,18 @@ pub struct ReportSpec {
     pub statement: usize,
 }
 
+/// A `compare` claim of an evaluation with its column resolved: the
+/// records compared are the two rows' clips under `attack` at `eps`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimSpec {
+    pub eval: NodeId,
+    pub claim: crate::language::program::Claim,
+    /// The column's name in the records (the sweep's attack, or the
+    /// `attacks each` entry; `none` for the clean column).
+    pub attack: String,
+    pub eps: f64,
+}
+
 /// A node's `resources { … }` for cluster executors; `None`: the run's default.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resources {
@@ -262,6 +274,8 @@ pub struct Lowered {
     /// `resources[i]`: node `i`'s cluster resources.
     pub resources: Vec<Resources>,
     pub reports: Vec<ReportSpec>,
+    /// Every evaluation's `compare` claims, in the order written.
+    pub claims: Vec<ClaimSpec>,
     /// What cannot run, by the node it concerns (a report's: its target):
     /// a run refuses these before any work when the node is one of its targets.
     pub problems: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,

@@ -22,14 +22,27 @@ impl<'a> Checker<'a> {
                 match item {
                     Item::Decl(d) => self.add_decl(d, *file),
                     Item::Setting(s) => {
-                        if let Some(first) = seen_settings.insert(s.key, s.span) {
-                            self.err(
-                                CheckError::DuplicateSetting {
-                                    key: s.key.as_str(),
-                                    first,
-                                }
-                                .at(*file, s.span),
-                            );
+                        // `seed` and `seeds` set one thing.
+                        let slot = match s.key {
+                            SettingKey::Seeds => SettingKey::Seed,
+                            k => k,
+                        };
+                        let before = module.items.iter().find_map(|i| match i {
+                            Item::Setting(t)
+                                if t.span
+                                    == seen_settings.get(&slot).copied().unwrap_or_default() =>
+                            {
+                                Some(t.key)
+                            }
+                            _ => None,
+                        });
+                        if let Some(first) = seen_settings.insert(slot, s.span) {
+                            let key = if before.is_some_and(|k| k != s.key) {
+                                "seed` or `seeds"
+                            } else {
+                                s.key.as_str()
+                            };
+                            self.err(CheckError::DuplicateSetting { key, first }.at(*file, s.span));
                         }
                         self.settings.push((*file, s.clone()));
                     }

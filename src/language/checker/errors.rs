@@ -64,6 +64,10 @@ pub(super) enum CheckError<'e> {
         hint: Option<String>,
     },
     // ---- settings
+    DuplicateSeed {
+        seed: u64,
+        first: Span,
+    },
     UnknownDevice {
         name: &'e str,
         hint: Option<String>,
@@ -273,6 +277,27 @@ pub(super) enum CheckError<'e> {
         name: &'e str,
         hint: Option<String>,
         keys: &'e [&'e str],
+    },
+    // ---- claims (`compare`)
+    ClaimCondition {
+        key: &'e str,
+        hint: Option<String>,
+    },
+    ClaimSide {
+        side: &'e str,
+        eval: &'e str,
+        hint: Option<String>,
+        models: Vec<String>,
+    },
+    ClaimForm,
+    ClaimSame {
+        side: &'e str,
+    },
+    ClaimAttack {
+        found: &'e str,
+    },
+    ClaimOutsideEval {
+        builtin: &'e str,
     },
     // ---- reports
     FixedDefenseReport {

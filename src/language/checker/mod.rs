@@ -11,6 +11,7 @@
 //! `suggest`. Free helpers such as `const_eval` and `shift_spans` are in `util`.
 
 mod binding;
+mod claims;
 mod collect;
 mod errors;
 mod presets;
@@ -162,6 +163,8 @@ struct Checker<'a> {
     /// Defaults resolved once per (argument, text) rather than once per call.
     default_memo: HashMap<(&'static str, &'static str), Value>,
     profile: Option<String>,
+    /// The `compare` statements of the block being resolved.
+    claims: Vec<crate::language::program::Claim>,
 }
 
 impl<'a> Checker<'a> {
@@ -183,6 +186,7 @@ impl<'a> Checker<'a> {
             current_ref: None,
             default_memo: HashMap::new(),
             profile: None,
+            claims: Vec::new(),
         }
     }
 

@@ -30,10 +30,15 @@ impl<'a> Checker<'a> {
             }
         };
         let mut deps = std::mem::take(&mut self.deps);
+        self.claims.clear();
         let stmts = match (&e.decl.block, builtins::lookup(&builtin)) {
             (Some(block), Some(b)) => self.resolve_stmts(b, block, e.file),
             _ => BTreeMap::new(),
         };
+        let claims = std::mem::take(&mut self.claims);
+        if let (Some(block), false) = (&e.decl.block, claims.is_empty()) {
+            self.check_claims(&name, block, &args, e.file);
+        }
         deps.append(&mut self.deps);
         // Preset chains record their own deps; collect what this node's value read.
         if let Some(memo_deps) = self.preset_deps.get(&name) {
@@ -49,6 +54,7 @@ impl<'a> Checker<'a> {
             builtin,
             args,
             stmts,
+            claims,
             deps,
             file: e.file,
             span: e.decl.span,

@@ -195,13 +195,14 @@ impl<'a> Checker<'a> {
         if path.len() == 1 {
             let key = match path[0].name.as_str() {
                 "seed" => SettingKey::Seed,
+                "seeds" => SettingKey::Seeds,
                 "threads" => SettingKey::Threads,
                 "device" => SettingKey::Device,
                 other => {
                     self.err(
                         CheckError::SetUnknownSetting {
                             key: other,
-                            hint: suggest(other, ["seed", "threads", "device"]),
+                            hint: suggest(other, ["seed", "seeds", "threads", "device"]),
                         }
                         .at(id, path[0].span),
                     );

@@ -1,10 +1,10 @@
-//! File-level settings: `seed`, `threads`, `device`.
+//! File-level settings: `seed` or `seeds`, `threads`, `device`.
 
 use super::errors::CheckError;
 use super::suggest::did_you_mean;
 use super::util::parse_device;
 use super::Checker;
-use crate::language::ast::{Setting, SettingKey, SettingValue};
+use crate::language::ast::{Expr, ExprKind, Setting, SettingKey, SettingValue, Span};
 use crate::language::diagnostic::nearest;
 use crate::language::program::Settings;
 use crate::language::source::FileId;
@@ -24,11 +24,18 @@ impl<'a> Checker<'a> {
                 2
             }
         });
+        // `seed N` and `seeds [...]` are one slot: the last one written wins.
+        let mut seeds = vec![0];
         for (file, setting) in ordered {
             match (&setting.key, &setting.value) {
                 (SettingKey::Seed, SettingValue::Expr(e)) => {
-                    if let Some(v) = self.int_value(e, file, (0.0, 9.007e15), "the seed") {
-                        s.seed = v as u64;
+                    if let Some(v) = self.int_value(e, file, SEED_RANGE, "the seed") {
+                        seeds = vec![v as u64];
+                    }
+                }
+                (SettingKey::Seeds, SettingValue::Expr(e)) => {
+                    if let Some(v) = self.seed_list(e, file) {
+                        seeds = v;
                     }
                 }
                 (SettingKey::Threads, SettingValue::Expr(e)) => {
@@ -56,6 +63,40 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+        s.seed = seeds[0];
+        s.seeds = seeds;
         s
     }
+
+    /// `seeds [1, 2, 3]` or `seeds 1..5`: whole, in range, each once.
+    fn seed_list(&mut self, e: &Expr, file: FileId) -> Option<Vec<u64>> {
+        let values = self.numbers(e, file, Some(SEED_RANGE), "the seeds")?;
+        let spans: Vec<Span> = match &e.kind {
+            ExprKind::List(items) | ExprKind::Set(items) => items.iter().map(|i| i.span).collect(),
+            _ => vec![e.span; values.len()],
+        };
+        let mut out: Vec<u64> = Vec::new();
+        let mut first: Vec<Span> = Vec::new();
+        for (&v, &span) in values.iter().zip(&spans) {
+            if v.fract() != 0.0 {
+                self.err(CheckError::NotWhole { what: "a seed", v }.at(file, span));
+                return None;
+            }
+            if let Some(k) = out.iter().position(|&s| s == v as u64) {
+                self.err(
+                    CheckError::DuplicateSeed {
+                        seed: v as u64,
+                        first: first[k],
+                    }
+                    .at(file, span),
+                );
+                return None;
+            }
+            out.push(v as u64);
+            first.push(span);
+        }
+        Some(out)
+    }
 }
+
+const SEED_RANGE: (f64, f64) = (0.0, 9.007e15);

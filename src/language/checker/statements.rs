@@ -25,6 +25,15 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<String, Span> = HashMap::new();
         for s in &block.stmts {
             let key = s.key();
+            if let Stmt::Compare { .. } = s {
+                // Claims are many, each its own statement.
+                if b.stmt("compare").is_none() {
+                    self.err(CheckError::ClaimOutsideEval { builtin: b.name }.at(file, key.span));
+                } else if let Some(c) = self.claim(s, file) {
+                    self.claims.push(c);
+                }
+                continue;
+            }
             let Some(spec) = b.stmt(&key.name) else {
                 let keys: Vec<&str> = b.stmts.iter().map(|s| s.key).collect();
                 self.err(
@@ -159,6 +168,11 @@ impl<'a> Checker<'a> {
                     every,
                 })
             }
+            Stmt::Compare { .. } => None,
+            Stmt::Setting { key, value, .. } if spec.value == builtins::StmtValue::Claim => {
+                self.err(CheckError::ClaimForm.at(file, key.span.join(value.span)));
+                None
+            }
             Stmt::Setting {
                 key, grid, value, ..
             } => {
@@ -191,6 +205,7 @@ impl<'a> Checker<'a> {
                     _ => {}
                 }
                 let v = match spec.value {
+                    builtins::StmtValue::Claim => return None,
                     builtins::StmtValue::Alpha if *grid => Value::List(
                         self.numbers(value, file, Some(EPS_RANGE), "a step size")?
                             .into_iter()

@@ -138,7 +138,52 @@ impl CheckError<'_> {
                 Code::InvalidSet,
                 format!("`{key}` is not a setting"),
                 "unknown setting".into(),
-                hint.unwrap_or_else(|| "a one-part key is `seed`, `threads` or `device`; arguments are `kind.argument` or `node.argument`".into()),
+                hint.unwrap_or_else(|| "a one-part key is `seed`, `seeds`, `threads` or `device`; arguments are `kind.argument` or `node.argument`".into()),
+            ),
+            E::DuplicateSeed { seed, first } => {
+                also = Some((first, "first here"));
+                (
+                    Code::DuplicateSeed,
+                    format!("seed {seed} is listed twice"),
+                    "again here".into(),
+                    "list each seed once: each is one replicate of every computed node".into(),
+                )
+            }
+            E::ClaimCondition { key, hint } => (
+                Code::InvalidClaim,
+                format!("`at {key}` is not a condition of `compare`"),
+                "unknown condition".into(),
+                hint_then(hint, "a claim is compared `at eps N` (a budget column) and/or `at attack NAME` (a column of `attacks each`), e.g. `compare a > b at eps 8`".to_string()),
+            ),
+            E::ClaimSide { side, eval, hint, models } => (
+                Code::InvalidClaim,
+                format!("`{side}` is not a model of `{eval}`"),
+                "not a row of this evaluation".into(),
+                hint_then(hint, format!("a claim compares two rows of the evaluation: {}", models.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))),
+            ),
+            E::ClaimForm => (
+                Code::InvalidClaim,
+                "`compare` needs two models and `>` or `<` between them".into(),
+                "not a claim".into(),
+                "write e.g. `compare cat_up > cat_down at eps 8`".into(),
+            ),
+            E::ClaimSame { side } => (
+                Code::InvalidClaim,
+                format!("`compare` needs two different models; both sides are `{side}`"),
+                "the same row".into(),
+                "compare one model with another, e.g. `compare at > benign at eps 8`".into(),
+            ),
+            E::ClaimAttack { found } => (
+                Code::InvalidClaim,
+                format!("`at attack` takes an attack's name, not {found}"),
+                "not a name".into(),
+                "write the column's attack as in `attacks each {…}`, e.g. `at attack flicker`".into(),
+            ),
+            E::ClaimOutsideEval { builtin } => (
+                Code::InvalidClaim,
+                format!("`{builtin}` has no claims to test"),
+                "`compare` is here".into(),
+                "`compare` statements go in a `robustness` evaluation's block".into(),
             ),
             E::UnknownDevice { name, hint } => (
                 Code::InvalidDevice,

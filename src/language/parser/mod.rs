@@ -21,7 +21,7 @@ pub const MAX_OPERANDS: usize = 256;
 pub const RESERVED: &[&str] = &[
     "use", "seed", "device", "threads", "profile", "report", "to", "data", "model", "attack",
     "defense", "rule", "train", "eval", "analyze", "true", "false", "inf", "step", "every", "grid",
-    "eps", "none",
+    "eps", "none", "seeds", "compare",
 ];
 
 pub type ParseResult<T> = Result<T, Vec<Diagnostic>>;
@@ -151,7 +151,7 @@ impl Builder {
                     span,
                 })
             }
-            Rule::seed_item | Rule::threads_item | Rule::device_item => {
+            Rule::seed_item | Rule::seeds_item | Rule::threads_item | Rule::device_item => {
                 Item::Setting(self.setting(p))
             }
             Rule::decl => Item::Decl(self.decl(p)),
@@ -165,6 +165,7 @@ impl Builder {
         let span = span_of(&p);
         let key = match p.as_rule() {
             Rule::seed_item => SettingKey::Seed,
+            Rule::seeds_item => SettingKey::Seeds,
             Rule::threads_item => SettingKey::Threads,
             _ => SettingKey::Device,
         };
@@ -235,6 +236,31 @@ impl Builder {
     fn stmt(&mut self, p: Pair<Rule>) -> Stmt {
         let span = span_of(&p);
         match p.as_rule() {
+            Rule::compare_stmt => {
+                let mut inner = p.into_inner();
+                let key = self.name(inner.next().expect("compare keyword"));
+                let side = |b: &mut Self, p: Pair<Rule>| -> Vec<Ident> {
+                    p.into_inner().map(|n| b.name(n)).collect()
+                };
+                let a = side(self, inner.next().expect("left side"));
+                let greater = inner.next().expect("operator").as_str() == ">";
+                let b = side(self, inner.next().expect("right side"));
+                let mut at = Vec::new();
+                for c in inner.filter(|c| c.as_rule() == Rule::compare_at) {
+                    let mut parts = c.into_inner();
+                    let k = self.name(parts.next().expect("condition key"));
+                    let v = self.expr(parts.next().expect("condition value"));
+                    at.push((k, v));
+                }
+                Stmt::Compare {
+                    key,
+                    a,
+                    greater,
+                    b,
+                    at,
+                    span,
+                }
+            }
             Rule::schedule_stmt => {
                 let mut inner = p.into_inner();
                 let key = self.name(inner.next().expect("key"));

@@ -127,12 +127,11 @@ pub(super) fn prescan(src: &str, file: FileId) -> Vec<Diagnostic> {
             c if c.is_ascii_alphanumeric()
                 || c.is_whitespace()
                 || c == '\u{feff}'
-                || "_,:.=+-*/>".contains(c) => {}
+                || "_,:.=+-*/><".contains(c) => {}
             c => {
                 let help = match c {
                     ';' => "remove `;`: a statement ends where the next keyword begins".to_string(),
                     '\'' => "strings are written in double quotes: \"…\"".to_string(),
-                    '<' => "`>>` composes a defense with a model: `h264 >> net`".to_string(),
                     'ε' => "write `eps` for ε".to_string(),
                     'α' => "write `alpha` for α".to_string(),
                     _ => "names use ASCII letters, digits and `_`; other text goes in a string"

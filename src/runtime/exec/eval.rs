@@ -149,6 +149,8 @@ impl Runner<'_> {
             }
         }
         let result = EvalResult {
+            seeds: Vec::new(),
+            claims: Vec::new(),
             node,
             split: e.split.split.as_str().to_string(),
             seed: self.program.settings.seed,

@@ -344,7 +344,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs every target that is not cached; gives what ran and what was cached.
-    pub fn run(mut self) -> Result<(Summary, Vec<usize>), RunError> {
+    pub fn run(&mut self) -> Result<(Summary, Vec<usize>), RunError> {
         let targets = self.prepare()?;
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
@@ -397,7 +397,7 @@ impl<'a> Runner<'a> {
             }
             self.summary.ran.push(n.name.clone());
         }
-        Ok((self.summary, targets))
+        Ok((std::mem::take(&mut self.summary), targets))
     }
 
     /// Opens every dataset the nodes to run read, before any node runs: a bad

@@ -52,10 +52,12 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
         problems.extend(bounds::check(program, &nodes, limit));
     }
     let reports = cx.reports(&mut problems);
+    let claims = claims(program, &nodes, &mut problems);
     Lowered {
         nodes,
         resources,
         reports,
+        claims,
         problems,
         missing: missing_files(program, &cx),
     }
@@ -86,6 +88,101 @@ fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
                 .help("put the file there, or change the path (relative paths start at the pipeline's folder); a profile that does not use this node runs without it")
                 .warning(),
             ));
+        }
+    }
+    out
+}
+
+/// Every claim's column: a budget of the sweep (`at eps`), or an attack of
+/// `attacks each` (`at attack`); either may be left out where the
+/// evaluation has one column. A claim naming no column is a problem.
+fn claims(
+    program: &Program,
+    nodes: &[NodeSpec],
+    problems: &mut Vec<(NodeId, Diagnostic)>,
+) -> Vec<ClaimSpec> {
+    let mut out = Vec::new();
+    for (i, n) in program.nodes.iter().enumerate() {
+        let NodeSpec::Eval(e) = &nodes[i] else {
+            continue;
+        };
+        for c in &n.claims {
+            let bad = |message: String, help: &str| {
+                Diagnostic::new(Code::InvalidClaim, c.file, c.span, message)
+                    .label("this claim")
+                    .help(help.to_string())
+            };
+            let column = match &e.columns {
+                Columns::Budgets(budgets) => {
+                    let shown: Vec<String> = budgets.iter().map(|b| b.to_string()).collect();
+                    match (c.eps, &c.attack) {
+                        (_, Some(a)) if *a != e.attack.label => Err(bad(
+                            format!("`{}` has one attack, `{}`, in every column; `at attack {a}` names none", n.name, e.attack.label),
+                            "name a budget instead: `at eps N`",
+                        )),
+                        (Some(eps), _) if !budgets.contains(&eps) => Err(bad(
+                            format!("`{}` has no column at ε {}: its budgets are {}", n.name, eps, shown.join(", ")),
+                            "compare at one of the budgets of the sweep",
+                        )),
+                        (Some(eps), _) => Ok((e.attack.label.clone(), eps)),
+                        (None, _) if budgets.len() == 1 => Ok((e.attack.label.clone(), budgets[0])),
+                        (None, _) => Err(bad(
+                            format!("`{}` has {} columns ({}); the claim names none", n.name, budgets.len(), shown.join(", ")),
+                            "add the budget: `at eps 8`",
+                        )),
+                    }
+                }
+                Columns::Attacks(columns) => {
+                    let named: Vec<(String, f64)> = columns
+                        .iter()
+                        .map(|a| match a {
+                            None => ("none".to_string(), 0.0),
+                            Some(a) => (a.label.clone(), a.attack.eps()),
+                        })
+                        .collect();
+                    let names: Vec<String> = named.iter().map(|(l, _)| format!("`{l}`")).collect();
+                    match (&c.attack, c.eps) {
+                        (_, Some(_)) => Err(bad(
+                            format!(
+                                "the columns of `{}` are attacks, each at its own budget",
+                                n.name
+                            ),
+                            "name the column instead: `at attack NAME`",
+                        )),
+                        (Some(a), None) => {
+                            named.iter().find(|(l, _)| l == a).cloned().ok_or_else(|| {
+                                bad(
+                                    format!(
+                                        "`{}` has no column `{a}`: its columns are {}",
+                                        n.name,
+                                        names.join(", ")
+                                    ),
+                                    "compare under one of the attacks of `attacks each`",
+                                )
+                            })
+                        }
+                        (None, None) if named.len() == 1 => Ok(named[0].clone()),
+                        (None, None) => Err(bad(
+                            format!(
+                                "`{}` has {} columns ({}); the claim names none",
+                                n.name,
+                                named.len(),
+                                names.join(", ")
+                            ),
+                            "add the column: `at attack NAME`",
+                        )),
+                    }
+                }
+            };
+            match column {
+                Ok((attack, eps)) => out.push(ClaimSpec {
+                    eval: i,
+                    claim: c.clone(),
+                    attack,
+                    eps,
+                }),
+                Err(d) => problems.push((i, d)),
+            }
         }
     }
     out

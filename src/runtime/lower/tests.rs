@@ -196,3 +196,55 @@ fn statement_defaults_of_the_table_lower() {
         }
     }
 }
+
+/// Checks and lowers `text` after the prelude; the lowering.
+fn lower_text(text: &str) -> crate::runtime::spec::Lowered {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.advp");
+    std::fs::write(&path, format!("{PRELUDE}{text}")).unwrap();
+    let loaded = crate::language::loader::load_path(&path).unwrap();
+    let outcome = crate::language::check(&loaded, &crate::language::Options::default());
+    let program = outcome
+        .program
+        .unwrap_or_else(|| panic!("{:?}", outcome.errors));
+    lower(&program, dir.path())
+}
+
+#[test]
+fn claims_lower_to_their_column_or_name_the_missing_one() {
+    let l = lower_text(
+        "train t1 = standard(m0, d0, epochs: 1)\n\
+         eval e = robustness([t0, v0 >> t1], d0.test) {\n  budget sweep [0, 8]\n  compare t0 > v0 >> t1 at eps 8\n  compare t0 < v0 >> t1 at eps 4\n  compare t0 > v0 >> t1\n}\n\
+         eval f = robustness([t0, t1], d0.test) {\n  attacks each {none, flicker(), fgsm}\n  compare t0 > t1 at attack fgsm\n  compare t0 > t1 at attack pgd\n}\n",
+    );
+    let columns: Vec<(&str, &str, f64)> = l
+        .claims
+        .iter()
+        .map(|c| (c.claim.text.as_str(), c.attack.as_str(), c.eps))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("t0 > v0 >> t1 at eps 8", "pgd", 8.0),
+            ("t0 > t1 at attack fgsm", "fgsm", 8.0),
+        ]
+    );
+    let problems: Vec<&str> = l.problems.iter().map(|(_, d)| d.message.as_str()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[0].contains("no column at ε 4: its budgets are 0, 8"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("has 2 columns (0, 8); the claim names none"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[2].contains("no column `pgd`: its columns are `none`, `flicker`, `fgsm`"),
+        "{problems:?}"
+    );
+    assert!(l
+        .problems
+        .iter()
+        .all(|(_, d)| d.code == crate::language::diagnostic::Code::InvalidClaim));
+}
