@@ -24,8 +24,12 @@ pub fn run(runners: Vec<Runner>) -> Result<Outcome, RunError> {
     let mut targets = Vec::new();
     let several = runners.len() > 1;
     let mut done: Vec<Runner> = Vec::new();
-    for mut runner in runners {
+    let total = runners.len();
+    for (k, mut runner) in runners.into_iter().enumerate() {
         let seed = runner.program().settings.seed;
+        if several {
+            eprintln!("advp: seed {seed} (replicate {} of {total})", k + 1);
+        }
         let (s, t) = runner.run()?;
         let tag = |n: String| {
             if several {
@@ -57,7 +61,29 @@ pub fn report(
         let there = r.finished()?;
         done.retain(|i| there.contains(i));
     }
+    warn_mixed(runners, &done);
     write(runners, &done)
+}
+
+/// A table that mixes machines says so in its notes; `advp report` says it
+/// on the terminal too, so a cache from another machine is not passed
+/// silently (a run says it while it evaluates).
+fn warn_mixed(runners: &[Runner], targets: &[usize]) {
+    let replicates = replicates(runners);
+    let program = runners[0].program();
+    for &i in targets {
+        let n = &program.nodes[i];
+        if let Ok(crate::reports::NodeResult::Eval { result, .. }) = replicates.load(n, i) {
+            if result.machine.is_some() && !result.trained_on.is_empty() {
+                let who: Vec<&str> = result.trained_on.keys().map(String::as_str).collect();
+                eprintln!(
+                    "advp: warning: the table of `{}` mixes machines ({}): its last digits may not reproduce on one machine",
+                    n.name,
+                    who.join(", ")
+                );
+            }
+        }
+    }
 }
 
 /// Where each seed's results are, for the reports.

@@ -228,6 +228,9 @@ pub struct EvalResult {
     /// AutoAttack's signs of a suspicious evaluation, per model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// Seconds each trained model took to train (the sum of its epochs), by label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub train_seconds: BTreeMap<String, f64>,
     /// A table over several seeds ([`replicates::combine`]): the seeds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
@@ -310,6 +313,9 @@ pub struct EpochMetrics {
     /// AAT: the held-out loss of each budget when P was recomputed after this epoch.
     pub budget_losses: Option<Vec<f64>>,
     pub seconds: f64,
+    /// Why training stopped after this epoch (fast AT's guard), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// A number as its CSV cell: JSON's spelling, empty for none.
@@ -499,6 +505,7 @@ mod tests {
             val_adv_acc: val_adv,
             budget_losses: None,
             seconds: 2.0,
+            stopped: None,
         }
     }
 
@@ -556,6 +563,7 @@ mod tests {
             flags: Vec::new(),
             seeds: Vec::new(),
             claims: Vec::new(),
+            train_seconds: BTreeMap::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");

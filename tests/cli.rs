@@ -2702,6 +2702,14 @@ fn results_record_their_machine_and_a_table_over_two_machines_says_so() {
         md.contains("Mixed machines: `t` was trained on Another CPU 9000"),
         "{md}"
     );
+    // `advp report` over that cache says it too.
+    let o = r.advp(&["report", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        words(&stderr(&o)).contains("the table of `e` mixes machines (t)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The finished cache entries of a run: (node, seed) of each.
@@ -2897,5 +2905,69 @@ fn replicates_run_in_parallel_processes_and_report_once() {
         words(&stderr(&o)).contains("0 node(s) ran, 6 cached"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn every_training_method_and_loss_trains_and_reports_its_time() {
+    let r = Run::new();
+    let mut text = String::from(
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 16, val: 8)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n",
+    );
+    let methods = [
+        ("pgd_at", ""),
+        ("fast", ", method: fgsm_rs"),
+        ("free", ", method: free, replays: 2"),
+        ("trades", ", loss: trades, beta: 6"),
+        ("mart", ", loss: mart, beta: 5"),
+    ];
+    for (name, extra) in methods {
+        text.push_str(&format!(
+            "train {name} = adversarial(net, d, attack: pgd(steps: 2){extra}, epochs: 2, batch: 16) {{\n  budget fixed 8\n}}\n"
+        ));
+    }
+    let names: Vec<&str> = methods.iter().map(|m| m.0).collect();
+    text.push_str(&format!(
+        "eval e = robustness([{}], d.test, batch: 16) {{\n  attack pgd(steps: 2)\n  budget sweep [0, 8]\n}}\nreport e to \"e.md\", \"e.json\"\nreport fast to \"fast.jsonl\"\n",
+        names.join(", ")
+    ));
+    r.write("p.advp", &text);
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = r.dir.path().join("results/p");
+    let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
+    for n in &names {
+        let secs = v["train_seconds"][n].as_f64().unwrap_or(-1.0);
+        assert!(secs > 0.0, "{n}: {}", v["train_seconds"]);
+    }
+    let md = String::from_utf8(read(out.join("e.md"))).unwrap();
+    assert!(md.contains("Training time: `fast` "), "{md}");
+    // Fast AT logs the held-out PGD accuracy its guard watches, every epoch.
+    let fast = String::from_utf8(read(out.join("fast.jsonl"))).unwrap();
+    assert_eq!(fast.lines().count(), 2);
+    assert!(
+        fast.lines()
+            .all(|l| l.contains("\"val_adv_acc\":0") || l.contains("\"val_adv_acc\":1")),
+        "{fast}"
+    );
+
+    // The cheap methods perturb under L∞, and TRADES runs its own PGD.
+    r.write(
+        "bad.advp",
+        "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: 4)\n\
+         train a = adversarial(net, d, attack: pgd(norm: 2), method: fgsm_rs)\n\
+         train b = adversarial(net, d, method: free, loss: trades)\n",
+    );
+    let o = r.advp(&["check", "bad.advp"]);
+    assert!(!o.status.success());
+    let err = words(&stderr(&o));
+    assert!(
+        err.contains("`method: fgsm_rs` takes an L∞ PGD or FGSM attack"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`loss: trades` runs its own PGD; give it with `method: pgd`"),
+        "{err}"
     );
 }

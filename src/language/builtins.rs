@@ -623,8 +623,12 @@ pub const BUILTINS: &[Builtin] = &[
         params: with_common![
             p("model", Ty::Model, Required, "the model to train (a fresh copy)"),
             p("data", Ty::Data, Required, "training data"),
-            p("attack", Ty::Attack, Text("pgd"), "the training attack"),
+            p("attack", Ty::Attack, Text("pgd"), "the training attack; with `method: fgsm_rs` or `free` its budget and norm (L∞), and the PGD that the held-out check runs"),
             p("preprocess", Ty::Defense, Absent, "a frozen defense applied before the model (APE + AT, Eq. 13)"),
+            p("method", Ty::Choice(&["pgd", "fgsm_rs", "free"]), Text("pgd"), "how each batch is attacked: `pgd` (the attack as given), `fgsm_rs` (Wong, Rice & Kolter 2020: one signed step of 1.25 ε from a uniform start, with their guard against catastrophic overfitting: when the held-out PGD accuracy falls 20 points below its best, the best epoch's weights come back and training stops), `free` (Shafahi et al. 2019: each batch replayed `replays` times, one weight update and one step of ε on δ each, δ carried to the next batch)"),
+            pr("replays", Ty::Int, Text("4"), (1.0, 1000.0), "`method: free`: how many times each batch is replayed (m)"),
+            p("loss", Ty::Choice(&["ce", "trades", "mart"]), Text("ce"), "the training loss: cross-entropy on the attacked clips, TRADES (Zhang et al. 2019: clean CE + β·KL(f(x) ‖ f(x′)), x′ maximising the KL from x + 0.001·N(0, 1)) or MART (Wang et al. 2020: boosted CE on x′ + β·KL(f(x) ‖ f(x′))·(1 − f_y(x))); both with `method: pgd`"),
+            pr("beta", Ty::Num, Text("6"), (0.0, 1e6), "TRADES' and MART's β"),
         ],
         stmts: TRAIN_STMTS,
         fields: &[],

@@ -263,6 +263,14 @@ pub fn pipeline_note(v: &EvalResult) -> String {
             }
         }
     }
+    if !v.train_seconds.is_empty() {
+        let parts: Vec<String> = v
+            .train_seconds
+            .iter()
+            .map(|(m, s)| format!("`{m}` {s:.1} s"))
+            .collect();
+        out.push_str(&format!("Training time: {}.\n", parts.join(", ")));
+    }
     out.push_str(match v.protocol {
         Protocol::Independent => "Protocol `independent` (the paper's): each cell attacked from scratch, the final iterate counts.\n",
         Protocol::WorstCase => "Protocol `worst_case` (AutoAttack's): a clip counts robust at ε only if no iterate fooled it at any budget ≤ ε; clean-misclassified clips count as fooled and are not attacked.\n",

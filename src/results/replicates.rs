@@ -24,6 +24,14 @@ pub struct SeedCell {
 pub fn combine(seeds: &[u64], results: &[EvalResult]) -> EvalResult {
     let mut out = results[0].clone();
     out.seeds = seeds.to_vec();
+    // Training time: the mean over the seeds.
+    for (m, secs) in out.train_seconds.iter_mut() {
+        let all: Vec<f64> = results
+            .iter()
+            .filter_map(|r| r.train_seconds.get(m).copied())
+            .collect();
+        *secs = all.iter().sum::<f64>() / all.len().max(1) as f64;
+    }
     for row in &mut out.rows {
         let same: Vec<(u64, &Row)> = seeds
             .iter()

@@ -144,6 +144,25 @@ pub enum Learning {
     },
 }
 
+/// How each batch of adversarial training is attacked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// The attack as given (PGD-AT).
+    Pgd,
+    /// FGSM from a uniform start, step 1.25 ε, with the overfitting guard.
+    FgsmRs,
+    /// Free AT: each batch replayed `replays` times, δ carried over.
+    Free { replays: usize },
+}
+
+/// The adversarial training loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TrainLoss {
+    Ce,
+    Trades { beta: f64 },
+    Mart { beta: f64 },
+}
+
 #[derive(Clone, Debug)]
 pub struct TrainNode {
     pub learning: Learning,
@@ -151,6 +170,8 @@ pub struct TrainNode {
     pub data: NodeId,
     pub preprocess: Option<NodeId>,
     pub training: Training,
+    pub method: Method,
+    pub loss: TrainLoss,
 }
 
 #[derive(Clone, Debug)]

@@ -45,13 +45,17 @@ impl Runner<'_> {
             lr_decay: t.lr_decay,
             schedule,
             attack,
+            guard: false,
         })
     }
 
     /// Trains a `standard`/`adversarial` classifier or a `generative` (GAT) node.
     pub(super) fn run_train(&mut self, i: NodeId, t: &TrainNode) -> Result<(), RunError> {
         let d = self.dataset(t.data)?;
-        let spec = self.train_spec(i, &t.training)?;
+        let spec = TrainSpec {
+            guard: t.method == crate::runtime::spec::Method::FgsmRs,
+            ..self.train_spec(i, &t.training)?
+        };
         let mi = t.model.model;
         let (dir, saved): (PathBuf, Vec<(&str, Net)>) = match t.learning {
             Learning::Generative { ape } => {
@@ -92,7 +96,8 @@ impl Runner<'_> {
                 self.check_shapes(i, &net, &d)?;
                 let front = self.input_front(i);
                 let pre = self.defenses(&front, i)?;
-                let mut learner = train::Classifier::new(&mut net, pre, spec.rule.clone(), spec.lr);
+                let mut learner = train::Classifier::new(&mut net, pre, spec.rule.clone(), spec.lr)
+                    .with(t.method, t.loss);
                 let dir = self.fit(i, &spec, &mut learner, &d)?;
                 (dir, vec![("weights.safetensors", net)])
             }

@@ -220,13 +220,71 @@ impl Cx<'_> {
             attack,
             (milestones, a.num("lr_decay")?),
         )?;
+        let (method, loss) = if a.builtin.name == "adversarial" {
+            self.method_and_loss(a, &training)?
+        } else {
+            (Method::Pgd, TrainLoss::Ce)
+        };
         Ok(TrainNode {
             learning,
             model: a.model("model")?,
             data: a.node("data")?,
             preprocess: a.opt_node("preprocess")?,
             training,
+            method,
+            loss,
         })
+    }
+
+    /// `method:` and `loss:` of an adversarial training; the cheap methods
+    /// perturb under L∞ (their step is a sign), and TRADES and MART run PGD.
+    fn method_and_loss(&self, a: &Args, training: &Training) -> R<(Method, TrainLoss)> {
+        let method = match a.word("method")? {
+            "pgd" => Method::Pgd,
+            "fgsm_rs" => Method::FgsmRs,
+            "free" => Method::Free {
+                replays: a.count("replays")?.max(1),
+            },
+            w => return Err(format!("`method: {w}` is not executed")),
+        };
+        let loss = match a.word("loss")? {
+            "ce" => TrainLoss::Ce,
+            "trades" => TrainLoss::Trades {
+                beta: a.num("beta")?,
+            },
+            "mart" => TrainLoss::Mart {
+                beta: a.num("beta")?,
+            },
+            w => return Err(format!("`loss: {w}` is not executed")),
+        };
+        if method != Method::Pgd {
+            if loss != TrainLoss::Ce {
+                return Err(format!(
+                    "`loss: {}` runs its own PGD; give it with `method: pgd`",
+                    a.word("loss")?
+                ));
+            }
+            let linf = training
+                .attack
+                .as_ref()
+                .and_then(|t| t.attack.as_pgd())
+                .is_some_and(|p| p.norm == super::super::attacks::Norm::Inf);
+            if !linf {
+                return Err(format!(
+                    "`method: {}` takes an L∞ PGD or FGSM attack (its budget and the held-out check), e.g. `attack: pgd(steps: 5)`",
+                    a.word("method")?
+                ));
+            }
+        }
+        if let (TrainLoss::Trades { .. }, Some(t)) = (loss, &training.attack) {
+            if t.attack.as_pgd().is_none() {
+                return Err(
+                    "`loss: trades` maximises its KL term with PGD: give a PGD or FGSM attack"
+                        .into(),
+                );
+            }
+        }
+        Ok((method, loss))
     }
 
     fn eval(&self, n: &Node, a: &Args) -> R<EvalSpec> {

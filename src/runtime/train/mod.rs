@@ -6,6 +6,8 @@
 //! written atomically after every epoch, on Ctrl-C, and every ten minutes
 //! inside long epochs, so a run killed anywhere resumes bit-identically.
 
+pub mod methods;
+
 use super::attacks::{self, Attack};
 use super::data::{Clips, Dataset};
 use super::defenses::Defense;
@@ -13,6 +15,7 @@ use super::models::{save_tensors, Net};
 use super::optim::{Optimizer, Rule};
 use super::progress::Progress;
 use super::rng::{mix, SplitMix};
+pub use super::spec::{Method, TrainLoss};
 use crate::language::program::RuleExpr;
 use crate::language::schedule::{adaptive_probabilities, Epoch, Schedule};
 pub use crate::results::EpochMetrics;
@@ -60,6 +63,9 @@ pub struct TrainSpec {
     pub attack: Option<AttackPlan>,
     /// The attack of each epoch: budgets (`budget …`) or attack types (`attacks …`).
     pub schedule: Schedule<Attack>,
+    /// Fast AT's guard ([`methods::GUARD_DROP`]): stop and restore the best
+    /// epoch when the held-out PGD accuracy collapses.
+    pub guard: bool,
 }
 
 /// What a checkpoint's `state.json` holds besides the tensors.
@@ -78,6 +84,10 @@ struct State {
     /// name: a resume verifies them (absent in checkpoints of earlier advp).
     #[serde(default)]
     sha256: std::collections::BTreeMap<String, String>,
+    /// The guard's best epoch and its held-out PGD accuracy (its weights in
+    /// `checkpoint-guard-best.safetensors`).
+    #[serde(default)]
+    guard_best: Option<(usize, f64)>,
 }
 
 #[derive(Debug)]
@@ -145,13 +155,81 @@ pub struct Classifier<'a> {
     pub net: &'a mut Net,
     pub pre: Vec<Defense>,
     pub opt: Optimizer,
+    pub method: Method,
+    pub loss: TrainLoss,
+    /// Free AT's δ, carried from batch to batch (in the checkpoint).
+    delta: Option<Tensor>,
 }
 
 impl<'a> Classifier<'a> {
     pub fn new(net: &'a mut Net, pre: Vec<Defense>, rule: Rule, lr: f64) -> Self {
         let opt = Optimizer::new(rule, lr, net.trainable());
-        Classifier { net, pre, opt }
+        Classifier {
+            net,
+            pre,
+            opt,
+            method: Method::Pgd,
+            loss: TrainLoss::Ce,
+            delta: None,
+        }
     }
+
+    /// The same learner, attacking by `method` and training on `loss`.
+    pub fn with(mut self, method: Method, loss: TrainLoss) -> Self {
+        self.method = method;
+        self.loss = loss;
+        self
+    }
+
+    /// One optimizer step on `loss` (skipped when it is not finite); its value.
+    fn update(&mut self, loss: &Tensor) -> f64 {
+        let lv = loss.double_value(&[]);
+        if lv.is_finite() {
+            self.opt.zero_grad();
+            loss.backward();
+            self.opt.step();
+        }
+        lv
+    }
+
+    /// Free AT on one batch: `replays` passes, each one weight update and one
+    /// step of ε on the carried δ (reset when the batch's shape changes).
+    fn free(&mut self, x: &Tensor, y: &Tensor, eps: f64, replays: usize) -> StepOutcome {
+        let eps = eps / 255.0;
+        let mut delta = match &self.delta {
+            Some(d) if d.size() == x.size() => d.shallow_clone(),
+            _ => x.zeros_like(),
+        };
+        let (mut lv, mut correct) = (f64::NAN, 0.0);
+        for _ in 0..replays {
+            let d = delta.detach().set_requires_grad(true);
+            let adv = (x + &d).clamp(0.0, 1.0);
+            let logits = forward(self.net, &self.pre, &adv, true);
+            let loss = attacks::loss(&logits, y);
+            lv = loss.double_value(&[]);
+            if !lv.is_finite() {
+                break;
+            }
+            self.opt.zero_grad();
+            loss.backward();
+            let g = d.grad();
+            self.opt.step();
+            correct = correct_of(&logits, y);
+            let _g = tch::no_grad_guard();
+            delta = (&d + g.sign() * eps).clamp(-eps, eps);
+        }
+        self.delta = Some(delta.detach());
+        Ok((lv, correct))
+    }
+}
+
+/// How many rows of `logits` pick their label.
+fn correct_of(logits: &Tensor, y: &Tensor) -> f64 {
+    logits
+        .argmax(-1, false)
+        .eq_tensor(y)
+        .sum(Kind::Float)
+        .double_value(&[])
 }
 
 impl Learner for Classifier<'_> {
@@ -160,25 +238,53 @@ impl Learner for Classifier<'_> {
     }
 
     fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome {
-        let (net, pre) = (&*self.net, &self.pre);
-        let x = match attack {
-            None => x.shallow_clone(),
-            Some((a, bn)) => a.run(&|v| forward(net, pre, v, bn), x, y)?,
+        let Some((a, bn)) = attack else {
+            let logits = forward(self.net, &self.pre, x, true);
+            let lv = self.update(&attacks::loss(&logits, y));
+            return Ok((lv, correct_of(&logits, y)));
         };
-        let logits = forward(net, pre, &x, true);
-        let loss = attacks::loss(&logits, y);
-        let lv = loss.double_value(&[]);
-        if lv.is_finite() {
-            self.opt.zero_grad();
-            loss.backward();
-            self.opt.step();
+        let linf = || {
+            a.as_pgd()
+                .filter(|p| p.norm == attacks::Norm::Inf)
+                .ok_or_else(|| {
+                    format!("this training method perturbs under L∞; the batch's attack is {a:?}")
+                })
+        };
+        let (net, pre) = (&*self.net, &self.pre);
+        let f = |v: &Tensor| forward(net, pre, v, bn);
+        match (self.method, self.loss) {
+            (Method::Free { replays }, _) => {
+                let eps = linf()?.eps;
+                self.free(x, y, eps, replays)
+            }
+            (Method::FgsmRs, _) => {
+                let adv = methods::fgsm_rs(linf()?.eps).run_with(&f, x, y, &mut |_| {});
+                let logits = forward(self.net, &self.pre, &adv, true);
+                let lv = self.update(&attacks::loss(&logits, y));
+                Ok((lv, correct_of(&logits, y)))
+            }
+            (Method::Pgd, TrainLoss::Trades { beta }) => {
+                let pgd = a.as_pgd().ok_or("TRADES maximises its KL term with PGD")?;
+                let adv = methods::trades_attack(&f, x, &pgd);
+                let nat = forward(self.net, &self.pre, x, true);
+                let logits = forward(self.net, &self.pre, &adv, true);
+                let lv = self.update(&methods::trades_loss(&nat, &logits, y, beta));
+                Ok((lv, correct_of(&logits, y)))
+            }
+            (Method::Pgd, TrainLoss::Mart { beta }) => {
+                let adv = a.run(&f, x, y)?;
+                let nat = forward(self.net, &self.pre, x, true);
+                let logits = forward(self.net, &self.pre, &adv, true);
+                let lv = self.update(&methods::mart_loss(&nat, &logits, y, beta));
+                Ok((lv, correct_of(&logits, y)))
+            }
+            (Method::Pgd, TrainLoss::Ce) => {
+                let adv = a.run(&f, x, y)?;
+                let logits = forward(self.net, &self.pre, &adv, true);
+                let lv = self.update(&attacks::loss(&logits, y));
+                Ok((lv, correct_of(&logits, y)))
+            }
         }
-        let correct = logits
-            .argmax(-1, false)
-            .eq_tensor(y)
-            .sum(Kind::Float)
-            .double_value(&[]);
-        Ok((lv, correct))
     }
 
     fn checkpoint(&self) -> Named {
@@ -190,6 +296,9 @@ impl Learner for Classifier<'_> {
             .collect();
         named.extend(self.opt.state());
         named.push(("optim.steps".into(), Tensor::from_slice(&[self.opt.steps])));
+        if let Some(d) = &self.delta {
+            named.push(("free.delta".into(), d.shallow_clone()));
+        }
         named
     }
 
@@ -230,6 +339,10 @@ impl Learner for Classifier<'_> {
             .find(|(k, _)| k == "optim.steps")
             .map(|(_, t)| t.int64_value(&[0]))
             .ok_or("the checkpoint lacks `optim.steps`")?;
+        self.delta = named
+            .iter()
+            .find(|(k, _)| k == "free.delta")
+            .map(|(_, t)| t.copy());
         self.opt.restore(named, steps)
     }
 
@@ -271,6 +384,61 @@ pub fn evaluate(
             .double_value(&[]);
     }
     Ok((loss_sum, correct / n.max(1) as f64, n as f64))
+}
+
+/// Fast AT's guard after an epoch: keeps the best epoch's weights (by the
+/// held-out PGD accuracy); when the accuracy falls [`methods::GUARD_DROP`]
+/// below the best, brings them back and says why training stops.
+fn guard(
+    spec: &TrainSpec,
+    state: &mut State,
+    learner: &mut dyn Learner,
+    dir: &Path,
+    epoch: usize,
+    acc: Option<f64>,
+    progress: &Progress,
+) -> Result<Option<String>, TrainError> {
+    // A checkpoint file: removed when the node finishes.
+    let best_file = dir.join("checkpoint-guard-best.safetensors");
+    let Some(acc) = acc else {
+        if epoch == 0 {
+            progress.line(&format!(
+                "{}: warning: the guard against catastrophic overfitting needs a held-out split (`val` > 0) and a fixed budget; it is off",
+                spec.node
+            ));
+        }
+        return Ok(None);
+    };
+    match state.guard_best {
+        Some((best_epoch, best)) if acc < best - methods::GUARD_DROP => {
+            let named = Tensor::read_safetensors(&best_file).map_err(|e| {
+                format!(
+                    "the guard's best weights {} are unreadable ({e})",
+                    best_file.display()
+                )
+            })?;
+            learner.restore(&named)?;
+            let why = format!(
+                "catastrophic overfitting: held-out PGD accuracy fell from {:.1} % (epoch {best_epoch}) to {:.1} % at epoch {}; epoch {best_epoch}'s weights are kept and training stops",
+                100.0 * best,
+                100.0 * acc,
+                epoch + 1
+            );
+            progress.line(&format!("{}: {why}", spec.node));
+            Ok(Some(why))
+        }
+        Some((_, best)) if acc <= best => Ok(None),
+        _ => {
+            let named: Named = learner
+                .checkpoint()
+                .into_iter()
+                .map(|(k, t)| (k, t.copy()))
+                .collect();
+            save_tensors(&named, &best_file)?;
+            state.guard_best = Some((epoch + 1, acc));
+            Ok(None)
+        }
+    }
 }
 
 /// Trains the learner's networks in place. `dir` holds the checkpoint and
@@ -326,6 +494,7 @@ pub fn train(
             seconds: 0.0,
             metrics: Vec::new(),
             sha256: Default::default(),
+            guard_best: None,
         },
     };
     let mut last_save = Instant::now();
@@ -489,6 +658,7 @@ pub fn train(
             val_adv_acc,
             budget_losses,
             seconds: state.seconds + started.elapsed().as_secs_f64(),
+            stopped: None,
         };
         progress.line(&format!(
             "{} epoch {}/{}: loss {:.3}{}{}{} ({:.1} s)",
@@ -505,8 +675,28 @@ pub fn train(
             metrics.eps.map_or(String::new(), |e| format!(", ε {e}")),
             metrics.seconds
         ));
-        state.metrics.push(metrics);
-        state.epoch += 1;
+        let stop = if spec.guard {
+            guard(
+                spec,
+                &mut state,
+                learner,
+                dir,
+                epoch,
+                metrics.val_adv_acc,
+                progress,
+            )?
+        } else {
+            None
+        };
+        state.metrics.push(EpochMetrics {
+            stopped: stop.clone(),
+            ..metrics
+        });
+        state.epoch = if stop.is_some() {
+            spec.epochs
+        } else {
+            state.epoch + 1
+        };
         state.batch = 0;
         state.loss_sum = 0.0;
         state.correct = 0.0;

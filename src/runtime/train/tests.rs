@@ -36,6 +36,7 @@ fn spec(epochs: usize) -> TrainSpec {
         lr_decay: 0.1,
         attack: None,
         schedule: Schedule::Fixed(Attack::Fgsm(0.0)),
+        guard: false,
     }
 }
 
@@ -106,4 +107,110 @@ fn learning_rate_follows_the_milestones() {
     let lrs: Vec<f64> = (0..6).map(|e| lr_at(&s, e)).collect();
     assert_eq!(lrs[..2], [1.0, 1.0]);
     assert!((lrs[2] - 0.1).abs() < 1e-12 && (lrs[5] - 0.01).abs() < 1e-12);
+}
+
+/// A learner that is one number: what the guard keeps and brings back.
+struct One(Tensor);
+
+impl Learner for One {
+    fn set_lr(&mut self, _: f64) {}
+    fn step(&mut self, _: &Tensor, _: &Tensor, _: Option<(&Attack, bool)>) -> StepOutcome {
+        Ok((0.0, 0.0))
+    }
+    fn checkpoint(&self) -> Named {
+        vec![("model.w".into(), self.0.shallow_clone())]
+    }
+    fn restore(&mut self, named: &Named) -> Result<(), String> {
+        self.0 = named[0].1.copy();
+        Ok(())
+    }
+    fn classify(&self, _: &Tensor, _: bool) -> Option<Tensor> {
+        None
+    }
+}
+
+#[test]
+fn the_guard_restores_the_best_epoch_when_pgd_accuracy_collapses() {
+    let dir = tempfile::tempdir().unwrap();
+    let progress = Progress::new(true);
+    let s = TrainSpec {
+        guard: true,
+        ..spec(5)
+    };
+    let mut state: State = serde_json::from_str(
+        r#"{"epoch":0,"batch":0,"tensors":"","probs":null,"loss_sum":0,"correct":0,"seen":0,"seconds":0,"metrics":[]}"#,
+    )
+    .unwrap();
+    let mut l = One(Tensor::from_slice(&[1.0f32]));
+    let at = |l: &mut One, epoch: usize, w: f32, acc: f64, state: &mut State| {
+        l.0 = Tensor::from_slice(&[w]);
+        guard(&s, state, l, dir.path(), epoch, Some(acc), &progress).unwrap()
+    };
+    // Epoch 1 at 40 %, epoch 2 at 60 % (the best), epoch 3 at 45 %: a drop
+    // of 15 points goes on; epoch 4 at 35 % (25 below the best) stops.
+    assert_eq!(at(&mut l, 0, 1.0, 0.40, &mut state), None);
+    assert_eq!(at(&mut l, 1, 2.0, 0.60, &mut state), None);
+    assert_eq!(state.guard_best, Some((2, 0.60)));
+    assert_eq!(at(&mut l, 2, 3.0, 0.45, &mut state), None);
+    let why = at(&mut l, 3, 4.0, 0.35, &mut state).expect("the guard stops");
+    assert!(
+        why.contains("from 60.0 % (epoch 2) to 35.0 % at epoch 4"),
+        "{why}"
+    );
+    // The weights are epoch 2's again.
+    assert_eq!(l.0.double_value(&[0]), 2.0);
+}
+
+#[test]
+fn free_training_replays_each_batch_and_carries_a_signed_delta() {
+    tch::manual_seed(0);
+    let mut net = Net::build(
+        &ModelSpec {
+            arch: Arch::C3dSmall { width: 2 },
+            classes: 4,
+            pretrained: None,
+        },
+        Device::Cpu,
+    )
+    .unwrap();
+    let rule = spec(1).rule;
+    let mut l = Classifier::new(&mut net, Vec::new(), rule, 0.01)
+        .with(Method::Free { replays: 3 }, TrainLoss::Ce);
+    let x = Tensor::rand([8, 3, 4, 8, 8], (Kind::Float, Device::Cpu)) * 0.5 + 0.25;
+    let y = Tensor::arange(8, (Kind::Int64, Device::Cpu)).remainder(4);
+    let attack = Attack::Pgd(crate::runtime::attacks::Pgd {
+        norm: crate::runtime::attacks::Norm::Inf,
+        eps: 8.0,
+        alpha: 2.0,
+        steps: 5,
+        random_start: false,
+    });
+    l.step(&x, &y, Some((&attack, false))).unwrap();
+    assert_eq!(l.opt.steps, 3, "one weight update per replay");
+    // Every coordinate of δ took three steps of ±ε from 0, clamped to the
+    // ball: it is 0 or ±ε, never anything else.
+    let eps = 8.0 / 255.0;
+    let d = l.delta.as_ref().unwrap().abs();
+    let on_grid = (d
+        .isclose(&Tensor::from(eps as f32), 1e-5, 1e-7, false)
+        .logical_or(&d.eq(0.0)))
+    .all()
+    .int64_value(&[]);
+    assert_eq!(on_grid, 1);
+    assert!(d.max().double_value(&[]) > 0.0);
+    // δ is in the checkpoint and comes back with it.
+    let named = l.checkpoint();
+    assert!(named.iter().any(|(k, _)| k == "free.delta"));
+    let before = l.delta.as_ref().unwrap().copy();
+    l.step(&x, &y, Some((&attack, false))).unwrap();
+    assert_eq!(l.opt.steps, 6);
+    assert!(
+        !l.delta.as_ref().unwrap().equal(&before),
+        "the second batch moved δ"
+    );
+    l.restore(&named).unwrap();
+    assert!(
+        l.delta.as_ref().unwrap().equal(&before),
+        "a resume carries the saved δ on"
+    );
 }
