@@ -15,7 +15,9 @@
 //! Environment: `ADVP_BENCH_THREADS` (default: available cores),
 //! `ADVP_BENCH_ROUNDS` (5), `ADVP_BENCH_REPEATS` (`k`; 5 for c3d_small, 1 for
 //! R3D-18), `ADVP_BENCH_ONLY` (name prefixes, comma-separated, e.g. `r3d`),
-//! `ADVP_PYTHON` (default `<repo>/.venv/bin/python`).
+//! `ADVP_PYTHON` (default `<repo>/.venv/bin/python`), `ADVP_BENCH_DEVICE`
+//! (`cpu`, the default, or `cuda`: both sides on GPU 0, each timing ended by
+//! a device synchronisation; `scripts/gpu-check` runs it so).
 //!
 //! Under `cargo test` (no `--bench` argument) it runs once, small, as a smoke
 //! test: c3d_small only, batch 2, 2 steps, one round, skipping Python if it is
@@ -115,7 +117,7 @@ fn check_ball(who: &str, adv: &Tensor, x: &Tensor) -> f64 {
 }
 
 /// One Python run: warm-up, then `repeats` timed attacks; its JSON line.
-fn python_run(python: &Path, data: &Path, w: &Workload, threads: usize) -> Value {
+fn python_run(python: &Path, data: &Path, w: &Workload, threads: usize, device: Device) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/pgd.py");
     let out = Command::new(python)
         .arg(&script)
@@ -127,6 +129,7 @@ fn python_run(python: &Path, data: &Path, w: &Workload, threads: usize) -> Value
         .args(["--steps", &w.steps.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--repeats", &w.repeats.to_string()])
+        .args(["--device", if device.is_cuda() { "cuda" } else { "cpu" }])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -158,6 +161,16 @@ fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = env_usize("ADVP_BENCH_THREADS", cores);
+    let device = match std::env::var("ADVP_BENCH_DEVICE").as_deref() {
+        Ok("cuda") => {
+            assert!(
+                tch::Cuda::is_available(),
+                "ADVP_BENCH_DEVICE=cuda, but libtorch sees no GPU"
+            );
+            Device::Cuda(0)
+        }
+        _ => Device::Cpu,
+    };
     let rounds = if bench {
         env_usize("ADVP_BENCH_ROUNDS", 5)
     } else {
@@ -241,11 +254,11 @@ fn main() {
                 classes: w.classes,
                 pretrained: None,
             },
-            Device::Cpu,
+            device,
         )
         .expect("the bench's models build");
-        let x = Tensor::rand(w.shape, (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(w.classes, [w.shape[0]], (Kind::Int64, Device::Cpu));
+        let x = Tensor::rand(w.shape, (Kind::Float, device));
+        let y = Tensor::randint(w.classes, [w.shape[0]], (Kind::Int64, device));
         let pgd = w.pgd();
         let f = |v: &Tensor| net.forward(v, false);
 
@@ -268,6 +281,9 @@ fn main() {
             for _ in 0..w.repeats {
                 let t0 = Instant::now();
                 let adv = pgd.run(&f, &x, &y);
+                if let Device::Cuda(i) = device {
+                    tch::Cuda::synchronize(i as i64);
+                }
                 times.push(t0.elapsed().as_secs_f64());
                 check_ball("advp", &adv, &x);
             }
@@ -278,7 +294,7 @@ fn main() {
                 ours[ours.len() - 1]
             );
             if have_python {
-                let py = python_run(&python, &data, w, threads);
+                let py = python_run(&python, &data, w, threads, device);
                 let linf = field(&py, "max_abs_delta");
                 assert!(
                     linf <= EPS / 255.0 + 1e-6,
@@ -336,7 +352,7 @@ fn main() {
         rows.push(row);
     }
 
-    print_table(&rows, threads, rounds, bench);
+    print_table(&rows, threads, rounds, bench, device);
     if bench {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -354,10 +370,14 @@ fn main() {
     }
 }
 
-fn print_table(rows: &[Value], threads: usize, rounds: usize, bench: bool) {
+fn print_table(rows: &[Value], threads: usize, rounds: usize, bench: bool, device: Device) {
     let mode = if bench { "" } else { " (smoke)" };
+    let on = match device {
+        Device::Cuda(_) => "GPU 0".to_string(),
+        _ => "CPU".to_string(),
+    };
     println!(
-        "pgd bench{mode}: PGD L∞ ε {EPS} α {ALPHA}, CPU, {threads} threads, {rounds} rounds, median of per-round medians"
+        "pgd bench{mode}: PGD L∞ ε {EPS} α {ALPHA}, {on}, {threads} threads, {rounds} rounds, median of per-round medians"
     );
     println!(
         "{:<10} {:<16} {:>5} {:>10} {:>11} {:>12} {:>8}  agree",

@@ -177,7 +177,13 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = p.parse_args()
+    dev = torch.device(a.device)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     torch.set_num_threads(a.threads)
     tensors = read_safetensors(a.data)
@@ -195,13 +201,19 @@ def main():
     if missing or unexpected:
         raise SystemExit(f"pgd.py: weights do not fit: missing {missing}, unexpected {unexpected}")
     model.eval()
+    model.to(dev)
+    x, y = x.to(dev), y.to(dev)
+    if ref is not None:
+        ref = ref.to(dev)
 
     pgd_inf(model, x, y, a.eps, a.alpha, a.steps)  # warm-up
+    sync()
     times = []
     adv = None
     for _ in range(a.repeats):
         t0 = time.perf_counter()
         adv = pgd_inf(model, x, y, a.eps, a.alpha, a.steps)
+        sync()
         times.append(time.perf_counter() - t0)
 
     out = {
