@@ -2971,3 +2971,69 @@ fn every_training_method_and_loss_trains_and_reports_its_time() {
         "{err}"
     );
 }
+
+#[test]
+fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
+    use advp::runtime::models::{Arch, ModelSpec, Net};
+    let Some(py) = python_or_skip("a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits") else {
+        return;
+    };
+    let r = Run::new();
+    // Hara et al.'s checkpoint exactly: {'epoch', 'arch', 'state_dict' (keys
+    // under `module.`, from DataParallel), 'optimizer'}, of a 3D ResNet-10
+    // written by PyTorch (the bench's model, named as Hara's code names it),
+    // with BatchNorm statistics that are not the defaults.
+    r.write(
+        "save.py",
+        &format!(
+            "import sys, json, torch\nsys.path.insert(0, {:?})\nfrom pgd import R3d\n\
+             torch.manual_seed(0)\nm = R3d(10, 7)\n\
+             for mod in m.modules():\n    if isinstance(mod, torch.nn.BatchNorm3d):\n        mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 1.5)\n\
+             opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)\n\
+             m(torch.rand(2, 3, 4, 32, 32)).sum().backward(); opt.step()\n\
+             sd = {{'module.' + k: v for k, v in m.state_dict().items()}}\n\
+             torch.save({{'epoch': 200, 'arch': 'resnet-10', 'state_dict': sd, 'optimizer': opt.state_dict()}}, 'hara.pth')\n\
+             m.eval()\nx = (torch.arange(2 * 3 * 4 * 32 * 32) % 97).float().reshape(2, 3, 4, 32, 32) / 96\n\
+             print(json.dumps(m(x).detach().flatten().tolist()))\n",
+            repo("benches/python")
+        ),
+    );
+    let o = Command::new(&py).arg("save.py").current_dir(r.dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want: Vec<f64> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let o = Command::new(repo("scripts/to-safetensors"))
+        .args(["hara.pth", "hara.safetensors"])
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let build = |depth: i64| {
+        Net::build(
+            &ModelSpec {
+                arch: Arch::R3d { depth },
+                classes: 7,
+                pretrained: Some(r.dir.path().join("hara.safetensors")),
+            },
+            tch::Device::Cpu,
+        )
+    };
+    let net = build(10).expect("the checkpoint fits r3d(10)");
+    let x = (tch::Tensor::arange(2 * 3 * 4 * 32 * 32, (tch::Kind::Int64, tch::Device::Cpu))
+        .remainder(97)
+        .to_kind(tch::Kind::Float)
+        / 96.0)
+        .reshape([2, 3, 4, 32, 32]);
+    let got: Vec<f64> = Vec::<f64>::try_from(net.forward(&x, false).to_kind(tch::Kind::Double).flatten(0, -1)).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-4 * w.abs().max(1.0), "advp {g} vs PyTorch {w}");
+    }
+    // Into another depth: one message with every mismatch.
+    let err = match build(18) {
+        Err(e) => e,
+        Ok(_) => panic!("a ResNet-10 checkpoint does not fit r3d(18)"),
+    };
+    assert!(err.contains("do not fit this architecture"), "{err}");
+    assert!(err.contains("40 missing from the file:"), "{err}");
+    assert!(err.contains("`layer1.1.conv1.weight`") && err.contains("and 30 more"), "{err}");
+}

@@ -235,9 +235,11 @@ impl Net {
             .map(|(n, t)| (n.strip_prefix("module.").unwrap_or(&n).to_string(), t))
             .collect();
         let mut notes = Vec::new();
+        let (mut missing, mut shapes) = (Vec::new(), Vec::new());
+        let ours = self.named();
         let _g = tch::no_grad_guard();
-        for (name, t) in self.named() {
-            match loaded.iter().find(|(n, _)| *n == name) {
+        for (name, t) in &ours {
+            match loaded.iter().find(|(n, _)| n == name) {
                 Some((_, src)) if src.size() == t.size() => {
                     t.shallow_clone()
                         .f_copy_(&src.to_kind(t.kind()))
@@ -249,22 +251,43 @@ impl Net {
                     path.display(),
                     t.size()
                 )),
-                Some((_, src)) => {
-                    return Err(format!(
-                        "`{name}` has shape {:?} in {} but {:?} in the model",
-                        src.size(),
-                        path.display(),
-                        t.size()
-                    ))
-                }
+                Some((_, src)) => shapes.push(format!("`{name}` {:?} in the file, {:?} in the model", src.size(), t.size())),
                 None if name.ends_with("num_batches_tracked") => {}
-                None => {
-                    return Err(format!(
-                        "{} lacks `{name}`; is it a state dict for this architecture?",
-                        path.display()
-                    ))
-                }
+                None => missing.push(format!("`{name}`")),
             }
+        }
+        let unexpected: Vec<String> = loaded
+            .iter()
+            .filter(|(n, _)| !n.ends_with("num_batches_tracked") && !ours.iter().any(|(o, _)| o == n))
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
+        if !(missing.is_empty() && shapes.is_empty() && unexpected.is_empty()) {
+            // Every mismatch at once, each list cut at ten names.
+            let list = |what: &str, v: &[String]| {
+                if v.is_empty() {
+                    return None;
+                }
+                let more = v.len().saturating_sub(10);
+                Some(format!(
+                    "{} {what}: {}{}",
+                    v.len(),
+                    v[..v.len().min(10)].join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ))
+            };
+            let parts: Vec<String> = [
+                list("missing from the file", &missing),
+                list("of another shape", &shapes),
+                list("in the file but not in the model", &unexpected),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return Err(format!(
+                "the weights in {} do not fit this architecture: {}; is it a state dict for this model (its depth, width, input)?",
+                path.display(),
+                parts.join("; ")
+            ));
         }
         Ok(notes)
     }
