@@ -17,7 +17,17 @@ use std::sync::{Arc, LazyLock};
 /// executors stop starting nodes.
 static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
-/// Whether Ctrl-C was pressed.
+/// Set (with [`INTERRUPTED`]) by SIGUSR1 and SIGTERM: a scheduler is taking
+/// the machine back (Slurm's warning before the time limit, a preemption).
+/// The run stops as for Ctrl-C, and under Slurm the job requeues itself.
+static PREEMPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// Whether the stop came from the scheduler (SIGUSR1, SIGTERM) rather than Ctrl-C.
+pub fn preempted() -> bool {
+    PREEMPTED.load(Ordering::SeqCst)
+}
+
+/// Whether Ctrl-C was pressed (or the scheduler asked the run to stop).
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
@@ -45,8 +55,18 @@ pub fn on_interrupt() -> std::io::Result<()> {
         Arc::clone(&INTERRUPTED),
     )?;
     signal_hook::flag::register(SIGINT, Arc::clone(&INTERRUPTED))?;
+    // The scheduler's warning (`--signal=B:USR1@…`) and its SIGTERM: stop at
+    // the next batch with the checkpoint saved; never an immediate exit (Slurm
+    // follows SIGTERM with SIGKILL after its grace period anyway).
+    for sig in [signal_hook::consts::SIGUSR1, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&PREEMPTED))?;
+        signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED))?;
+    }
     Ok(())
 }
+
+/// The exit status of a run the scheduler stopped (128 + SIGTERM).
+pub const PREEMPTED_EXIT: i32 = 143;
 
 /// The temporary name beside `path` that a write goes through:
 /// `.name.tmp<pid>` (what the next run sweeps when its process is gone).

@@ -2975,7 +2975,9 @@ fn every_training_method_and_loss_trains_and_reports_its_time() {
 #[test]
 fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
     use advp::runtime::models::{Arch, ModelSpec, Net};
-    let Some(py) = python_or_skip("a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits") else {
+    let Some(py) =
+        python_or_skip("a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits")
+    else {
         return;
     };
     let r = Run::new();
@@ -2998,7 +3000,11 @@ fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
             repo("benches/python")
         ),
     );
-    let o = Command::new(&py).arg("save.py").current_dir(r.dir.path()).output().unwrap();
+    let o = Command::new(&py)
+        .arg("save.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let want: Vec<f64> = serde_json::from_str(stdout(&o).trim()).unwrap();
     let o = Command::new(repo("scripts/to-safetensors"))
@@ -3023,10 +3029,18 @@ fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
         .to_kind(tch::Kind::Float)
         / 96.0)
         .reshape([2, 3, 4, 32, 32]);
-    let got: Vec<f64> = Vec::<f64>::try_from(net.forward(&x, false).to_kind(tch::Kind::Double).flatten(0, -1)).unwrap();
+    let got: Vec<f64> = Vec::<f64>::try_from(
+        net.forward(&x, false)
+            .to_kind(tch::Kind::Double)
+            .flatten(0, -1),
+    )
+    .unwrap();
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() < 1e-4 * w.abs().max(1.0), "advp {g} vs PyTorch {w}");
+        assert!(
+            (g - w).abs() < 1e-4 * w.abs().max(1.0),
+            "advp {g} vs PyTorch {w}"
+        );
     }
     // Into another depth: one message with every mismatch.
     let err = match build(18) {
@@ -3035,5 +3049,106 @@ fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
     };
     assert!(err.contains("do not fit this architecture"), "{err}");
     assert!(err.contains("40 missing from the file:"), "{err}");
-    assert!(err.contains("`layer1.1.conv1.weight`") && err.contains("and 30 more"), "{err}");
+    assert!(
+        err.contains("`layer1.1.conv1.weight`") && err.contains("and 30 more"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_scheduler_signal_checkpoints_requeues_the_slurm_job_and_the_next_run_resumes() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 64, test: 8, val: 8)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         train t = standard(net, d, epochs: 30, batch: 16)\n",
+    );
+    // A stand-in for Slurm's `scontrol`: it records how it was called.
+    let bin = r.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("scontrol");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/calls\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cache = r.dir.path().join(".advp/cache");
+    for (signal, slurm) in [("-USR1", true), ("-TERM", false)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_advp"));
+        cmd.args(["run", "p.advp", "--quiet"])
+            .current_dir(r.dir.path())
+            .env("PATH", &path)
+            .env_remove("LD_LIBRARY_PATH")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if slurm {
+            cmd.env("SLURM_JOB_ID", "4242");
+        } else {
+            cmd.env_remove("SLURM_JOB_ID");
+        }
+        let spawned = std::time::SystemTime::now() - std::time::Duration::from_millis(5);
+        let child = cmd.spawn().unwrap();
+        // This process trains once it has saved an epoch's checkpoint.
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_dir(&cache)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().ends_with(".partial")
+                    && std::fs::metadata(e.path().join("state.json"))
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t >= spawned)
+            })
+        {
+            assert!(t0.elapsed().as_secs() < 60, "training never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(143), "{signal}: {}", stderr(&o));
+        let err = words(&stderr(&o));
+        if slurm {
+            assert!(
+                err.contains("Job 4242 is requeued and resumes from the checkpoint"),
+                "{err}"
+            );
+            let calls = std::fs::read_to_string(bin.join("calls")).unwrap();
+            assert_eq!(calls.trim(), "requeue 4242");
+        } else {
+            assert!(err.contains("stopped by a signal from outside"), "{err}");
+        }
+        assert!(
+            has_checkpoint(&r, Some("t"), &(0..30).collect::<Vec<_>>())
+                || err.contains("checkpoint saved"),
+            "{err}"
+        );
+    }
+    // The next run resumes from the checkpoint rather than starting again.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_advp"));
+    let o = cmd
+        .args(["run", "p.advp", "--quiet", "--only", "t"])
+        .current_dir(r.dir.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("t: resuming from the checkpoint at epoch"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -535,6 +535,28 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
     reports_from_cache(&runners)
 }
 
+/// The scheduler stopped the run (SIGUSR1 before the time limit, SIGTERM):
+/// the checkpoint is saved; under Slurm the job requeues itself
+/// (`scontrol requeue $SLURM_JOB_ID`) and its next run resumes there.
+fn preempted(message: &str) -> i32 {
+    let job = std::env::var("SLURM_JOB_ID").ok().filter(|j| !j.is_empty());
+    match job {
+        Some(id) => {
+            let ok = std::process::Command::new("scontrol")
+                .args(["requeue", &id])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                eprintln!("advp: the scheduler asked job {id} to stop; {message}. Job {id} is requeued and resumes from the checkpoint when it runs again");
+            } else {
+                eprintln!("advp: the scheduler asked job {id} to stop; {message}. `scontrol requeue {id}` failed: submit the run again to resume");
+            }
+        }
+        None => eprintln!("advp: stopped by a signal from outside (SIGTERM or SIGUSR1); {message}"),
+    }
+    crate::util::PREEMPTED_EXIT
+}
+
 /// Each claim's verdict, one line each (stdout: it is the run's finding).
 fn print_claims(claims: &[crate::results::ClaimResult]) {
     for c in claims {
@@ -640,6 +662,9 @@ fn run(
                 summary.cached.len()
             );
             0
+        }
+        Err(RunError::Interrupted { message, .. }) if crate::util::preempted() => {
+            preempted(&message)
         }
         Err(RunError::Interrupted { message, .. }) => {
             eprintln!("advp: {message}");

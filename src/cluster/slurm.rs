@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Defaults for every job; a node's `resources { … }` overrides them.
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     /// Slurm: the partition of every job (a node's `resources` may override).
     #[arg(long)]
@@ -31,6 +31,10 @@ pub struct Options {
     /// Slurm: the account jobs are charged to.
     #[arg(long)]
     pub account: Option<String>,
+    /// Slurm: seconds before the time limit at which a job is warned
+    /// (SIGUSR1): it checkpoints and requeues itself, and resumes there.
+    #[arg(long = "signal-before", value_name = "SECONDS", default_value_t = 120)]
+    pub warning: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -38,6 +42,18 @@ pub struct Submitted {
     pub job: String,
     pub key: String,
     pub log: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            partition: None,
+            gres: None,
+            time: None,
+            account: None,
+            warning: 120,
+        }
+    }
 }
 
 /// node name → its last submission.
@@ -149,6 +165,12 @@ fn script(job: &Job, inv: &Invocation, opts: &Options, after: &[String], log: &P
         opt("dependency", &format!("afterok:{}", after.join(":")));
         opt("kill-on-invalid-dep", "yes");
     }
+    // Preemption-safe: a warning signal before the time limit (to the batch
+    // shell, which `exec` makes advp itself), on which advp checkpoints and
+    // requeues the job; the log grows across the job's runs.
+    opt("signal", &format!("B:USR1@{}", opts.warning));
+    opt("open-mode", "append");
+    s.push_str("#SBATCH --requeue\n");
     s.push_str(&format!(
         "cd {}\nexec {}\n",
         quote(&inv.workdir.display().to_string()),
@@ -367,6 +389,7 @@ mod tests {
             gres: Some("gpu:2".into()),
             time: Some("1:00:00".into()),
             account: Some("lab".into()),
+            warning: 120,
         };
         let s = script(
             &job,
@@ -383,6 +406,9 @@ mod tests {
             "#SBATCH --account=lab",
             "#SBATCH --dependency=afterok:41:42",
             "#SBATCH --kill-on-invalid-dep=yes",
+            "#SBATCH --signal=B:USR1@120",
+            "#SBATCH --requeue",
+            "#SBATCH --open-mode=append",
             "exec /opt/advp run /w/p.advp --only cat_up --quiet --cache /shared/cache --out /shared/out --profile quick --set seed=2",
         ] {
             assert!(s.contains(line), "{line} missing from\n{s}");

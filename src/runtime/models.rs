@@ -258,7 +258,9 @@ impl Net {
         }
         let unexpected: Vec<String> = loaded
             .iter()
-            .filter(|(n, _)| !n.ends_with("num_batches_tracked") && !ours.iter().any(|(o, _)| o == n))
+            .filter(|(n, _)| {
+                !n.ends_with("num_batches_tracked") && !ours.iter().any(|(o, _)| o == n)
+            })
             .map(|(n, _)| format!("`{n}`"))
             .collect();
         if !(missing.is_empty() && shapes.is_empty() && unexpected.is_empty()) {
@@ -272,7 +274,11 @@ impl Net {
                     "{} {what}: {}{}",
                     v.len(),
                     v[..v.len().min(10)].join(", "),
-                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
                 ))
             };
             let parts: Vec<String> = [
