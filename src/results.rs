@@ -53,6 +53,35 @@ pub struct Row {
 }
 
 impl Row {
+    /// A cell of `correct` of `n` clips with its Wilson interval; no norms,
+    /// no per-clip video accuracy, one seed.
+    pub fn counted(
+        model: &str,
+        attack: Option<String>,
+        eps: f64,
+        alpha: f64,
+        correct: u64,
+        n: u64,
+    ) -> Row {
+        let (lo, hi) = stats::wilson(correct, n, stats::Z95);
+        Row {
+            model: model.to_string(),
+            attack,
+            eps,
+            alpha,
+            accuracy: correct as f64 / n.max(1) as f64,
+            correct,
+            n,
+            video_accuracy: None,
+            norms: None,
+            ci_low: Some(lo),
+            ci_high: Some(hi),
+            n_seeds: None,
+            n_clips: None,
+            per_seed: Vec::new(),
+        }
+    }
+
     /// Seeds behind the cell (1 for a single run).
     pub fn seeds(&self) -> u64 {
         self.n_seeds.unwrap_or(1)
@@ -540,20 +569,9 @@ mod tests {
             defenses: BTreeMap::from([("m".into(), vec![])]),
             through: Through::Classifier,
             rows: vec![Row {
-                model: "m".into(),
-                attack: None,
-                eps: 8.0,
-                alpha: 2.0,
-                accuracy: 0.5,
-                correct: 1,
-                n: 2,
-                video_accuracy: None,
-                norms: None,
                 ci_low: None,
                 ci_high: None,
-                n_seeds: None,
-                n_clips: None,
-                per_seed: Vec::new(),
+                ..Row::counted("m", None, 8.0, 2.0, 1, 2)
             }],
             protocol: Protocol::WorstCase,
             attack: None,

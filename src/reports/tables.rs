@@ -487,20 +487,10 @@ mod tests {
 
     fn row(model: &str, eps: f64, acc: f64) -> Row {
         Row {
-            model: model.into(),
-            attack: None,
-            eps,
-            alpha: 1.0,
             accuracy: acc,
-            correct: (acc * 100.0) as u64,
-            n: 100,
-            video_accuracy: None,
-            norms: None,
             ci_low: None,
             ci_high: None,
-            n_seeds: None,
-            n_clips: None,
-            per_seed: Vec::new(),
+            ..Row::counted(model, None, eps, 1.0, (acc * 100.0) as u64, 100)
         }
     }
 

@@ -416,20 +416,10 @@ mod tests {
     #[test]
     fn a_cell_over_seeds_is_the_mean_with_per_seed_values() {
         let row = |acc: f64, correct: u64| Row {
-            model: "m".into(),
-            attack: None,
-            eps: 8.0,
-            alpha: 2.0,
             accuracy: acc,
-            correct,
-            n: 200,
-            video_accuracy: None,
-            norms: None,
             ci_low: None,
             ci_high: None,
-            n_seeds: None,
-            n_clips: None,
-            per_seed: Vec::new(),
+            ..Row::counted("m", None, 8.0, 2.0, correct, 200)
         };
         let rows = [row(0.60, 120), row(0.70, 140), row(0.65, 130)];
         let same: Vec<(u64, &Row)> = [1, 2, 3].into_iter().zip(rows.iter()).collect();

@@ -355,22 +355,10 @@ fn row_of(
 ) -> Row {
     let n = records.len() as u64;
     let correct = records.iter().filter(|r| !r.fooled).count() as u64;
-    let (lo, hi) = crate::results::stats::wilson(correct, n, crate::results::stats::Z95);
     Row {
-        model: model.to_string(),
-        attack: cell.label.clone(),
-        eps: cell.eps,
-        alpha,
-        accuracy: correct as f64 / n.max(1) as f64,
-        correct,
-        n,
         video_accuracy,
         norms: cell.attack.as_ref().map(|_| norms(records)),
-        ci_low: Some(lo),
-        ci_high: Some(hi),
-        n_seeds: None,
-        n_clips: None,
-        per_seed: Vec::new(),
+        ..Row::counted(model, cell.label.clone(), cell.eps, alpha, correct, n)
     }
 }
 

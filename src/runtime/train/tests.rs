@@ -2,6 +2,20 @@ use super::*;
 use crate::runtime::data::{Clips, Memory};
 use crate::runtime::models::{Arch, ModelSpec};
 
+/// A 2-wide C3D-small of 4 classes, from seed 0.
+fn tiny_net() -> Net {
+    tch::manual_seed(0);
+    Net::build(
+        &ModelSpec {
+            arch: Arch::C3dSmall { width: 2 },
+            classes: 4,
+            pretrained: None,
+        },
+        Device::Cpu,
+    )
+    .unwrap()
+}
+
 fn data(x: Tensor) -> Dataset {
     let y = Tensor::arange(32, (Kind::Int64, Device::Cpu)).remainder(4);
     let clips = || {
@@ -43,16 +57,7 @@ fn spec(epochs: usize) -> TrainSpec {
 #[test]
 fn a_nan_loss_stops_the_node_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    tch::manual_seed(0);
-    let mut net = Net::build(
-        &ModelSpec {
-            arch: Arch::C3dSmall { width: 2 },
-            classes: 4,
-            pretrained: None,
-        },
-        Device::Cpu,
-    )
-    .unwrap();
+    let mut net = tiny_net();
     let good = data(Tensor::rand([32, 3, 4, 8, 8], (Kind::Float, Device::Cpu)));
     let progress = Progress::new(true);
     let rule = spec(2).rule;
@@ -163,16 +168,7 @@ fn the_guard_restores_the_best_epoch_when_pgd_accuracy_collapses() {
 
 #[test]
 fn free_training_replays_each_batch_and_carries_a_signed_delta() {
-    tch::manual_seed(0);
-    let mut net = Net::build(
-        &ModelSpec {
-            arch: Arch::C3dSmall { width: 2 },
-            classes: 4,
-            pretrained: None,
-        },
-        Device::Cpu,
-    )
-    .unwrap();
+    let mut net = tiny_net();
     let rule = spec(1).rule;
     let mut l = Classifier::new(&mut net, Vec::new(), rule, 0.01)
         .with(Method::Free { replays: 3 }, TrainLoss::Ce);
