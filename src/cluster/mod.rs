@@ -298,6 +298,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_replicate_runs_as_its_seed_and_writes_its_reports_aside() {
+        let inv = Invocation {
+            exe: "/opt/advp".into(),
+            file: "/w/p.advp".into(),
+            profile: None,
+            sets: vec!["seeds=[1, 2, 3]".into()],
+            cache: "/c".into(),
+            out: "/o".into(),
+            replicates: "/s/replicates/p".into(),
+            workdir: "/w".into(),
+        };
+        let job = |seed: Option<u64>| Job {
+            id: 0,
+            node: 0,
+            seed,
+            name: seed.map_or("at".into(), |s| format!("at.seed{s}")),
+            after: vec![],
+            resources: Default::default(),
+        };
+        assert_eq!(
+            inv.shell(&job(Some(2))),
+            "/opt/advp run /w/p.advp --only at --quiet --cache /c --out /s/replicates/p/seed2 --set 'seeds=[1, 2, 3]' --set 'seeds=[2]'"
+        );
+        assert_eq!(
+            inv.shell(&job(None)),
+            "/opt/advp run /w/p.advp --only at --quiet --cache /c --out /o --set 'seeds=[1, 2, 3]'"
+        );
+    }
+
+    #[test]
     fn shell_quoting_survives_spaces_and_quotes() {
         assert_eq!(quote("a/b-c.advp"), "a/b-c.advp");
         assert_eq!(quote("x y"), "'x y'");
