@@ -2780,7 +2780,8 @@ fn seeds_are_replicates_each_cached_and_a_new_seed_runs_alone() {
     let st = stdout(&r.advp(&["status", "p.advp", "--seeds", "1,2,3,4"]));
     assert!(st.contains("at (seed 3)") && st.contains("cached"), "{st}");
     assert!(
-        st.lines().any(|l| l.contains("e (seed 4)") && l.contains("to run")),
+        st.lines()
+            .any(|l| l.contains("e (seed 4)") && l.contains("to run")),
         "{st}"
     );
     // A fourth seed runs only its own replicates.

@@ -37,7 +37,7 @@ struct PipelineArgs {
     /// Replicates: every computed node once per seed (the file's `seeds`
     /// otherwise), each its own cache entry; tables show the mean and its
     /// interval over the seeds.
-    #[arg(long, value_name = "S,S,…", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "S,S,…", value_delimiter = ',')]
     seeds: Vec<u64>,
 }
 
