@@ -599,6 +599,7 @@ pub const BUILTINS: &[Builtin] = &[
             pr("g_steps", Ty::Int, Text("2"), COUNT, "generator steps per discriminator step"),
             p("classifier", Ty::Model, Absent, "the classifier F the attack sees (δ̂ attacks F∘G); without one, δ̂ maximises G's reconstruction error"),
             pr("width", Ty::Int, Text("64"), (1.0, 1024.0), "channels of G's and D's first layer (the paper: 64)"),
+            p("output", Ty::Choice(&["image", "residual"]), Text("image"), "what G outputs: `image` (the paper's: its last layer through a sigmoid) or `residual` (x plus its last layer, clamped to [0, 1]: G learns the correction, as HGD's denoiser (Liao et al. 2018) and DnCNN's residual learning do, so leaving a clean clip alone is its easiest map)"),
         ],
         stmts: TRAIN_STMTS,
         fields: &[],

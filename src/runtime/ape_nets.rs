@@ -13,6 +13,8 @@ use tch::Tensor;
 pub struct Generator {
     enc: Vec<(nn::Conv3D, nn::BatchNorm)>,
     dec: Vec<(nn::ConvTranspose3D, Option<nn::BatchNorm>)>,
+    /// Output x + the last layer, clamped to [0, 1] (no sigmoid).
+    residual: bool,
 }
 
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
@@ -49,7 +51,17 @@ impl Generator {
                 )
             })
             .collect();
-        Generator { enc, dec }
+        Generator {
+            enc,
+            dec,
+            residual: false,
+        }
+    }
+
+    /// The same G, outputting x + its last layer, clamped to the image.
+    pub fn residual(mut self, on: bool) -> Self {
+        self.residual = on;
+        self
     }
 }
 
@@ -73,7 +85,12 @@ impl ModuleT for Generator {
                 z = z.apply_t(b, train).leaky_relu();
             }
         }
-        z.sigmoid().narrow(2, 0, t).narrow(3, 0, h).narrow(4, 0, w)
+        let z = z.narrow(2, 0, t).narrow(3, 0, h).narrow(4, 0, w);
+        if self.residual {
+            (xs + z).clamp(0.0, 1.0)
+        } else {
+            z.sigmoid()
+        }
     }
 }
 
@@ -148,5 +165,33 @@ trait LeakyWithSlope {
 impl LeakyWithSlope for Tensor {
     fn leaky_relu_with_slope(&self, slope: f64) -> Tensor {
         self.maximum(&(self * slope))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn a_residual_generator_with_a_silent_last_layer_is_the_identity() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = Generator::new(&vs.root(), 2).residual(true);
+        let x = Tensor::rand([2, 3, 4, 12, 12], (Kind::Float, Device::Cpu));
+        // Any output stays an image.
+        let y = g.forward_t(&x, false);
+        assert_eq!(y.size(), x.size());
+        assert!(y.min().double_value(&[]) >= 0.0 && y.max().double_value(&[]) <= 1.0);
+        // The last transposed convolution silenced: G(x) = x exactly.
+        let _g = tch::no_grad_guard();
+        for (name, mut t) in vs.variables() {
+            if name.starts_with("dec2.") {
+                let _ = t.zero_();
+            }
+        }
+        assert!(g.forward_t(&x, false).equal(&x));
+        // The paper's G cannot: its sigmoid of 0 is ½ everywhere.
+        let paper = Generator::new(&vs.root().sub("p"), 2);
+        assert!(!paper.forward_t(&x, false).equal(&x));
     }
 }

@@ -354,7 +354,10 @@ mod tests {
         use crate::runtime::models::Arch;
         use crate::runtime::train::{Classifier, Learner};
         tch::manual_seed(1);
-        let mut g = net(Arch::ApeGenerator { width: 2 });
+        let mut g = net(Arch::ApeGenerator {
+            width: 2,
+            residual: false,
+        });
         g.vs.freeze();
         let before = snapshot(&g);
         let mut f = net(Arch::C3dSmall { width: 2 });
@@ -396,7 +399,10 @@ mod tests {
         });
         for gat in [true, false] {
             tch::manual_seed(2);
-            let g = net(Arch::ApeGenerator { width: 2 });
+            let g = net(Arch::ApeGenerator {
+                width: 2,
+                residual: false,
+            });
             let d = net(Arch::ApeDiscriminator {
                 width: 2,
                 shape: [4, 8, 8],
@@ -433,7 +439,10 @@ mod tests {
         use crate::runtime::attacks::Pgd;
         use crate::runtime::models::Arch;
         tch::manual_seed(3);
-        let g = net(Arch::ApeGenerator { width: 2 });
+        let g = net(Arch::ApeGenerator {
+            width: 2,
+            residual: false,
+        });
         let (x, _) = batch();
         let err = |v: &Tensor| {
             let _n = tch::no_grad_guard();

@@ -24,6 +24,9 @@ pub enum Arch {
     /// 3D APE-GAN's generator (clips → restored clips of the same shape).
     ApeGenerator {
         width: i64,
+        /// Outputs x + G's map, clamped to the image, instead of the map
+        /// through a sigmoid ([`super::ape_nets::Generator`]).
+        residual: bool,
     },
     /// 3D APE-GAN's discriminator for clips of T×H×W = `shape` (clips → one logit).
     ApeDiscriminator {
@@ -116,9 +119,9 @@ impl Net {
                 spec.classes,
                 *cardinality,
             )?)),
-            Arch::ApeGenerator { width } => {
-                Body::Native(Box::new(super::ape_nets::Generator::new(&root, *width)))
-            }
+            Arch::ApeGenerator { width, residual } => Body::Native(Box::new(
+                super::ape_nets::Generator::new(&root, *width).residual(*residual),
+            )),
             Arch::ApeDiscriminator { width, shape } => Body::Native(Box::new(
                 super::ape_nets::Discriminator::new(&root, *width, *shape),
             )),

@@ -178,6 +178,8 @@ pub struct TrainNode {
 pub struct ApeGanSpec {
     pub data: NodeId,
     pub width: i64,
+    /// G outputs x + its map, clamped (HGD's residual), not the map itself.
+    pub residual: bool,
     pub gamma: [f64; 2],
     pub g_steps: usize,
     pub classifier: Option<ModelRef>,

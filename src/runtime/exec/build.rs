@@ -182,7 +182,10 @@ impl Runner<'_> {
         let width = ape.width;
         let arch = match discriminator_for {
             Some(shape) => Arch::ApeDiscriminator { width, shape },
-            None => Arch::ApeGenerator { width },
+            None => Arch::ApeGenerator {
+                width,
+                residual: ape.residual,
+            },
         };
         let spec = ModelSpec {
             arch,

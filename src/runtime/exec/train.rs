@@ -125,7 +125,11 @@ impl Runner<'_> {
             )
         };
         let width = a.width;
-        let g = build(Arch::ApeGenerator { width }).map_err(|e| self.fail(i, e))?;
+        let g = build(Arch::ApeGenerator {
+            width,
+            residual: a.residual,
+        })
+        .map_err(|e| self.fail(i, e))?;
         let dis = build(Arch::ApeDiscriminator {
             width,
             shape: clip_shape(&d),

@@ -110,6 +110,7 @@ impl Cx<'_> {
                 DefenseSpec::ApeGan(Box::new(ApeGanSpec {
                     data: a.node("data")?,
                     width: a.int("width")?,
+                    residual: a.word("output")? == "residual",
                     gamma: [g1, g2],
                     g_steps: a.count("g_steps")?,
                     classifier: match a.opt("classifier") {
