@@ -22,9 +22,19 @@ static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(Atomic
 /// The run stops as for Ctrl-C, and under Slurm the job requeues itself.
 static PREEMPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
+/// Set by SIGUSR1 alone: the warning a job script asks for before its time
+/// limit (`--signal=B:USR1@…`), after which the job requeues itself. A
+/// SIGTERM (`scancel`, a preemption Slurm requeues on its own) never requeues.
+static WARNED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
 /// Whether the stop came from the scheduler (SIGUSR1, SIGTERM) rather than Ctrl-C.
 pub fn preempted() -> bool {
     PREEMPTED.load(Ordering::SeqCst)
+}
+
+/// Whether the stop was the time-limit warning (SIGUSR1).
+pub fn warned() -> bool {
+    WARNED.load(Ordering::SeqCst)
 }
 
 /// Whether Ctrl-C was pressed (or the scheduler asked the run to stop).
@@ -62,6 +72,7 @@ pub fn on_interrupt() -> std::io::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&PREEMPTED))?;
         signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&WARNED))?;
     Ok(())
 }
 

@@ -536,10 +536,14 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
 }
 
 /// The scheduler stopped the run (SIGUSR1 before the time limit, SIGTERM):
-/// the checkpoint is saved; under Slurm the job requeues itself
-/// (`scontrol requeue $SLURM_JOB_ID`) and its next run resumes there.
+/// the checkpoint is saved. After the time-limit warning a Slurm job
+/// requeues itself (`scontrol requeue $SLURM_JOB_ID`) and its next run
+/// resumes there; after a SIGTERM (`scancel`, a preemption that Slurm
+/// requeues by its own policy) it only stops.
 fn preempted(message: &str) -> i32 {
-    let job = std::env::var("SLURM_JOB_ID").ok().filter(|j| !j.is_empty());
+    let job = std::env::var("SLURM_JOB_ID")
+        .ok()
+        .filter(|j| !j.is_empty() && crate::util::warned());
     match job {
         Some(id) => {
             let ok = std::process::Command::new("scontrol")
