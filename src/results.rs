@@ -257,8 +257,10 @@ pub struct EvalResult {
     /// AutoAttack's signs of a suspicious evaluation, per model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
-    /// Seconds each trained model took to train (the sum of its epochs), by label.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Seconds each trained model took to train (the sum of its epochs), by
+    /// label: read by the reports from the models' own metrics, never part of
+    /// the result (a wall time is not a number that reproduces).
+    #[serde(skip)]
     pub train_seconds: BTreeMap<String, f64>,
     /// A table over several seeds ([`replicates::combine`]): the seeds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

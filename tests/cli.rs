@@ -2944,13 +2944,15 @@ fn every_training_method_and_loss_trains_and_reports_its_time() {
     let o = r.advp(&["run", "p.advp", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = r.dir.path().join("results/p");
-    let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
-    for n in &names {
-        let secs = v["train_seconds"][n].as_f64().unwrap_or(-1.0);
-        assert!(secs > 0.0, "{n}: {}", v["train_seconds"]);
-    }
+    // Each model's training time is under the table (not in the JSON: a
+    // wall time does not reproduce).
     let md = String::from_utf8(read(out.join("e.md"))).unwrap();
+    for n in &names {
+        assert!(md.contains(&format!("`{n}` ")), "{n} in {md}");
+    }
     assert!(md.contains("Training time: `fast` "), "{md}");
+    let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
+    assert!(v.get("train_seconds").is_none(), "{v}");
     // Fast AT logs the held-out PGD accuracy its guard watches, every epoch.
     let fast = String::from_utf8(read(out.join("fast.jsonl"))).unwrap();
     assert_eq!(fast.lines().count(), 2);

@@ -62,6 +62,21 @@ impl Replicates<'_> {
             .collect()
     }
 
+    /// How long each trained model of an evaluation took to train: the sum
+    /// of the epochs' seconds in its own cache entry (models that were not
+    /// trained have none).
+    fn train_seconds(&self, result: &EvalResult) -> std::collections::BTreeMap<String, f64> {
+        result
+            .model_keys
+            .iter()
+            .filter_map(|(label, key)| {
+                let metrics = crate::results::read_metrics(&self.cache.done(key)).ok()?;
+                (!metrics.is_empty())
+                    .then(|| (label.clone(), metrics.iter().map(|l| l.seconds).sum()))
+            })
+            .collect()
+    }
+
     /// The claims of evaluation `i`, tested on its records over every seed.
     pub fn claims(&self, i: usize) -> Result<Vec<ClaimResult>, String> {
         let specs: Vec<&ClaimSpec> = self.claims.iter().filter(|c| c.eval == i).collect();
@@ -89,11 +104,12 @@ impl Replicates<'_> {
     /// seed and no claims: the entry as it is, its text byte for byte.
     pub fn load(&self, node: &Node, i: usize) -> Result<NodeResult, String> {
         let first = NodeResult::load(node, &self.dir(0, i))?;
-        let NodeResult::Eval { result, text } = first else {
+        let NodeResult::Eval { mut result, text } = first else {
             return Ok(first);
         };
         let claims = self.claims(i)?;
         if self.seeds.len() == 1 && claims.is_empty() {
+            result.train_seconds = self.train_seconds(&result);
             return Ok(NodeResult::Eval { result, text });
         }
         let mut all = vec![*result];
@@ -107,6 +123,9 @@ impl Replicates<'_> {
                     ))
                 }
             }
+        }
+        for r in &mut all {
+            r.train_seconds = self.train_seconds(r);
         }
         let mut result = if all.len() == 1 {
             all.remove(0)

@@ -148,21 +148,10 @@ impl Runner<'_> {
                 trained_on.insert(m.label.clone(), there);
             }
         }
-        // How long each trained model took to train (its metrics' seconds).
-        let train_seconds = e
-            .models
-            .iter()
-            .filter_map(|m| {
-                let metrics =
-                    crate::results::read_metrics(&self.cache.done(&self.keys[m.model])).ok()?;
-                (!metrics.is_empty())
-                    .then(|| (m.label.clone(), metrics.iter().map(|l| l.seconds).sum()))
-            })
-            .collect();
         let result = EvalResult {
             seeds: Vec::new(),
             claims: Vec::new(),
-            train_seconds,
+            train_seconds: BTreeMap::new(),
             node,
             split: e.split.split.as_str().to_string(),
             seed: self.program.settings.seed,
