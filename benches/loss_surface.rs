@@ -13,18 +13,13 @@ use advp::runtime::data::{Clips, Memory};
 use advp::runtime::models::{Arch, ModelSpec, Net};
 use advp::runtime::progress::Progress;
 use std::time::Instant;
+
+mod common;
 use tch::{Device, Kind, Tensor};
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let rounds: usize = if bench {
-        std::env::var("ADVP_BENCH_ROUNDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3)
-    } else {
-        1
-    };
+    let rounds = common::rounds(bench, 3);
     // Figure 1's grid, scaled to the CPU: α over 8 values, M = 1..20.
     let (alphas, steps, samples): (Vec<f64>, Vec<usize>, i64) = if bench {
         ((1..=8).map(|k| k as f64).collect(), (1..=20).collect(), 32)

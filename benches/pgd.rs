@@ -23,8 +23,11 @@
 //! test: c3d_small only, batch 2, 2 steps, one round, skipping Python if it is
 //! missing; it checks both sides stay in the ε-ball and agree.
 
+mod common;
+
 use advp::runtime::attacks::{Norm, Pgd};
 use advp::runtime::models::{save_tensors, Arch, ModelSpec, Net};
+use common::{env_usize, median};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,29 +77,6 @@ impl Workload {
             ],
             _ => unreachable!("the bench only builds C3D-small and R3D"),
         }
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| panic!("{name}={v:?} is not a positive integer")),
-        Err(_) => default,
-    }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -171,11 +151,7 @@ fn main() {
         }
         _ => Device::Cpu,
     };
-    let rounds = if bench {
-        env_usize("ADVP_BENCH_ROUNDS", 5)
-    } else {
-        1
-    };
+    let rounds = common::rounds(bench, 5);
     let repeats = |default| {
         if bench {
             env_usize("ADVP_BENCH_REPEATS", default)

@@ -10,6 +10,8 @@
 //! (3), `ADVP_PYTHON`. Under `cargo test` it runs once, tiny (32 clips, PGD-1),
 //! as a smoke test, and skips Python when it is missing.
 
+mod common;
+
 use advp::language::schedule::Schedule;
 use advp::runtime::attacks::{Attack, Norm, Pgd};
 use advp::runtime::data::{Clips, Dataset, Memory};
@@ -17,38 +19,18 @@ use advp::runtime::models::{save_tensors, Arch, ModelSpec, Net};
 use advp::runtime::optim::Rule;
 use advp::runtime::progress::Progress;
 use advp::runtime::train::{self, AttackPlan, Classifier, TrainSpec};
+use common::median;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads: usize = std::env::var("ADVP_BENCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cores);
-    let rounds: usize = if bench {
-        std::env::var("ADVP_BENCH_ROUNDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3)
-    } else {
-        1
-    };
+    let threads = common::env_usize("ADVP_BENCH_THREADS", cores);
+    let rounds = common::rounds(bench, 3);
     tch::set_num_threads(threads as i32);
     let (n, width, steps) = if bench { (600, 8, 3) } else { (32, 4, 1) };
     let classes = 10;
