@@ -93,6 +93,7 @@ fn replicates<'a>(runners: &'a [Runner]) -> crate::reports::Replicates<'a> {
         keys: runners.iter().map(|r| r.keys()).collect(),
         cache: runners[0].cache(),
         claims: &runners[0].lowered().claims,
+        tested: Default::default(),
     }
 }
 

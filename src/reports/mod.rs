@@ -30,6 +30,9 @@ pub struct Replicates<'a> {
     pub keys: Vec<&'a [String]>,
     pub cache: &'a Cache,
     pub claims: &'a [ClaimSpec],
+    /// Each evaluation's tested claims, once: the run's output, every report
+    /// and the page read them (the bootstrap is not redone for each).
+    pub tested: std::cell::RefCell<std::collections::HashMap<usize, Vec<ClaimResult>>>,
 }
 
 impl Replicates<'_> {
@@ -79,6 +82,15 @@ impl Replicates<'_> {
 
     /// The claims of evaluation `i`, tested on its records over every seed.
     pub fn claims(&self, i: usize) -> Result<Vec<ClaimResult>, String> {
+        if let Some(done) = self.tested.borrow().get(&i) {
+            return Ok(done.clone());
+        }
+        let tested = self.test_claims(i)?;
+        self.tested.borrow_mut().insert(i, tested.clone());
+        Ok(tested)
+    }
+
+    fn test_claims(&self, i: usize) -> Result<Vec<ClaimResult>, String> {
         let specs: Vec<&ClaimSpec> = self.claims.iter().filter(|c| c.eval == i).collect();
         if specs.is_empty() {
             return Ok(Vec::new());
