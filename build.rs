@@ -1,4 +1,5 @@
-//! Adds an rpath to libtorch's `lib/` so the binary and tests run without LD_LIBRARY_PATH.
+//! Adds an rpath to libtorch's `lib/` so the binary and tests run without
+//! LD_LIBRARY_PATH, records libtorch's version, and compiles the autocast shim.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -51,4 +52,10 @@ fn main() {
         version = libtorch_version(&lib);
     }
     println!("cargo:rustc-env=ADVP_LIBTORCH_VERSION={version}");
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file("csrc/autocast.cpp")
+        .compile("advp_autocast");
 }

@@ -3161,3 +3161,119 @@ fn a_scheduler_signal_checkpoints_requeues_the_slurm_job_and_the_next_run_resume
         stderr(&o)
     );
 }
+
+/// Every `weights.safetensors` in the run's cache, by the node it belongs to.
+fn all_weights(r: &Run) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(r.dir.path().join(".advp/cache"))
+        .unwrap()
+        .flatten()
+    {
+        let (Ok(node), Ok(w)) = (
+            std::fs::read_to_string(e.path().join("node.json")),
+            std::fs::read(e.path().join("weights.safetensors")),
+        ) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&node).unwrap();
+        out.push((v["node"]["name"].as_str().unwrap().to_string(), w));
+    }
+    out.sort();
+    out
+}
+
+const PRECISION: &str = r#"seed 3
+data d = synthetic(classes: 4, frames: 4, size: 16, train: 64, test: 32, val: 16)
+model net = c3d_small(classes: d.classes, width: 4)
+train at = adversarial(net, d, attack: pgd(steps: 2), epochs: 2, batch: 16) {
+  budget fixed 4
+}
+eval e = robustness([at], d.test, batch: 16) {
+  attack pgd(steps: 3)
+  budget sweep [0, 4]
+}
+report e to "e.json"
+"#;
+
+#[test]
+fn low_precision_trains_deterministically_in_its_own_cache_entries() {
+    let accuracies = |r: &Run, out: &str| -> Vec<f64> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&read(r.dir.path().join(out).join("e.json"))).unwrap();
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["accuracy"].as_f64().unwrap())
+            .collect()
+    };
+    let r = Run::new();
+    r.write("p.advp", PRECISION);
+    let mut trained = Vec::new();
+    for p in ["fp32", "bf16", "fp16"] {
+        let set = format!("precision={p}");
+        let o = r.advp(&["run", "p.advp", "--quiet", "--set", &set, "--out", p]);
+        assert!(o.status.success(), "{p}: {}", stderr(&o));
+        // A low precision is its own entry: nothing of another precision is reused.
+        assert!(
+            stderr(&o).contains("2 node(s) ran, 0 cached"),
+            "{p}: {}",
+            stderr(&o)
+        );
+        let acc = accuracies(&r, p);
+        assert!(acc.iter().all(|a| a.is_finite()), "{p}: {acc:?}");
+        trained.push(all_weights(&r).len());
+    }
+    // Three trainings, three entries; the weights differ between precisions.
+    assert_eq!(trained, [1, 2, 3]);
+    let w = all_weights(&r);
+    assert!(w[0].1 != w[1].1 && w[1].1 != w[2].1 && w[0].1 != w[2].1);
+    // The same precision again, in a fresh folder: the same bytes.
+    for p in ["bf16", "fp16"] {
+        let again = Run::new();
+        again.write("p.advp", PRECISION);
+        let set = format!("precision={p}");
+        let o = again.advp(&["run", "p.advp", "--quiet", "--set", &set, "--out", p]);
+        assert!(o.status.success(), "{p}: {}", stderr(&o));
+        assert!(
+            w.iter()
+                .any(|(_, bytes)| *bytes == all_weights(&again)[0].1),
+            "{p} is not reproducible"
+        );
+        assert_eq!(accuracies(&again, p), accuracies(&r, p), "{p}");
+    }
+    // A train node's own `precision:` wins over the file's.
+    let own = Run::new();
+    own.write(
+        "p.advp",
+        &format!(
+            "precision bf16\n{}",
+            PRECISION.replace(
+                "batch: 16) {\n  budget",
+                "batch: 16, precision: fp32) {\n  budget"
+            )
+        ),
+    );
+    let o = own.advp(&["run", "p.advp", "--quiet", "--only", "at"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        all_weights(&own)[0].1,
+        w[0].1,
+        "fp32 training in a bf16 file"
+    );
+    // fp16 is refused where its loss scaling does not reach.
+    let gan = Run::new();
+    gan.write(
+        "p.advp",
+        "precision fp16\n\
+         data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 8, val: 8)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         defense ape = ape_gan(d, epochs: 1)\n\
+         train gat = generative(net, ape, d, epochs: 1)\n",
+    );
+    let o = gan.advp(&["run", "p.advp", "--quiet"]);
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("advp::run::unsupported"), "{err}");
+    assert!(err.contains("precision: bf16"), "{err}");
+}

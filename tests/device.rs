@@ -100,3 +100,41 @@ fn a_pipeline_trains_and_evaluates_on_the_device() {
     assert_eq!(machine.starts_with("Cuda"), dev == "cuda", "{machine}");
     assert_eq!(v["rows"].as_array().unwrap().len(), 2);
 }
+
+/// Under `precision bf16` the forward pass runs in bf16 on the device, its
+/// logits come back fp32 close to the fp32 pass, and PGD's δ stays fp32 and
+/// in its ball.
+#[test]
+fn a_bf16_forward_is_close_to_fp32_and_pgd_keeps_delta_in_fp32() {
+    let dev = device();
+    let mut here = net(dev);
+    tch::manual_seed(2);
+    let x = Tensor::rand([4, 3, 4, 16, 16], (Kind::Float, dev));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3]).to_device(dev);
+    let full = here.forward(&x, false);
+    here.precision = advp::language::program::Precision::Bf16;
+    let low = here.forward(&x, false);
+    assert_eq!(low.kind(), Kind::Float);
+    let diff = (&full - &low).abs().max().double_value(&[]);
+    let scale = full.abs().max().double_value(&[]);
+    assert!(
+        diff > 0.0,
+        "bf16 gave fp32's logits exactly: autocast did not run"
+    );
+    assert!(
+        diff < 0.05 * scale.max(1.0),
+        "bf16 logits differ by {diff} (scale {scale})"
+    );
+    let pgd = Pgd {
+        norm: Norm::Inf,
+        eps: 8.0,
+        alpha: 2.0,
+        steps: 3,
+        random_start: false,
+    };
+    let f = |v: &Tensor| here.forward(v, false);
+    let adv = pgd.run(&f, &x, &y);
+    assert_eq!(adv.kind(), Kind::Float);
+    let d = (&adv - &x).abs().max().double_value(&[]);
+    assert!(d <= 8.0 / 255.0 + 1e-6, "‖δ‖∞ = {d}");
+}

@@ -20,9 +20,21 @@ fn the_gpu_check_runs_dry_on_the_cpu_and_prints_its_summary() {
         out.contains("advp gpu-check (dry run): CPU (dry run)"),
         "{out}"
     );
-    for line in ["device       pass", "table2       pass", "bf16         n/a"] {
+    for line in [
+        "device       pass",
+        "table2       pass",
+        "fp32         pass",
+        "bf16         pass",
+        "bf16 speed-up ",
+    ] {
         assert!(out.contains(line), "{line} missing from\n{out}");
     }
+    // Both precisions' accuracies are numbers.
+    let acc = out
+        .lines()
+        .find(|l| l.contains("accuracy (clean | ε 4):"))
+        .unwrap_or_else(|| panic!("no accuracy line in\n{out}"));
+    assert_eq!(acc.matches(" ± ").count(), 4, "{acc}");
     // The shrunk Table 2 is in the summary.
     assert!(out.contains("| benign |"), "{out}");
 }

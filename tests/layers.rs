@@ -187,3 +187,20 @@ fn the_scan_sees_an_import_against_the_order() {
         BTreeSet::from(["cli".to_string(), "reports".to_string()])
     );
 }
+
+/// `unsafe` is denied crate-wide; the one FFI module (libtorch's autocast
+/// switches) is the only file that allows it.
+#[test]
+fn only_the_autocast_module_allows_unsafe_code() {
+    let mut all = Vec::new();
+    files(&src(), &mut all);
+    let allowing: Vec<String> = all
+        .iter()
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .is_ok_and(|t| t.contains("allow(unsafe_code)") || code(&t).contains("unsafe "))
+        })
+        .map(|p| p.strip_prefix(src()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(allowing, ["runtime/precision.rs"]);
+}

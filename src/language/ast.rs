@@ -104,6 +104,8 @@ pub enum SettingKey {
     Seeds,
     Threads,
     Device,
+    /// `precision fp32 | bf16 | fp16`.
+    Precision,
 }
 
 impl SettingKey {
@@ -113,7 +115,12 @@ impl SettingKey {
             SettingKey::Seeds => "seeds",
             SettingKey::Threads => "threads",
             SettingKey::Device => "device",
+            SettingKey::Precision => "precision",
         }
+    }
+    /// Whether the value is a bare word (`device cuda:1`, `precision bf16`), not an expression.
+    pub fn is_word(self) -> bool {
+        matches!(self, SettingKey::Device | SettingKey::Precision)
     }
 }
 
@@ -121,7 +128,8 @@ impl SettingKey {
 #[serde(rename_all = "snake_case")]
 pub enum SettingValue {
     Expr(Expr),
-    Device(Ident),
+    /// A bare word: `cuda:1`, `bf16`.
+    Word(Ident),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

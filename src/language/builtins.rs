@@ -4,6 +4,7 @@
 //! show them exactly as a user would write them.
 
 use super::ast::DeclKind;
+use super::program::Precision;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Ty {
@@ -331,6 +332,23 @@ const TRAIN_COMMON: [Param; 9] = [
     ),
 ];
 
+/// A classifier training's `precision:`.
+const PRECISION: Param = p(
+    "precision",
+    Ty::Choice(&Precision::WORDS),
+    Absent,
+    "this training's precision (absent: the file's `precision`): `bf16` or `fp16` autocast in the forward passes, fp16 with dynamic loss scaling",
+);
+
+/// `precision:` of a training with several networks and optimizers (G, D,
+/// F), which fp16's one loss scale does not cover.
+const PRECISION_NO_FP16: Param = p(
+    "precision",
+    Ty::Choice(&["fp32", "bf16"]),
+    Absent,
+    "this training's precision (absent: the file's `precision`): `bf16` autocast in the forward passes; not `fp16`, whose loss scaling covers one classifier's optimizer",
+);
+
 macro_rules! with_common {
     ($($p:expr),* $(,)?) => {
         &[$($p,)* TRAIN_COMMON[0], TRAIN_COMMON[1], TRAIN_COMMON[2], TRAIN_COMMON[3], TRAIN_COMMON[4],
@@ -600,6 +618,7 @@ pub const BUILTINS: &[Builtin] = &[
             p("classifier", Ty::Model, Absent, "the classifier F the attack sees (δ̂ attacks F∘G); without one, δ̂ maximises G's reconstruction error"),
             pr("width", Ty::Int, Text("64"), (1.0, 1024.0), "channels of G's and D's first layer (the paper: 64)"),
             p("output", Ty::Choice(&["image", "residual"]), Text("image"), "what G outputs: `image` (the paper's: its last layer through a sigmoid) or `residual` (x plus its last layer, clamped to [0, 1]: G learns the correction, as HGD's denoiser (Liao et al. 2018) and DnCNN's residual learning do, so leaving a clean clip alone is its easiest map)"),
+            PRECISION_NO_FP16,
         ],
         stmts: TRAIN_STMTS,
         fields: &[],
@@ -613,6 +632,7 @@ pub const BUILTINS: &[Builtin] = &[
             p("model", Ty::Model, Required, "the model to train (a fresh copy)"),
             p("data", Ty::Data, Required, "training data"),
             p("preprocess", Ty::Defense, Absent, "a frozen defense applied before the model"),
+            PRECISION,
         ],
         stmts: &[RESOURCES],
         fields: &[],
@@ -630,6 +650,7 @@ pub const BUILTINS: &[Builtin] = &[
             pr("replays", Ty::Int, Text("4"), (1.0, 1000.0), "`method: free`: how many times each batch is replayed (m)"),
             p("loss", Ty::Choice(&["ce", "trades", "mart"]), Text("ce"), "the training loss: cross-entropy on the attacked clips, TRADES (Zhang et al. 2019: clean CE + β·KL(f(x) ‖ f(x′)), x′ maximising the KL from x + 0.001·N(0, 1)) or MART (Wang et al. 2020: boosted CE on x′ + β·KL(f(x) ‖ f(x′))·(1 − f_y(x))); both with `method: pgd`"),
             pr("beta", Ty::Num, Text("6"), (0.0, 1e6), "TRADES' and MART's β"),
+            PRECISION,
         ],
         stmts: TRAIN_STMTS,
         fields: &[],
@@ -643,6 +664,7 @@ pub const BUILTINS: &[Builtin] = &[
             p("ape", Ty::Defense, Required, "the `ape_gan` defense whose G and D are trained on"),
             p("data", Ty::Data, Required, "training data"),
             p("attack", Ty::Attack, Text("pgd"), "the training attack"),
+            PRECISION_NO_FP16,
         ],
         stmts: TRAIN_STMTS,
         fields: &[],

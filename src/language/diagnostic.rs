@@ -68,6 +68,7 @@ codes! {
     DuplicateSeed => "advp::check::duplicate_seed",
     InvalidClaim => "advp::check::invalid_claim",
     InvalidDevice => "advp::check::invalid_device",
+    InvalidPrecision => "advp::check::invalid_precision",
     InvalidSet => "advp::check::invalid_set",
     ReportPath => "advp::check::report_path",
     ReportFormat => "advp::check::report_format",

@@ -179,7 +179,7 @@ impl Formatter<'_> {
         self.open(s.span);
         let value = match &s.value {
             SettingValue::Expr(e) => expr(e),
-            SettingValue::Device(d) => d.name.clone(),
+            SettingValue::Word(d) => d.name.clone(),
         };
         self.line(&format!("{} {}", s.key.as_str(), value));
         self.close(s.span.end);

@@ -192,6 +192,33 @@ pub enum Device {
     Cuda(usize),
 }
 
+/// The floating-point precision of models' forward passes: `fp32`, or
+/// autocast to `bf16` or `fp16` (with loss scaling when training). Attacks
+/// keep their perturbations in fp32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl Precision {
+    pub const WORDS: [&'static str; 3] = ["fp32", "bf16", "fp16"];
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "fp32" => Some(Precision::Fp32),
+            "bf16" => Some(Precision::Bf16),
+            "fp16" => Some(Precision::Fp16),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        Precision::WORDS[self as usize]
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Settings {
     /// The seed this program runs with: the first of `seeds`, or one
@@ -200,6 +227,8 @@ pub struct Settings {
     /// `seeds [1, 2, 3]` (`seed 1` is `[1]`): every computed node runs once per seed.
     pub seeds: Vec<u64>,
     pub device: Device,
+    /// `precision bf16`: every model's forward pass under autocast.
+    pub precision: Precision,
     /// `None`: as many as the machine has.
     pub threads: Option<usize>,
 }
@@ -210,6 +239,7 @@ impl std::default::Default for Settings {
             seed: 0,
             seeds: vec![0],
             device: Device::Auto,
+            precision: Precision::Fp32,
             threads: None,
         }
     }

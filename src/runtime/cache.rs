@@ -1,14 +1,14 @@
 //! The content-addressed cache under `.advp/cache/` (or `--cache DIR`).
 //!
 //! A node's key hashes (SHA-256) its resolved definition, its inputs' keys, the
-//! run seed, the advp version, and the size and modification time of any file
+//! run seed, the file's `precision` when not fp32, the advp version, and the size and modification time of any file
 //! it reads (a user's tensors, weights or TorchScript module). A finished node
 //! lives in `<cache>/<key>/`; while it runs, in `<key>.partial/` (its
 //! checkpoints), renamed into place when done, so a half-written entry is
 //! never mistaken for a finished one.
 
 use crate::graph::Plan;
-use crate::language::program::{Program, Value};
+use crate::language::program::{Precision, Program, Value};
 use crate::results::write_json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
                 _ => None,
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "advp": env!("CARGO_PKG_VERSION"),
             "seed": program.settings.seed,
             "kind": n.kind.as_str(),
@@ -60,6 +60,10 @@ pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
             "inputs": inputs,
             "files": files,
         });
+        // Only a low precision is hashed, so fp32 runs keep their keys.
+        if program.settings.precision != Precision::Fp32 {
+            doc["precision"] = program.settings.precision.as_str().into();
+        }
         let digest = Sha256::digest(doc.to_string().as_bytes());
         keys[i] = digest.iter().map(|b| format!("{b:02x}")).collect();
     }

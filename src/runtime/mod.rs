@@ -8,6 +8,7 @@
 //! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
 //! | [`pgd`], [`video_attacks`], [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
+//! | [`precision`] | autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling |
 //! | [`generative`] | 3D APE-GAN's G and D, APE-GAN training and GAT |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
 //! | [`eval`] | robustness tables |
@@ -29,6 +30,7 @@ pub mod lower;
 pub mod models;
 pub mod optim;
 pub mod pgd;
+pub mod precision;
 pub mod progress;
 pub mod resnet;
 pub use crate::util::rng;

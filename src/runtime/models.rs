@@ -2,6 +2,7 @@
 //! from safetensors or a PyTorch state dict.
 
 use super::resnet;
+use crate::language::program::Precision;
 use std::path::Path;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
@@ -53,6 +54,9 @@ pub struct Net {
     pub vs: nn::VarStore,
     body: Body,
     pub classes: i64,
+    /// The forward pass's precision: fp32, or autocast to bf16 or fp16
+    /// ([`super::precision`]); the logits are fp32 either way.
+    pub precision: Precision,
 }
 
 impl std::fmt::Debug for Net {
@@ -140,6 +144,7 @@ impl Net {
             vs,
             body,
             classes: spec.classes,
+            precision: Precision::Fp32,
         };
         if let Some(w) = &spec.pretrained {
             net.load_weights(w)?;
@@ -148,6 +153,15 @@ impl Net {
     }
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        if self.precision != Precision::Fp32 {
+            return super::precision::autocast(self.precision, self.vs.device(), || {
+                self.forward_body(xs, train)
+            });
+        }
+        self.forward_body(xs, train)
+    }
+
+    fn forward_body(&self, xs: &Tensor, train: bool) -> Tensor {
         match &self.body {
             Body::Native(m) => m.forward_t(xs, train),
             Body::Script(m) => {

@@ -3,6 +3,7 @@
 //! are PyTorch's (`torch.optim.SGD` with dampening 0, `torch.optim.Adam` with
 //! L2 weight decay added to the gradient).
 
+use super::precision::LossScale;
 use tch::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Optimizer {
     second: Vec<Tensor>,
     /// Steps taken so far.
     pub steps: i64,
+    /// fp16's loss scale; `None` in fp32 and bf16.
+    pub scale: Option<LossScale>,
 }
 
 impl Optimizer {
@@ -46,7 +49,42 @@ impl Optimizer {
             first,
             second,
             steps: 0,
+            scale: None,
         }
+    }
+
+    /// The same optimizer with fp16's dynamic loss scaling.
+    pub fn scaled(mut self, on: bool) -> Self {
+        self.scale = on.then(LossScale::default);
+        self
+    }
+
+    /// Gradients of `loss` (scaled under fp16), from zero.
+    pub fn backward(&mut self, loss: &Tensor) {
+        self.zero_grad();
+        match &self.scale {
+            Some(s) => (loss * s.scale).backward(),
+            None => loss.backward(),
+        }
+    }
+
+    /// The step after [`Optimizer::backward`]: under fp16 the gradients are
+    /// unscaled first and the step is skipped when one is not finite. Whether
+    /// it stepped.
+    pub fn finish(&mut self) -> bool {
+        if let Some(s) = &mut self.scale {
+            if !s.unscale(&self.params) {
+                return false;
+            }
+        }
+        self.step();
+        true
+    }
+
+    /// [`Optimizer::backward`] then [`Optimizer::finish`].
+    pub fn minimise(&mut self, loss: &Tensor) -> bool {
+        self.backward(loss);
+        self.finish()
     }
 
     pub fn zero_grad(&mut self) {
@@ -125,6 +163,12 @@ impl Optimizer {
                 out.push((format!("optim.second.{n}"), s.shallow_clone()));
             }
         }
+        if let Some(s) = &self.scale {
+            out.push((
+                "optim.loss_scale".into(),
+                Tensor::from_slice(&[s.scale, s.good as f64]),
+            ));
+        }
         out
     }
 
@@ -143,6 +187,13 @@ impl Optimizer {
             if i < self.second.len() {
                 self.second[i].copy_(find(format!("optim.second.{n}"))?);
             }
+        }
+        if let Some(s) = &mut self.scale {
+            let t = find("optim.loss_scale".into())?;
+            *s = LossScale {
+                scale: t.double_value(&[0]),
+                good: t.double_value(&[1]) as i64,
+            };
         }
         self.steps = steps;
         Ok(())
@@ -198,5 +249,40 @@ mod tests {
         o.step();
         assert!((p.double_value(&[0]) - 1.9).abs() < 1e-6);
         assert!((p.double_value(&[1]) + 2.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_scaled_step_equals_the_plain_one_and_its_scale_is_checkpointed() {
+        let sgd = Rule::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+            nesterov: false,
+        };
+        let (a, b) = (
+            Tensor::from_slice(&[1.5f32, -2.0]).set_requires_grad(true),
+            Tensor::from_slice(&[1.5f32, -2.0]).set_requires_grad(true),
+        );
+        let mut plain = Optimizer::new(sgd.clone(), 0.1, vec![("p".into(), a.shallow_clone())]);
+        let mut scaled =
+            Optimizer::new(sgd.clone(), 0.1, vec![("p".into(), b.shallow_clone())]).scaled(true);
+        for _ in 0..3 {
+            assert!(plain.minimise(&(&a * &a).sum(Kind::Float)));
+            assert!(scaled.minimise(&(&b * &b).sum(Kind::Float)));
+        }
+        // A power-of-two scale divides out exactly.
+        assert_eq!(
+            Vec::<f32>::try_from(&a).unwrap(),
+            Vec::<f32>::try_from(&b).unwrap()
+        );
+        // An overflowing loss skips the step and halves the scale.
+        let before = Vec::<f32>::try_from(&b).unwrap();
+        assert!(!scaled.minimise(&(&b * f64::INFINITY).sum(Kind::Float)));
+        assert_eq!(Vec::<f32>::try_from(&b).unwrap(), before);
+        assert_eq!(scaled.scale.as_ref().unwrap().scale, 32768.0);
+        let mut resumed =
+            Optimizer::new(sgd, 0.1, vec![("p".into(), b.shallow_clone())]).scaled(true);
+        resumed.restore(&scaled.state(), scaled.steps).unwrap();
+        assert_eq!(resumed.scale, scaled.scale);
+        assert_eq!(resumed.scale.as_ref().unwrap().good, 0);
     }
 }

@@ -10,7 +10,7 @@ use super::data::{FrameArgs, SyntheticArgs};
 use super::models::Arch;
 use super::optim::Rule;
 use crate::language::builtins::{Format, ReportMode};
-use crate::language::program::RuleExpr;
+use crate::language::program::{Precision, RuleExpr};
 use crate::language::schedule::Schedule;
 use crate::results::Through;
 use std::path::PathBuf;
@@ -132,6 +132,8 @@ pub struct Training {
     pub attack: Option<AttackSpec>,
     pub alpha: Option<StepRule>,
     pub schedule: TrainSchedule,
+    /// The node's `precision:`, else the file's.
+    pub precision: Precision,
 }
 
 #[derive(Clone, Debug)]

@@ -72,6 +72,10 @@ pub(super) enum CheckError<'e> {
         name: &'e str,
         hint: Option<String>,
     },
+    UnknownPrecision {
+        name: &'e str,
+        hint: Option<String>,
+    },
     // ---- values
     NotWhole {
         what: &'e str,

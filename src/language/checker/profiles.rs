@@ -198,19 +198,23 @@ impl<'a> Checker<'a> {
                 "seeds" => SettingKey::Seeds,
                 "threads" => SettingKey::Threads,
                 "device" => SettingKey::Device,
+                "precision" => SettingKey::Precision,
                 other => {
                     self.err(
                         CheckError::SetUnknownSetting {
                             key: other,
-                            hint: suggest(other, ["seed", "seeds", "threads", "device"]),
+                            hint: suggest(
+                                other,
+                                ["seed", "seeds", "threads", "device", "precision"],
+                            ),
                         }
                         .at(id, path[0].span),
                     );
                     return;
                 }
             };
-            let value = if key == SettingKey::Device {
-                SettingValue::Device(Ident {
+            let value = if key.is_word() {
+                SettingValue::Word(Ident {
                     name: value.trim().to_string(),
                     span: Span::new(value_start, text.len()),
                 })

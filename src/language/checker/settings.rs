@@ -1,4 +1,4 @@
-//! File-level settings: `seed` or `seeds`, `threads`, `device`.
+//! File-level settings: `seed` or `seeds`, `threads`, `device`, `precision`.
 
 use super::errors::CheckError;
 use super::suggest::did_you_mean;
@@ -6,7 +6,7 @@ use super::util::parse_device;
 use super::Checker;
 use crate::language::ast::{Expr, ExprKind, Setting, SettingKey, SettingValue, Span};
 use crate::language::diagnostic::nearest;
-use crate::language::program::Settings;
+use crate::language::program::{Precision, Settings};
 use crate::language::source::FileId;
 
 impl<'a> Checker<'a> {
@@ -43,7 +43,25 @@ impl<'a> Checker<'a> {
                         s.threads = Some(v as usize);
                     }
                 }
-                (SettingKey::Device, SettingValue::Device(d)) => match parse_device(&d.name) {
+                (SettingKey::Precision, SettingValue::Word(w)) => match Precision::parse(&w.name) {
+                    Some(p) => s.precision = p,
+                    None => {
+                        let guess = match w.name.as_str() {
+                            "float32" | "f32" | "float" | "full" => Some("fp32"),
+                            "bfloat16" | "bf" => Some("bf16"),
+                            "float16" | "half" | "f16" => Some("fp16"),
+                            n => nearest(n, ["fp32", "bf16", "fp16"]),
+                        };
+                        self.err(
+                            CheckError::UnknownPrecision {
+                                name: &w.name,
+                                hint: guess.map(did_you_mean),
+                            }
+                            .at(file, w.span),
+                        );
+                    }
+                },
+                (SettingKey::Device, SettingValue::Word(d)) => match parse_device(&d.name) {
                     Some(dev) => s.device = dev,
                     None => {
                         let guess = match d.name.as_str() {

@@ -191,6 +191,12 @@ impl CheckError<'_> {
                 "not a device".into(),
                 hint_then(hint, "devices are `auto`, `cpu`, `cuda` and `cuda:N`".to_string()),
             ),
+            E::UnknownPrecision { name, hint } => (
+                Code::InvalidPrecision,
+                format!("unknown precision `{name}`"),
+                "not a precision".into(),
+                hint_then(hint, "precisions are `fp32`, `bf16` and `fp16`".to_string()),
+            ),
             E::NotWhole { what, v } => (
                 Code::TypeMismatch,
                 format!("{what} must be a whole number"),

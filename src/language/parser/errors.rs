@@ -38,6 +38,8 @@ pub(super) fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::cmp_op => "`>` or `<`",
         Rule::kw_at => "`at`",
         Rule::device_item | Rule::kw_device => "`device`",
+        Rule::precision_item | Rule::kw_precision => "`precision`",
+        Rule::word => "a word",
         Rule::threads_item | Rule::kw_threads => "`threads`",
         Rule::profile | Rule::kw_profile => "`profile`",
         Rule::report | Rule::kw_report => "`report`",

@@ -19,9 +19,32 @@ pub const MAX_OPERANDS: usize = 256;
 
 /// Words that cannot name a declaration.
 pub const RESERVED: &[&str] = &[
-    "use", "seed", "device", "threads", "profile", "report", "to", "data", "model", "attack",
-    "defense", "rule", "train", "eval", "analyze", "true", "false", "inf", "step", "every", "grid",
-    "eps", "none", "seeds", "compare",
+    "use",
+    "seed",
+    "device",
+    "threads",
+    "profile",
+    "report",
+    "to",
+    "data",
+    "model",
+    "attack",
+    "defense",
+    "rule",
+    "train",
+    "eval",
+    "analyze",
+    "true",
+    "false",
+    "inf",
+    "step",
+    "every",
+    "grid",
+    "eps",
+    "none",
+    "seeds",
+    "compare",
+    "precision",
 ];
 
 pub type ParseResult<T> = Result<T, Vec<Diagnostic>>;
@@ -151,9 +174,11 @@ impl Builder {
                     span,
                 })
             }
-            Rule::seed_item | Rule::seeds_item | Rule::threads_item | Rule::device_item => {
-                Item::Setting(self.setting(p))
-            }
+            Rule::seed_item
+            | Rule::seeds_item
+            | Rule::threads_item
+            | Rule::device_item
+            | Rule::precision_item => Item::Setting(self.setting(p)),
             Rule::decl => Item::Decl(self.decl(p)),
             Rule::report => Item::Report(self.report(p)),
             Rule::profile => Item::Profile(self.profile(p)),
@@ -167,11 +192,12 @@ impl Builder {
             Rule::seed_item => SettingKey::Seed,
             Rule::seeds_item => SettingKey::Seeds,
             Rule::threads_item => SettingKey::Threads,
+            Rule::precision_item => SettingKey::Precision,
             _ => SettingKey::Device,
         };
         let v = p.into_inner().nth(1).expect("setting has a value");
-        let value = if key == SettingKey::Device {
-            SettingValue::Device(Ident {
+        let value = if key.is_word() {
+            SettingValue::Word(Ident {
                 name: v.as_str().to_string(),
                 span: span_of(&v),
             })

@@ -64,7 +64,10 @@ impl Runner<'_> {
             NodeSpec::Model(_) => {
                 let spec = self.model_spec(i)?;
                 tch::manual_seed(mix(&[self.program.settings.seed, hash_str(&n.name)]) as i64);
-                Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))
+                let mut net =
+                    Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))?;
+                net.precision = self.program.settings.precision;
+                Ok(net)
             }
             NodeSpec::Train(t) => {
                 let model = t.model.model;
@@ -193,6 +196,7 @@ impl Runner<'_> {
             pretrained: None,
         };
         let mut net = Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))?;
+        net.precision = self.program.settings.precision;
         let file = match discriminator_for {
             Some(_) => "discriminator.safetensors",
             None => "generator.safetensors",

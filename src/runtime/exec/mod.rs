@@ -462,6 +462,12 @@ impl<'a> Runner<'a> {
 
     /// Computes node `i` (its inputs first, as they are needed).
     fn compute(&mut self, i: usize) -> Result<(), RunError> {
+        let precision = match self.spec(i) {
+            NodeSpec::Train(t) => t.training.precision,
+            NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => g.training.precision,
+            _ => self.program.settings.precision,
+        };
+        let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
         match self.spec(i).clone() {
             NodeSpec::Eval(e) => self.run_eval(i, &e),
             NodeSpec::Analysis(a) => self.run_analysis(i, &a),

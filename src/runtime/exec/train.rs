@@ -66,11 +66,14 @@ impl Runner<'_> {
                     ));
                 }
                 self.ensure_done(mi)?;
-                let f = self.net(mi, i)?;
+                let mut f = self.net(mi, i)?;
                 self.check_shapes(i, &f, &d)?;
                 self.ensure_done(ape)?;
-                let g = self.generator(ape, i, None)?;
-                let dis = self.generator(ape, i, Some(clip_shape(&d)))?;
+                let mut g = self.generator(ape, i, None)?;
+                let mut dis = self.generator(ape, i, Some(clip_shape(&d)))?;
+                for n in [&mut f, &mut g, &mut dis] {
+                    n.precision = t.training.precision;
+                }
                 // G and D keep the APE-GAN's rate and γ; the schedule drives F.
                 let crate::runtime::spec::NodeSpec::Defense(
                     crate::runtime::spec::DefenseSpec::ApeGan(a),
@@ -93,6 +96,7 @@ impl Runner<'_> {
             Learning::Standard | Learning::Adversarial => {
                 self.ensure_done(mi)?;
                 let mut net = self.net(mi, i)?;
+                net.precision = t.training.precision;
                 self.check_shapes(i, &net, &d)?;
                 let front = self.input_front(i);
                 let pre = self.defenses(&front, i)?;
@@ -114,6 +118,7 @@ impl Runner<'_> {
             self.program.settings.seed,
             hash_str(&self.program.nodes[i].name),
         ]) as i64);
+        let precision = a.training.precision;
         let build = |arch| {
             Net::build(
                 &ModelSpec {
@@ -123,6 +128,10 @@ impl Runner<'_> {
                 },
                 device,
             )
+            .map(|mut n| {
+                n.precision = precision;
+                n
+            })
         };
         let width = a.width;
         let g = build(Arch::ApeGenerator {
@@ -140,6 +149,7 @@ impl Runner<'_> {
                 let ci = c.model;
                 self.ensure_done(ci)?;
                 let mut f = self.net(ci, i)?;
+                f.precision = precision;
                 self.check_shapes(i, &f, &d)?;
                 f.vs.freeze();
                 Some(f)

@@ -2,6 +2,7 @@
 //! evaluations and analyses.
 
 use super::*;
+use crate::language::program::Precision;
 
 impl Cx<'_> {
     pub(super) fn node(&self, n: &Node) -> R<NodeSpec> {
@@ -183,7 +184,26 @@ impl Cx<'_> {
                 }),
             },
         };
+        let precision = match a.opt("precision") {
+            Some(_) => Precision::parse(a.word("precision")?)
+                .ok_or("`precision` is `fp32`, `bf16` or `fp16`")?,
+            None => self.program.settings.precision,
+        };
+        // The table's words for `precision:` are those the training runs;
+        // the file's `precision fp16` may still reach one that has no fp16.
+        let words = match a.builtin.param("precision").map(|p| p.ty) {
+            Some(builtins::Ty::Choice(words)) => words,
+            _ => &[][..],
+        };
+        if !words.contains(&precision.as_str()) {
+            return Err(format!(
+                "`{}` trains several networks with their own optimizers, and fp16's loss scaling covers one classifier's; give it `precision: bf16` (which needs no loss scale) or `precision: fp32` under the file's `precision {}`",
+                a.builtin.name,
+                precision.as_str()
+            ));
+        }
         Ok(Training {
+            precision,
             epochs: a.count("epochs")?,
             batch: a.count("batch")?.max(1),
             rule,

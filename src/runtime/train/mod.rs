@@ -163,7 +163,8 @@ pub struct Classifier<'a> {
 
 impl<'a> Classifier<'a> {
     pub fn new(net: &'a mut Net, pre: Vec<Defense>, rule: Rule, lr: f64) -> Self {
-        let opt = Optimizer::new(rule, lr, net.trainable());
+        let fp16 = net.precision == crate::language::program::Precision::Fp16;
+        let opt = Optimizer::new(rule, lr, net.trainable()).scaled(fp16);
         Classifier {
             net,
             pre,
@@ -181,13 +182,12 @@ impl<'a> Classifier<'a> {
         self
     }
 
-    /// One optimizer step on `loss` (skipped when it is not finite); its value.
+    /// One optimizer step on `loss` (skipped when it is not finite, or under
+    /// fp16 when a gradient is not); its value.
     fn update(&mut self, loss: &Tensor) -> f64 {
         let lv = loss.double_value(&[]);
         if lv.is_finite() {
-            self.opt.zero_grad();
-            loss.backward();
-            self.opt.step();
+            self.opt.minimise(loss);
         }
         lv
     }
@@ -210,13 +210,16 @@ impl<'a> Classifier<'a> {
             if !lv.is_finite() {
                 break;
             }
-            self.opt.zero_grad();
-            loss.backward();
+            self.opt.backward(&loss);
+            // δ's step is the gradient's sign, which fp16's loss scale leaves
+            // alone; a skipped (non-finite) step leaves δ too.
             let g = d.grad();
-            self.opt.step();
+            let stepped = self.opt.finish();
             correct = correct_of(&logits, y);
             let _g = tch::no_grad_guard();
-            delta = (&d + g.sign() * eps).clamp(-eps, eps);
+            if stepped {
+                delta = (&d + g.sign() * eps).clamp(-eps, eps);
+            }
         }
         self.delta = Some(delta.detach());
         Ok((lv, correct))
