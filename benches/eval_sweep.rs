@@ -146,6 +146,7 @@ fn advp_time(
     let progress = Progress::new(true);
     let t0 = Instant::now();
     let r = robustness(
+        "bench",
         "m",
         &f,
         &f,
@@ -260,6 +261,7 @@ fn main() {
             name: "pgd".into(),
             eps,
             attack: (eps > 0.0).then(|| Attack::Pgd(pgd(eps))),
+            setting: String::new(),
         })
         .collect();
     let budgets: String = s
@@ -387,6 +389,7 @@ fn main() {
             name: "autoattack".into(),
             eps: 8.0,
             attack: Some(ensemble),
+            setting: String::new(),
         }];
         let (t_advp, acc_advp) = advp_time(&net, &xa, &ya, &cells, Protocol::WorstCase);
         let mut args = peer_args("autoattack", s.aa_clips);

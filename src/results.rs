@@ -50,6 +50,10 @@ pub struct Row {
     pub n_clips: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_seed: Vec<SeedCell>,
+    /// The column's attack in full (method, norm, ε, α and its rule, steps,
+    /// start); `None` in results of earlier advp versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
 }
 
 impl Row {
@@ -79,6 +83,7 @@ impl Row {
             n_seeds: None,
             n_clips: None,
             per_seed: Vec::new(),
+            setting: None,
         }
     }
 

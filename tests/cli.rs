@@ -341,6 +341,27 @@ fn correct_in_column(result: &serde_json::Value, attack: &str) -> u64 {
         .unwrap()
 }
 
+/// The output folder of a run with `--set`s or `--seeds` and no `--out`:
+/// `results/<prefix><8 hex digits>`, the one such folder.
+fn out_dir(r: &Run, prefix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(r.dir.path().join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.strip_prefix(prefix)
+                .is_some_and(|h| h.len() == 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one folder results/{prefix}<hash>: {found:?}"
+    );
+    found[0].clone()
+}
+
 fn read(p: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(p.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
 }
@@ -712,7 +733,7 @@ fn tensors_data_from_a_users_safetensors_file() {
     let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
-    assert!(csv.contains("t,,0,"), "{csv}");
+    assert!(csv.contains("t,pgd,0,"), "{csv}");
     assert!(
         csv.contains(",6,"),
         "the 6 clips of x_test are the test set: {csv}"
@@ -1352,9 +1373,19 @@ fn rows_in(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn jobs_2_runs_nodes_in_their_own_processes_with_the_same_results() {
+    // Each of the two processes gets half the cores; the one-process run gets
+    // as many, since on some CPUs libtorch's kernels round differently with
+    // another thread count (`machine.json` records it).
+    let share = (std::thread::available_parallelism().map_or(1, |c| c.get()) / 2).max(1);
     let one = Run::new();
     one.write("p.advp", PARALLEL);
-    let o = one.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--quiet", "--out", "out"])
+        .current_dir(one.dir.path())
+        .env("ADVP_THREADS", share.to_string())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
 
     let two = Run::new();
@@ -2515,7 +2546,7 @@ torch.jit.script(M().eval()).save("model.pt")
         &format!("clips.path=\"{}\"", clips.display()),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = r.dir.path().join("results/v-small");
+    let out = out_dir(&r, "v-small-");
     let info: serde_json::Value =
         serde_json::from_slice(&read(out.join("model_info.json"))).unwrap();
     let table: serde_json::Value =
@@ -2652,7 +2683,7 @@ fn results_record_their_machine_and_a_table_over_two_machines_says_so() {
     let csv = String::from_utf8(read(out.join("e.csv"))).unwrap();
     assert!(
         csv.starts_with(
-            "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed\n"
+            "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed,setting,defenses,protocol,through\n"
         ),
         "{csv}"
     );
@@ -2790,8 +2821,9 @@ fn seeds_are_replicates_each_cached_and_a_new_seed_runs_alone() {
     let err = words(&stderr(&o));
     assert!(err.contains("3 node(s) ran, 9 cached"), "{err}");
     assert_eq!(entries(&r), want(&[1, 2, 3, 4]));
-    // The table: each cell the mean of its four seeds, every seed's value kept.
-    let out = r.dir.path().join("results/p");
+    // The table: each cell the mean of its four seeds, every seed's value
+    // kept, in a folder of its own (the run had `--seeds`).
+    let out = out_dir(&r, "p-");
     let v: serde_json::Value = serde_json::from_slice(&read(out.join("e.json"))).unwrap();
     assert_eq!(v["seeds"], serde_json::json!([1, 2, 3, 4]));
     for row in v["rows"].as_array().unwrap() {
@@ -2818,7 +2850,7 @@ fn seeds_are_replicates_each_cached_and_a_new_seed_runs_alone() {
         assert!(lo <= mean && mean <= hi, "{row}");
     }
     let csv = String::from_utf8(read(out.join("e.csv"))).unwrap();
-    assert!(csv.starts_with("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed\n"), "{csv}");
+    assert!(csv.starts_with("model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed,setting,defenses,protocol,through\n"), "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains(",1 2 3 4,"), "{csv}");
     let md = String::from_utf8(read(out.join("e.md"))).unwrap();
     assert!(md.contains("24 clips per cell, 4 seeds."), "{md}");
@@ -2901,7 +2933,7 @@ fn replicates_run_in_parallel_processes_and_report_once() {
         assert!(err.contains(&format!("{job}: finished")), "{err}");
     }
     let v: serde_json::Value =
-        serde_json::from_slice(&read(r.dir.path().join("results/p/e.json"))).unwrap();
+        serde_json::from_slice(&read(out_dir(&r, "p-").join("e.json"))).unwrap();
     assert_eq!(
         v["seeds"],
         serde_json::json!([1, 2]),

@@ -103,6 +103,7 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
             let lowered = crate::runtime::lower::lower(p, base);
             errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
             warnings.extend(lowered.missing.into_iter().map(|(_, d)| d));
+            warnings.extend(lowered.warnings.into_iter().map(|(_, d)| d));
         }
         match format {
             Format::Json => json.extend(

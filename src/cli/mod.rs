@@ -305,7 +305,7 @@ fn offline(
     folders: &Folders,
 ) -> Result<(language::Program, graph::Plan, Options), i32> {
     let (program, plan) = build(pipeline)?;
-    let opts = run_options(&pipeline.file, &program, flags, folders, tch::Device::Cpu);
+    let opts = run_options(pipeline, &program, flags, folders, tch::Device::Cpu);
     Ok((program, plan, opts))
 }
 
@@ -348,20 +348,36 @@ enum Executor {
     Slurm,
 }
 
+/// The default output folder's name: the pipeline, its profile, and a short
+/// hash of the `--set`s and `--seeds` when there are any, so that another
+/// configuration never overwrites this one's reports
+/// (`results/table2-quick-3f09a1c2`).
+fn out_name(file: &Path, program: &language::Program, sets: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let stem = file
+        .file_stem()
+        .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());
+    let mut name = match &program.profile {
+        Some(p) => format!("{stem}-{p}"),
+        None => stem,
+    };
+    if !sets.is_empty() {
+        let digest = Sha256::digest(sets.join("\n").as_bytes());
+        let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        name = format!("{name}-{short}");
+    }
+    name
+}
+
 fn run_options(
-    file: &Path,
+    pipeline: &PipelineArgs,
     program: &language::Program,
     flags: &RunArgs,
     folders: &Folders,
     device: tch::Device,
 ) -> Options {
-    let stem = file
-        .file_stem()
-        .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());
-    let name = match &program.profile {
-        Some(p) => format!("{stem}-{p}"),
-        None => stem,
-    };
+    let file = &pipeline.file;
+    let name = out_name(file, program, &pipeline.all_sets());
     let base = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -627,7 +643,7 @@ fn run(
             crate::runtime::device::describe()
         );
     }
-    let opts = run_options(&pipeline.file, &program, &flags, &folders, chosen.device);
+    let opts = run_options(&pipeline, &program, &flags, &folders, chosen.device);
     let programs = replicas(&program);
     if programs.len() > 1 && !flags.quiet {
         eprintln!(
@@ -646,6 +662,17 @@ fn run(
         .iter()
         .map(|p| Runner::new(p, &plan, &opts))
         .collect();
+    // What runs but was likely not meant (a node process of `--jobs` or
+    // Slurm leaves it to the run that started it).
+    if flags.only.is_none() {
+        let warnings: Vec<Diagnostic> = runners[0]
+            .lowered()
+            .warnings
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect();
+        print_diagnostics(&warnings, &program.sources);
+    }
     if flags.executor == Executor::Slurm || flags.jobs > 1 {
         return distributed(&pipeline, &runners, &flags, &slurm, started);
     }

@@ -80,6 +80,7 @@ codes! {
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
     MissingFile => "advp::check::missing_file",
+    TinyBudget => "advp::check::tiny_budget",
 }
 
 impl fmt::Display for Code {

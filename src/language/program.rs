@@ -88,6 +88,37 @@ pub enum RuleExpr {
 }
 
 impl RuleExpr {
+    /// The rule as written: `eps / 4`, `optimal`, `0.2 * (eps + 1)`.
+    pub fn text(&self) -> String {
+        let wrap = |e: &RuleExpr| match e {
+            RuleExpr::Add(..) | RuleExpr::Sub(..) => format!("({})", e.text()),
+            _ => e.text(),
+        };
+        match self {
+            RuleExpr::Num(v) => {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v}")
+                }
+            }
+            RuleExpr::Eps => "eps".into(),
+            RuleExpr::Fit(n) => n.clone(),
+            RuleExpr::Add(a, b) => format!("{} + {}", a.text(), b.text()),
+            RuleExpr::Sub(a, b) => format!("{} - {}", a.text(), wrap(b)),
+            RuleExpr::Mul(a, b) => format!("{} * {}", wrap(a), wrap(b)),
+            RuleExpr::Div(a, b) => format!(
+                "{} / {}",
+                wrap(a),
+                match &**b {
+                    RuleExpr::Mul(..) | RuleExpr::Div(..) => format!("({})", b.text()),
+                    _ => wrap(b),
+                }
+            ),
+            RuleExpr::Neg(a) => format!("-{}", wrap(a)),
+        }
+    }
+
     /// α for a budget ε; `fit` gives (a, b) of a fitted line α = a·ε + b.
     pub fn eval(&self, eps: f64, fit: &dyn Fn(&str) -> Option<(f64, f64)>) -> Option<f64> {
         Some(match self {

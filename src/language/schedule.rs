@@ -81,6 +81,16 @@ pub enum Schedule<T> {
 }
 
 impl<T> Schedule<T> {
+    /// Every value the schedule can take.
+    pub fn values(&self) -> Vec<&T> {
+        match self {
+            Schedule::Fixed(v) => vec![v],
+            Schedule::Curriculum { values, .. }
+            | Schedule::Adaptive { values, .. }
+            | Schedule::Uniform(values) => values.iter().collect(),
+        }
+    }
+
     /// The same schedule over other values (budgets → attacks at those budgets).
     pub fn map<U>(&self, f: impl Fn(&T) -> U) -> Schedule<U> {
         match self {

@@ -128,6 +128,14 @@ fn section(node: &Node, result: &NodeResult) -> String {
     match result {
         NodeResult::Eval { result, .. } => {
             let rows = &result.rows;
+            let settings = super::tables::column_settings(rows);
+            if !settings.is_empty() {
+                out.push_str("<ul class=\"setting\">");
+                for (c, s) in &settings {
+                    let _ = write!(out, "<li><b>{}</b>: {}</li>", escape(c), escape(s));
+                }
+                out.push_str("</ul>");
+            }
             let _ = write!(
                 out,
                 "<p>Top-1 accuracy (%), {}</p>{}",

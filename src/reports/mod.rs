@@ -222,7 +222,7 @@ fn render(
         (Format::Svg, _) => plots::render(&figure(&node.name, result), plots::Format::Svg)?,
         (Format::Png, _) => plots::render(&figure(&node.name, result), plots::Format::Png)?,
         (Format::Markdown, NodeResult::Eval { result, .. }) => {
-            let mut md = markdown(&node.name, &result.rows);
+            let mut md = markdown(&node.name, &tables::Context::of(result), &result.rows);
             let note = tables::pipeline_note(result);
             if !note.is_empty() {
                 md.push('\n');
@@ -243,7 +243,7 @@ fn render(
             } else {
                 result.seeds.clone()
             };
-            csv(&result.rows, &seeds).into_bytes()
+            csv(&result.rows, &seeds, &tables::Context::of(result)).into_bytes()
         }
         (Format::Csv, NodeResult::Analysis { result, .. }) => {
             tables::analysis_csv(result).into_bytes()

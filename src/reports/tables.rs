@@ -162,13 +162,13 @@ pub fn claims_cells(claims: &[crate::results::ClaimResult]) -> Vec<Vec<String>> 
 
 /// Rows as a Markdown table: one row per model, one column per ε, the best
 /// accuracy of each column in bold (as in the paper's tables).
-pub fn markdown(title: &str, rows: &[Row]) -> String {
+pub fn markdown(title: &str, cx: &Context, rows: &[Row]) -> String {
     let grid = Grid::new(rows);
     let (models, columns) = (&grid.models, &grid.columns);
-    let what = if rows.iter().any(|r| r.attack.is_some()) {
-        "under each attack"
-    } else {
-        "under attack at budget ε (0..255 units)"
+    let what = match (&cx.attack, rows.iter().any(|r| r.attack.is_some())) {
+        (_, true) => "under each attack".to_string(),
+        (Some(a), false) => format!("under `{a}` at budget ε (0..255 units)"),
+        (None, false) => "under attack at budget ε (0..255 units)".to_string(),
     };
     let mut out = format!("# {title}\n\nTop-1 accuracy (%) {what}.\n\n| model |");
     for c in columns {
@@ -197,7 +197,69 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
     out.push('\n');
     out.push_str(&caption(rows));
     out.push('\n');
+    out.push_str(&settings_markdown(rows));
     out
+}
+
+/// The attack of each column in full, by column (every row of a column has
+/// the same; distinct ones are `; `-joined); columns without one are left out.
+pub fn column_settings(rows: &[Row]) -> Vec<(String, String)> {
+    let grid = Grid::new(rows);
+    let mut out = Vec::new();
+    for c in &grid.columns {
+        let mut seen: Vec<&str> = Vec::new();
+        for r in rows.iter().filter(|r| Grid::column(r) == *c) {
+            if let Some(s) = r.setting.as_deref() {
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+            }
+        }
+        if !seen.is_empty() {
+            out.push((c.clone(), seen.join("; ")));
+        }
+    }
+    out
+}
+
+/// [`column_settings`] as a list under the table; empty without settings.
+fn settings_markdown(rows: &[Row]) -> String {
+    let list: String = column_settings(rows)
+        .iter()
+        .map(|(c, s)| format!("- {c}: {s}\n"))
+        .collect();
+    if list.is_empty() {
+        list
+    } else {
+        format!("\nAttack of each column:\n\n{list}")
+    }
+}
+
+/// What a table's CSV and caption say besides its rows: the sweep's attack
+/// name, the protocol, what the attacks differentiated, each row's defenses.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// A budget sweep's attack (`pgd`); `None` for `attacks each`.
+    pub attack: Option<String>,
+    pub protocol: Protocol,
+    pub through: Through,
+    /// The defenses in front of each model, by label, in order.
+    pub defenses: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Context {
+    pub fn of(v: &EvalResult) -> Context {
+        Context {
+            attack: v
+                .attack
+                .as_ref()
+                .and_then(|a| a["name"].as_str())
+                .map(str::to_string),
+            protocol: v.protocol,
+            through: v.through,
+            defenses: v.defenses.clone(),
+        }
+    }
 }
 
 /// What the attacks differentiated, and the defenses in front of each model,
@@ -205,10 +267,21 @@ pub fn markdown(title: &str, rows: &[Row]) -> String {
 /// Rows as CSV. `accuracy` is the mean over the seeds (`correct` and `n`
 /// their sums); `seed` and `per_seed` list the seeds and each one's
 /// accuracy, space-separated in the same order.
-pub fn csv(rows: &[Row], seeds: &[u64]) -> String {
+/// The last columns say what each row is: `setting` (the column's attack in
+/// full), `defenses` (in front of the model, ` >> `-joined), `protocol` and
+/// `through`; `attack` names a sweep's attack too.
+pub fn csv(rows: &[Row], seeds: &[u64], cx: &Context) -> String {
     let mut out = String::from(
-        "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed\n",
+        "model,attack,eps,alpha,accuracy,correct,n,video_accuracy,seed,ci_low,ci_high,n_seeds,n_clips,per_seed,setting,defenses,protocol,through\n",
     );
+    let protocol = match cx.protocol {
+        Protocol::Independent => "independent",
+        Protocol::WorstCase => "worst_case",
+    };
+    let through = match cx.through {
+        Through::All => "all",
+        Through::Classifier => "classifier",
+    };
     let seed = seeds
         .iter()
         .map(u64::to_string)
@@ -224,10 +297,15 @@ pub fn csv(rows: &[Row], seeds: &[u64]) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let defenses = cx
+            .defenses
+            .get(&r.model)
+            .map(|d| d.join(" >> "))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{seed},{},{},{},{},{per_seed}\n",
-            r.model,
-            r.attack.as_deref().unwrap_or(""),
+            "{},{},{},{},{},{},{},{},{seed},{},{},{},{},{per_seed},{},{},{protocol},{through}\n",
+            field(&r.model),
+            field(r.attack.as_deref().or(cx.attack.as_deref()).unwrap_or("")),
             eps_label(r.eps),
             r.alpha,
             r.accuracy,
@@ -237,10 +315,21 @@ pub fn csv(rows: &[Row], seeds: &[u64]) -> String {
             num(&r.ci_low),
             num(&r.ci_high),
             r.seeds(),
-            r.clips()
+            r.clips(),
+            field(r.setting.as_deref().unwrap_or("")),
+            field(&defenses),
         ));
     }
     out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// What the attacks differentiated, and the defenses in front of each model,
@@ -509,12 +598,20 @@ mod tests {
             }
         };
         // 30/100 against 25/100: intervals overlap, nothing is bold.
-        let md = markdown("t", &[with_ci("a", 30, 100), with_ci("b", 25, 100)]);
+        let md = markdown(
+            "t",
+            &Context::default(),
+            &[with_ci("a", 30, 100), with_ci("b", 25, 100)],
+        );
         assert!(!md.contains("**"), "{md}");
         assert!(md.contains("| a | 30.0 ± 8.8 |"), "{md}");
         assert!(md.contains("Wilson interval"), "{md}");
         // 60/100 against 25/100: separated, the best is bold.
-        let md = markdown("t", &[with_ci("a", 60, 100), with_ci("b", 25, 100)]);
+        let md = markdown(
+            "t",
+            &Context::default(),
+            &[with_ci("a", 60, 100), with_ci("b", 25, 100)],
+        );
         assert!(md.contains("| a | **60.0 ± 9.4** |"), "{md}");
     }
 
@@ -526,11 +623,52 @@ mod tests {
             row("b", 0.0, 0.6),
             row("b", 8.0, 0.3),
         ];
-        let md = markdown("t", &rows);
+        let md = markdown("t", &Context::default(), &rows);
         assert!(md.contains("| model | ε = 0 | ε = 8 |"), "{md}");
         assert!(md.contains("| a | **90.0** | 10.0 |"), "{md}");
         assert!(md.contains("| b | 60.0 | **30.0** |"), "{md}");
-        let c = csv(&rows, &[3]);
-        assert_eq!(c.lines().nth(2), Some("a,,8,1,0.1,10,100,,3,,,1,100,0.1"));
+        let c = csv(&rows, &[3], &Context::default());
+        assert_eq!(
+            c.lines().nth(2),
+            Some("a,,8,1,0.1,10,100,,3,,,1,100,0.1,,,independent,all")
+        );
+    }
+
+    #[test]
+    fn a_table_names_its_attack_each_columns_setting_and_each_rows_defenses() {
+        let with = |model: &str, eps: f64, setting: &str| Row {
+            setting: Some(setting.into()),
+            ..row(model, eps, 0.5)
+        };
+        let rows = [
+            with("a", 0.0, "clean clips (no attack)"),
+            with("a", 8.0, "FGSM L∞ ε 8: one signed step of 8"),
+            with("h >> a", 0.0, "clean clips (no attack)"),
+            with("h >> a", 8.0, "FGSM L∞ ε 8: one signed step of 8"),
+        ];
+        let cx = Context {
+            attack: Some("fgsm".into()),
+            protocol: Protocol::Independent,
+            defenses: [("h >> a".to_string(), vec!["h".to_string()])].into(),
+            ..Context::default()
+        };
+        let md = markdown("t", &cx, &rows);
+        assert!(
+            md.contains("Top-1 accuracy (%) under `fgsm` at budget ε"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ε = 8: FGSM L∞ ε 8: one signed step of 8\n"),
+            "{md}"
+        );
+        assert!(md.contains("- ε = 0: clean clips (no attack)\n"), "{md}");
+        let c = csv(&rows, &[1], &cx);
+        assert_eq!(
+            c.lines().nth(4),
+            Some("h >> a,fgsm,8,1,0.5,50,100,,1,,,1,100,0.5,FGSM L∞ ε 8: one signed step of 8,h,independent,all")
+        );
+        // A setting with a comma is one quoted field.
+        let quoted = csv(&[with("a", 4.0, "PGD L∞ ε 4, α 1")], &[1], &cx);
+        assert!(quoted.contains(",\"PGD L∞ ε 4, α 1\","), "{quoted}");
     }
 }

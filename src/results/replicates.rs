@@ -96,6 +96,7 @@ fn combine_rows(same: &[(u64, &Row)]) -> Row {
         ci_high: Some(t_hi.max(w_hi).min(1.0)),
         n_seeds: Some(same.len() as u64),
         n_clips: Some(n_clips),
+        setting: first.setting.clone(),
         per_seed: same
             .iter()
             .map(|(s, r)| SeedCell {

@@ -59,7 +59,126 @@ pub struct Found {
     pub by: Option<Vec<Option<String>>>,
 }
 
+/// `4`, `2.5`: a number of 0..255 units as written.
+fn units(v: f64) -> String {
+    let r = (v * 1000.0).round() / 1000.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r}")
+    }
+}
+
+fn norm_name(n: Norm) -> &'static str {
+    match n {
+        Norm::Inf => "L∞",
+        Norm::L2 => "L2",
+    }
+}
+
+/// `PGD L∞, ε 8, α 2, 10 steps, random start`.
+fn describe_pgd(p: &Pgd) -> String {
+    let start = if p.random_start {
+        "random start"
+    } else {
+        "from the clean clip"
+    };
+    format!(
+        "{} ε {}, α {}, {} step{}, {start}",
+        norm_name(p.norm),
+        units(p.eps),
+        units(p.alpha),
+        p.steps,
+        if p.steps == 1 { "" } else { "s" }
+    )
+}
+
 impl Attack {
+    /// The attack in full, as a table's reader needs it: the method, norm,
+    /// ε and α (0..255 units), steps or queries, start and masks; e.g.
+    /// `PGD L∞ ε 8, α 2, 10 steps, from the clean clip`.
+    pub fn describe(&self) -> String {
+        match self {
+            Attack::Fgsm(e) => format!("FGSM L∞ ε {0}: one signed step of {0}", units(*e)),
+            Attack::Pgd(p) => format!("PGD {}", describe_pgd(p)),
+            Attack::Patch {
+                pgd,
+                ratio,
+                position,
+            } => {
+                let at = match position {
+                    Position::Random => "at a random place per clip".to_string(),
+                    Position::TopLeft => "at the top left".to_string(),
+                    Position::Center => "at the centre".to_string(),
+                    Position::At(y, x) => format!("at [{y}, {x}]"),
+                };
+                format!(
+                    "PGD {} in a patch of {}% of each frame {at}",
+                    describe_pgd(pgd),
+                    units(ratio * 100.0)
+                )
+            }
+            Attack::Border { pgd, ratio } => format!(
+                "PGD {} on a frame border of {}% of each frame",
+                describe_pgd(pgd),
+                units(ratio * 100.0)
+            ),
+            Attack::Saliency { mode, inner } => {
+                let how = match mode {
+                    SaliencyMode::OneShot => "frames chosen once by saliency",
+                    SaliencyMode::Iterative => "frames added by saliency",
+                    SaliencyMode::Refresh => "frames re-chosen by saliency each step",
+                };
+                format!("PGD {} on {how}", describe_pgd(inner))
+            }
+            Attack::Flicker(f) => format!(
+                "flickering (one RGB offset per frame): step {}, {} steps, β [{}], margin {}",
+                units(f.step),
+                f.steps,
+                f.beta.map(units).join(", "),
+                units(f.margin)
+            ),
+            Attack::Apgd(a) => {
+                let name = match (a.loss, a.targets) {
+                    (super::apgd::Loss::Ce, _) => "APGD-CE".to_string(),
+                    (super::apgd::Loss::Dlr, 0) => "APGD-DLR".to_string(),
+                    (super::apgd::Loss::Dlr, t) => format!("APGD-T ({t} target classes)"),
+                };
+                let eot = if a.eot > 1 {
+                    format!(", EOT over {} samples", a.eot)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{name} {} ε {}, {} steps, {} restart{}, ρ {}{eot}",
+                    norm_name(a.norm),
+                    units(a.eps),
+                    a.steps,
+                    a.restarts,
+                    if a.restarts == 1 { "" } else { "s" },
+                    a.rho
+                )
+            }
+            Attack::Square(s) => format!(
+                "Square (black-box) L∞ ε {}, {} queries, p_init {}",
+                units(s.eps),
+                s.queries,
+                s.p_init
+            ),
+            Attack::Eot { inner, samples } => {
+                format!("EOT over {samples} samples of {}", inner.describe())
+            }
+            Attack::Ensemble(members) => format!(
+                "worst case per clip over {}",
+                members
+                    .iter()
+                    .map(|(n, a)| format!("`{n}` ({})", a.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", then ")
+            ),
+        }
+    }
+
     /// FGSM and PGD as a [`Pgd`] (FGSM is one step of ε from δ = 0); the
     /// other attacks have masks, frame choices or no ε-ball.
     pub fn as_pgd(&self) -> Option<Pgd> {

@@ -25,6 +25,9 @@ pub struct Cell {
     pub eps: f64,
     /// `None`: the clean clips.
     pub attack: Option<Attack>,
+    /// The column's attack in full ([`Attack::describe`], with the step
+    /// rule), for the tables.
+    pub setting: String,
 }
 
 /// One model's rows and records, plus its adversarial clips when a report wants them.
@@ -107,6 +110,7 @@ fn measure(logits: &Tensor, x: &Tensor, xa: &Tensor, y: &Tensor, probs: bool) ->
 
 #[allow(clippy::too_many_arguments)]
 pub fn robustness(
+    node: &str,
     label: &str,
     net: &dyn Fn(&Tensor, bool) -> Tensor,
     // What the attack differentiates: `net` itself (white-box), or the
@@ -316,7 +320,7 @@ pub fn robustness(
             cell.attack.as_ref().map_or(0.0, Attack::alpha),
         );
         progress.line(&format!(
-            "{label} at {column}: {:.1}% ({}/{n})",
+            "{node}: {label} at {column}: {:.1}% ({}/{n})",
             100.0 * row.accuracy,
             row.correct
         ));
@@ -358,6 +362,7 @@ fn row_of(
     Row {
         video_accuracy,
         norms: cell.attack.as_ref().map(|_| norms(records)),
+        setting: Some(cell.setting.clone()),
         ..Row::counted(model, cell.label.clone(), cell.eps, alpha, correct, n)
     }
 }

@@ -307,4 +307,7 @@ pub struct Lowered {
     /// Files and folders the nodes read that are not there now (warnings:
     /// `advp check` shows them; a run that reaches the node refuses it).
     pub missing: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
+    /// What runs but is likely not what was meant (`tiny_budget`): `advp
+    /// check` and `advp run` show them.
+    pub warnings: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
 }

@@ -10,6 +10,9 @@ use crate::runtime::spec::{Columns, EvalSpec, NodeId};
 use crate::runtime::train::{self, AttackPlan};
 use std::collections::BTreeMap;
 
+/// The setting of a column of clean clips.
+const CLEAN: &str = "clean clips (no attack)";
+
 impl Runner<'_> {
     pub(super) fn run_eval(&mut self, i: NodeId, e: &EvalSpec) -> Result<(), RunError> {
         let node = self.program.nodes[i].name.clone();
@@ -20,6 +23,15 @@ impl Runner<'_> {
             bn_train: e.attack.bn_train,
             fits: self.fits(i, &e.alpha)?,
         };
+        let rule = e
+            .alpha
+            .as_ref()
+            .map(|r| format!(" (α by the rule `{}`)", r.expr.text()))
+            .unwrap_or_default();
+        let setting = |a: &Option<Attack>| match a {
+            Some(a) => format!("{}{rule}", a.describe()),
+            None => CLEAN.to_string(),
+        };
         let cells: Vec<eval::Cell> = match &e.columns {
             Columns::Attacks(attacks) => attacks
                 .iter()
@@ -29,26 +41,33 @@ impl Runner<'_> {
                         name: "none".into(),
                         eps: 0.0,
                         attack: None,
+                        setting: CLEAN.into(),
                     },
                     Some(a) => {
                         let eps = a.attack.eps();
+                        let attack = Some(a.attack.at(eps, plan.alpha_at(eps)));
                         eval::Cell {
                             label: Some(a.label.clone()),
                             name: a.label.clone(),
                             eps,
-                            attack: Some(a.attack.at(eps, plan.alpha_at(eps))),
+                            setting: setting(&attack),
+                            attack,
                         }
                     }
                 })
                 .collect(),
             Columns::Budgets(budgets) => budgets
                 .iter()
-                .map(|&eps| eval::Cell {
-                    label: None,
-                    name: e.attack.label.clone(),
-                    eps,
-                    attack: (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
-                        .then(|| plan.at(eps)),
+                .map(|&eps| {
+                    let attack = (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
+                        .then(|| plan.at(eps));
+                    eval::Cell {
+                        label: None,
+                        name: e.attack.label.clone(),
+                        eps,
+                        setting: setting(&attack),
+                        attack,
+                    }
                 })
                 .collect(),
         };
@@ -86,6 +105,7 @@ impl Runner<'_> {
             };
             let seed = mix(&[self.program.settings.seed, hash_str(&node), hash_str(label)]);
             let r = eval::robustness(
+                &node,
                 label,
                 &forward,
                 attacked,

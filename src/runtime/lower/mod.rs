@@ -53,14 +53,63 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
     }
     let reports = cx.reports(&mut problems);
     let claims = claims(program, &nodes, &mut problems);
+    let warnings = tiny_budgets(program, &nodes);
     Lowered {
         nodes,
         resources,
         reports,
         claims,
+        warnings,
         problems,
         missing: missing_files(program, &cx),
     }
+}
+
+/// Budgets of 0..1 in a language of 0..255 units: a node whose every
+/// nonzero budget ε is below 1 was most likely written in [0, 1] units
+/// (`0.03` for 8/255). A warning, since it may be meant. The budgets are
+/// those the node runs: a sweep's or a schedule's, else its attacks' ε.
+fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId, Diagnostic)> {
+    let mut out = Vec::new();
+    for (i, spec) in nodes.iter().enumerate() {
+        let values: Vec<f64> = match spec {
+            NodeSpec::Eval(e) => match &e.columns {
+                Columns::Budgets(b) => b.clone(),
+                Columns::Attacks(list) => list.iter().flatten().map(|a| a.attack.eps()).collect(),
+            },
+            NodeSpec::Train(t) => match &t.training.schedule {
+                TrainSchedule::Budgets(s) => s.values().into_iter().copied().collect(),
+                TrainSchedule::Types(s) => s.values().iter().map(|a| a.attack.eps()).collect(),
+                TrainSchedule::Clean => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let positive: Vec<f64> = values.into_iter().filter(|v| *v > 0.0).collect();
+        if positive.is_empty() || positive.iter().any(|v| *v >= 1.0) {
+            continue;
+        }
+        let n = &program.nodes[i];
+        let biggest = positive.iter().copied().fold(0.0, f64::max);
+        let meant = (biggest * 255.0).round().max(1.0);
+        out.push((
+            i,
+            Diagnostic::new(
+                Code::TinyBudget,
+                n.file,
+                n.name_span,
+                format!(
+                    "every budget of `{}` is below 1: ε is in 0..255 units, so {biggest} means {biggest}/255 of the pixel range",
+                    n.name
+                ),
+            )
+            .label("budgets all below 1")
+            .help(format!(
+                "did you mean {meant}? Write budgets as the paper does, 8 for 8/255 (0..255 units); leave it if {biggest}/255 is meant"
+            ))
+            .warning(),
+        ));
+    }
+    out
 }
 
 /// A warning for every file or folder a node reads ([`builtins::READ_PATHS`])
