@@ -3403,3 +3403,68 @@ fn slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long
         "the requeued training differs from one uninterrupted run"
     );
 }
+
+#[test]
+fn budgets_written_in_unit_range_warn_and_an_override_gets_its_own_output_folder() {
+    let r = Run::new();
+    let text = |budgets: &str| {
+        format!(
+            "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+             model net = c3d_small(classes: d.classes, width: 2)\n\
+             eval e = robustness([net], d.test, batch: 6) {{\n  attack pgd(steps: 1)\n  budget sweep {budgets}\n}}\n\
+             report e to \"e.csv\"\n"
+        )
+    };
+    r.write("tiny.advp", &text("[0, 0.03, 0.06]"));
+    r.write("p.advp", &text("[0, 8]"));
+    let o = r.advp(&["check", "tiny.advp"]);
+    assert!(
+        o.status.success(),
+        "a warning, not an error: {}",
+        stderr(&o)
+    );
+    let out = words(&format!("{}{}", stdout(&o), stderr(&o)));
+    assert!(out.contains("advp::check::tiny_budget"), "{out}");
+    assert!(out.contains("did you mean 15?"), "{out}");
+    assert!(out.contains("1 warning"), "{out}");
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(!words(&stdout(&o)).contains("warning"), "{}", stdout(&o));
+    // `advp run` shows it too, and runs.
+    let o = r.advp(&["run", "tiny.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("advp::check::tiny_budget"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The default folder: one per configuration; the same `--set` twice is
+    // the same folder.
+    for sets in [
+        &[][..],
+        &["--set", "seed=2"][..],
+        &["--set", "seed=2"][..],
+        &["--set", "seed=3"][..],
+    ] {
+        let mut args = vec!["run", "p.advp", "--quiet"];
+        args.extend_from_slice(sets);
+        let o = r.advp(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let mut folders: Vec<String> = std::fs::read_dir(r.dir.path().join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('p'))
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), 3, "{folders:?}");
+    assert_eq!(folders[0], "p");
+    let two = read(out_dir_named(&r, &folders[1]).join("e.csv"));
+    let three = read(out_dir_named(&r, &folders[2]).join("e.csv"));
+    assert_ne!(two, three, "seed 2's and seed 3's tables are both kept");
+}
+
+fn out_dir_named(r: &Run, name: &str) -> PathBuf {
+    r.dir.path().join("results").join(name)
+}
