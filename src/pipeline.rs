@@ -51,18 +51,61 @@ pub fn run(runners: Vec<Runner>) -> Result<Outcome, RunError> {
     })
 }
 
-/// `advp report`: the reports and the HTML page from what is cached, running nothing.
-pub fn report(
-    runners: &[Runner],
-) -> Result<(Vec<PathBuf>, Vec<crate::results::ClaimResult>), RunError> {
+/// What `advp report` wrote, and the reports it could not write, each with why.
+pub struct Reported {
+    pub paths: Vec<PathBuf>,
+    pub claims: Vec<crate::results::ClaimResult>,
+    pub skipped: Vec<String>,
+}
+
+/// `advp report`: the reports and the HTML page from what is cached, running
+/// nothing; a report whose node is not cached (under every seed, under its
+/// current key) is skipped and named.
+pub fn report(runners: &[Runner]) -> Result<Reported, RunError> {
     // A target is reported once it is finished under every seed.
     let mut done = runners[0].finished()?;
     for r in &runners[1..] {
         let there = r.finished()?;
         done.retain(|i| there.contains(i));
     }
+    let program = runners[0].program();
+    let index = program.index();
+    let targets = runners[0].targets()?;
+    let mut skipped = Vec::new();
+    for r in &program.reports {
+        let Some(&i) = index.get(r.target.as_str()) else {
+            continue;
+        };
+        if !targets.contains(&i) || done.contains(&i) {
+            continue;
+        }
+        let missing: Vec<String> = runners
+            .iter()
+            .filter(|run| !run.is_cached(i))
+            .map(|run| {
+                let key = run.key(i);
+                match runners.len() {
+                    1 => format!("key {}", &key[..12]),
+                    _ => format!("seed {} (key {})", run.program().settings.seed, &key[..12]),
+                }
+            })
+            .collect();
+        skipped.push(format!(
+            "`report {}{} to {}`: `{}` is not in the cache under its current definition ({}); `advp run` computes it",
+            r.target,
+            r.mode.as_deref().map_or(String::new(), |m| format!(" {m}")),
+            r.paths.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "),
+            r.target,
+            missing.join(", ")
+        ));
+    }
     warn_mixed(runners, &done);
-    write(runners, &done)
+    let (paths, claims) = write(runners, &done)?;
+    Ok(Reported {
+        paths,
+        claims,
+        skipped,
+    })
 }
 
 /// A table that mixes machines says so in its notes; `advp report` says it
@@ -132,6 +175,7 @@ fn write(
         &plan.order,
         &replicates,
         &crate::reports::html::Machine::here(opts.device),
+        &opts.base,
     );
     let path = opts.out.join(format!("{}.html", program.name()));
     std::fs::create_dir_all(&opts.out)

@@ -276,6 +276,24 @@ pub struct EvalResult {
     pub claims: Vec<ClaimResult>,
 }
 
+/// When and where a cache entry was computed, and how long the node itself
+/// took (its inputs' time left out): `timing.json`, beside `machine.json`.
+/// Not a result: a wall time does not reproduce.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Timing {
+    pub seconds: f64,
+    /// Seconds since the Unix epoch.
+    pub finished: u64,
+    pub host: String,
+}
+
+impl Timing {
+    /// The entry's `timing.json`, if it has one (entries of earlier advp do not).
+    pub fn of(entry: &Path) -> Option<Timing> {
+        serde_json::from_str(&std::fs::read_to_string(entry.join("timing.json")).ok()?).ok()
+    }
+}
+
 /// The reproducibility record of a result: float kernels differ across
 /// processors, so the same seed reproduces to the bit only on the same
 /// kind of machine and libtorch.
@@ -301,11 +319,22 @@ impl Machine {
             || self.device.starts_with("Cuda") != other.device.starts_with("Cuda")
     }
 
+    /// The device as people write it: `CPU`, `CUDA:0`.
+    pub fn device_text(&self) -> String {
+        match self.device.as_str() {
+            "Cpu" => "CPU".into(),
+            d => match d.strip_prefix("Cuda(").and_then(|r| r.strip_suffix(')')) {
+                Some(i) => format!("CUDA:{i}"),
+                None => d.to_string(),
+            },
+        }
+    }
+
     pub fn text(&self) -> String {
         format!(
             "{} ({}{}), libtorch {}, advp {}",
             self.cpu,
-            self.device,
+            self.device_text(),
             self.gpu
                 .as_ref()
                 .map_or(String::new(), |g| format!(", {g}")),

@@ -3468,3 +3468,46 @@ fn budgets_written_in_unit_range_warn_and_an_override_gets_its_own_output_folder
 fn out_dir_named(r: &Run, name: &str) -> PathBuf {
     r.dir.path().join("results").join(name)
 }
+
+#[test]
+fn report_names_each_report_it_skips_and_exits_non_zero() {
+    let r = Run::new();
+    let text = "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+        model net = c3d_small(classes: d.classes, width: 2)\n\
+        train t = standard(net, d, epochs: 1, batch: 6)\n\
+        eval e = robustness([t], d.test, batch: 6) {\n  attack pgd(steps: 1)\n  budget sweep [0, 4]\n}\n\
+        report t to \"t.csv\"\n\
+        report e to \"e.md\", \"e.csv\"\n";
+    r.write("p.advp", text);
+    let o = r.advp(&["run", "p.advp", "--quiet", "--only", "t"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `e` is not computed: its report is skipped, said, and the exit is 1;
+    // what is cached is still written.
+    let o = r.advp(&["report", "p.advp"]);
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("skipped `report e to \"e.md\", \"e.csv\"`: `e` is not in the cache"),
+        "{err}"
+    );
+    assert!(!err.contains("report t to"), "{err}");
+    assert!(r.dir.path().join("results/p/t.csv").exists());
+    // `advp status` agrees.
+    let st = stdout(&r.advp(&["status", "p.advp"]));
+    assert!(
+        st.lines()
+            .any(|l| l.contains(" e ") && l.contains("to run")),
+        "{st}"
+    );
+    assert!(
+        st.lines()
+            .any(|l| l.contains(" t ") && l.contains("cached")),
+        "{st}"
+    );
+    // Once all is cached, report writes everything and exits 0.
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["report", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("skipped"), "{}", stderr(&o));
+}

@@ -437,8 +437,10 @@ fn distributed(
             return 2;
         }
     };
+    // Reports of nodes that failed are skipped (and said so); the failure
+    // itself is what the exit status reports.
     let code = reports_from_cache(runners);
-    if code != 0 {
+    if code > 1 {
         return code;
     }
     if outcome.interrupted {
@@ -463,7 +465,7 @@ fn distributed(
         started.elapsed().as_secs_f64(),
         outcome.ran
     );
-    0
+    code
 }
 
 /// `advp status FILE`: every computed node's state.
@@ -589,12 +591,15 @@ fn print_claims(claims: &[crate::results::ClaimResult]) {
 fn reports_from_cache(runners: &[Runner]) -> i32 {
     let runner = &runners[0];
     match crate::pipeline::report(runners) {
-        Ok((paths, claims)) => {
-            for p in &paths {
+        Ok(r) => {
+            for p in &r.paths {
                 println!("wrote {}", p.display());
             }
-            print_claims(&claims);
-            0
+            print_claims(&r.claims);
+            for s in &r.skipped {
+                eprintln!("advp: skipped {s}");
+            }
+            i32::from(!r.skipped.is_empty())
         }
         Err(RunError::Diagnostics(diags)) => {
             print_diagnostics(&diags, &runner.program().sources);

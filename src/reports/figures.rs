@@ -31,8 +31,18 @@ fn training(name: &str, m: &[EpochMetrics]) -> Figure {
         mark,
         band: Vec::new(),
     };
+    // A standard training's clips were clean; an adversarial one's attacked
+    // (at the epoch's budget: a curriculum's first epochs may be ε 0).
+    let attacked = m
+        .iter()
+        .any(|l| l.eps.is_some_and(|e| e > 0.0) || l.probs.is_some() || l.val_adv_acc.is_some());
+    let train = if attacked {
+        "train (attacked)"
+    } else {
+        "train (clean)"
+    };
     let series: Vec<Series> = [
-        series(|l| l.train_acc, "train (attacked)", Mark::LinePoints),
+        series(|l| l.train_acc, train, Mark::LinePoints),
         series(|l| l.val_acc, "validation (clean)", Mark::LinePoints),
         series(|l| l.val_adv_acc, "validation (attacked)", Mark::Dashed),
     ]

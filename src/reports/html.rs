@@ -11,17 +11,16 @@ use std::fmt::Write;
 
 /// Where the page was made: shown so a reader knows what produced the numbers.
 pub struct Machine {
-    pub device: String,
-    pub threads: usize,
-    pub libtorch: String,
+    /// What writes the page (the nodes' own records are in their entries).
+    pub record: crate::results::Machine,
+    pub host: String,
 }
 
 impl Machine {
     pub fn here(device: tch::Device) -> Machine {
         Machine {
-            device: format!("{device:?}"),
-            threads: tch::get_num_threads().max(1) as usize,
-            libtorch: crate::runtime::device::describe(),
+            record: crate::runtime::device::machine(device),
+            host: crate::util::hostname(),
         }
     }
 }
@@ -186,12 +185,13 @@ thead th,tbody th{text-align:left;background:#f4f4f4}figure{margin:.5rem 0}img.f
 pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}.warning{color:#8a4b00;background:#fff6e5;padding:.4rem}\
 tr.holds td:last-child{color:#1a6b1a}tr.fails td:last-child{color:#a00}tr.open td:last-child{color:#666}";
 
-/// Counts, once the page has loaded, the figures that decoded; written into
-/// the page so a reader (or a headless browser) sees at once that all rendered.
+/// Counts, once the page has loaded, the figures that decoded (the body's
+/// `data-figures`, for a headless browser); the page says so only when one
+/// failed.
 const CHECK: &str = "window.addEventListener('load',function(){var im=document.querySelectorAll('img.fig');\
 var ok=0;im.forEach(function(i){if(i.complete&&i.naturalWidth>0)ok++;});\
 document.body.setAttribute('data-figures',ok+'/'+im.length);\
-var s=document.getElementById('figcount');if(s)s.textContent=ok+' of '+im.length+' figures rendered';});";
+var s=document.getElementById('figcount');if(s&&ok<im.length)s.textContent=(im.length-ok)+' of '+im.length+' figures did not render';});";
 
 /// One node's table and figure as a page of its own (`report e to "e.html"`).
 pub fn node_page(node: &Node, result: &NodeResult) -> String {
@@ -202,74 +202,191 @@ pub fn node_page(node: &Node, result: &NodeResult) -> String {
     )
 }
 
+/// Where a node belongs on the page: results first (evaluations, then
+/// analyses), the trainings that produced the models after.
+fn part(kind: crate::language::ast::DeclKind) -> usize {
+    use crate::language::ast::DeclKind as K;
+    match kind {
+        K::Eval => 0,
+        K::Analyze => 1,
+        _ => 2,
+    }
+}
+
+/// The files a node's reports wrote, as links relative to the page.
+fn report_links(program: &Program, node: &str) -> String {
+    let links: Vec<String> = program
+        .reports
+        .iter()
+        .filter(|r| r.target == node)
+        .flat_map(|r| r.paths.iter())
+        .filter(|p| !p.ends_with(".html"))
+        .map(|p| format!("<a href=\"{0}\">{0}</a>", escape(p)))
+        .collect();
+    if links.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"files\">Files: {}</p>", links.join(" · "))
+    }
+}
+
+/// The files the nodes read (data, weights, modules): path and SHA-256,
+/// hashed as the page is written (a folder of frames is named, not hashed).
+fn files_read(program: &Program, base: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut rows = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &program.nodes {
+        for key in crate::language::builtins::READ_PATHS {
+            let Some(crate::language::program::Value::Str(p)) = n.args.get(*key) else {
+                continue;
+            };
+            if !seen.insert(p.clone()) {
+                continue;
+            }
+            let path = if std::path::Path::new(p).is_absolute() {
+                std::path::PathBuf::from(p)
+            } else {
+                base.join(p)
+            };
+            let hash = if path.is_dir() {
+                "(a folder)".to_string()
+            } else {
+                match std::fs::read(&path) {
+                    Ok(bytes) => Sha256::digest(&bytes)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect(),
+                    Err(_) => "(not there now)".to_string(),
+                }
+            };
+            let _ = write!(
+                rows,
+                "<tr><th><code>{}</code></th><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                escape(&n.name),
+                escape(p),
+                escape(&hash)
+            );
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h2>Files read</h2><table><thead><tr><th>node</th><th>file</th><th>SHA-256 (when this page was written)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
 /// The whole page. `order`: the nodes in the order they run.
 pub fn page(
     program: &Program,
     order: &[usize],
     replicates: &super::Replicates,
     machine: &Machine,
+    base: &std::path::Path,
 ) -> String {
     let name = program.name();
     let mut body = String::new();
     let seeds: Vec<String> = replicates.seeds.iter().map(u64::to_string).collect();
+    let m = &machine.record;
     let _ = write!(
         body,
-        "<h1>{}</h1><p>Profile: <code>{}</code> · seed{} {} · advp {}</p>",
+        "<h1>{}</h1><p>Profile: <code>{}</code> · seed{} {} · precision {} · advp {}</p>",
         escape(&name),
         escape(program.profile.as_deref().unwrap_or("(none)")),
         if seeds.len() == 1 { "" } else { "s" },
         seeds.join(", "),
-        env!("CARGO_PKG_VERSION")
+        program.settings.precision.as_str(),
+        escape(&m.advp)
     );
+    // When the results were computed: the first and last entry to finish
+    // (from the cache, so `advp report` writes the same page again).
+    let finished: Vec<u64> = order
+        .iter()
+        .flat_map(|&i| (0..replicates.seeds.len()).map(move |k| (k, i)))
+        .filter_map(|(k, i)| crate::results::Timing::of(&replicates.dir(k, i)))
+        .map(|t| t.finished)
+        .collect();
+    let computed = match (finished.iter().min(), finished.iter().max()) {
+        (Some(a), Some(b)) => {
+            let (a, b) = (crate::util::utc(*a), crate::util::utc(*b));
+            if a == b {
+                a
+            } else {
+                format!("{a} – {b}")
+            }
+        }
+        _ => "–".into(),
+    };
     let _ = write!(
         body,
-        "<h2>Machine</h2><table><tr><th>device</th><td>{}</td></tr><tr><th>CPU threads</th><td>{}</td></tr><tr><th>libtorch</th><td>{}</td></tr></table>",
-        escape(&machine.device),
-        machine.threads,
-        escape(&machine.libtorch)
+        "<h2>Run</h2><table><tr><th>computed</th><td>{}</td></tr><tr><th>host</th><td>{}</td></tr><tr><th>device</th><td>{}{}</td></tr><tr><th>CPU</th><td>{}</td></tr><tr><th>CPU threads</th><td>{}</td></tr><tr><th>libtorch</th><td>{}</td></tr></table>",
+        escape(&computed),
+        escape(&machine.host),
+        escape(&m.device_text()),
+        m.gpu.as_ref().map_or(String::new(), |g| format!(" ({})", escape(g))),
+        escape(&m.cpu),
+        m.threads,
+        escape(&m.libtorch)
     );
     let mut keys_table = String::from(
-        "<table><thead><tr><th>node</th><th>kind</th><th>seed</th><th>status</th><th>cache key</th></tr></thead><tbody>",
+        "<table><thead><tr><th>node</th><th>kind</th><th>seed</th><th>status</th><th>seconds</th><th>finished</th><th>host</th><th>cache key</th></tr></thead><tbody>",
     );
+    let mut parts = [String::new(), String::new(), String::new()];
     for &i in order {
         let n = &program.nodes[i];
         if !crate::language::builtins::computed(n.kind, &n.builtin) {
             continue;
         }
         for (k, seed) in replicates.seeds.iter().enumerate() {
+            let dir = replicates.dir(k, i);
+            let timing = crate::results::Timing::of(&dir);
             let _ = write!(
                 keys_table,
-                "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{seed}</td><td>{2}</td><td><code>{3}</code></td></tr>",
+                "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{seed}</td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td><td><code>{6}</code></td></tr>",
                 escape(&n.name),
                 n.kind.as_str(),
-                if replicates.dir(k, i).exists() { "finished" } else { "not run" },
+                if dir.exists() { "finished" } else { "not run" },
+                timing.as_ref().map_or("–".into(), |t| format!("{:.2}", t.seconds)),
+                timing.as_ref().map_or("–".into(), |t| crate::util::utc(t.finished)),
+                escape(timing.as_ref().map_or("–", |t| t.host.as_str())),
                 escape(&replicates.keys[k][i])
             );
         }
-        let done = replicates.done(i);
+        let out = &mut parts[part(n.kind)];
         let _ = write!(
-            body,
-            "<section id=\"{0}\"><h2>{1} <code>{0}</code> = {2}</h2>",
+            out,
+            "<section id=\"{0}\"><h3>{1} <code>{0}</code> = {2}</h3>",
             escape(&n.name),
             n.kind.as_str(),
             escape(&n.builtin)
         );
-        if done {
+        out.push_str(&report_links(program, &n.name));
+        if replicates.done(i) {
             match replicates.load(n, i) {
-                Ok(r) => body.push_str(&section(n, &r)),
+                Ok(r) => out.push_str(&section(n, &r)),
                 Err(e) => {
-                    let _ = write!(body, "<p class=\"missing\">{}</p>", escape(&e));
+                    let _ = write!(out, "<p class=\"missing\">{}</p>", escape(&e));
                 }
             }
         } else {
-            body.push_str(
+            out.push_str(
                 "<p class=\"missing\">Not run yet under every seed (or not cached here).</p>",
             );
         }
-        body.push_str("</section>");
+        out.push_str("</section>");
+    }
+    for (title, part) in ["Results", "Analyses", "Training"].iter().zip(&parts) {
+        if !part.is_empty() {
+            let _ = write!(body, "<h2>{title}</h2>{part}");
+        }
     }
     keys_table.push_str("</tbody></table>");
-    let _ = write!(body, "<h2>Cache</h2>{keys_table}");
+    body.push_str(&files_read(program, base));
+    let _ = write!(
+        body,
+        "<h2>Cache</h2><p>Seconds: the node's own time (its inputs' left out), from its entry's <code>timing.json</code>.</p>{keys_table}"
+    );
     let source = program.sources.file(program.main);
     let _ = write!(
         body,

@@ -102,7 +102,7 @@ pub fn render(fig: &Figure, format: Format) -> Result<Vec<u8>, String> {
     fonts();
     let size = match fig {
         Figure::Surface { .. } => (1200, 520),
-        _ => (760, 480),
+        _ => (760 + LEGEND_W as u32, 480),
     };
     match format {
         Format::Svg => {
@@ -158,22 +158,73 @@ fn span(values: impl Iterator<Item = f64>, pad: f64) -> std::ops::Range<f64> {
     (lo - m)..(hi + m)
 }
 
-/// The series' names in a box at the upper right.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
+/// The width of the legend's panel right of a chart.
+const LEGEND_W: i32 = 170;
+
+/// How a legend entry is drawn: a line (dashed or not) or a filled box.
+#[derive(Clone, Copy)]
+enum Key {
+    Line(bool),
+    Box,
+}
+
+/// The series' names in a panel of their own right of the chart, so the
+/// legend never covers a point.
+fn legend_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, Key)],
 ) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 14))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(e)
+    let (w, _) = area.dim_in_pixel();
+    for (i, (name, c, key)) in entries.iter().enumerate() {
+        let y = 58 + 24 * i as i32;
+        match key {
+            Key::Line(dashed) => {
+                let pts = if *dashed {
+                    vec![(6, y), (12, y)]
+                } else {
+                    vec![(6, y), (26, y)]
+                };
+                area.draw(&PathElement::new(pts, c.stroke_width(3)))
+                    .map_err(e)?;
+                if *dashed {
+                    area.draw(&PathElement::new(vec![(18, y), (26, y)], c.stroke_width(3)))
+                        .map_err(e)?;
+                }
+            }
+            Key::Box => area
+                .draw(&Rectangle::new([(8, y - 6), (22, y + 6)], c.filled()))
+                .map_err(e)?,
+        }
+        // Long names are shortened to the panel's width.
+        let room = ((w as i32 - 36) / 7).max(4) as usize;
+        let shown: String = if name.chars().count() > room {
+            name.chars().take(room - 1).chain(['…']).collect()
+        } else {
+            name.clone()
+        };
+        area.draw(&Text::new(shown, (32, y - 8), (FONT, 14)))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Whether a y axis is a percentage (accuracy axes run 0–100).
+fn percent(y_label: &str) -> bool {
+    y_label.ends_with("(%)")
 }
 
 fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
     area.fill(&WHITE).map_err(e)?;
+    let (width, _) = area.dim_in_pixel();
+    let (plot, panel) = match fig {
+        Figure::Surface { .. } => (area.clone(), None),
+        _ => {
+            let (l, r) = area.split_horizontally(width as i32 - LEGEND_W);
+            (l, Some(r))
+        }
+    };
+    let area = &plot;
+    let mut keys: Vec<(String, RGBColor, Key)> = Vec::new();
     match fig {
         Figure::Lines {
             title,
@@ -185,15 +236,30 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                 series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
                 0.03,
             );
-            let ys = span(
-                series.iter().flat_map(|s| {
-                    s.points
-                        .iter()
-                        .map(|p| p.1)
-                        .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
-                }),
-                0.08,
-            );
+            let pct_axis = percent(y_label);
+            let ys = if pct_axis {
+                0.0..100.0
+            } else {
+                span(
+                    series.iter().flat_map(|s| {
+                        s.points
+                            .iter()
+                            .map(|p| p.1)
+                            .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
+                    }),
+                    0.08,
+                )
+            };
+            // Whole x values (epochs, budgets) are labelled as whole numbers.
+            let whole = series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .all(|p| p.0.fract() == 0.0);
+            let x_ticks = if whole {
+                ((xs.end - xs.start).round() as usize + 1).clamp(2, 12)
+            } else {
+                10
+            };
             let mut chart = ChartBuilder::on(area)
                 .caption(title, (FONT, 22))
                 .margin(12)
@@ -203,6 +269,27 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                 .map_err(e)?;
             chart
                 .configure_mesh()
+                .x_labels(x_ticks)
+                .x_label_formatter(&|x: &f64| {
+                    if whole {
+                        if x.fract().abs() < 1e-9 {
+                            format!("{x:.0}")
+                        } else {
+                            String::new()
+                        }
+                    } else {
+                        let t = format!("{x:.3}");
+                        t.trim_end_matches('0').trim_end_matches('.').to_string()
+                    }
+                })
+                .y_label_formatter(&|y: &f64| {
+                    if pct_axis {
+                        format!("{y:.0}")
+                    } else {
+                        let t = format!("{y:.3}");
+                        t.trim_end_matches('0').trim_end_matches('.').to_string()
+                    }
+                })
                 .x_desc(x_label.as_str())
                 .y_desc(y_label.as_str())
                 .label_style((FONT, 14))
@@ -220,13 +307,18 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                         .map_err(e)?;
                 }
                 let pts = s.points.clone();
-                let legend = match s.mark {
-                    Mark::Points => chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
-                        .map_err(e)?,
-                    Mark::Dashed => chart
-                        .draw_series(DashedLineSeries::new(pts, 8, 5, c.stroke_width(2)))
-                        .map_err(e)?,
+                keys.push((s.name.clone(), c, Key::Line(s.mark == Mark::Dashed)));
+                match s.mark {
+                    Mark::Points => {
+                        chart
+                            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                            .map_err(e)?;
+                    }
+                    Mark::Dashed => {
+                        chart
+                            .draw_series(DashedLineSeries::new(pts, 8, 5, c.stroke_width(2)))
+                            .map_err(e)?;
+                    }
                     Mark::Line | Mark::LinePoints => {
                         if s.mark == Mark::LinePoints {
                             chart
@@ -235,14 +327,10 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                         }
                         chart
                             .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                            .map_err(e)?
+                            .map_err(e)?;
                     }
-                };
-                legend.label(s.name.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                }
             }
-            legend(&mut chart)?;
         }
         Figure::Surface {
             title,
@@ -350,7 +438,14 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                 .margin(12)
                 .x_label_area_size(42)
                 .y_label_area_size(56)
-                .build_cartesian_2d(0.0..categories.len() as f64, 0.0..top * 1.1)
+                .build_cartesian_2d(
+                    0.0..categories.len() as f64,
+                    if percent(y_label) {
+                        0.0..100.0
+                    } else {
+                        0.0..top * 1.1
+                    },
+                )
                 .map_err(e)?;
             let cats = categories.clone();
             chart
@@ -378,11 +473,8 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                         let x0 = i as f64 + 0.1 + s as f64 * w;
                         Rectangle::new([(x0, 0.0), (x0 + w * 0.92, v)], c.filled())
                     }))
-                    .map_err(e)?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
-                    });
+                    .map_err(e)?;
+                keys.push((name.clone(), c, Key::Box));
                 // Whiskers: the interval of each bar, with caps.
                 let ends = whiskers.get(s).cloned().unwrap_or_default();
                 chart
@@ -404,8 +496,10 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
                     }))
                     .map_err(e)?;
             }
-            legend(&mut chart)?;
         }
+    }
+    if let Some(panel) = panel {
+        legend_panel(&panel, &keys)?;
     }
     Ok(())
 }

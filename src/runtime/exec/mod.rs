@@ -83,6 +83,9 @@ pub struct Runner<'a> {
     /// Finished entries checked against their manifests, once a run.
     verdicts: std::cell::RefCell<HashMap<usize, cache::Verdict>>,
     summary: Summary,
+    /// The nodes being computed, innermost last: when each started and the
+    /// seconds its inputs took, so a node's `timing.json` has its own time.
+    clock: std::cell::RefCell<Vec<(usize, std::time::Instant, f64)>>,
 }
 
 impl<'a> Runner<'a> {
@@ -112,6 +115,7 @@ impl<'a> Runner<'a> {
             keep_adversarial,
             verdicts: Default::default(),
             summary: Summary::default(),
+            clock: Default::default(),
         }
     }
 
@@ -176,7 +180,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Nodes this run must finish: `--only` and what it reads, or every node.
-    fn targets(&self) -> Result<Vec<usize>, RunError> {
+    pub fn targets(&self) -> Result<Vec<usize>, RunError> {
         let mut wanted = vec![false; self.program.nodes.len()];
         match &self.opts.only {
             Some(name) => {
@@ -283,6 +287,22 @@ impl<'a> Runner<'a> {
             .map_err(|e| self.fail(i, e))?;
         let machine = crate::runtime::device::machine(self.opts.device);
         crate::results::write_json(&dir.join("machine.json"), &machine)
+            .map_err(|e| self.fail(i, e))?;
+        let seconds = self
+            .clock
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(n, _, _)| *n == i)
+            .map_or(0.0, |(_, t0, inputs)| {
+                (t0.elapsed().as_secs_f64() - inputs).max(0.0)
+            });
+        let timing = crate::results::Timing {
+            seconds,
+            finished: crate::util::unix_now(),
+            host: crate::util::hostname(),
+        };
+        crate::results::write_json(&dir.join("timing.json"), &timing)
             .map_err(|e| self.fail(i, e))?;
         self.cache
             .finish(&self.keys[i])
@@ -468,6 +488,20 @@ impl<'a> Runner<'a> {
             _ => self.program.settings.precision,
         };
         let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
+        self.clock
+            .borrow_mut()
+            .push((i, std::time::Instant::now(), 0.0));
+        let outcome = self.compute_spec(i);
+        let mut clock = self.clock.borrow_mut();
+        if let Some((_, t0, _)) = clock.pop() {
+            if let Some(parent) = clock.last_mut() {
+                parent.2 += t0.elapsed().as_secs_f64();
+            }
+        }
+        outcome
+    }
+
+    fn compute_spec(&mut self, i: usize) -> Result<(), RunError> {
         match self.spec(i).clone() {
             NodeSpec::Eval(e) => self.run_eval(i, &e),
             NodeSpec::Analysis(a) => self.run_analysis(i, &a),
