@@ -28,6 +28,17 @@ static PREEMPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBo
 static WARNED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Whether the stop came from the scheduler (SIGUSR1, SIGTERM) rather than Ctrl-C.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-v/--verbose`: say more (cache keys and entries, child commands).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn preempted() -> bool {
     PREEMPTED.load(Ordering::SeqCst)
 }

@@ -3511,3 +3511,262 @@ fn report_names_each_report_it_skips_and_exits_non_zero() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("skipped"), "{}", stderr(&o));
 }
+
+#[test]
+fn init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights() {
+    let Some(py) = python_or_skip(
+        "init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights",
+    ) else {
+        return;
+    };
+    if !Command::new(&py)
+        .args(["-c", "import safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        skip(
+            "init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights",
+            "the venv has no safetensors (./scripts/test installs it)",
+        );
+        return;
+    }
+    let r = Run::new();
+    let o = r.advp(&["init", "mine.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Never over a file.
+    let o = r.advp(&["init", "mine.advp"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
+    // It checks; the two files it reads are not there yet (warnings).
+    let o = r.advp(&["check", "mine.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(words(&stdout(&o)).contains("2 warnings"), "{}", stdout(&o));
+    // A user's files, as docs/bring-your-own.md writes them.
+    r.write(
+        "make.py",
+        r#"
+import torch, torch.nn as nn
+from safetensors.torch import save_file
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm3d(4)
+        self.fc = nn.Linear(4, 10)
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).relu().amax(dim=(2, 3, 4)))
+torch.manual_seed(0)
+torch.jit.script(M()).save("model.pt")
+g = torch.Generator().manual_seed(1)
+save_file({
+    "x": torch.rand(24, 3, 4, 16, 16, generator=g), "y": torch.randint(0, 10, (24,), generator=g),
+    "x_test": torch.rand(9, 3, 4, 16, 16, generator=g), "y_test": torch.randint(0, 10, (9,), generator=g),
+}, "clips.safetensors")
+"#,
+    );
+    let o = Command::new(&py)
+        .arg("make.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The starter as written, with smaller attacks and one epoch.
+    let o = r.advp(&[
+        "run",
+        "mine.advp",
+        "--quiet",
+        "--out",
+        "out",
+        "--set",
+        "robust_net.epochs=1",
+        "--set",
+        "apgd_ce.steps=3",
+        "--set",
+        "apgd_t.steps=3",
+        "--set",
+        "square_5000.queries=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "robust.md",
+        "after.csv",
+        "robust_net.csv",
+        "robust_net.safetensors",
+        "mine.html",
+    ] {
+        assert!(r.dir.path().join("out").join(f).exists(), "{f}");
+    }
+    assert!(
+        stdout(&o).contains("claim robust_net > net at eps 8"),
+        "{}",
+        stdout(&o)
+    );
+    // The exported weights are the trained ones, readable by PyTorch.
+    let exported = read(r.dir.path().join("out/robust_net.safetensors"));
+    let cached = all_weights(&r);
+    assert!(cached
+        .iter()
+        .any(|(n, w)| n == "robust_net" && *w == exported));
+    r.write(
+        "load.py",
+        "from safetensors.torch import load_file\nt = load_file('out/robust_net.safetensors')\nprint(sorted(t))\n",
+    );
+    let o = Command::new(&py)
+        .arg("load.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("conv.weight"), "{}", stdout(&o));
+    // `.pt`: the trained TorchScript module, which PyTorch runs.
+    std::fs::write(
+        r.dir.path().join("mine.advp"),
+        format!(
+            "{}report robust_net weights to \"robust_net.pt\"\n",
+            String::from_utf8(read(r.dir.path().join("mine.advp"))).unwrap()
+        ),
+    )
+    .unwrap();
+    let o = r.advp(&[
+        "report",
+        "mine.advp",
+        "--out",
+        "out",
+        "--set",
+        "robust_net.epochs=1",
+        "--set",
+        "apgd_ce.steps=3",
+        "--set",
+        "apgd_t.steps=3",
+        "--set",
+        "square_5000.queries=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    r.write(
+        "run.py",
+        "import torch\nm = torch.jit.load('out/robust_net.pt').eval()\nprint(tuple(m(torch.rand(2, 3, 4, 16, 16)).shape))\n",
+    );
+    let o = Command::new(&py)
+        .arg("run.py")
+        .current_dir(r.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(2, 10)"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_built_in_networks_weights_export_as_safetensors_and_pt_is_refused_with_the_reason() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+         model net = c3d_small(classes: d.classes, width: 2)\n\
+         train t = standard(net, d, epochs: 1, batch: 6)\n\
+         report t weights to \"t.safetensors\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read(r.dir.path().join("results/p/t.safetensors")),
+        all_weights(&r)[0].1
+    );
+    r.write(
+        "q.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+         model net = c3d_small(classes: d.classes, width: 2)\n\
+         train t = standard(net, d, epochs: 1, batch: 6)\n\
+         report t weights to \"t.pt\"\n",
+    );
+    let o = r.advp(&["run", "q.advp", "--quiet"]);
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("trains a built-in network"), "{err}");
+    // An evaluation has no weights.
+    r.write(
+        "e.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\n\
+         model net = c3d_small(classes: d.classes, width: 2)\n\
+         eval e = robustness([net], d.test)\n\
+         report e weights to \"e.safetensors\"\n",
+    );
+    let o = r.advp(&["check", "e.advp"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("advp::check::report_mode"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn completions_json_status_and_graph_and_help_for_every_argument() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Run::new().advp(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let text = stdout(&o);
+        for word in ["run", "report", "status", "profile", "seeds", "verbose"] {
+            assert!(text.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let r = Run::new();
+    r.write("p.advp", &tiny(1));
+    let o = r.advp(&["-v", "run", "p.advp", "--quiet", "--only", "benign"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `-v` names each node's cache key and entry.
+    assert!(
+        stderr(&o).contains("benign: computing, key "),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&r.advp(&["status", "p.advp", "--format", "json"]))).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    let state = |n: &str| {
+        nodes
+            .iter()
+            .find(|x| x["node"] == n)
+            .unwrap_or_else(|| panic!("{n} in {v}"))["state"]
+            .clone()
+    };
+    assert_eq!(state("benign"), "cached");
+    assert_eq!(state("at"), "to_run");
+    assert_eq!(nodes[0]["key"].as_str().unwrap().len(), 64);
+    let g: serde_json::Value =
+        serde_json::from_str(&stdout(&r.advp(&["graph", "p.advp", "--format", "json"]))).unwrap();
+    let e = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "e")
+        .unwrap()
+        .clone();
+    assert_eq!(e["kind"], "eval");
+    assert_eq!(e["inputs"], serde_json::json!(["d", "benign", "at"]));
+    assert_eq!(e["replicates"][0]["state"], "to run");
+    // Every subcommand's every argument has help text.
+    for cmd in [
+        "check",
+        "fmt",
+        "graph",
+        "run",
+        "status",
+        "report",
+        "builtins",
+        "completions",
+        "init",
+    ] {
+        let o = Run::new().advp(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}");
+        let help = stdout(&o);
+        for line in help
+            .lines()
+            .filter(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with('<'))
+        {
+            let t = line.trim();
+            // clap puts the help on the same line, after the name and value.
+            let described = t.split("  ").filter(|s| !s.trim().is_empty()).count() > 1;
+            assert!(described, "`advp {cmd}`: no help for `{t}`\n{help}");
+        }
+    }
+}

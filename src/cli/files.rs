@@ -182,3 +182,75 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
     }
     status
 }
+
+/// The starter pipeline of `advp init`: a user's TorchScript model on a
+/// user's safetensors clips, evaluated the strong way, then fine-tuned with
+/// PGD-AT and evaluated again.
+const STARTER: &str = r#"# A starter pipeline: your TorchScript video classifier on your clips.
+# Check it with `advp check FILE`, run it with `advp run FILE`; every finished
+# step is cached, so a second run finishes at once. docs/bring-your-own.md
+# says how to write both files.
+use "stdlib/attacks.advp"
+
+seed 1
+device auto
+
+# Clips as one safetensors file: `x` (N×C×T×H×W, float in [0, 1]) and `y`
+# (N, int64 labels) for training, `x_test` and `y_test` for testing.
+# `val: 0.1` holds out 10 % of the training clips for the per-epoch checks.
+data clips = tensors(path: "clips.safetensors", val: 0.1)
+
+# Your model, exported with torch.jit.script or torch.jit.trace: clips
+# N×C×T×H×W in [0, 1] in, logits out, normalisation inside the module.
+model net = torchscript(path: "model.pt")
+
+# Robustness with AutoAttack's protocol: APGD-CE, APGD-T and Square, worst
+# case per clip, at each budget ε (0..255 units: 8 means 8/255).
+eval robust = robustness([net], clips.test, protocol: worst_case) {
+  attack autoattack
+  budget sweep [0, 4, 8]
+}
+
+# Adversarial fine-tuning (PGD-5 at ε 8, α = ε / 4), then the same evaluation.
+train robust_net = adversarial(net, clips, attack: pgd_inf(steps: 5), epochs: 10, batch: 16, lr: 0.001) {
+  budget fixed 8
+  alpha eps / 4
+}
+
+eval after = robustness([net, robust_net], clips.test, protocol: worst_case) {
+  attack autoattack
+  budget sweep [0, 4, 8]
+  # A claim is a paired test on the same clips: holds, does not hold, or
+  # cannot tell at this size.
+  compare robust_net > net at eps 8
+}
+
+report robust to "robust.md", "robust.csv", "robust.json"
+report after to "after.md", "after.csv", "after.json"
+report robust_net to "robust_net.csv"
+report robust_net weights to "robust_net.safetensors"
+"#;
+
+/// `advp init FILE`: writes the starter pipeline, never over a file.
+pub(super) fn init(file: &Path) -> i32 {
+    if file.exists() {
+        eprintln!(
+            "error: {} exists; advp init writes a new file only (give it another name)",
+            file.display()
+        );
+        return 2;
+    }
+    match crate::util::write_atomic(file, STARTER.as_bytes()) {
+        Ok(()) => {
+            println!(
+                "wrote {}: put your model.pt and clips.safetensors beside it, then `advp check {0}` and `advp run {0}`",
+                file.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            2
+        }
+    }
+}

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
     about = "Adversarial-robustness pipelines for video classifiers"
 )]
 pub struct Cli {
+    /// Say more: each node's cache key and entry, the commands of `--jobs`
+    /// and Slurm processes.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,9 +33,13 @@ enum Format {
 /// The pipeline a command works on: the file, its profile and overrides.
 #[derive(clap::Args, Debug)]
 struct PipelineArgs {
+    /// The pipeline, a `.advp` file.
     file: PathBuf,
+    /// Apply this profile of the file (`profile quick { … }`).
     #[arg(long)]
     profile: Option<String>,
+    /// Override a setting (`seed=2`) or an argument (`train.epochs=2`,
+    /// `at.lr=0.1`), after the profile; repeatable, applied in order.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
     /// Replicates: every computed node once per seed (the file's `seeds`
@@ -108,13 +116,16 @@ struct RunArgs {
 enum Command {
     /// Parse and check files (every profile too); non-zero exit on any error.
     Check {
+        /// The `.advp` files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// `text` (diagnostics with spans) or `json` (one object per diagnostic).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// Rewrite files in the canonical layout (comments kept).
     Fmt {
+        /// The `.advp` files to format in place.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Change nothing; exit non-zero if a file is not formatted.
@@ -125,8 +136,13 @@ enum Command {
     Graph {
         #[command(flatten)]
         pipeline: PipelineArgs,
+        /// Graphviz DOT instead of text.
         #[arg(long)]
         dot: bool,
+        /// `text` (or DOT with `--dot`) or `json`: nodes with kind, built-in,
+        /// inputs and each replicate's state.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
         #[command(flatten)]
         cache: CacheFolder,
     },
@@ -147,6 +163,9 @@ enum Command {
     Status {
         #[command(flatten)]
         pipeline: PipelineArgs,
+        /// `text` or `json`: one object per node and replicate (state, job, key, log).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
         #[command(flatten)]
         cache: CacheFolder,
     },
@@ -170,6 +189,19 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Print a shell's completion script: `advp completions bash >
+    /// ~/.local/share/bash-completion/completions/advp`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write a commented starter pipeline for your own TorchScript model on
+    /// your own safetensors clips (refuses to overwrite a file).
+    Init {
+        /// The file to write.
+        #[arg(default_value = "pipeline.advp")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,22 +218,29 @@ enum CacheAction {
 pub fn main() -> i32 {
     quiet_on_closed_output();
     let cli = Cli::parse();
+    crate::util::set_verbose(cli.verbose);
     match cli.command {
         Command::Check { files, format } => files::check(&files, format),
         Command::Fmt { files, check } => files::fmt(&files, check),
         Command::Graph {
             pipeline,
             dot,
+            format,
             cache,
-        } => graph_cmd(pipeline, dot, cache.cache),
+        } => graph_cmd(pipeline, dot, format, cache.cache),
         Command::Run {
             pipeline,
             run: flags,
             folders,
             slurm,
         } => run(pipeline, flags, folders, slurm),
-        Command::Status { pipeline, cache } => status(
+        Command::Status {
             pipeline,
+            format,
+            cache,
+        } => status(
+            pipeline,
+            format,
             Folders {
                 out: None,
                 cache: cache.cache,
@@ -215,6 +254,18 @@ pub fn main() -> i32 {
             files::builtins(markdown);
             0
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "advp", &mut script);
+            // A closed pipe (`| head`) ends it quietly.
+            match std::io::stdout().write_all(&script) {
+                Ok(()) => 0,
+                Err(_) => 141,
+            }
+        }
+        Command::Init { file } => files::init(&file),
     }
 }
 
@@ -309,7 +360,7 @@ fn offline(
     Ok((program, plan, opts))
 }
 
-fn graph_cmd(pipeline: PipelineArgs, dot: bool, cache: Option<PathBuf>) -> i32 {
+fn graph_cmd(pipeline: PipelineArgs, dot: bool, format: Format, cache: Option<PathBuf>) -> i32 {
     let folders = Folders { out: None, cache };
     let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
         Ok(x) => x,
@@ -333,7 +384,40 @@ fn graph_cmd(pipeline: PipelineArgs, dot: bool, cache: Option<PathBuf>) -> i32 {
         }),
         _ => None,
     };
-    if dot {
+    if format == Format::Json {
+        let nodes: Vec<serde_json::Value> = plan
+            .order
+            .iter()
+            .map(|&i| {
+                let n = &program.nodes[i];
+                let replicates: Vec<serde_json::Value> = runners
+                    .iter()
+                    .filter(|_| crate::runtime::exec::computed(n))
+                    .map(|r| {
+                        serde_json::json!({
+                            "seed": r.program().settings.seed,
+                            "state": word(r, i),
+                            "key": r.key(i),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": n.name,
+                    "kind": n.kind.as_str(),
+                    "builtin": n.builtin,
+                    "inputs": plan.inputs(i).into_iter().map(|j| program.nodes[j].name.clone()).collect::<Vec<_>>(),
+                    "replicates": replicates,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "pipeline": program.name(), "nodes": nodes })
+            )
+            .unwrap_or_default()
+        );
+    } else if dot {
         print!("{}", plan.to_dot(&program, &status));
     } else {
         print!("{}", plan.to_text(&program, &status));
@@ -469,7 +553,7 @@ fn distributed(
 }
 
 /// `advp status FILE`: every computed node's state.
-fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
+fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -> i32 {
     use crate::cluster::slurm::{self, Status};
     let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
         Ok(x) => x,
@@ -483,6 +567,7 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
     let state = crate::cluster::state_dir(&opts, &program, "slurm");
     let record = slurm::load(&state);
     let mut failed = false;
+    let mut json = Vec::new();
     for &i in &plan.order {
         let n = &program.nodes[i];
         if !crate::runtime::exec::computed(n) {
@@ -510,6 +595,29 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
             } else {
                 slurm::status(&name, key, runner.is_cached(i), &record)
             };
+            if format == Format::Json {
+                let (state, job, log) = match &st {
+                    Status::Cached => ("cached", None, None),
+                    Status::Queued(j) => ("queued", Some(j.clone()), None),
+                    Status::Running(j) => ("running", Some(j.clone()), None),
+                    Status::Failed(j, _, log) => {
+                        ("failed", Some(j.clone()), Some(log.display().to_string()))
+                    }
+                    Status::Missing(j) => ("missing", Some(j.clone()), None),
+                    Status::NotSubmitted => ("to_run", None, None),
+                };
+                failed |= state == "failed";
+                json.push(serde_json::json!({
+                    "node": n.name,
+                    "kind": n.kind.as_str(),
+                    "seed": runner.program().settings.seed,
+                    "state": state,
+                    "job": job,
+                    "log": log,
+                    "key": key,
+                }));
+                continue;
+            }
             let text = match &st {
                 Status::Cached => format!("cached ({})", &key[..12]),
                 Status::Queued(j) => format!("queued (job {j})"),
@@ -532,6 +640,15 @@ fn status(pipeline: PipelineArgs, folders: Folders) -> i32 {
             };
             println!("{:<8} {:<16} {text}", n.kind.as_str(), shown);
         }
+    }
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "pipeline": program.name(), "nodes": json })
+            )
+            .unwrap_or_default()
+        );
     }
     i32::from(failed)
 }

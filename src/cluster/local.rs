@@ -96,6 +96,9 @@ pub fn run(
                     .spawn()
                     .map_err(|e| format!("cannot start {}: {e}", inv.exe.display()))?;
                 slots[slot] = true;
+                if crate::util::verbose() {
+                    say(&format!("{}: {}", j.name, inv.shell(j)));
+                }
                 say(&format!(
                     "{}: started on {device} (log {})",
                     j.name,

@@ -215,6 +215,9 @@ pub fn submit(
         let path = state.join(format!("{}.sbatch", job.name));
         std::fs::write(&path, script(job, inv, opts, &after, &log))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if crate::util::verbose() {
+            say(&format!("{}: sbatch {}", job.name, path.display()));
+        }
         let out = slurm("sbatch", &["--parsable".into(), path.display().to_string()])?;
         let id = out.trim().split(';').next().unwrap_or("").to_string();
         if id.is_empty() {

@@ -886,12 +886,20 @@ pub enum ReportMode {
     PerClip,
     /// `report e model_info to "model_info.json"`: RobustBench's entry shape.
     ModelInfo,
+    /// `report at weights to "at.safetensors"`: a train node's trained
+    /// classifier (`.pt`: the TorchScript module, for a TorchScript model).
+    Weights,
 }
 
 impl ReportMode {
     /// The words written between the target and `to`.
-    pub const WORDS: &'static [&'static str] =
-        &["adversarial", "examples", "per_clip", "model_info"];
+    pub const WORDS: &'static [&'static str] = &[
+        "adversarial",
+        "examples",
+        "per_clip",
+        "model_info",
+        "weights",
+    ];
 
     pub fn parse(word: Option<&str>) -> Option<ReportMode> {
         match word {
@@ -900,6 +908,7 @@ impl ReportMode {
             Some("examples") => Some(ReportMode::Examples),
             Some("per_clip") => Some(ReportMode::PerClip),
             Some("model_info") => Some(ReportMode::ModelInfo),
+            Some("weights") => Some(ReportMode::Weights),
             Some(_) => None,
         }
     }
@@ -916,6 +925,8 @@ pub enum Format {
     Svg,
     Png,
     Safetensors,
+    /// A TorchScript module.
+    Pt,
     /// A folder (no extension): example clips.
     Folder,
 }
@@ -932,6 +943,7 @@ impl Format {
             Format::Svg => "svg",
             Format::Png => "png",
             Format::Safetensors => "safetensors",
+            Format::Pt => "pt",
             Format::Folder => "",
         }
     }
@@ -961,6 +973,7 @@ pub const REPORT_FORMATS: &[(DeclKind, ReportMode, &[Format])] = {
             ReportMode::Results,
             &[Json, Jsonl, Csv, Svg, Png],
         ),
+        (DeclKind::Train, ReportMode::Weights, &[Safetensors, Pt]),
     ]
 };
 

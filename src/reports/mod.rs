@@ -341,6 +341,31 @@ pub fn write_all(
                     _ => ClipRecord::jsonl(&records).into_bytes(),
                 }
             }
+            ReportMode::Weights => {
+                // The trained classifier: its named tensors, or the whole
+                // TorchScript module with its buffers (written for models
+                // that came in as TorchScript).
+                // An `ape_gan` defense's trained network is its generator G.
+                let file = match node.kind {
+                    crate::language::ast::DeclKind::Defense => "generator.safetensors",
+                    _ => "weights.safetensors",
+                };
+                let src = match spec.format {
+                    Format::Pt => crate::runtime::models::module_path(&dir.join(file)),
+                    _ => dir.join(file),
+                };
+                if spec.format == Format::Pt && !src.exists() {
+                    return Err(err(
+                        r,
+                        format!(
+                            "`{}` trains a built-in network: its weights are written as `.safetensors` (load them with `safetensors.torch.load_file`); `.pt` is the TorchScript module of a `torchscript` model",
+                            node.name
+                        ),
+                    ));
+                }
+                std::fs::read(&src)
+                    .map_err(|e| err(r, format!("cannot read {}: {e}", src.display())))?
+            }
             ReportMode::ModelInfo => {
                 let result = replicates.load(node, spec.target).map_err(|e| err(r, e))?;
                 let NodeResult::Eval { result, .. } = result else {

@@ -61,7 +61,9 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
-                if kind != DeclKind::Eval {
+                let has =
+                    report_mode.is_some_and(|m| !builtins::report_formats(kind, m).is_empty());
+                if !has {
                     self.err(
                         CheckError::ReportModeNeedsEval {
                             mode: &m.name,

@@ -607,9 +607,22 @@ impl CheckError<'_> {
                 format!("unknown report `{mode}`"),
                 "unknown report mode".into(),
                 match hint {
-                    Some(h) => format!("{h} a report is `to` (tables and figures), `adversarial to` or `examples to`"),
-                    None => "a report is `report x to …`, `report x adversarial to …` or `report x examples to …`".to_string(),
+                    Some(h) => format!("{h} a report is `to` (tables and figures), `adversarial to`, `examples to`, `per_clip to`, `model_info to` or `weights to`"),
+                    None => "a report is `report x to …`, or `adversarial`, `examples`, `per_clip`, `model_info` or `weights` before `to`".to_string(),
                 },
+            ),
+            E::ReportModeNeedsEval {
+                mode: "weights",
+                target,
+                kind,
+            } => (
+                Code::ReportMode,
+                format!(
+                    "`weights` reports come from trainings, and `{target}` is {}",
+                    article(kind)
+                ),
+                "needs a train node".into(),
+                "report a `train` node's (or an `ape_gan` defense's) trained weights".to_string(),
             ),
             E::ReportModeNeedsEval { mode, target, kind } => (
                 Code::ReportMode,

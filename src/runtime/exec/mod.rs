@@ -488,6 +488,14 @@ impl<'a> Runner<'a> {
             _ => self.program.settings.precision,
         };
         let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
+        if crate::util::verbose() {
+            self.progress.line(&format!(
+                "{}: computing, key {} (entry {})",
+                self.program.nodes[i].name,
+                self.keys[i],
+                self.cache.done(&self.keys[i]).display()
+            ));
+        }
         self.clock
             .borrow_mut()
             .push((i, std::time::Instant::now(), 0.0));
