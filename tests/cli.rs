@@ -3512,65 +3512,70 @@ fn report_names_each_report_it_skips_and_exits_non_zero() {
     assert!(!stderr(&o).contains("skipped"), "{}", stderr(&o));
 }
 
+/// The Python blocks of docs/bring-your-own.md, by the `# file: NAME` line
+/// that opens each.
+fn guide_blocks() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo("docs/bring-your-own.md")).unwrap();
+    let mut out = Vec::new();
+    for block in text.split("```python\n").skip(1) {
+        let code = block.split("```").next().unwrap();
+        let name = code
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# file: "))
+            .unwrap_or_else(|| panic!("a Python block of the guide without `# file:`: {code}"));
+        out.push((name.trim().to_string(), code.to_string()));
+    }
+    out
+}
+
 #[test]
-fn init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights() {
-    let Some(py) = python_or_skip(
-        "init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights",
-    ) else {
+fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
+    let Some(py) = python_or_skip("init_writes_a_starter_that_runs_the_bring_your_own_guide")
+    else {
         return;
     };
     if !Command::new(&py)
-        .args(["-c", "import safetensors"])
+        .args(["-c", "import safetensors, numpy"])
         .output()
         .is_ok_and(|o| o.status.success())
     {
         skip(
-            "init_writes_a_starter_that_runs_on_a_users_module_and_clips_and_exports_weights",
-            "the venv has no safetensors (./scripts/test installs it)",
+            "init_writes_a_starter_that_runs_the_bring_your_own_guide",
+            "the venv has no safetensors or numpy (./scripts/test installs them)",
         );
         return;
     }
     let r = Run::new();
+    let blocks = guide_blocks();
+    let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["export_model.py", "write_clips.py", "load_weights.py"]
+    );
+    let python = |name: &str| {
+        let code = &blocks.iter().find(|(n, _)| n == name).unwrap().1;
+        r.write(name, code);
+        let o = Command::new(&py)
+            .arg(name)
+            .current_dir(r.dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        stdout(&o)
+    };
+    // Steps 1 and 2: the user's files.
+    assert!(python("export_model.py").contains("torch.Size([2, 10])"));
+    python("write_clips.py");
+    // Step 3: the starter; never over a file.
     let o = r.advp(&["init", "mine.advp"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // Never over a file.
     let o = r.advp(&["init", "mine.advp"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
-    // It checks; the two files it reads are not there yet (warnings).
     let o = r.advp(&["check", "mine.advp"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(words(&stdout(&o)).contains("2 warnings"), "{}", stdout(&o));
-    // A user's files, as docs/bring-your-own.md writes them.
-    r.write(
-        "make.py",
-        r#"
-import torch, torch.nn as nn
-from safetensors.torch import save_file
-class M(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv3d(3, 4, 3, padding=1)
-        self.bn = nn.BatchNorm3d(4)
-        self.fc = nn.Linear(4, 10)
-    def forward(self, x):
-        return self.fc(self.bn(self.conv(x)).relu().amax(dim=(2, 3, 4)))
-torch.manual_seed(0)
-torch.jit.script(M()).save("model.pt")
-g = torch.Generator().manual_seed(1)
-save_file({
-    "x": torch.rand(24, 3, 4, 16, 16, generator=g), "y": torch.randint(0, 10, (24,), generator=g),
-    "x_test": torch.rand(9, 3, 4, 16, 16, generator=g), "y_test": torch.randint(0, 10, (9,), generator=g),
-}, "clips.safetensors")
-"#,
-    );
-    let o = Command::new(&py)
-        .arg("make.py")
-        .current_dir(r.dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    // The starter as written, with smaller attacks and one epoch.
+    // As written, with smaller attacks and one epoch.
     let o = r.advp(&[
         "run",
         "mine.advp",
@@ -3592,6 +3597,7 @@ save_file({
         "after.csv",
         "robust_net.csv",
         "robust_net.safetensors",
+        "robust_net.pt",
         "mine.html",
     ] {
         assert!(r.dir.path().join("out").join(f).exists(), "{f}");
@@ -3601,58 +3607,105 @@ save_file({
         "{}",
         stdout(&o)
     );
-    // The exported weights are the trained ones, readable by PyTorch.
+    // The exported weights are the trained ones.
     let exported = read(r.dir.path().join("out/robust_net.safetensors"));
-    let cached = all_weights(&r);
-    assert!(cached
+    assert!(all_weights(&r)
         .iter()
         .any(|(n, w)| n == "robust_net" && *w == exported));
-    r.write(
-        "load.py",
-        "from safetensors.torch import load_file\nt = load_file('out/robust_net.safetensors')\nprint(sorted(t))\n",
+    // Step 5: PyTorch reads both.
+    let out = python("load_weights.py");
+    assert!(out.contains("conv.weight") || out.contains("bn."), "{out}");
+    assert!(out.contains("torch.Size([2, 10])"), "{out}");
+}
+
+#[test]
+fn extract_frames_lays_out_videos_as_hara_and_ucf101_reads_them() {
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        skip(
+            "extract_frames_lays_out_videos_as_hara_and_ucf101_reads_them",
+            "ffmpeg is not installed (apt-get install ffmpeg)",
+        );
+        return;
+    }
+    let r = Run::new();
+    let (src, root) = (
+        r.dir.path().join("UCF-101"),
+        r.dir.path().join("data/ucf101"),
     );
-    let o = Command::new(&py)
-        .arg("load.py")
-        .current_dir(r.dir.path())
-        .output()
-        .unwrap();
+    let classes = ["Basketball", "Typing"];
+    let (mut ind, mut train, mut test) = (String::new(), String::new(), String::new());
+    for (c, name) in classes.iter().enumerate() {
+        std::fs::create_dir_all(src.join(name)).unwrap();
+        ind.push_str(&format!("{} {name}\r\n", c + 1));
+        for g in 1..=3 {
+            let video = format!("v_{name}_g0{g}_c01");
+            // Six frames of a test pattern, each class its own.
+            let pattern = if c == 0 { "testsrc" } else { "smptebars" };
+            let o = Command::new("ffmpeg")
+                .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+                .arg(format!("{pattern}=size=32x24:rate=6:duration=1"))
+                .arg(src.join(name).join(format!("{video}.avi")))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            if g < 3 {
+                train.push_str(&format!("{name}/{video}.avi {}\r\n", c + 1));
+            } else {
+                test.push_str(&format!("{name}/{video}.avi\r\n"));
+            }
+        }
+    }
+    let run = || {
+        Command::new("bash")
+            .arg(repo("scripts/extract-frames"))
+            .args([src.as_os_str(), root.as_os_str()])
+            .args(["--jobs", "2", "--height", "24"])
+            .output()
+            .unwrap()
+    };
+    let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("conv.weight"), "{}", stdout(&o));
-    // `.pt`: the trained TorchScript module, which PyTorch runs.
-    std::fs::write(
-        r.dir.path().join("mine.advp"),
-        format!(
-            "{}report robust_net weights to \"robust_net.pt\"\n",
-            String::from_utf8(read(r.dir.path().join("mine.advp"))).unwrap()
-        ),
-    )
-    .unwrap();
-    let o = r.advp(&[
-        "report",
-        "mine.advp",
-        "--out",
-        "out",
-        "--set",
-        "robust_net.epochs=1",
-        "--set",
-        "apgd_ce.steps=3",
-        "--set",
-        "apgd_t.steps=3",
-        "--set",
-        "square_5000.queries=20",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    r.write(
-        "run.py",
-        "import torch\nm = torch.jit.load('out/robust_net.pt').eval()\nprint(tuple(m(torch.rand(2, 3, 4, 16, 16)).shape))\n",
+    let folder = root.join("Typing/v_Typing_g02_c01");
+    assert!(folder.join("image_00001.jpg").exists());
+    assert_eq!(
+        std::fs::read_to_string(folder.join("n_frames"))
+            .unwrap()
+            .trim(),
+        "6"
     );
-    let o = Command::new(&py)
-        .arg("run.py")
-        .current_dir(r.dir.path())
-        .output()
+    // A finished folder is kept as it is on a second run.
+    let stamp = std::fs::metadata(folder.join("image_00001.jpg"))
+        .unwrap()
+        .modified()
         .unwrap();
+    let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("(2, 10)"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::metadata(folder.join("image_00001.jpg"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp
+    );
+    // The split files where the official zip puts them.
+    let lists = root.join("ucfTrainTestlist");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(lists.join("classInd.txt"), ind).unwrap();
+    std::fs::write(lists.join("trainlist01.txt"), train).unwrap();
+    std::fs::write(lists.join("testlist01.txt"), test).unwrap();
+    r.write(
+        "p.advp",
+        "data ucf = ucf101(root: \"data/ucf101\", split: 1, frames: 4, size: 16, clips: 1, val: 0)\n\
+         model net = c3d_small(classes: 2, width: 2)\n\
+         train t = standard(net, ucf, epochs: 1, batch: 2)\n\
+         eval e = robustness([t], ucf.test) {\n  attack pgd(steps: 1)\n  budget sweep [0, 4]\n}\n\
+         report e to \"e.json\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("results/p/e.json"))).unwrap();
+    assert_eq!(v["rows"][0]["n"], 2, "one clip of each test video: {v}");
 }
 
 #[test]

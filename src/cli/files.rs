@@ -189,7 +189,7 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
 const STARTER: &str = r#"# A starter pipeline: your TorchScript video classifier on your clips.
 # Check it with `advp check FILE`, run it with `advp run FILE`; every finished
 # step is cached, so a second run finishes at once. docs/bring-your-own.md
-# says how to write both files.
+# says how to write both files; `.pt` weights need a TorchScript model.
 use "stdlib/attacks.advp"
 
 seed 1
@@ -228,7 +228,7 @@ eval after = robustness([net, robust_net], clips.test, protocol: worst_case) {
 report robust to "robust.md", "robust.csv", "robust.json"
 report after to "after.md", "after.csv", "after.json"
 report robust_net to "robust_net.csv"
-report robust_net weights to "robust_net.safetensors"
+report robust_net weights to "robust_net.safetensors", "robust_net.pt"
 "#;
 
 /// `advp init FILE`: writes the starter pipeline, never over a file.

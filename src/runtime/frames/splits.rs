@@ -47,9 +47,22 @@ pub(super) fn video_stem(name: &str) -> &str {
     name.strip_suffix(".avi").unwrap_or(name)
 }
 
+/// Where the official UCF101 split files are: the root itself, or the
+/// `ucfTrainTestlist/` folder the official zip unpacks to, inside the root.
+pub const UCF101_LISTS: &str = "ucfTrainTestlist";
+/// The folder the official HMDB51 split archive unpacks to.
+pub const HMDB51_LISTS: &str = "testTrainMulti_7030_splits";
+
 pub(super) fn list_ucf101(root: &Path, split: u32) -> Result<Lists, String> {
-    const WHAT: &str = "UCF101 (ucfTrainTestlist: classInd.txt, trainlist0N.txt, testlist0N.txt)";
-    let ind_path = root.join("classInd.txt");
+    const WHAT: &str = "UCF101 (ucfTrainTestlist: classInd.txt, trainlist0N.txt, testlist0N.txt) into the dataset root, or unzip UCF101TrainTestSplits-RecognitionTask.zip there (its ucfTrainTestlist/ folder is read too)";
+    let lists = if !root.join("classInd.txt").is_file()
+        && root.join(UCF101_LISTS).join("classInd.txt").is_file()
+    {
+        root.join(UCF101_LISTS)
+    } else {
+        root.to_path_buf()
+    };
+    let ind_path = lists.join("classInd.txt");
     let ind = read_split_file(&ind_path, WHAT)?;
     let mut numbered: BTreeMap<u32, String> = BTreeMap::new();
     for (n, line) in lines(&ind) {
@@ -104,7 +117,7 @@ pub(super) fn list_ucf101(root: &Path, split: u32) -> Result<Lists, String> {
     }
 
     let list = |name: String| -> Result<Vec<Listed>, String> {
-        let path = root.join(name);
+        let path = lists.join(name);
         let text = read_split_file(&path, WHAT)?;
         let mut out = Vec::new();
         for (n, line) in lines(&text) {
@@ -170,9 +183,25 @@ pub(super) fn list_ucf101(root: &Path, split: u32) -> Result<Lists, String> {
 
 pub(super) fn list_hmdb51(root: &Path, split: u32) -> Result<Lists, String> {
     let suffix = format!("_test_split{split}.txt");
+    let mut with_split_files = BTreeSet::new();
+    // The split files in the root, or in the folder the official archive
+    // unpacks to, inside the root.
+    let lists = match root.join(HMDB51_LISTS) {
+        d if d.is_dir() => d,
+        _ => root.to_path_buf(),
+    };
+    for entry in std::fs::read_dir(&lists)
+        .map_err(|e| format!("cannot list {}: {e}", lists.display()))?
+        .flatten()
+    {
+        if let Some(class) = entry.file_name().to_string_lossy().strip_suffix(&suffix) {
+            if !class.is_empty() {
+                with_split_files.insert(class.to_string());
+            }
+        }
+    }
     let entries = std::fs::read_dir(root)
         .map_err(|e| format!("cannot list dataset root {}: {e}", root.display()))?;
-    let mut with_split = BTreeSet::new();
     let mut folders = BTreeSet::new();
     for entry in entries {
         let entry =
@@ -181,16 +210,11 @@ pub(super) fn list_hmdb51(root: &Path, split: u32) -> Result<Lists, String> {
             continue;
         };
         let path = entry.path();
-        if path.is_dir() {
-            if !name.starts_with('.') {
-                folders.insert(name);
-            }
-        } else if let Some(class) = name.strip_suffix(&suffix) {
-            if !class.is_empty() {
-                with_split.insert(class.to_string());
-            }
+        if path.is_dir() && !name.starts_with('.') && name != HMDB51_LISTS {
+            folders.insert(name);
         }
     }
+    let with_split = with_split_files;
     if with_split.is_empty() {
         return Err(format!(
             "missing split files {}: found no `<class>{suffix}` file; copy the official HMDB51 \
@@ -210,7 +234,7 @@ pub(super) fn list_hmdb51(root: &Path, split: u32) -> Result<Lists, String> {
     let classes: Vec<String> = with_split.into_iter().collect();
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for (class, name) in classes.iter().enumerate() {
-        let path = root.join(format!("{name}{suffix}"));
+        let path = lists.join(format!("{name}{suffix}"));
         let text = read_split_file(&path, "HMDB51 (testTrainMulti_7030_splits)")?;
         for (n, line) in lines(&text) {
             let origin = format!("{}:{n}", path.display());
