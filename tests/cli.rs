@@ -889,8 +889,58 @@ report types to "types.jsonl"
     // Examples: an animated GIF per attack and clip (clean | adversarial |
     // perturbation side by side, one frame per video frame), and the same as
     // MP4 where ffmpeg is installed.
+    // Named by eval node, model and column; successful attacks first.
     let ex = r.dir.path().join("out/examples");
-    let gif = std::fs::File::open(ex.join("t_frame_border_clip0.gif")).unwrap();
+    let mut borders: Vec<String> = std::fs::read_dir(&ex)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("e_t_frame_border_clip") && n.ends_with(".gif"))
+        .collect();
+    borders.sort();
+    assert_eq!(borders.len(), 4, "{borders:?}");
+    let records: Vec<serde_json::Value> = std::fs::read_dir(r.dir.path().join(".advp/cache"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("records.jsonl")).ok())
+        .flat_map(|t| {
+            t.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|v: &serde_json::Value| v["attack"] == "frame_border")
+        .collect();
+    let fooled = records
+        .iter()
+        .filter(|v| v["fooled"] == true && v["fooled_by"] != "clean")
+        .count();
+    let shown_fooled = borders
+        .iter()
+        .filter(|n| {
+            let clip: u64 = n
+                .trim_start_matches("e_t_frame_border_clip")
+                .trim_end_matches(".gif")
+                .parse()
+                .unwrap();
+            records
+                .iter()
+                .any(|v| v["clip"] == clip && v["fooled"] == true && v["fooled_by"] != "clean")
+        })
+        .count();
+    assert_eq!(
+        shown_fooled,
+        fooled.min(4),
+        "successful attacks first: {borders:?}"
+    );
+    // The page shows them, with true and predicted labels.
+    let page = String::from_utf8(read(r.dir.path().join("out/v.html"))).unwrap();
+    assert!(
+        page.contains(&format!("src=\"examples/{}\"", borders[0])),
+        "the page shows the examples"
+    );
+    assert!(page.contains("→ predicted"), "captions with labels");
+    assert!(page.contains("<summary>Per-class accuracy (%)</summary>"));
+    let gif = std::fs::File::open(ex.join(&borders[0])).unwrap();
     let frames = image::AnimationDecoder::into_frames(
         image::codecs::gif::GifDecoder::new(std::io::BufReader::new(gif)).unwrap(),
     )
@@ -904,7 +954,7 @@ report types to "types.jsonl"
         .output()
         .is_ok()
     {
-        let mp4 = read(ex.join("t_frame_border_clip0.mp4"));
+        let mp4 = read(ex.join(borders[0].replace(".gif", ".mp4")));
         assert_eq!(&mp4[4..8], b"ftyp", "an MP4 container");
     } else {
         skip("video_attacks (its MP4 check)", "ffmpeg is not installed");
@@ -1350,6 +1400,54 @@ fn analyses_figures_and_the_html_report() {
     );
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
+    // The page as the browser built it, against the reviewed outline: its
+    // headings, disclosures and table headers in order (what moves when the
+    // layout changes; numbers, keys and dates left out).
+    insta::assert_snapshot!("report_page_outline", dom_outline(&dom));
+}
+
+/// The headings (`h1`–`h4`), `summary` texts and table header cells of a
+/// page's DOM, one per line, tags stripped.
+fn dom_outline(dom: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = dom;
+    let tags = ["<h1", "<h2", "<h3", "<h4", "<summary", "<th"];
+    while let Some((at, tag)) = tags
+        .iter()
+        .filter_map(|t| rest.find(t).map(|i| (i, *t)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let body = &rest[at..];
+        let name = &tag[1..];
+        let Some(open_end) = body.find('>') else {
+            break;
+        };
+        let close = format!("</{name}>");
+        let Some(end) = body.find(&close) else { break };
+        // `<th` also starts `<thead>`: only the cell tag itself counts.
+        let after = body.as_bytes().get(tag.len()).copied().unwrap_or(b'>');
+        if after == b'>' || after == b' ' {
+            let inner = &body[open_end + 1..end];
+            let mut text = String::new();
+            let mut in_tag = false;
+            for ch in inner.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            out.push(format!(
+                "{name}: {}",
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+            rest = &body[end + close.len()..];
+        } else {
+            rest = &body[tag.len()..];
+        }
+    }
+    out.join("\n")
 }
 
 /// Two trainings that do not depend on each other, and an evaluation of both.

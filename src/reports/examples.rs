@@ -1,6 +1,7 @@
 //! `report e examples to "dir"`: animated GIFs (and MP4s) of clean and
 //! adversarial clips with the perturbation magnified, plus the raw tensors.
 
+use crate::results::ClipRecord;
 use std::path::{Path, PathBuf};
 
 /// Clips shown per example folder.
@@ -20,10 +21,105 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-/// `report e examples to "dir"`: for the first clips, an animated GIF per model
-/// and attack showing the clean clip, the adversarial clip and the perturbation
-/// magnified (mid-grey = 0), side by side; plus the raw tensors as safetensors.
-pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// One example animation: which clip of which model and column, what it
+/// shows, and the file it is written to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// `<eval>_<model>_<column>_clip<N>.gif`: unique across evaluations.
+    pub file: String,
+    pub model: String,
+    /// `eps4`, or the attack of an `attacks each` column.
+    pub column: String,
+    /// The clip's index in the split, and its row in the stored tensors.
+    pub clip: u64,
+    pub label: i64,
+    pub predicted: i64,
+    /// Fooled by the attack (not misclassified clean already).
+    pub fooled: bool,
+}
+
+/// A stored column key `model/column` and its records: `eps4` matches the
+/// records at that budget, a name those of that attack.
+fn column_records<'r>(records: &'r [ClipRecord], model: &str, column: &str) -> Vec<&'r ClipRecord> {
+    let eps = column
+        .strip_prefix("eps")
+        .and_then(|e| e.parse::<f64>().ok());
+    records
+        .iter()
+        .filter(|r| r.model == model)
+        .filter(|r| match eps {
+            Some(e) => r.eps == e && r.attack != "none",
+            None => r.attack == column,
+        })
+        .collect()
+}
+
+/// The clips shown for each stored column (`model/column` keys, `clean` and
+/// `labels` aside): successful attacks first, then the clips the attack left
+/// correct, then those misclassified clean; [`EXAMPLES`] per column.
+pub fn chosen(node: &str, keys: &[String], records: &[ClipRecord]) -> Vec<Example> {
+    let mut out = Vec::new();
+    for key in keys {
+        let Some((model, column)) = key.rsplit_once('/') else {
+            continue;
+        };
+        let mut recs = column_records(records, model, column);
+        let rank = |r: &ClipRecord| match (r.fooled, r.fooled_by.as_deref()) {
+            (true, Some("clean")) => 2,
+            (true, _) => 0,
+            (false, _) => 1,
+        };
+        recs.sort_by_key(|r| (rank(r), r.clip));
+        for r in recs.into_iter().take(EXAMPLES as usize) {
+            out.push(Example {
+                file: format!(
+                    "{}_{}_{}_clip{}.gif",
+                    slug(node),
+                    slug(model),
+                    slug(column),
+                    r.clip
+                ),
+                model: model.to_string(),
+                column: column.to_string(),
+                clip: r.clip,
+                label: r.label,
+                predicted: r.adv_pred,
+                fooled: r.fooled && r.fooled_by.as_deref() != Some("clean"),
+            });
+        }
+    }
+    out
+}
+
+/// The tensor names of a safetensors file, from its header alone.
+pub fn tensor_names(path: &Path) -> Result<Vec<String>, String> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let n = u64::from_le_bytes(len).min(100 << 20) as usize;
+    let mut header = vec![0u8; n];
+    f.read_exact(&mut header)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| format!("{} is not safetensors: {e}", path.display()))?;
+    Ok(v.as_object()
+        .map(|o| o.keys().filter(|k| *k != "__metadata__").cloned().collect())
+        .unwrap_or_default())
+}
+
+/// `report e examples to "dir"`: for each model and attacked column, an
+/// animated GIF of [`chosen`] clips showing the clean clip, the adversarial
+/// clip and the perturbation magnified (mid-grey = 0), side by side; plus the
+/// raw tensors of the first clips as safetensors.
+pub fn examples(
+    node: &str,
+    adversarial: &Path,
+    records: &[ClipRecord],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, String> {
     use image::codecs::gif::{GifEncoder, Repeat};
     use image::{Delay, Frame, RgbaImage};
     use tch::{Kind, Tensor};
@@ -38,12 +134,21 @@ pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> 
     let k = EXAMPLES.min(clean.size()[0]);
     let mut written = Vec::new();
     let mut raw = Vec::new();
+    let keys: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let picks = chosen(node, &keys, records);
     for (name, adv) in &named {
         raw.push((name.clone(), adv.narrow(0, 0, k)));
         if name == "clean" || name == "labels" {
             continue;
         }
-        for c in 0..k {
+        for ex in picks
+            .iter()
+            .filter(|p| format!("{}/{}", p.model, p.column) == *name)
+        {
+            let c = ex.clip as i64;
+            if c >= clean.size()[0] {
+                continue;
+            }
             let (x, a) = (clean.get(c), adv.get(c).to_kind(Kind::Float));
             let delta = &a - &x;
             let m = delta.abs().max().double_value(&[]).max(1e-12);
@@ -88,7 +193,7 @@ pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> 
                     img
                 })
                 .collect();
-            let path = dir.join(format!("{}_clip{c}.gif", slug(name)));
+            let path = dir.join(&ex.file);
             let file = std::fs::File::create(&path)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             let mut enc = GifEncoder::new_with_speed(file, 10);
@@ -107,7 +212,7 @@ pub fn examples(adversarial: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> 
             // The same animation as MP4 (H.264, pixels enlarged 4× without
             // smoothing) when ffmpeg is there; the GIF alone otherwise.
             if let Ok(exe) = crate::runtime::defenses::ffmpeg() {
-                let path = dir.join(format!("{}_clip{c}.mp4", slug(name)));
+                let path = dir.join(ex.file.replace(".gif", ".mp4"));
                 mp4(&exe, &frames, &path)?;
                 written.push(path);
             }

@@ -183,6 +183,8 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:72rem;margin:2rem aut
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}\
 thead th,tbody th{text-align:left;background:#f4f4f4}figure{margin:.5rem 0}img.fig{max-width:100%;border:1px solid #eee}\
 pre{background:#f7f7f7;padding:.75rem;overflow-x:auto}code{font-size:90%}.note{color:#555}.missing{color:#a00}.warning{color:#8a4b00;background:#fff6e5;padding:.4rem}\
+.examples{display:flex;flex-wrap:wrap;gap:.75rem}figure.example{margin:0;max-width:100%}img.example{width:36rem;max-width:100%;image-rendering:pixelated;border:1px solid #eee}figure.example figcaption{font-size:90%;color:#444}\
+details.per-class{margin:.5rem 0}details.per-class table{margin:.25rem 0 .75rem}.files{font-size:90%}\
 tr.holds td:last-child{color:#1a6b1a}tr.fails td:last-child{color:#a00}tr.open td:last-child{color:#666}";
 
 /// Counts, once the page has loaded, the figures that decoded (the body's
@@ -277,6 +279,121 @@ fn files_read(program: &Program, base: &std::path::Path) -> String {
     )
 }
 
+/// An evaluation's example animations on the page (from its `examples`
+/// reports), scaled up without smoothing, each with its true and predicted
+/// label, successful attacks first; and its per-class accuracy behind a
+/// disclosure. Both from the per-clip records.
+fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i: usize) -> String {
+    let mut out = String::new();
+    let Ok(seeds) = replicates.records(i) else {
+        return out;
+    };
+    let first = seeds.first().cloned().unwrap_or_default();
+    for r in program
+        .reports
+        .iter()
+        .filter(|r| r.target == node.name && r.mode.as_deref() == Some("examples"))
+    {
+        let Ok(keys) =
+            super::examples::tensor_names(&replicates.dir(0, i).join("adversarial.safetensors"))
+        else {
+            continue;
+        };
+        let picks = super::examples::chosen(&node.name, &keys, &first);
+        if picks.is_empty() {
+            continue;
+        }
+        let folder = r.paths.first().map_or("", String::as_str);
+        let _ = write!(
+            out,
+            "<h4>Examples</h4><p class=\"note\">Each: the clean clip, the adversarial clip, and the perturbation magnified (mid-grey = 0); successful attacks first.</p><div class=\"examples\">"
+        );
+        for p in &picks {
+            let _ = write!(
+                out,
+                "<figure class=\"example\"><img class=\"example\" src=\"{}/{}\" alt=\"{} at {}, clip {}\"><figcaption><code>{}</code> · {} · clip {}: true {} → predicted {}{}</figcaption></figure>",
+                escape(folder),
+                escape(&p.file),
+                escape(&p.model),
+                escape(&p.column),
+                p.clip,
+                escape(&p.model),
+                escape(&p.column.replace("eps", "ε ")),
+                p.clip,
+                p.label,
+                p.predicted,
+                if p.fooled { " (fooled)" } else { "" }
+            );
+        }
+        out.push_str("</div>");
+    }
+    // Per-class accuracy over every seed's records.
+    let records: Vec<&crate::results::ClipRecord> = seeds.iter().flatten().collect();
+    if records.is_empty() {
+        return out;
+    }
+    let sweep = !records.iter().any(|r| r.attack == "none");
+    let column = |r: &crate::results::ClipRecord| {
+        if sweep {
+            format!("ε = {}", super::tables::eps_label(r.eps))
+        } else {
+            r.attack.clone()
+        }
+    };
+    let mut columns: Vec<String> = Vec::new();
+    let mut models: Vec<String> = Vec::new();
+    let mut classes: std::collections::BTreeSet<i64> = Default::default();
+    let mut cells: std::collections::HashMap<(String, String, i64), (u64, u64)> =
+        Default::default();
+    for r in &records {
+        let c = column(r);
+        if !columns.contains(&c) {
+            columns.push(c.clone());
+        }
+        if !models.contains(&r.model) {
+            models.push(r.model.clone());
+        }
+        classes.insert(r.label);
+        let e = cells.entry((r.model.clone(), c, r.label)).or_default();
+        e.0 += u64::from(!r.fooled);
+        e.1 += 1;
+    }
+    let _ = write!(
+        out,
+        "<details class=\"per-class\"><summary>Per-class accuracy (%)</summary><p class=\"note\">Correct clips of each class over its clips, every seed pooled.</p>"
+    );
+    for m in &models {
+        let _ = write!(
+            out,
+            "<table><thead><tr><th><code>{}</code>: class</th>",
+            escape(m)
+        );
+        for c in &columns {
+            let _ = write!(out, "<th>{}</th>", escape(c));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for k in &classes {
+            let _ = write!(out, "<tr><th>{k}</th>");
+            for c in &columns {
+                match cells.get(&(m.clone(), c.clone(), *k)) {
+                    Some((ok, n)) if *n > 0 => {
+                        let _ = write!(
+                            out,
+                            "<td>{:.1} ({ok}/{n})</td>",
+                            100.0 * *ok as f64 / *n as f64
+                        );
+                    }
+                    _ => out.push_str("<td>–</td>"),
+                }
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</details>");
+    out
+}
+
 /// The whole page. `order`: the nodes in the order they run.
 pub fn page(
     program: &Program,
@@ -364,7 +481,12 @@ pub fn page(
         out.push_str(&report_links(program, &n.name));
         if replicates.done(i) {
             match replicates.load(n, i) {
-                Ok(r) => out.push_str(&section(n, &r)),
+                Ok(r) => {
+                    out.push_str(&section(n, &r));
+                    if n.kind == crate::language::ast::DeclKind::Eval {
+                        out.push_str(&eval_extras(program, replicates, n, i));
+                    }
+                }
                 Err(e) => {
                     let _ = write!(out, "<p class=\"missing\">{}</p>", escape(&e));
                 }

@@ -317,7 +317,14 @@ pub fn write_all(
                 let tmp = staged
                     .folder(&dest)
                     .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
-                let files = examples(&src, &tmp).map_err(|e| err(r, e))?;
+                // The first seed's records choose the clips (its clips are stored).
+                let records = replicates
+                    .records(spec.target)
+                    .map_err(|e| err(r, e))?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                let files = examples(&node.name, &src, &records, &tmp).map_err(|e| err(r, e))?;
                 written.extend(
                     files
                         .iter()
