@@ -96,8 +96,7 @@ fn a_pipeline_trains_and_evaluates_on_the_device() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/e.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/e.json")).unwrap()).unwrap();
     let machine = v["machine"]["device"].as_str().unwrap_or("");
     assert_eq!(machine.starts_with("Cuda"), dev == "cuda", "{machine}");
     assert_eq!(v["rows"].as_array().unwrap().len(), 2);
