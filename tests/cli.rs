@@ -3429,10 +3429,13 @@ fn slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long
         return;
     }
     // A one-minute time limit and a warning 55 s before it: Slurm signals the
-    // job within seconds, and every allocation is cut short the same way.
+    // job from 5 s on, when its periodic check comes (up to about half a
+    // minute later), and every allocation is cut short the same way. The
+    // training takes longer than that (about 45 s of epochs), so the first
+    // allocation is always cut.
     let text = "data d = synthetic(classes: 4, frames: 8, size: 32, train: 320, test: 16, val: 8)\n\
         model net = c3d_small(classes: 4, width: 8)\n\
-        train t = standard(net, d, epochs: 12, batch: 16) {\n  resources { time: \"00:01:00\" }\n}\n";
+        train t = standard(net, d, epochs: 40, batch: 16) {\n  resources { time: \"00:01:00\" }\n}\n";
     let one = Run::new();
     one.write("p.advp", text);
     let o = one.advp(&["run", "p.advp", "--quiet"]);

@@ -1,6 +1,7 @@
 //! The command line: `advp check | fmt | graph | run | builtins`.
 
 mod files;
+mod inspect;
 
 use crate::graph;
 use crate::language::{self, diagnostic::Diagnostic, loader, source::SourceMap};
@@ -227,7 +228,7 @@ pub fn main() -> i32 {
             dot,
             format,
             cache,
-        } => graph_cmd(pipeline, dot, format, cache.cache),
+        } => inspect::graph_cmd(pipeline, dot, format, cache.cache),
         Command::Run {
             pipeline,
             run: flags,
@@ -238,7 +239,7 @@ pub fn main() -> i32 {
             pipeline,
             format,
             cache,
-        } => status(
+        } => inspect::status(
             pipeline,
             format,
             Folders {
@@ -358,71 +359,6 @@ fn offline(
     let (program, plan) = build(pipeline)?;
     let opts = run_options(pipeline, &program, flags, folders, tch::Device::Cpu);
     Ok((program, plan, opts))
-}
-
-fn graph_cmd(pipeline: PipelineArgs, dot: bool, format: Format, cache: Option<PathBuf>) -> i32 {
-    let folders = Folders { out: None, cache };
-    let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let programs = replicas(&program);
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
-    let word = |r: &Runner, i: usize| if r.is_cached(i) { "cached" } else { "to run" };
-    // With several seeds, each node's replicates: `seed 1 cached, seed 2 to run`.
-    let status = |i: usize| match &program.nodes[i] {
-        n if crate::runtime::exec::computed(n) => Some(match runners.as_slice() {
-            [one] => word(one, i).to_string(),
-            many => many
-                .iter()
-                .map(|r| format!("seed {} {}", r.program().settings.seed, word(r, i)))
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-        _ => None,
-    };
-    if format == Format::Json {
-        let nodes: Vec<serde_json::Value> = plan
-            .order
-            .iter()
-            .map(|&i| {
-                let n = &program.nodes[i];
-                let replicates: Vec<serde_json::Value> = runners
-                    .iter()
-                    .filter(|_| crate::runtime::exec::computed(n))
-                    .map(|r| {
-                        serde_json::json!({
-                            "seed": r.program().settings.seed,
-                            "state": word(r, i),
-                            "key": r.key(i),
-                        })
-                    })
-                    .collect();
-                serde_json::json!({
-                    "name": n.name,
-                    "kind": n.kind.as_str(),
-                    "builtin": n.builtin,
-                    "inputs": plan.inputs(i).into_iter().map(|j| program.nodes[j].name.clone()).collect::<Vec<_>>(),
-                    "replicates": replicates,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "pipeline": program.name(), "nodes": nodes })
-            )
-            .unwrap_or_default()
-        );
-    } else if dot {
-        print!("{}", plan.to_dot(&program, &status));
-    } else {
-        print!("{}", plan.to_text(&program, &status));
-    }
-    0
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum)]
@@ -550,107 +486,6 @@ fn distributed(
         outcome.ran
     );
     code
-}
-
-/// `advp status FILE`: every computed node's state.
-fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -> i32 {
-    use crate::cluster::slurm::{self, Status};
-    let (program, plan, opts) = match offline(&pipeline, &RunArgs::default(), &folders) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let programs = replicas(&program);
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
-    let state = crate::cluster::state_dir(&opts, &program, "slurm");
-    let record = slurm::load(&state);
-    let mut failed = false;
-    let mut json = Vec::new();
-    for &i in &plan.order {
-        let n = &program.nodes[i];
-        if !crate::runtime::exec::computed(n) {
-            continue;
-        }
-        for runner in &runners {
-            // A replicate's job is `NODE.seedS` in the record, as the executors name it.
-            let (name, shown) = match runners.len() {
-                1 => (n.name.clone(), n.name.clone()),
-                _ => {
-                    let seed = runner.program().settings.seed;
-                    (
-                        format!("{}.seed{seed}", n.name),
-                        format!("{} (seed {seed})", n.name),
-                    )
-                }
-            };
-            let key = runner.key(i);
-            let st = if record.is_empty() {
-                if runner.is_cached(i) {
-                    Status::Cached
-                } else {
-                    Status::NotSubmitted
-                }
-            } else {
-                slurm::status(&name, key, runner.is_cached(i), &record)
-            };
-            if format == Format::Json {
-                let (state, job, log) = match &st {
-                    Status::Cached => ("cached", None, None),
-                    Status::Queued(j) => ("queued", Some(j.clone()), None),
-                    Status::Running(j) => ("running", Some(j.clone()), None),
-                    Status::Failed(j, _, log) => {
-                        ("failed", Some(j.clone()), Some(log.display().to_string()))
-                    }
-                    Status::Missing(j) => ("missing", Some(j.clone()), None),
-                    Status::NotSubmitted => ("to_run", None, None),
-                };
-                failed |= state == "failed";
-                json.push(serde_json::json!({
-                    "node": n.name,
-                    "kind": n.kind.as_str(),
-                    "seed": runner.program().settings.seed,
-                    "state": state,
-                    "job": job,
-                    "log": log,
-                    "key": key,
-                }));
-                continue;
-            }
-            let text = match &st {
-                Status::Cached => format!("cached ({})", &key[..12]),
-                Status::Queued(j) => format!("queued (job {j})"),
-                Status::Running(j) => format!("running (job {j})"),
-                Status::Failed(j, s, log) => {
-                    failed = true;
-                    format!(
-                        "failed (job {j}, {}): {}\n{}",
-                        s.to_lowercase(),
-                        log.display(),
-                        crate::cluster::tail(log, 8)
-                            .lines()
-                            .map(|l| format!("    | {l}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )
-                }
-                Status::Missing(j) => format!("job {j} ended without a result; run again"),
-                Status::NotSubmitted => "to run".into(),
-            };
-            println!("{:<8} {:<16} {text}", n.kind.as_str(), shown);
-        }
-    }
-    if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "pipeline": program.name(), "nodes": json })
-            )
-            .unwrap_or_default()
-        );
-    }
-    i32::from(failed)
 }
 
 fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
