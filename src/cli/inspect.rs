@@ -1,7 +1,7 @@
 //! The commands that read a pipeline and its cache without running
 //! anything: `advp graph` and `advp status`.
 
-use super::{offline, replicas, Folders, Format, PipelineArgs, RunArgs};
+use super::{offline, replicas, runners, Folders, Format, PipelineArgs, RunArgs};
 use crate::runtime::exec::Runner;
 use std::path::PathBuf;
 
@@ -17,10 +17,7 @@ pub(super) fn graph_cmd(
         Err(code) => return code,
     };
     let programs = replicas(&program);
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
+    let runners = runners(&programs, &plan, &opts);
     let word = |r: &Runner, i: usize| if r.is_cached(i) { "cached" } else { "to run" };
     // With several seeds, each node's replicates: `seed 1 cached, seed 2 to run`.
     let status = |i: usize| match &program.nodes[i] {
@@ -83,10 +80,7 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
         Err(code) => return code,
     };
     let programs = replicas(&program);
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
+    let runners = runners(&programs, &plan, &opts);
     let state = crate::cluster::state_dir(&opts, &program, "slurm");
     let record = slurm::load(&state);
     let mut failed = false;

@@ -72,6 +72,18 @@ fn replicas(program: &language::Program) -> Vec<language::Program> {
         .collect()
 }
 
+/// One runner per replicate, over the same plan and options.
+fn runners<'a>(
+    programs: &'a [language::Program],
+    plan: &'a graph::Plan,
+    opts: &'a Options,
+) -> Vec<Runner<'a>> {
+    programs
+        .iter()
+        .map(|p| Runner::new(p, plan, opts))
+        .collect()
+}
+
 /// Where results are read and written.
 #[derive(clap::Args, Debug, Default)]
 struct Folders {
@@ -498,10 +510,7 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
         Err(code) => return code,
     };
     let programs = replicas(&program);
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
+    let runners = runners(&programs, &plan, &opts);
     reports_from_cache(&runners)
 }
 
@@ -615,10 +624,7 @@ fn run(
                 .join(", ")
         );
     }
-    let runners: Vec<Runner> = programs
-        .iter()
-        .map(|p| Runner::new(p, &plan, &opts))
-        .collect();
+    let runners = runners(&programs, &plan, &opts);
     // What runs but was likely not meant (a node process of `--jobs` or
     // Slurm leaves it to the run that started it).
     if flags.only.is_none() {
