@@ -132,6 +132,14 @@ fn warn_mixed(runners: &[Runner], targets: &[usize]) {
 /// Where each seed's results are, for the reports.
 fn replicates<'a>(runners: &'a [Runner]) -> crate::reports::Replicates<'a> {
     crate::reports::Replicates {
+        cached: runners
+            .iter()
+            .map(|r| {
+                (0..r.program().nodes.len())
+                    .map(|i| r.is_cached(i))
+                    .collect()
+            })
+            .collect(),
         seeds: runners.iter().map(|r| r.program().settings.seed).collect(),
         keys: runners.iter().map(|r| r.keys()).collect(),
         cache: runners[0].cache(),

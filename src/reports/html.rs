@@ -463,17 +463,12 @@ pub fn page(
                 "<tr><th><a href=\"#{0}\">{0}</a></th><td>{1}</td><td>{seed}</td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td><td><code>{6}</code></td></tr>",
                 escape(&n.name),
                 n.kind.as_str(),
-                // The words and the check of `advp status`: an entry counts
-                // once its files match its manifest.
-                if !dir.exists() {
-                    "to run"
-                } else if matches!(
-                    replicates.cache.verify(&replicates.keys[k][i]),
-                    crate::runtime::cache::Verdict::Corrupt(_)
-                ) {
-                    "damaged (run again to recompute)"
-                } else {
+                // `advp status`'s words and check: an entry counts once its
+                // files match its manifest (and it has what its reports need).
+                if replicates.cached[k][i] {
                     "cached"
+                } else {
+                    "to run"
                 },
                 timing.as_ref().map_or("–".into(), |t| format!("{:.2}", t.seconds)),
                 timing.as_ref().map_or("–".into(), |t| crate::util::utc(t.finished)),

@@ -30,6 +30,10 @@ pub struct Replicates<'a> {
     pub keys: Vec<&'a [String]>,
     pub cache: &'a Cache,
     pub claims: &'a [ClaimSpec],
+    /// `cached[k][i]`: node `i`'s entry under the `k`-th seed is finished and
+    /// matches its manifest, as the runner checked it (`Runner::is_cached`,
+    /// once a run), so the page never hashes an entry again.
+    pub cached: Vec<Vec<bool>>,
     /// Each evaluation's tested claims, once: the run's output, every report
     /// and the page read them (the bootstrap is not redone for each).
     pub tested: std::cell::RefCell<std::collections::HashMap<usize, Vec<ClaimResult>>>,
