@@ -50,6 +50,14 @@ pub struct Row {
     pub n_clips: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_seed: Vec<SeedCell>,
+    /// Where several of the cell's clips come from one video: how many
+    /// videos, and the effective number of independent clips the interval
+    /// rests on ([`stats::clustered_wilson`]); `None` where every clip is its
+    /// own video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_videos: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_effective: Option<f64>,
     /// The column's attack in full (method, norm, ε, α and its rule, steps,
     /// start); `None` in results of earlier advp versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +92,26 @@ impl Row {
             n_clips: None,
             per_seed: Vec::new(),
             setting: None,
+            n_videos: None,
+            n_effective: None,
+        }
+    }
+
+    /// The cell's interval over videos where some of its clips share one
+    /// ([`stats::clustered_wilson`]; `groups` as [`ClipRecord::by_video`]
+    /// gives them), with `n_videos` and `n_effective` set; unchanged where
+    /// every clip is its own video.
+    pub fn over_videos(self, groups: &[(u64, u64)]) -> Row {
+        if groups.iter().all(|g| g.1 <= 1) {
+            return self;
+        }
+        let (lo, hi, n_eff) = stats::clustered_wilson(groups, stats::Z95);
+        Row {
+            ci_low: Some(lo),
+            ci_high: Some(hi),
+            n_videos: Some(groups.len() as u64),
+            n_effective: Some(n_eff),
+            ..self
         }
     }
 
@@ -137,6 +165,11 @@ pub struct ClipRecord {
     pub eps: f64,
     /// The clip's index in the split.
     pub clip: u64,
+    /// The video the clip was cut from (frame folders: `class/video`), so
+    /// that clips of one video count as one unit of evidence; `None` where
+    /// every clip is its own video (synthetic and tensor data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<String>,
     pub label: i64,
     pub clean_pred: i64,
     pub adv_pred: i64,
@@ -168,6 +201,9 @@ impl ClipRecord {
         ("attack", |r| csv_text(&r.attack)),
         ("eps", |r| cell(&r.eps)),
         ("clip", |r| cell(&r.clip)),
+        (VIDEO, |r| {
+            r.video.as_deref().map(csv_text).unwrap_or_default()
+        }),
         ("label", |r| cell(&r.label)),
         ("clean_pred", |r| cell(&r.clean_pred)),
         ("adv_pred", |r| cell(&r.adv_pred)),
@@ -182,15 +218,43 @@ impl ClipRecord {
         ("l0", |r| cell(&r.l0)),
     ];
 
+    /// The records as CSV; the `video` column only where some record knows
+    /// its video (other data keep the columns they always had).
     pub fn csv(records: &[ClipRecord]) -> String {
-        let header: Vec<&str> = Self::CSV.iter().map(|(name, _)| *name).collect();
+        let videos = records.iter().any(|r| r.video.is_some());
+        let columns: Vec<_> = Self::CSV
+            .iter()
+            .filter(|(name, _)| videos || *name != VIDEO)
+            .collect();
+        let header: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
         let mut out = header.join(",") + "\n";
         for r in records {
-            let cells: Vec<String> = Self::CSV.iter().map(|(_, get)| get(r)).collect();
+            let cells: Vec<String> = columns.iter().map(|(_, get)| get(r)).collect();
             out.push_str(&cells.join(","));
             out.push('\n');
         }
         out
+    }
+
+    /// The records of one cell by video, as `(clips right, clips)`, in the
+    /// order of each video's first clip; a record without a video is its
+    /// own.
+    pub fn by_video(records: &[ClipRecord]) -> Vec<(u64, u64)> {
+        let mut at: BTreeMap<(Option<&str>, u64), usize> = BTreeMap::new();
+        let mut groups: Vec<(u64, u64)> = Vec::new();
+        for r in records {
+            let key = match &r.video {
+                Some(v) => (Some(v.as_str()), 0),
+                None => (None, r.clip),
+            };
+            let g = *at.entry(key).or_insert_with(|| {
+                groups.push((0, 0));
+                groups.len() - 1
+            });
+            groups[g].0 += u64::from(!r.fooled);
+            groups[g].1 += 1;
+        }
+        groups
     }
 
     /// One JSON object a line.
@@ -208,6 +272,9 @@ impl ClipRecord {
             .collect()
     }
 }
+
+/// The per-clip CSV's column of a clip's video.
+const VIDEO: &str = "video";
 
 /// A text CSV cell, quoted when it holds a comma or a quote.
 fn csv_text(s: &str) -> String {

@@ -122,7 +122,66 @@ fn err_names(result: Result<impl std::fmt::Debug, String>, path: &Path) -> Strin
     e
 }
 
+/// The frame numbers of every sample of a split, decoded through the data
+/// layer, with each sample's video.
+fn shown(clips: &advp::runtime::data::Clips, t: usize, s: usize) -> Vec<(usize, Vec<usize>)> {
+    let idx: Vec<usize> = (0..clips.len()).collect();
+    let (x, _) = clips.batch(&idx, 0, tch::Device::Cpu).unwrap();
+    (0..clips.len())
+        .map(|i| {
+            let clip = Vec::<f32>::try_from(x.get(i as i64).flatten(0, -1)).unwrap();
+            (clips.video_of(i).unwrap(), frame_numbers(&clip, t, s))
+        })
+        .collect()
+}
+
 // -------------------------------------------------------------------- UCF101
+
+#[test]
+fn short_test_videos_give_each_distinct_window_once_however_many_clips_are_asked() {
+    let tmp = mini_ucf();
+    let idx = index(tmp.path(), 1, Kind::Ucf101).unwrap();
+    // The 3 test videos have 12, 20 and 10 frames: 5, 13 and 3 windows of 8.
+    let (t, s) = (8, 8);
+    for v in &idx.test {
+        let clips = test_clips(v, t, s, 100).unwrap();
+        let windows: Vec<Vec<usize>> = clips.iter().map(|c| frame_numbers(c, t, s)).collect();
+        let distinct: std::collections::BTreeSet<&Vec<usize>> = windows.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            windows.len(),
+            "{}: a window twice",
+            v.name()
+        );
+        assert_eq!(windows.len(), v.frames - t + 1, "{}", v.name());
+        assert_eq!(test_clip_count(v, t, 100), windows.len());
+    }
+
+    // The split as an evaluation reads it: 21 samples, never the same
+    // (video, window) twice, and the shortfall said with its counts.
+    let d = advp::runtime::data::frame_folders(&advp::runtime::data::FrameArgs {
+        root: tmp.path().to_path_buf(),
+        kind: Kind::Ucf101,
+        split: 1,
+        frames: t,
+        size: s,
+        clips: 100,
+        val: 0.0,
+    })
+    .unwrap();
+    assert_eq!(d.test.len(), 5 + 13 + 3);
+    let samples = shown(&d.test, t, s);
+    let distinct: std::collections::BTreeSet<&(usize, Vec<usize>)> = samples.iter().collect();
+    assert_eq!(distinct.len(), samples.len(), "a (video, window) twice");
+    let advp::runtime::data::Clips::Frames(f) = &d.test else {
+        panic!("frame folders")
+    };
+    assert_eq!(f.shortfall(), Some((3, 21, 300)));
+    assert_eq!(
+        d.test.video_name(0).as_deref(),
+        Some("Alpha/v_Alpha_g01_c01")
+    );
+}
 
 #[test]
 fn ucf_index_lists_classes_labels_frames_and_splits() {

@@ -101,10 +101,14 @@ pub const SEEDS_CAPTION: &str = "Each cell: the mean top-1 accuracy over the see
 /// How many clips (and seeds) a table rests on, and what its ± means.
 pub fn caption(rows: &[Row]) -> String {
     let (n, k) = rows.first().map_or((0, 1), |r| (r.clips(), r.seeds()));
+    let clips = match rows.iter().find_map(|r| r.n_videos) {
+        Some(v) => format!("{n} clips of {v} videos"),
+        None => format!("{n} clips"),
+    };
     let mut out = if k > 1 {
-        format!("{n} clips per cell, {k} seeds.")
+        format!("{clips} per cell, {k} seeds.")
     } else {
-        format!("{n} clips per cell.")
+        format!("{clips} per cell.")
     };
     if rows.iter().any(|r| r.ci_low.is_some()) {
         out.push(' ');
@@ -114,8 +118,15 @@ pub fn caption(rows: &[Row]) -> String {
             INTERVAL_CAPTION
         });
     }
+    if let Some(v) = rows.iter().find_map(|r| r.n_videos) {
+        out.push(' ');
+        out.push_str(&format!("{VIDEOS_CAPTION} (intervals over {v} videos)."));
+    }
     out
 }
+
+/// The note under a table whose clips share videos.
+pub const VIDEOS_CAPTION: &str = "Clips cut from one video are not independent evidence: where a video gives several, each interval is over the videos (Wilson's at the effective number of independent clips, Korn & Graubard 1998), never narrower than its videos can measure";
 
 /// The claims of an evaluation as a Markdown section; empty without claims.
 pub fn claims_markdown(claims: &[crate::results::ClaimResult]) -> String {

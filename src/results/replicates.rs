@@ -78,9 +78,19 @@ fn combine_rows(same: &[(u64, &Row)]) -> Row {
     let accs: Vec<f64> = same.iter().map(|(_, r)| r.accuracy).collect();
     let (mean, t_lo, t_hi) = stats::mean_t_interval(&accs);
     let n_clips = first.n;
-    // Never narrower than n clips can measure: Wilson's at the mean.
-    let k_mean = (mean * n_clips as f64).round() as u64;
-    let (w_lo, w_hi) = stats::wilson(k_mean.min(n_clips), n_clips, stats::Z95);
+    // Never narrower than n clips can measure: Wilson's at the mean (over
+    // the fewest effective clips of any seed where clips share videos).
+    let n_effective = same
+        .iter()
+        .filter_map(|(_, r)| r.n_effective)
+        .reduce(f64::min);
+    let (w_lo, w_hi) = match n_effective {
+        Some(n_eff) => stats::wilson_real(mean * n_eff, n_eff, stats::Z95),
+        None => {
+            let k_mean = (mean * n_clips as f64).round() as u64;
+            stats::wilson(k_mean.min(n_clips), n_clips, stats::Z95)
+        }
+    };
     let video: Option<Vec<f64>> = same.iter().map(|(_, r)| r.video_accuracy).collect();
     Row {
         model: first.model.clone(),
@@ -97,6 +107,8 @@ fn combine_rows(same: &[(u64, &Row)]) -> Row {
         n_seeds: Some(same.len() as u64),
         n_clips: Some(n_clips),
         setting: first.setting.clone(),
+        n_videos: first.n_videos,
+        n_effective,
         per_seed: same
             .iter()
             .map(|(s, r)| SeedCell {
@@ -188,9 +200,14 @@ pub struct ClaimResult {
     /// Discordant clips over all seeds: A right and B wrong, and the reverse.
     pub a_only: u64,
     pub b_only: u64,
-    /// McNemar's exact two-sided p-value, discordant pairs pooled over seeds.
+    /// McNemar's exact two-sided p-value, discordant pairs pooled over seeds
+    /// (over videos where clips share them: [`stats::clustered_mcnemar`]).
     pub p_value: f64,
     pub verdict: Verdict,
+    /// Where clips share videos: how many videos the clips come from; the
+    /// test and the bootstrap are then over videos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_videos: Option<u64>,
 }
 
 impl ClaimResult {
@@ -198,7 +215,7 @@ impl ClaimResult {
     /// [24.0, 41.0], McNemar p = 1.2e-10, 3 seeds × 200 clips)`.
     pub fn line(&self) -> String {
         format!(
-            "{}: {} ({:+.1} points, 95 % CI [{:+.1}, {:+.1}], McNemar p = {}, {} seed{} × {} clips)",
+            "{}: {} ({:+.1} points, 95 % CI [{:+.1}, {:+.1}], McNemar p = {}, {} seed{} × {} clips{})",
             self.claim,
             self.verdict.text(),
             100.0 * self.difference,
@@ -207,7 +224,11 @@ impl ClaimResult {
             p_text(self.p_value),
             self.seeds.len(),
             if self.seeds.len() == 1 { "" } else { "s" },
-            self.n_clips
+            self.n_clips,
+            match self.n_videos {
+                Some(v) => format!(" of {v} videos, tested over videos"),
+                None => String::new(),
+            }
         )
     }
 }
@@ -221,9 +242,15 @@ pub fn p_text(p: f64) -> String {
     }
 }
 
+/// A clip's video (if it has one) and its (A right, B right) under each seed.
+type ClipOutcomes = (Option<String>, Vec<(bool, bool)>);
+
 /// Tests `claim` on the records of each seed (`records[k]` under
 /// `seeds[k]`) in the column `attack` at `eps`. Clips that either row lacks
-/// in a seed are left out of that seed.
+/// in a seed are left out of that seed. Where clips share videos, the
+/// videos are the units: McNemar's test over each seed's videos
+/// ([`stats::clustered_mcnemar`]) and the bootstrap resampling videos
+/// ([`stats::cluster_bootstrap_mean`]); otherwise the clips, as ever.
 pub fn test_claim(
     claim: &Claim,
     attack: &str,
@@ -232,22 +259,24 @@ pub fn test_claim(
     records: &[Vec<ClipRecord>],
 ) -> Result<ClaimResult, String> {
     use std::collections::BTreeMap;
-    // Per clip, its (A right, B right) under each seed.
-    let mut clips: BTreeMap<u64, Vec<(bool, bool)>> = BTreeMap::new();
+    // Per clip, its video and its (A right, B right) under each seed.
+    let mut clips: BTreeMap<u64, ClipOutcomes> = BTreeMap::new();
+    // Per seed and video (a clip without one is its own), the discordant clips.
+    let mut pairs: BTreeMap<(usize, Option<String>, u64), (u64, u64)> = BTreeMap::new();
     let (mut a_only, mut b_only) = (0u64, 0u64);
     let mut per_seed_clips = Vec::new();
     let (mut acc_a, mut acc_b) = (0.0, 0.0);
-    for recs in records {
-        let outcome = |model: &str| -> BTreeMap<u64, bool> {
+    for (s, recs) in records.iter().enumerate() {
+        let outcome = |model: &str| -> BTreeMap<u64, (bool, Option<&str>)> {
             recs.iter()
                 .filter(|r| r.model == model && r.attack == attack && r.eps == eps)
-                .map(|r| (r.clip, !r.fooled))
+                .map(|r| (r.clip, (!r.fooled, r.video.as_deref())))
                 .collect()
         };
         let (ra, rb) = (outcome(&claim.a), outcome(&claim.b));
         let both: Vec<(u64, bool, bool)> = ra
             .iter()
-            .filter_map(|(c, &x)| rb.get(c).map(|&y| (*c, x, y)))
+            .filter_map(|(c, &(x, _))| rb.get(c).map(|&(y, _)| (*c, x, y)))
             .collect();
         if both.is_empty() {
             return Err(format!(
@@ -256,7 +285,16 @@ pub fn test_claim(
             ));
         }
         for &(c, x, y) in &both {
-            clips.entry(c).or_default().push((x, y));
+            let video = ra[&c].1.map(str::to_string);
+            let group = match &video {
+                Some(_) => (s, video.clone(), 0),
+                None => (s, None, c),
+            };
+            let pair = pairs.entry(group).or_default();
+            pair.0 += u64::from(x && !y);
+            pair.1 += u64::from(!x && y);
+            let clip = clips.entry(c).or_insert_with(|| (video, Vec::new()));
+            clip.1.push((x, y));
             a_only += u64::from(x && !y);
             b_only += u64::from(!x && y);
         }
@@ -268,20 +306,36 @@ pub fn test_claim(
     let k = records.len() as f64;
     let (accuracy_a, accuracy_b) = (acc_a / k, acc_b / k);
     let difference = accuracy_a - accuracy_b;
-    // A clip's paired difference, averaged over the seeds it has.
-    let d: Vec<f64> = clips
-        .values()
-        .map(|o| {
-            o.iter()
-                .map(|&(x, y)| f64::from(u8::from(x)) - f64::from(u8::from(y)))
-                .sum::<f64>()
-                / o.len() as f64
-        })
-        .collect();
+    // A clip's paired difference, averaged over the seeds it has, summed
+    // over each video's clips (videos in the order of their first clip).
+    let mut at: BTreeMap<(Option<&str>, u64), usize> = BTreeMap::new();
+    let mut videos: Vec<(f64, u64)> = Vec::new();
+    for (&c, (video, o)) in &clips {
+        let d = o
+            .iter()
+            .map(|&(x, y)| f64::from(u8::from(x)) - f64::from(u8::from(y)))
+            .sum::<f64>()
+            / o.len() as f64;
+        let key = match video {
+            Some(v) => (Some(v.as_str()), 0),
+            None => (None, c),
+        };
+        let v = *at.entry(key).or_insert_with(|| {
+            videos.push((0.0, 0));
+            videos.len() - 1
+        });
+        videos[v].0 += d;
+        videos[v].1 += 1;
+    }
+    let clustered = videos.iter().any(|v| v.1 > 1);
     let seed =
         crate::util::rng::mix(&[crate::util::rng::hash_str(&claim.text), seeds.len() as u64]);
-    let (ci_low, ci_high) = stats::bootstrap_mean(&d, RESAMPLES, seed);
-    let p_value = stats::mcnemar_exact(a_only, b_only);
+    let (ci_low, ci_high) = stats::cluster_bootstrap_mean(&videos, RESAMPLES, seed);
+    let p_value = if clustered {
+        stats::clustered_mcnemar(&pairs.into_values().collect::<Vec<_>>())
+    } else {
+        stats::mcnemar_exact(a_only, b_only)
+    };
     // The claimed direction: `a > b` wants a positive difference.
     let sign = if claim.greater { 1.0 } else { -1.0 };
     let (d_claimed, upper_claimed) = (
@@ -313,6 +367,7 @@ pub fn test_claim(
         b_only,
         p_value,
         verdict,
+        n_videos: clustered.then_some(videos.len() as u64),
     })
 }
 
@@ -328,6 +383,7 @@ mod tests {
             attack: "pgd".into(),
             eps: 8.0,
             clip: clip as u64,
+            video: None,
             label: 0,
             clean_pred: 0,
             adv_pred: i64::from(!right),
@@ -412,6 +468,91 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Holds, "{}", r.line());
         // Records without the column are an error, not a verdict.
         assert!(test_claim(&claim(true), "pgd", 4.0, &[1], &[records(&a, &b)]).is_err());
+    }
+
+    /// Each clip of `recs` copied `k` times as clips of one video, `v<clip>`
+    /// (k = 1: every clip its own video, named).
+    fn copied(recs: &[ClipRecord], k: u64) -> Vec<ClipRecord> {
+        recs.iter()
+            .flat_map(|r| {
+                (0..k).map(move |j| ClipRecord {
+                    clip: r.clip * k + j,
+                    video: Some(format!("v{}", r.clip)),
+                    ..r.clone()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copies_of_a_clip_are_one_video_in_every_interval_and_test() {
+        // 30 clips: A alone right on 5, B alone on 1 (p = 0.219: cannot tell).
+        let a: Vec<bool> = (0..30).map(|i| !(5..20).contains(&i)).collect();
+        let b: Vec<bool> = (0..30).map(|i| i == 5 || i >= 20).collect();
+        let once = records(&a, &b);
+        let today =
+            test_claim(&claim(true), "pgd", 8.0, &[1], std::slice::from_ref(&once)).unwrap();
+        assert_eq!(today.verdict, Verdict::CannotTell, "{}", today.line());
+        // Every clip its own (named) video: today's numbers exactly.
+        let named = test_claim(&claim(true), "pgd", 8.0, &[1], &[copied(&once, 1)]).unwrap();
+        assert_eq!(named, today);
+        for k in [3, 10] {
+            // Each clip ten times over: the same evidence, the same numbers
+            // (counting the copies would give 50 to 10 discordant clips, p = 1.6e-7, "holds").
+            let r = test_claim(&claim(true), "pgd", 8.0, &[1], &[copied(&once, k)]).unwrap();
+            assert!(
+                (r.p_value - today.p_value).abs() < 1e-12,
+                "×{k}: {}",
+                r.line()
+            );
+            assert!(
+                (r.ci_low - today.ci_low).abs() < 1e-12,
+                "×{k}: {}",
+                r.line()
+            );
+            assert!(
+                (r.ci_high - today.ci_high).abs() < 1e-12,
+                "×{k}: {}",
+                r.line()
+            );
+            assert!((r.difference - today.difference).abs() < 1e-12);
+            assert_eq!(r.verdict, today.verdict, "×{k}: {}", r.line());
+            assert_eq!((r.n_videos, r.n_clips), (Some(30), 30 * k));
+            assert!(r.line().contains("of 30 videos"), "{}", r.line());
+            // Over two seeds too (each seed's videos are its units).
+            let two = [copied(&once, k), copied(&once, k)];
+            let r2 = test_claim(&claim(true), "pgd", 8.0, &[1, 2], &two).unwrap();
+            let t2 = test_claim(
+                &claim(true),
+                "pgd",
+                8.0,
+                &[1, 2],
+                &[once.clone(), once.clone()],
+            )
+            .unwrap();
+            assert!((r2.p_value - t2.p_value).abs() < 1e-12, "{}", r2.line());
+            assert!(
+                (r2.ci_low - t2.ci_low).abs() < 1e-12 && (r2.ci_high - t2.ci_high).abs() < 1e-12
+            );
+        }
+        // A cell's interval: Wilson's over the 30 clips, copies or not.
+        let cell = |recs: &[ClipRecord]| {
+            let mine: Vec<ClipRecord> = recs.iter().filter(|r| r.model == "a").cloned().collect();
+            let right = mine.iter().filter(|r| !r.fooled).count() as u64;
+            Row::counted("a", None, 8.0, 2.0, right, mine.len() as u64)
+                .over_videos(&ClipRecord::by_video(&mine))
+        };
+        let (lo, hi) = stats::wilson(15, 30, stats::Z95);
+        assert_eq!(
+            (cell(&once).ci_low, cell(&once).ci_high),
+            (Some(lo), Some(hi))
+        );
+        assert_eq!(cell(&copied(&once, 1)), cell(&once));
+        let ten = cell(&copied(&once, 10));
+        assert!(
+            (ten.ci_low.unwrap() - lo).abs() < 1e-12 && (ten.ci_high.unwrap() - hi).abs() < 1e-12
+        );
+        assert_eq!((ten.n, ten.n_videos), (300, Some(30)));
     }
 
     #[test]

@@ -16,10 +16,55 @@ pub struct Memory {
 /// Videos decoded from frame folders on demand.
 pub struct Frames {
     pub videos: Vec<frames::Video>,
-    /// Test clips: (video, clip number) pairs; training samples one window per video.
+    /// Test clips asked per video; `None`: training samples one window per video.
     pub test_clips: Option<usize>,
+    /// Test samples: (video, clip number) pairs, each video's distinct
+    /// windows once ([`frames::test_clip_count`]).
+    pub clips: Vec<(usize, usize)>,
     pub frames: usize,
     pub size: usize,
+}
+
+impl Frames {
+    /// Frame folders as a split: `test_clips` clips per video at test time
+    /// (at most each video's distinct windows), one random window per video
+    /// for training (`None`).
+    pub fn new(
+        videos: Vec<frames::Video>,
+        test_clips: Option<usize>,
+        frames: usize,
+        size: usize,
+    ) -> Frames {
+        let clips = match test_clips {
+            Some(n) => videos
+                .iter()
+                .enumerate()
+                .flat_map(|(v, video)| {
+                    (0..frames::test_clip_count(video, frames, n)).map(move |c| (v, c))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Frames {
+            videos,
+            test_clips,
+            clips,
+            frames,
+            size,
+        }
+    }
+
+    /// When some test videos have fewer distinct windows than the clips
+    /// asked: how many videos, the clips cut and the clips asked.
+    pub fn shortfall(&self) -> Option<(usize, usize, usize)> {
+        let asked = self.test_clips?;
+        let short = self
+            .videos
+            .iter()
+            .filter(|v| frames::test_clip_count(v, self.frames, asked) < asked)
+            .count();
+        (short > 0).then(|| (short, self.clips.len(), asked * self.videos.len()))
+    }
 }
 
 pub enum Clips {
@@ -61,7 +106,8 @@ impl Clips {
         match self {
             Clips::Memory(m) => m.y.size()[0] as usize,
             Clips::Synthetic { n, .. } => *n,
-            Clips::Frames(f) => f.videos.len() * f.test_clips.unwrap_or(1),
+            Clips::Frames(f) if f.test_clips.is_some() => f.clips.len(),
+            Clips::Frames(f) => f.videos.len(),
         }
     }
 
@@ -106,7 +152,14 @@ impl Clips {
                     Some(n) => {
                         // Decode each video once, however many of its clips the batch holds.
                         use rayon::prelude::*;
-                        let mut vids: Vec<usize> = idx.iter().map(|&i| i / n).collect();
+                        let at = |i: usize| {
+                            f.clips.get(i).copied().ok_or_else(|| {
+                                format!("test clip {i} of {} asked for", f.clips.len())
+                            })
+                        };
+                        let places: Vec<(usize, usize)> =
+                            idx.iter().map(|&i| at(i)).collect::<Result<_, _>>()?;
+                        let mut vids: Vec<usize> = places.iter().map(|p| p.0).collect();
                         vids.dedup();
                         type Decoded = Vec<(usize, Vec<Vec<f32>>)>;
                         let decoded: Result<Decoded, String> = vids
@@ -116,16 +169,14 @@ impl Clips {
                             })
                             .collect();
                         let decoded = decoded?;
-                        idx.iter()
-                            .map(|&i| {
+                        places
+                            .iter()
+                            .map(|&(v, c)| {
                                 let (_, clips) = decoded
                                     .iter()
-                                    .find(|(v, _)| *v == i / n)
+                                    .find(|(d, _)| *d == v)
                                     .expect("decoded above");
-                                (
-                                    clips[(i % n).min(clips.len() - 1)].clone(),
-                                    f.videos[i / n].label,
-                                )
+                                (clips[c].clone(), f.videos[v].label)
                             })
                             .unzip()
                     }
@@ -152,10 +203,16 @@ impl Clips {
     /// For frame folders at test time: the video of each sample (video accuracy).
     pub fn video_of(&self, i: usize) -> Option<usize> {
         match self {
-            Clips::Frames(Frames {
-                test_clips: Some(n),
-                ..
-            }) => Some(i / n),
+            Clips::Frames(f) if f.test_clips.is_some() => f.clips.get(i).map(|c| c.0),
+            _ => None,
+        }
+    }
+
+    /// The name of sample `i`'s video (`class/video`), where samples are cut
+    /// from videos; `None` where each sample is its own.
+    pub fn video_name(&self, i: usize) -> Option<String> {
+        match self {
+            Clips::Frames(f) => self.video_of(i).map(|v| f.videos[v].name()),
             _ => None,
         }
     }
@@ -369,14 +426,8 @@ pub fn frame_folders(a: &FrameArgs) -> Result<Dataset, String> {
             train.push(v);
         }
     }
-    let clips = |videos, test_clips| {
-        Clips::Frames(Frames {
-            videos,
-            test_clips,
-            frames: a.frames,
-            size: a.size,
-        })
-    };
+    let clips =
+        |videos, test_clips| Clips::Frames(Frames::new(videos, test_clips, a.frames, a.size));
     Ok(Dataset {
         classes: index.classes.len() as i64,
         shape: [3, a.frames as i64, a.size as i64, a.size as i64],

@@ -261,6 +261,7 @@ pub fn robustness(
                     attack: cell.label.clone().unwrap_or_else(|| cell.name.clone()),
                     eps: cell.eps,
                     clip: i as u64,
+                    video: clips.video_name(i),
                     label: labels[i],
                     clean_pred: clean[i].pred,
                     adv_pred: m.pred,
@@ -349,7 +350,8 @@ fn interrupted() -> Result<(), String> {
     }
 }
 
-/// A cell of the table, computed from its records.
+/// A cell of the table, computed from its records; its interval over
+/// videos where clips share one ([`Row::over_videos`]).
 fn row_of(
     model: &str,
     cell: &Cell,
@@ -365,6 +367,7 @@ fn row_of(
         setting: Some(cell.setting.clone()),
         ..Row::counted(model, cell.label.clone(), cell.eps, alpha, correct, n)
     }
+    .over_videos(&ClipRecord::by_video(records))
 }
 
 /// The norms of the perturbations that fooled clips the clean model got right.

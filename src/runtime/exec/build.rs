@@ -31,6 +31,9 @@ impl Runner<'_> {
             }
         }
         .map_err(|e| self.fail(i, e))?;
+        if let Some(warning) = short_videos(&self.program.nodes[i].name, &d) {
+            self.progress.line(&warning);
+        }
         let d = Rc::new(d);
         self.data.insert(i, d.clone());
         Ok(d)
@@ -270,4 +273,21 @@ impl Runner<'_> {
         }
         Ok(fits)
     }
+}
+
+/// The warning for frame folders whose test videos have fewer distinct
+/// windows than the clips asked: each window is cut once, never twice.
+fn short_videos(name: &str, d: &Dataset) -> Option<String> {
+    let data::Clips::Frames(f) = &d.test else {
+        return None;
+    };
+    let (short, cut, asked) = f.shortfall()?;
+    Some(format!(
+        "advp: warning: `{name}`: {short} of {} test videos have fewer distinct windows of {} \
+         frames than the {} clips asked per video; each window is evaluated once: {cut} clips \
+         instead of {asked}",
+        f.videos.len(),
+        f.frames,
+        f.test_clips.unwrap_or(0),
+    ))
 }

@@ -130,11 +130,15 @@ pub fn train_clip(
     Ok(clips.pop().unwrap_or_default())
 }
 
-/// Test clips: `clips` windows with evenly spaced starts over the video (one
-/// centred window if the video is no longer than `frames`), each frame resized
-/// so its short side is `size` (bilinear) then centre-cropped to size×size.
-/// A window shorter than `frames` is loop-padded. Each clip is laid out as in
-/// [`train_clip`].
+/// Test clips: up to `clips` windows with evenly spaced starts over the
+/// video (one centred window if `clips` is 1, one from the first frame if the
+/// video is no longer than `frames`), each frame resized so its short side is
+/// `size` (bilinear) then centre-cropped to size×size. A window shorter than
+/// `frames` is loop-padded. Each clip is laid out as in [`train_clip`].
+///
+/// The windows are distinct: a video has [`distinct_windows`] of them, and
+/// asking for more gives each once ([`test_clip_count`] clips), never a
+/// window twice, since a repeated clip is no new evidence.
 pub fn test_clips(
     video: &Video,
     frames: usize,
@@ -349,13 +353,50 @@ fn window(n: usize, frames: usize, start: usize) -> Vec<usize> {
     (0..frames).map(|k| (start + k) % n.max(1)).collect()
 }
 
+/// How many distinct test windows of `frames` frames a video of `n` frames
+/// has: one per start, `n − frames + 1`, at stride 1; one (from the first
+/// frame, loop-padded) when the video is no longer than `frames`.
+pub fn distinct_windows(n: usize, frames: usize) -> usize {
+    if n <= frames {
+        1
+    } else {
+        n - frames + 1
+    }
+}
+
+/// How many test clips [`test_clips`] cuts from `video` when asked for
+/// `clips`: at most its [`distinct_windows`].
+pub fn test_clip_count(video: &Video, frames: usize, clips: usize) -> usize {
+    clips.min(distinct_windows(video.frames, frames))
+}
+
+impl Video {
+    /// The video's name as the split files give it: `class/video` (its
+    /// folder's last two components).
+    pub fn name(&self) -> String {
+        let mut parts: Vec<String> = self
+            .dir
+            .components()
+            .rev()
+            .take(2)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.reverse();
+        parts.join("/")
+    }
+}
+
 /// The test windows: `clips` evenly spaced starts from the first to the last
 /// possible one (the centred one when `clips` is 1); one window from the
-/// first frame, loop-padded, when the video is no longer than `frames`.
+/// first frame, loop-padded, when the video is no longer than `frames`. At
+/// most [`distinct_windows`] of them: consecutive starts then differ by at
+/// least one frame (a step `last / (clips − 1)` ≥ 1, and rounding is
+/// monotone), so no window comes twice.
 fn test_windows(n: usize, frames: usize, clips: usize) -> Vec<Vec<usize>> {
     if n <= frames {
         return vec![window(n, frames, 0)];
     }
+    let clips = clips.min(distinct_windows(n, frames));
     let last = n - frames;
     if clips <= 1 {
         return vec![window(n, frames, last / 2)];

@@ -118,6 +118,26 @@ fn test_windows_are_evenly_spaced() {
 }
 
 #[test]
+fn test_windows_are_distinct_and_at_most_a_videos_windows() {
+    for n in 1..=30 {
+        for frames in 1..=10 {
+            for clips in 1..=40 {
+                let w = test_windows(n, frames, clips);
+                let distinct: BTreeSet<&Vec<usize>> = w.iter().collect();
+                assert_eq!(
+                    distinct.len(),
+                    w.len(),
+                    "n {n}, frames {frames}, clips {clips}"
+                );
+                assert_eq!(w.len(), clips.min(distinct_windows(n, frames)));
+            }
+        }
+    }
+    assert_eq!((distinct_windows(6, 4), distinct_windows(4, 4)), (3, 1));
+    assert_eq!(distinct_windows(3, 8), 1);
+}
+
+#[test]
 fn frame_names() {
     assert_eq!(frame_number("image_00001.jpg"), Some(1));
     assert_eq!(frame_number("image_12.jpg"), Some(12));
