@@ -584,5 +584,17 @@ mod tests {
         let r = combine_rows(&same);
         let (lo, hi) = stats::wilson(120, 200, stats::Z95);
         assert_eq!((r.ci_low, r.ci_high), (Some(lo), Some(hi)));
+        // Clips of 3 videos: never narrower than the 3 effective clips can measure.
+        let videos = Row {
+            n_videos: Some(3),
+            n_effective: Some(3.0),
+            ..rows[0].clone()
+        };
+        let r = combine_rows(&[(1, &videos), (2, &videos)]);
+        let (lo, hi) = stats::wilson_real(0.6 * 3.0, 3.0, stats::Z95);
+        assert_eq!(
+            (r.ci_low, r.ci_high, r.n_videos, r.n_effective),
+            (Some(lo), Some(hi), Some(3), Some(3.0))
+        );
     }
 }

@@ -107,6 +107,35 @@ report e per_clip to "clips.csv"
         "{claim}"
     );
 
+    // Over two seeds: said once, and each cell's interval never narrower
+    // than 3 clips measure at its mean.
+    let o = r.advp(&[
+        "run", "u.advp", "--quiet", "--out", "out2", "--seeds", "3,4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        words(&stderr(&o)).matches("distinct windows").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    let v2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir.path().join("out2/e.json")).unwrap()).unwrap();
+    for row in v2["rows"].as_array().unwrap() {
+        assert_eq!(
+            (row["n_clips"].as_u64(), row["n_videos"].as_u64()),
+            (Some(9), Some(3)),
+            "{row}"
+        );
+        let p = row["accuracy"].as_f64().unwrap();
+        let (lo, hi) = advp::results::stats::wilson_real(3.0 * p, 3.0, advp::results::stats::Z95);
+        let (cl, ch) = (
+            row["ci_low"].as_f64().unwrap(),
+            row["ci_high"].as_f64().unwrap(),
+        );
+        assert!(cl <= lo + 1e-9 && ch >= hi - 1e-9, "{row}");
+    }
+
     // Every per-clip record names its video; no (video, window) twice.
     let csv =
         String::from_utf8(std::fs::read(r.dir.path().join("out/clips.csv")).unwrap()).unwrap();

@@ -32,7 +32,15 @@ impl Runner<'_> {
         }
         .map_err(|e| self.fail(i, e))?;
         if let Some(warning) = short_videos(&self.program.nodes[i].name, &d) {
-            self.progress.line(&warning);
+            // Once a process, however many replicates read the data.
+            static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+                std::sync::Mutex::new(std::collections::BTreeSet::new());
+            if SAID
+                .lock()
+                .map_or(true, |mut said| said.insert(warning.clone()))
+            {
+                self.progress.line(&warning);
+            }
         }
         let d = Rc::new(d);
         self.data.insert(i, d.clone());
