@@ -98,7 +98,7 @@ fn claims_table(claims: &[crate::results::ClaimResult]) -> String {
     }
     let mut out = format!(
         "<h3>Claims</h3><p>{}</p><table class=\"claims\"><thead><tr><th>claim</th><th>A</th><th>B</th><th>difference (95 % CI)</th><th>p</th><th>verdict</th></tr></thead><tbody>",
-        escape(super::tables::CLAIMS_CAPTION)
+        escape(&super::tables::claims_caption(claims))
     );
     for (c, cells) in claims.iter().zip(super::tables::claims_cells(claims)) {
         let class = match c.verdict {

@@ -133,7 +133,7 @@ pub fn claims_markdown(claims: &[crate::results::ClaimResult]) -> String {
     if claims.is_empty() {
         return String::new();
     }
-    let mut out = String::from(CLAIMS_CAPTION_MD);
+    let mut out = format!("\n## Claims\n\n{}\n\n", claims_caption(claims));
     out.push_str(
         "| claim | A | B | difference (95 % CI) | p | verdict |\n|---|---:|---:|---:|---:|---|\n",
     );
@@ -143,7 +143,16 @@ pub fn claims_markdown(claims: &[crate::results::ClaimResult]) -> String {
     out
 }
 
-const CLAIMS_CAPTION_MD: &str = "\n## Claims\n\nEach claim is a paired test over the same clips and seeds: McNemar's exact test on the clips one model gets right and the other wrong (pooled over seeds), the difference's 95 % interval a paired bootstrap over clips. It holds where the difference has the claimed sign at p < 0.05; it does not hold where the interval excludes the claimed direction (or the test finds the opposite); otherwise this many clips and seeds cannot tell.\n\n";
+/// The caption of the claims (Markdown and HTML): [`CLAIMS_CAPTION`], and
+/// where clips share videos, that the videos are the units.
+pub fn claims_caption(claims: &[crate::results::ClaimResult]) -> String {
+    match claims.iter().find_map(|c| c.n_videos) {
+        Some(v) => format!(
+            "{CLAIMS_CAPTION} Here the clips come from {v} videos, several clips each, and the videos are the units: McNemar's test over videos (Durkalski et al. 2003's statistic, with its exact sign-flip p-value), the bootstrap resampling videos."
+        ),
+        None => CLAIMS_CAPTION.to_string(),
+    }
+}
 
 /// The caption of the claims table (HTML).
 pub const CLAIMS_CAPTION: &str = "Each claim is a paired test over the same clips and seeds: McNemar's exact test on the clips one model gets right and the other wrong (pooled over seeds), the difference's 95 % interval a paired bootstrap over clips. It holds where the difference has the claimed sign at p < 0.05; it does not hold where the interval excludes the claimed direction (or the test finds the opposite); otherwise this many clips and seeds cannot tell.";

@@ -106,6 +106,7 @@ report e per_clip to "clips.csv"
         claim["p_value"].as_f64().unwrap() >= 0.25 - 1e-12,
         "{claim}"
     );
+    assert!(md.contains("the clips come from 3 videos"), "{md}");
 
     // Over two seeds: said once, and each cell's interval never narrower
     // than 3 clips measure at its mean.
