@@ -190,6 +190,10 @@ pub struct ClipRecord {
     pub l0: f64,
     /// ‖δ‖∞ of each frame (0..255 units).
     pub frame_linf: Vec<f64>,
+    /// The logits were NaN or infinite: no prediction, counted fooled
+    /// (`margin` is then 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_finite: bool,
 }
 
 impl ClipRecord {

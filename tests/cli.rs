@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 #[path = "cli/clips.rs"]
 mod clips;
+#[path = "cli/model.rs"]
+mod model;
 
 struct Run {
     dir: tempfile::TempDir,
@@ -853,10 +855,10 @@ torch.jit.script(M()).save("m.pt")
     let csv = String::from_utf8(read(r.dir.path().join("out/e.csv"))).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
 
-    // Four classes of data for a three-class module: refused before training.
+    // Four classes of data for a three-class module: refused before any work.
     r.write("s.advp", &pipeline(4));
     let o = r.advp(&["run", "s.advp", "--quiet", "--out", "out"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("advp::run::shape_mismatch"),
         "{}",

@@ -570,7 +570,7 @@ fn reports_from_cache(runners: &[Runner]) -> i32 {
             eprintln!("advp: {message}");
             130
         }
-        Err(RunError::Missing(diags)) => {
+        Err(RunError::Missing(diags) | RunError::Refused(diags)) => {
             print_diagnostics(&diags, &runner.program().sources);
             2
         }
@@ -677,6 +677,15 @@ fn run(
             print_diagnostics(&diags, &program.sources);
             eprintln!(
                 "error: advp could not run {}: {} missing file(s)",
+                pipeline.file.display(),
+                diags.len()
+            );
+            2
+        }
+        Err(RunError::Refused(diags)) => {
+            print_diagnostics(&diags, &program.sources);
+            eprintln!(
+                "error: advp refused {} before any work: {} problem(s) with its model(s)",
                 pipeline.file.display(),
                 diags.len()
             );

@@ -87,7 +87,10 @@ pub fn distribute(
             Err(crate::runtime::exec::RunError::Interrupted { .. }) => {
                 return Err(Error::Interrupted)
             }
-            Err(crate::runtime::exec::RunError::Missing(d)) => return Err(Error::Missing(d)),
+            Err(
+                crate::runtime::exec::RunError::Missing(d)
+                | crate::runtime::exec::RunError::Refused(d),
+            ) => return Err(Error::Missing(d)),
         };
         let seed = (runners.len() > 1).then(|| r.program().settings.seed);
         for mut j in pending(r, &targets, jobs.len(), seed) {

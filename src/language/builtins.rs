@@ -460,7 +460,7 @@ pub const BUILTINS: &[Builtin] = &[
         doc: "A TorchScript module a user exported (`torch.jit.save`).",
         params: &[
             p("path", Ty::Str, Required, "the .pt file, relative to the pipeline"),
-            p("classes", Ty::Int, Absent, "number of classes, checked against the data"),
+            pr("classes", Ty::Int, Absent, (2.0, 100000.0), "number of classes, checked against the module's output and the data"),
         ],
         stmts: &[],
         fields: &[],

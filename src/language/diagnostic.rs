@@ -79,6 +79,10 @@ codes! {
     NodeFailed => "advp::run::node_failed",
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
+    BadOutput => "advp::run::bad_output",
+    NoGradient => "advp::run::no_gradient",
+    ForwardFailed => "advp::run::forward_failed",
+    NotTorchscript => "advp::run::not_torchscript",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
 }

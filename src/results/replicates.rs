@@ -395,6 +395,7 @@ mod tests {
             l2: 0.0,
             l0: 0.0,
             frame_linf: Vec::new(),
+            non_finite: false,
         };
         let mut out: Vec<ClipRecord> = a.iter().enumerate().map(|(i, &r)| one("a", i, r)).collect();
         out.extend(b.iter().enumerate().map(|(i, &r)| one("b", i, r)));

@@ -166,9 +166,7 @@ impl Apgd {
             let xa = x.detach().set_requires_grad(true);
             let z = f(&xa);
             let l = self.losses(&z, y, target);
-            let g = Tensor::run_backward(&[l.sum(l.kind())], &[&xa], false, false)
-                .pop()
-                .expect("one gradient per input");
+            let g = super::pgd::grad(&l.sum(l.kind()), &xa);
             grad = Some(match grad {
                 None => g,
                 Some(acc) => acc + g,

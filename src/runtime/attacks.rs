@@ -94,6 +94,16 @@ fn describe_pgd(p: &Pgd) -> String {
 }
 
 impl Attack {
+    /// Whether the attack differentiates the model (Square only queries it).
+    pub fn uses_gradient(&self) -> bool {
+        match self {
+            Attack::Square(_) => false,
+            Attack::Eot { inner, .. } => inner.uses_gradient(),
+            Attack::Ensemble(members) => members.iter().any(|(_, a)| a.uses_gradient()),
+            _ => true,
+        }
+    }
+
     /// The attack in full, as a table's reader needs it: the method, norm,
     /// ε and α (0..255 units), steps or queries, start and masks; e.g.
     /// `PGD L∞ ε 8, α 2, 10 steps, from the clean clip`.

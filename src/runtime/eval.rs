@@ -49,6 +49,16 @@ struct Seen {
     frame_linf: Vec<f64>,
     /// The softmax (frame data: video accuracy averages it per video).
     probs: Option<Vec<f32>>,
+    /// Every logit finite: a clip with a NaN or infinite logit has no
+    /// prediction, and is never counted correct.
+    finite: bool,
+}
+
+impl Seen {
+    /// Classified as `label`, from finite logits.
+    fn right(&self, label: i64) -> bool {
+        self.finite && self.pred == label
+    }
 }
 
 /// A cell's row, its records and (when kept) its adversarial clips.
@@ -77,6 +87,8 @@ fn measure(logits: &Tensor, x: &Tensor, xa: &Tensor, y: &Tensor, probs: bool) ->
             .unwrap_or_default()
     };
     let pred = Vec::<i64>::try_from(logits.argmax(-1, false).to_device(cpu)).unwrap_or_default();
+    let finite = Vec::<bool>::try_from(logits.isfinite().all_dim(1, false).to_device(cpu))
+        .unwrap_or_default();
     let label_logit = logits.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
     let others = logits.scatter_value(1, &y.unsqueeze(1), f64::NEG_INFINITY);
     let margin = values(label_logit - others.amax([1], false));
@@ -96,7 +108,9 @@ fn measure(logits: &Tensor, x: &Tensor, xa: &Tensor, y: &Tensor, probs: bool) ->
     (0..n as usize)
         .map(|i| Seen {
             pred: pred[i],
-            margin: margin[i],
+            // A NaN margin has no JSON number; the record says `non_finite`.
+            margin: if finite[i] { margin[i] } else { 0.0 },
+            finite: finite[i],
             linf: linf[i],
             l2: l2[i],
             l0: l0[i],
@@ -145,6 +159,12 @@ pub fn robustness(
         // The labels come with the clean pass: the clips are read once for both.
         labels.extend(Vec::<i64>::try_from(y.to_device(Device::Cpu)).map_err(|e| e.to_string())?);
     }
+    let broken = clean.iter().filter(|s| !s.finite).count();
+    if broken > 0 {
+        return Err(format!(
+            "`{label}` gives NaN or infinite logits on {broken} of {n} clean clips: an accuracy over them would mean nothing; check the model's forward pass on these clips (a division by zero, a log of 0, NaN weights)"
+        ));
+    }
     let mut rows = Vec::new();
     let mut records = Vec::new();
     let mut adversarial = Vec::new();
@@ -182,7 +202,7 @@ pub fn robustness(
             (Protocol::WorstCase, Some(_)) => idx
                 .iter()
                 .copied()
-                .filter(|&i| clean[i].pred == labels[i] && carried[i].is_none())
+                .filter(|&i| clean[i].right(labels[i]) && carried[i].is_none())
                 .collect(),
         };
         for (b, chunk) in attack_here.chunks(batch).enumerate() {
@@ -210,9 +230,9 @@ pub fn robustness(
             };
             let measured = measure(&logits, &x, &xa, &y, video);
             for (j, (&i, m)) in chunk.iter().zip(measured).enumerate() {
-                let fooled = m.pred != labels[i];
+                let fooled = !m.right(labels[i]);
                 let by = fooled.then(|| {
-                    if clean[i].pred != labels[i] {
+                    if !clean[i].right(labels[i]) {
                         "clean".to_string()
                     } else {
                         members
@@ -245,12 +265,12 @@ pub fn robustness(
                 (Some(s), _) => s,
                 (None, Some(f)) => (Some(f.by.clone()), f.step, f.seen.clone()),
                 (None, None) => {
-                    let by = (clean[i].pred != labels[i]).then(|| "clean".to_string());
+                    let by = (!clean[i].right(labels[i])).then(|| "clean".to_string());
                     let step = by.as_ref().map(|_| 0);
                     (by, step, clean[i].clone())
                 }
             };
-            let fooled = m.pred != labels[i];
+            let fooled = !m.right(labels[i]);
             if protocol == Protocol::WorstCase && fooled && carried[i].is_none() {
                 fooled_now.push((i, by.clone(), step, m.clone()));
             }
@@ -273,6 +293,7 @@ pub fn robustness(
                     l2: m.l2,
                     l0: m.l0,
                     frame_linf: m.frame_linf.clone(),
+                    non_finite: !m.finite,
                 },
                 m.probs,
             ));
@@ -441,20 +462,30 @@ pub fn sanity(
             "two clean passes of `{label}` give different logits on {random} of {n} clips: the model or a defense is random (dropout left on, a random transform). Attacks then chase noise and robust accuracy is overstated; use EOT (average the gradient over the randomness) or fix the randomness."
         )));
     }
-    // The input gradient of the loss, per clip.
+    // The input gradient of the loss, per clip; none at all when the
+    // model's output does not reach the input (then every clip is zero).
     tch::manual_seed(mix(&[seed, 3]) as i64);
-    let g = super::attacks::input_grad(&|v| attacked(v, bn_train), &x, &y);
-    let zero = Vec::<bool>::try_from(
-        g.abs()
-            .reshape([n as i64, -1])
-            .amax([1], false)
-            .eq(0.0)
-            .to_device(Device::Cpu),
+    let xa = x.detach().set_requires_grad(true);
+    let g = super::pgd::gradients(
+        &[&super::attacks::loss(&attacked(&xa, bn_train), &y)],
+        &[&xa],
     )
-    .unwrap_or_default()
-    .iter()
-    .filter(|z| **z)
-    .count();
+    .ok()
+    .and_then(|mut g| g.pop());
+    let zero = match &g {
+        Some(g) => Vec::<bool>::try_from(
+            g.abs()
+                .reshape([n as i64, -1])
+                .amax([1], false)
+                .eq(0.0)
+                .to_device(Device::Cpu),
+        )
+        .unwrap_or_default()
+        .iter()
+        .filter(|z| **z)
+        .count(),
+        None => n,
+    };
     if zero > 0 {
         flags.push(flag("zero_gradient", zero, n, format!(
             "the input gradient is exactly zero for {zero} of {n} clips: gradient masking (a non-differentiable step, saturated outputs). White-box numbers are then meaningless; attack through a differentiable approximation (BPDA), the classifier alone (`through: classifier`), or rely on the black-box `square`."
@@ -491,6 +522,25 @@ pub fn sanity(
             "the black-box Square attack fooled {} clip(s) the white-box attacks before it could not: their gradients mislead (gradient masking). Try BPDA, EOT, more steps or restarts, or `through: classifier`.",
             distinct.len()
         )));
+    }
+    // Logits that are NaN or infinite under attack (the clean ones are
+    // refused before): such a clip is counted fooled, never correct.
+    let all: std::collections::BTreeSet<u64> = records.iter().map(|r| r.clip).collect();
+    let broken: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| r.non_finite)
+        .map(|r| r.clip)
+        .collect();
+    if !broken.is_empty() {
+        flags.push(flag("non_finite", broken.len(), all.len(), format!(
+            "non-finite logits (NaN or infinite) on {} of {} clips under attack: each such clip is counted fooled, never correct, so the accuracies are what the model gives; check its forward pass on the adversarial clips (`report … adversarial`): an overflow, a division by zero, a log of 0.",
+            broken.len(),
+            all.len()
+        )));
+    }
+    if g.is_none() {
+        // Without a gradient PGD cannot run: the ε = 255 check is left out.
+        return Ok(flags);
     }
     // Accuracy must reach 0 at ε = 255: every pixel may be set at will.
     let ok: Vec<usize> = {

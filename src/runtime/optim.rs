@@ -62,6 +62,14 @@ impl Optimizer {
     /// Gradients of `loss` (scaled under fp16), from zero.
     pub fn backward(&mut self, loss: &Tensor) {
         self.zero_grad();
+        if !loss.requires_grad() {
+            // A backward pass through a tensor without a gradient function
+            // is an error inside libtorch: stop the step with the cause.
+            super::pgd::NoGradient {
+                of: "the parameters",
+            }
+            .raise();
+        }
         match &self.scale {
             Some(s) => (loss * s.scale).backward(),
             None => loss.backward(),

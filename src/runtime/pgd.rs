@@ -59,10 +59,62 @@ fn value_and_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> (Tensor,
     let xa = x.detach().set_requires_grad(true);
     let l = objective(&xa);
     let v = l.detach();
-    let g = Tensor::run_backward(&[l], &[&xa], false, false)
-        .pop()
-        .expect("one gradient per input");
+    let g = grad(&l, &xa);
     (v, g)
+}
+
+/// A model's output carries no gradient to what is differentiated: its
+/// forward pass leaves autograd (`torch.no_grad()`, `.detach()`, a
+/// conversion through a non-tensor value), so no attack or training step
+/// can be computed through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoGradient {
+    /// What the gradient was wanted for: `the input`, `the parameters`.
+    pub of: &'static str,
+}
+
+impl std::fmt::Display for NoGradient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the model's output carries no gradient to {}: its forward() is computed outside autograd (`torch.no_grad()`, `.detach()`, a value taken out of a tensor)",
+            self.of
+        )
+    }
+}
+
+impl NoGradient {
+    /// Stops the attack or training step that needed the gradient: unwinds
+    /// with this value as the payload, which the runner's guard around a
+    /// node ([`super::models::catch_libtorch`]) turns back into this error
+    /// (the attacks' API gives tensors, not results).
+    pub fn raise(self) -> ! {
+        std::panic::panic_any(self)
+    }
+}
+
+/// ∂`outputs`/∂`inputs` (summed over the outputs), or [`NoGradient`] when
+/// the outputs do not depend differentiably on every input. Checked before
+/// the backward pass: autograd asked for the gradient of a tensor without a
+/// gradient function is an error inside libtorch. The one place attacks
+/// and training methods take a gradient with respect to clips.
+pub fn gradients(outputs: &[&Tensor], inputs: &[&Tensor]) -> Result<Vec<Tensor>, NoGradient> {
+    let none = NoGradient { of: "the input" };
+    if outputs.iter().any(|t| !t.requires_grad()) || inputs.iter().any(|t| !t.requires_grad()) {
+        return Err(none);
+    }
+    match Tensor::f_run_backward(outputs, inputs, false, false) {
+        Ok(g) if g.len() == inputs.len() && g.iter().all(Tensor::defined) => Ok(g),
+        _ => Err(none),
+    }
+}
+
+/// ∂`output`/∂`input` ([`gradients`]), or the attack stops with [`NoGradient`].
+pub fn grad(output: &Tensor, input: &Tensor) -> Tensor {
+    match gradients(&[output], &[input]) {
+        Ok(mut g) => g.pop().expect("one gradient per input"),
+        Err(e) => e.raise(),
+    }
 }
 
 /// `dst` with its rows `at` replaced by the rows `from` of `src`, in one copy
@@ -300,9 +352,7 @@ impl Pgd {
             // The mean over the whole batch, as plain PGD takes it: each
             // clip's gradient is then the same whoever is still in the batch.
             let objective = loss(&logits, &ys) * (active.len() as f64 / n as f64);
-            let g = Tensor::run_backward(&[objective], &[&point], false, false)
-                .pop()
-                .expect("one gradient per input");
+            let g = grad(&objective, &point);
             let _g = tch::no_grad_guard();
             let g = masked(g, ms.as_ref());
             let step = match self.norm {
@@ -318,5 +368,53 @@ impl Pgd {
             active = moved_to;
         }
         ((&x + delta).detach(), fooled_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn no_gradient_is_a_typed_error_not_a_backward_through_nothing() {
+        let x = Tensor::rand([2, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let w = Tensor::ones([3, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        // Differentiable: the gradient of Σ x·w is w's row sums.
+        let g = gradients(&[&x.matmul(&w).sum(Kind::Float)], &[&x]).unwrap();
+        assert!(g[0].allclose(
+            &Tensor::full([2, 3], 2.0, (Kind::Float, Device::Cpu)),
+            1e-6,
+            1e-6,
+            false
+        ));
+        // Under no_grad: the output has no gradient function at all.
+        let out = {
+            let _g = tch::no_grad_guard();
+            x.matmul(&w).sum(Kind::Float)
+        };
+        assert_eq!(gradients(&[&out], &[&x]).unwrap_err().of, "the input");
+        // Through `.detach()`: a gradient to w, none to x.
+        let out = x.detach().matmul(&w).sum(Kind::Float);
+        assert!(out.requires_grad());
+        assert!(gradients(&[&out], &[&x]).is_err());
+        // An attack on such a model stops with the typed error.
+        let y = Tensor::from_slice(&[0i64, 1]);
+        let pgd = Pgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            alpha: 2.0,
+            steps: 2,
+            random_start: false,
+        };
+        let clips = Tensor::rand([2, 3], (Kind::Float, Device::Cpu));
+        let caught = crate::runtime::models::catch_libtorch(|| {
+            pgd.run(&|v: &Tensor| v.detach().matmul(&w), &clips, &y)
+        })
+        .unwrap_err();
+        assert_eq!(
+            caught,
+            crate::runtime::models::Caught::NoGradient(NoGradient { of: "the input" })
+        );
     }
 }

@@ -105,9 +105,7 @@ impl Flicker {
             let d = delta.detach().set_requires_grad(true);
             let xa = (&x + &d).clamp(0.0, 1.0);
             let loss = margin_loss(&f(&xa), y, self.margin) + flicker_regulariser(&d, self.beta);
-            let g = Tensor::run_backward(&[loss], &[&d], false, false)
-                .pop()
-                .expect("one gradient");
+            let g = super::pgd::grad(&loss, &d);
             let _g = tch::no_grad_guard();
             delta = &delta - g.sign() * step;
         }

@@ -18,6 +18,7 @@
 mod analysis;
 mod build;
 mod eval;
+mod probe;
 mod train;
 
 use super::cache::{self, Cache};
@@ -53,6 +54,9 @@ pub enum RunError {
     Interrupted { node: String, message: String },
     /// A file or folder the run needs is not there (exit status 2).
     Missing(Vec<Diagnostic>),
+    /// An input the run needs cannot serve it (a user's model that gives no
+    /// gradient, the wrong shape, NaN): refused before any work (exit status 2).
+    Refused(Vec<Diagnostic>),
 }
 
 /// What the run did, node by node.
@@ -377,6 +381,7 @@ impl<'a> Runner<'a> {
             }
         }
         self.open_data(&targets)?;
+        self.probe_models(&targets)?;
         for &i in &targets {
             let n = &self.program.nodes[i];
             if !computed(n) {
@@ -408,12 +413,7 @@ impl<'a> Runner<'a> {
             let outcome = super::models::catch_libtorch(|| self.compute(i));
             match outcome {
                 Ok(r) => r?,
-                Err(panic) => {
-                    return Err(self.fail(
-                        i,
-                        format!("libtorch failed while running `{}`: {panic}", n.name),
-                    ))
-                }
+                Err(panic) => return Err(self.caught(i, panic)),
             }
             self.summary.ran.push(n.name.clone());
         }

@@ -1,0 +1,378 @@
+//! The model probe: every user module a run will use is tried once, before
+//! any work, on two clips of the data it will see, so a careless export
+//! (`torch.no_grad()` or `.detach()` in `forward`, a tuple out, the wrong
+//! number of logits, NaN, a `torch.save` pickle) is refused with its cause
+//! and its fix instead of crashing an attack or giving a wrong number.
+
+use super::{RunError, Runner};
+use crate::language::diagnostic::{Code, Diagnostic};
+use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net, ScriptErrorKind};
+use crate::runtime::spec::{AnalysisSpec, Classes, Columns, Learning, NodeId, NodeSpec};
+use tch::{Kind, Tensor};
+
+/// What a node does with a model, and so what its output must allow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Needs {
+    /// An attack differentiates it with respect to the clips.
+    input_gradient: bool,
+    /// It is trained: trainable parameters the loss reaches.
+    training: bool,
+}
+
+/// One model a node uses, and the data it sees there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Use {
+    /// The node that uses it (where a refusal points).
+    node: NodeId,
+    /// The `model` node (a train node's model, followed to its start).
+    model: NodeId,
+    data: NodeId,
+    split: &'static str,
+    needs: Needs,
+}
+
+const FIX_GRADIENT: &str = "remove `torch.no_grad()` and `.detach()` (and conversions through Python numbers or NumPy) from forward(), export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again";
+
+impl Runner<'_> {
+    /// Refuses, before any work (nothing locked, nothing written), a user
+    /// module that cannot serve the nodes to run: each is loaded and run
+    /// once on two clips of the data they read. Exit status 2.
+    pub(super) fn probe_models(&mut self, targets: &[usize]) -> Result<(), RunError> {
+        let mut uses: Vec<Use> = Vec::new();
+        for &i in targets {
+            if !super::computed(&self.program.nodes[i]) || self.is_cached(i) {
+                continue;
+            }
+            for u in self.uses(i) {
+                if !uses.contains(&u) {
+                    uses.push(u);
+                }
+            }
+        }
+        let mut diags = Vec::new();
+        for u in uses {
+            if let Err(d) = self.probe(u) {
+                if !diags.contains(&*d) {
+                    diags.push(*d);
+                }
+            }
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Refused(diags))
+        }
+    }
+
+    /// The user modules node `i` runs, with what it needs of them.
+    fn uses(&self, i: NodeId) -> Vec<Use> {
+        let mut out = Vec::new();
+        let mut add = |model: NodeId, data: NodeId, split: &'static str, needs: Needs| {
+            if let Some(model) = self.user_module(model) {
+                out.push(Use {
+                    node: i,
+                    model,
+                    data,
+                    split,
+                    needs,
+                });
+            }
+        };
+        match self.spec(i) {
+            NodeSpec::Eval(e) => {
+                let attacked = match &e.columns {
+                    Columns::Budgets(b) => {
+                        e.attack.attack.uses_gradient()
+                            && (b.iter().any(|&eps| eps > 0.0)
+                                || matches!(
+                                    e.attack.attack,
+                                    crate::runtime::attacks::Attack::Flicker(_)
+                                ))
+                    }
+                    Columns::Attacks(a) => a.iter().flatten().any(|a| a.attack.uses_gradient()),
+                };
+                let needs = Needs {
+                    input_gradient: attacked,
+                    training: false,
+                };
+                for m in &e.models {
+                    add(m.model, e.split.data, e.split.split.as_str(), needs);
+                }
+            }
+            NodeSpec::Analysis(a) => match a.as_ref() {
+                AnalysisSpec::Surface { model, split, .. }
+                | AnalysisSpec::Fit { model, split, .. } => {
+                    let needs = Needs {
+                        input_gradient: true,
+                        training: false,
+                    };
+                    add(model.model, split.data, split.split.as_str(), needs);
+                }
+                AnalysisSpec::Gap { .. } => {}
+            },
+            NodeSpec::Train(t) => {
+                let needs = Needs {
+                    input_gradient: t
+                        .training
+                        .attack
+                        .as_ref()
+                        .is_some_and(|a| a.attack.uses_gradient())
+                        || matches!(t.learning, Learning::Generative { .. }),
+                    training: true,
+                };
+                add(t.model.model, t.data, "train", needs);
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The `torchscript` model node a model or train node starts from.
+    fn user_module(&self, mut i: NodeId) -> Option<NodeId> {
+        loop {
+            match self.spec(i) {
+                NodeSpec::Train(t) => i = t.model.model,
+                NodeSpec::Model(m) if matches!(m.arch, Arch::TorchScript { .. }) => return Some(i),
+                _ => return None,
+            }
+        }
+    }
+
+    fn refusal(&self, u: Use, code: Code, message: String, help: String) -> Box<Diagnostic> {
+        let model = &self.program.nodes[u.model];
+        let mut d = Diagnostic::new(code, model.file, model.name_span, message)
+            .label(format!("the module of `{}`", model.name))
+            .help(format!("nothing was run; {help}"));
+        let user = &self.program.nodes[u.node];
+        if user.file == model.file && u.node != u.model {
+            d = d.also(user.name_span, format!("`{}` uses it", user.name));
+        }
+        Box::new(d)
+    }
+
+    /// Loads the module of `u.model` and runs it once on two clips.
+    fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
+        let NodeSpec::Model(m) = self.spec(u.model).clone() else {
+            return Ok(());
+        };
+        let Arch::TorchScript { path } = &m.arch else {
+            return Ok(());
+        };
+        let file = path.display().to_string();
+        let data = self.data.get(&u.data).cloned();
+        let Some(data) = data else {
+            return Ok(());
+        };
+        let classes = match m.classes {
+            Classes::Fixed(c) => Some(c),
+            _ => None,
+        };
+        let spec = ModelSpec {
+            arch: m.arch.clone(),
+            classes: classes.unwrap_or(data.classes),
+            pretrained: m.pretrained.clone(),
+        };
+        let mut net = match Net::build(&spec, self.opts.device) {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(match models::pickled(path) {
+                    Some(_) => self.refusal(
+                        u,
+                        Code::NotTorchscript,
+                        e,
+                        "`torch.save` keeps weights, not the code that runs them; export the model as TorchScript: `torch.jit.script(model).save(path)`, or `torch.jit.trace(model, example).save(path)` with `example` a batch of clips N×C×T×H×W".into(),
+                    ),
+                    None => self.refusal(
+                        u,
+                        Code::NodeFailed,
+                        e,
+                        "give the path of a module saved with `torch.jit.script(model).save(path)` or `torch.jit.trace(model, example).save(path)`".into(),
+                    ),
+                });
+            }
+        };
+        net.precision = self.program.settings.precision;
+        let [c, t, h, w] = data.shape;
+        let shape = format!("N×{c}×{t}×{h}×{w}");
+        let clips = data.split(u.split);
+        let x = match clips.len() {
+            0 => Tensor::zeros([2, c, t, h, w], (Kind::Float, self.opts.device)),
+            1 => {
+                let (x, _) = clips.batch(&[0], 0, self.opts.device).map_err(|e| {
+                    self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
+                })?;
+                Tensor::cat(&[&x, &x], 0)
+            }
+            _ => {
+                clips
+                    .batch(&[0, 1], 0, self.opts.device)
+                    .map_err(|e| {
+                        self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
+                    })?
+                    .0
+            }
+        };
+        let name = &self.program.nodes[u.model].name;
+        let dname = &self.program.nodes[u.data].name;
+        let x = x.detach().set_requires_grad(true);
+        let out = match net.try_forward(&x) {
+            Ok(out) => out,
+            Err(e) => {
+                let (code, help) = match e.kind {
+                    ScriptErrorKind::Shape => (
+                        Code::ShapeMismatch,
+                        format!("the module must accept clips {shape} (C×T×H×W of `{dname}`), float in [0, 1]; change its input layer or the data's channels, frames or size"),
+                    ),
+                    ScriptErrorKind::NotATensor => (
+                        Code::BadOutput,
+                        "forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and export again".into(),
+                    ),
+                    ScriptErrorKind::Raised | ScriptErrorKind::Other => (
+                        Code::ForwardFailed,
+                        format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and export the module again"),
+                    ),
+                };
+                let what = if e.kind == ScriptErrorKind::NotATensor {
+                    format!("{file}: {}", e.text)
+                } else {
+                    format!(
+                        "the forward pass of {file} failed on clips {shape}:\n{}",
+                        e.text
+                    )
+                };
+                return Err(self.refusal(u, code, what, help));
+            }
+        };
+        let got = out.size();
+        if !matches!(
+            out.kind(),
+            Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+        ) {
+            return Err(self.refusal(
+                u,
+                Code::BadOutput,
+                format!(
+                    "forward() of {file} returns {:?} values; logits must be floating point",
+                    out.kind()
+                ),
+                "return the logits as floats (drop an `argmax` or a `.long()` at the end of forward())".into(),
+            ));
+        }
+        if got.len() != 2 || got[0] != x.size()[0] {
+            return Err(self.refusal(
+                u,
+                Code::BadOutput,
+                format!(
+                    "forward() of {file} returns a tensor of shape {got:?} for {} clips; it must return N×classes logits",
+                    x.size()[0]
+                ),
+                "return one row of logits per clip (flatten or pool what is left of time and space before the last layer)".into(),
+            ));
+        }
+        let width = got[1];
+        if let Some(c) = classes.filter(|&c| c != width) {
+            return Err(self.refusal(
+                u,
+                Code::ShapeMismatch,
+                format!(
+                    "`{name}` says `classes: {c}` (`{dname}` has {} classes), but its module gives {width} logits a clip",
+                    data.classes
+                ),
+                format!("make `classes` {width}, or export the module with {c} outputs"),
+            ));
+        }
+        if width != data.classes {
+            let said = classes.map_or(String::new(), |c| format!("`classes: {c}`, "));
+            return Err(self.refusal(
+                u,
+                Code::ShapeMismatch,
+                format!(
+                    "`{name}` ({said}{width} logits a clip) is used on `{dname}`, which has {} classes",
+                    data.classes
+                ),
+                format!(
+                    "use data of {width} classes, or a module with {} outputs (`classes: {dname}.classes` checks it)",
+                    data.classes
+                ),
+            ));
+        }
+        let bad = {
+            let _g = tch::no_grad_guard();
+            i64::try_from(
+                out.isfinite()
+                    .logical_not()
+                    .any_dim(1, false)
+                    .sum(Kind::Int64),
+            )
+            .unwrap_or(0)
+        };
+        if bad > 0 {
+            return Err(self.refusal(
+                u,
+                Code::BadOutput,
+                format!(
+                    "forward() of {file} gives NaN or infinite logits on {bad} of {} clean clips of `{dname}`",
+                    got[0]
+                ),
+                "an accuracy over NaN logits means nothing; check forward() on these clips in PyTorch (a division by zero, a log of 0, weights that are NaN) and export again".into(),
+            ));
+        }
+        if u.needs.input_gradient
+            && crate::runtime::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
+        {
+            return Err(self.refusal(
+                u,
+                Code::NoGradient,
+                format!(
+                    "forward() of {file} returns a tensor with no gradient with respect to its input: `{}` attacks it, and an attack needs ∇ₓ",
+                    self.program.nodes[u.node].name
+                ),
+                format!("{FIX_GRADIENT}; a black-box attack (`square`) needs no gradient"),
+            ));
+        }
+        if u.needs.training {
+            let trainable = net.trainable();
+            let reaches = trainable.is_empty() || {
+                let out = net.try_forward(&x.detach()).ok();
+                out.is_some_and(|o| o.requires_grad())
+            };
+            if trainable.is_empty() || !reaches {
+                let why = if trainable.is_empty() {
+                    "has no trainable parameter"
+                } else {
+                    "returns a tensor with no gradient with respect to its parameters"
+                };
+                return Err(self.refusal(
+                    u,
+                    Code::NoGradient,
+                    format!(
+                        "forward() of {file} {why}: `{}` trains it",
+                        self.program.nodes[u.node].name
+                    ),
+                    format!("{FIX_GRADIENT}; export it with its parameters trainable (`requires_grad`), or evaluate it without training"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A node stopped by what [`models::catch_libtorch`] caught: a missing
+    /// gradient is `advp::run::no_gradient`, anything else `node_failed`.
+    pub(super) fn caught(&self, i: NodeId, c: Caught) -> RunError {
+        match c {
+            Caught::NoGradient(e) => RunError::Diagnostics(vec![self.diag(
+                i,
+                Code::NoGradient,
+                format!("`{}` stopped: {e}", self.program.nodes[i].name),
+                FIX_GRADIENT,
+            )]),
+            Caught::Failed(m) => self.fail(
+                i,
+                format!(
+                    "libtorch failed while running `{}`: {m}",
+                    self.program.nodes[i].name
+                ),
+            ),
+        }
+    }
+}
