@@ -486,7 +486,7 @@ fn distributed(
             outcome
                 .failed
                 .iter()
-                .map(|(n, log)| format!("{n}: {}", log.display()))
+                .map(|(n, log)| format!("{n}: {}", crate::cluster::shown(log)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

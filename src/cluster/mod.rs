@@ -286,6 +286,12 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// A path as a message shows it: control characters escaped
+/// ([`crate::util::printable`]), so it cannot start a line of the terminal.
+pub fn shown(p: &Path) -> String {
+    crate::util::printable(&p.display().to_string()).into_owned()
+}
+
 /// The last `n` lines of a log file, for a failed node's message.
 pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
