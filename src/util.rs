@@ -256,6 +256,11 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A path as a message shows it: control characters escaped ([`printable`]).
+pub fn shown(p: &Path) -> String {
+    printable(&p.display().to_string()).into_owned()
+}
+
 /// `s` in double quotes, escaped as Rust's `{:?}` does: for a value in a message.
 pub fn quoted(s: &str) -> String {
     format!("{s:?}")

@@ -286,11 +286,7 @@ pub fn quote(s: &str) -> String {
     }
 }
 
-/// A path as a message shows it: control characters escaped
-/// ([`crate::util::printable`]), so it cannot start a line of the terminal.
-pub fn shown(p: &Path) -> String {
-    crate::util::printable(&p.display().to_string()).into_owned()
-}
+pub use crate::util::shown;
 
 /// The last `n` lines of a log file, for a failed node's message.
 pub fn tail(path: &Path, n: usize) -> String {

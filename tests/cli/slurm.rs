@@ -187,3 +187,31 @@ fn graph_shows_control_characters_in_names_and_paths_escaped() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_file_name_with_control_characters_is_shown_escaped() {
+    let r = Run::new();
+    let name = "p\nrm -rf ~\u{1b}[2J.advp";
+    // Badly formatted, so `fmt --check` names it.
+    r.write(name, "data   d = synthetic(classes: 4)\n");
+    for args in [
+        vec!["fmt", "--check", name],
+        vec!["check", name],
+        vec!["init", name],
+    ] {
+        let o = r.advp(&args);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains(r"p\nrm -rf ~\u{1b}[2J.advp"),
+            "{args:?}: {all}"
+        );
+        assert!(
+            !all.lines().any(|l| l.starts_with("rm -rf")),
+            "{args:?}: {all}"
+        );
+        assert!(
+            !all.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {all:?}"
+        );
+    }
+}
