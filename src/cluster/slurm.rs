@@ -606,6 +606,44 @@ mod tests {
     }
 
     #[test]
+    fn no_directive_takes_a_value_that_ends_its_line() {
+        for key in [
+            "job-name",
+            "output",
+            "partition",
+            "gres",
+            "time",
+            "account",
+            "cpus-per-task",
+            "mem",
+            "dependency",
+            "kill-on-invalid-dep",
+            "signal",
+            "open-mode",
+            "requeue",
+            "wrap",
+        ] {
+            for bad in ["\n", "\r", "\0", " #SBATCH --wrap=id", "\u{2028}"] {
+                for good in [
+                    "1",
+                    "yes",
+                    "append",
+                    "afterok:1",
+                    "B:USR1@1",
+                    "/s/x.log",
+                    "gpu",
+                ] {
+                    let v = format!("{good}{bad}");
+                    assert!(directive(key, Some(&v)).is_err(), "{key}={v:?}");
+                }
+            }
+        }
+        assert_eq!(directive("requeue", None).unwrap(), "#SBATCH --requeue\n");
+        assert!(directive("time", None).is_err());
+        assert!(directive("requeue", Some("x")).is_err());
+    }
+
+    #[test]
     fn a_valid_script_has_exactly_its_directives_before_its_first_command() {
         let job = plain_job(crate::runtime::spec::Resources {
             partition: Some("gpu,gpu-long".into()),
