@@ -214,4 +214,12 @@ fn a_file_name_with_control_characters_is_shown_escaped() {
             "{args:?}: {all:?}"
         );
     }
+    // A file that cannot be read.
+    let o = r.advp(&["check", "gone\nrm -rf ~.advp"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(r"cannot read gone\nrm -rf ~.advp"),
+        "{}",
+        stderr(&o)
+    );
 }
