@@ -189,7 +189,7 @@ fn write(
     std::fs::create_dir_all(&opts.out)
         .and_then(|_| staged.file(&path, html.as_bytes()))
         .and_then(|_| staged.commit())
-        .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| failed(format!("cannot write {}: {e}", crate::util::shown(&path))))?;
     written.push(path);
     Ok((written, claims))
 }

@@ -237,8 +237,48 @@ pub fn utc(secs: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
 }
 
+/// `s` with every control character escaped the way Rust's `escape_debug`
+/// writes it (`\n`, `\r`, `\0`, `\u{1b}`): text from a file or a path that
+/// can go to a terminal, a log or a generated file without starting a line
+/// or moving the cursor. Borrowed when there is nothing to escape.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A path as a message shows it: control characters escaped ([`printable`]).
+pub fn shown(p: &Path) -> String {
+    printable(&p.display().to_string()).into_owned()
+}
+
+/// `s` in double quotes, escaped as Rust's `{:?}` does: for a value in a message.
+pub fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn printable_text_has_no_control_character() {
+        let p = super::printable("a\nb\r\0\u{1b}[31m\u{9b}c\té");
+        assert_eq!(p, r"a\nb\r\0\u{1b}[31m\u{9b}c\té");
+        assert!(!p.chars().any(char::is_control));
+        assert!(matches!(
+            super::printable("plain/path é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     #[test]
     fn utc_dates_match_known_instants() {
         assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 mod clips;
 #[path = "cli/model.rs"]
 mod model;
+#[path = "cli/slurm.rs"]
+mod slurm;
 
 struct Run {
     dir: tempfile::TempDir,

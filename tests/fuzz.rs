@@ -1,6 +1,9 @@
 //! `parse`, `check`, `lower` and `plan` never panic: 100 000 random and
 //! mutated inputs from a fixed seed in the suite; `ADVP_FUZZ_INPUTS=N` (and
-//! `ADVP_FUZZ_SEED`) for long runs outside it (`scripts/fuzz`).
+//! `ADVP_FUZZ_SEED`) for long runs outside it (`scripts/fuzz`). Control
+//! characters in the input never reach a rendered diagnostic raw; a resource
+//! string that is not of Slurm's form is refused by `check`, and one that is
+//! gives a job script with exactly its `#SBATCH` lines before its command.
 
 use advp::language::{self, loader, parser, source::FileId};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -108,6 +111,19 @@ const TOKENS: &[&str] = &[
     "{ gpus: 1 }",
 ];
 
+/// Control characters: C0, DEL and C1 (`\u{9b}` is a terminal's CSI).
+const CONTROLS: &[char] = &[
+    '\0', '\u{7}', '\u{8}', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1b}', '\u{7f}', '\u{85}',
+    '\u{9b}',
+];
+
+/// Rendered diagnostics hold no control character but line ends and tabs.
+fn printable(rendered: &str) -> bool {
+    !rendered
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
 fn corpus() -> Vec<String> {
     let mut out = Vec::new();
     for dir in [
@@ -189,17 +205,31 @@ fn parse_and_check_never_panic() {
             let base = &corpus[rng.below(corpus.len())];
             let start = boundary(base, rng.below(base.len()));
             let end = boundary(base, start + 200 + rng.below(600));
-            mutate(&mut rng, &base[start..end])
+            if i % 8 == 1 {
+                // Control characters after quotes: most inside string
+                // literals, which is where the grammar takes them.
+                let mut s = base[start..end].to_string();
+                for _ in 0..1 + rng.below(3) {
+                    let a = boundary(&s, rng.below(s.len() + 1));
+                    let at = s[a..].find('"').map_or(a, |q| a + q + 1);
+                    s.insert(at, CONTROLS[rng.below(CONTROLS.len())]);
+                }
+                s
+            } else {
+                mutate(&mut rng, &base[start..end])
+            }
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
             let ok = parser::parse(&input, FileId(0)).is_ok();
-            // Checking is slower; every 10th input goes the whole way.
-            if ok && i % 10 == 0 {
+            // Checking is slower; every 10th input, and every one given control
+            // characters, goes the whole way.
+            if ok && (i % 10 == 0 || i % 8 == 1) {
                 let loaded = loader::load_source("fuzz.advp", None, input.clone());
                 let outcome = advp::graph::check_all(&loaded);
                 for d in &outcome.errors {
                     assert!(d.span.start <= d.span.end);
-                    let _ = d.render_plain(&outcome.sources, 80);
+                    let r = d.render_plain(&outcome.sources, 80);
+                    assert!(printable(&r), "a raw control character in\n{r:?}");
                 }
                 if let Some(p) = &outcome.program {
                     let _ = advp::graph::plan(p);
@@ -213,6 +243,13 @@ fn parse_and_check_never_panic() {
             } else if !ok {
                 for d in parser::parse(&input, FileId(0)).unwrap_err() {
                     assert!(d.span.end <= input.len(), "span past the end");
+                }
+                if i % 10 == 1 || i % 8 == 1 {
+                    let loaded = loader::load_source("fuzz.advp", None, input.clone());
+                    for d in &loaded.errors {
+                        let r = d.render_plain(&loaded.sources, 80);
+                        assert!(printable(&r), "a raw control character in\n{r:?}");
+                    }
                 }
             }
             ok
@@ -241,4 +278,280 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert_eq!(errs[0].code, language::Code::TooDeep);
     let fine = format!("rule r = {}eps", "1 + ".repeat(200));
     assert!(parser::parse(&fine, FileId(0)).is_ok());
+}
+
+// ---- resource strings and job scripts
+
+/// Slurm's forms (sbatch(1)), written here independently of advp's
+/// validator: the oracle the checker is held to.
+fn slurm_form(key: &str, v: &str) -> bool {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    };
+    match key {
+        "time" => {
+            if ["unlimited", "infinite"].contains(&v.to_ascii_lowercase().as_str()) {
+                return true;
+            }
+            // The shape with every run of digits (at most 9) as `d`.
+            let mut shape = String::new();
+            let mut run = 0;
+            for c in v.chars() {
+                if c.is_ascii_digit() {
+                    run += 1;
+                    if run == 1 {
+                        shape.push('d');
+                    }
+                    if run > 9 {
+                        return false;
+                    }
+                } else {
+                    run = 0;
+                    shape.push(c);
+                }
+            }
+            ["d", "d:d", "d:d:d", "d-d", "d-d:d", "d-d:d:d"].contains(&shape.as_str())
+        }
+        "mem" => {
+            let n = v.trim_end_matches(|c| "KMGTkmgt".contains(c));
+            v.len() - n.len() <= 1
+                && !n.is_empty()
+                && n.len() <= 15
+                && n.chars().all(|c| c.is_ascii_digit())
+        }
+        "partition" => v.split(',').all(name),
+        _ => unreachable!(),
+    }
+}
+
+fn valid_resource(rng: &mut Rng, key: &str) -> String {
+    let n = |rng: &mut Rng| (rng.next() % 1000).to_string();
+    match key {
+        "time" => match rng.below(8) {
+            0 => n(rng),
+            1 => format!("{}:{}", n(rng), n(rng)),
+            2 => format!("{}:{}:{}", n(rng), n(rng), n(rng)),
+            3 => format!("{}-{}", n(rng), n(rng)),
+            4 => format!("{}-{}:{}", n(rng), n(rng), n(rng)),
+            5 => format!("{}-{}:{}:{}", n(rng), n(rng), n(rng), n(rng)),
+            6 => "UNLIMITED".into(),
+            _ => "infinite".into(),
+        },
+        "mem" => format!(
+            "{}{}",
+            n(rng),
+            ["", "K", "M", "G", "T", "g", "m"][rng.below(7)]
+        ),
+        _ => {
+            const CHARS: &[u8] = b"abcxyzGPU019_.-";
+            (0..1 + rng.below(3))
+                .map(|_| {
+                    (0..1 + rng.below(8))
+                        .map(|_| CHARS[rng.below(CHARS.len())] as char)
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    }
+}
+
+/// What an attacker would put in a resource string.
+const HOSTILE: &[&str] = &[
+    "\n",
+    "\r",
+    "\0",
+    "\r\n",
+    "\n#SBATCH --wrap=id\n",
+    "#SBATCH",
+    ";",
+    "; rm -rf ~",
+    "$(id)",
+    "`id`",
+    " ",
+    "\t",
+    "'",
+    "\"",
+    "\\",
+    "\u{1b}[2J",
+    "\u{85}",
+    "\u{9b}",
+    "\u{2028}",
+    "é",
+    ":",
+    "-",
+    ",",
+    "",
+];
+
+fn resource_string(rng: &mut Rng, key: &str) -> String {
+    let mut v = valid_resource(rng, key);
+    for _ in 0..rng.below(3) {
+        let at = boundary(&v, rng.below(v.len() + 1));
+        if rng.below(4) == 0 {
+            v.insert(at, (rng.below(95) as u8 + 32) as char);
+        } else {
+            v.insert_str(at, HOSTILE[rng.below(HOSTILE.len())]);
+        }
+    }
+    v
+}
+
+/// A string literal of the language holding `v`: `\n`, `\t`, `\"` and `\\`
+/// escaped, every other character raw, or, at random, `\n` and `\t` raw too
+/// where the grammar allows (a raw newline ends a string).
+fn literal(rng: &mut Rng, v: &str) -> String {
+    let raw_tab = rng.below(2) == 0;
+    let mut s = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '\n' => s.push_str("\\n"),
+            '\t' if !raw_tab => s.push_str("\\t"),
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+#[test]
+fn resource_strings_are_refused_unless_of_slurms_form_and_scripts_have_their_lines() {
+    use advp::cluster::{self, slurm};
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut rng = Rng(env("ADVP_FUZZ_SEED").unwrap_or(0x5EED_0000_5C21_0001) | 1);
+    // A twentieth of the parse fuzz's inputs: each one is checked and lowered.
+    let total = (env("ADVP_FUZZ_INPUTS").unwrap_or(100_000) / 20).max(1) as usize;
+    let (mut refused, mut accepted) = (0, 0);
+    let inv = cluster::Invocation {
+        exe: "/opt/advp".into(),
+        file: "/w/p.advp".into(),
+        profile: None,
+        sets: vec![],
+        cache: "/c".into(),
+        out: "/o".into(),
+        replicates: "/r".into(),
+        workdir: "/w".into(),
+    };
+    for i in 0..total {
+        let keys: Vec<&str> = ["time", "mem", "partition"]
+            .into_iter()
+            .filter(|_| rng.below(2) == 0)
+            .collect();
+        let values: Vec<String> = keys.iter().map(|k| resource_string(&mut rng, k)).collect();
+        let fields: Vec<String> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| format!(", {k}: {}", literal(&mut rng, v)))
+            .collect();
+        let src = format!(
+            "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\n\
+             train t = standard(net, d, epochs: 1) {{\n  resources {{ gpus: 1{} }}\n}}\n",
+            fields.concat()
+        );
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let loaded = loader::load_source("fuzz.advp", None, src.clone());
+            let outcome = advp::graph::check_all(&loaded);
+            for d in &outcome.errors {
+                let r = d.render_plain(&outcome.sources, 80);
+                assert!(printable(&r), "a raw control character in\n{r:?}");
+            }
+            let bad: Vec<(&str, &String)> = keys
+                .iter()
+                .copied()
+                .zip(&values)
+                .filter(|(k, v)| !slurm_form(k, v))
+                .collect();
+            if !bad.is_empty() {
+                assert!(outcome.program.is_none(), "{bad:?} was not refused");
+                // Refused by the parser (a raw control character it does not
+                // take), or once for each bad string by the checker.
+                if !loaded.errors.is_empty() {
+                    return false;
+                }
+                assert_eq!(
+                    outcome
+                        .errors
+                        .iter()
+                        .filter(|d| d.code == language::Code::BadResource)
+                        .count(),
+                    bad.len(),
+                    "{bad:?}: one refusal each"
+                );
+                return false;
+            }
+            let program = outcome.program.as_ref().unwrap_or_else(|| {
+                panic!(
+                    "{values:?} refused: {:?}",
+                    outcome
+                        .errors
+                        .iter()
+                        .map(|d| &d.message)
+                        .collect::<Vec<_>>()
+                )
+            });
+            let lowered = advp::runtime::lower::lower(program, std::path::Path::new("."));
+            let t = program.nodes.iter().position(|n| n.name == "t").unwrap();
+            let resources = lowered.resources[t].clone();
+            let job = cluster::Job {
+                id: 0,
+                node: t,
+                seed: None,
+                name: "t".into(),
+                after: vec![],
+                resources,
+            };
+            let script = slurm::script(
+                &job,
+                &inv,
+                &slurm::Options::default(),
+                &["12".into()],
+                std::path::Path::new("/s/t-%j.log"),
+            )
+            .unwrap_or_else(|e| panic!("{values:?}: {e}"));
+            let lines: Vec<&str> = script.split('\n').collect();
+            // The shebang; job name, log, gres, the keys given, dependency
+            // (2), signal, open mode, requeue; `cd`, `exec`; the last newline.
+            let directives = 2 + 1 + keys.len() + 2 + 3;
+            assert_eq!(lines.len(), 1 + directives + 2 + 1, "{script}");
+            assert_eq!(lines[0], "#!/bin/sh");
+            assert!(
+                lines[1..=directives]
+                    .iter()
+                    .all(|l| l.starts_with("#SBATCH --")),
+                "{script}"
+            );
+            for (k, v) in keys.iter().zip(&values) {
+                let want = format!("#SBATCH --{k}={v}");
+                assert!(
+                    lines[1..=directives].contains(&want.as_str()),
+                    "{want}:\n{script}"
+                );
+            }
+            for want in ["#SBATCH --signal=B:USR1@120", "#SBATCH --requeue"] {
+                assert!(lines[1..=directives].contains(&want), "{want}:\n{script}");
+            }
+            assert!(lines[directives + 1].starts_with("cd "), "{script}");
+            assert!(lines[directives + 2].starts_with("exec "), "{script}");
+            assert!(
+                !script.chars().any(|c| c.is_control() && c != '\n'),
+                "{script:?}"
+            );
+            true
+        }));
+        match result {
+            Ok(true) => accepted += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panic!("input #{i} failed:\n{src}"),
+        }
+    }
+    // Both sides are explored.
+    assert!(
+        refused > total / 10 && accepted > total / 10,
+        "{refused} refused, {accepted} accepted"
+    );
 }

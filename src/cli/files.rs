@@ -31,7 +31,7 @@ pub(super) fn cache_verify(cache: Option<PathBuf>) -> i32 {
     eprintln!(
         "advp: {} entries in {}: {} damaged, {old} unverified{}",
         entries.len(),
-        root.display(),
+        crate::util::shown(&root),
         bad,
         if bad > 0 {
             "; `advp run` moves damaged entries aside and computes them again"
@@ -122,7 +122,7 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
                 };
                 println!(
                     "ok: {} ({nodes} nodes, {profiles} profiles{w})",
-                    file.display()
+                    crate::util::shown(file)
                 );
             }
             Format::Text => {
@@ -150,7 +150,7 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
+                eprintln!("error: cannot read {}: {e}", crate::util::shown(file));
                 status = 2;
                 continue;
             }
@@ -171,13 +171,13 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
             continue;
         }
         if check_only {
-            eprintln!("would reformat {}", file.display());
+            eprintln!("would reformat {}", crate::util::shown(file));
             status = status.max(1);
         } else if let Err(e) = crate::util::write_atomic(file, formatted.as_bytes()) {
-            eprintln!("error: cannot write {}: {e}", file.display());
+            eprintln!("error: cannot write {}: {e}", crate::util::shown(file));
             status = 2;
         } else {
-            eprintln!("formatted {}", file.display());
+            eprintln!("formatted {}", crate::util::shown(file));
         }
     }
     status
@@ -236,7 +236,7 @@ pub(super) fn init(file: &Path) -> i32 {
     if file.exists() {
         eprintln!(
             "error: {} exists; advp init writes a new file only (give it another name)",
-            file.display()
+            crate::util::shown(file)
         );
         return 2;
     }
@@ -244,12 +244,12 @@ pub(super) fn init(file: &Path) -> i32 {
         Ok(()) => {
             println!(
                 "wrote {}: put your model.pt and clips.safetensors beside it, then `advp check {0}` and `advp run {0}`",
-                file.display()
+                crate::util::shown(file)
             );
             0
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", file.display());
+            eprintln!("error: cannot write {}: {e}", crate::util::shown(file));
             2
         }
     }

@@ -144,7 +144,7 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
                     format!(
                         "failed (job {j}, {}): {}\n{}",
                         s.to_lowercase(),
-                        log.display(),
+                        crate::util::shown(log),
                         crate::cluster::tail(log, 8)
                             .lines()
                             .map(|l| format!("    | {l}"))

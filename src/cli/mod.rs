@@ -331,7 +331,7 @@ fn summary(file: &Path, n: usize) {
     eprintln!(
         "error: advp found {n} error{} in {}",
         if n == 1 { "" } else { "s" },
-        file.display()
+        crate::util::shown(file)
     );
 }
 
@@ -486,7 +486,7 @@ fn distributed(
             outcome
                 .failed
                 .iter()
-                .map(|(n, log)| format!("{n}: {}", log.display()))
+                .map(|(n, log)| format!("{n}: {}", crate::cluster::shown(log)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -554,7 +554,7 @@ fn reports_from_cache(runners: &[Runner]) -> i32 {
     match crate::pipeline::report(runners) {
         Ok(r) => {
             for p in &r.paths {
-                println!("wrote {}", p.display());
+                println!("wrote {}", crate::util::shown(p));
             }
             print_claims(&r.claims);
             for s in &r.skipped {
@@ -646,7 +646,7 @@ fn run(
             claims,
         }) => {
             for p in &reports {
-                println!("wrote {}", p.display());
+                println!("wrote {}", crate::util::shown(p));
             }
             print_claims(&claims);
             eprintln!(
@@ -669,7 +669,7 @@ fn run(
             eprintln!(
                 "error: advp stopped: {} problem(s) in {}",
                 diags.len(),
-                pipeline.file.display()
+                crate::util::shown(&pipeline.file)
             );
             1
         }
@@ -677,7 +677,7 @@ fn run(
             print_diagnostics(&diags, &program.sources);
             eprintln!(
                 "error: advp could not run {}: {} missing file(s)",
-                pipeline.file.display(),
+                crate::util::shown(&pipeline.file),
                 diags.len()
             );
             2

@@ -5,7 +5,7 @@
 //! A node starts when the computed nodes it reads have finished; when one
 //! fails, the nodes after it are not started and the others go on.
 
-use super::{tail, Invocation, Job};
+use super::{shown, tail, Invocation, Job};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,7 +37,7 @@ pub fn run(
     say: &dyn Fn(&str),
 ) -> Result<Outcome, String> {
     std::fs::create_dir_all(log_dir)
-        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+        .map_err(|e| format!("cannot create {}: {e}", shown(log_dir)))?;
     let n = n.max(1);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let threads = (cores / n).max(1);
@@ -77,7 +77,7 @@ pub fn run(
                     continue;
                 }
                 let file = std::fs::File::create(log(j))
-                    .map_err(|e| format!("cannot write {}: {e}", log(j).display()))?;
+                    .map_err(|e| format!("cannot write {}: {e}", shown(&log(j))))?;
                 let mut cmd = Command::new(&inv.exe);
                 cmd.args(inv.args(j))
                     .current_dir(&inv.workdir)
@@ -94,15 +94,19 @@ pub fn run(
                 };
                 let child = cmd
                     .spawn()
-                    .map_err(|e| format!("cannot start {}: {e}", inv.exe.display()))?;
+                    .map_err(|e| format!("cannot start {}: {e}", shown(&inv.exe)))?;
                 slots[slot] = true;
                 if crate::util::verbose() {
-                    say(&format!("{}: {}", j.name, inv.shell(j)));
+                    say(&format!(
+                        "{}: {}",
+                        j.name,
+                        crate::util::printable(&inv.shell(j))
+                    ));
                 }
                 say(&format!(
                     "{}: started on {device} (log {})",
                     j.name,
-                    log(j).display()
+                    shown(&log(j))
                 ));
                 state.insert(j.id, State::Running(child, slot));
             }
@@ -131,7 +135,7 @@ pub fn run(
                     say(&format!(
                         "{}: failed ({status}); the end of {}:\n{}",
                         j.name,
-                        log(j).display(),
+                        shown(&log(j)),
                         tail(&log(j), 12)
                     ));
                     out.failed.push((j.name.clone(), log(j)));

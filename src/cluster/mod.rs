@@ -289,6 +289,8 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+pub use crate::util::shown;
+
 /// The last `n` lines of a log file, for a failed node's message.
 pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -10,7 +10,9 @@
 //! what is neither cached nor still queued or running under its recorded job;
 //! `advp status` reads the same record.
 
-use super::{quote, tail, Invocation, Job};
+use super::{quote, shown, tail, Invocation, Job};
+use crate::language::resources::{self, Field};
+use crate::util::{printable, quoted};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,16 +22,16 @@ use std::process::Command;
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     /// Slurm: the partition of every job (a node's `resources` may override).
-    #[arg(long)]
+    #[arg(long, value_parser = SlurmValue(Field::Partition))]
     pub partition: Option<String>,
     /// Slurm: generic resources of every job, e.g. `gpu:1`.
-    #[arg(long)]
+    #[arg(long, value_parser = SlurmValue(Field::Gres))]
     pub gres: Option<String>,
     /// Slurm: the time limit of every job, e.g. `12:00:00`.
-    #[arg(long)]
+    #[arg(long, value_parser = SlurmValue(Field::Time))]
     pub time: Option<String>,
     /// Slurm: the account jobs are charged to.
-    #[arg(long)]
+    #[arg(long, value_parser = SlurmValue(Field::Account))]
     pub account: Option<String>,
     /// Slurm: seconds before the time limit at which a job is warned
     /// (SIGUSR1): it checkpoints and requeues itself, and resumes there.
@@ -56,6 +58,39 @@ impl Default for Options {
     }
 }
 
+/// clap's parser of a Slurm option: a value of the field's form
+/// ([`Field::check`], the checker's test of `resources { … }` too), else exit
+/// 2 with the value escaped and the accepted form.
+#[derive(Clone, Copy, Debug)]
+pub struct SlurmValue(pub Field);
+
+impl clap::builder::TypedValueParser for SlurmValue {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let flag = arg.map_or_else(|| format!("--{}", self.0.key()), |a| a.to_string());
+        let text = value.to_string_lossy();
+        let why = match (value.to_str(), self.0.check(&text)) {
+            (Some(v), Ok(())) => return Ok(v.to_string()),
+            (_, Err(e)) => e,
+            (None, Ok(())) => format!("{} is not UTF-8", quoted(&text)),
+        };
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "invalid value for {flag}: {why}\n  help: {}\n",
+                self.0.form()
+            ),
+        )
+        .with_cmd(cmd))
+    }
+}
+
 /// node name → its last submission.
 pub type Record = BTreeMap<String, Submitted>;
 
@@ -69,7 +104,7 @@ pub fn load(state: &Path) -> Record {
 fn save(state: &Path, record: &Record) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
     crate::util::write_atomic(&state.join("jobs.json"), &json)
-        .map_err(|e| format!("cannot write {}: {e}", state.join("jobs.json").display()))
+        .map_err(|e| format!("cannot write {}: {e}", shown(&state.join("jobs.json"))))
 }
 
 /// Runs a Slurm command and returns its stdout, or what went wrong.
@@ -84,7 +119,7 @@ fn slurm(cmd: &str, args: &[String]) -> Result<String, String> {
     } else {
         Err(format!(
             "`{cmd} {}` failed: {}",
-            args.join(" "),
+            printable(&args.join(" ")),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
@@ -130,53 +165,138 @@ pub fn active(state: &str) -> bool {
     )
 }
 
-/// The job script of one node.
-fn script(job: &Job, inv: &Invocation, opts: &Options, after: &[String], log: &Path) -> String {
+/// One `#SBATCH --key[=value]` line, refused unless the value is of its
+/// directive's form: the resource fields by [`Field::check`], the rest by
+/// what advp itself writes there. No accepted value holds a control
+/// character, a space, a quote or `#`, so none can end the line, start
+/// another, or be cut short by sbatch's own reading of the line.
+fn directive(key: &str, value: Option<&str>) -> Result<String, String> {
+    let digits = |v: &str| !v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit());
+    let ok = match (key, value) {
+        ("requeue", None) => true,
+        (_, None) => false,
+        ("job-name", Some(v)) => resources::name(v),
+        ("output", Some(v)) => log_path(v),
+        ("cpus-per-task", Some(v)) => digits(v),
+        ("dependency", Some(v)) => v
+            .strip_prefix("afterok:")
+            .is_some_and(|ids| ids.split(':').all(digits)),
+        ("kill-on-invalid-dep", Some(v)) => v == "yes",
+        ("signal", Some(v)) => v.strip_prefix("B:USR1@").is_some_and(digits),
+        ("open-mode", Some(v)) => v == "append",
+        (k, Some(v)) => match Field::of(k) {
+            Some(f) => {
+                return f
+                    .check(v)
+                    .map(|()| format!("#SBATCH --{k}={v}\n"))
+                    .map_err(|e| format!("{e}; {}", f.form()))
+            }
+            None => false,
+        },
+    };
+    match (ok, value) {
+        (true, Some(v)) => Ok(format!("#SBATCH --{key}={v}\n")),
+        (true, None) => Ok(format!("#SBATCH --{key}\n")),
+        (false, Some(v)) => Err(format!(
+            "a job script cannot hold `--{key}={}`",
+            printable(v)
+        )),
+        (false, None) => Err(format!("`--{key}` needs a value")),
+    }
+}
+
+/// Whether sbatch reads `p` as one whole `--output` path: no control
+/// character, space, quote, backslash or `#` (sbatch splits a directive at
+/// spaces, unquotes, and ends it at `#`).
+fn log_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "\"'\\#".contains(c))
+}
+
+/// A word of the job's shell lines: quoted for sh, and refused if it holds a
+/// control character (it would show as a line of its own in the script and in
+/// every listing of it).
+fn shell_word(what: &str, w: &str) -> Result<String, String> {
+    if w.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {} holds a control character; a job script cannot hold it",
+            quoted(w)
+        ));
+    }
+    Ok(quote(w))
+}
+
+/// The job script of one node: `#!/bin/sh`, then only `#SBATCH` lines (each
+/// from [`directive`]), then `cd` and `exec`: a value that is not of its
+/// directive's form is refused, so the script has exactly these lines.
+pub fn script(
+    job: &Job,
+    inv: &Invocation,
+    opts: &Options,
+    after: &[String],
+    log: &Path,
+) -> Result<String, String> {
     let mut s = String::from("#!/bin/sh\n");
-    let mut opt = |k: &str, v: &str| s.push_str(&format!("#SBATCH --{k}={v}\n"));
-    opt("job-name", &format!("advp-{}", job.name));
-    opt("output", &log.display().to_string());
+    let mut opt = |k: &str, v: Option<&str>| -> Result<(), String> {
+        s.push_str(&directive(k, v)?);
+        Ok(())
+    };
+    opt("job-name", Some(&format!("advp-{}", job.name)))?;
+    let log = log
+        .to_str()
+        .ok_or_else(|| format!("the log path {} is not UTF-8", shown(log)))?;
+    if !log_path(log) {
+        return Err(format!(
+            "the log path {} holds a space, quote, backslash, `#` or control character, \
+             which a `#SBATCH --output` line cannot hold; use a `--cache` folder without them",
+            quoted(log)
+        ));
+    }
+    opt("output", Some(log))?;
     let r = &job.resources;
     if let Some(p) = r.partition.as_ref().or(opts.partition.as_ref()) {
-        opt("partition", p);
+        opt("partition", Some(p))?;
     }
     match r.gpus {
-        Some(g) if g != 0 => opt("gres", &format!("gpu:{g}")),
+        Some(g) if g != 0 => opt("gres", Some(&format!("gpu:{g}")))?,
         Some(_) => {}
         None => {
             if let Some(g) = &opts.gres {
-                opt("gres", g);
+                opt("gres", Some(g))?;
             }
         }
     }
     if let Some(t) = r.time.as_ref().or(opts.time.as_ref()) {
-        opt("time", t);
+        opt("time", Some(t))?;
     }
     if let Some(a) = &opts.account {
-        opt("account", a);
+        opt("account", Some(a))?;
     }
     if let Some(c) = r.cpus {
-        opt("cpus-per-task", &c.to_string());
+        opt("cpus-per-task", Some(&c.to_string()))?;
     }
     if let Some(m) = &r.mem {
-        opt("mem", m);
+        opt("mem", Some(m))?;
     }
     if !after.is_empty() {
-        opt("dependency", &format!("afterok:{}", after.join(":")));
-        opt("kill-on-invalid-dep", "yes");
+        opt("dependency", Some(&format!("afterok:{}", after.join(":"))))?;
+        opt("kill-on-invalid-dep", Some("yes"))?;
     }
     // Preemption-safe: a warning signal before the time limit (to the batch
     // shell, which `exec` makes advp itself), on which advp checkpoints and
     // requeues the job; the log grows across the job's runs.
-    opt("signal", &format!("B:USR1@{}", opts.warning));
-    opt("open-mode", "append");
-    s.push_str("#SBATCH --requeue\n");
-    s.push_str(&format!(
-        "cd {}\nexec {}\n",
-        quote(&inv.workdir.display().to_string()),
-        inv.shell(job)
-    ));
-    s
+    opt("signal", Some(&format!("B:USR1@{}", opts.warning)))?;
+    opt("open-mode", Some("append"))?;
+    opt("requeue", None)?;
+    let workdir = shell_word("the working folder", &inv.workdir.display().to_string())?;
+    let command = std::iter::once(inv.exe.display().to_string())
+        .chain(inv.args(job))
+        .map(|w| shell_word("the command's word", &w))
+        .collect::<Result<Vec<_>, _>>()?;
+    s.push_str(&format!("cd {workdir}\nexec {}\n", command.join(" ")));
+    Ok(s)
 }
 
 /// Submits every job not already queued or running under its recorded id,
@@ -189,8 +309,14 @@ pub fn submit(
     state: &Path,
     say: &dyn Fn(&str),
 ) -> Result<BTreeMap<usize, String>, String> {
+    let log_of = |job: &Job| state.join("logs").join(format!("{}-%j.log", job.name));
+    // Every script can be written, or nothing is submitted.
+    for job in jobs {
+        script(job, inv, opts, &[], &log_of(job))
+            .map_err(|e| format!("no job is submitted: the job script of `{}`: {e}", job.name))?;
+    }
     std::fs::create_dir_all(state.join("logs"))
-        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+        .map_err(|e| format!("cannot create {}: {e}", shown(state)))?;
     let mut record = load(state);
     let mut ids: BTreeMap<usize, String> = BTreeMap::new();
     for job in jobs {
@@ -211,17 +337,21 @@ pub fn submit(
             .iter()
             .filter_map(|a| ids.get(a).cloned())
             .collect();
-        let log = state.join("logs").join(format!("{}-%j.log", job.name));
         let path = state.join(format!("{}.sbatch", job.name));
-        std::fs::write(&path, script(job, inv, opts, &after, &log))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let text = script(job, inv, opts, &after, &log_of(job))
+            .map_err(|e| format!("the job script of `{}`: {e}", job.name))?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", shown(&path)))?;
         if crate::util::verbose() {
-            say(&format!("{}: sbatch {}", job.name, path.display()));
+            say(&format!("{}: sbatch {}", job.name, shown(&path)));
         }
         let out = slurm("sbatch", &["--parsable".into(), path.display().to_string()])?;
         let id = out.trim().split(';').next().unwrap_or("").to_string();
-        if id.is_empty() {
-            return Err(format!("sbatch gave no job id for {}", job.name));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "sbatch gave no job id for {}: it answered {}",
+                job.name,
+                quoted(out.trim())
+            ));
         }
         say(&format!(
             "{}: submitted as job {id}{}",
@@ -326,7 +456,7 @@ pub fn watch(
             say(&format!(
                 "{}: job {id} ended {st}; the end of {}:\n{}",
                 j.name,
-                log.display(),
+                shown(&log),
                 tail(&log, 12)
             ));
             // Slurm cancels dependents (kill-on-invalid-dep); make sure.
@@ -362,6 +492,236 @@ fn depends_on(jobs: &[Job], job: &Job, node: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The script, or why there is none (`script` returned a bare `String`
+    /// before it could refuse).
+    trait Outcome {
+        fn outcome(self) -> Result<String, String>;
+    }
+    impl Outcome for String {
+        fn outcome(self) -> Result<String, String> {
+            Ok(self)
+        }
+    }
+    impl Outcome for Result<String, String> {
+        fn outcome(self) -> Result<String, String> {
+            self
+        }
+    }
+
+    fn plain_job(resources: crate::runtime::spec::Resources) -> Job {
+        Job {
+            id: 0,
+            node: 0,
+            seed: None,
+            name: "t".into(),
+            after: vec![],
+            resources,
+        }
+    }
+
+    fn plain_invocation() -> Invocation {
+        Invocation {
+            exe: "/opt/advp".into(),
+            file: "/w/p.advp".into(),
+            profile: None,
+            sets: vec![],
+            cache: "/c".into(),
+            out: "/o".into(),
+            replicates: "/r".into(),
+            workdir: "/w".into(),
+        }
+    }
+
+    /// The `#SBATCH` lines before the first command, and the number of lines.
+    fn directives(s: &str) -> (Vec<&str>, usize) {
+        let lines: Vec<&str> = s.lines().collect();
+        let head = lines[1..]
+            .iter()
+            .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+            .copied()
+            .collect();
+        (head, lines.len())
+    }
+
+    #[test]
+    fn a_hostile_value_cannot_add_a_line_to_the_job_script() {
+        use crate::runtime::spec::Resources;
+        let hostile = [
+            "gpu\nrm -rf ~",
+            "gpu\r\n#SBATCH --wrap=id",
+            "gpu\0",
+            "gpu;id",
+            "$(id)",
+            "gpu #SBATCH",
+        ];
+        for v in hostile {
+            let cases: Vec<(Resources, Options)> = vec![
+                (
+                    Resources {
+                        partition: Some(v.into()),
+                        ..Default::default()
+                    },
+                    Options::default(),
+                ),
+                (
+                    Resources {
+                        time: Some(format!("1:00:00{v}")),
+                        ..Default::default()
+                    },
+                    Options::default(),
+                ),
+                (
+                    Resources {
+                        mem: Some(format!("16G{v}")),
+                        ..Default::default()
+                    },
+                    Options::default(),
+                ),
+                (
+                    Resources::default(),
+                    Options {
+                        account: Some(v.into()),
+                        gres: Some(format!("gpu:1{v}")),
+                        ..Default::default()
+                    },
+                ),
+            ];
+            for (r, opts) in cases {
+                let out = script(
+                    &plain_job(r.clone()),
+                    &plain_invocation(),
+                    &opts,
+                    &[],
+                    Path::new("/s/t-%j.log"),
+                )
+                .outcome();
+                assert!(
+                    out.is_err(),
+                    "{r:?} {opts:?} gave the script\n{}",
+                    out.unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_directive_takes_a_value_that_ends_its_line() {
+        for key in [
+            "job-name",
+            "output",
+            "partition",
+            "gres",
+            "time",
+            "account",
+            "cpus-per-task",
+            "mem",
+            "dependency",
+            "kill-on-invalid-dep",
+            "signal",
+            "open-mode",
+            "requeue",
+            "wrap",
+        ] {
+            for bad in ["\n", "\r", "\0", " #SBATCH --wrap=id", "\u{2028}"] {
+                for good in [
+                    "1",
+                    "yes",
+                    "append",
+                    "afterok:1",
+                    "B:USR1@1",
+                    "/s/x.log",
+                    "gpu",
+                ] {
+                    let v = format!("{good}{bad}");
+                    assert!(directive(key, Some(&v)).is_err(), "{key}={v:?}");
+                }
+            }
+        }
+        assert_eq!(directive("requeue", None).unwrap(), "#SBATCH --requeue\n");
+        assert!(directive("time", None).is_err());
+        assert!(directive("requeue", Some("x")).is_err());
+    }
+
+    #[test]
+    fn a_valid_script_has_exactly_its_directives_before_its_first_command() {
+        let job = plain_job(crate::runtime::spec::Resources {
+            partition: Some("gpu,gpu-long".into()),
+            time: Some("2-00:00:00".into()),
+            mem: Some("16G".into()),
+            cpus: Some(4),
+            gpus: Some(1),
+        });
+        let opts = Options {
+            account: Some("lab".into()),
+            ..Default::default()
+        };
+        let s = script(
+            &job,
+            &plain_invocation(),
+            &opts,
+            &["7".into()],
+            Path::new("/s/t-%j.log"),
+        )
+        .outcome()
+        .unwrap();
+        let (head, n) = directives(&s);
+        assert_eq!(
+            head,
+            [
+                "#SBATCH --job-name=advp-t",
+                "#SBATCH --output=/s/t-%j.log",
+                "#SBATCH --partition=gpu,gpu-long",
+                "#SBATCH --gres=gpu:1",
+                "#SBATCH --time=2-00:00:00",
+                "#SBATCH --account=lab",
+                "#SBATCH --cpus-per-task=4",
+                "#SBATCH --mem=16G",
+                "#SBATCH --dependency=afterok:7",
+                "#SBATCH --kill-on-invalid-dep=yes",
+                "#SBATCH --signal=B:USR1@120",
+                "#SBATCH --open-mode=append",
+                "#SBATCH --requeue",
+            ]
+        );
+        // The shebang, the directives, `cd` and `exec`.
+        assert_eq!(n, 1 + head.len() + 2, "{s}");
+    }
+
+    #[test]
+    fn a_control_character_in_a_path_or_word_of_the_command_is_refused() {
+        let job = plain_job(Default::default());
+        let log = Path::new("/s/t-%j.log");
+        let opts = Options::default();
+        let mut bad = Vec::new();
+        let mut inv = plain_invocation();
+        inv.workdir = "/w\n#SBATCH --wrap=id\n".into();
+        bad.push(inv);
+        let mut inv = plain_invocation();
+        inv.cache = "/c\rx".into();
+        bad.push(inv);
+        let mut inv = plain_invocation();
+        inv.sets = vec!["seed=1\nid".into()];
+        bad.push(inv);
+        let mut inv = plain_invocation();
+        inv.exe = "/opt/ad\u{1b}[2Jvp".into();
+        bad.push(inv);
+        for inv in bad {
+            let out = script(&job, &inv, &opts, &[], log).outcome();
+            assert!(out.is_err(), "{inv:?} gave\n{}", out.unwrap());
+        }
+        // A log folder whose name sbatch would split or cut at `#`.
+        for log in ["/s p/t-%j.log", "/s\n/t.log", "/s#x/t.log", "/s\"/t.log"] {
+            let out = script(&job, &plain_invocation(), &opts, &[], Path::new(log)).outcome();
+            assert!(out.is_err(), "{log:?} gave\n{}", out.unwrap());
+        }
+        // A shell word with spaces and quotes is quoted, on one line.
+        let mut inv = plain_invocation();
+        inv.workdir = "/w/my 'runs'".into();
+        let s = script(&job, &inv, &opts, &[], log).outcome().unwrap();
+        assert!(s.contains(r"cd '/w/my '\''runs'\'''"), "{s}");
+        assert_eq!(directives(&s).1, 1 + directives(&s).0.len() + 2, "{s}");
+    }
 
     #[test]
     fn a_job_script_has_its_dependencies_resources_and_command() {
@@ -400,7 +760,9 @@ mod tests {
             &opts,
             &["41".into(), "42".into()],
             Path::new("/s/x.log"),
-        );
+        )
+        .outcome()
+        .unwrap();
         for line in [
             "#SBATCH --job-name=advp-cat_up",
             "#SBATCH --partition=gpu",

@@ -3,6 +3,7 @@
 use crate::language::ast::DeclKind;
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Dep, Program};
+use crate::util::printable;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeSet, HashMap};
 
@@ -171,7 +172,7 @@ impl Plan {
             .map_or(String::new(), |p| format!(" (profile {p})"));
         out.push_str(&format!(
             "{}{}: {} nodes, {} edges\n",
-            program.name(),
+            printable(&program.name()),
             profile,
             self.graph.node_count(),
             self.graph.edge_count()
@@ -205,10 +206,12 @@ impl Plan {
         }
         for r in &program.reports {
             let mode = r.mode.as_ref().map_or(String::new(), |m| format!(" {m}"));
+            let paths: Vec<_> = r.paths.iter().map(|p| printable(p)).collect();
             out.push_str(&format!(
-                "report  {}{mode} → {}\n",
+                "report  {}{} → {}\n",
                 r.target,
-                r.paths.join(", ")
+                printable(&mode),
+                paths.join(", ")
             ));
         }
         out
@@ -251,7 +254,11 @@ impl Plan {
             let id = format!("report_{k}");
             out.push_str(&format!(
                 "  {id} [label=\"report\\n{}\", shape=note];\n  {} -> {id};\n",
-                r.paths.join("\\n"),
+                r.paths
+                    .iter()
+                    .map(|p| dot_text(p))
+                    .collect::<Vec<_>>()
+                    .join("\\n"),
                 dot_id(&r.target)
             ));
         }
@@ -261,5 +268,12 @@ impl Plan {
 }
 
 fn dot_id(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\\\""))
+    format!("\"{}\"", dot_text(s))
+}
+
+/// Text inside a DOT string: a quote or backslash escaped for DOT, a control
+/// character shown as `escape_debug` writes it (`\n` reads as two characters
+/// in the drawing), so no text can end the string or start a line of the file.
+fn dot_text(s: &str) -> String {
+    printable(s).replace('\\', "\\\\").replace('"', "\\\"")
 }

@@ -4,6 +4,7 @@
 
 use super::ast::Span;
 use super::source::{FileId, SourceMap};
+use crate::util::printable;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use serde::Serialize;
 use std::fmt;
@@ -71,6 +72,7 @@ codes! {
     InvalidPrecision => "advp::check::invalid_precision",
     InvalidSet => "advp::check::invalid_set",
     ReportPath => "advp::check::report_path",
+    BadResource => "advp::check::bad_resource",
     ReportFormat => "advp::check::report_format",
     ReportMode => "advp::check::report_mode",
     DivisionByZero => "advp::check::division_by_zero",
@@ -148,24 +150,30 @@ impl Diagnostic {
     }
 
     /// A miette report with its source attached, for rendering.
+    ///
+    /// Every text is shown with its control characters escaped (`\n`,
+    /// `\u{1b}`, …), the source snippet too, so a string from a file or a
+    /// path cannot start a line or drive the terminal.
     pub fn to_miette(&self, sources: &SourceMap) -> MietteDiagnostic {
         let file = sources.file(self.file);
+        let (text, at) = shown_source(&file.text);
+        let span = |s: Span| clamp(Span::new(at(s.start), at(s.end)), text.len());
         let mut labels = vec![LabeledSpan::new_primary_with_span(
-            Some(self.label.clone()).filter(|l| !l.is_empty()),
-            clamp(self.span, file.text.len()),
+            Some(printable(&self.label).into_owned()).filter(|l| !l.is_empty()),
+            span(self.span),
         )];
         for l in &self.secondary {
             labels.push(LabeledSpan::new_with_span(
-                Some(l.text.clone()),
-                clamp(l.span, file.text.len()),
+                Some(printable(&l.text).into_owned()),
+                span(l.span),
             ));
         }
         MietteDiagnostic {
             code: self.code,
-            message: self.message.clone(),
-            help: self.help.clone(),
+            message: printable(&self.message).into_owned(),
+            help: self.help.as_deref().map(|h| printable(h).into_owned()),
             labels,
-            source: NamedSource::new(file.name.clone(), file.text.clone()),
+            source: NamedSource::new(printable(&file.name), text),
             warning: self.warning,
         }
     }
@@ -199,6 +207,31 @@ impl Diagnostic {
             labels,
         }
     }
+}
+
+/// A source as a diagnostic shows it: control characters escaped as
+/// `escape_debug` writes them, except line ends (`\n`, `\r\n`) and tabs; and
+/// where each byte offset of the original is in it.
+fn shown_source(text: &str) -> (String, impl Fn(usize) -> usize + '_) {
+    let raw = |i: usize, c: char| {
+        !c.is_control() || c == '\n' || c == '\t' || (c == '\r' && text[i + 1..].starts_with('\n'))
+    };
+    let mut shown = String::with_capacity(text.len());
+    // (offset in `text` of an escaped character's end, bytes added so far).
+    let mut grown: Vec<(usize, usize)> = Vec::new();
+    for (i, c) in text.char_indices() {
+        if raw(i, c) {
+            shown.push(c);
+        } else {
+            shown.extend(c.escape_debug());
+            grown.push((i + c.len_utf8(), shown.len() - (i + c.len_utf8())));
+        }
+    }
+    let at = move |off: usize| {
+        let k = grown.partition_point(|&(end, _)| end <= off);
+        off + k.checked_sub(1).map_or(0, |k| grown[k].1)
+    };
+    (shown, at)
 }
 
 fn clamp(span: Span, len: usize) -> miette::SourceSpan {
@@ -356,6 +389,52 @@ mod tests {
         assert_eq!(nearest("curiculum", names), Some("curriculum"));
         assert_eq!(nearest("fixd", names), Some("fixed"));
         assert_eq!(nearest("banana", names), None);
+    }
+
+    #[test]
+    fn control_characters_in_a_diagnostic_are_shown_escaped() {
+        let mut sources = SourceMap::default();
+        let text = "data d = tensors(path: \"x\u{1b}[2J\ry\u{0}.st\")\r\nmodel m = n()\n";
+        let file = sources.add("dir\nname.advp", None, text.to_string());
+        let start = text.find("path").unwrap();
+        let end = text.find(".st").unwrap() + 3;
+        let m = text.find("model").unwrap();
+        let d = Diagnostic::new(
+            Code::MissingFile,
+            file,
+            Span::new(start, end),
+            "cannot read \"x\u{1b}[2J\ry\0.st\"\nrm -rf ~",
+        )
+        .label("not\nthere")
+        .also(Span::new(m, m + 5), "second\rlabel")
+        .help("h\u{7}elp");
+        let out = d.render_plain(&sources, 100);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        for shown in [
+            r#"cannot read "x\u{1b}[2J\ry\0.st"\nrm -rf ~"#,
+            r"not\nthere",
+            r"second\rlabel",
+            r"h\u{7}elp",
+            r"dir\nname.advp",
+            r#"tensors(path: "x\u{1b}[2J\ry\0.st")"#,
+        ] {
+            assert!(out.contains(shown), "{shown} missing from\n{out}");
+        }
+        assert!(!out.lines().any(|l| l.starts_with("rm -rf")), "{out}");
+        // Each label still points at its text, past the escapes.
+        assert!(out.contains("model m = n()"), "{out}");
+    }
+
+    #[test]
+    fn a_shown_source_keeps_every_span_on_its_text() {
+        let text = "a \"x\u{1b}[2J\ry\u{0}\u{9b}z\" b\r\nc\r d\n";
+        let (shown, at) = shown_source(text);
+        assert_eq!(shown, "a \"x\\u{1b}[2J\\ry\\0\\u{9b}z\" b\r\nc\\r d\n");
+        for word in ["a", "x", "[2J", "y", "z", "b", "c", "d"] {
+            let i = text.find(word).unwrap();
+            assert_eq!(&shown[at(i)..at(i + word.len())], word);
+        }
+        assert_eq!(at(text.len()), shown.len());
     }
 
     #[test]

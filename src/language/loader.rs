@@ -39,21 +39,25 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// A source file's text, refused past [`MAX_FILE_BYTES`] before it is read whole.
 pub fn read_source(path: &Path) -> Result<String, String> {
     use std::io::Read;
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {}: {e}", crate::util::shown(path)))?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read {}: {e}", crate::util::shown(path)))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!(
             "{} is larger than {} MiB; an .advp pipeline is a short text file (split a generated one with `use`)",
-            path.display(),
+            crate::util::shown(path),
             MAX_FILE_BYTES >> 20
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| format!("cannot read {}: it is not UTF-8 text", path.display()))
+    String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "cannot read {}: it is not UTF-8 text",
+            crate::util::shown(path)
+        )
+    })
 }
 
 /// Loads the file at `path`.

@@ -15,6 +15,7 @@ pub mod geometry;
 pub mod loader;
 pub mod parser;
 pub mod program;
+pub mod resources;
 pub mod schedule;
 pub mod source;
 

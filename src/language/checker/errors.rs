@@ -282,6 +282,11 @@ pub(super) enum CheckError<'e> {
         hint: Option<String>,
         keys: &'e [&'e str],
     },
+    /// A resource string not of Slurm's form for its key.
+    BadResource {
+        field: crate::language::resources::Field,
+        value: &'e str,
+    },
     // ---- claims (`compare`)
     ClaimCondition {
         key: &'e str,

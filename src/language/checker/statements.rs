@@ -265,8 +265,8 @@ impl<'a> Checker<'a> {
                 "cpus" => self
                     .int_value(&f.value, file, (1.0, 4096.0), "`cpus`")
                     .map(Value::Int),
-                "mem" | "time" | "partition" => match &f.value.kind {
-                    ExprKind::Str(s) => Some(Value::Str(s.clone())),
+                key @ ("mem" | "time" | "partition") => match &f.value.kind {
+                    ExprKind::Str(s) => self.resource_string(key, s, file, f.value.span),
                     _ => self.mismatch(&f.value, file, &Ty::Str, Fix::QuotedResource),
                 },
                 other => {
@@ -289,5 +289,17 @@ impl<'a> Checker<'a> {
             }
         }
         ok.then_some(Value::Record(out))
+    }
+
+    /// A resource string of Slurm's form for its key (`resources::Field`).
+    fn resource_string(&mut self, key: &str, s: &str, file: FileId, span: Span) -> Option<Value> {
+        let Some(field) = crate::language::resources::Field::of(key) else {
+            return Some(Value::Str(s.to_string()));
+        };
+        if field.accepts(s) {
+            return Some(Value::Str(s.to_string()));
+        }
+        self.err(CheckError::BadResource { field, value: s }.at(file, span));
+        None
     }
 }

@@ -578,6 +578,12 @@ impl CheckError<'_> {
                 "unknown resource".into(),
                 hint_then(hint, format!("resources are {}", one_of(keys))),
             ),
+            E::BadResource { field, value } => (
+                Code::BadResource,
+                field.check(value).err().unwrap_or_default(),
+                format!("not a Slurm {}", field.noun()),
+                field.form().into(),
+            ),
             E::FixedDefenseReport { name } => (
                 Code::WrongKind,
                 format!("`{name}` is a fixed defense: it has no results to report"),

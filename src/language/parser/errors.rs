@@ -103,8 +103,9 @@ pub(super) fn diagnostic_of_pest(
     let attempts = e.parse_attempts();
     let pos = attempts.as_ref().map_or(pos, |a| a.max_position.max(pos));
     let mut pos = pos.min(src.len());
-    while pos < src.len() && src[pos..].starts_with(char::is_whitespace) {
-        pos += 1;
+    // Whitespace such as U+0085 or U+2028 is more than one byte.
+    while let Some(c) = src[pos..].chars().next().filter(|c| c.is_whitespace()) {
+        pos += c.len_utf8();
     }
     let span = token_at(src, pos);
     let mut expected: Vec<String> = Vec::new();

@@ -99,3 +99,14 @@ fn comments_skip_strings() {
     assert_eq!(c.len(), 2);
     assert_eq!(&src[c[0].start..c[0].end], "# real");
 }
+
+#[test]
+fn multi_byte_whitespace_at_an_error_is_no_panic() {
+    for src in ["\u{85}", "data d = \u{2028}", "data\u{85}\u{85}d"] {
+        let e = err(src);
+        assert!(
+            src.is_char_boundary(e.span.start) && src.is_char_boundary(e.span.end),
+            "{src:?}"
+        );
+    }
+}

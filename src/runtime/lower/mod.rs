@@ -564,8 +564,15 @@ fn resources_of(n: &Node) -> R<Resources> {
         return Err("`resources` is a record: `resources { gpus: 1 }`".into());
     };
     for (k, v) in fields {
+        // Of Slurm's form, checked again: a job script writes it.
         let text = || match v {
-            Value::Str(s) => Ok(Some(s.clone())),
+            Value::Str(s) => match crate::language::resources::Field::of(k) {
+                Some(f) => f
+                    .check(s)
+                    .map(|()| Some(s.clone()))
+                    .map_err(|e| format!("`resources.{k}`: {e}; {}", f.form())),
+                None => Ok(Some(s.clone())),
+            },
             _ => Err(format!("`resources.{k}` is a string")),
         };
         let int = || {
