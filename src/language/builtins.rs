@@ -831,6 +831,18 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
 /// (`root` folders of frame data are not stamped.)
 pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
 
+/// Built-ins whose results changed meaning in a release of advp: the
+/// revision is hashed into the node's cache key (and so into every key
+/// downstream), so a cache from before recomputes them instead of showing the
+/// old numbers. Other built-ins keep their keys. Add a line when a change
+/// makes a cached result of that built-in wrong.
+pub const KEY_REVISIONS: &[(&str, &str)] = &[
+    // Test clips are distinct windows: a short video no longer gives the same
+    // window several times, so old test splits counted copies as clips.
+    ("ucf101", "distinct test windows"),
+    ("hmdb51", "distinct test windows"),
+];
+
 /// Arguments that name a file or folder a node reads: `advp check` warns
 /// when one is not there.
 pub const READ_PATHS: &[&str] = &["path", "pretrained", "root"];

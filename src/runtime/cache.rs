@@ -13,7 +13,7 @@ use crate::results::write_json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-use crate::language::builtins::FILE_ARGS;
+use crate::language::builtins::{FILE_ARGS, KEY_REVISIONS};
 
 fn file_stamp(base: &Path, p: &str) -> serde_json::Value {
     let path = if Path::new(p).is_absolute() {
@@ -60,6 +60,9 @@ pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
             "inputs": inputs,
             "files": files,
         });
+        if let Some((_, revision)) = KEY_REVISIONS.iter().find(|(b, _)| *b == n.builtin) {
+            doc["revision"] = (*revision).into();
+        }
         // Only a low precision is hashed, so fp32 runs keep their keys.
         if program.settings.precision != Precision::Fp32 {
             doc["precision"] = program.settings.precision.as_str().into();
@@ -373,5 +376,55 @@ pub fn verify_dir(dir: &Path) -> Verdict {
         Verdict::Verified
     } else {
         Verdict::Corrupt(problems)
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::keys;
+
+    /// Each node's key for `text` checked in a temporary folder.
+    fn node_keys(text: &str) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.advp");
+        std::fs::write(&path, text).unwrap();
+        let loaded = crate::language::loader::load_path(&path).unwrap();
+        let outcome = crate::language::check(&loaded, &crate::language::Options::default());
+        let program = outcome.program.expect("the pipeline checks");
+        let plan = crate::graph::plan(&program).expect("a plan");
+        let k = keys(&program, &plan, dir.path());
+        program
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .zip(k)
+            .collect()
+    }
+
+    #[test]
+    fn a_revised_builtin_gets_new_keys_and_every_other_keeps_its_own() {
+        // The keys the advp before frame-data revisions gave these nodes
+        // (`advp status --format json`, same version): a built-in without a
+        // revision keeps its key, so its cache still reads; frame data
+        // changes its key and every key downstream, so it recomputes.
+        let synthetic = node_keys(
+            "data d = synthetic(classes: 4)\nmodel m = c3d_small(classes: d.classes)\ntrain t = standard(m, d, epochs: 1)\n",
+        );
+        assert_eq!(
+            synthetic[2],
+            (
+                "t".to_string(),
+                "bfa59676f6a2d84c9601f051b0c35deb212dfd0ee6b7aef08111de2d861c66e8".to_string()
+            ),
+            "a key changed without a revision: every cache would recompute"
+        );
+        let frames = node_keys(
+            "data u = ucf101(root: \"data/ucf101\")\nmodel m = c3d_small(classes: u.classes)\ntrain t = standard(m, u, epochs: 1)\n",
+        );
+        assert_eq!(frames[2].0, "t");
+        assert_ne!(
+            frames[2].1, "232b0c5232d7d07ce68a727dcf43023b3be9e2fb65f12fb2ae7805c9c4f4c6f3",
+            "frame data's revision must change the keys downstream"
+        );
     }
 }
