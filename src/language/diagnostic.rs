@@ -74,6 +74,7 @@ codes! {
     ReportFormat => "advp::check::report_format",
     ReportMode => "advp::check::report_mode",
     DivisionByZero => "advp::check::division_by_zero",
+    TooComplex => "advp::check::too_complex",
     Cycle => "advp::graph::cycle",
     Unsupported => "advp::run::unsupported",
     NodeFailed => "advp::run::node_failed",

@@ -189,8 +189,20 @@ impl Attack {
         }
     }
 
-    /// The same attack at budget ε with step α (flickering has no ε-ball and keeps its step).
-    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Attack {
+    /// The same attack at budget ε with step α (flickering has no ε-ball and
+    /// keeps its step). A step below 0 or not finite is refused where it
+    /// would move anything (ε > 0): `advp check` refuses such a rule first,
+    /// and a rule of a fitted line is refused here.
+    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Result<Attack, String> {
+        match alpha {
+            Some(a) if eps > 0.0 && !(a.is_finite() && a >= 0.0) => Err(format!(
+                "the step size α is {a} at the budget ε = {eps}: a step is a finite number of 0 or more"
+            )),
+            _ => Ok(self.at_unchecked(eps, alpha)),
+        }
+    }
+
+    fn at_unchecked(&self, eps: f64, alpha: Option<f64>) -> Attack {
         let set = |p: &Pgd| Pgd {
             eps,
             alpha: alpha.unwrap_or(p.alpha),
@@ -221,13 +233,13 @@ impl Attack {
             Attack::Apgd(a) => Attack::Apgd(Apgd { eps, ..a.clone() }),
             Attack::Square(q) => Attack::Square(Square { eps, ..q.clone() }),
             Attack::Eot { inner, samples } => Attack::Eot {
-                inner: Box::new(inner.at(eps, alpha)),
+                inner: Box::new(inner.at_unchecked(eps, alpha)),
                 samples: *samples,
             },
             Attack::Ensemble(members) => Attack::Ensemble(
                 members
                     .iter()
-                    .map(|(n, a)| (n.clone(), a.at(eps, alpha)))
+                    .map(|(n, a)| (n.clone(), a.at_unchecked(eps, alpha)))
                     .collect(),
             ),
         }
