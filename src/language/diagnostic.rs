@@ -80,6 +80,7 @@ codes! {
     NodeFailed => "advp::run::node_failed",
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
+    EmptySplit => "advp::run::empty_split",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
 }

@@ -194,6 +194,8 @@ impl Runner<'_> {
             trained_on,
             flags,
         };
+        crate::results::finite::refuse_non_finite(&records, "records.jsonl")
+            .map_err(|e| self.fail(i, e))?;
         crate::util::write_atomic(
             &dir.join("records.jsonl"),
             crate::results::ClipRecord::jsonl(&records).as_bytes(),
