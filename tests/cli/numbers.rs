@@ -180,3 +180,56 @@ fn a_result_that_does_not_read_back_is_damaged_and_computed_again() {
     assert_eq!(read(r.dir.path().join("results/p/e.json")), table);
     assert!(r.advp(&["cache", "verify"]).status.success());
 }
+
+#[test]
+fn a_batch_larger_than_its_split_is_estimated_as_the_split() {
+    // Once: `batch: 100000000` over 8 clips was refused as needing terabytes.
+    let r = Run::new();
+    r.write(
+        "b.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 8, test: 8, val: 2)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 100000000)\neval e = robustness([t], d.test, batch: 100000000) {\n  budget sweep [0]\n}\n",
+    );
+    let o = r.advp(&["check", "b.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("too_large"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_malformed_memory_bound_is_refused_and_units_are_read() {
+    // Once `16GB`, `abc` or `inf` disabled the memory guard without a word.
+    let r = Run::new();
+    r.write(
+        "small.advp",
+        "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d)\n",
+    );
+    let check = |bound: &str| {
+        Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["check", "small.advp"])
+            .current_dir(r.dir.path())
+            .env("NO_COLOR", "1")
+            .env("ADVP_MAX_MEMORY", bound)
+            .output()
+            .unwrap()
+    };
+    for bad in ["abc", "inf", "-4G", "16XB"] {
+        let o = check(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        let err = words(&stderr(&o));
+        assert!(
+            err.contains(&format!("ADVP_MAX_MEMORY=\"{bad}\" is not a size")),
+            "{bad}: {err}"
+        );
+        assert!(err.contains("KiB, MiB, GiB, TiB"), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+    // Units are read: 1 MB is too little, 64 GiB is plenty.
+    let o = check("1 MB");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("advp::run::too_large"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check("64GiB");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
