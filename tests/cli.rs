@@ -2087,7 +2087,8 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
     );
     for (file, want) in [
         ("big.advp", "held-out and test clips"),
-        ("wide.advp", "a batch of 32 clips"),
+        // `batch: 32` over 8 training clips loads 8 at a time.
+        ("wide.advp", "a batch of 8 clips"),
     ] {
         let o = r.advp(&["check", file]);
         assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
