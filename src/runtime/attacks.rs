@@ -503,3 +503,35 @@ fn ensemble(
         by: Some(by),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::pgd::{Norm, Pgd};
+
+    #[test]
+    fn an_attack_is_never_built_with_a_step_below_zero_or_not_finite() {
+        let pgd = Attack::Pgd(Pgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            alpha: 2.0,
+            steps: 10,
+            random_start: false,
+        });
+        let eot = Attack::Eot {
+            inner: Box::new(pgd.clone()),
+            samples: 2,
+        };
+        for a in [&pgd, &eot] {
+            for bad in [-0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let e = a.at(8.0, Some(bad)).unwrap_err();
+                assert!(e.contains("at the budget ε = 8"), "{e}");
+            }
+            // ε = 0 takes no step, so its α moves nothing.
+            assert!(a.at(0.0, Some(-1.0)).is_ok());
+            assert_eq!(a.at(4.0, Some(0.0)).unwrap().alpha(), 0.0);
+            assert_eq!(a.at(4.0, None).unwrap().alpha(), 2.0);
+            assert_eq!(a.at(4.0, Some(1.5)).unwrap().eps(), 4.0);
+        }
+    }
+}
