@@ -6,6 +6,7 @@
 //! `result.json` files are written with sorted keys (through
 //! [`serde_json::Value`]); `metrics.jsonl` lines keep the field order below.
 
+pub mod finite;
 pub mod replicates;
 pub mod stats;
 
@@ -498,6 +499,7 @@ impl EpochMetrics {
     }
 
     pub fn jsonl(metrics: &[EpochMetrics]) -> Result<String, String> {
+        finite::refuse_non_finite(metrics, "metrics.jsonl")?;
         let mut text = String::new();
         for m in metrics {
             text.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
@@ -601,8 +603,14 @@ pub enum AnalysisResult {
     Gap(GapResult),
 }
 
-/// Writes a result as pretty JSON with sorted keys, atomically.
+/// Writes a result as pretty JSON with sorted keys, atomically; a number
+/// that is not finite (which JSON would write as `null`) is refused.
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    finite::refuse_non_finite(v, &name)?;
     let v = serde_json::to_value(v).map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
     crate::util::write_atomic(path, format!("{text}\n").as_bytes())

@@ -8,6 +8,8 @@ mod clips;
 mod model;
 #[path = "cli/slurm.rs"]
 mod slurm;
+#[path = "cli/numbers.rs"]
+mod numbers;
 
 struct Run {
     dir: tempfile::TempDir,
@@ -2091,7 +2093,8 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
     );
     for (file, want) in [
         ("big.advp", "held-out and test clips"),
-        ("wide.advp", "a batch of 32 clips"),
+        // `batch: 32` over 8 training clips loads 8 at a time.
+        ("wide.advp", "a batch of 8 clips"),
     ] {
         let o = r.advp(&["check", file]);
         assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));

@@ -232,6 +232,9 @@ pub fn main() -> i32 {
     quiet_on_closed_output();
     let cli = Cli::parse();
     crate::util::set_verbose(cli.verbose);
+    if let Err(code) = memory_bound_readable(&cli.command) {
+        return code;
+    }
     match cli.command {
         Command::Check { files, format } => files::check(&files, format),
         Command::Fmt { files, check } => files::fmt(&files, check),
@@ -279,6 +282,26 @@ pub fn main() -> i32 {
             }
         }
         Command::Init { file } => files::init(&file),
+    }
+}
+
+/// A malformed `ADVP_MAX_MEMORY` would bound nothing: the commands that
+/// estimate sizes refuse it (exit 2) before reading any file.
+fn memory_bound_readable(command: &Command) -> Result<(), i32> {
+    let estimates = matches!(
+        command,
+        Command::Check { .. }
+            | Command::Graph { .. }
+            | Command::Run { .. }
+            | Command::Status { .. }
+            | Command::Report { .. }
+    );
+    match crate::runtime::lower::bounds::memory_setting() {
+        Err(e) if estimates => {
+            eprintln!("error: {e}");
+            Err(2)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -76,6 +76,7 @@ codes! {
     ReportFormat => "advp::check::report_format",
     ReportMode => "advp::check::report_mode",
     DivisionByZero => "advp::check::division_by_zero",
+    TooComplex => "advp::check::too_complex",
     Cycle => "advp::graph::cycle",
     Unsupported => "advp::run::unsupported",
     NodeFailed => "advp::run::node_failed",
@@ -85,6 +86,7 @@ codes! {
     NoGradient => "advp::run::no_gradient",
     ForwardFailed => "advp::run::forward_failed",
     NotTorchscript => "advp::run::not_torchscript",
+    EmptySplit => "advp::run::empty_split",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
 }

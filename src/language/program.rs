@@ -5,7 +5,8 @@
 use super::ast::{DeclKind, Span};
 use super::source::{FileId, SourceMap};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
@@ -72,19 +73,43 @@ impl Value {
     }
 }
 
-/// A step-size rule: arithmetic of `eps`, numbers and fitted step sizes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// A step-size rule: arithmetic of `eps`, numbers, fitted step sizes and
+/// named `rule`s. A named rule is shared, never copied: every use holds the
+/// same [`RuleDef`], so `rule r1 = r0 + r0`, `rule r2 = r1 + r1`, … is as large
+/// as its text, and [`RuleExpr::eval`] evaluates each rule once per budget.
+#[derive(Clone, Debug, PartialEq)]
 pub enum RuleExpr {
     Num(f64),
     Eps,
     /// The line fitted by a `step_fit` analysis node.
     Fit(String),
+    /// A `rule` declaration, by reference.
+    Rule(Arc<RuleDef>),
     Add(Box<RuleExpr>, Box<RuleExpr>),
     Sub(Box<RuleExpr>, Box<RuleExpr>),
     Mul(Box<RuleExpr>, Box<RuleExpr>),
     Div(Box<RuleExpr>, Box<RuleExpr>),
     Neg(Box<RuleExpr>),
+}
+
+/// A `rule NAME = …` declaration: its name and its own expression, whose
+/// rules are references again.
+pub struct RuleDef {
+    pub name: String,
+    pub body: RuleExpr,
+}
+
+impl PartialEq for RuleDef {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || (self.name == other.name && self.body == other.body)
+    }
+}
+
+/// The name only: a definition is printed where it is declared, not at every use.
+impl std::fmt::Debug for RuleDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RuleDef({:?})", self.name)
+    }
 }
 
 impl RuleExpr {
@@ -104,6 +129,7 @@ impl RuleExpr {
             }
             RuleExpr::Eps => "eps".into(),
             RuleExpr::Fit(n) => n.clone(),
+            RuleExpr::Rule(d) => d.name.clone(),
             RuleExpr::Add(a, b) => format!("{} + {}", a.text(), b.text()),
             RuleExpr::Sub(a, b) => format!("{} - {}", a.text(), wrap(b)),
             RuleExpr::Mul(a, b) => format!("{} * {}", wrap(a), wrap(b)),
@@ -120,7 +146,17 @@ impl RuleExpr {
     }
 
     /// α for a budget ε; `fit` gives (a, b) of a fitted line α = a·ε + b.
+    /// Each named rule is evaluated once, however often it is used.
     pub fn eval(&self, eps: f64, fit: &dyn Fn(&str) -> Option<(f64, f64)>) -> Option<f64> {
+        self.eval_in(eps, fit, &mut HashMap::new())
+    }
+
+    fn eval_in(
+        &self,
+        eps: f64,
+        fit: &dyn Fn(&str) -> Option<(f64, f64)>,
+        memo: &mut HashMap<*const RuleDef, Option<f64>>,
+    ) -> Option<f64> {
         Some(match self {
             RuleExpr::Num(v) => *v,
             RuleExpr::Eps => eps,
@@ -128,12 +164,150 @@ impl RuleExpr {
                 let (a, b) = fit(n)?;
                 a * eps + b
             }
-            RuleExpr::Add(a, b) => a.eval(eps, fit)? + b.eval(eps, fit)?,
-            RuleExpr::Sub(a, b) => a.eval(eps, fit)? - b.eval(eps, fit)?,
-            RuleExpr::Mul(a, b) => a.eval(eps, fit)? * b.eval(eps, fit)?,
-            RuleExpr::Div(a, b) => a.eval(eps, fit)? / b.eval(eps, fit)?,
-            RuleExpr::Neg(a) => -a.eval(eps, fit)?,
+            RuleExpr::Rule(d) => {
+                let key = Arc::as_ptr(d);
+                if let Some(v) = memo.get(&key) {
+                    return *v;
+                }
+                let v = d.body.eval_in(eps, fit, memo);
+                memo.insert(key, v);
+                v?
+            }
+            RuleExpr::Add(a, b) => a.eval_in(eps, fit, memo)? + b.eval_in(eps, fit, memo)?,
+            RuleExpr::Sub(a, b) => a.eval_in(eps, fit, memo)? - b.eval_in(eps, fit, memo)?,
+            RuleExpr::Mul(a, b) => a.eval_in(eps, fit, memo)? * b.eval_in(eps, fit, memo)?,
+            RuleExpr::Div(a, b) => a.eval_in(eps, fit, memo)? / b.eval_in(eps, fit, memo)?,
+            RuleExpr::Neg(a) => -a.eval_in(eps, fit, memo)?,
         })
+    }
+
+    /// Every named rule this expression uses, directly or through other
+    /// rules, each once, a rule after the rules it uses.
+    pub fn rules(&self) -> Vec<&Arc<RuleDef>> {
+        fn walk<'e>(
+            e: &'e RuleExpr,
+            seen: &mut HashSet<*const RuleDef>,
+            out: &mut Vec<&'e Arc<RuleDef>>,
+        ) {
+            match e {
+                RuleExpr::Rule(d) => {
+                    if seen.insert(Arc::as_ptr(d)) {
+                        walk(&d.body, seen, out);
+                        out.push(d);
+                    }
+                }
+                RuleExpr::Add(a, b)
+                | RuleExpr::Sub(a, b)
+                | RuleExpr::Mul(a, b)
+                | RuleExpr::Div(a, b) => {
+                    walk(a, seen, out);
+                    walk(b, seen, out);
+                }
+                RuleExpr::Neg(a) => walk(a, seen, out),
+                RuleExpr::Num(_) | RuleExpr::Eps | RuleExpr::Fit(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut HashSet::new(), &mut out);
+        out
+    }
+
+    /// Operations of this expression alone, a named rule counting as one.
+    fn own_size(&self) -> usize {
+        match self {
+            RuleExpr::Add(a, b)
+            | RuleExpr::Sub(a, b)
+            | RuleExpr::Mul(a, b)
+            | RuleExpr::Div(a, b) => 1 + a.own_size() + b.own_size(),
+            RuleExpr::Neg(a) => 1 + a.own_size(),
+            _ => 1,
+        }
+    }
+
+    /// Operations evaluated for one budget: this expression's and each named
+    /// rule's it uses, once each.
+    pub fn size(&self) -> usize {
+        self.rules()
+            .iter()
+            .map(|d| d.body.own_size())
+            .fold(self.own_size(), usize::saturating_add)
+    }
+
+    /// The `step_fit` nodes the expression (or a rule it uses) names.
+    pub fn fits(&self) -> Vec<String> {
+        fn walk(e: &RuleExpr, out: &mut Vec<String>) {
+            match e {
+                RuleExpr::Fit(n) => {
+                    if !out.contains(n) {
+                        out.push(n.clone())
+                    }
+                }
+                RuleExpr::Add(a, b)
+                | RuleExpr::Sub(a, b)
+                | RuleExpr::Mul(a, b)
+                | RuleExpr::Div(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                RuleExpr::Neg(a) => walk(a, out),
+                RuleExpr::Rule(_) | RuleExpr::Num(_) | RuleExpr::Eps => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        for d in self.rules() {
+            walk(&d.body, &mut out);
+        }
+        out
+    }
+}
+
+/// What cache keys hash: an expression without named rules as the tree it
+/// is (`{"div": [{"eps": …}, …]}`); one with them as its tree, rules by name,
+/// and every rule it uses once, in order: `{"expr": …, "rules": [[name, body], …]}`.
+/// Linear in the text, however often a rule is used.
+impl Serialize for RuleExpr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let rules = self.rules();
+        if rules.is_empty() {
+            return Shallow(self).serialize(s);
+        }
+        let defs: Vec<(&str, Shallow)> = rules
+            .iter()
+            .map(|d| (d.name.as_str(), Shallow(&d.body)))
+            .collect();
+        let mut st = s.serialize_struct("Rule", 2)?;
+        st.serialize_field("expr", &Shallow(self))?;
+        st.serialize_field("rules", &defs)?;
+        st.end()
+    }
+}
+
+/// One expression, its named rules by name.
+struct Shallow<'e>(&'e RuleExpr);
+
+impl Serialize for Shallow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTupleVariant;
+        const E: &str = "RuleExpr";
+        let pair = |s: S, i: u32, name: &'static str, a: &RuleExpr, b: &RuleExpr| {
+            let mut t = s.serialize_tuple_variant(E, i, name, 2)?;
+            t.serialize_field(&Shallow(a))?;
+            t.serialize_field(&Shallow(b))?;
+            t.end()
+        };
+        match self.0 {
+            RuleExpr::Num(v) => s.serialize_newtype_variant(E, 0, "num", v),
+            RuleExpr::Eps => s.serialize_unit_variant(E, 1, "eps"),
+            RuleExpr::Fit(n) => s.serialize_newtype_variant(E, 2, "fit", n),
+            RuleExpr::Add(a, b) => pair(s, 3, "add", a, b),
+            RuleExpr::Sub(a, b) => pair(s, 4, "sub", a, b),
+            RuleExpr::Mul(a, b) => pair(s, 5, "mul", a, b),
+            RuleExpr::Div(a, b) => pair(s, 6, "div", a, b),
+            RuleExpr::Neg(a) => s.serialize_newtype_variant(E, 7, "neg", &Shallow(a)),
+            RuleExpr::Rule(d) => s.serialize_newtype_variant(E, 8, "rule", &d.name),
+        }
     }
 }
 
@@ -318,5 +492,54 @@ impl Program {
             || "pipeline".to_string(),
             |s| s.to_string_lossy().into_owned(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `d0 = eps / 4`, `dk = d(k-1) + d(k-1)`: 2^k uses of `eps`, k + 1 definitions.
+    fn doubling(levels: usize) -> RuleExpr {
+        let mut r = RuleExpr::Rule(Arc::new(RuleDef {
+            name: "d0".into(),
+            body: RuleExpr::Div(Box::new(RuleExpr::Eps), Box::new(RuleExpr::Num(4.0))),
+        }));
+        for k in 1..=levels {
+            r = RuleExpr::Rule(Arc::new(RuleDef {
+                name: format!("d{k}"),
+                body: RuleExpr::Add(Box::new(r.clone()), Box::new(r)),
+            }));
+        }
+        r
+    }
+
+    #[test]
+    fn a_shared_rule_is_evaluated_and_written_once() {
+        // 2^60 leaves inlined; 61 definitions shared.
+        let r = doubling(60);
+        assert_eq!(r.size(), 1 + 3 + 60 * 3);
+        assert_eq!(r.eval(4.0, &|_| None), Some(2f64.powi(60)));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.len() < 4000, "{} bytes", json.len());
+        assert!(json.starts_with(r#"{"expr":{"rule":"d60"},"rules":[["d0",{"div":["eps",{"num":4.0}]}],["d1",{"add":[{"rule":"d0"},{"rule":"d0"}]}]"#), "{json}");
+        assert_eq!(r.text(), "d60");
+        assert_eq!(format!("{r:?}"), r#"Rule(RuleDef("d60"))"#);
+    }
+
+    #[test]
+    fn a_rule_without_names_is_written_as_before() {
+        let r = RuleExpr::Mul(
+            Box::new(RuleExpr::Num(0.2)),
+            Box::new(RuleExpr::Add(
+                Box::new(RuleExpr::Eps),
+                Box::new(RuleExpr::Neg(Box::new(RuleExpr::Fit("f".into())))),
+            )),
+        );
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"mul":[{"num":0.2},{"add":["eps",{"neg":{"fit":"f"}}]}]}"#
+        );
+        assert_eq!(r.fits(), vec!["f".to_string()]);
     }
 }

@@ -108,6 +108,25 @@ impl<T> Schedule<T> {
     }
 }
 
+impl<T> Schedule<T> {
+    /// [`Schedule::map`] with a conversion that can fail: the first error.
+    pub fn try_map<U, E>(&self, f: impl Fn(&T) -> Result<U, E>) -> Result<Schedule<U>, E> {
+        let all = |values: &[T]| values.iter().map(&f).collect::<Result<Vec<U>, E>>();
+        Ok(match self {
+            Schedule::Fixed(v) => Schedule::Fixed(f(v)?),
+            Schedule::Curriculum { values, every } => Schedule::Curriculum {
+                values: all(values)?,
+                every: *every,
+            },
+            Schedule::Adaptive { values, every } => Schedule::Adaptive {
+                values: all(values)?,
+                every: *every,
+            },
+            Schedule::Uniform(values) => Schedule::Uniform(all(values)?),
+        })
+    }
+}
+
 impl<T: Clone> Schedule<T> {
     /// The plan for each of `epochs` epochs.
     pub fn per_epoch(&self, epochs: u64) -> Vec<Epoch<T>> {

@@ -199,8 +199,20 @@ impl Attack {
         }
     }
 
-    /// The same attack at budget ε with step α (flickering has no ε-ball and keeps its step).
-    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Attack {
+    /// The same attack at budget ε with step α (flickering has no ε-ball and
+    /// keeps its step). A step below 0 or not finite is refused where it
+    /// would move anything (ε > 0): `advp check` refuses such a rule first,
+    /// and a rule of a fitted line is refused here.
+    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Result<Attack, String> {
+        match alpha {
+            Some(a) if eps > 0.0 && !(a.is_finite() && a >= 0.0) => Err(format!(
+                "the step size α is {a} at the budget ε = {eps}: a step is a finite number of 0 or more"
+            )),
+            _ => Ok(self.at_unchecked(eps, alpha)),
+        }
+    }
+
+    fn at_unchecked(&self, eps: f64, alpha: Option<f64>) -> Attack {
         let set = |p: &Pgd| Pgd {
             eps,
             alpha: alpha.unwrap_or(p.alpha),
@@ -231,13 +243,13 @@ impl Attack {
             Attack::Apgd(a) => Attack::Apgd(Apgd { eps, ..a.clone() }),
             Attack::Square(q) => Attack::Square(Square { eps, ..q.clone() }),
             Attack::Eot { inner, samples } => Attack::Eot {
-                inner: Box::new(inner.at(eps, alpha)),
+                inner: Box::new(inner.at_unchecked(eps, alpha)),
                 samples: *samples,
             },
             Attack::Ensemble(members) => Attack::Ensemble(
                 members
                     .iter()
-                    .map(|(n, a)| (n.clone(), a.at(eps, alpha)))
+                    .map(|(n, a)| (n.clone(), a.at_unchecked(eps, alpha)))
                     .collect(),
             ),
         }
@@ -500,4 +512,36 @@ fn ensemble(
         steps: Some(steps),
         by: Some(by),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::pgd::{Norm, Pgd};
+
+    #[test]
+    fn an_attack_is_never_built_with_a_step_below_zero_or_not_finite() {
+        let pgd = Attack::Pgd(Pgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            alpha: 2.0,
+            steps: 10,
+            random_start: false,
+        });
+        let eot = Attack::Eot {
+            inner: Box::new(pgd.clone()),
+            samples: 2,
+        };
+        for a in [&pgd, &eot] {
+            for bad in [-0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let e = a.at(8.0, Some(bad)).unwrap_err();
+                assert!(e.contains("at the budget ε = 8"), "{e}");
+            }
+            // ε = 0 takes no step, so its α moves nothing.
+            assert!(a.at(0.0, Some(-1.0)).is_ok());
+            assert_eq!(a.at(4.0, Some(0.0)).unwrap().alpha(), 0.0);
+            assert_eq!(a.at(4.0, None).unwrap().alpha(), 2.0);
+            assert_eq!(a.at(4.0, Some(1.5)).unwrap().eps(), 4.0);
+        }
+    }
 }

@@ -339,6 +339,19 @@ pub(super) enum CheckError<'e> {
         ext: &'e str,
         formats: &'e [&'e str],
     },
+    // ---- step sizes
+    /// A step-size rule negative or not finite at a budget the node runs.
+    BadStep {
+        rule: String,
+        eps: f64,
+        alpha: f64,
+    },
+    /// A rule past [`super::rules::MAX_RULE_NODES`] operations (`nodes`), or
+    /// nested past [`super::rules::MAX_RULE_DEPTH`] rules (`None`).
+    TooComplex {
+        name: &'e str,
+        nodes: Option<usize>,
+    },
 }
 
 /// What a type mismatch suggests writing instead.

@@ -10,6 +10,7 @@
 //! label and help are written once, in `wording`, and "did you mean" hints come from
 //! `suggest`. Free helpers such as `const_eval` and `shift_spans` are in `util`.
 
+mod alpha;
 mod binding;
 mod claims;
 mod collect;

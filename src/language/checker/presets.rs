@@ -35,6 +35,9 @@ impl<'a> Checker<'a> {
             (Some(block), Some(b)) => self.resolve_stmts(b, block, e.file),
             _ => BTreeMap::new(),
         };
+        if let Some(block) = &e.decl.block {
+            self.check_alpha(e.decl.kind, &builtin, &args, &stmts, block, e.file);
+        }
         let claims = std::mem::take(&mut self.claims);
         if let (Some(block), false) = (&e.decl.block, claims.is_empty()) {
             self.check_claims(&name, block, &args, e.file);

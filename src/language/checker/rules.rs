@@ -5,8 +5,15 @@ use super::suggest::suggest;
 use super::util::const_eval;
 use super::Checker;
 use crate::language::ast::*;
-use crate::language::program::{Dep, RuleExpr};
+use crate::language::program::{Dep, RuleDef, RuleExpr};
 use crate::language::source::FileId;
+use std::sync::Arc;
+
+/// The most operations one step size may take to evaluate, each rule it
+/// uses counted once (the stdlib's take 3 to 6).
+pub const MAX_RULE_NODES: usize = 4096;
+/// The most rules one rule may reach through others (`r3 = r2 + 1`, …).
+pub const MAX_RULE_DEPTH: usize = 256;
 
 impl<'a> Checker<'a> {
     pub(super) fn rule_of(&mut self, name: &str) -> Option<RuleExpr> {
@@ -18,15 +25,66 @@ impl<'a> Checker<'a> {
         if self.in_cycle(name) {
             return None;
         }
+        // Rules inside rules recurse here: the nesting is bounded before it
+        // can exhaust the stack.
+        let depth = self.stack.iter().filter(|(n, ..)| self.is_rule(n)).count();
+        if depth >= MAX_RULE_DEPTH {
+            // At the use that goes one rule too deep.
+            let (file, span) = match (self.current_ref, self.stack.last()) {
+                (Some(span), Some((_, file, _))) => (*file, span),
+                _ => (e.file, e.decl.name.span),
+            };
+            self.err(CheckError::TooComplex { name, nodes: None }.at(file, span));
+            self.rule_memo.insert(name.to_string(), None);
+            return None;
+        }
         self.stack
             .push((name.to_string(), e.file, e.decl.name.span));
         let outer = std::mem::take(&mut self.deps);
-        let r = self.rule_expr(&e.decl.value, e.file);
+        let body = self.rule_expr(&e.decl.value, e.file);
         let mine = std::mem::replace(&mut self.deps, outer);
         self.preset_deps.insert(name.to_string(), mine);
         self.stack.pop();
+        // Shared, not copied: every use of the rule holds this definition.
+        let r = body.map(|body| {
+            RuleExpr::Rule(Arc::new(RuleDef {
+                name: name.to_string(),
+                body,
+            }))
+        });
+        let r = r.and_then(|r| self.bounded(r, name, e.file, e.decl.name.span));
         self.rule_memo.insert(name.to_string(), r.clone());
         r
+    }
+
+    /// Whether `name` is a rule (and not a preset).
+    fn is_rule(&self, name: &str) -> bool {
+        self.index
+            .get(name)
+            .is_some_and(|&i| self.entries[i].decl.kind == DeclKind::Rule)
+    }
+
+    /// `r` if evaluating it stays within [`MAX_RULE_NODES`] operations, its
+    /// rules counted once each; else `advp::check::too_complex` at `span`.
+    pub(super) fn bounded(
+        &mut self,
+        r: RuleExpr,
+        name: &str,
+        file: FileId,
+        span: Span,
+    ) -> Option<RuleExpr> {
+        let nodes = r.size();
+        if nodes > MAX_RULE_NODES {
+            self.err(
+                CheckError::TooComplex {
+                    name,
+                    nodes: Some(nodes),
+                }
+                .at(file, span),
+            );
+            return None;
+        }
+        Some(r)
     }
 
     pub(super) fn rule_expr(&mut self, e: &Expr, file: FileId) -> Option<RuleExpr> {

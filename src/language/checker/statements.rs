@@ -214,6 +214,7 @@ impl<'a> Checker<'a> {
                     ),
                     builtins::StmtValue::Alpha => {
                         let r = self.rule_expr(value, file)?;
+                        let r = self.bounded(r, &key.name, file, value.span)?;
                         if let RuleExpr::Num(v) = r {
                             self.check_range(v, EPS_RANGE, value.span, file, "a step size")?;
                         }

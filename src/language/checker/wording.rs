@@ -657,6 +657,32 @@ impl CheckError<'_> {
                     format!("use {what}"),
                 )
             }
+            E::BadStep { rule, eps, alpha } => (
+                Code::OutOfRange,
+                format!("the step size `{rule}` is {alpha} at the budget ε = {eps}"),
+                format!("α = {alpha} at ε = {eps}"),
+                "a step size must be a finite number of 0 or more at every budget the node runs: a negative step walks away from the adversary, and PGD then reports a robustness it does not have; write the rule so it stays ≥ 0, e.g. `alpha eps / 4`".into(),
+            ),
+            E::TooComplex { name, nodes } => match nodes {
+                Some(n) => (
+                    Code::TooComplex,
+                    format!(
+                        "the step size `{name}` takes {n} operations to evaluate, more than {}",
+                        super::rules::MAX_RULE_NODES
+                    ),
+                    "too complex".into(),
+                    "a step size needs a few operations of `eps`: write it directly, e.g. `rule r = 0.2 * (eps + 1)`".into(),
+                ),
+                None => (
+                    Code::TooComplex,
+                    format!(
+                        "the rule `{name}` is reached through more than {} other rules",
+                        super::rules::MAX_RULE_DEPTH
+                    ),
+                    "nested too deep".into(),
+                    "write the step size with fewer rules in between, e.g. `rule r = 0.2 * (eps + 1)`".into(),
+                ),
+            },
         };
         Wording {
             code,

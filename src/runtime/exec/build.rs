@@ -6,9 +6,12 @@ use crate::language::diagnostic::Code;
 use crate::results::FitResult;
 use crate::runtime::data::{self, Dataset};
 use crate::runtime::defenses::Defense;
+use crate::runtime::frames;
 use crate::runtime::models::{self, Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
-use crate::runtime::spec::{Classes, DataSpec, DefenseSpec, Learning, NodeId, NodeSpec, StepRule};
+use crate::runtime::spec::{
+    Classes, DataSpec, DefenseSpec, Learning, NodeId, NodeSpec, SplitName, StepRule,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -45,6 +48,49 @@ impl Runner<'_> {
         let d = Rc::new(d);
         self.data.insert(i, d.clone());
         Ok(d)
+    }
+
+    /// A split with no clips, read by node `node`, stops the run before any
+    /// work: its every cell would be 0 of 0 clips (shown as 0.0 ± 50.0). The
+    /// error names the split and where its clips come from.
+    pub(super) fn refuse_empty_split(
+        &self,
+        node: NodeId,
+        d: NodeId,
+        split: SplitName,
+        data: &Dataset,
+    ) -> Result<(), RunError> {
+        if !data.split(split.as_str()).is_empty() {
+            return Ok(());
+        }
+        let name = &self.program.nodes[d].name;
+        let source = match self.spec(d) {
+            NodeSpec::Data(DataSpec::Tensors { path, val }) => match split {
+                SplitName::Test => format!("`x_test` in {} holds no clips", path.display()),
+                SplitName::Val => format!(
+                    "`val: {val}` holds out no clip of `x` in {}",
+                    path.display()
+                ),
+                SplitName::Train => format!("`x` in {} leaves no training clip", path.display()),
+            },
+            NodeSpec::Data(DataSpec::Frames { args, root }) => {
+                let list = match (args.kind, split) {
+                    (frames::Kind::Ucf101, SplitName::Test) => {
+                        format!("testlist{:02}.txt", args.split)
+                    }
+                    (frames::Kind::Ucf101, _) => format!("trainlist{:02}.txt", args.split),
+                    (frames::Kind::Hmdb51, _) => format!("<class>_test_split{}.txt", args.split),
+                };
+                format!("the split list {list} under {root} lists no video for it")
+            }
+            _ => format!("`{name}` was given no {} clips", split.as_str()),
+        };
+        Err(RunError::Diagnostics(vec![self.diag(
+            node,
+            Code::EmptySplit,
+            format!("`{name}.{}` has no clips: {source}", split.as_str()),
+            "nothing was run; add clips to the split, or read another split",
+        )]))
     }
 
     /// The model node `i` describes, its class count read off data if needed.

@@ -36,41 +36,43 @@ impl Runner<'_> {
             Columns::Attacks(attacks) => attacks
                 .iter()
                 .map(|a| match a {
-                    None => eval::Cell {
+                    None => Ok(eval::Cell {
                         label: Some("none".into()),
                         name: "none".into(),
                         eps: 0.0,
                         attack: None,
                         setting: CLEAN.into(),
-                    },
+                    }),
                     Some(a) => {
                         let eps = a.attack.eps();
-                        let attack = Some(a.attack.at(eps, plan.alpha_at(eps)));
-                        eval::Cell {
+                        let attack = Some(a.attack.at(eps, plan.alpha_at(eps))?);
+                        Ok(eval::Cell {
                             label: Some(a.label.clone()),
                             name: a.label.clone(),
                             eps,
                             setting: setting(&attack),
                             attack,
-                        }
+                        })
                     }
                 })
-                .collect(),
+                .collect::<Result<_, String>>(),
             Columns::Budgets(budgets) => budgets
                 .iter()
                 .map(|&eps| {
                     let attack = (eps > 0.0 || matches!(plan.base, Attack::Flicker(_)))
-                        .then(|| plan.at(eps));
-                    eval::Cell {
+                        .then(|| plan.at(eps))
+                        .transpose()?;
+                    Ok(eval::Cell {
                         label: None,
                         name: e.attack.label.clone(),
                         eps,
                         setting: setting(&attack),
                         attack,
-                    }
+                    })
                 })
-                .collect(),
-        };
+                .collect::<Result<_, String>>(),
+        }
+        .map_err(|err| self.fail(i, err))?;
         let keep = self.keep_adversarial.contains(&i);
         let dir = self.workdir(i)?;
         let mut rows: Vec<Row> = Vec::new();
@@ -192,6 +194,8 @@ impl Runner<'_> {
             trained_on,
             flags,
         };
+        crate::results::finite::refuse_non_finite(&records, "records.jsonl")
+            .map_err(|e| self.fail(i, e))?;
         crate::util::write_atomic(
             &dir.join("records.jsonl"),
             crate::results::ClipRecord::jsonl(&records).as_bytes(),

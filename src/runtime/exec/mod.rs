@@ -470,6 +470,8 @@ impl<'a> Runner<'a> {
                     "nothing was run; fix the data or the split and run again",
                 )]));
             }
+            let (node, split) = user.unwrap_or((d, SplitName::Train));
+            self.refuse_empty_split(node, d, split, &data)?;
         }
         Ok(())
     }

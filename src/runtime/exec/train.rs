@@ -28,11 +28,15 @@ impl Runner<'_> {
         };
         let schedule = match (&attack, &t.schedule) {
             (None, _) | (_, TrainSchedule::Clean) => Schedule::Fixed(Attack::Fgsm(0.0)),
-            (Some(plan), TrainSchedule::Budgets(b)) => b.map(|&eps| plan.at(eps)),
-            (Some(plan), TrainSchedule::Types(types)) => types.map(|a| {
-                let eps = a.attack.eps();
-                a.attack.at(eps, plan.alpha_at(eps))
-            }),
+            (Some(plan), TrainSchedule::Budgets(b)) => b
+                .try_map(|&eps| plan.at(eps))
+                .map_err(|e| self.fail(i, e))?,
+            (Some(plan), TrainSchedule::Types(types)) => types
+                .try_map(|a| {
+                    let eps = a.attack.eps();
+                    a.attack.at(eps, plan.alpha_at(eps))
+                })
+                .map_err(|e| self.fail(i, e))?,
         };
         Ok(TrainSpec {
             node: self.program.nodes[i].name.clone(),

@@ -160,7 +160,7 @@ impl Cx<'_> {
                         );
                     }
                     let name = member_name(&m.label, &members);
-                    members.push((name, m.attack.at(eps, None)));
+                    members.push((name, m.attack.at(eps, None)?));
                 }
                 label = members
                     .iter()

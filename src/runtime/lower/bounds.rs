@@ -5,11 +5,13 @@
 
 use super::*;
 
-/// Bytes a run may use: `ADVP_MAX_MEMORY` (`64G`, `512M`, or bytes), else the
-/// machine's memory; `None` when neither is known.
+/// Bytes a run may use: `ADVP_MAX_MEMORY` (see [`parse_size`]), else the
+/// machine's memory; `None` when neither is known. A malformed
+/// `ADVP_MAX_MEMORY` is refused by the CLI before any command that lowers
+/// ([`memory_setting`]); a caller that bypassed it gets the machine's memory.
 pub fn memory_limit() -> Option<u64> {
-    if let Ok(v) = std::env::var("ADVP_MAX_MEMORY") {
-        return parse_size(&v);
+    if let Ok(Some(v)) = memory_setting() {
+        return Some(v);
     }
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: u64 = info
@@ -23,19 +25,51 @@ pub fn memory_limit() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn parse_size(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (num, mul) = match v.chars().last()? {
-        'K' | 'k' => (&v[..v.len() - 1], 1u64 << 10),
-        'M' | 'm' => (&v[..v.len() - 1], 1 << 20),
-        'G' | 'g' => (&v[..v.len() - 1], 1 << 30),
-        'T' | 't' => (&v[..v.len() - 1], 1 << 40),
-        _ => (v, 1),
+/// `ADVP_MAX_MEMORY` read: `None` when unset, an error naming the variable,
+/// its value and the accepted forms when it is not a size.
+pub fn memory_setting() -> Result<Option<u64>, String> {
+    let Some(v) = std::env::var_os("ADVP_MAX_MEMORY") else {
+        return Ok(None);
     };
-    num.trim()
-        .parse::<f64>()
-        .ok()
-        .map(|n| (n * mul as f64) as u64)
+    let text = v.to_string_lossy();
+    parse_size(&text).map(Some).ok_or_else(|| {
+        format!(
+            "ADVP_MAX_MEMORY={text:?} is not a size: write a whole number of bytes, or a number with a unit: K, M, G, T or KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB (powers of 1024), e.g. `ADVP_MAX_MEMORY=64GiB` or `ADVP_MAX_MEMORY=16G`"
+        )
+    })
+}
+
+/// A size in bytes: `4096`, `512M`, `1.5 GB`, `64GiB` (units case-insensitive;
+/// K/M/G/T and KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024). A
+/// negative, non-finite, unit-less fractional or unknown size is `None`.
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = (&v[..split], v[split..].trim_start());
+    // Digits with at most one point, at least one digit: no sign, no `inf`, no exponent.
+    if num.is_empty() || !num.chars().any(|c| c.is_ascii_digit()) || num.matches('.').count() > 1 {
+        return None;
+    }
+    let mul: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024f64,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    let bytes = num.parse::<f64>().ok()? * mul;
+    // A fraction of a byte is a typo, not a size.
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 || (unit.is_empty() && num.contains('.')) {
+        return None;
+    }
+    Some(bytes.round() as u64)
 }
 
 fn gib(b: u64) -> String {
@@ -56,6 +90,18 @@ fn clip_bytes(d: &DataSpec) -> Option<u64> {
     )
 }
 
+/// Clips in a split, when the spec knows them before the data is opened.
+fn split_clips(d: &DataSpec, split: SplitName) -> Option<usize> {
+    match d {
+        DataSpec::Synthetic(a) => Some(match split {
+            SplitName::Train => a.train,
+            SplitName::Val => a.val,
+            SplitName::Test => a.test,
+        }),
+        DataSpec::Frames { .. } | DataSpec::Tensors { .. } => None,
+    }
+}
+
 /// A batch in flight: the clips, the perturbation, its gradient and the
 /// attacked copy (activations come on top).
 const BATCH_COPIES: u64 = 4;
@@ -70,10 +116,18 @@ pub(super) fn check(
         NodeSpec::Data(s) => Some(s),
         _ => None,
     };
-    let batch_of = |d: NodeId, batch: usize| {
-        data(d)
-            .and_then(clip_bytes)
-            .map(|c| c.saturating_mul(batch as u64).saturating_mul(BATCH_COPIES))
+    // A batch never holds more clips than its split has.
+    let batch_of = |d: NodeId, split: SplitName, batch: usize| {
+        let d = data(d)?;
+        let clips = batch.min(split_clips(d, split).unwrap_or(usize::MAX));
+        let bytes = clip_bytes(d)?
+            .saturating_mul(clips as u64)
+            .saturating_mul(BATCH_COPIES);
+        Some((
+            bytes,
+            format!("a batch of {clips} clips"),
+            "a smaller `batch`, or smaller clips",
+        ))
     };
     let mut out = Vec::new();
     for (i, spec) in nodes.iter().enumerate() {
@@ -89,28 +143,18 @@ pub(super) fn check(
                     "fewer `val` and `test` clips, or smaller `frames` or `size`",
                 )
             }
-            NodeSpec::Train(t) => match batch_of(t.data, t.training.batch) {
-                Some(b) => (
-                    b,
-                    format!("a batch of {} clips", t.training.batch),
-                    "a smaller `batch`, or smaller clips",
-                ),
+            NodeSpec::Train(t) => match batch_of(t.data, SplitName::Train, t.training.batch) {
+                Some(b) => b,
                 None => continue,
             },
-            NodeSpec::Defense(DefenseSpec::ApeGan(g)) => match batch_of(g.data, g.training.batch) {
-                Some(b) => (
-                    b,
-                    format!("a batch of {} clips", g.training.batch),
-                    "a smaller `batch`, or smaller clips",
-                ),
-                None => continue,
-            },
-            NodeSpec::Eval(e) => match batch_of(e.split.data, e.batch) {
-                Some(b) => (
-                    b,
-                    format!("a batch of {} clips", e.batch),
-                    "a smaller `batch`, or smaller clips",
-                ),
+            NodeSpec::Defense(DefenseSpec::ApeGan(g)) => {
+                match batch_of(g.data, SplitName::Train, g.training.batch) {
+                    Some(b) => b,
+                    None => continue,
+                }
+            }
+            NodeSpec::Eval(e) => match batch_of(e.split.data, e.split.split, e.batch) {
+                Some(b) => b,
                 None => continue,
             },
             _ => continue,
@@ -144,9 +188,50 @@ mod tests {
 
     #[test]
     fn sizes_read_with_their_units() {
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size("1.5G"), Some(3 << 29));
         assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size(" 4096 "), Some(4096));
+        assert_eq!(parse_size("4096B"), Some(4096));
+        // K/M/G/T and KB/MB/GB/TB: powers of 1000, any case, a space allowed.
+        assert_eq!(parse_size("512M"), Some(512_000_000));
+        assert_eq!(parse_size("512 mb"), Some(512_000_000));
+        assert_eq!(parse_size("16GB"), Some(16_000_000_000));
+        assert_eq!(parse_size("16g"), Some(16_000_000_000));
+        assert_eq!(parse_size("1.5G"), Some(1_500_000_000));
+        assert_eq!(parse_size("2k"), Some(2000));
+        assert_eq!(parse_size("3T"), Some(3_000_000_000_000));
+        assert_eq!(parse_size("3 tb"), Some(3_000_000_000_000));
+        // KiB/MiB/GiB/TiB: powers of 1024.
+        assert_eq!(parse_size("1KiB"), Some(1024));
+        assert_eq!(parse_size("64GiB"), Some(64 << 30));
+        assert_eq!(parse_size("64 gib"), Some(64 << 30));
+        assert_eq!(parse_size("1.5 MiB"), Some(3 << 19));
+        assert_eq!(parse_size("2TIB"), Some(2 << 40));
+    }
+
+    #[test]
+    fn anything_else_is_not_a_size() {
+        for bad in [
+            "",
+            "abc",
+            "lots",
+            "inf",
+            "Infinity",
+            "NaN",
+            "-1",
+            "-16G",
+            "+5",
+            "1e9",
+            "16GBs",
+            "16 G B",
+            "G",
+            ".",
+            "1.2.3",
+            "0.5",
+            "16XB",
+            "16 KIBI",
+            "99999999999999T",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::video_attacks::{Flicker, Position, SaliencyMode};
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
-use crate::language::program::{Node, Program, RuleExpr, StmtValue, Value};
+use crate::language::program::{Node, Program, StmtValue, Value};
 use crate::language::schedule::Schedule;
 use crate::results::Through;
 use std::collections::{BTreeMap, HashMap};
@@ -482,9 +482,8 @@ impl<'a> Cx<'a> {
             }) => r.clone(),
             _ => return Ok(None),
         };
-        let mut names = Vec::new();
-        fit_names(&expr, &mut names);
-        let fits = names
+        let fits = expr
+            .fits()
             .into_iter()
             .map(|name| {
                 let id = self.id(&name)?;
@@ -595,18 +594,6 @@ fn resources_of(n: &Node) -> R<Resources> {
         }
     }
     Ok(r)
-}
-
-fn fit_names(r: &RuleExpr, out: &mut Vec<String>) {
-    match r {
-        RuleExpr::Fit(n) => out.push(n.clone()),
-        RuleExpr::Add(a, b) | RuleExpr::Sub(a, b) | RuleExpr::Mul(a, b) | RuleExpr::Div(a, b) => {
-            fit_names(a, out);
-            fit_names(b, out);
-        }
-        RuleExpr::Neg(a) => fit_names(a, out),
-        RuleExpr::Num(_) | RuleExpr::Eps => {}
-    }
 }
 
 /// A statement default of the table (`pgd`), resolved by the checker as if

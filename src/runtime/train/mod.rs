@@ -44,8 +44,14 @@ impl AttackPlan {
             .and_then(|r| r.eval(eps, &|n| self.fits.get(n).copied()))
     }
 
-    pub fn at(&self, eps: f64) -> Attack {
-        self.base.at(eps, self.alpha_at(eps))
+    /// The attack at budget ε; an error names the rule when its α cannot be a step.
+    pub fn at(&self, eps: f64) -> Result<Attack, String> {
+        self.base
+            .at(eps, self.alpha_at(eps))
+            .map_err(|e| match &self.alpha {
+                Some(r) => format!("{e} (the rule `{}`)", r.text()),
+                None => e,
+            })
     }
 }
 
