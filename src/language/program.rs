@@ -113,13 +113,28 @@ impl std::fmt::Debug for RuleDef {
 }
 
 impl RuleExpr {
-    /// The rule as written: `eps / 4`, `optimal`, `0.2 * (eps + 1)`.
+    /// The rule in full, as a reader of a table wants it: `eps / 4`,
+    /// `0.2 * (eps + 1) / 2` for `optimal / 2`. A rule whose full text would
+    /// exceed [`INLINE_LIMIT`] operations names its rules instead (`r24`).
     pub fn text(&self) -> String {
-        let wrap = |e: &RuleExpr| match e {
-            RuleExpr::Add(..) | RuleExpr::Sub(..) => format!("({})", e.text()),
-            _ => e.text(),
-        };
+        self.text_with(self.inlined_size() <= INLINE_LIMIT)
+    }
+
+    /// The expression a reader sees at this place: through a named rule when
+    /// rules are written out.
+    fn shown(&self, inline: bool) -> &RuleExpr {
         match self {
+            RuleExpr::Rule(d) if inline => d.body.shown(inline),
+            e => e,
+        }
+    }
+
+    fn text_with(&self, inline: bool) -> String {
+        let wrap = |e: &RuleExpr| match e.shown(inline) {
+            RuleExpr::Add(..) | RuleExpr::Sub(..) => format!("({})", e.text_with(inline)),
+            _ => e.text_with(inline),
+        };
+        match self.shown(inline) {
             RuleExpr::Num(v) => {
                 if v.fract() == 0.0 {
                     format!("{v:.0}")
@@ -130,19 +145,45 @@ impl RuleExpr {
             RuleExpr::Eps => "eps".into(),
             RuleExpr::Fit(n) => n.clone(),
             RuleExpr::Rule(d) => d.name.clone(),
-            RuleExpr::Add(a, b) => format!("{} + {}", a.text(), b.text()),
-            RuleExpr::Sub(a, b) => format!("{} - {}", a.text(), wrap(b)),
+            RuleExpr::Add(a, b) => format!("{} + {}", a.text_with(inline), b.text_with(inline)),
+            RuleExpr::Sub(a, b) => format!("{} - {}", a.text_with(inline), wrap(b)),
             RuleExpr::Mul(a, b) => format!("{} * {}", wrap(a), wrap(b)),
             RuleExpr::Div(a, b) => format!(
                 "{} / {}",
                 wrap(a),
-                match &**b {
-                    RuleExpr::Mul(..) | RuleExpr::Div(..) => format!("({})", b.text()),
+                match b.shown(inline) {
+                    RuleExpr::Mul(..) | RuleExpr::Div(..) => format!("({})", b.text_with(inline)),
                     _ => wrap(b),
                 }
             ),
             RuleExpr::Neg(a) => format!("-{}", wrap(a)),
         }
+    }
+
+    /// Operations of the expression with every named rule written out
+    /// (saturating: 24 doubling rules are 2^24 operations, counted in 24 steps).
+    pub fn inlined_size(&self) -> usize {
+        fn walk(e: &RuleExpr, memo: &mut HashMap<*const RuleDef, usize>) -> usize {
+            match e {
+                RuleExpr::Rule(d) => {
+                    if let Some(n) = memo.get(&Arc::as_ptr(d)) {
+                        return *n;
+                    }
+                    let n = walk(&d.body, memo);
+                    memo.insert(Arc::as_ptr(d), n);
+                    n
+                }
+                RuleExpr::Add(a, b)
+                | RuleExpr::Sub(a, b)
+                | RuleExpr::Mul(a, b)
+                | RuleExpr::Div(a, b) => 1usize
+                    .saturating_add(walk(a, memo))
+                    .saturating_add(walk(b, memo)),
+                RuleExpr::Neg(a) => 1usize.saturating_add(walk(a, memo)),
+                RuleExpr::Num(_) | RuleExpr::Eps | RuleExpr::Fit(_) => 1,
+            }
+        }
+        walk(self, &mut HashMap::new())
     }
 
     /// α for a budget ε; `fit` gives (a, b) of a fitted line α = a·ε + b.
@@ -262,30 +303,37 @@ impl RuleExpr {
     }
 }
 
-/// What cache keys hash: an expression without named rules as the tree it
-/// is (`{"div": [{"eps": …}, …]}`); one with them as its tree, rules by name,
-/// and every rule it uses once, in order: `{"expr": …, "rules": [[name, body], …]}`.
-/// Linear in the text, however often a rule is used.
+/// What cache keys hash. An expression of at most [`INLINE_LIMIT`]
+/// operations with its rules written out is that tree (`{"div": [{"eps": …},
+/// …]}`), as advp wrote every rule before rules were shared, so the keys of
+/// existing pipelines (`alpha optimal`) and their caches stay. A larger one is
+/// its tree with rules by name and every rule it uses once, in order:
+/// `{"expr": …, "rules": [[name, body], …]}`, linear in the text however often
+/// a rule is used.
 impl Serialize for RuleExpr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let rules = self.rules();
-        if rules.is_empty() {
-            return Shallow(self).serialize(s);
+        if self.inlined_size() <= INLINE_LIMIT {
+            return Shallow(self, true).serialize(s);
         }
-        let defs: Vec<(&str, Shallow)> = rules
+        let defs: Vec<(&str, Shallow)> = self
+            .rules()
             .iter()
-            .map(|d| (d.name.as_str(), Shallow(&d.body)))
+            .map(|d| (d.name.as_str(), Shallow(&d.body, false)))
             .collect();
         let mut st = s.serialize_struct("Rule", 2)?;
-        st.serialize_field("expr", &Shallow(self))?;
+        st.serialize_field("expr", &Shallow(self, false))?;
         st.serialize_field("rules", &defs)?;
         st.end()
     }
 }
 
-/// One expression, its named rules by name.
-struct Shallow<'e>(&'e RuleExpr);
+/// Operations up to which a rule is written out in full: in tables, and in
+/// what cache keys hash.
+pub const INLINE_LIMIT: usize = 4096;
+
+/// One expression, its named rules written out (`true`) or by name.
+struct Shallow<'e>(&'e RuleExpr, bool);
 
 impl Serialize for Shallow<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -293,8 +341,8 @@ impl Serialize for Shallow<'_> {
         const E: &str = "RuleExpr";
         let pair = |s: S, i: u32, name: &'static str, a: &RuleExpr, b: &RuleExpr| {
             let mut t = s.serialize_tuple_variant(E, i, name, 2)?;
-            t.serialize_field(&Shallow(a))?;
-            t.serialize_field(&Shallow(b))?;
+            t.serialize_field(&Shallow(a, self.1))?;
+            t.serialize_field(&Shallow(b, self.1))?;
             t.end()
         };
         match self.0 {
@@ -305,7 +353,8 @@ impl Serialize for Shallow<'_> {
             RuleExpr::Sub(a, b) => pair(s, 4, "sub", a, b),
             RuleExpr::Mul(a, b) => pair(s, 5, "mul", a, b),
             RuleExpr::Div(a, b) => pair(s, 6, "div", a, b),
-            RuleExpr::Neg(a) => s.serialize_newtype_variant(E, 7, "neg", &Shallow(a)),
+            RuleExpr::Neg(a) => s.serialize_newtype_variant(E, 7, "neg", &Shallow(a, self.1)),
+            RuleExpr::Rule(d) if self.1 => Shallow(&d.body, true).serialize(s),
             RuleExpr::Rule(d) => s.serialize_newtype_variant(E, 8, "rule", &d.name),
         }
     }

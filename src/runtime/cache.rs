@@ -422,6 +422,23 @@ mod key_tests {
             ),
             "a key changed without a revision: every cache would recompute"
         );
+        // A named rule is written out in what keys hash, as before rules
+        // were shared: `alpha half_optimal` keeps its key.
+        let rule = node_keys(&format!(
+            "use \"{}/stdlib/attacks.advp\"\ndata d = synthetic(classes: 4)\nmodel m = c3d_small(classes: d.classes)\ntrain t = adversarial(m, d, attack: pgd_inf(steps: 2), epochs: 1) {{\n  budget fixed 8\n  alpha half_optimal\n}}\n",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        let key = |keys: &[(String, String)], node: &str| {
+            keys.iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, k)| k.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            key(&rule, "t"),
+            "33134d178b81197a8c2d98892662078d0c1604701fd5b420709c1ff5def58ff7",
+            "a named rule changed its key"
+        );
         let frames = node_keys(
             "data u = ucf101(root: \"data/ucf101\")\nmodel m = c3d_small(classes: u.classes)\ntrain t = standard(m, u, epochs: 1)\n",
         );
