@@ -6,10 +6,10 @@ use std::process::{Command, Output};
 mod clips;
 #[path = "cli/model.rs"]
 mod model;
-#[path = "cli/slurm.rs"]
-mod slurm;
 #[path = "cli/numbers.rs"]
 mod numbers;
+#[path = "cli/slurm.rs"]
+mod slurm;
 
 struct Run {
     dir: tempfile::TempDir,
