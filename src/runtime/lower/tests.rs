@@ -248,3 +248,71 @@ fn claims_lower_to_their_column_or_name_the_missing_one() {
         .iter()
         .all(|(_, d)| d.code == crate::language::diagnostic::Code::InvalidClaim));
 }
+
+/// The language's own example, `step_fit(benign, ucf.test, budgets: 1..12)`,
+/// runs PGD without an `attack` statement (the table's default, as an
+/// evaluation's); an analysis without the grid it searches is told what to
+/// write, with a code of its own.
+#[test]
+fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
+    use crate::runtime::spec::AnalysisSpec;
+    let l = lower_text(
+        "analyze fit = step_fit(t0, d0.test, budgets: 1..4) {\n  alpha grid [1, 2]\n}\n\
+         analyze surface = loss_surface(t0, d0.test) {\n  alpha grid [1, 2]\n  steps grid 1..2\n}\n\
+         analyze bare = step_fit(t0, d0.test)\n",
+    );
+    let problems: Vec<String> = l
+        .problems
+        .iter()
+        .map(|(_, d)| {
+            format!(
+                "{}: {} ({})",
+                d.code,
+                d.message,
+                d.help.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let (i, d) = &l.problems[0];
+    assert_eq!(d.code, crate::language::diagnostic::Code::MissingStatement);
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("`alpha grid 0.25..8 step 0.25`"),
+        "{problems:#?}"
+    );
+    assert!(matches!(l.nodes[*i], NodeSpec::Invalid));
+    let analyses: Vec<&AnalysisSpec> = l
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            NodeSpec::Analysis(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            analyses[..],
+            [AnalysisSpec::Fit { .. }, AnalysisSpec::Surface { .. }]
+        ),
+        "{analyses:?}"
+    );
+}
+
+/// A refusal says what to do: none of the lowering's messages speaks of
+/// the project's process instead ("follow the open issues", "not executed
+/// yet").
+#[test]
+fn no_refusal_of_the_lowering_speaks_of_process() {
+    for file in ["mod.rs", "nodes.rs", "attacks.rs", "bounds.rs"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/runtime/lower")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for word in ["issue", "not yet", "yet\"", "yet\")", "follow the", "TODO"] {
+            assert!(!text.contains(word), "{file} says `{word}`");
+        }
+    }
+}
