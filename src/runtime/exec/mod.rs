@@ -18,6 +18,7 @@
 mod analysis;
 mod build;
 mod eval;
+mod tools;
 mod train;
 
 use super::cache::{self, Cache};
@@ -322,6 +323,7 @@ impl<'a> Runner<'a> {
         let targets = self.targets()?;
         self.preflight(&targets)?;
         self.needed_files(&targets)?;
+        self.needed_tools(&targets)?;
         Ok(targets)
     }
 
