@@ -97,3 +97,29 @@ fn a_missing_ffmpeg_is_found_before_any_work() {
         .count();
     assert_eq!(entries, 0, "nothing was computed: {err}");
 }
+
+/// The language's own `step_fit(benign, ucf.test, budgets: 1..12)` checks
+/// and runs: PGD and the α grid are the table's defaults.
+#[test]
+fn a_step_fit_without_attack_or_alpha_checks_and_runs() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         train t = standard(net, d, epochs: 1)\n\
+         analyze fit = step_fit(t, d.test, budgets: [2, 4], samples: 4)\n\
+         report fit to \"fit.json\"\n",
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(r.dir.path().join("out/fit.json")).expect("fit.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(
+        v["fit"]["alphas"].as_array().map(Vec::len),
+        Some(32),
+        "the default grid 0.25..8 step 0.25: {v:#}"
+    );
+}

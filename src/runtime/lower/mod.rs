@@ -287,7 +287,7 @@ const BUG_HELP: &str = "the file checks, so this is a bug in advp, not in the fi
 fn unsupported(n: &Node, e: Refusal) -> Diagnostic {
     let label = match e.code {
         Code::CannotRun => format!("`{}` cannot run as written", n.name),
-        Code::MissingStatement => format!("`{}` needs a statement", n.name),
+        Code::MissingStatement => format!("`{}` has nothing to search", n.name),
         _ => format!("while preparing `{}`", n.name),
     };
     Diagnostic::new(e.code, n.file, n.name_span, e.message)
@@ -672,11 +672,13 @@ fn fit_names(r: &RuleExpr, out: &mut Vec<String>) {
     }
 }
 
-/// A statement default of the table (`pgd`), resolved by the checker as if
-/// the user had written it.
+/// A statement default of the table (`pgd`, `grid 0.25..8 step 0.25`),
+/// resolved by the checker as if the user had written it.
 fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
-    let ty = match stmt.value {
-        builtins::StmtValue::Attack => builtins::Ty::Attack,
+    let (ty, text) = match (stmt.value, text.strip_prefix("grid ")) {
+        (builtins::StmtValue::Attack, None) => (builtins::Ty::Attack, text),
+        // An analysis' axis: `grid 0.25..8 step 0.25`, its numbers.
+        (builtins::StmtValue::Alpha, Some(range)) => (builtins::Ty::Numbers, range),
         _ => {
             return Err(Refusal::bug(format!(
                 "the `{}` statement takes no default",

@@ -417,14 +417,14 @@ impl Cx<'_> {
             a.split("split")?,
             a.count("samples")?.max(1),
         );
-        // The axes have no default in the table: an analysis without them
-        // would search nothing.
+        // An axis without a grid (none given, and no default in the table,
+        // or a rule of `eps`) would search nothing.
         let axis = |key: &str, example: &str| -> R<Vec<f64>> {
             let values = grid(key)?;
             if values.is_empty() {
                 return Err(Refusal::missing(
                     format!(
-                        "`{}` searches the `{key}` of a grid, and its block gives none",
+                        "`{}` searches `{key}` over a grid of numbers, and its block gives no grid",
                         n.name
                     ),
                     format!("write `{key} grid {example}` in the block of `{}`", n.name),

@@ -190,8 +190,18 @@ fn statement_defaults_of_the_table_lower() {
                     index: &index,
                     base: dir,
                 };
-                cx.attack(&v)
-                    .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
+                match s.value {
+                    builtins::StmtValue::Attack => {
+                        cx.attack(&v)
+                            .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
+                    }
+                    _ => assert!(
+                        super::numbers(&v).is_some_and(|n| !n.is_empty()),
+                        "{}'s `{}` default is no grid: {v:?}",
+                        b.name,
+                        s.key
+                    ),
+                }
             }
         }
     }
@@ -250,16 +260,17 @@ fn claims_lower_to_their_column_or_name_the_missing_one() {
 }
 
 /// The language's own example, `step_fit(benign, ucf.test, budgets: 1..12)`,
-/// runs PGD without an `attack` statement (the table's default, as an
-/// evaluation's); an analysis without the grid it searches is told what to
-/// write, with a code of its own.
+/// runs: PGD without an `attack` statement and the paper's grid without an
+/// `alpha` one (the table's defaults); an analysis without an axis that has
+/// no default is told what to write, with a code of its own.
 #[test]
 fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
     use crate::runtime::spec::AnalysisSpec;
     let l = lower_text(
         "analyze fit = step_fit(t0, d0.test, budgets: 1..4) {\n  alpha grid [1, 2]\n}\n\
          analyze surface = loss_surface(t0, d0.test) {\n  alpha grid [1, 2]\n  steps grid 1..2\n}\n\
-         analyze bare = step_fit(t0, d0.test)\n",
+         analyze bare = step_fit(t0, d0.test)\n\
+         analyze flat = loss_surface(t0, d0.test) {\n  alpha grid [1, 2]\n}\n",
     );
     let problems: Vec<String> = l
         .problems
@@ -280,7 +291,7 @@ fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
         d.help
             .as_deref()
             .unwrap_or("")
-            .contains("`alpha grid 0.25..8 step 0.25`"),
+            .contains("`steps grid 1..20`"),
         "{problems:#?}"
     );
     assert!(matches!(l.nodes[*i], NodeSpec::Invalid));
@@ -292,13 +303,14 @@ fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
             _ => None,
         })
         .collect();
-    assert!(
-        matches!(
-            analyses[..],
-            [AnalysisSpec::Fit { .. }, AnalysisSpec::Surface { .. }]
-        ),
-        "{analyses:?}"
-    );
+    let [AnalysisSpec::Fit { .. }, AnalysisSpec::Surface { .. }, AnalysisSpec::Fit { alphas, pgd, .. }] =
+        &analyses[..]
+    else {
+        panic!("{analyses:?}");
+    };
+    let grid: Vec<f64> = (1..=32).map(|k| k as f64 * 0.25).collect();
+    assert_eq!(alphas, &grid, "the default grid 0.25..8 step 0.25");
+    assert!(pgd.steps > 0, "{pgd:?}");
 }
 
 /// A refusal says what to do: none of the lowering's messages speaks of
