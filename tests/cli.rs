@@ -3105,11 +3105,15 @@ fn every_training_method_and_loss_trains_and_reports_its_time() {
     assert!(!o.status.success());
     let err = words(&stderr(&o));
     assert!(
-        err.contains("`method: fgsm_rs` takes an L∞ PGD or FGSM attack"),
+        err.contains("`method: fgsm_rs` takes its budget from an L∞ PGD or FGSM attack"),
         "{err}"
     );
     assert!(
-        err.contains("`loss: trades` runs its own PGD; give it with `method: pgd`"),
+        err.contains("`loss: trades` runs its own PGD, and `method: free` perturbs another way"),
+        "{err}"
+    );
+    assert!(
+        err.contains("write `method: pgd` with `loss: trades`"),
         "{err}"
     );
 }
