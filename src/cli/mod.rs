@@ -676,7 +676,7 @@ fn run(
         Err(RunError::Missing(diags)) => {
             print_diagnostics(&diags, &program.sources);
             eprintln!(
-                "error: advp could not run {}: {} missing file(s)",
+                "error: advp could not run {}: {} missing file(s) or tool(s)",
                 pipeline.file.display(),
                 diags.len()
             );

@@ -59,43 +59,46 @@ eval e = robustness([t], d.test) {
 
 /// A `video_compression` run without ffmpeg on the PATH stops before the
 /// training it would otherwise finish first, naming the tool, the node and
-/// how to install it.
+/// how to install it; with `--jobs` too, before the first job.
 #[test]
 fn a_missing_ffmpeg_is_found_before_any_work() {
-    let r = Run::new();
-    r.write(
-        "p.advp",
-        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)\n\
-         model net = c3d_small(classes: d.classes, width: 4)\n\
-         defense h264 = video_compression()\n\
-         train t = standard(net, d, epochs: 1)\n\
-         eval e = robustness([h264 >> t], d.test) {\n  budget sweep [0]\n}\n",
-    );
-    let empty = r.dir.path().join("no-tools");
-    std::fs::create_dir_all(&empty).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet"])
-        .current_dir(r.dir.path())
-        .env("NO_COLOR", "1")
-        // libtorch comes through the binary's rpath, not the environment.
-        .env_remove("LD_LIBRARY_PATH")
-        .env_remove("ADVP_FFMPEG")
-        .env("PATH", &empty)
-        .output()
-        .expect("the binary runs");
-    let err = words(&stderr(&o));
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("advp::run::missing_tool"), "{err}");
-    assert!(err.contains("`h264`"), "{err}");
-    assert!(err.contains("apt-get install ffmpeg"), "{err}");
-    assert!(err.contains("conda"), "{err}");
-    let entries = std::fs::read_dir(r.dir.path().join(".advp/cache"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join("manifest.json").exists())
-        .count();
-    assert_eq!(entries, 0, "nothing was computed: {err}");
+    for jobs in [&[][..], &["--jobs", "2"][..]] {
+        let r = Run::new();
+        r.write(
+            "p.advp",
+            "data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)\n\
+             model net = c3d_small(classes: d.classes, width: 4)\n\
+             defense h264 = video_compression()\n\
+             train t = standard(net, d, epochs: 1)\n\
+             eval e = robustness([h264 >> t], d.test) {\n  budget sweep [0]\n}\n",
+        );
+        let empty = r.dir.path().join("no-tools");
+        std::fs::create_dir_all(&empty).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["run", "p.advp", "--quiet"])
+            .args(jobs)
+            .current_dir(r.dir.path())
+            .env("NO_COLOR", "1")
+            // libtorch comes through the binary's rpath, not the environment.
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("ADVP_FFMPEG")
+            .env("PATH", &empty)
+            .output()
+            .expect("the binary runs");
+        let err = words(&stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{jobs:?}: {err}");
+        assert!(err.contains("advp::run::missing_tool"), "{err}");
+        assert!(err.contains("`h264`"), "{err}");
+        assert!(err.contains("apt-get install ffmpeg"), "{err}");
+        assert!(err.contains("conda"), "{err}");
+        let entries = std::fs::read_dir(r.dir.path().join(".advp/cache"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("manifest.json").exists())
+            .count();
+        assert_eq!(entries, 0, "{jobs:?}: nothing was computed: {err}");
+    }
 }
 
 /// The language's own `step_fit(benign, ucf.test, budgets: 1..12)` checks

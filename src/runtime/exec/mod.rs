@@ -323,7 +323,6 @@ impl<'a> Runner<'a> {
         let targets = self.targets()?;
         self.preflight(&targets)?;
         self.needed_files(&targets)?;
-        self.needed_tools(&targets)?;
         Ok(targets)
     }
 
@@ -368,6 +367,7 @@ impl<'a> Runner<'a> {
     /// Runs every target that is not cached; gives what ran and what was cached.
     pub fn run(&mut self) -> Result<(Summary, Vec<usize>), RunError> {
         let targets = self.prepare()?;
+        self.needed_tools(&targets)?;
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),

@@ -8,8 +8,11 @@ use crate::runtime::spec::DefenseSpec;
 
 impl Runner<'_> {
     /// Refuses a run whose nodes to compute (or what they read) use a
-    /// defense whose tool is not installed: `advp::run::missing_tool`.
-    pub(super) fn needed_tools(&self, targets: &[usize]) -> Result<(), RunError> {
+    /// defense whose tool is not installed here: `advp::run::missing_tool`.
+    /// Called by a run and by `--jobs` before its first job; not before
+    /// Slurm jobs, whose machines may have tools this one lacks (each job's
+    /// own run looks on its machine).
+    pub fn needed_tools(&self, targets: &[usize]) -> Result<(), RunError> {
         let mut needed = HashSet::new();
         let mut stack: Vec<usize> = targets
             .iter()
