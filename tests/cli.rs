@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[path = "cli/checks.rs"]
+mod checks;
 #[path = "cli/clips.rs"]
 mod clips;
 #[path = "cli/model.rs"]
@@ -3112,11 +3114,15 @@ fn every_training_method_and_loss_trains_and_reports_its_time() {
     assert!(!o.status.success());
     let err = words(&stderr(&o));
     assert!(
-        err.contains("`method: fgsm_rs` takes an L∞ PGD or FGSM attack"),
+        err.contains("`method: fgsm_rs` takes its budget from an L∞ PGD or FGSM attack"),
         "{err}"
     );
     assert!(
-        err.contains("`loss: trades` runs its own PGD; give it with `method: pgd`"),
+        err.contains("`loss: trades` runs its own PGD, and `method: free` perturbs another way"),
+        "{err}"
+    );
+    assert!(
+        err.contains("write `method: pgd` with `loss: trades`"),
         "{err}"
     );
 }
@@ -3413,7 +3419,7 @@ fn low_precision_trains_deterministically_in_its_own_cache_entries() {
     let o = gan.advp(&["run", "p.advp", "--quiet"]);
     let err = words(&stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("advp::run::unsupported"), "{err}");
+    assert!(err.contains("advp::run::cannot_run"), "{err}");
     assert!(err.contains("precision: bf16"), "{err}");
 }
 

@@ -120,9 +120,19 @@ fn invalid(path: &Utf8Path, text: String) -> Result {
     let mut errors = outcome.errors.clone();
     let mut sources = outcome.sources.clone();
     if let Some(p) = &outcome.program {
-        if let Err(e) = graph::plan(p) {
-            errors.extend(e);
-            sources = p.sources.clone();
+        match graph::plan(p) {
+            Err(e) => {
+                errors.extend(e);
+                sources = p.sources.clone();
+            }
+            // What checks but cannot run: `advp check` lowers too, and shows
+            // the lowering's refusals with the checker's errors.
+            Ok(_) => {
+                let abs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path.as_str());
+                let base = abs.parent().expect("a golden file has a folder");
+                let lowered = advp::runtime::lower::lower(p, base);
+                errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
+            }
         }
     }
     assert!(!errors.is_empty(), "{path} should be rejected");

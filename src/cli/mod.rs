@@ -699,7 +699,7 @@ fn run(
         Err(RunError::Missing(diags)) => {
             print_diagnostics(&diags, &program.sources);
             eprintln!(
-                "error: advp could not run {}: {} missing file(s)",
+                "error: advp could not run {}: {} missing file(s) or tool(s)",
                 crate::util::shown(&pipeline.file),
                 diags.len()
             );

@@ -92,6 +92,11 @@ pub fn distribute(
                 | crate::runtime::exec::RunError::Refused(d),
             ) => return Err(Error::Missing(d)),
         };
+        if let (Executor::Local { .. }, Err(crate::runtime::exec::RunError::Missing(d))) =
+            (executor, r.needed_tools(&targets))
+        {
+            return Err(Error::Missing(d));
+        }
         let seed = (runners.len() > 1).then(|| r.program().settings.seed);
         for mut j in pending(r, &targets, jobs.len(), seed) {
             of.push((k, j.node));

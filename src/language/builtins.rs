@@ -295,6 +295,14 @@ const EVAL_ATTACK_STMT: StmtSpec = StmtSpec {
     ..ATTACK_STMT
 };
 
+/// The attack of a step-size analysis: without the statement, PGD with its
+/// own defaults, as an evaluation's.
+const ANALYSIS_ATTACK_STMT: StmtSpec = StmtSpec {
+    default: Some("pgd"),
+    doc: "the PGD (or FGSM) whose step size is studied: `attack pgd(steps: 10)`",
+    ..ATTACK_STMT
+};
+
 const ALPHA_RULE: StmtSpec = StmtSpec {
     key: "alpha",
     modes: &[],
@@ -494,12 +502,12 @@ pub const BUILTINS: &[Builtin] = &[
         kind: DeclKind::Attack,
         doc: "APGD (Croce & Hein 2020), AutoAttack's white-box attack for clips: step-size halving at checkpoints, momentum 0.75, best-loss iterate; `targets: 9` is APGD-T.",
         params: &[
-            p("loss", Ty::Choice(&["ce", "dlr"]), Text("ce"), "cross-entropy, or the difference of logits ratio (≥ 3 classes; targeted with `targets`)"),
+            p("loss", Ty::Choice(&["ce", "dlr"]), Text("ce"), "cross-entropy, or the difference of logits ratio (≥ 3 classes; targeted with `targets`, ≥ 4 classes)"),
             p("norm", Ty::Norm, Text("inf"), "the norm of the ball"),
             pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units"),
             pr("steps", Ty::Int, Text("100"), COUNT, "iterations N per run"),
             pr("restarts", Ty::Int, Text("1"), COUNT, "random restarts, each on the clips still robust"),
-            pr("targets", Ty::Int, Text("0"), (0.0, 1000.0), "APGD-T: the top-k other classes targeted in turn (targeted DLR; AutoAttack's standard uses 9); 0 untargeted"),
+            pr("targets", Ty::Int, Text("0"), (0.0, 1000.0), "APGD-T: the top-k other classes targeted in turn, at most classes − 1 (targeted DLR; AutoAttack's standard uses 9); 0 untargeted"),
             pr("rho", Ty::Num, Text("0.75"), UNIT, "the checkpoint test's share ρ of steps whose loss rose"),
             p("bn", Ty::Choice(&["eval", "train"]), Text("eval"), "BatchNorm mode during the attack"),
         ],
@@ -723,7 +731,7 @@ pub const BUILTINS: &[Builtin] = &[
             pr("samples", Ty::Int, Text("256"), COUNT, "clips used"),
         ],
         stmts: &[
-            ATTACK_STMT,
+            ANALYSIS_ATTACK_STMT,
             StmtSpec {
                 key: "budget",
                 modes: &["fixed"],
@@ -763,14 +771,14 @@ pub const BUILTINS: &[Builtin] = &[
             pr("samples", Ty::Int, Text("256"), COUNT, "clips used"),
         ],
         stmts: &[
-            ATTACK_STMT,
+            ANALYSIS_ATTACK_STMT,
             StmtSpec {
                 key: "alpha",
                 modes: &[],
                 value: StmtValue::Alpha,
                 grid: GridUse::Optional,
-                default: None,
-                doc: "the α searched: `alpha grid 0.25..8 step 0.25`",
+                default: Some("grid 0.25..8 step 0.25"),
+                doc: "the α searched, a grid of numbers",
             },
             RESOURCES,
         ],

@@ -9,6 +9,7 @@
 pub mod ast;
 pub mod builtins;
 pub mod checker;
+pub mod classes;
 pub mod diagnostic;
 pub mod fmt;
 pub mod geometry;

@@ -118,13 +118,23 @@ impl Apgd {
         at
     }
 
-    /// The smallest class count the loss needs.
+    /// The smallest class count the loss needs: the DLR loss reads the
+    /// third-largest logit (3 classes), the targeted one the fourth (4), as
+    /// AutoAttack's `check_n_classes` says.
     pub fn min_classes(&self) -> i64 {
         match (self.loss, self.targets) {
             (Loss::Ce, _) => 2,
             (Loss::Dlr, 0) => 3,
-            (Loss::Dlr, t) => (t as i64 + 1).max(4),
+            (Loss::Dlr, _) => 4,
         }
+    }
+
+    /// The classes APGD-T targets with `classes` classes: `targets`, or
+    /// every other class when there are fewer (min(9, classes − 1) for
+    /// AutoAttack's 9, as torchattacks' `APGDT` targets classes − 1; the
+    /// reference flags more targets than classes − 1 as a mistake).
+    pub fn targets_for(&self, classes: i64) -> usize {
+        self.targets.min(usize::try_from(classes - 1).unwrap_or(0))
     }
 
     /// Refuses a model with fewer classes than the loss reads.
@@ -135,7 +145,7 @@ impl Apgd {
         };
         if classes < self.min_classes() {
             return Err(format!(
-                "apgd with this loss needs at least {} classes; the model has {classes} (use `loss: ce`)",
+                "APGD with this loss needs at least {} classes (the DLR loss reads the 3rd-largest logit, APGD-T the 4th), and the model has {classes}: attack with cross-entropy (`apgd_ce`, or `ensemble(attacks: [apgd_ce, square_5000])` for AutoAttack's other members)",
                 self.min_classes()
             ));
         }
@@ -354,7 +364,8 @@ impl Apgd {
         let targets: Vec<Option<i64>> = if self.targets == 0 {
             vec![None]
         } else {
-            (2..self.targets as i64 + 2).map(Some).collect()
+            let k = self.targets_for(clean_z.size()[1]);
+            (2..k as i64 + 2).map(Some).collect()
         };
         let mut spent = 0;
         let mut best_set = vec![false; n];
@@ -403,5 +414,57 @@ impl Apgd {
             }
         }
         (adv, fooled_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::attacks::Attack;
+    use tch::Device;
+
+    /// AutoAttack's APGD-T (9 targets) on fewer classes targets every other
+    /// class, min(9, classes − 1), and runs on 4 classes exactly as APGD-T
+    /// with 3 targets does.
+    #[test]
+    fn apgd_t_targets_at_most_the_other_classes_and_runs_on_four() {
+        let a = Apgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            steps: 4,
+            restarts: 1,
+            loss: Loss::Dlr,
+            targets: 9,
+            rho: 0.75,
+            eot: 1,
+        };
+        assert_eq!([100, 10, 5, 4].map(|c| a.targets_for(c)), [9, 9, 4, 3]);
+        assert_eq!(a.min_classes(), 4);
+        tch::manual_seed(3);
+        let w = Tensor::randn([4, 96], (Kind::Double, Device::Cpu));
+        let x = Tensor::rand([6, 3, 2, 4, 4], (Kind::Double, Device::Cpu));
+        let f = |v: &Tensor| v.flatten(1, -1).matmul(&w.tr());
+        // Every clip starts correct, so every target is attacked.
+        let y = f(&x).argmax(1, false);
+        let run = |targets: usize| {
+            let calls = std::cell::Cell::new(0);
+            let counted = |v: &Tensor| {
+                calls.set(calls.get() + 1);
+                f(v)
+            };
+            tch::manual_seed(7);
+            let adv = Attack::Apgd(Apgd {
+                targets,
+                ..a.clone()
+            })
+            .run(&counted, &x, &y)
+            .unwrap_or_else(|e| panic!("APGD-T with {targets} targets on 4 classes: {e}"));
+            (adv, calls.get())
+        };
+        let (nine, nine_calls) = run(9);
+        let (three, three_calls) = run(3);
+        assert_eq!(nine_calls, three_calls, "9 targets on 4 classes run 3");
+        assert_eq!((&nine - &three).abs().max().double_value(&[]), 0.0);
+        assert_eq!(nine.size(), x.size());
     }
 }

@@ -152,7 +152,9 @@ impl Attack {
                 let name = match (a.loss, a.targets) {
                     (super::apgd::Loss::Ce, _) => "APGD-CE".to_string(),
                     (super::apgd::Loss::Dlr, 0) => "APGD-DLR".to_string(),
-                    (super::apgd::Loss::Dlr, t) => format!("APGD-T ({t} target classes)"),
+                    (super::apgd::Loss::Dlr, t) => {
+                        format!("APGD-T ({t} target classes, at most classes − 1)")
+                    }
                 };
                 let eot = if a.eot > 1 {
                     format!(", EOT over {} samples", a.eot)

@@ -74,6 +74,7 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
     if errors.is_empty() {
         if let Some(p) = &program {
             errors.extend(super::geometry::check_masks(p));
+            errors.extend(super::classes::check(p));
         }
     }
     let program = program.map(|mut p| {

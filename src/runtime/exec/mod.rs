@@ -19,6 +19,7 @@ mod analysis;
 mod build;
 mod eval;
 mod probe;
+mod tools;
 mod train;
 
 use super::cache::{self, Cache};
@@ -370,6 +371,7 @@ impl<'a> Runner<'a> {
     /// Runs every target that is not cached; gives what ran and what was cached.
     pub fn run(&mut self) -> Result<(Summary, Vec<usize>), RunError> {
         let targets = self.prepare()?;
+        self.needed_tools(&targets)?;
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),

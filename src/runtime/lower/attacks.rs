@@ -6,11 +6,11 @@ impl Cx<'_> {
     /// An attack call (or a reference the checker inlined) as the runtime's attack.
     pub(super) fn attack(&self, v: &Value) -> R<AttackSpec> {
         let Value::Call { builtin, args } = v else {
-            return Err("an attack is needed here".into());
+            return Err(Refusal::bug("an attack is needed here"));
         };
         let a = self.args(builtin, args)?;
         if a.builtin.kind != DeclKind::Attack {
-            return Err(format!("`{builtin}` is not an attack"));
+            return Err(Refusal::bug(format!("`{builtin}` is not an attack")));
         }
         let norm = |a: &Args| -> R<Norm> {
             Ok(match a.opt("norm") {
@@ -62,7 +62,11 @@ impl Cx<'_> {
                         "random" => Position::Random,
                         "top_left" => Position::TopLeft,
                         "center" => Position::Center,
-                        w => return Err(format!("the patch position `{w}` is not executed")),
+                        w => {
+                            return Err(Refusal::bug(format!(
+                                "the patch position `{w}` is not executed"
+                            )))
+                        }
                     },
                 },
             },
@@ -74,7 +78,12 @@ impl Cx<'_> {
                 let inner = match a.attack("inner")?.attack {
                     Attack::Pgd(p) => p,
                     Attack::Fgsm(e) => Pgd::fgsm(e),
-                    _ => return Err("the saliency attack's `inner` must be `pgd` or `fgsm`".into()),
+                    _ => {
+                        return Err(Refusal::cannot(
+                            "the saliency attack steps its `inner` attack on the salient pixels, which must be PGD or FGSM",
+                            "write `inner: pgd(…)` or `inner: fgsm(…)`",
+                        ))
+                    }
                 };
                 let word = a.word("mode")?;
                 label = format!("saliency_{word}");
@@ -83,7 +92,11 @@ impl Cx<'_> {
                         "one_shot" => SaliencyMode::OneShot,
                         "iterative" => SaliencyMode::Iterative,
                         "refresh" => SaliencyMode::Refresh,
-                        w => return Err(format!("the saliency mode `{w}` is not executed")),
+                        w => {
+                            return Err(Refusal::bug(format!(
+                                "the saliency mode `{w}` is not executed"
+                            )))
+                        }
                     },
                     inner,
                 }
@@ -91,7 +104,7 @@ impl Cx<'_> {
             "flicker" => {
                 let beta = a.numbers("beta")?;
                 let [b0, b1, b2] = beta[..] else {
-                    return Err("`beta` must hold three numbers".into());
+                    return Err(Refusal::bug("`beta` must hold three numbers"));
                 };
                 Attack::Flicker(Flicker {
                     step: a.num("step")?,
@@ -104,14 +117,14 @@ impl Cx<'_> {
                 let loss = match a.word("loss")? {
                     "ce" => super::super::apgd::Loss::Ce,
                     "dlr" => super::super::apgd::Loss::Dlr,
-                    w => return Err(format!("the APGD loss `{w}` is not executed")),
+                    w => return Err(Refusal::bug(format!("the APGD loss `{w}` is not executed"))),
                 };
                 let targets = a.count("targets")?;
                 if targets > 0 && loss != super::super::apgd::Loss::Dlr {
-                    return Err(
-                        "APGD-T (`targets` > 0) uses the targeted DLR loss: write `loss: dlr`"
-                            .into(),
-                    );
+                    return Err(Refusal::cannot(
+                        format!("APGD-T (`targets: {targets}`) attacks with the targeted DLR loss, not cross-entropy"),
+                        "write `loss: dlr` with `targets`, or `targets: 0` for untargeted APGD-CE",
+                    ));
                 }
                 label = match (loss, targets) {
                     (_, t) if t > 0 => "apgd_t".into(),
@@ -141,26 +154,35 @@ impl Cx<'_> {
                     inner: Box::new(match inner.attack {
                         Attack::Apgd(p) => Attack::Apgd(super::super::apgd::Apgd { eot: samples, ..p }),
                         i @ (Attack::Pgd(_) | Attack::Fgsm(_) | Attack::Patch { .. } | Attack::Border { .. }) => i,
-                        _ => return Err("`eot` wraps a gradient attack: pgd, fgsm, masked_pgd, frame_border or apgd".into()),
+                        _ => {
+                            return Err(Refusal::cannot(
+                                format!("`eot` averages gradients, and `{}` steps without one", inner.label),
+                                "wrap a gradient attack: `inner: pgd(…)`, `fgsm`, `masked_pgd`, `frame_border` or `apgd`",
+                            ))
+                        }
                     }),
                     samples,
                 }
             }
             "ensemble" => {
                 let Value::List(items) = a.get("attacks")? else {
-                    return Err("`attacks` must be a set of attacks".into());
+                    return Err(Refusal::bug("`attacks` must be a set of attacks"));
                 };
                 let eps = a.num("eps")?;
                 let mut members = Vec::new();
                 for it in items {
                     let m = self.attack(it)?;
                     if matches!(m.attack, Attack::Ensemble(_)) {
-                        return Err(
-                            "an ensemble's members are single attacks, not ensembles".into()
-                        );
+                        return Err(Refusal::cannot(
+                            format!("`{}` is an ensemble inside an ensemble", m.label),
+                            "list its attacks in the outer ensemble's `attacks` instead",
+                        ));
                     }
                     let name = member_name(&m.label, &members);
-                    members.push((name, m.attack.at(eps, None)?));
+                    let member = m.attack.at(eps, None).map_err(|e| {
+                        Refusal::cannot(e, "write a step size that is finite and ≥ 0 at this ε, e.g. `alpha eps / 4`")
+                    })?;
+                    members.push((name, member));
                 }
                 label = members
                     .iter()
@@ -169,7 +191,11 @@ impl Cx<'_> {
                     .join("+");
                 Attack::Ensemble(members)
             }
-            other => return Err(format!("the `{other}` attack is not executed yet")),
+            other => {
+                return Err(Refusal::bug(format!(
+                    "the `{other}` attack is not executed"
+                )))
+            }
         };
         Ok(AttackSpec {
             attack,

@@ -1,9 +1,9 @@
 //! Lowering: the checked [`Program`] → the typed plan of [`super::spec`].
 //!
 //! The one place that reads built-in names, argument keys and choice words.
-//! Whatever is missing or not executable fails here, before any work, with
-//! an `advp::run::unsupported` diagnostic naming the node; nothing falls back
-//! to a value of its own. Defaults come from the built-in table (the checker
+//! Whatever cannot run fails here, before any work (and in `advp check`),
+//! with a diagnostic naming the node and what to write (see [`Refusal`]);
+//! nothing falls back to a value of its own. Defaults come from the built-in table (the checker
 //! fills arguments; a statement's default, such as an evaluation's attack, is
 //! resolved here from [`StmtSpec::default`](crate::language::builtins::StmtSpec)).
 
@@ -237,10 +237,62 @@ fn claims(
     out
 }
 
-fn unsupported(n: &Node, message: String) -> Diagnostic {
-    Diagnostic::new(Code::Unsupported, n.file, n.name_span, message)
-        .label(format!("while preparing `{}`", n.name))
-        .help("run the nodes that are executed with `--only NODE`, or follow the open issues for the rest")
+/// Why a node cannot be lowered: what the file asks for and cannot run as
+/// written (`advp::run::cannot_run`, with the fix), or a checked program the
+/// lowering does not know, which is a bug in advp (`advp::run::unsupported`).
+#[derive(Debug)]
+pub(super) struct Refusal {
+    code: Code,
+    message: String,
+    help: String,
+}
+
+impl Refusal {
+    /// The file's own combination that cannot run; `help` says what to write.
+    fn cannot(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Refusal {
+            code: Code::CannotRun,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+    /// A statement the node cannot run without and the table gives no
+    /// default; `help` says what to write.
+    fn missing(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Refusal {
+            code: Code::MissingStatement,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+    /// What the checker accepts and the lowering should take: a bug in advp.
+    fn bug(message: impl Into<String>) -> Self {
+        Refusal {
+            code: Code::Unsupported,
+            message: message.into(),
+            help: BUG_HELP.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// The help of a refusal that is advp's fault, not the file's.
+const BUG_HELP: &str = "the file checks, so this is a bug in advp, not in the file: please send the pipeline to advp's maintainers; the other nodes still run with `advp run --only NODE`";
+
+fn unsupported(n: &Node, e: Refusal) -> Diagnostic {
+    let label = match e.code {
+        Code::CannotRun => format!("`{}` cannot run as written", n.name),
+        Code::MissingStatement => format!("`{}` has nothing to search", n.name),
+        _ => format!("while preparing `{}`", n.name),
+    };
+    Diagnostic::new(e.code, n.file, n.name_span, e.message)
+        .label(label)
+        .help(e.help)
 }
 
 struct Cx<'a> {
@@ -249,7 +301,7 @@ struct Cx<'a> {
     base: &'a Path,
 }
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, Refusal>;
 
 /// A built-in call's arguments, read by the table's names.
 struct Args<'a> {
@@ -266,21 +318,21 @@ impl<'a> Args<'a> {
             self.builtin.name
         );
         self.args.get(k).ok_or_else(|| {
-            format!(
-                "`{}` is missing its `{k}` argument (the checker fills every default; this is a bug in advp's lowering)",
+            Refusal::bug(format!(
+                "`{}` is missing its `{k}` argument (the checker fills every default)",
                 self.builtin.name
-            )
+            ))
         })
     }
     fn opt(&self, k: &str) -> Option<&'a Value> {
         self.args.get(k)
     }
-    fn bad(&self, k: &str, v: &Value, want: &str) -> String {
-        format!(
+    fn bad(&self, k: &str, v: &Value, want: &str) -> Refusal {
+        Refusal::bug(format!(
             "`{}`'s `{k}` must be {want}, not {}",
             self.builtin.name,
             serde_json::to_string(v).unwrap_or_default()
-        )
+        ))
     }
     fn num(&self, k: &str) -> R<f64> {
         let v = self.get(k)?;
@@ -296,7 +348,8 @@ impl<'a> Args<'a> {
     }
     fn count(&self, k: &str) -> R<usize> {
         let i = self.int(k)?;
-        usize::try_from(i).map_err(|_| format!("`{}`'s `{k}` is negative", self.builtin.name))
+        usize::try_from(i)
+            .map_err(|_| Refusal::bug(format!("`{}`'s `{k}` is negative", self.builtin.name)))
     }
     fn boolean(&self, k: &str) -> R<bool> {
         match self.get(k)? {
@@ -378,7 +431,7 @@ impl<'a> Cx<'a> {
         self.index
             .get(name)
             .copied()
-            .ok_or_else(|| format!("`{name}` is not a node of this program"))
+            .ok_or_else(|| Refusal::bug(format!("`{name}` is not a node of this program")))
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -391,8 +444,11 @@ impl<'a> Cx<'a> {
     }
 
     fn args<'b>(&'b self, builtin: &str, args: &'b BTreeMap<String, Value>) -> R<Args<'b>> {
-        let builtin = builtins::lookup(builtin)
-            .ok_or_else(|| format!("`{builtin}` is not a built-in of this version of advp"))?;
+        let builtin = builtins::lookup(builtin).ok_or_else(|| {
+            Refusal::bug(format!(
+                "`{builtin}` is not a built-in of this version of advp"
+            ))
+        })?;
         Ok(Args {
             builtin,
             args,
@@ -405,9 +461,11 @@ impl<'a> Cx<'a> {
             Value::Split { data, split } => Ok(SplitRef {
                 data: self.id(data)?,
                 split: SplitName::parse(split)
-                    .ok_or_else(|| format!("`{data}` has no split `{split}`"))?,
+                    .ok_or_else(|| Refusal::bug(format!("`{data}` has no split `{split}`")))?,
             }),
-            _ => Err("a data split such as `ucf.test` is needed here".into()),
+            _ => Err(Refusal::bug(
+                "a data split such as `ucf.test` is needed here",
+            )),
         }
     }
 
@@ -418,12 +476,14 @@ impl<'a> Cx<'a> {
                 .iter()
                 .map(|p| match p {
                     Value::Node(m) => Ok(m.as_str()),
-                    _ => Err("`>>` composes defense and model nodes".to_string()),
+                    _ => Err(Refusal::bug("`>>` composes defense and model nodes")),
                 })
                 .collect::<R<_>>()?,
-            _ => return Err("a model is needed here".into()),
+            _ => return Err(Refusal::bug("a model is needed here")),
         };
-        let (model, defenses) = names.split_last().ok_or("an empty composition")?;
+        let (model, defenses) = names
+            .split_last()
+            .ok_or_else(|| Refusal::bug("an empty composition"))?;
         Ok(ModelRef {
             defenses: defenses.iter().map(|d| self.id(d)).collect::<R<_>>()?,
             model: self.id(model)?,
@@ -435,9 +495,9 @@ impl<'a> Cx<'a> {
     fn setting(&self, n: &Node, key: &str) -> R<Option<Value>> {
         match n.stmts.get(key) {
             Some(StmtValue::Setting { value, .. }) => Ok(Some(value.clone())),
-            Some(StmtValue::Schedule { .. }) => {
-                Err(format!("`{key}` takes a value, not a schedule"))
-            }
+            Some(StmtValue::Schedule { .. }) => Err(Refusal::bug(format!(
+                "`{key}` takes a value, not a schedule"
+            ))),
             None => self.stmt_default(n, key),
         }
     }
@@ -462,14 +522,17 @@ impl<'a> Cx<'a> {
                 values,
                 every,
             }) => {
-                let m = ScheduleMode::parse(mode)
-                    .ok_or_else(|| format!("the schedule `{key} {mode}` is not executed"))?;
+                let m = ScheduleMode::parse(mode).ok_or_else(|| {
+                    Refusal::bug(format!("the schedule `{key} {mode}` is not executed"))
+                })?;
                 if values.is_empty() {
-                    return Err(format!("`{key} {mode}` lists no values"));
+                    return Err(Refusal::bug(format!("`{key} {mode}` lists no values")));
                 }
                 Ok(Some((m, values, *every)))
             }
-            Some(StmtValue::Setting { .. }) => Err(format!("`{key}` takes a schedule")),
+            Some(StmtValue::Setting { .. }) => {
+                Err(Refusal::bug(format!("`{key}` takes a schedule")))
+            }
             None => Ok(None),
         }
     }
@@ -488,9 +551,9 @@ impl<'a> Cx<'a> {
             .map(|name| {
                 let id = self.id(&name)?;
                 if self.program.nodes[id].builtin != "step_fit" {
-                    return Err(format!(
+                    return Err(Refusal::bug(format!(
                         "`{name}` is not a `step_fit` result (no fitted line)"
-                    ));
+                    )));
                 }
                 Ok((name, id))
             })
@@ -526,10 +589,10 @@ impl<'a> Cx<'a> {
                             Code::Unsupported,
                             r.file,
                             r.span,
-                            format!("the report `{p}` is checked but not written by this version of advp yet"),
+                            format!("the report `{p}` checks, but advp has no writer for it"),
                         )
-                        .label("not written yet")
-                        .help("evaluations write .md, .csv and .json tables and adversarial .safetensors; train nodes write their metrics as .json, .csv or .jsonl"),
+                        .label("no writer for this report")
+                        .help(BUG_HELP),
                     )),
                 }
             }
@@ -547,9 +610,14 @@ fn schedule_of<T: Clone>(mode: ScheduleMode, values: Vec<T>, every: Option<u64>)
             values
                 .first()
                 .cloned()
-                .ok_or("a fixed schedule needs a value")?,
+                .ok_or_else(|| Refusal::bug("a fixed schedule needs a value"))?,
         ),
-        m => return Err(format!("`{}` is not a training schedule", m.word())),
+        m => {
+            return Err(Refusal::bug(format!(
+                "`{}` is not a training schedule",
+                m.word()
+            )))
+        }
     })
 }
 
@@ -560,7 +628,9 @@ fn resources_of(n: &Node) -> R<Resources> {
         return Ok(r);
     };
     let Value::Record(fields) = value else {
-        return Err("`resources` is a record: `resources { gpus: 1 }`".into());
+        return Err(Refusal::bug(
+            "`resources` is a record: `resources { gpus: 1 }`",
+        ));
     };
     for (k, v) in fields {
         // Of Slurm's form, checked again: a job script writes it.
@@ -569,15 +639,15 @@ fn resources_of(n: &Node) -> R<Resources> {
                 Some(f) => f
                     .check(s)
                     .map(|()| Some(s.clone()))
-                    .map_err(|e| format!("`resources.{k}`: {e}; {}", f.form())),
+                    .map_err(|e| Refusal::bug(format!("`resources.{k}`: {e}; {}", f.form()))),
                 None => Ok(Some(s.clone())),
             },
-            _ => Err(format!("`resources.{k}` is a string")),
+            _ => Err(Refusal::bug(format!("`resources.{k}` is a string"))),
         };
         let int = || {
             v.as_i64()
                 .map(Some)
-                .ok_or_else(|| format!("`resources.{k}` is a whole number"))
+                .ok_or_else(|| Refusal::bug(format!("`resources.{k}` is a whole number")))
         };
         match k.as_str() {
             "gpus" => r.gpus = int()?,
@@ -587,27 +657,34 @@ fn resources_of(n: &Node) -> R<Resources> {
             "partition" => r.partition = text()?,
             other => {
                 debug_assert!(!builtins::RESOURCE_KEYS.contains(&other));
-                return Err(format!(
+                return Err(Refusal::bug(format!(
                     "the resource `{other}` is not used by any executor"
-                ));
+                )));
             }
         }
     }
     Ok(r)
 }
 
-/// A statement default of the table (`pgd`), resolved by the checker as if
-/// the user had written it.
+/// A statement default of the table (`pgd`, `grid 0.25..8 step 0.25`),
+/// resolved by the checker as if the user had written it.
 fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
-    let ty = match stmt.value {
-        builtins::StmtValue::Attack => builtins::Ty::Attack,
-        _ => return Err(format!("the `{}` statement takes no default", stmt.key)),
+    let (ty, text) = match (stmt.value, text.strip_prefix("grid ")) {
+        (builtins::StmtValue::Attack, None) => (builtins::Ty::Attack, text),
+        // An analysis' axis: `grid 0.25..8 step 0.25`, its numbers.
+        (builtins::StmtValue::Alpha, Some(range)) => (builtins::Ty::Numbers, range),
+        _ => {
+            return Err(Refusal::bug(format!(
+                "the `{}` statement takes no default",
+                stmt.key
+            )))
+        }
     };
     crate::language::checker::resolve_default(ty, text).ok_or_else(|| {
-        format!(
+        Refusal::bug(format!(
             "the built-in default `{text}` of `{}` does not check",
             stmt.key
-        )
+        ))
     })
 }
 

@@ -62,7 +62,7 @@ impl Cx<'_> {
                 },
                 root: a.string("root")?.to_string(),
             },
-            other => return Err(format!("the `{other}` data is not executed yet")),
+            other => return Err(Refusal::bug(format!("the `{other}` data is not executed"))),
         })
     }
 
@@ -80,7 +80,7 @@ impl Cx<'_> {
             "torchscript" => Arch::TorchScript {
                 path: a.path("path")?,
             },
-            other => return Err(format!("the `{other}` model is not executed yet")),
+            other => return Err(Refusal::bug(format!("the `{other}` model is not executed"))),
         };
         let classes = match a.opt("classes") {
             None => Classes::Unknown,
@@ -98,14 +98,14 @@ impl Cx<'_> {
         Ok(match a.builtin.name {
             "video_compression" => {
                 if a.word("codec")? != "h264" {
-                    return Err("only the `h264` codec is executed".into());
+                    return Err(Refusal::bug("only the `h264` codec is executed"));
                 }
                 DefenseSpec::VideoCompression { crf: a.int("crf")? }
             }
             "ape_gan" => {
                 let gamma = a.numbers("gamma")?;
                 let [g1, g2] = gamma[..] else {
-                    return Err("`gamma` must hold two numbers".into());
+                    return Err(Refusal::bug("`gamma` must hold two numbers"));
                 };
                 let rule = crate::runtime::generative::GanLearner::gan_rule();
                 DefenseSpec::ApeGan(Box::new(ApeGanSpec {
@@ -127,7 +127,11 @@ impl Cx<'_> {
                     )?,
                 }))
             }
-            other => return Err(format!("the `{other}` defense is not executed yet")),
+            other => {
+                return Err(Refusal::bug(format!(
+                    "the `{other}` defense is not executed"
+                )))
+            }
         })
     }
 
@@ -148,7 +152,7 @@ impl Cx<'_> {
                 weight_decay: a.num("weight_decay")?,
                 nesterov: a.boolean("nesterov")?,
             },
-            w => return Err(format!("the optimizer `{w}` is not executed")),
+            w => return Err(Refusal::bug(format!("the optimizer `{w}` is not executed"))),
         })
     }
 
@@ -175,7 +179,7 @@ impl Cx<'_> {
                     Some((mode, values, every)) => {
                         let vals = values
                             .iter()
-                            .map(|v| numbers(v).ok_or("budgets are numbers"))
+                            .map(|v| numbers(v).ok_or_else(|| Refusal::bug("budgets are numbers")))
                             .collect::<Result<Vec<_>, _>>()?
                             .concat();
                         schedule_of(mode, vals, every)?
@@ -186,7 +190,7 @@ impl Cx<'_> {
         };
         let precision = match a.opt("precision") {
             Some(_) => Precision::parse(a.word("precision")?)
-                .ok_or("`precision` is `fp32`, `bf16` or `fp16`")?,
+                .ok_or_else(|| Refusal::bug("`precision` is `fp32`, `bf16` or `fp16`"))?,
             None => self.program.settings.precision,
         };
         // The table's words for `precision:` are those the training runs;
@@ -196,10 +200,16 @@ impl Cx<'_> {
             _ => &[][..],
         };
         if !words.contains(&precision.as_str()) {
-            return Err(format!(
-                "`{}` trains several networks with their own optimizers, and fp16's loss scaling covers one classifier's; give it `precision: bf16` (which needs no loss scale) or `precision: fp32` under the file's `precision {}`",
-                a.builtin.name,
-                precision.as_str()
+            return Err(Refusal::cannot(
+                format!(
+                    "`{}` trains several networks with their own optimizers, and fp16's loss scaling covers one classifier's, so it cannot train under the file's `precision {}`",
+                    a.builtin.name,
+                    precision.as_str()
+                ),
+                format!(
+                    "give this node `precision: bf16` (which needs no loss scale) or `precision: fp32`; the file's other nodes keep `precision {}`",
+                    precision.as_str()
+                ),
             ));
         }
         Ok(Training {
@@ -223,7 +233,11 @@ impl Cx<'_> {
             "generative" => Learning::Generative {
                 ape: a.node("ape")?,
             },
-            other => return Err(format!("the `{other}` training is not executed yet")),
+            other => {
+                return Err(Refusal::bug(format!(
+                    "the `{other}` training is not executed"
+                )))
+            }
         };
         let attack = match learning {
             Learning::Standard => None,
@@ -266,7 +280,7 @@ impl Cx<'_> {
             "free" => Method::Free {
                 replays: a.count("replays")?.max(1),
             },
-            w => return Err(format!("`method: {w}` is not executed")),
+            w => return Err(Refusal::bug(format!("`method: {w}` is not executed"))),
         };
         let loss = match a.word("loss")? {
             "ce" => TrainLoss::Ce,
@@ -276,13 +290,21 @@ impl Cx<'_> {
             "mart" => TrainLoss::Mart {
                 beta: a.num("beta")?,
             },
-            w => return Err(format!("`loss: {w}` is not executed")),
+            w => return Err(Refusal::bug(format!("`loss: {w}` is not executed"))),
         };
         if method != Method::Pgd {
             if loss != TrainLoss::Ce {
-                return Err(format!(
-                    "`loss: {}` runs its own PGD; give it with `method: pgd`",
-                    a.word("loss")?
+                return Err(Refusal::cannot(
+                    format!(
+                        "`loss: {}` runs its own PGD, and `method: {}` perturbs another way",
+                        a.word("loss")?,
+                        a.word("method")?
+                    ),
+                    format!(
+                        "write `method: pgd` with `loss: {0}`, or keep `method: {1}` with `loss: ce`",
+                        a.word("loss")?,
+                        a.word("method")?
+                    ),
                 ));
             }
             let linf = training
@@ -291,18 +313,21 @@ impl Cx<'_> {
                 .and_then(|t| t.attack.as_pgd())
                 .is_some_and(|p| p.norm == super::super::attacks::Norm::Inf);
             if !linf {
-                return Err(format!(
-                    "`method: {}` takes an L∞ PGD or FGSM attack (its budget and the held-out check), e.g. `attack: pgd(steps: 5)`",
-                    a.word("method")?
+                return Err(Refusal::cannot(
+                    format!(
+                        "`method: {}` takes its budget from an L∞ PGD or FGSM attack, and this training's attack is another",
+                        a.word("method")?
+                    ),
+                    "give it an L∞ PGD or FGSM attack, e.g. `attack: pgd(steps: 5)` or `attack: fgsm`; or write `method: pgd` to train with this attack",
                 ));
             }
         }
         if let (TrainLoss::Trades { .. }, Some(t)) = (loss, &training.attack) {
             if t.attack.as_pgd().is_none() {
-                return Err(
-                    "`loss: trades` maximises its KL term with PGD: give a PGD or FGSM attack"
-                        .into(),
-                );
+                return Err(Refusal::cannot(
+                    "`loss: trades` maximises its KL term with PGD, and this training's attack is not PGD",
+                    "give it a PGD or FGSM attack, e.g. `attack: pgd(steps: 10)`; or write `loss: ce` to train against this attack",
+                ));
             }
         }
         Ok((method, loss))
@@ -310,14 +335,14 @@ impl Cx<'_> {
 
     fn eval(&self, n: &Node, a: &Args) -> R<EvalSpec> {
         if a.builtin.name != "robustness" {
-            return Err(format!(
-                "the `{}` evaluation is not executed yet",
+            return Err(Refusal::bug(format!(
+                "the `{}` evaluation is not executed",
                 a.builtin.name
-            ));
+            )));
         }
         let attack_v = self
             .setting(n, "attack")?
-            .ok_or("an evaluation needs an attack")?;
+            .ok_or_else(|| Refusal::bug("an evaluation needs an attack"))?;
         let attack = self.attack(&attack_v)?;
         let columns = match self.schedule(n, "attacks")? {
             Some((_, values, _)) => Columns::Attacks(
@@ -332,7 +357,7 @@ impl Cx<'_> {
             None => Columns::Budgets(match self.schedule(n, "budget")? {
                 Some((_, values, _)) => values
                     .iter()
-                    .map(|v| numbers(v).ok_or("budgets are numbers"))
+                    .map(|v| numbers(v).ok_or_else(|| Refusal::bug("budgets are numbers")))
                     .collect::<Result<Vec<_>, _>>()?
                     .concat(),
                 None => vec![attack.attack.eps()],
@@ -349,12 +374,12 @@ impl Cx<'_> {
             through: match a.word("through")? {
                 "classifier" => Through::Classifier,
                 "all" => Through::All,
-                w => return Err(format!("`through: {w}` is not executed")),
+                w => return Err(Refusal::bug(format!("`through: {w}` is not executed"))),
             },
             protocol: match a.word("protocol")? {
                 "independent" => crate::results::Protocol::Independent,
                 "worst_case" => crate::results::Protocol::WorstCase,
-                w => return Err(format!("`protocol: {w}` is not executed")),
+                w => return Err(Refusal::bug(format!("`protocol: {w}` is not executed"))),
             },
             attack,
             alpha: self.alpha(n)?,
@@ -370,10 +395,16 @@ impl Cx<'_> {
         }
         let attack = match self.setting(n, "attack")? {
             Some(v) => self.attack(&v)?,
-            None => return Err("an analysis needs `attack pgd…`".into()),
+            None => return Err(Refusal::bug("an analysis needs an attack")),
         };
         let Some(base) = attack.attack.as_pgd() else {
-            return Err("the step-size analyses run PGD (or FGSM); give `attack pgd…`".into());
+            return Err(Refusal::cannot(
+                format!(
+                    "`{}` studies PGD's step size, and its attack `{}` has none",
+                    a.builtin.name, attack.label
+                ),
+                "write `attack pgd(…)` or `attack fgsm` in its block (without the statement it runs `pgd`)",
+            ));
         };
         let grid = |key: &str| -> R<Vec<f64>> {
             match self.setting(n, key)? {
@@ -386,6 +417,21 @@ impl Cx<'_> {
             a.split("split")?,
             a.count("samples")?.max(1),
         );
+        // An axis without a grid (none given, and no default in the table,
+        // or a rule of `eps`) would search nothing.
+        let axis = |key: &str, example: &str| -> R<Vec<f64>> {
+            let values = grid(key)?;
+            if values.is_empty() {
+                return Err(Refusal::missing(
+                    format!(
+                        "`{}` searches `{key}` over a grid of numbers, and its block gives no grid",
+                        n.name
+                    ),
+                    format!("write `{key} grid {example}` in the block of `{}`", n.name),
+                ));
+            }
+            Ok(values)
+        };
         Ok(match a.builtin.name {
             "loss_surface" => AnalysisSpec::Surface {
                 pgd: Pgd {
@@ -399,22 +445,29 @@ impl Cx<'_> {
                     ..base
                 },
                 bn_train: attack.bn_train,
-                alphas: grid("alpha")?,
-                steps: grid("steps")?.iter().map(|&m| m as usize).collect(),
+                alphas: axis("alpha", "0.25..16 step 0.25")?,
+                steps: axis("steps", "1..20")?
+                    .iter()
+                    .map(|&m| m as usize)
+                    .collect(),
                 model,
                 split,
                 samples,
             },
             "step_fit" => AnalysisSpec::Fit {
                 budgets: a.numbers("budgets")?,
-                alphas: grid("alpha")?,
+                alphas: axis("alpha", "0.25..8 step 0.25")?,
                 model,
                 split,
                 samples,
                 pgd: base,
                 bn_train: attack.bn_train,
             },
-            other => return Err(format!("the `{other}` analysis is not executed yet")),
+            other => {
+                return Err(Refusal::bug(format!(
+                    "the `{other}` analysis is not executed"
+                )))
+            }
         })
     }
 }

@@ -190,8 +190,18 @@ fn statement_defaults_of_the_table_lower() {
                     index: &index,
                     base: dir,
                 };
-                cx.attack(&v)
-                    .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
+                match s.value {
+                    builtins::StmtValue::Attack => {
+                        cx.attack(&v)
+                            .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
+                    }
+                    _ => assert!(
+                        super::numbers(&v).is_some_and(|n| !n.is_empty()),
+                        "{}'s `{}` default is no grid: {v:?}",
+                        b.name,
+                        s.key
+                    ),
+                }
             }
         }
     }
@@ -247,4 +257,74 @@ fn claims_lower_to_their_column_or_name_the_missing_one() {
         .problems
         .iter()
         .all(|(_, d)| d.code == crate::language::diagnostic::Code::InvalidClaim));
+}
+
+/// The language's own example, `step_fit(benign, ucf.test, budgets: 1..12)`,
+/// runs: PGD without an `attack` statement and the paper's grid without an
+/// `alpha` one (the table's defaults); an analysis without an axis that has
+/// no default is told what to write, with a code of its own.
+#[test]
+fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
+    use crate::runtime::spec::AnalysisSpec;
+    let l = lower_text(
+        "analyze fit = step_fit(t0, d0.test, budgets: 1..4) {\n  alpha grid [1, 2]\n}\n\
+         analyze surface = loss_surface(t0, d0.test) {\n  alpha grid [1, 2]\n  steps grid 1..2\n}\n\
+         analyze bare = step_fit(t0, d0.test)\n\
+         analyze flat = loss_surface(t0, d0.test) {\n  alpha grid [1, 2]\n}\n",
+    );
+    let problems: Vec<String> = l
+        .problems
+        .iter()
+        .map(|(_, d)| {
+            format!(
+                "{}: {} ({})",
+                d.code,
+                d.message,
+                d.help.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let (i, d) = &l.problems[0];
+    assert_eq!(d.code, crate::language::diagnostic::Code::MissingStatement);
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("`steps grid 1..20`"),
+        "{problems:#?}"
+    );
+    assert!(matches!(l.nodes[*i], NodeSpec::Invalid));
+    let analyses: Vec<&AnalysisSpec> = l
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            NodeSpec::Analysis(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let [AnalysisSpec::Fit { .. }, AnalysisSpec::Surface { .. }, AnalysisSpec::Fit { alphas, pgd, .. }] =
+        &analyses[..]
+    else {
+        panic!("{analyses:?}");
+    };
+    let grid: Vec<f64> = (1..=32).map(|k| k as f64 * 0.25).collect();
+    assert_eq!(alphas, &grid, "the default grid 0.25..8 step 0.25");
+    assert!(pgd.steps > 0, "{pgd:?}");
+}
+
+/// A refusal says what to do: none of the lowering's messages speaks of
+/// the project's process instead ("follow the open issues", "not executed
+/// yet").
+#[test]
+fn no_refusal_of_the_lowering_speaks_of_process() {
+    for file in ["mod.rs", "nodes.rs", "attacks.rs", "bounds.rs"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/runtime/lower")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for word in ["issue", "not yet", "yet\"", "yet\")", "follow the", "TODO"] {
+            assert!(!text.contains(word), "{file} says `{word}`");
+        }
+    }
 }

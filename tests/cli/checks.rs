@@ -1,0 +1,128 @@
+//! What passes `advp check` runs, and what cannot run is refused before any
+//! work with a fix: AutoAttack on few classes, a missing ffmpeg.
+
+use super::*;
+
+/// AutoAttack (APGD-CE, APGD-T, Square) on a 5-class dataset: APGD-T
+/// targets the 4 other classes instead of refusing the run. (At ε 0.5 the
+/// clip the model gets right survives APGD-CE, so APGD-T runs on it.)
+#[test]
+fn autoattack_runs_end_to_end_on_five_classes() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        r#"use "stdlib/attacks.advp"
+data d = synthetic(classes: 5, frames: 4, size: 16, train: 40, val: 5, test: 8)
+model net = c3d_small(classes: d.classes, width: 4)
+train t = standard(net, d, epochs: 3, batch: 10)
+eval e = robustness([t], d.test, protocol: worst_case) {
+  attack autoattack
+  budget sweep [0, 0.5, 8]
+}
+report e to "e.json"
+"#,
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(r.dir.path().join("out/e.json")).expect("e.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(
+        json.contains("APGD-T"),
+        "the table names the attack it ran:\n{v:#}"
+    );
+}
+
+/// Fewer classes than the DLR loss reads: `advp check` refuses it, with
+/// the attack that does run there.
+#[test]
+fn autoattack_on_three_classes_is_refused_by_check_with_a_fix() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        r#"use "stdlib/attacks.advp"
+data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)
+model net = c3d_small(classes: d.classes, width: 4)
+train t = standard(net, d, epochs: 1)
+eval e = robustness([t], d.test) {
+  attack autoattack
+}
+"#,
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("advp::check::too_few_classes"), "{err}");
+    assert!(err.contains("apgd(loss: dlr)"), "{err}");
+}
+
+/// A `video_compression` run without ffmpeg on the PATH stops before the
+/// training it would otherwise finish first, naming the tool, the node and
+/// how to install it; with `--jobs` too, before the first job.
+#[test]
+fn a_missing_ffmpeg_is_found_before_any_work() {
+    for jobs in [&[][..], &["--jobs", "2"][..]] {
+        let r = Run::new();
+        r.write(
+            "p.advp",
+            "data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)\n\
+             model net = c3d_small(classes: d.classes, width: 4)\n\
+             defense h264 = video_compression()\n\
+             train t = standard(net, d, epochs: 1)\n\
+             eval e = robustness([h264 >> t], d.test) {\n  budget sweep [0]\n}\n",
+        );
+        let empty = r.dir.path().join("no-tools");
+        std::fs::create_dir_all(&empty).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+            .args(["run", "p.advp", "--quiet"])
+            .args(jobs)
+            .current_dir(r.dir.path())
+            .env("NO_COLOR", "1")
+            // libtorch comes through the binary's rpath, not the environment.
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("ADVP_FFMPEG")
+            .env("PATH", &empty)
+            .output()
+            .expect("the binary runs");
+        let err = words(&stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{jobs:?}: {err}");
+        assert!(err.contains("advp::run::missing_tool"), "{err}");
+        assert!(err.contains("`h264`"), "{err}");
+        assert!(err.contains("apt-get install ffmpeg"), "{err}");
+        assert!(err.contains("conda"), "{err}");
+        let entries = std::fs::read_dir(r.dir.path().join(".advp/cache"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("manifest.json").exists())
+            .count();
+        assert_eq!(entries, 0, "{jobs:?}: nothing was computed: {err}");
+    }
+}
+
+/// The language's own `step_fit(benign, ucf.test, budgets: 1..12)` checks
+/// and runs: PGD and the α grid are the table's defaults.
+#[test]
+fn a_step_fit_without_attack_or_alpha_checks_and_runs() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         train t = standard(net, d, epochs: 1)\n\
+         analyze fit = step_fit(t, d.test, budgets: [2, 4], samples: 4)\n\
+         report fit to \"fit.json\"\n",
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = std::fs::read_to_string(r.dir.path().join("out/fit.json")).expect("fit.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(
+        v["fit"]["alphas"].as_array().map(Vec::len),
+        Some(32),
+        "the default grid 0.25..8 step 0.25: {v:#}"
+    );
+}
