@@ -79,6 +79,8 @@ codes! {
     NodeFailed => "advp::run::node_failed",
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
+    NotAFile => "advp::run::not_a_file",
+    ForeignFolder => "advp::run::foreign_folder",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
 }

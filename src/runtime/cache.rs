@@ -289,7 +289,7 @@ pub fn is_temporary(name: &str) -> bool {
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::util::open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -315,7 +315,8 @@ fn files_of(dir: &Path) -> Vec<String> {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = rel.join(&name);
-            if e.path().is_dir() {
+            // A link is listed, never followed (a link to `/` is no tree to walk).
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
             } else if name != MANIFEST && !is_temporary(&name) {
                 out.push(path.to_string_lossy().into_owned());
@@ -358,6 +359,10 @@ pub fn verify_dir(dir: &Path) -> Verdict {
     };
     let mut problems = Vec::new();
     for (f, want) in files {
+        if let Some(why) = foreign(dir, f) {
+            problems.push(why);
+            continue;
+        }
         match sha256_file(&dir.join(f)) {
             Ok(got) if Some(got.as_str()) == want.as_str() => {}
             Ok(_) => problems.push(format!("{f} changed since it was written")),
@@ -373,5 +378,25 @@ pub fn verify_dir(dir: &Path) -> Verdict {
         Verdict::Verified
     } else {
         Verdict::Corrupt(problems)
+    }
+}
+
+/// Why a name in an entry's manifest is not one of the entry's own files:
+/// only plain file names (no separator, no `..`, not absolute) of regular
+/// files inside the entry are read, so a forged manifest cannot make
+/// `advp run` or `cache verify` read `/dev/zero` or another entry.
+fn foreign(dir: &Path, name: &str) -> Option<String> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    if !plain {
+        return Some(format!(
+            "{MANIFEST} names `{name}`, which is not a file of this entry"
+        ));
+    }
+    match std::fs::symlink_metadata(dir.join(name)) {
+        Ok(m) if !m.is_file() => Some(format!(
+            "{name} is not a regular file (a link, a folder or a device)"
+        )),
+        _ => None,
     }
 }

@@ -317,7 +317,7 @@ pub(super) enum CheckError<'e> {
         kind: DeclKind,
     },
     ReportPath {
-        empty: bool,
+        problem: PathProblem,
     },
     /// Two reports (or a report and the pipeline's HTML page) write one file.
     ReportClash {
@@ -334,6 +334,19 @@ pub(super) enum CheckError<'e> {
         ext: &'e str,
         formats: &'e [&'e str],
     },
+}
+
+/// Why a report path is refused.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum PathProblem {
+    Empty,
+    /// Absolute, or `..` above the output folder.
+    Leaves,
+    /// The output folder itself (`.`, `x/..`).
+    Folder,
+    /// Inside `.advp`, advp's own folder (the cache).
+    Cache,
+    Control(char),
 }
 
 /// What a type mismatch suggests writing instead.
