@@ -416,6 +416,8 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
         })
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
+            // The temporary is gone: the message names the file meant.
+            let e = e.replace(&tmp.display().to_string(), &path.display().to_string());
             format!("cannot write {}: {e}", path.display())
         })
 }

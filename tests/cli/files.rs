@@ -254,3 +254,40 @@ fn a_manifest_naming_files_outside_its_entry_is_damage_not_a_read() {
     let o = bounded(&r, &["cache", "verify"], 60);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+#[test]
+fn a_full_disk_while_checkpointing_leaves_no_temporary_and_names_the_checkpoint() {
+    // A file size limit stands in for a full disk: small files (the node's
+    // record, its metrics) are written, the checkpoint's tensors are not.
+    // SIGXFSZ is ignored so the write fails with EFBIG instead of a signal.
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "seed 1\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 6, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 2)\ntrain t = standard(net, d, epochs: 1, batch: 6)\nreport t to \"t.csv\"\n",
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 16 && exec '{}' run p.advp --quiet",
+            env!("CARGO_BIN_EXE_advp")
+        ))
+        .current_dir(r.dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = words(&stderr(&o));
+    assert!(err.contains("File too large"), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains("checkpoint-e1-b0.safetensors"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(".tmp"),
+        "the message names the checkpoint: {err}"
+    );
+    assert_eq!(
+        temporaries(&r.dir.path().join(".advp")),
+        Vec::<String>::new()
+    );
+}
