@@ -359,8 +359,8 @@ pub fn verify_dir(dir: &Path) -> Verdict {
     };
     let mut problems = Vec::new();
     for (f, want) in files {
-        if let Some(why) = foreign(dir, f) {
-            problems.push(why);
+        if let Some(why) = not_own_file(dir, f) {
+            problems.push(format!("{MANIFEST}: {why}"));
             continue;
         }
         match sha256_file(&dir.join(f)) {
@@ -381,21 +381,22 @@ pub fn verify_dir(dir: &Path) -> Verdict {
     }
 }
 
-/// Why a name in an entry's manifest is not one of the entry's own files:
-/// only plain file names (no separator, no `..`, not absolute) of regular
-/// files inside the entry are read, so a forged manifest cannot make
-/// `advp run` or `cache verify` read `/dev/zero` or another entry.
-fn foreign(dir: &Path, name: &str) -> Option<String> {
+/// Why a name in an entry's manifest (or a checkpoint's `state.json`) is
+/// not one of the folder's own files: only plain file names (no separator,
+/// no `..`, not absolute) of regular files inside it are read, so a forged
+/// manifest cannot make `advp run` or `cache verify` read `/dev/zero` or
+/// another entry.
+pub fn not_own_file(dir: &Path, name: &str) -> Option<String> {
     let plain =
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
     if !plain {
         return Some(format!(
-            "{MANIFEST} names `{name}`, which is not a file of this entry"
+            "`{name}` names no file of this folder (a path, `..` or an absolute name)"
         ));
     }
     match std::fs::symlink_metadata(dir.join(name)) {
         Ok(m) if !m.is_file() => Some(format!(
-            "{name} is not a regular file (a link, a folder or a device)"
+            "`{name}` is not a regular file (a link, a folder or a device)"
         )),
         _ => None,
     }

@@ -777,6 +777,16 @@ fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
     };
     let state: State = serde_json::from_str(&text)
         .map_err(|e| format!("the checkpoint {} is unreadable ({e})", path.display()))?;
+    // Only the checkpoint's own files: a forged `state.json` naming
+    // `../../dev/zero` or a FIFO is damage, never a read.
+    for file in state.sha256.keys().chain([&state.tensors]) {
+        if let Some(why) = super::cache::not_own_file(dir, file) {
+            return Err(format!(
+                "the checkpoint {} is damaged: {why}",
+                path.display()
+            ));
+        }
+    }
     for (file, want) in &state.sha256 {
         let f = dir.join(file);
         match super::cache::sha256_file(&f) {
