@@ -207,6 +207,7 @@ fn write(
     );
     let path = opts.out.join(format!("{}.html", program.name()));
     std::fs::create_dir_all(&opts.out)
+        .map_err(|e| crate::util::failed_write(&opts.out, e))
         .and_then(|_| staged.file(&path, html.as_bytes()))
         .and_then(|_| staged.commit())
         .map_err(|e| failed(e.to_string()))?;
