@@ -20,6 +20,9 @@ pub struct Outcome {
 /// runner per seed, [`Program::replicate`](crate::language::Program::replicate)),
 /// then writes their reports and the page.
 pub fn run(runners: Vec<Runner>) -> Result<Outcome, RunError> {
+    if let Some(first) = runners.first() {
+        preflight(first, &first.targets()?)?;
+    }
     let mut summary = Summary::default();
     let mut targets = Vec::new();
     let several = runners.len() > 1;
@@ -99,6 +102,7 @@ pub fn report(runners: &[Runner]) -> Result<Reported, RunError> {
             missing.join(", ")
         ));
     }
+    preflight(&runners[0], &done)?;
     warn_mixed(runners, &done);
     let (paths, claims) = write(runners, &done)?;
     Ok(Reported {
@@ -106,6 +110,22 @@ pub fn report(runners: &[Runner]) -> Result<Reported, RunError> {
         claims,
         skipped,
     })
+}
+
+/// Refuses, before any work, reports that would replace what advp did not
+/// make: an examples folder of `targets` that exists and is not advp's.
+pub fn preflight(runner: &Runner, targets: &[usize]) -> Result<(), RunError> {
+    let diags = crate::reports::foreign_folders(
+        runner.program(),
+        &runner.lowered().reports,
+        targets,
+        &runner.options().out,
+    );
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Missing(diags))
+    }
 }
 
 /// A table that mixes machines says so in its notes; `advp report` says it
@@ -187,9 +207,10 @@ fn write(
     );
     let path = opts.out.join(format!("{}.html", program.name()));
     std::fs::create_dir_all(&opts.out)
+        .map_err(|e| crate::util::failed_write(&opts.out, e))
         .and_then(|_| staged.file(&path, html.as_bytes()))
         .and_then(|_| staged.commit())
-        .map_err(|e| failed(format!("cannot write {}: {e}", crate::util::shown(&path))))?;
+        .map_err(|e| failed(e.to_string()))?;
     written.push(path);
     Ok((written, claims))
 }

@@ -613,8 +613,7 @@ pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
     finite::refuse_non_finite(v, &name)?;
     let v = serde_json::to_value(v).map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
-    crate::util::write_atomic(path, format!("{text}\n").as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::util::write_atomic(path, format!("{text}\n").as_bytes()).map_err(|e| e.to_string())
 }
 
 /// Reads a result written by [`write_json`]; the error names the file.

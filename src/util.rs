@@ -109,18 +109,148 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Writes `path` through a temporary file and a rename, so a crash never leaves half a file.
+/// `e`, saying which file could not be written: the destination, never the
+/// temporary name the write went through.
+pub fn failed_write(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+}
+
+/// Removes a temporary file or folder of a write that failed.
+fn remove_any(path: &Path) {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
+}
+
+/// Writes `path` through a temporary file and a rename, so a crash never
+/// leaves half a file; a failure removes the temporary and names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temporary(path, "tmp");
-    write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    write_synced(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            remove_any(&tmp);
+            failed_write(path, e)
+        })
+}
+
+/// Rewrites the file `path` leads to in place (`advp fmt`): a symbolic link
+/// is followed and stays a link, and the file keeps its mode and owner. The
+/// new text goes to a temporary file beside the target, renamed over it.
+pub fn rewrite_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let target = std::fs::canonicalize(path).map_err(|e| failed_write(path, e))?;
+    let meta = std::fs::metadata(&target).map_err(|e| failed_write(&target, e))?;
+    let tmp = temporary(&target, "tmp");
+    let write = || -> std::io::Result<()> {
+        // Private until it has the target's owner and mode.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // Keeping the owner needs the right to; without it the file is the
+        // writer's, as any editor leaves it.
+        let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
+        f.set_permissions(meta.permissions())?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    };
+    write().map_err(|e| {
+        remove_any(&tmp);
+        failed_write(&target, e)
+    })
+}
+
+/// What a path that is not a regular file is, in words.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Why `path` (a symbolic link followed) cannot be read as a file: it is
+/// not there, or it is a folder, a FIFO, a device or a socket (which would
+/// block a read for ever or never end). `None` for a regular file.
+pub fn not_regular(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) => Some(format!(
+            "{} is {}, not a regular file",
+            path.display(),
+            kind_of(m.file_type())
+        )),
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Opens a regular file for reading, after a `stat` (symbolic links
+/// followed): a FIFO, a device, a socket or a folder is refused before it
+/// is opened, so nothing blocks or reads without end.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let m = std::fs::metadata(path)?;
+    if !m.is_file() {
+        return Err(refuse(not_regular(path).unwrap_or_default()));
+    }
+    let f = std::fs::File::open(path)?;
+    // Replaced between the stat and the open: look again at what was opened.
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(refuse(format!(
+            "{} is {}, not a regular file",
+            path.display(),
+            kind_of(m.file_type())
+        )));
+    }
+    Ok(f)
+}
+
+/// A regular file's bytes, at most `limit` of them: a larger file is
+/// refused before it is read whole; special files as [`open_regular`].
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("cannot read {}: {e}", path.display()),
+    })?;
+    let mut bytes = Vec::new();
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{} is larger than {limit} bytes, more than advp reads from such a file",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A set of files (and folders) written together: each is written whole
 /// under a temporary name first, and only when all of them are written are
 /// they renamed into place. A failure while writing (a full disk, a report
 /// that cannot be rendered) leaves the previous set untouched; what was
-/// staged is removed when the set is dropped uncommitted.
+/// staged is removed when the set is dropped uncommitted, or when its commit
+/// fails on the way.
 #[derive(Default)]
 pub struct Staged {
     /// (temporary, destination) in the order staged.
@@ -128,56 +258,108 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Stages `bytes` for `dest`.
+    /// Stages `bytes` for `dest`; an error names `dest`.
     pub fn file(&mut self, dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = temporary(dest, "tmp");
         self.entries.push((tmp.clone(), dest.to_path_buf()));
-        write_synced(&tmp, bytes)
+        write_synced(&tmp, bytes).map_err(|e| failed_write(dest, e))
     }
 
-    /// A fresh temporary folder to fill for `dest`; it replaces `dest` whole
-    /// on commit.
+    /// A fresh temporary folder to fill for `dest`, marked as advp's
+    /// ([`FOLDER_MARK`]); it replaces `dest` whole on commit. A `dest` that
+    /// advp did not make ([`replaceable`]) is refused.
     pub fn folder(&mut self, dest: &Path) -> std::io::Result<std::path::PathBuf> {
-        let tmp = temporary(dest, "tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
+        if !replaceable(dest) {
+            return Err(not_ours(dest));
         }
+        let tmp = temporary(dest, "tmp");
+        remove_any(&tmp);
         self.entries.push((tmp.clone(), dest.to_path_buf()));
-        std::fs::create_dir_all(&tmp)?;
+        std::fs::create_dir_all(&tmp)
+            .and_then(|()| write_synced(&tmp.join(FOLDER_MARK), FOLDER_MARK_TEXT.as_bytes()))
+            .map_err(|e| failed_write(dest, e))?;
         Ok(tmp)
     }
 
     /// Renames everything into place, in the order staged (later entries for
-    /// one destination win, as later writes would).
+    /// one destination win, as later writes would). A failure names the
+    /// destination; what is still staged is removed.
     pub fn commit(mut self) -> std::io::Result<()> {
-        for (tmp, dest) in std::mem::take(&mut self.entries) {
-            if tmp.is_dir() {
-                // A folder cannot be renamed over a full one: the old one is
-                // moved aside first and removed once the new one is in place.
-                let old = temporary(&dest, "old.tmp");
-                if dest.exists() {
-                    std::fs::rename(&dest, &old)?;
-                }
-                std::fs::rename(&tmp, &dest)?;
-                if old.exists() {
-                    std::fs::remove_dir_all(&old)?;
-                }
-            } else {
-                std::fs::rename(&tmp, &dest)?;
+        while !self.entries.is_empty() {
+            let (tmp, dest) = self.entries.remove(0);
+            if let Err(e) = place(&tmp, &dest) {
+                remove_any(&tmp);
+                return Err(failed_write(&dest, e));
             }
         }
         Ok(())
     }
 }
 
+/// The file advp puts in every folder it writes whole (an examples
+/// folder): only a folder holding it is ever replaced.
+pub const FOLDER_MARK: &str = ".advp-examples";
+const FOLDER_MARK_TEXT: &str =
+    "advp wrote this folder and replaces it whole on its next run; delete this file to keep the folder from advp\n";
+
+/// Whether a staged folder may replace `dest`: nothing is there, or a
+/// folder (not a link to one) that advp made, holding [`FOLDER_MARK`].
+pub fn replaceable(dest: &Path) -> bool {
+    match std::fs::symlink_metadata(dest) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(m) => {
+            m.is_dir()
+                && std::fs::symlink_metadata(dest.join(FOLDER_MARK)).is_ok_and(|m| m.is_file())
+        }
+    }
+}
+
+fn not_ours(dest: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "{} exists and advp did not make it; advp replaces only folders it wrote",
+            dest.display()
+        ),
+    )
+}
+
+/// Moves one staged file or folder into place. A folder cannot be renamed
+/// over a full one: the old one is moved aside first, put back if the new
+/// one cannot take its place, and removed once it has.
+fn place(tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    if !tmp.is_dir() {
+        return std::fs::rename(tmp, dest);
+    }
+    if !replaceable(dest) {
+        return Err(not_ours(dest));
+    }
+    let old = temporary(dest, "old.tmp");
+    let had = std::fs::symlink_metadata(dest).is_ok();
+    if had {
+        std::fs::rename(dest, &old)?;
+    }
+    if let Err(e) = std::fs::rename(tmp, dest) {
+        if had {
+            let _ = std::fs::rename(&old, dest);
+        }
+        return Err(e);
+    }
+    if had {
+        if let Err(e) = std::fs::remove_dir_all(&old) {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot remove the previous {}: {e}", old.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         for (tmp, _) in &self.entries {
-            if tmp.is_dir() {
-                let _ = std::fs::remove_dir_all(tmp);
-            } else {
-                let _ = std::fs::remove_file(tmp);
-            }
+            remove_any(tmp);
         }
     }
 }
@@ -286,5 +468,51 @@ mod tests {
         assert_eq!(super::utc(951_827_640), "2000-02-29 12:34 UTC");
         // 2026-12-02 14:48 UTC.
         assert_eq!(super::utc(1_796_222_880), "2026-12-02 14:48 UTC");
+    }
+
+    /// Every `.name.tmp<pid>` (and `.name.old.tmp<pid>`) left in `dir`.
+    fn temporaries(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_atomic_write_removes_its_temporary_and_names_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: the target is a folder that is not empty.
+        let target = dir.path().join("result.json");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("x"), "x").unwrap();
+        let e = super::write_atomic(&target, b"{}").unwrap_err();
+        assert!(e.to_string().contains(&target.display().to_string()), "{e}");
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+        // The write fails: the folder is not there.
+        let gone = dir.path().join("no/such/file.json");
+        let e = super::write_atomic(&gone, b"{}").unwrap_err();
+        assert!(e.to_string().contains(&gone.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_set_that_fails_to_commit_leaves_no_staged_file_or_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = dir.path().join("b.md");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), "x").unwrap();
+        let mut set = super::Staged::default();
+        set.file(&dir.path().join("a.md"), b"a").unwrap();
+        set.file(&blocked, b"b").unwrap();
+        let ex = set.folder(&dir.path().join("ex")).unwrap();
+        std::fs::write(ex.join("clip.gif"), "gif").unwrap();
+        set.file(&dir.path().join("c.md"), b"c").unwrap();
+        let e = set.commit().unwrap_err();
+        assert!(
+            e.to_string().contains(&blocked.display().to_string()),
+            "{e}"
+        );
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
     }
 }

@@ -147,10 +147,10 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
 pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
     let mut status = 0;
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match language::loader::read_source(file) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", crate::util::shown(file));
+                eprintln!("error: {e}");
                 status = 2;
                 continue;
             }
@@ -173,8 +173,8 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
         if check_only {
             eprintln!("would reformat {}", crate::util::shown(file));
             status = status.max(1);
-        } else if let Err(e) = crate::util::write_atomic(file, formatted.as_bytes()) {
-            eprintln!("error: cannot write {}: {e}", crate::util::shown(file));
+        } else if let Err(e) = crate::util::rewrite_atomic(file, formatted.as_bytes()) {
+            eprintln!("error: {e}");
             status = 2;
         } else {
             eprintln!("formatted {}", crate::util::shown(file));
@@ -249,7 +249,7 @@ pub(super) fn init(file: &Path) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", crate::util::shown(file));
+            eprintln!("error: {e}");
             2
         }
     }

@@ -1,6 +1,7 @@
 //! The command line: `advp check | fmt | graph | run | builtins`.
 
 mod files;
+mod folders;
 mod inspect;
 
 use crate::graph;
@@ -532,6 +533,10 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Err(e) = folders::apart(&opts.out, &opts.cache) {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let programs = replicas(&program);
     let runners = runners(&programs, &plan, &opts);
     reports_from_cache(&runners)
@@ -633,6 +638,10 @@ fn run(
         );
     }
     let opts = run_options(&pipeline, &program, &flags, &folders, chosen.device);
+    if let Err(e) = folders::apart(&opts.out, &opts.cache) {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let programs = replicas(&program);
     if programs.len() > 1 && !flags.quiet {
         eprintln!(
@@ -660,6 +669,15 @@ fn run(
         print_diagnostics(&warnings, &program.sources);
     }
     if flags.executor == Executor::Slurm || flags.jobs > 1 {
+        // What the reports would replace is refused before the jobs start.
+        let first = &runners[0];
+        let checked = first
+            .targets()
+            .and_then(|t| crate::pipeline::preflight(first, &t));
+        if let Err(RunError::Missing(diags)) = checked {
+            print_diagnostics(&diags, &program.sources);
+            return 2;
+        }
         return distributed(&pipeline, &runners, &flags, &slurm, started);
     }
     match crate::pipeline::run(runners) {
@@ -699,7 +717,7 @@ fn run(
         Err(RunError::Missing(diags)) => {
             print_diagnostics(&diags, &program.sources);
             eprintln!(
-                "error: advp could not run {}: {} missing file(s) or tool(s)",
+                "error: advp could not run {}: {} file(s), folder(s) or tool(s) it cannot use",
                 crate::util::shown(&pipeline.file),
                 diags.len()
             );

@@ -103,8 +103,7 @@ pub fn load(state: &Path) -> Record {
 
 fn save(state: &Path, record: &Record) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
-    crate::util::write_atomic(&state.join("jobs.json"), &json)
-        .map_err(|e| format!("cannot write {}: {e}", shown(&state.join("jobs.json"))))
+    crate::util::write_atomic(&state.join("jobs.json"), &json).map_err(|e| e.to_string())
 }
 
 /// Runs a Slurm command and returns its stdout, or what went wrong.

@@ -91,6 +91,8 @@ codes! {
     ForwardFailed => "advp::run::forward_failed",
     NotTorchscript => "advp::run::not_torchscript",
     EmptySplit => "advp::run::empty_split",
+    NotAFile => "advp::run::not_a_file",
+    ForeignFolder => "advp::run::foreign_folder",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
 }

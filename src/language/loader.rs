@@ -39,8 +39,11 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// A source file's text, refused past [`MAX_FILE_BYTES`] before it is read whole.
 pub fn read_source(path: &Path) -> Result<String, String> {
     use std::io::Read;
-    let f = std::fs::File::open(path)
-        .map_err(|e| format!("cannot read {}: {e}", crate::util::shown(path)))?;
+    // A FIFO or a device is refused before it is opened (it would block or never end).
+    let f = crate::util::open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("cannot read {}: {e}", crate::util::shown(path)),
+    })?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

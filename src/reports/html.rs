@@ -235,7 +235,6 @@ fn report_links(program: &Program, node: &str) -> String {
 /// The files the nodes read (data, weights, modules): path and SHA-256,
 /// hashed as the page is written (a folder of frames is named, not hashed).
 fn files_read(program: &Program, base: &std::path::Path) -> String {
-    use sha2::{Digest, Sha256};
     let mut rows = String::new();
     let mut seen = std::collections::BTreeSet::new();
     for n in &program.nodes {
@@ -251,16 +250,14 @@ fn files_read(program: &Program, base: &std::path::Path) -> String {
             } else {
                 base.join(p)
             };
+            // Streamed, regular files only (a FIFO or a device is never read).
             let hash = if path.is_dir() {
                 "(a folder)".to_string()
+            } else if !path.exists() {
+                "(not there now)".to_string()
             } else {
-                match std::fs::read(&path) {
-                    Ok(bytes) => Sha256::digest(&bytes)
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect(),
-                    Err(_) => "(not there now)".to_string(),
-                }
+                crate::runtime::cache::sha256_file(&path)
+                    .unwrap_or_else(|_| "(not a regular file)".to_string())
             };
             let _ = write!(
                 rows,

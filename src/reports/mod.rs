@@ -275,6 +275,50 @@ fn render(
     })
 }
 
+/// An examples folder that would replace something advp did not make.
+fn foreign(r: &ReportNode, dest: &Path) -> Diagnostic {
+    let what = match std::fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => "a folder",
+        Ok(m) if m.file_type().is_symlink() => "a symbolic link",
+        _ => "a file",
+    };
+    Diagnostic::new(
+        Code::ForeignFolder,
+        r.file,
+        r.span,
+        format!(
+            "`{}` examples would replace {}, {what} advp did not make",
+            r.target,
+            dest.display()
+        ),
+    )
+    .label("this report")
+    .help(format!(
+        "pick another path for the examples, or remove it yourself ({}) if nothing in it is needed; advp replaces only folders it wrote (they hold `{}`)",
+        dest.display(),
+        crate::util::FOLDER_MARK
+    ))
+}
+
+/// Every examples report of `targets` whose folder exists now and is not
+/// advp's to replace: refused before any work.
+pub fn foreign_folders(
+    program: &Program,
+    reports: &[ReportSpec],
+    targets: &[usize],
+    out: &Path,
+) -> Vec<Diagnostic> {
+    reports
+        .iter()
+        .filter(|s| s.mode == ReportMode::Examples && targets.contains(&s.target))
+        .filter_map(|s| {
+            let dest = out.join(&s.path);
+            (!crate::util::replaceable(&dest))
+                .then(|| foreign(&program.reports[s.statement], &dest))
+        })
+        .collect()
+}
+
 /// Stages every report whose target is among `targets` (finished or cached)
 /// in `staged`; the caller commits the set once it is whole.
 pub fn write_all(
@@ -318,9 +362,11 @@ pub fn write_all(
         let bytes = match spec.mode {
             ReportMode::Examples => {
                 let src = dir.join("adversarial.safetensors");
-                let tmp = staged
-                    .folder(&dest)
-                    .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
+                // Replaced whole: only a folder advp made.
+                if !crate::util::replaceable(&dest) {
+                    return Err(Box::new(foreign(r, &dest)));
+                }
+                let tmp = staged.folder(&dest).map_err(|e| err(r, e.to_string()))?;
                 // The first seed's records choose the clips (its clips are stored).
                 let records = replicates
                     .records(spec.target)
@@ -393,7 +439,7 @@ pub fn write_all(
         };
         staged
             .file(&dest, &bytes)
-            .map_err(|e| err(r, format!("cannot write {}: {e}", dest.display())))?;
+            .map_err(|e| err(r, e.to_string()))?;
         written.push(dest);
     }
     Ok(written)

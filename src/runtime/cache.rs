@@ -292,7 +292,7 @@ pub fn is_temporary(name: &str) -> bool {
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::util::open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -318,7 +318,8 @@ fn files_of(dir: &Path) -> Vec<String> {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = rel.join(&name);
-            if e.path().is_dir() {
+            // A link is listed, never followed (a link to `/` is no tree to walk).
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
             } else if name != MANIFEST && !is_temporary(&name) {
                 out.push(path.to_string_lossy().into_owned());
@@ -361,6 +362,10 @@ pub fn verify_dir(dir: &Path) -> Verdict {
     };
     let mut problems = Vec::new();
     for (f, want) in files {
+        if let Some(why) = not_own_file(dir, f) {
+            problems.push(format!("{MANIFEST}: {why}"));
+            continue;
+        }
         match sha256_file(&dir.join(f)) {
             Ok(got) if Some(got.as_str()) == want.as_str() => {}
             Ok(_) => problems.push(format!("{f} changed since it was written")),
@@ -380,6 +385,27 @@ pub fn verify_dir(dir: &Path) -> Verdict {
         Verdict::Verified
     } else {
         Verdict::Corrupt(problems)
+    }
+}
+
+/// Why a name in an entry's manifest (or a checkpoint's `state.json`) is
+/// not one of the folder's own files: only plain file names (no separator,
+/// no `..`, not absolute) of regular files inside it are read, so a forged
+/// manifest cannot make `advp run` or `cache verify` read `/dev/zero` or
+/// another entry.
+pub fn not_own_file(dir: &Path, name: &str) -> Option<String> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    if !plain {
+        return Some(format!(
+            "`{name}` names no file of this folder (a path, `..` or an absolute name)"
+        ));
+    }
+    match std::fs::symlink_metadata(dir.join(name)) {
+        Ok(m) if !m.is_file() => Some(format!(
+            "`{name}` is not a regular file (a link, a folder or a device)"
+        )),
+        _ => None,
     }
 }
 

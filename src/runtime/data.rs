@@ -257,6 +257,10 @@ pub fn synthetic(a: &SyntheticArgs) -> Dataset {
 /// A user's clips: `x` N×C×T×H×W float in [0, 1], `y` N int64, optional
 /// `x_test`/`y_test`; a fraction `val` of `x` is held out (the last clips).
 pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
+    // A FIFO or a device would block or never end: regular files only.
+    if let Some(why) = crate::util::not_regular(path) {
+        return Err(format!("{why}; `tensors` reads a .safetensors file"));
+    }
     let named = Tensor::read_safetensors(path).map_err(|e| {
         format!(
             "cannot read {}: {e}; `tensors` wants a .safetensors file with `x` and `y`",

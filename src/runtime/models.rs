@@ -130,6 +130,11 @@ impl Net {
                 super::ape_nets::Discriminator::new(&root, *width, *shape),
             )),
             Arch::TorchScript { path } => {
+                // libtorch reads the path itself: a FIFO or a device is
+                // refused before it can block or read without end.
+                if let Some(why) = crate::util::not_regular(path) {
+                    return Err(format!("{why}; `torchscript` loads a .pt file"));
+                }
                 let m = tch::CModule::load_on_device(path, device).map_err(|e| {
                     match pickled(path) {
                         Some(why) => format!("{} is {why}, not TorchScript", path.display()),
@@ -236,6 +241,9 @@ impl Net {
                 path.display()
             ));
         }
+        if let Some(why) = crate::util::not_regular(path) {
+            return Err(format!("{why}; `pretrained` reads a weights file"));
+        }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let loaded: Vec<(String, Tensor)> = if ext == "safetensors" {
             Tensor::read_safetensors(path)
@@ -334,10 +342,15 @@ impl Net {
             return Ok(());
         };
         let tmp = path.with_extension(format!("pt.tmp{}", std::process::id()));
-        m.borrow()
+        let saved = m
+            .borrow()
             .save(&tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .map_err(|e| one_line(&e))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+        saved.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
     }
 
     /// Replaces a TorchScript net's module by the one saved at `path`
@@ -619,12 +632,21 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
         .iter()
         .map(|(n, t)| (n.clone(), t.to_device(Device::Cpu).contiguous()))
         .collect();
+    // Any failure (a full disk) removes the temporary and names `path`.
     Tensor::write_safetensors(&cpu, &tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| one_line(&e))
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .and_then(|_| std::fs::rename(&tmp, path))
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            // The temporary is gone: the message names the file meant.
+            let e = e.replace(&tmp.display().to_string(), &path.display().to_string());
+            format!("cannot write {}: {e}", path.display())
+        })
 }
 
 /// What stopped a computation [`catch_libtorch`] ran.

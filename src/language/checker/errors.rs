@@ -322,7 +322,7 @@ pub(super) enum CheckError<'e> {
         kind: DeclKind,
     },
     ReportPath {
-        empty: bool,
+        problem: PathProblem,
     },
     /// Two reports (or a report and the pipeline's HTML page) write one file.
     ReportClash {
@@ -352,6 +352,19 @@ pub(super) enum CheckError<'e> {
         name: &'e str,
         nodes: Option<usize>,
     },
+}
+
+/// Why a report path is refused.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum PathProblem {
+    Empty,
+    /// Absolute, or `..` above the output folder.
+    Leaves,
+    /// The output folder itself (`.`, `x/..`).
+    Folder,
+    /// Inside `.advp`, advp's own folder (the cache).
+    Cache,
+    Control(char),
 }
 
 /// What a type mismatch suggests writing instead.

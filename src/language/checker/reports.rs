@@ -1,6 +1,6 @@
 //! `report` lines: targets, modes, paths and formats.
 
-use super::errors::CheckError;
+use super::errors::{CheckError, PathProblem};
 use super::suggest::suggest;
 use super::Checker;
 use crate::language::ast::*;
@@ -78,21 +78,13 @@ impl<'a> Checker<'a> {
             let report_mode = report_mode.unwrap_or(ReportMode::Results);
             let mut paths = Vec::new();
             for p in &r.paths {
-                let path = std::path::Path::new(&p.value);
-                if p.value.is_empty()
-                    || path.is_absolute()
-                    || path
-                        .components()
-                        .any(|c| matches!(c, std::path::Component::ParentDir))
-                {
-                    self.err(
-                        CheckError::ReportPath {
-                            empty: p.value.is_empty(),
-                        }
-                        .at(file, p.span),
-                    );
-                    continue;
-                }
+                let key = match inside(&p.value) {
+                    Ok(key) => key,
+                    Err(problem) => {
+                        self.err(CheckError::ReportPath { problem }.at(file, p.span));
+                        continue;
+                    }
+                };
                 if let Err(formats) = builtins::report_format(kind, report_mode, &p.value) {
                     let ext = builtins::report_extension(&p.value);
                     let formats: Vec<&str> = formats.iter().map(|f| f.extension()).collect();
@@ -107,7 +99,6 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
-                let key = normalise(&p.value);
                 if let Some((_, first)) = written.iter().find(|(k, _)| *k == key) {
                     let first = *first;
                     let first_at = first.map_or(String::new(), |(f, s)| self.location(f, s));
@@ -122,8 +113,9 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
+                // Written where the checker looked: `a/../b` is `b`.
+                paths.push(key.to_string_lossy().into_owned());
                 written.push((key, Some((file, p.span))));
-                paths.push(p.value.clone());
             }
             out.push(ReportNode {
                 target: r.target.name.clone(),
@@ -143,4 +135,37 @@ fn normalise(p: &str) -> std::path::PathBuf {
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect()
+}
+
+/// A report path as the file system sees it, inside the output folder:
+/// `./a//b.md` and `x/../a/b.md` are `a/b.md`. Refused: empty, absolute, or
+/// leaving the folder; naming the output folder itself (`.`, `x/..`), which
+/// an examples report would replace whole; leading into `.advp`, advp's own
+/// folder (the cache); holding control characters.
+fn inside(p: &str) -> Result<std::path::PathBuf, PathProblem> {
+    use std::path::Component;
+    if p.is_empty() {
+        return Err(PathProblem::Empty);
+    }
+    if let Some(c) = p.chars().find(|c| c.is_control()) {
+        return Err(PathProblem::Control(c));
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in std::path::Path::new(p).components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(PathProblem::Leaves);
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(PathProblem::Leaves),
+        }
+    }
+    match parts.first() {
+        None => Err(PathProblem::Folder),
+        Some(first) if *first == ".advp" => Err(PathProblem::Cache),
+        Some(_) => Ok(parts.iter().collect()),
+    }
 }

@@ -2,7 +2,7 @@
 //! label, secondary label and help. The "did you mean" part of a help comes from
 //! `suggest`.
 
-use super::errors::{CheckError, Fix};
+use super::errors::{CheckError, Fix, PathProblem};
 use super::suggest::{did_you_mean, hint_then};
 use super::util::article;
 use crate::language::ast::{DeclKind, Span};
@@ -639,12 +639,7 @@ impl CheckError<'_> {
                 "needs an eval node".into(),
                 format!("report an `eval` node's {mode} clips"),
             ),
-            E::ReportPath { empty } => (
-                Code::ReportPath,
-                "a report path must stay inside the output folder".into(),
-                if empty { "empty path" } else { "leaves the output folder" }.into(),
-                "write a path relative to the output folder, without `..`, e.g. \"table2.md\"".into(),
-            ),
+            E::ReportPath { problem } => report_path(problem),
             E::ReportFormat { kind, target, ext, formats } => {
                 let what = match formats {
                     [""] => "a folder name without an extension".to_string(),
@@ -692,6 +687,38 @@ impl CheckError<'_> {
             also,
         }
     }
+}
+
+/// A refused report path: code, message, label and help.
+fn report_path(problem: PathProblem) -> (Code, String, String, String) {
+    let inside = "a report path must stay inside the output folder";
+    let (message, label, help) = match problem {
+        PathProblem::Empty => (inside.to_string(), "empty path".to_string(), None),
+        PathProblem::Leaves => (inside.to_string(), "leaves the output folder".to_string(), None),
+        PathProblem::Folder => (
+            "a report path must name a file or folder inside the output folder, not the folder itself".to_string(),
+            "the output folder itself".to_string(),
+            Some("name a folder of its own, e.g. \"examples\": an examples report replaces its folder whole".to_string()),
+        ),
+        PathProblem::Cache => (
+            "a report path must not lead into `.advp`, advp's own folder (the cache)".to_string(),
+            "inside `.advp`".to_string(),
+            Some("write the report elsewhere, e.g. \"tables/e.md\"".to_string()),
+        ),
+        PathProblem::Control(c) => (
+            "a report path must not hold control characters".to_string(),
+            format!("holds {}", c.escape_default()),
+            Some("write the name without tabs or line breaks, e.g. \"table2.md\"".to_string()),
+        ),
+    };
+    (
+        Code::ReportPath,
+        message,
+        label,
+        help.unwrap_or_else(|| {
+            "write a path relative to the output folder, without `..`, e.g. \"table2.md\"".into()
+        }),
+    )
 }
 
 impl Fix<'_> {

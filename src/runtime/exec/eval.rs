@@ -200,7 +200,7 @@ impl Runner<'_> {
             &dir.join("records.jsonl"),
             crate::results::ClipRecord::jsonl(&records).as_bytes(),
         )
-        .map_err(|e| self.fail(i, format!("cannot write the records: {e}")))?;
+        .map_err(|e| self.fail(i, e.to_string()))?;
         crate::results::write_json(&dir.join("result.json"), &result)
             .map_err(|e| self.fail(i, e))?;
         self.finish(i)

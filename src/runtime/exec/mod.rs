@@ -355,9 +355,13 @@ impl<'a> Runner<'a> {
             .filter(|(n, _)| needed.contains(n))
             .map(|(_, d)| Diagnostic {
                 warning: false,
-                help: Some(
-                    "nothing was run; put the file there or change the path, and run again".into(),
-                ),
+                help: Some(match (d.code, &d.help) {
+                    (Code::MissingFile, _) | (_, None) => {
+                        "nothing was run; put the file there or change the path, and run again"
+                            .into()
+                    }
+                    (_, Some(h)) => format!("nothing was run; {h}"),
+                }),
                 ..d.clone()
             })
             .collect();

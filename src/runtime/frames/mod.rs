@@ -481,7 +481,12 @@ fn decode(path: &Path) -> Result<RgbImage, String> {
             path.display()
         )
     };
-    let reader = image::ImageReader::open(path).map_err(|e| fail(&e))?;
+    // A FIFO or a device named like a frame is refused, never read.
+    let file = crate::util::open_regular(path).map_err(|e| fail(&e))?;
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file));
+    if let Ok(format) = image::ImageFormat::from_path(path) {
+        reader.set_format(format);
+    }
     let reader = reader.with_guessed_format().map_err(|e| fail(&e))?;
     let img = reader.decode().map_err(|e| fail(&e))?;
     if img.width() == 0 || img.height() == 0 {

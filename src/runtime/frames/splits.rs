@@ -25,7 +25,10 @@ pub(super) fn read_split_file(path: &Path, what: &str) -> Result<String, String>
             path.display()
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| {
+    // Bounded, regular files only: split lists are a few hundred kilobytes.
+    let bytes = crate::util::read_regular(path, 64 << 20)
+        .map_err(|e| format!("cannot read split file: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
         format!(
             "cannot read split file {}: {e}; check it is readable UTF-8 text",
             path.display()

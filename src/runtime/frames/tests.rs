@@ -156,3 +156,39 @@ fn argmax_takes_the_first_maximum() {
     assert_eq!(argmax(&[f64::NAN, 0.2]), Some(1));
     assert_eq!(argmax(&[]), None);
 }
+
+#[test]
+fn a_fifo_named_like_a_frame_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("image_00001.jpg");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        crate::util::skipped("a_fifo_named_like_a_frame_is_refused_not_read", "no mkfifo");
+        return;
+    }
+    // Read in a thread: a blocking open fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(decode(&path).map(|_| ()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("decode returns instead of blocking on the FIFO");
+    let e = got.unwrap_err();
+    assert!(e.contains("a FIFO") && e.contains("image_00001.jpg"), "{e}");
+    // A split list that is a FIFO likewise.
+    let list = dir.path().join("trainlist01.txt");
+    std::process::Command::new("mkfifo")
+        .arg(&list)
+        .status()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(super::splits::read_split_file(&list, "UCF101").map(|_| ()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a split list FIFO is refused");
+    assert!(got.is_err());
+}

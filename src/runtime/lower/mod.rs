@@ -122,7 +122,17 @@ fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
                 continue;
             };
             let path = cx.path(p);
-            if p.is_empty() || path.exists() {
+            if p.is_empty() {
+                continue;
+            }
+            if path.exists() {
+                // A data file, weights or a module must be a regular file: a
+                // FIFO or a device would block the run or never end.
+                if *key != "root" {
+                    if let Some(d) = not_a_file(n, key, p, &path) {
+                        out.push((i, d));
+                    }
+                }
                 continue;
             }
             out.push((
@@ -140,6 +150,28 @@ fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
         }
     }
     out
+}
+
+/// A warning (an error where the node must run) for a file argument that
+/// names a folder, a FIFO, a device or a socket.
+fn not_a_file(
+    n: &crate::language::program::Node,
+    key: &str,
+    p: &str,
+    path: &Path,
+) -> Option<Diagnostic> {
+    let why = crate::util::not_regular(path)?;
+    Some(
+        Diagnostic::new(
+            Code::NotAFile,
+            n.file,
+            n.name_span,
+            format!("`{}` reads `{key}: \"{p}\"`, and {why}", n.name),
+        )
+        .label(format!("`{}` reads it", n.name))
+        .help("name the file itself (a FIFO, a device or a folder is never read); relative paths start at the pipeline's folder")
+        .warning(),
+    )
 }
 
 /// Every claim's column: a budget of the sweep (`at eps`), or an attack of

@@ -722,15 +722,33 @@ pub fn train(
 pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String> {
     let text = EpochMetrics::jsonl(metrics)?;
     crate::util::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("metrics.jsonl").display()))
+        .map_err(|e| e.to_string())
 }
 
 /// Tensors first, then `state.json` naming them (the commit point), then the old tensors go.
 fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<PathBuf, String> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
+    let committed = state.tensors.clone();
     save_tensors(&learner.checkpoint(), &dir.join(&name))?;
-    let mut files = vec![dir.join(&name)];
-    files.extend(learner.save_files(&dir.join(&name))?);
+    let saved = commit_state(dir, state, learner, &name);
+    if saved.is_err() && name != committed {
+        // Files no `state.json` names: a failed save leaves none behind.
+        let _ = std::fs::remove_file(dir.join(&name));
+        let _ = std::fs::remove_file(super::models::module_path(&dir.join(&name)));
+    }
+    saved
+}
+
+/// The rest of [`save_state`], once the tensors are written: the learner's
+/// other files, then `state.json` naming them, then the old tensors go.
+fn commit_state(
+    dir: &Path,
+    state: &mut State,
+    learner: &dyn Learner,
+    name: &str,
+) -> Result<PathBuf, String> {
+    let mut files = vec![dir.join(name)];
+    files.extend(learner.save_files(&dir.join(name))?);
     state.sha256 = files
         .iter()
         .map(|f| {
@@ -742,11 +760,13 @@ fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<Pa
             Ok((name, digest))
         })
         .collect::<Result<_, String>>()?;
-    let old = std::mem::replace(&mut state.tensors, name);
+    let old = std::mem::replace(&mut state.tensors, name.to_string());
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join("state.json");
-    crate::util::write_atomic(&path, &json)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if let Err(e) = crate::util::write_atomic(&path, &json) {
+        state.tensors = old;
+        return Err(e.to_string());
+    }
     if !old.is_empty() && old != state.tensors {
         let _ = std::fs::remove_file(dir.join(&old));
         let _ = std::fs::remove_file(super::models::module_path(&dir.join(&old)));
@@ -763,6 +783,16 @@ fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
     };
     let state: State = serde_json::from_str(&text)
         .map_err(|e| format!("the checkpoint {} is unreadable ({e})", path.display()))?;
+    // Only the checkpoint's own files: a forged `state.json` naming
+    // `../../dev/zero` or a FIFO is damage, never a read.
+    for file in state.sha256.keys().chain([&state.tensors]) {
+        if let Some(why) = super::cache::not_own_file(dir, file) {
+            return Err(format!(
+                "the checkpoint {} is damaged: {why}",
+                path.display()
+            ));
+        }
+    }
     for (file, want) in &state.sha256 {
         let f = dir.join(file);
         match super::cache::sha256_file(&f) {

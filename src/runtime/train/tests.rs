@@ -210,3 +210,76 @@ fn free_training_replays_each_batch_and_carries_a_signed_delta() {
         "a resume carries the saved δ on"
     );
 }
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_leaves_no_temporary_and_names_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = tiny_net();
+    let learner = Classifier::new(&mut net, Vec::new(), spec(1).rule, 0.01);
+    let left = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect()
+    };
+    let mut state: State = serde_json::from_value(serde_json::json!({
+        "epoch": 1, "batch": 0, "tensors": "", "probs": null, "loss_sum": 0.0,
+        "correct": 0.0, "seen": 0.0, "seconds": 0.0, "metrics": []
+    }))
+    .unwrap();
+    // The tensors cannot be renamed into place (a full folder is there).
+    let tensors = dir.path().join("checkpoint-e1-b0.safetensors");
+    std::fs::create_dir(&tensors).unwrap();
+    std::fs::write(tensors.join("x"), "x").unwrap();
+    let e = save_state(dir.path(), &mut state.clone(), &learner).unwrap_err();
+    assert!(e.contains(&tensors.display().to_string()), "{e}");
+    assert_eq!(left(), Vec::<String>::new());
+    // `state.json` cannot be written: the new tensors, never committed, go too.
+    std::fs::remove_dir_all(&tensors).unwrap();
+    let json = dir.path().join("state.json");
+    std::fs::create_dir(&json).unwrap();
+    std::fs::write(json.join("x"), "x").unwrap();
+    let e = save_state(dir.path(), &mut state, &learner).unwrap_err();
+    assert!(e.contains(&json.display().to_string()), "{e}");
+    assert_eq!(left(), Vec::<String>::new());
+    assert!(!tensors.exists(), "uncommitted tensors are removed");
+}
+
+#[test]
+fn a_forged_state_naming_files_outside_its_folder_is_damage_not_a_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("entry.partial");
+    std::fs::create_dir(&work).unwrap();
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        crate::util::skipped(
+            "a_forged_state_naming_files_outside_its_folder_is_damage_not_a_read",
+            "no mkfifo",
+        );
+        return;
+    }
+    for (tensors, sha) in [
+        ("../pipe", serde_json::json!({})),
+        ("c.safetensors", serde_json::json!({ "../pipe": "00" })),
+    ] {
+        let state = serde_json::json!({
+            "epoch": 1, "batch": 0, "tensors": tensors, "probs": null, "loss_sum": 0.0,
+            "correct": 0.0, "seen": 0.0, "seconds": 0.0, "metrics": [], "sha256": sha
+        });
+        std::fs::write(work.join("state.json"), state.to_string()).unwrap();
+        // In a thread: a read that blocks on the FIFO fails the test, not the suite.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = work.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_state(&w).map(|s| s.is_some()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("load_state returns instead of reading the FIFO");
+        let e = got.unwrap_err();
+        assert!(e.contains("damaged") && e.contains("../pipe"), "{e}");
+    }
+}
