@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[path = "cli/stop.rs"]
+mod stop;
 
 struct Run {
     dir: tempfile::TempDir,
