@@ -91,19 +91,41 @@ pub fn stop_requested() -> Result<(), String> {
 /// checkpoint and stop as a preemption does.
 pub fn on_interrupt() -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-    for sig in [SIGINT, SIGTERM, SIGUSR1, SIGHUP] {
+    // Under `nohup` a closed terminal must not stop the run: an ignored
+    // SIGHUP stays ignored.
+    let hup: &[i32] = if ignored_at_start(SIGHUP) {
+        &[]
+    } else {
+        &[SIGHUP]
+    };
+    for &sig in [SIGINT, SIGTERM, SIGUSR1].iter().chain(hup) {
         // The conditional exit is registered first, so it sees the flag as
         // the previous signal left it.
         signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&INTERRUPTED))?;
         signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED))?;
     }
     // Stop at the next step with the checkpoint saved.
-    for sig in [SIGUSR1, SIGTERM, SIGHUP] {
+    for &sig in [SIGUSR1, SIGTERM].iter().chain(hup) {
         signal_hook::flag::register(sig, Arc::clone(&PREEMPTED))?;
     }
     signal_hook::flag::register(SIGUSR1, Arc::clone(&WARNED))?;
-    signal_hook::flag::register(SIGHUP, Arc::clone(&HUNG_UP))?;
+    for &sig in hup {
+        signal_hook::flag::register(sig, Arc::clone(&HUNG_UP))?;
+    }
     Ok(())
+}
+
+/// Whether this process started with `sig` ignored (`nohup` ignores
+/// SIGHUP): the mask `SigIgn` of `/proc/self/status`, bit `sig - 1`.
+fn ignored_at_start(sig: i32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| sig >= 1 && mask & (1 << (sig - 1)) != 0)
 }
 
 /// The exit status of a run the scheduler stopped (128 + SIGTERM).

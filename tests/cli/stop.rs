@@ -366,3 +366,50 @@ fn an_input_edited_after_the_run_is_named_and_the_page_shows_the_recorded_hash()
     );
     assert!(page.contains("changed since"), "the page warns");
 }
+
+#[test]
+fn under_nohup_a_sighup_does_not_stop_the_run() {
+    use std::os::unix::process::ExitStatusExt;
+    if Command::new("nohup").arg("true").status().is_err() {
+        skip(
+            "under_nohup_a_sighup_does_not_stop_the_run",
+            "no `nohup` on this machine",
+        );
+        return;
+    }
+    let r = Run::new();
+    long_attack(&r, "pgd(steps: 1000000)");
+    let spawned = std::time::SystemTime::now() - Duration::from_millis(5);
+    let child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--quiet"])
+        .current_dir(r.dir.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !running(&r, "e", spawned) {
+        assert!(t0.elapsed().as_secs() < 120, "`e` never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    // nohup execs advp: the child's pid is advp's.
+    let pid = child.id().to_string();
+    let kill = |s: &str| {
+        assert!(Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    kill("-HUP");
+    std::thread::sleep(Duration::from_millis(2000));
+    // Still attacking; Ctrl-C still stops it.
+    assert!(running(&r, "e", spawned), "the SIGHUP stopped a nohup run");
+    kill("-INT");
+    let o = wait_at_most(child, Duration::from_secs(10), "-INT after -HUP");
+    assert_eq!(o.status.signal(), None, "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+}
