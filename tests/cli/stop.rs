@@ -413,3 +413,50 @@ fn under_nohup_a_sighup_does_not_stop_the_run() {
     assert_eq!(o.status.signal(), None, "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
 }
+
+#[test]
+fn sigterm_stops_a_run_while_it_hashes_a_large_input() {
+    use std::os::unix::process::ExitStatusExt;
+    let r = Run::new();
+    // 4 GiB of a sparse file: hashing it for the page takes seconds.
+    let big = std::fs::File::create(r.dir.path().join("big.pt")).unwrap();
+    big.set_len(4 << 30).unwrap();
+    r.write(
+        "p.advp",
+        "seed 1\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 4, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\nmodel other = torchscript(\"big.pt\", classes: 3)\ntrain t = standard(net, d, epochs: 1, batch: 12)\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = r.dir.path().join("results/p/p.html");
+    let written = std::fs::metadata(&page).unwrap().modified().unwrap();
+    // Everything is cached: what this run does is hash the files for the page.
+    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--quiet"])
+        .current_dir(r.dir.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let sent = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = wait_at_most(child, Duration::from_secs(20), "-TERM while hashing");
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "stopped {:.1} s after the signal: {}",
+        sent.elapsed().as_secs_f64(),
+        stderr(&o)
+    );
+    assert_eq!(o.status.signal(), None, "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::metadata(&page).unwrap().modified().unwrap(),
+        written,
+        "a stopped run writes no page"
+    );
+}
