@@ -239,7 +239,7 @@ fn main() {
         let f = |v: &Tensor| net.forward(v, false);
 
         // Warm-up; its result is the reference the Python side is compared to.
-        let reference = pgd.run(&f, &x, &y);
+        let reference = pgd.run(&f, &x, &y).unwrap();
         check_ball("advp", &reference, &x);
         let data = dir.path().join(format!("{}.safetensors", w.name));
         if have_python {
@@ -256,7 +256,7 @@ fn main() {
             let mut times = Vec::with_capacity(w.repeats);
             for _ in 0..w.repeats {
                 let t0 = Instant::now();
-                let adv = pgd.run(&f, &x, &y);
+                let adv = pgd.run(&f, &x, &y).unwrap();
                 if let Device::Cuda(i) = device {
                     tch::Cuda::synchronize(i as i64);
                 }

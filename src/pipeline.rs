@@ -198,6 +198,13 @@ fn write(
     let mut written =
         crate::reports::write_all(program, specs, targets, &replicates, &opts.out, &mut staged)
             .map_err(|e| RunError::Diagnostics(vec![*e]))?;
+    for w in crate::reports::inputs::warnings(&crate::reports::inputs::rows(
+        program,
+        &replicates,
+        &opts.base,
+    )) {
+        eprintln!("advp: warning: {w}");
+    }
     let html = crate::reports::html::page(
         program,
         &plan.order,
@@ -206,6 +213,14 @@ fn write(
         &opts.base,
     );
     let path = opts.out.join(format!("{}.html", program.name()));
+    // A stop while the reports were made (hashing the inputs for the page)
+    // commits none of them; the staged files are removed.
+    if crate::util::interrupted() {
+        return Err(RunError::Interrupted {
+            node: String::new(),
+            message: "interrupted while writing the reports; the results stay in the cache, and `advp report FILE` writes them".into(),
+        });
+    }
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| crate::util::failed_write(&opts.out, e))
         .and_then(|_| staged.file(&path, html.as_bytes()))

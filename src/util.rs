@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 /// executors stop starting nodes.
 static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
-/// Set (with [`INTERRUPTED`]) by SIGUSR1 and SIGTERM: a scheduler is taking
+/// Set (with [`INTERRUPTED`]) by SIGUSR1, SIGTERM and SIGHUP: a scheduler is taking
 /// the machine back (Slurm's warning before the time limit, a preemption).
 /// The run stops as for Ctrl-C, and under Slurm the job requeues itself.
 static PREEMPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
@@ -61,34 +61,78 @@ pub fn interrupt() -> bool {
 /// The exit status of an interrupted run (128 + SIGINT, as a shell reports it).
 pub const INTERRUPTED_EXIT: i32 = 130;
 
-/// Ctrl-C (SIGINT): the first one sets the flag, and the run stops at the
-/// next batch with what is resumable saved; a second one, while the flag is
-/// set, ends the process at once with status 130 from inside the signal
-/// handler (`_exit`: no exit handlers or destructors run, so libtorch is never
-/// torn down under a running kernel).
+/// Set by SIGHUP alone: the terminal (an SSH session) closed. The run stops
+/// as for SIGTERM, with the checkpoint saved, and exits 129.
+static HUNG_UP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// Whether the stop was a closed terminal (SIGHUP).
+pub fn hung_up() -> bool {
+    HUNG_UP.load(Ordering::SeqCst)
+}
+
+/// The error a loop gives when the run was asked to stop (the executor turns
+/// any error raised while the flag is set into its "interrupted" message).
+pub fn stop_requested() -> Result<(), String> {
+    if interrupted() {
+        Err("interrupted".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The stop signals: the first one of any sets the flag, and the run stops
+/// within a step (of an attack, a batch elsewhere) with what is resumable
+/// saved; a second one of any, while the flag is set, ends the process at
+/// once with status 128 + that signal from inside the signal handler
+/// (`_exit`: no exit handlers or destructors run, so libtorch is never torn
+/// down under a running kernel). SIGINT is Ctrl-C; SIGUSR1 and SIGTERM are a
+/// scheduler's (Slurm's warning before the time limit, `scancel`, a
+/// preemption); SIGHUP is a closed terminal. All but SIGINT save the
+/// checkpoint and stop as a preemption does.
 pub fn on_interrupt() -> std::io::Result<()> {
-    use signal_hook::consts::SIGINT;
-    // The conditional exit is registered first, so it sees the flag as the
-    // previous Ctrl-C left it.
-    signal_hook::flag::register_conditional_shutdown(
-        SIGINT,
-        INTERRUPTED_EXIT,
-        Arc::clone(&INTERRUPTED),
-    )?;
-    signal_hook::flag::register(SIGINT, Arc::clone(&INTERRUPTED))?;
-    // The scheduler's warning (`--signal=B:USR1@…`) and its SIGTERM: stop at
-    // the next batch with the checkpoint saved; never an immediate exit (Slurm
-    // follows SIGTERM with SIGKILL after its grace period anyway).
-    for sig in [signal_hook::consts::SIGUSR1, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&PREEMPTED))?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    // Under `nohup` a closed terminal must not stop the run: an ignored
+    // SIGHUP stays ignored.
+    let hup: &[i32] = if ignored_at_start(SIGHUP) {
+        &[]
+    } else {
+        &[SIGHUP]
+    };
+    for &sig in [SIGINT, SIGTERM, SIGUSR1].iter().chain(hup) {
+        // The conditional exit is registered first, so it sees the flag as
+        // the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&INTERRUPTED))?;
         signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED))?;
     }
-    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&WARNED))?;
+    // Stop at the next step with the checkpoint saved.
+    for &sig in [SIGUSR1, SIGTERM].iter().chain(hup) {
+        signal_hook::flag::register(sig, Arc::clone(&PREEMPTED))?;
+    }
+    signal_hook::flag::register(SIGUSR1, Arc::clone(&WARNED))?;
+    for &sig in hup {
+        signal_hook::flag::register(sig, Arc::clone(&HUNG_UP))?;
+    }
     Ok(())
+}
+
+/// Whether this process started with `sig` ignored (`nohup` ignores
+/// SIGHUP): the mask `SigIgn` of `/proc/self/status`, bit `sig - 1`.
+fn ignored_at_start(sig: i32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| sig >= 1 && mask & (1 << (sig - 1)) != 0)
 }
 
 /// The exit status of a run the scheduler stopped (128 + SIGTERM).
 pub const PREEMPTED_EXIT: i32 = 143;
+
+/// The exit status of a run stopped by a closed terminal (128 + SIGHUP).
+pub const HUNG_UP_EXIT: i32 = 129;
 
 /// The temporary name beside `path` that a write goes through:
 /// `.name.tmp<pid>` (what the next run sweeps when its process is gone).

@@ -35,7 +35,7 @@ fn fgsm_on_a_linear_model_equals_its_closed_form() {
     let m = Linear::new(1, 96, 5);
     let (x, y) = clips(2, 6);
     let eps = 8.0;
-    let adv = Pgd::fgsm(eps).run(&|v| m.logits(v), &x, &y);
+    let adv = Pgd::fgsm(eps).run(&|v| m.logits(v), &x, &y).unwrap();
     // ∇ₓ mean CE = (softmax(z) − onehot(y)) W / N; FGSM: x + ε·sign(∇), clamped.
     let p = m.logits(&x).softmax(-1, Kind::Double);
     let onehot = y.one_hot(5).to_kind(Kind::Double);
@@ -60,14 +60,16 @@ fn pgd_inf_stays_in_the_ball_and_the_image_on_every_step() {
             random_start,
         };
         let mut steps = 0;
-        let adv = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
-            steps += 1;
-            let linf = delta.abs().max().double_value(&[]);
-            assert!(linf <= 8.0 / 255.0 + 1e-12, "‖δ‖∞ = {linf}");
-            let xa = &x + delta;
-            assert!(xa.min().double_value(&[]) >= 0.0);
-            assert!(xa.max().double_value(&[]) <= 1.0);
-        });
+        let adv = pgd
+            .run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+                steps += 1;
+                let linf = delta.abs().max().double_value(&[]);
+                assert!(linf <= 8.0 / 255.0 + 1e-12, "‖δ‖∞ = {linf}");
+                let xa = &x + delta;
+                assert!(xa.min().double_value(&[]) >= 0.0);
+                assert!(xa.max().double_value(&[]) <= 1.0);
+            })
+            .unwrap();
         assert_eq!(steps, 12);
         // The attack uses its budget: some pixel sits on the boundary of the ball.
         let linf = (&adv - &x).abs().max().double_value(&[]);
@@ -95,16 +97,18 @@ fn pgd_2_projects_onto_the_l2_ball_by_rescaling() {
         steps: 8,
         random_start: true,
     };
-    let _ = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
-        let n = delta
-            .flatten(1, -1)
-            .norm_scalaropt_dim(2, [1], false)
-            .max()
-            .double_value(&[]);
-        assert!(n <= 64.0 / 255.0 + 1e-9, "‖δ‖₂ = {n}");
-        let xa = &x + delta;
-        assert!(xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0);
-    });
+    let _ = pgd
+        .run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+            let n = delta
+                .flatten(1, -1)
+                .norm_scalaropt_dim(2, [1], false)
+                .max()
+                .double_value(&[]);
+            assert!(n <= 64.0 / 255.0 + 1e-9, "‖δ‖₂ = {n}");
+            let xa = &x + delta;
+            assert!(xa.min().double_value(&[]) >= 0.0 && xa.max().double_value(&[]) <= 1.0);
+        })
+        .unwrap();
 }
 
 #[test]
@@ -121,9 +125,11 @@ fn pgd_loss_never_decreases_on_a_convex_model() {
         random_start: false,
     };
     let mut losses = vec![loss(&m.logits(&x), &y).double_value(&[])];
-    let _ = pgd.run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
-        losses.push(loss(&m.logits(&(&x + delta)), &y).double_value(&[]));
-    });
+    let _ = pgd
+        .run_with(&|v| m.logits(v), &x, &y, &mut |delta| {
+            losses.push(loss(&m.logits(&(&x + delta)), &y).double_value(&[]));
+        })
+        .unwrap();
     for w in losses.windows(2) {
         assert!(w[1] >= w[0] - 1e-12, "loss went down: {losses:?}");
     }
@@ -142,12 +148,12 @@ fn attacks_leave_parameters_without_gradient_and_eps_zero_is_clean() {
         steps: 3,
         random_start: false,
     };
-    let _ = pgd.run(&f, &x, &y);
+    let _ = pgd.run(&f, &x, &y).unwrap();
     assert!(
         !w.grad().defined(),
         "the attack left a gradient on a parameter"
     );
-    let clean = Pgd { eps: 0.0, ..pgd }.run(&f, &x, &y);
+    let clean = Pgd { eps: 0.0, ..pgd }.run(&f, &x, &y).unwrap();
     assert!(clean.equal(&x));
 }
 
@@ -182,8 +188,10 @@ fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
         };
         let f = |v: &Tensor| m.logits(v);
         let mut iterates = vec![x.copy()];
-        let _ = pgd.run_with(&f, &x, &y, &mut |d| iterates.push(&x + d));
-        let (adv, fooled_at) = pgd.run_until_fooled(&f, None, &x, &y, None);
+        let _ = pgd
+            .run_with(&f, &x, &y, &mut |d| iterates.push(&x + d))
+            .unwrap();
+        let (adv, fooled_at) = pgd.run_until_fooled(&f, None, &x, &y, None).unwrap();
         let mut fooled = 0;
         for i in 0..16 {
             let step = fooled_at[i as usize];
@@ -237,19 +245,21 @@ fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robus
     let mut last: Vec<Option<f64>> = vec![None; 12];
     let mut fooled_seen = [false; 12];
     let mut calls = 0;
-    let out = sq.run_with(&|v| m.logits(v), &x, &y, &mut |active, margin| {
-        calls += 1;
-        let margin = Vec::<f64>::try_from(margin.to_kind(Kind::Double)).unwrap();
-        for (&i, &mg) in active.iter().zip(&margin) {
-            let i = i as usize;
-            assert!(!fooled_seen[i], "clip {i} queried after it was fooled");
-            if let Some(prev) = last[i] {
-                assert!(mg <= prev + 1e-12, "clip {i}: margin rose {prev} → {mg}");
+    let out = sq
+        .run_with(&|v| m.logits(v), &x, &y, &mut |active, margin| {
+            calls += 1;
+            let margin = Vec::<f64>::try_from(margin.to_kind(Kind::Double)).unwrap();
+            for (&i, &mg) in active.iter().zip(&margin) {
+                let i = i as usize;
+                assert!(!fooled_seen[i], "clip {i} queried after it was fooled");
+                if let Some(prev) = last[i] {
+                    assert!(mg <= prev + 1e-12, "clip {i}: margin rose {prev} → {mg}");
+                }
+                last[i] = Some(mg);
+                fooled_seen[i] = mg <= 0.0;
             }
-            last[i] = Some(mg);
-            fooled_seen[i] = mg <= 0.0;
-        }
-    });
+        })
+        .unwrap();
     assert!(calls > 1);
     for i in 0..12 {
         assert!(

@@ -14,6 +14,8 @@ mod model;
 mod numbers;
 #[path = "cli/slurm.rs"]
 mod slurm;
+#[path = "cli/stop.rs"]
+mod stop;
 
 struct Run {
     dir: tempfile::TempDir,

@@ -57,7 +57,7 @@ fn pgd_on_the_device_stays_in_the_ball_and_matches_the_cpu_forward() {
     };
     let (xd, yd) = (x.to_device(dev), y.to_device(dev));
     let f = |v: &Tensor| here.forward(v, false);
-    let adv = pgd.run(&f, &xd, &yd);
+    let adv = pgd.run(&f, &xd, &yd).unwrap();
     let d = (&adv - &xd).abs().max().double_value(&[]);
     assert!(d <= 8.0 / 255.0 + 1e-6, "‖δ‖∞ = {d}");
     assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
@@ -134,7 +134,7 @@ fn a_bf16_forward_is_close_to_fp32_and_pgd_keeps_delta_in_fp32() {
         random_start: false,
     };
     let f = |v: &Tensor| here.forward(v, false);
-    let adv = pgd.run(&f, &x, &y);
+    let adv = pgd.run(&f, &x, &y).unwrap();
     assert_eq!(adv.kind(), Kind::Float);
     let d = (&adv - &x).abs().max().double_value(&[]);
     assert!(d <= 8.0 / 255.0 + 1e-6, "‖δ‖∞ = {d}");

@@ -170,10 +170,12 @@ fn apgd_matches_torchattacks_from_the_same_start() {
         let t = &named[&format!("{name}/t")];
         // Every iterate stays in the ε-ball and the image.
         let mut iterates = 0;
-        let run = apgd.single_run_with(&f, x, y, t, target.as_ref(), &mut |xa| {
-            iterates += 1;
-            in_ball_and_image(&format!("{name}: an iterate"), xa, x, norm, eps);
-        });
+        let run = apgd
+            .single_run_with(&f, x, y, t, target.as_ref(), &mut |xa| {
+                iterates += 1;
+                in_ball_and_image(&format!("{name}: an iterate"), xa, x, norm, eps);
+            })
+            .unwrap();
         assert_eq!(iterates, 20, "{name}: one call per step");
         let robust: Vec<bool> = Vec::<u8>::try_from(&named[&format!("{name}/robust")])
             .unwrap()

@@ -563,6 +563,10 @@ fn preempted(message: &str) -> i32 {
                 eprintln!("advp: the scheduler asked job {id} to stop; {message}. `scontrol requeue {id}` failed: submit the run again to resume");
             }
         }
+        None if crate::util::hung_up() => {
+            eprintln!("advp: stopped by SIGHUP (the terminal or SSH session closed); {message}");
+            return crate::util::HUNG_UP_EXIT;
+        }
         None => eprintln!("advp: stopped by a signal from outside (SIGTERM or SIGUSR1); {message}"),
     }
     crate::util::PREEMPTED_EXIT

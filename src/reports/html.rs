@@ -232,47 +232,55 @@ fn report_links(program: &Program, node: &str) -> String {
     }
 }
 
-/// The files the nodes read (data, weights, modules): path and SHA-256,
-/// hashed as the page is written (a folder of frames is named, not hashed).
-fn files_read(program: &Program, base: &std::path::Path) -> String {
-    let mut rows = String::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &program.nodes {
-        for key in crate::language::builtins::READ_PATHS {
-            let Some(crate::language::program::Value::Str(p)) = n.args.get(*key) else {
-                continue;
-            };
-            if !seen.insert(p.clone()) {
-                continue;
+/// The files the nodes read (data, weights, modules): path and SHA-256 as
+/// the cached results recorded it when they were computed, with a warning
+/// where the file differs now; a file no entry recorded shows its hash as the
+/// page is written (a folder of frames is named, not hashed).
+fn files_read(rows: &[super::inputs::FileRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let hash = if r.recorded.is_empty() {
+            match &r.now {
+                Ok(h) => format!("<code>{}</code> (when this page was written)", escape(h)),
+                Err(why) => escape(why),
             }
-            let path = if std::path::Path::new(p).is_absolute() {
-                std::path::PathBuf::from(p)
-            } else {
-                base.join(p)
-            };
-            // Streamed, regular files only (a FIFO or a device is never read).
-            let hash = if path.is_dir() {
-                "(a folder)".to_string()
-            } else if !path.exists() {
-                "(not there now)".to_string()
-            } else {
-                crate::runtime::cache::sha256_file(&path)
-                    .unwrap_or_else(|_| "(not a regular file)".to_string())
-            };
-            let _ = write!(
-                rows,
-                "<tr><th><code>{}</code></th><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                escape(&n.name),
-                escape(p),
-                escape(&hash)
-            );
-        }
+        } else {
+            let mut cell = r
+                .recorded
+                .iter()
+                .map(|(sha, nodes)| {
+                    format!(
+                        "<code>{}</code> (computed from by {})",
+                        escape(sha),
+                        escape(&nodes.join(", "))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>");
+            if !r.changed().is_empty() {
+                let now = match &r.now {
+                    Ok(h) => format!("now <code>{}</code>", escape(h)),
+                    Err(why) => escape(why),
+                };
+                let _ = write!(
+                    cell,
+                    "<br><strong class=\"warn\">the file changed since the cached results were computed from it: {now}; their numbers are the old file's (run with <code>--force</code>)</strong>"
+                );
+            }
+            cell
+        };
+        let _ = write!(
+            out,
+            "<tr><th><code>{}</code></th><td><code>{}</code></td><td>{hash}</td></tr>",
+            escape(&r.node),
+            escape(&r.path)
+        );
     }
-    if rows.is_empty() {
+    if out.is_empty() {
         return String::new();
     }
     format!(
-        "<h2>Files read</h2><table><thead><tr><th>node</th><th>file</th><th>SHA-256 (when this page was written)</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<h2>Files read</h2><table><thead><tr><th>node</th><th>file</th><th>SHA-256 the results were computed from</th></tr></thead><tbody>{out}</tbody></table>"
     )
 }
 
@@ -507,7 +515,7 @@ pub fn page(
         }
     }
     keys_table.push_str("</tbody></table>");
-    body.push_str(&files_read(program, base));
+    body.push_str(&files_read(&super::inputs::rows(program, replicates, base)));
     let _ = write!(
         body,
         "<h2>Cache</h2><p>Seconds: the node's own time (its inputs' left out), from its entry's <code>timing.json</code>.</p>{keys_table}"

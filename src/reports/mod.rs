@@ -7,6 +7,7 @@
 pub mod examples;
 pub mod figures;
 pub mod html;
+pub mod inputs;
 pub mod plots;
 pub mod tables;
 

@@ -29,7 +29,7 @@ fn for_batches(
     chunks: &[Vec<usize>],
     key: &[u64],
     device: Device,
-    mut each: impl FnMut(&[usize], Tensor, Tensor),
+    mut each: impl FnMut(&[usize], Tensor, Tensor) -> Result<(), String>,
 ) -> Result<(), String> {
     for (b, idx) in chunks.iter().enumerate() {
         if crate::util::interrupted() {
@@ -39,7 +39,7 @@ fn for_batches(
         k.push(b as u64);
         tch::manual_seed(mix(&k) as i64);
         let (x, y) = clips.batch(idx, 0, device)?;
-        each(idx, x, y);
+        each(idx, x, y)?;
     }
     Ok(())
 }
@@ -73,13 +73,14 @@ pub fn loss_surface(
         };
         for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
             let objective = |v: &Tensor| attacks::loss(&f(v, bn_train), &y);
-            let mut trace = pgd.trace(&objective, &x);
+            let mut trace = pgd.trace(&objective, &x)?;
             // An attack that cannot move (ε = 0) stays where it started.
             trace.resize(most + 1, *trace.last().unwrap_or(&0.0));
             for (m, v) in trace.iter().enumerate() {
                 sums[m][a] += v * idx.len() as f64;
             }
             bar.inc(1);
+            Ok(())
         })?;
     }
     bar.finish_and_clear();
@@ -127,9 +128,10 @@ pub fn loss_surface_naive(
             };
             for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
                 let objective = |v: &Tensor| attacks::loss(&f(v, false), &y);
-                let adv = pgd.maximise(&objective, &x, None, &mut |_| {});
+                let adv = pgd.maximise(&objective, &x, None, &mut |_| {})?;
                 let _g = tch::no_grad_guard();
                 loss[m][a] += objective(&adv).double_value(&[]) * idx.len() as f64;
+                Ok(())
             })?;
             loss[m][a] /= n.max(1) as f64;
         }
@@ -196,7 +198,7 @@ pub fn step_fit(
             let (mut loss, mut correct) = (0.0, 0.0);
             let key = [seed, e as u64, a as u64];
             for_batches(clips, &chunks, &key, device, |idx, x, y| {
-                let adv = pgd.run(&|v| f(v, bn_train), &x, &y);
+                let adv = pgd.run(&|v| f(v, bn_train), &x, &y)?;
                 let _g = tch::no_grad_guard();
                 let logits = f(&adv, false);
                 loss += attacks::loss(&logits, &y).double_value(&[]) * idx.len() as f64;
@@ -205,6 +207,7 @@ pub fn step_fit(
                     .eq_tensor(&y)
                     .sum(Kind::Float)
                     .double_value(&[]);
+                Ok(())
             })?;
             losses.push(loss / n.max(1) as f64);
             accs.push(correct / n.max(1) as f64);

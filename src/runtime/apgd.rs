@@ -167,12 +167,14 @@ impl Apgd {
         x: &Tensor,
         y: &Tensor,
         target: Option<&Tensor>,
-    ) -> (Tensor, Tensor, Tensor) {
+    ) -> Result<(Tensor, Tensor, Tensor), String> {
         // EOT as the reference's `eot_iter`: the gradient averaged over
         // `eot` passes; the loss and logits are the last pass's.
         let mut grad: Option<Tensor> = None;
         let mut last = None;
         for _ in 0..self.eot.max(1) {
+            // Once a pass: `eot(samples: N)` stops within one.
+            crate::util::stop_requested()?;
             let xa = x.detach().set_requires_grad(true);
             let z = f(&xa);
             let l = self.losses(&z, y, target);
@@ -185,7 +187,7 @@ impl Apgd {
         }
         let (l, z) = last.expect("at least one pass");
         let g = grad.expect("at least one pass") / self.eot.max(1) as f64;
-        (l, g, z)
+        Ok((l, g, z))
     }
 
     /// One run from the start `t` (uniform in [−1, 1] for L∞, Gaussian for
@@ -197,7 +199,7 @@ impl Apgd {
         y: &Tensor,
         t: &Tensor,
         target: Option<&Tensor>,
-    ) -> SingleRun {
+    ) -> Result<SingleRun, String> {
         self.single_run_with(f, x, y, t, target, &mut |_| {})
     }
 
@@ -211,7 +213,7 @@ impl Apgd {
         t: &Tensor,
         target: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> SingleRun {
+    ) -> Result<SingleRun, String> {
         let eps = self.eps / 255.0;
         let x = x.detach();
         let n = x.size()[0];
@@ -228,7 +230,7 @@ impl Apgd {
         };
         let mut x_best = x_adv.copy();
         let mut x_best_adv = x_adv.copy();
-        let (mut loss, mut grad, z) = self.loss_grad(f, &x_adv, y, target);
+        let (mut loss, mut grad, z) = self.loss_grad(f, &x_adv, y, target)?;
         let mut grad_best = grad.copy();
         let pred0 = z.argmax(1, false).eq_tensor(y);
         let mut robust = bools(&pred0);
@@ -275,7 +277,7 @@ impl Apgd {
                 };
             }
             on_step(&x_adv);
-            let (l, g, z) = self.loss_grad(f, &x_adv, y, target);
+            let (l, g, z) = self.loss_grad(f, &x_adv, y, target)?;
             loss = l;
             grad = g;
             let _g = tch::no_grad_guard();
@@ -327,13 +329,13 @@ impl Apgd {
                 k = k.saturating_sub(decr).max(min);
             }
         }
-        SingleRun {
+        Ok(SingleRun {
             best: x_best,
             robust,
             loss_best,
             best_adv: x_best_adv,
             first_fooled,
-        }
+        })
     }
 
     /// The attack as an evaluation runs it: the clips the model gets right
@@ -346,7 +348,7 @@ impl Apgd {
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
         y: &Tensor,
-    ) -> (Tensor, Vec<Option<usize>>) {
+    ) -> Result<(Tensor, Vec<Option<usize>>), String> {
         let n = x.size()[0] as usize;
         let x = x.detach();
         let mut adv = x.copy();
@@ -391,7 +393,7 @@ impl Apgd {
                         .argsort(1, false)
                         .select(1, c - r)
                 });
-                let run = self.single_run(f, &xs, &ys, &t, target.as_ref());
+                let run = self.single_run(f, &xs, &ys, &t, target.as_ref())?;
                 let _g = tch::no_grad_guard();
                 // Fooled clips take their fooling iterate; a robust clip
                 // keeps the first run's best-loss iterate.
@@ -413,7 +415,7 @@ impl Apgd {
                 spent += self.steps;
             }
         }
-        (adv, fooled_at)
+        Ok((adv, fooled_at))
     }
 }
 

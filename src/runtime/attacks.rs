@@ -342,14 +342,14 @@ impl Attack {
         let (adv, steps) = match self {
             Attack::Fgsm(_) | Attack::Pgd(_) | Attack::Patch { .. } | Attack::Border { .. } => {
                 let (pgd, mask) = self.pgd_and_mask(x)?;
-                pgd.run_until_fooled(f, judge, x, y, mask.as_ref())
+                pgd.run_until_fooled(f, judge, x, y, mask.as_ref())?
             }
             Attack::Apgd(a) => {
                 a.check_classes(f, x)?;
-                a.run(f, x, y)
+                a.run(f, x, y)?
             }
             Attack::Square(q) => {
-                let o = q.run(f, x, y);
+                let o = q.run(f, x, y)?;
                 (o.adv, o.fooled_at)
             }
             Attack::Ensemble(members) => return ensemble(members, f, judge, x, y, true),
@@ -413,30 +413,35 @@ impl Attack {
         Ok(match self {
             Attack::Fgsm(_) | Attack::Pgd(_) | Attack::Patch { .. } | Attack::Border { .. } => {
                 let (pgd, mask) = self.pgd_and_mask(x)?;
-                pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})
+                pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})?
             }
-            Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y),
-            Attack::Flicker(fl) => fl.run(f, x, y).0,
+            Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y)?,
+            Attack::Flicker(fl) => fl.run(f, x, y)?.0,
             Attack::Apgd(a) => {
                 a.check_classes(f, x)?;
-                a.run(f, x, y).0
+                a.run(f, x, y)?.0
             }
-            Attack::Square(q) => q.run(f, x, y).adv,
+            Attack::Square(q) => q.run(f, x, y)?.adv,
             Attack::Eot { inner, samples } => match inner.as_ref() {
                 Attack::Apgd(_) => inner.run(f, x, y)?,
                 other => {
                     // The mean loss over `samples` passes: its gradient is
                     // the mean of the passes' gradients.
                     let k = (*samples).max(1);
+                    // A stop between passes leaves a partial sum: the
+                    // step that reads it fails, as `maximise` checks again.
                     let objective = |v: &Tensor| {
                         let mut total = loss(&f(v), y);
                         for _ in 1..k {
+                            if crate::util::interrupted() {
+                                break;
+                            }
                             total += loss(&f(v), y);
                         }
                         total / k as f64
                     };
                     let (pgd, mask) = other.pgd_and_mask(x)?;
-                    pgd.maximise(&objective, x, mask.as_ref(), &mut |_| {})
+                    pgd.maximise(&objective, x, mask.as_ref(), &mut |_| {})?
                 }
             },
             Attack::Ensemble(members) => ensemble(members, f, None, x, y, false)?.adv,

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use crate::language::builtins::{FILE_ARGS, KEY_REVISIONS};
 
+pub mod lock;
+
 fn file_stamp(base: &Path, p: &str) -> serde_json::Value {
     let path = if Path::new(p).is_absolute() {
         PathBuf::from(p)
@@ -124,6 +126,16 @@ impl Cache {
         std::fs::rename(&from, &to).map_err(|e| format!("cannot finish {}: {e}", to.display()))
     }
 
+    /// Removes the working folder of a node that stopped, unless it holds a
+    /// checkpoint to resume from (`state.json`): an evaluation or analysis
+    /// has no partial result, and starts again on the next run.
+    pub fn abandon(&self, key: &str) {
+        let dir = self.root.join(format!("{}.partial", Self::name(key)));
+        if dir.is_dir() && !dir.join("state.json").exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
     /// Checks a finished entry against its manifest.
     pub fn verify(&self, key: &str) -> Verdict {
         verify_dir(&self.done(key))
@@ -147,10 +159,11 @@ impl Cache {
 
     /// Takes the lock of an entry, waiting while another process holds it
     /// (`waiting` is told once, with the holder). A lock left by a process of
-    /// this machine that no longer runs is taken over. On a cluster's shared
-    /// file system the lock relies on exclusive creation being atomic there
-    /// (NFSv3 and later, Lustre, GPFS, BeeGFS); a lock left by a job that died
-    /// on another machine is named in the message, to be deleted by hand.
+    /// this machine that no longer runs (its pid gone, reused by a process
+    /// started at another time, or from before a reboot) is taken over. On a
+    /// cluster's shared file system the lock relies on exclusive creation
+    /// being atomic there (NFSv3 and later, Lustre, GPFS, BeeGFS); a lock of
+    /// another machine is named in the message with how and when to remove it.
     pub fn lock(&self, key: &str, waiting: &dyn Fn(&str)) -> Result<Lock, String> {
         std::fs::create_dir_all(&self.root).map_err(|e| {
             format!(
@@ -159,7 +172,7 @@ impl Cache {
             )
         })?;
         let path = self.root.join(format!("{}.lock", Self::name(key)));
-        let me = format!("{} {}", std::process::id(), hostname());
+        let me = lock::Holder::me().line();
         let mut told = false;
         loop {
             match std::fs::OpenOptions::new()
@@ -173,21 +186,19 @@ impl Cache {
                     return Ok(Lock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                    let mut parts = holder.split_whitespace();
-                    let (pid, host) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let here = host == hostname();
-                    if here && !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
-                        // Its process is gone: the lock is stale.
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = lock::Holder::parse(&text);
+                    let judgement = lock::judge_here(holder.as_ref());
+                    // Its holder is gone (or its pid now another process's):
+                    // taken over, unless another waiter took it first.
+                    if judgement == lock::Judgement::Stale
+                        && std::fs::read_to_string(&path).is_ok_and(|t| t == text)
+                    {
                         let _ = std::fs::remove_file(&path);
                         continue;
                     }
                     if !told {
-                        waiting(&format!(
-                            "another advp (process {pid} on {}) is computing this node; waiting for it (its lock: {})",
-                            if host.is_empty() { "?" } else { host },
-                            path.display()
-                        ));
+                        waiting(&lock::waiting_message(holder.as_ref(), judgement, &path));
                         told = true;
                     }
                     if crate::util::interrupted() {
@@ -249,7 +260,8 @@ impl Cache {
 }
 
 /// An entry being computed by this process: `<cache>/<name>.lock`, created
-/// atomically (`O_CREAT|O_EXCL`), holding `pid host`; removed when dropped.
+/// atomically (`O_CREAT|O_EXCL`), holding `pid host start boot`
+/// ([`lock::Holder`]); removed when dropped.
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
@@ -259,12 +271,6 @@ impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// What reading a finished entry found.
@@ -291,11 +297,28 @@ pub fn is_temporary(name: &str) -> bool {
 
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    sha256_streamed(path, false)
+}
+
+/// [`sha256_file`] of an input or of an entry being checked: a stop request
+/// ends it within a MiB (`ErrorKind::Interrupted`), so hashing large files
+/// never holds up a run that was asked to stop.
+pub fn sha256_file_stoppable(path: &Path) -> std::io::Result<String> {
+    sha256_streamed(path, true)
+}
+
+fn sha256_streamed(path: &Path, stoppable: bool) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = crate::util::open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        if stoppable && crate::util::interrupted() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "stopped by a signal",
+            ));
+        }
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
@@ -366,7 +389,7 @@ pub fn verify_dir(dir: &Path) -> Verdict {
             problems.push(format!("{MANIFEST}: {why}"));
             continue;
         }
-        match sha256_file(&dir.join(f)) {
+        match sha256_file_stoppable(&dir.join(f)) {
             Ok(got) if Some(got.as_str()) == want.as_str() => {}
             Ok(_) => problems.push(format!("{f} changed since it was written")),
             Err(e) => problems.push(format!("{f}: {e}")),

@@ -562,7 +562,7 @@ pub fn sanity(
             steps: 10,
             random_start: false,
         };
-        let adv = pgd.run(&|v| attacked(v, bn_train), &xs, &ys);
+        let adv = pgd.run(&|v| attacked(v, bn_train), &xs, &ys)?;
         let _g = tch::no_grad_guard();
         let still = Vec::<bool>::try_from(
             net(&adv, false)

@@ -147,7 +147,7 @@ impl Learner for GanLearner {
                 Attack::Fgsm(_) | Attack::Pgd(_) => {
                     let pgd = a.as_pgd().expect("fgsm and pgd are PGD");
                     let objective = |v: &Tensor| g.forward(v, bn).mse_loss(x, Reduction::Sum);
-                    pgd.maximise(&objective, x, None, &mut |_| {})
+                    pgd.maximise(&objective, x, None, &mut |_| {})?
                 }
                 _ => {
                     return Err(
@@ -457,12 +457,14 @@ mod tests {
             steps: 4,
             random_start: false,
         };
-        let adv = pgd.maximise(
-            &|v: &Tensor| g.forward(v, false).mse_loss(&x, Reduction::Sum),
-            &x,
-            None,
-            &mut |_| {},
-        );
+        let adv = pgd
+            .maximise(
+                &|v: &Tensor| g.forward(v, false).mse_loss(&x, Reduction::Sum),
+                &x,
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
         assert!(err(&adv) > err(&x));
         assert!((&adv - &x).abs().max().double_value(&[]) <= 8.0 / 255.0 + 1e-6);
     }

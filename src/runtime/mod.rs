@@ -32,6 +32,7 @@ pub mod optim;
 pub mod pgd;
 pub mod precision;
 pub mod progress;
+pub mod provenance;
 pub mod resnet;
 pub use crate::util::rng;
 pub mod spec;

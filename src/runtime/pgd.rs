@@ -181,7 +181,7 @@ impl Pgd {
         x: &Tensor,
         y: &Tensor,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Tensor {
+    ) -> Result<Tensor, String> {
         self.run_masked(f, x, y, None, on_step)
     }
 
@@ -194,7 +194,7 @@ impl Pgd {
         y: &Tensor,
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Tensor {
+    ) -> Result<Tensor, String> {
         self.maximise(&|v| loss(&f(v), y), x, mask, on_step)
     }
 
@@ -207,7 +207,7 @@ impl Pgd {
         x: &Tensor,
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Tensor {
+    ) -> Result<Tensor, String> {
         self.ascend(objective, x, mask, on_step, None)
     }
 
@@ -216,12 +216,16 @@ impl Pgd {
     /// objective at each iterate for its gradient anyway; one more evaluation
     /// after the last step completes the trace, so a whole steps axis costs one
     /// run (`loss_surface`).
-    pub fn trace(&self, objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Vec<f64> {
+    pub fn trace(
+        &self,
+        objective: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+    ) -> Result<Vec<f64>, String> {
         let mut values = Vec::new();
-        let adv = self.ascend(objective, x, None, &mut |_| {}, Some(&mut values));
+        let adv = self.ascend(objective, x, None, &mut |_| {}, Some(&mut values))?;
         let _g = tch::no_grad_guard();
         values.push(objective(&adv).double_value(&[]));
-        values
+        Ok(values)
     }
 
     fn ascend(
@@ -231,12 +235,12 @@ impl Pgd {
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
         mut record: Option<&mut Vec<f64>>,
-    ) -> Tensor {
+    ) -> Result<Tensor, String> {
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
         let x = x.detach();
         if eps <= 0.0 || self.steps == 0 {
-            return x;
+            return Ok(x);
         }
         let masked = |t: Tensor| match mask {
             Some(m) => t * m,
@@ -252,6 +256,8 @@ impl Pgd {
             (&x + d).clamp(0.0, 1.0) - &x
         };
         for _ in 0..self.steps {
+            // A stop is seen within a step, however many steps are asked for.
+            crate::util::stop_requested()?;
             let (value, g) = value_and_grad(objective, &(&x + &delta));
             if let Some(r) = record.as_deref_mut() {
                 r.push(value.double_value(&[]));
@@ -266,10 +272,18 @@ impl Pgd {
             delta = (&x + &delta).clamp(0.0, 1.0) - &x;
             on_step(&delta);
         }
-        (&x + delta).detach()
+        // An objective that stopped early (EOT between its passes) gave a
+        // partial value: never a result.
+        crate::util::stop_requested()?;
+        Ok((&x + delta).detach())
     }
 
-    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+    pub fn run(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Tensor, String> {
         self.run_with(f, x, y, &mut |_| {})
     }
 
@@ -286,7 +300,7 @@ impl Pgd {
         x: &Tensor,
         y: &Tensor,
         mask: Option<&Tensor>,
-    ) -> (Tensor, Vec<Option<usize>>) {
+    ) -> Result<(Tensor, Vec<Option<usize>>), String> {
         let n = x.size()[0];
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
@@ -312,6 +326,7 @@ impl Pgd {
             if active.is_empty() {
                 break;
             }
+            crate::util::stop_requested()?;
             let idx = Tensor::from_slice(&active).to_device(x.device());
             let (xs, ys, ds) = (
                 x.index_select(0, &idx),
@@ -367,7 +382,7 @@ impl Pgd {
             delta = put_rows(&delta, &moved_to, &next, &kept);
             active = moved_to;
         }
-        ((&x + delta).detach(), fooled_at)
+        Ok(((&x + delta).detach(), fooled_at))
     }
 }
 

@@ -68,7 +68,7 @@ impl Square {
         x: &Tensor,
         y: &Tensor,
         on_query: &mut dyn FnMut(&[i64], &Tensor),
-    ) -> Outcome {
+    ) -> Result<Outcome, String> {
         let _g = tch::no_grad_guard();
         let eps = self.eps / 255.0;
         let x = x.detach();
@@ -95,6 +95,8 @@ impl Square {
             if active.is_empty() {
                 break;
             }
+            // Once a query: `square(queries: 1e9)` stops within one.
+            crate::util::stop_requested()?;
             let idx = Tensor::from_slice(&active).to_device(x.device());
             let (xc, bc, yc) = (
                 x.index_select(0, &idx),
@@ -133,14 +135,19 @@ impl Square {
                 }
             }
         }
-        Outcome {
+        Ok(Outcome {
             adv: best,
             fooled_at,
             queries,
-        }
+        })
     }
 
-    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Outcome {
+    pub fn run(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Outcome, String> {
         self.run_with(f, x, y, &mut |_, _| {})
     }
 }

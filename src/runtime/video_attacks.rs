@@ -96,12 +96,18 @@ pub fn margin_loss(logits: &Tensor, y: &Tensor, m: f64) -> Tensor {
 
 impl Flicker {
     /// The adversarial clip and the perturbation (N×C×T×1×1, one offset per frame and channel).
-    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn run(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<(Tensor, Tensor), String> {
         let x = x.detach();
         let s = x.size();
         let mut delta = Tensor::zeros([s[0], s[1], s[2], 1, 1], (Kind::Float, x.device()));
         let step = self.step / 255.0;
         for _ in 0..self.steps {
+            crate::util::stop_requested()?;
             let d = delta.detach().set_requires_grad(true);
             let xa = (&x + &d).clamp(0.0, 1.0);
             let loss = margin_loss(&f(&xa), y, self.margin) + flicker_regulariser(&d, self.beta);
@@ -110,7 +116,7 @@ impl Flicker {
             delta = &delta - g.sign() * step;
         }
         let adv = (&x + &delta).clamp(0.0, 1.0).detach();
-        (adv, delta)
+        Ok((adv, delta))
     }
 }
 
@@ -135,10 +141,10 @@ pub fn saliency(
     f: &dyn Fn(&Tensor) -> Tensor,
     x: &Tensor,
     y: &Tensor,
-) -> Tensor {
-    let full = inner.run(f, x, y);
+) -> Result<Tensor, String> {
+    let full = inner.run(f, x, y)?;
     if mode == SaliencyMode::OneShot {
-        return full;
+        return Ok(full);
     }
     let x = x.detach();
     let (n, t) = (x.size()[0], x.size()[2]);
@@ -151,6 +157,7 @@ pub fn saliency(
     };
     let mut sal = order(&frame_saliency(f, &x, y));
     for _ in 0..t {
+        crate::util::stop_requested()?;
         let fooled: Vec<bool> = {
             let _g = tch::no_grad_guard();
             let pred = f(&cur).argmax(-1, false).ne_tensor(y);
@@ -180,7 +187,7 @@ pub fn saliency(
                 .copy_(&full.get(i as i64).narrow(1, k as i64, 1));
         }
     }
-    cur
+    Ok(cur)
 }
 
 #[cfg(test)]
@@ -226,7 +233,9 @@ mod tests {
             steps: 5,
             random_start: true,
         };
-        let adv = pgd.run_masked(&f, &x, &y, Some(&mask), &mut |_| {});
+        let adv = pgd
+            .run_masked(&f, &x, &y, Some(&mask), &mut |_| {})
+            .unwrap();
         let changed = (&adv - &x).abs().gt(0.0).to_kind(Kind::Float);
         let outside = (&changed * (-&mask + 1.0))
             .sum(Kind::Float)
@@ -257,7 +266,7 @@ mod tests {
             beta: [2.0, 0.1, 0.9],
             margin: 0.05,
         };
-        let (adv, delta) = fl.run(&f, &x, &y);
+        let (adv, delta) = fl.run(&f, &x, &y).unwrap();
         assert_eq!(delta.size(), [2, 3, 4, 1, 1]);
         // No clipping happens at these values: x_adv − x is δ broadcast over H×W.
         let diff = &adv - &x;
@@ -294,7 +303,7 @@ mod tests {
             steps: 1,
             random_start: false,
         };
-        let adv = saliency(SaliencyMode::Iterative, &inner, &f, &x, &y);
+        let adv = saliency(SaliencyMode::Iterative, &inner, &f, &x, &y).unwrap();
         // Sample 0: only frame 2 was replaced. Sample 1 was already fooled: untouched.
         let changed = (&adv - &x)
             .abs()

@@ -18,6 +18,7 @@
 mod analysis;
 mod build;
 mod eval;
+mod inputs;
 mod probe;
 mod tools;
 mod train;
@@ -266,7 +267,10 @@ impl<'a> Runner<'a> {
         if !self.cache.done(&self.keys[i]).exists() {
             return Ok(());
         }
-        if let cache::Verdict::Corrupt(problems) = self.verdict(i) {
+        let verdict = self.verdict(i);
+        // A check cut short by a stop says nothing about the entry.
+        crate::util::stop_requested().map_err(|e| self.fail(i, e))?;
+        if let cache::Verdict::Corrupt(problems) = verdict {
             let to = self
                 .cache
                 .quarantine(&self.keys[i])
@@ -507,7 +511,10 @@ impl<'a> Runner<'a> {
         self.clock
             .borrow_mut()
             .push((i, std::time::Instant::now(), 0.0));
-        let outcome = self.compute_spec(i);
+        let outcome = self.record_inputs(i).and_then(|()| self.compute_spec(i));
+        if outcome.is_err() && crate::util::interrupted() {
+            self.cache.abandon(&self.keys[i]);
+        }
         let mut clock = self.clock.borrow_mut();
         if let Some((_, t0, _)) = clock.pop() {
             if let Some(parent) = clock.last_mut() {

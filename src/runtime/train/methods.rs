@@ -35,7 +35,11 @@ fn kl_rows(log_p: &Tensor, log_q: &Tensor) -> Tensor {
 /// TRADES' inner maximisation: x′ from x + 0.001·N(0, 1), `pgd.steps` signed
 /// steps of `pgd.alpha` on KL(f(x) ‖ f(x′)), projected on the L∞ ball around x
 /// and the image (Zhang et al.'s `trades_loss`, `distance='l_inf'`).
-pub fn trades_attack(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, pgd: &Pgd) -> Tensor {
+pub fn trades_attack(
+    f: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+    pgd: &Pgd,
+) -> Result<Tensor, String> {
     let (eps, alpha) = (pgd.eps / 255.0, pgd.alpha / 255.0);
     let x = x.detach();
     let log_nat = {
@@ -47,6 +51,7 @@ pub fn trades_attack(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, pgd: &Pgd) -> Te
         &x + x.randn_like() * 0.001
     };
     for _ in 0..pgd.steps {
+        crate::util::stop_requested()?;
         let g = objective_grad(
             &|v| kl_rows(&log_nat, &f(v).log_softmax(-1, Kind::Float)).sum(Kind::Float),
             &adv,
@@ -55,7 +60,7 @@ pub fn trades_attack(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, pgd: &Pgd) -> Te
         let step = &adv + g.sign() * alpha;
         adv = (&x + project(&(step - &x), Norm::Inf, eps)).clamp(0.0, 1.0);
     }
-    adv.detach()
+    Ok(adv.detach())
 }
 
 /// TRADES: CE(f(x), y) + β · mean KL(f(x) ‖ f(x′)).
@@ -164,7 +169,7 @@ mod tests {
         let y = Tensor::from_slice(&[0i64]);
         let eps = 8.0;
         tch::manual_seed(3);
-        let adv = fgsm_rs(eps).run_with(&f, &x, &y, &mut |_| {});
+        let adv = fgsm_rs(eps).run_with(&f, &x, &y, &mut |_| {}).unwrap();
         tch::manual_seed(3);
         let start = (x.rand_like() * (2.0 * eps / 255.0) - eps / 255.0 + &x).clamp(0.0, 1.0);
         let p = f(&start).softmax(-1, Kind::Float);
@@ -189,7 +194,7 @@ mod tests {
             random_start: false,
         };
         tch::manual_seed(0);
-        let adv = trades_attack(&f, &x, &pgd);
+        let adv = trades_attack(&f, &x, &pgd).unwrap();
         let d = (&adv - &x).abs().max().double_value(&[]);
         assert!(d <= 16.0 / 255.0 + 1e-6, "{d}");
         let kl = |v: &Tensor| {

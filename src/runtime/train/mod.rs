@@ -267,14 +267,14 @@ impl Learner for Classifier<'_> {
                 self.free(x, y, eps, replays)
             }
             (Method::FgsmRs, _) => {
-                let adv = methods::fgsm_rs(linf()?.eps).run_with(&f, x, y, &mut |_| {});
+                let adv = methods::fgsm_rs(linf()?.eps).run_with(&f, x, y, &mut |_| {})?;
                 let logits = forward(self.net, &self.pre, &adv, true);
                 let lv = self.update(&attacks::loss(&logits, y));
                 Ok((lv, correct_of(&logits, y)))
             }
             (Method::Pgd, TrainLoss::Trades { beta }) => {
                 let pgd = a.as_pgd().ok_or("TRADES maximises its KL term with PGD")?;
-                let adv = methods::trades_attack(&f, x, &pgd);
+                let adv = methods::trades_attack(&f, x, &pgd)?;
                 let nat = forward(self.net, &self.pre, x, true);
                 let logits = forward(self.net, &self.pre, &adv, true);
                 let lv = self.update(&methods::trades_loss(&nat, &logits, y, beta));
@@ -541,7 +541,27 @@ pub fn train(
                 };
                 (attack, a.bn_train)
             });
-            let (lv, correct) = learner.step(&x, &y, attack)?;
+            let (lv, correct) = match learner.step(&x, &y, attack) {
+                Ok(r) => r,
+                // Stopped inside the batch's attack, before its update: the
+                // state is the batch's start, saved as the checkpoint. An
+                // attack with BatchNorm in train mode has moved its
+                // statistics: then the last checkpoint stands.
+                Err(_) if crate::util::interrupted() && !attack.is_some_and(|(_, bn)| bn) => {
+                    state.seconds += started.elapsed().as_secs_f64();
+                    let path = save_state(dir, &mut state, &*learner)?;
+                    bar.abandon();
+                    progress.line(&format!(
+                        "{}: interrupted; checkpoint saved (Ctrl-C again stops at once)",
+                        spec.node
+                    ));
+                    return Err(TrainError::Interrupted {
+                        checkpoint: path,
+                        epoch,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             if !lv.is_finite() {
                 return Err(TrainError::Failed(format!(
                     "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
