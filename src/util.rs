@@ -347,15 +347,47 @@ const FOLDER_MARK_TEXT: &str =
     "advp wrote this folder and replaces it whole on its next run; delete this file to keep the folder from advp\n";
 
 /// Whether a staged folder may replace `dest`: nothing is there, or a
-/// folder (not a link to one) that advp made, holding [`FOLDER_MARK`].
+/// folder (not a link to one) that advp made, holding [`FOLDER_MARK`] or, as
+/// an advp before the mark wrote it, nothing but its example animations.
 pub fn replaceable(dest: &Path) -> bool {
     match std::fs::symlink_metadata(dest) {
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         Ok(m) => {
             m.is_dir()
-                && std::fs::symlink_metadata(dest.join(FOLDER_MARK)).is_ok_and(|m| m.is_file())
+                && (std::fs::symlink_metadata(dest.join(FOLDER_MARK)).is_ok_and(|m| m.is_file())
+                    || unmarked_examples(dest))
         }
     }
+}
+
+/// An examples folder an advp before [`FOLDER_MARK`] wrote: regular files
+/// only, at least one, every one named as advp names an example
+/// (`<eval>_<model>_<column>_clip<N>.gif` or `.mp4`). One file of any other
+/// name, a folder or a link inside, and it is the user's.
+fn unmarked_examples(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut any = false;
+    for e in entries {
+        let Ok(e) = e else { return false };
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        let example = [".gif", ".mp4"].iter().any(|ext| {
+            name.strip_suffix(ext)
+                .and_then(|stem| stem.rsplit_once("_clip"))
+                .is_some_and(|(head, n)| {
+                    !head.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                })
+        });
+        if !example || !e.file_type().is_ok_and(|t| t.is_file()) {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 fn not_ours(dest: &Path) -> std::io::Error {
@@ -494,6 +526,31 @@ pub fn quoted(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unmarked_folder_is_replaced_only_when_it_holds_nothing_but_advps_examples() {
+        let d = tempfile::tempdir().unwrap();
+        let ex = d.path().join("examples");
+        std::fs::create_dir(&ex).unwrap();
+        // Empty: nothing of advp's in it, so the user's.
+        assert!(!super::replaceable(&ex));
+        std::fs::write(ex.join("e_net_eps8_clip3.gif"), b"GIF89a").unwrap();
+        std::fs::write(ex.join("e_net_eps8_clip3.mp4"), b"mp4").unwrap();
+        assert!(super::replaceable(&ex), "an older advp's examples folder");
+        std::fs::write(ex.join("notes.txt"), b"mine").unwrap();
+        assert!(!super::replaceable(&ex), "a file of the user's inside");
+        std::fs::remove_file(ex.join("notes.txt")).unwrap();
+        std::fs::write(ex.join("holiday_clip.gif"), b"GIF89a").unwrap();
+        assert!(!super::replaceable(&ex), "not advp's name: no clip number");
+        std::fs::remove_file(ex.join("holiday_clip.gif")).unwrap();
+        std::fs::create_dir(ex.join("a_clip1.gif")).unwrap();
+        assert!(!super::replaceable(&ex), "a folder inside");
+        std::fs::remove_dir(ex.join("a_clip1.gif")).unwrap();
+        assert!(super::replaceable(&ex));
+        std::fs::write(ex.join(super::FOLDER_MARK), b"").unwrap();
+        std::fs::write(ex.join("notes.txt"), b"").unwrap();
+        assert!(super::replaceable(&ex), "marked: advp made it");
+    }
+
     #[test]
     fn printable_text_has_no_control_character() {
         let p = super::printable("a\nb\r\0\u{1b}[31m\u{9b}c\té");

@@ -3,7 +3,9 @@
 //! `ADVP_FUZZ_SEED`) for long runs outside it (`scripts/fuzz`). Control
 //! characters in the input never reach a rendered diagnostic raw; a resource
 //! string that is not of Slurm's form is refused by `check`, and one that is
-//! gives a job script with exactly its `#SBATCH` lines before its command.
+//! gives a job script with exactly its `#SBATCH` lines before its command;
+//! a file of step-size rules is refused as `too_complex` exactly when a step
+//! size would take more than the bound of operations, rules counted once.
 
 use advp::language::{self, loader, parser, source::FileId};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -203,7 +205,9 @@ fn parse_and_check_never_panic() {
         } else {
             // Mutate a slice of a real file so inputs stay small and near-valid.
             let base = &corpus[rng.below(corpus.len())];
+            // From a line's start, so most slices begin with a declaration.
             let start = boundary(base, rng.below(base.len()));
+            let start = base[..start].rfind('\n').map_or(0, |k| k + 1);
             let end = boundary(base, start + 200 + rng.below(600));
             if i % 8 == 1 {
                 // Control characters after quotes: most inside string
@@ -553,5 +557,145 @@ fn resource_strings_are_refused_unless_of_slurms_form_and_scripts_have_their_lin
     assert!(
         refused > total / 10 && accepted > total / 10,
         "{refused} refused, {accepted} accepted"
+    );
+}
+
+// ---- step-size rules: shared, bounded, never expanded
+
+/// One generated `rule` file: its text, and for each rule the operations a
+/// step size of it takes with every rule counted once (the checker's measure,
+/// computed here from the generator's own bookkeeping) and its nesting depth
+/// (the longest chain of rules: the checker's recursion, where rules are
+/// used before they are declared, goes at most that deep).
+struct RuleFile {
+    text: String,
+    size: Vec<usize>,
+    depth: Vec<usize>,
+}
+
+/// `n` rules, each a sum or product of 1 to 6 terms: earlier rules (mostly
+/// recent ones, so chains grow deep), `eps` or a number; a fifth of them
+/// double the previous rule (`r5 = r4 + r4`), whose full text grows as 2^n.
+fn rule_file(rng: &mut Rng, n: usize) -> RuleFile {
+    let mut text =
+        String::from("data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\n");
+    // Each rule's own operations (a named rule counts 1) and the rules it reaches.
+    let mut own: Vec<usize> = Vec::new();
+    let mut reach: Vec<std::collections::BTreeSet<usize>> = Vec::new();
+    let mut depth: Vec<usize> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    for i in 0..n {
+        let mut terms: Vec<String> = Vec::new();
+        let mut uses = std::collections::BTreeSet::new();
+        if i > 0 && rng.below(5) == 0 {
+            terms = vec![format!("r{}", i - 1), format!("r{}", i - 1)];
+            uses.insert(i - 1);
+        } else {
+            // Most rules build on the one before: chains grow deep.
+            if i > 0 && rng.below(10) != 0 {
+                uses.insert(i - 1);
+                terms.push(format!("r{}", i - 1));
+            }
+            for _ in 0..rng.below(6) {
+                match rng.below(4) {
+                    0 | 1 if i > 0 => {
+                        let j = if rng.below(3) == 0 {
+                            rng.below(i)
+                        } else {
+                            i - 1 - rng.below(i.min(4))
+                        };
+                        uses.insert(j);
+                        terms.push(format!("r{j}"));
+                    }
+                    2 => terms.push("eps".into()),
+                    _ => terms.push(format!("{}", 1 + rng.below(3))),
+                }
+            }
+        }
+        if terms.is_empty() {
+            terms.push("eps".into());
+        }
+        let op = if rng.below(2) == 0 { " + " } else { " * " };
+        lines.push(format!("rule r{i} = {}\n", terms.join(op)));
+        let mut r = std::collections::BTreeSet::new();
+        for &j in &uses {
+            r.insert(j);
+            r.extend(reach[j].iter().copied());
+        }
+        depth.push(uses.iter().map(|&j| depth[j] + 1).max().unwrap_or(0));
+        own.push(2 * terms.len() - 1);
+        reach.push(r);
+    }
+    // Declared last first, every use is a forward reference: the checker
+    // resolves the whole chain at once, so its depth counts.
+    if rng.below(2) == 0 {
+        lines.reverse();
+    }
+    text.push_str(&lines.concat());
+    // `Rule(r)` itself (1), its body, and every rule it reaches once.
+    let size = (0..n)
+        .map(|i| 1 + own[i] + reach[i].iter().map(|&j| own[j]).sum::<usize>())
+        .collect();
+    text.push_str(&format!(
+        "eval e = robustness([net], d.test) {{\n  budget sweep [0, 4, 8]\n  alpha r{}\n}}\n",
+        n - 1
+    ));
+    RuleFile { text, size, depth }
+}
+
+#[test]
+fn rule_files_are_too_complex_exactly_past_the_size_bound() {
+    use advp::language::Code;
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut rng = Rng(env("ADVP_FUZZ_SEED").unwrap_or(0x5EED_0000_0A1F_0001) | 1);
+    // A thousandth of the parse fuzz's inputs, each up to 1000 rules.
+    let total = (env("ADVP_FUZZ_INPUTS").unwrap_or(100_000) / 1000).max(1) as usize;
+    let (mut complex, mut fine) = (0, 0);
+    for _ in 0..total {
+        let n = 1 + rng.below(1000);
+        let f = rule_file(&mut rng, n);
+        // Every rule is checked, used or not: the worst one decides. Within
+        // 5 % or 10 levels of a bound the count is the checker's business.
+        let size = f.size.iter().copied().max().unwrap();
+        let depth = f.depth.iter().copied().max().unwrap();
+        // The checker's nesting guard sees the path its resolution takes
+        // (at most the longest chain), so a deep file may pass it; the size
+        // bound caps every chain (each rule adds an operation).
+        let over = size > 4096 * 21 / 20;
+        let under = size < 4096 * 19 / 20 && depth < 256 - 10;
+        // On a stack of the main thread's size, where advp checks (a test
+        // thread has 2 MiB; a debug build's frames are large).
+        let text = f.text.clone();
+        let too_complex = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let loaded = loader::load_source("rules.advp", None, text);
+                let outcome = advp::graph::check_all(&loaded);
+                outcome.errors.iter().any(|d| d.code == Code::TooComplex)
+            })
+            .unwrap()
+            .join()
+            .unwrap_or_else(|_| panic!("checking panicked:\n{}", f.text));
+        if over {
+            assert!(
+                too_complex,
+                "size {size}, depth {depth} passed:\n{}",
+                f.text
+            );
+            complex += 1;
+        }
+        if under {
+            assert!(
+                !too_complex,
+                "size {size}, depth {depth} was called too complex:\n{}",
+                f.text
+            );
+            fine += 1;
+        }
+    }
+    // Both sides of the bound are explored.
+    assert!(
+        complex > total / 20 && fine > total / 20,
+        "{complex} over, {fine} under of {total}"
     );
 }

@@ -277,3 +277,23 @@ fn dot_id(s: &str) -> String {
 fn dot_text(s: &str) -> String {
     printable(s).replace('\\', "\\\\").replace('"', "\\\"")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dot_string_holds_no_line_break_and_no_unescaped_quote() {
+        // What a checked file can no longer hold (a report path with a
+        // control character) is still written as one DOT string.
+        let s = super::dot_text("a\nrm -rf ~\"x\u{1b}[2J\\.md");
+        assert_eq!(s, r#"a\\nrm -rf ~\"x\\u{1b}[2J\\.md"#);
+        assert!(!s.chars().any(char::is_control));
+        // Every quote inside is escaped: the string cannot end early.
+        let bytes = s.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'"' {
+                let slashes = bytes[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+                assert_eq!(slashes % 2, 1, "an unescaped quote in {s}");
+            }
+        }
+    }
+}

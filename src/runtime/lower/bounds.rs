@@ -34,13 +34,14 @@ pub fn memory_setting() -> Result<Option<u64>, String> {
     let text = v.to_string_lossy();
     parse_size(&text).map(Some).ok_or_else(|| {
         format!(
-            "ADVP_MAX_MEMORY={text:?} is not a size: write a whole number of bytes, or a number with a unit: K, M, G, T or KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB (powers of 1024), e.g. `ADVP_MAX_MEMORY=64GiB` or `ADVP_MAX_MEMORY=16G`"
+            "ADVP_MAX_MEMORY={text:?} is not a size: write a whole number of bytes, or a number with a unit: K, M, G, T or KiB, MiB, GiB, TiB (powers of 1024, as Slurm reads `--mem`), KB, MB, GB, TB (powers of 1000), e.g. `ADVP_MAX_MEMORY=64GiB` or `ADVP_MAX_MEMORY=16G`"
         )
     })
 }
 
 /// A size in bytes: `4096`, `512M`, `1.5 GB`, `64GiB` (units case-insensitive;
-/// K/M/G/T and KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024). A
+/// K/M/G/T are powers of 1024 as before and as Slurm reads `--mem`, and so are
+/// KiB/MiB/GiB/TiB; KB/MB/GB/TB are powers of 1000). A
 /// negative, non-finite, unit-less fractional or unknown size is `None`.
 pub fn parse_size(v: &str) -> Option<u64> {
     let v = v.trim();
@@ -54,14 +55,14 @@ pub fn parse_size(v: &str) -> Option<u64> {
     }
     let mul: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "kib" => 1024f64,
-        "mib" => 1024f64.powi(2),
-        "gib" => 1024f64.powi(3),
-        "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "k" | "kib" => 1024f64,
+        "m" | "mib" => 1024f64.powi(2),
+        "g" | "gib" => 1024f64.powi(3),
+        "t" | "tib" => 1024f64.powi(4),
         _ => return None,
     };
     let bytes = num.parse::<f64>().ok()? * mul;
@@ -192,13 +193,13 @@ mod tests {
         assert_eq!(parse_size(" 4096 "), Some(4096));
         assert_eq!(parse_size("4096B"), Some(4096));
         // K/M/G/T and KB/MB/GB/TB: powers of 1000, any case, a space allowed.
-        assert_eq!(parse_size("512M"), Some(512_000_000));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
         assert_eq!(parse_size("512 mb"), Some(512_000_000));
         assert_eq!(parse_size("16GB"), Some(16_000_000_000));
-        assert_eq!(parse_size("16g"), Some(16_000_000_000));
-        assert_eq!(parse_size("1.5G"), Some(1_500_000_000));
-        assert_eq!(parse_size("2k"), Some(2000));
-        assert_eq!(parse_size("3T"), Some(3_000_000_000_000));
+        assert_eq!(parse_size("16g"), Some(16 << 30));
+        assert_eq!(parse_size("1.5G"), Some(3 << 29));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("3T"), Some(3 << 40));
         assert_eq!(parse_size("3 tb"), Some(3_000_000_000_000));
         // KiB/MiB/GiB/TiB: powers of 1024.
         assert_eq!(parse_size("1KiB"), Some(1024));
