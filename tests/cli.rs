@@ -3410,11 +3410,7 @@ fn low_precision_trains_deterministically_in_its_own_cache_entries() {
     let o = own.advp(&["run", "p.advp", "--quiet", "--only", "at"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // (`w` is sorted by bytes, so the fp32 entry is the one the first run wrote.)
-    assert_eq!(
-        all_weights(&own)[0].1,
-        fp32,
-        "fp32 training in a bf16 file"
-    );
+    assert_eq!(all_weights(&own)[0].1, fp32, "fp32 training in a bf16 file");
     // fp16 is refused where its loss scaling does not reach.
     let gan = Run::new();
     gan.write(
