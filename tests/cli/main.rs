@@ -2,19 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-#[path = "cli/checks.rs"]
 mod checks;
-#[path = "cli/clips.rs"]
 mod clips;
-#[path = "cli/files.rs"]
 mod files;
-#[path = "cli/model.rs"]
 mod model;
-#[path = "cli/numbers.rs"]
 mod numbers;
-#[path = "cli/slurm.rs"]
 mod slurm;
-#[path = "cli/stop.rs"]
 mod stop;
 
 struct Run {
