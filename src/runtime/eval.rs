@@ -466,7 +466,7 @@ pub fn sanity(
     // model's output does not reach the input (then every clip is zero).
     tch::manual_seed(mix(&[seed, 3]) as i64);
     let xa = x.detach().set_requires_grad(true);
-    let g = super::pgd::gradients(
+    let g = super::attacks::pgd::gradients(
         &[&super::attacks::loss(&attacked(&xa, bn_train), &y)],
         &[&xa],
     )

@@ -6,7 +6,7 @@
 //! | [`exec`] | runs a lowered program node by node, with the [`cache`] |
 //! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
 //! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
-//! | [`pgd`], [`video_attacks`], [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
+//! | [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
 //! | [`precision`] | autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling |
 //! | [`generative`] | 3D APE-GAN's G and D, APE-GAN training and GAT |
@@ -16,7 +16,6 @@
 
 pub mod analysis;
 pub mod ape_nets;
-pub mod apgd;
 pub mod attacks;
 pub mod cache;
 pub mod data;
@@ -29,14 +28,11 @@ pub mod generative;
 pub mod lower;
 pub mod models;
 pub mod optim;
-pub mod pgd;
 pub mod precision;
 pub mod progress;
 pub mod provenance;
 pub mod resnet;
 pub use crate::util::rng;
 pub mod spec;
-pub mod square;
 pub mod synthetic;
 pub mod train;
-pub mod video_attacks;

@@ -653,7 +653,7 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
 #[derive(Clone, Debug, PartialEq)]
 pub enum Caught {
     /// An attack or training step found no gradient to take.
-    NoGradient(super::pgd::NoGradient),
+    NoGradient(super::attacks::pgd::NoGradient),
     /// A libtorch error (or a model's own), its text cleaned ([`libtorch_text`]).
     Failed(String),
 }
@@ -669,14 +669,14 @@ impl std::fmt::Display for Caught {
 
 /// Runs `f`, turning a libtorch panic (tch panics on C++ exceptions in its
 /// non-`f_` calls, e.g. a shape error inside a model) into its message
-/// without C++ frames, and a [`super::pgd::NoGradient`] into itself.
+/// without C++ frames, and a [`super::attacks::pgd::NoGradient`] into itself.
 pub fn catch_libtorch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(previous);
     out.map_err(|e| {
-        if let Some(g) = e.downcast_ref::<super::pgd::NoGradient>() {
+        if let Some(g) = e.downcast_ref::<super::attacks::pgd::NoGradient>() {
             return Caught::NoGradient(g.clone());
         }
         let msg = e

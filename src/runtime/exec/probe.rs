@@ -318,7 +318,7 @@ impl Runner<'_> {
             ));
         }
         if u.needs.input_gradient
-            && crate::runtime::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
+            && crate::runtime::attacks::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
         {
             return Err(self.refusal(
                 u,

@@ -7,6 +7,7 @@
 //! fills arguments; a statement's default, such as an evaluation's attack, is
 //! resolved here from [`StmtSpec::default`](crate::language::builtins::StmtSpec)).
 
+use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
 use super::data::{FrameArgs, SyntheticArgs};
 use super::frames::Kind as FrameKind;
@@ -14,7 +15,6 @@ use super::models::Arch;
 use super::optim::Rule;
 use super::spec::*;
 use super::synthetic;
-use super::video_attacks::{Flicker, Position, SaliencyMode};
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
