@@ -8,8 +8,8 @@
 //! and resume, metrics) is the one of [`super::train`]; this module supplies a
 //! [`Learner`] for it.
 
-pub use super::ape_nets::{Discriminator, Generator};
 use super::attacks::{self, Attack};
+pub use super::models::ape_nets::{Discriminator, Generator};
 use super::models::Net;
 use super::optim::{Optimizer, Rule};
 use super::train::{Learner, Named, StepOutcome};

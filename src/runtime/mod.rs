@@ -5,7 +5,7 @@
 //! | [`lower`], [`spec`] | the checked program as typed node specs (the only reader of built-in names) |
 //! | [`exec`] | runs a lowered program node by node, with the [`cache`] |
 //! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
-//! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
+//! | [`models`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
 //! | [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
 //! | [`precision`] | autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling |
@@ -15,7 +15,6 @@
 //! | [`analysis`] | loss surface, step-size fit (the optimal α per ε) |
 
 pub mod analysis;
-pub mod ape_nets;
 pub mod attacks;
 pub mod cache;
 pub mod data;
@@ -31,7 +30,6 @@ pub mod optim;
 pub mod precision;
 pub mod progress;
 pub mod provenance;
-pub mod resnet;
 pub use crate::util::rng;
 pub mod spec;
 pub mod synthetic;
