@@ -329,7 +329,11 @@ pub fn robustness(
                     .collect();
                 let clip_video: Vec<usize> = (0..n).filter_map(|i| clips.video_of(i)).collect();
                 let labels: Vec<i64> = f.videos.iter().map(|v| v.label).collect();
-                Some(super::frames::video_accuracy(&probs, &clip_video, &labels))
+                Some(super::data::frames::video_accuracy(
+                    &probs,
+                    &clip_video,
+                    &labels,
+                ))
             }
             _ => None,
         };

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`lower`], [`spec`] | the checked program as typed node specs (the only reader of built-in names) |
 //! | [`exec`] | runs a lowered program node by node, with the [`cache`] |
-//! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
+//! | [`data`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
 //! | [`models`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
 //! | [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
 //! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
@@ -22,7 +22,6 @@ pub mod defenses;
 pub mod device;
 pub mod eval;
 pub mod exec;
-pub mod frames;
 pub mod generative;
 pub mod lower;
 pub mod models;
@@ -32,5 +31,4 @@ pub mod progress;
 pub mod provenance;
 pub use crate::util::rng;
 pub mod spec;
-pub mod synthetic;
 pub mod train;

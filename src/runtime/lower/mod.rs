@@ -9,12 +9,12 @@
 
 use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
+use super::data::frames::Kind as FrameKind;
+use super::data::synthetic;
 use super::data::{FrameArgs, SyntheticArgs};
-use super::frames::Kind as FrameKind;
 use super::models::Arch;
 use super::optim::Rule;
 use super::spec::*;
-use super::synthetic;
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
