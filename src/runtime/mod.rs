@@ -14,7 +14,6 @@
 //! | [`eval`] | robustness tables |
 //! | [`analysis`] | loss surface, step-size fit (the optimal α per ε) |
 
-pub mod analysis;
 pub mod attacks;
 pub mod cache;
 pub mod data;
