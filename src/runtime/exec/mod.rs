@@ -15,13 +15,13 @@
 //! | `eval.rs` | robustness evaluations |
 //! | `analysis.rs` | loss surface, step fit, generalization gap |
 
-mod analysis;
+mod analyze;
 mod build;
-mod eval;
+mod evaluate;
 mod inputs;
 mod probe;
 mod tools;
-mod train;
+mod training;
 
 use super::cache::{self, Cache};
 use super::data::Dataset;

@@ -720,7 +720,7 @@ fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
     })
 }
 
-mod attacks;
+mod attack_args;
 pub mod bounds;
 mod nodes;
 
