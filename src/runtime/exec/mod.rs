@@ -11,9 +11,9 @@
 //! |---|---|
 //! | `mod.rs` | the [`Runner`]: targets, preflight, the cache, the node loop |
 //! | `build.rs` | data, networks and defenses from their specs |
-//! | `train.rs` | train nodes and trained defenses |
-//! | `eval.rs` | robustness evaluations |
-//! | `analysis.rs` | loss surface, step fit, generalization gap |
+//! | `training.rs` | train nodes and trained defenses |
+//! | `evaluate.rs` | robustness evaluations |
+//! | `analyze.rs` | loss surface, step fit, generalization gap |
 
 mod analyze;
 mod build;
