@@ -171,7 +171,7 @@ fn paths_at(s: &str) -> Vec<Vec<String>> {
                 return;
             }
             // `x::{self}` names `x` itself.
-            if !(name == "self" && !path.is_empty()) {
+            if name != "self" || path.is_empty() {
                 path.push(name);
             }
             if s[*i..].starts_with(b"::") {
