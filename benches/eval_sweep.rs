@@ -23,7 +23,7 @@
 //! `ADVP_PYTHON`. Under `cargo test` it runs once, tiny, as a smoke test.
 
 use advp::results::Protocol;
-use advp::runtime::apgd::{Apgd, Loss};
+use advp::runtime::attacks::apgd::{Apgd, Loss};
 use advp::runtime::attacks::{Attack, Norm, Pgd, Square};
 use advp::runtime::data::{Clips, Memory};
 use advp::runtime::eval::{robustness, Cell};

@@ -1,15 +1,15 @@
 //! `loss_surface` (one traced PGD run per α) against the naive grid (a fresh
 //! PGD run of M steps for every α × M cell), on the small network, in one
 //! process, interleaved. The two compute the same numbers (checked here, and
-//! in `runtime::analysis`'s tests); the ratio naive / traced is reported.
+//! in `runtime::eval::analysis`'s tests); the ratio naive / traced is reported.
 //!
 //! Run with `cargo bench --bench loss_surface`; `ADVP_BENCH_ROUNDS` (default 3).
 //! Under `cargo test` it runs once on a tiny grid as a smoke test. The table
 //! also goes to `target/bench-loss-surface.json`.
 
-use advp::runtime::analysis::{loss_surface, loss_surface_naive};
 use advp::runtime::attacks::{Norm, Pgd};
 use advp::runtime::data::{Clips, Memory};
+use advp::runtime::eval::analysis::{loss_surface, loss_surface_naive};
 use advp::runtime::models::{Arch, ModelSpec, Net};
 use advp::runtime::progress::Progress;
 use std::time::Instant;

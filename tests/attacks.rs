@@ -232,7 +232,7 @@ fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
 
 #[test]
 fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robust_clips() {
-    use advp::runtime::square::{margins, Square};
+    use advp::runtime::attacks::square::{margins, Square};
     let m = Linear::new(9, 96, 5);
     let (x, _) = clips(10, 12);
     // Labels the model gets right, so every clip starts robust.

@@ -8,7 +8,7 @@
 use super::attacks::{Attack, Pgd};
 use super::data::{FrameArgs, SyntheticArgs};
 use super::models::Arch;
-use super::optim::Rule;
+use super::train::optim::Rule;
 use crate::language::builtins::{Format, ReportMode};
 use crate::language::program::{Precision, RuleExpr};
 use crate::language::schedule::Schedule;

@@ -4,9 +4,9 @@
 use super::{RunError, Runner};
 use crate::language::diagnostic::Code;
 use crate::results::FitResult;
+use crate::runtime::data::frames;
 use crate::runtime::data::{self, Dataset};
 use crate::runtime::defenses::Defense;
-use crate::runtime::frames;
 use crate::runtime::models::{self, Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{

@@ -11,17 +11,17 @@
 //! |---|---|
 //! | `mod.rs` | the [`Runner`]: targets, preflight, the cache, the node loop |
 //! | `build.rs` | data, networks and defenses from their specs |
-//! | `train.rs` | train nodes and trained defenses |
-//! | `eval.rs` | robustness evaluations |
-//! | `analysis.rs` | loss surface, step fit, generalization gap |
+//! | `training.rs` | train nodes and trained defenses |
+//! | `evaluate.rs` | robustness evaluations |
+//! | `analyze.rs` | loss surface, step fit, generalization gap |
 
-mod analysis;
+mod analyze;
 mod build;
-mod eval;
+mod evaluate;
 mod inputs;
 mod probe;
 mod tools;
-mod train;
+mod training;
 
 use super::cache::{self, Cache};
 use super::data::Dataset;
@@ -499,7 +499,8 @@ impl<'a> Runner<'a> {
             NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => g.training.precision,
             _ => self.program.settings.precision,
         };
-        let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
+        let _kernels =
+            super::train::precision::NativeCpuKernels::enter(precision, self.opts.device);
         if crate::util::verbose() {
             self.progress.line(&format!(
                 "{}: computing, key {} (entry {})",

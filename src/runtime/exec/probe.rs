@@ -6,7 +6,8 @@
 
 use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
-use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net, ScriptErrorKind};
+use crate::runtime::models::torchscript::ScriptErrorKind;
+use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
 use crate::runtime::spec::{AnalysisSpec, Classes, Columns, Learning, NodeId, NodeSpec};
 use tch::{Kind, Tensor};
 
@@ -175,7 +176,7 @@ impl Runner<'_> {
         let mut net = match Net::build(&spec, self.opts.device) {
             Ok(n) => n,
             Err(e) => {
-                return Err(match models::pickled(path) {
+                return Err(match models::torchscript::pickled(path) {
                     Some(_) => self.refusal(
                         u,
                         Code::NotTorchscript,
@@ -318,7 +319,7 @@ impl Runner<'_> {
             ));
         }
         if u.needs.input_gradient
-            && crate::runtime::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
+            && crate::runtime::attacks::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
         {
             return Err(self.refusal(
                 u,

@@ -7,14 +7,14 @@
 //! fills arguments; a statement's default, such as an evaluation's attack, is
 //! resolved here from [`StmtSpec::default`](crate::language::builtins::StmtSpec)).
 
+use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
+use super::data::frames::Kind as FrameKind;
+use super::data::synthetic;
 use super::data::{FrameArgs, SyntheticArgs};
-use super::frames::Kind as FrameKind;
 use super::models::Arch;
-use super::optim::Rule;
 use super::spec::*;
-use super::synthetic;
-use super::video_attacks::{Flicker, Position, SaliencyMode};
+use super::train::optim::Rule;
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
@@ -720,7 +720,7 @@ fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
     })
 }
 
-mod attacks;
+mod attack_args;
 pub mod bounds;
 mod nodes;
 

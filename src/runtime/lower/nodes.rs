@@ -107,7 +107,7 @@ impl Cx<'_> {
                 let [g1, g2] = gamma[..] else {
                     return Err(Refusal::bug("`gamma` must hold two numbers"));
                 };
-                let rule = crate::runtime::generative::GanLearner::gan_rule();
+                let rule = crate::runtime::train::generative::GanLearner::gan_rule();
                 DefenseSpec::ApeGan(Box::new(ApeGanSpec {
                     data: a.node("data")?,
                     width: a.int("width")?,

@@ -318,7 +318,7 @@ fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
 /// yet").
 #[test]
 fn no_refusal_of_the_lowering_speaks_of_process() {
-    for file in ["mod.rs", "nodes.rs", "attacks.rs", "bounds.rs"] {
+    for file in ["mod.rs", "nodes.rs", "attack_args.rs", "bounds.rs"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/runtime/lower")
             .join(file);

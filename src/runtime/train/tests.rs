@@ -283,3 +283,10 @@ fn a_forged_state_naming_files_outside_its_folder_is_damage_not_a_read() {
         assert!(e.contains("damaged") && e.contains("../pipe"), "{e}");
     }
 }
+
+#[test]
+fn eq8_normalises_losses() {
+    let p = adaptive_probabilities(&[1.0, 3.0, 4.0]);
+    assert_eq!(p, vec![0.125, 0.375, 0.5]);
+    assert_eq!(adaptive_probabilities(&[0.0, 0.0]), vec![0.5, 0.5]);
+}

@@ -1,9 +1,10 @@
 //! Datasets as the runtime sees them: three splits of labelled clips
 //! (N×C×T×H×W in [0, 1]) served in batches.
 
-use super::frames;
-use super::rng::mix;
-use super::synthetic;
+pub mod frames;
+pub mod synthetic;
+
+use crate::runtime::rng::mix;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 

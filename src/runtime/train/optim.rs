@@ -65,7 +65,7 @@ impl Optimizer {
         if !loss.requires_grad() {
             // A backward pass through a tensor without a gradient function
             // is an error inside libtorch: stop the step with the cause.
-            super::pgd::NoGradient {
+            crate::runtime::attacks::pgd::NoGradient {
                 of: "the parameters",
             }
             .raise();

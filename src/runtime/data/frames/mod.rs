@@ -19,7 +19,7 @@
 //! `interpolate(mode="bilinear", align_corners=False)`) straight from the RGB8
 //! buffer into the output, without intermediate images.
 
-use super::rng::SplitMix;
+use crate::runtime::rng::SplitMix;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

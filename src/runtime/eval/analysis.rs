@@ -3,11 +3,11 @@
 //! its fitted line (Figure 2), and the generalization gap of a training run
 //! (Figure 4). Results are plain JSON; the figures are drawn by the reports.
 
-use super::attacks::{self, Pgd};
-use super::data::Clips;
-use super::progress::Progress;
-use super::rng::mix;
 pub use crate::results::{line_text, BestStep, StepFit, Surface};
+use crate::runtime::attacks::{self, Pgd};
+use crate::runtime::data::Clips;
+use crate::runtime::progress::Progress;
+use crate::runtime::rng::mix;
 use tch::{Device, Kind, Tensor};
 
 type Classifier<'a> = &'a dyn Fn(&Tensor, bool) -> Tensor;

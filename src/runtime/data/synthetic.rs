@@ -12,7 +12,7 @@
 //! Every clip is a pure function of (seed, split, index): the same seed gives
 //! the same data on every machine, and clips are generated in parallel.
 
-use super::rng::{mix, SplitMix};
+use crate::runtime::rng::{mix, SplitMix};
 use rayon::prelude::*;
 
 #[derive(Clone, Debug, PartialEq)]

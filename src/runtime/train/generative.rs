@@ -8,11 +8,11 @@
 //! and resume, metrics) is the one of [`super::train`]; this module supplies a
 //! [`Learner`] for it.
 
-pub use super::ape_nets::{Discriminator, Generator};
-use super::attacks::{self, Attack};
-use super::models::Net;
 use super::optim::{Optimizer, Rule};
-use super::train::{Learner, Named, StepOutcome};
+use super::{Learner, Named, StepOutcome};
+use crate::runtime::attacks::{self, Attack};
+pub use crate::runtime::models::ape_nets::{Discriminator, Generator};
+use crate::runtime::models::Net;
 use tch::{Kind, Reduction, Tensor};
 
 /// Mean binary cross-entropy of logits against a constant label (BCE of the

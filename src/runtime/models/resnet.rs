@@ -31,16 +31,9 @@
 //! that stem to 128 channels, so its ResNeXt checkpoints differ in `conv1`,
 //! `bn1` and `layer1.0` and do not load here.
 
+use super::layers::{batch_norm, conv, CONV_INIT};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
-
-/// Convolution weights: Kaiming normal, fan out, ReLU gain (as
-/// `nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')`).
-const CONV_INIT: nn::Init = nn::Init::Kaiming {
-    dist: nn::init::NormalOrUniform::Normal,
-    fan: nn::init::FanInOut::FanOut,
-    non_linearity: nn::init::NonLinearity::ReLU,
-};
 
 /// The residual block a network is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,37 +55,6 @@ impl BlockKind {
             BlockKind::ResNeXt { .. } => 2,
         }
     }
-}
-
-/// A convolution without bias, in all three dimensions.
-pub(crate) fn conv(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    ksize: i64,
-    stride: i64,
-    groups: i64,
-) -> nn::Conv3D {
-    let config = nn::ConvConfig {
-        stride,
-        padding: ksize / 2,
-        groups,
-        bias: false,
-        ws_init: CONV_INIT,
-        ..Default::default()
-    };
-    nn::conv3d(p, c_in, c_out, ksize, config)
-}
-
-/// BatchNorm3d as PyTorch initialises it: weight 1, bias 0, eps 1e-5,
-/// momentum 0.1.
-pub(crate) fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
-    let config = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.),
-        bs_init: nn::Init::Const(0.),
-        ..Default::default()
-    };
-    nn::batch_norm3d(p, channels, config)
 }
 
 /// One residual block: the main branch as (convolution, BatchNorm) pairs with

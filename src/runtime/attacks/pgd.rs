@@ -86,7 +86,7 @@ impl std::fmt::Display for NoGradient {
 impl NoGradient {
     /// Stops the attack or training step that needed the gradient: unwinds
     /// with this value as the payload, which the runner's guard around a
-    /// node ([`super::models::catch_libtorch`]) turns back into this error
+    /// node ([`crate::runtime::models::catch_libtorch`]) turns back into this error
     /// (the attacks' API gives tensors, not results).
     pub fn raise(self) -> ! {
         std::panic::panic_any(self)

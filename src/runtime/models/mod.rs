@@ -1,7 +1,17 @@
 //! Models: built from a scoped VarStore (or loaded as TorchScript), with weights
 //! from safetensors or a PyTorch state dict.
 
-use super::resnet;
+mod c3d;
+mod layers;
+
+pub mod ape_nets;
+pub mod resnet;
+pub mod torchscript;
+
+use self::c3d::C3dSmall;
+use self::torchscript::{
+    ivalue_kind, libtorch_text, one_line, pickled, ScriptError, ScriptErrorKind,
+};
 use crate::language::program::Precision;
 use std::path::Path;
 use tch::nn::{self, ModuleT};
@@ -26,7 +36,7 @@ pub enum Arch {
     ApeGenerator {
         width: i64,
         /// Outputs x + G's map, clamped to the image, instead of the map
-        /// through a sigmoid ([`super::ape_nets::Generator`]).
+        /// through a sigmoid ([`ape_nets::Generator`]).
         residual: bool,
     },
     /// 3D APE-GAN's discriminator for clips of T×H×W = `shape` (clips → one logit).
@@ -55,53 +65,13 @@ pub struct Net {
     body: Body,
     pub classes: i64,
     /// The forward pass's precision: fp32, or autocast to bf16 or fp16
-    /// ([`super::precision`]); the logits are fp32 either way.
+    /// ([`crate::runtime::train::precision`]); the logits are fp32 either way.
     pub precision: Precision,
 }
 
 impl std::fmt::Debug for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Net({} classes)", self.classes)
-    }
-}
-
-/// The small C3D-style network of the quick profiles: three conv–BN–ReLU–pool
-/// stages (width, 2·width, 4·width channels), a global max over space-time (the
-/// strongest local motion response: the target is small, and BatchNorm's running
-/// statistics lag too far behind an average), a linear head.
-#[derive(Debug)]
-struct C3dSmall {
-    convs: Vec<(nn::Conv3D, nn::BatchNorm)>,
-    fc: nn::Linear,
-}
-
-impl C3dSmall {
-    fn new(p: &nn::Path, width: i64, classes: i64) -> Self {
-        let mut convs = Vec::new();
-        let mut cin = 3;
-        for i in 0..3 {
-            let cout = width << i;
-            convs.push((
-                resnet::conv(p / format!("conv{}", i + 1), cin, cout, 3, 1, 1),
-                resnet::batch_norm(p / format!("bn{}", i + 1), cout),
-            ));
-            cin = cout;
-        }
-        let fc = nn::linear(p / "fc", cin, classes, Default::default());
-        C3dSmall { convs, fc }
-    }
-}
-
-impl ModuleT for C3dSmall {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut h = xs.shallow_clone();
-        for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            h = h.apply(conv).apply_t(bn, train).relu();
-            // Keep time in the first stage, halve it afterwards.
-            let k: [i64; 3] = if i == 0 { [1, 2, 2] } else { [2, 2, 2] };
-            h = h.max_pool3d(k, k, [0, 0, 0], [1, 1, 1], true);
-        }
-        h.amax([2, 3, 4], false).apply(&self.fc)
     }
 }
 
@@ -124,10 +94,10 @@ impl Net {
                 *cardinality,
             )?)),
             Arch::ApeGenerator { width, residual } => Body::Native(Box::new(
-                super::ape_nets::Generator::new(&root, *width).residual(*residual),
+                ape_nets::Generator::new(&root, *width).residual(*residual),
             )),
             Arch::ApeDiscriminator { width, shape } => Body::Native(Box::new(
-                super::ape_nets::Discriminator::new(&root, *width, *shape),
+                ape_nets::Discriminator::new(&root, *width, *shape),
             )),
             Arch::TorchScript { path } => {
                 // libtorch reads the path itself: a FIFO or a device is
@@ -162,9 +132,11 @@ impl Net {
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
         if self.precision != Precision::Fp32 {
-            return super::precision::autocast(self.precision, self.vs.device(), || {
-                self.forward_body(xs, train)
-            });
+            return crate::runtime::train::precision::autocast(
+                self.precision,
+                self.vs.device(),
+                || self.forward_body(xs, train),
+            );
         }
         self.forward_body(xs, train)
     }
@@ -412,213 +384,6 @@ impl Net {
     }
 }
 
-/// What a TorchScript `forward` returned instead of a tensor, in words.
-fn ivalue_kind(v: &tch::IValue) -> String {
-    use tch::IValue as V;
-    match v {
-        V::Tuple(t) => format!("a tuple of {} values", t.len()),
-        V::GenericList(l) => format!("a list of {} values", l.len()),
-        V::TensorList(l) => format!("a list of {} tensors", l.len()),
-        V::GenericDict(_) => "a dict".into(),
-        V::None => "None".into(),
-        V::Double(_) | V::Int(_) | V::Bool(_) => "a number".into(),
-        V::String(_) => "a string".into(),
-        _ => "a value that is not a tensor".into(),
-    }
-}
-
-/// What kind of failure a forward pass met.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScriptErrorKind {
-    /// The module's own `raise` (a `ValueError`, an `AssertionError`, …).
-    Raised,
-    /// A shape, size or channel count that does not fit.
-    Shape,
-    /// Any other error inside the module (a dtype, a device).
-    Other,
-    /// `forward` ran but returned something else than one tensor.
-    NotATensor,
-}
-
-/// A failure of a model's forward pass as its author needs it: the error
-/// line (the user's exception and message, or libtorch's shape or dtype
-/// error) and the lines of their code it came through (TorchScript's
-/// traceback of the original source), without C++ stack frames.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScriptError {
-    pub kind: ScriptErrorKind,
-    pub text: String,
-}
-
-impl ScriptError {
-    /// From libtorch's text of the error (a `TchError`'s, or a panic's).
-    pub fn of(raw: &str) -> ScriptError {
-        let clean = libtorch_text(raw);
-        let lines: Vec<&str> = clean.lines().collect();
-        let last = lines
-            .iter()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map_or("", |l| l.trim());
-        let error = last.strip_prefix("builtins.").unwrap_or(last).to_string();
-        // The traceback through the user's own source, else the serialized one.
-        let start = [
-            "Traceback of TorchScript, original code",
-            "Traceback of TorchScript",
-        ]
-        .iter()
-        .find_map(|h| lines.iter().position(|l| l.starts_with(h)));
-        let trace: Vec<&str> = match start {
-            Some(s) => user_frames(&lines[s + 1..])
-                .into_iter()
-                .filter(|l| !l.trim().is_empty() && l.trim() != last)
-                .collect(),
-            None => Vec::new(),
-        };
-        let name = error.split(':').next().unwrap_or("");
-        let raised = start.is_some()
-            && !name.contains(' ')
-            && (name.ends_with("Error") || name.ends_with("Exception"))
-            && name != "RuntimeError";
-        let lower = error.to_lowercase();
-        let kind = if raised {
-            ScriptErrorKind::Raised
-        } else if [
-            "shape",
-            "size",
-            "channel",
-            "dimension",
-            "dims",
-            "expected input",
-        ]
-        .iter()
-        .any(|w| lower.contains(w))
-        {
-            ScriptErrorKind::Shape
-        } else {
-            ScriptErrorKind::Other
-        };
-        let text = if trace.is_empty() {
-            error
-        } else {
-            format!("{error}\n{}", trace.join("\n"))
-        };
-        ScriptError { kind, text }
-    }
-}
-
-/// A traceback's frames in the user's own code: those in an installed
-/// package (PyTorch's `nn.Linear`, …) are left out, unless no other is left.
-fn user_frames<'a>(lines: &[&'a str]) -> Vec<&'a str> {
-    let mut frames: Vec<Vec<&'a str>> = Vec::new();
-    for l in lines {
-        match frames.last_mut() {
-            Some(f) if !l.trim_start().starts_with("File \"") => f.push(l),
-            _ => frames.push(vec![l]),
-        }
-    }
-    let library = |f: &Vec<&str>| {
-        f[0].trim_start().starts_with("File \"")
-            && (f[0].contains("/site-packages/") || f[0].contains("/dist-packages/"))
-    };
-    let own: Vec<&'a str> = frames
-        .iter()
-        .filter(|f| !library(f))
-        .flatten()
-        .copied()
-        .collect();
-    if own.iter().any(|l| l.trim_start().starts_with("File \"")) {
-        own
-    } else {
-        lines.to_vec()
-    }
-}
-
-/// libtorch's text of an error without what helps no user: `Result::unwrap()`
-/// wrapping, escaped newlines of a debug-printed error, the C++ stack after
-/// `Exception raised from`, `frame #N` lines.
-pub fn libtorch_text(raw: &str) -> String {
-    let mut t = raw.trim().to_string();
-    if let Some(rest) = t.strip_prefix("called `Result::unwrap()` on an `Err` value: ") {
-        t = rest.to_string();
-    }
-    // A debug-printed `TchError::Torch("…")`.
-    if let Some(inner) = t
-        .strip_prefix("Torch(\"")
-        .and_then(|r| r.strip_suffix("\")"))
-    {
-        t = inner
-            .replace("\\n", "\n")
-            .replace("\\\"", "\"")
-            .replace("\\'", "'");
-    }
-    for prefix in ["Internal torch error: ", "TorchScript forward failed: "] {
-        if let Some(rest) = t.strip_prefix(prefix) {
-            t = rest.to_string();
-        }
-    }
-    if let Some(at) = t.find("Exception raised from ") {
-        t.truncate(at);
-    }
-    t.lines()
-        .filter(|l| !l.trim_start().starts_with("frame #"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim_end()
-        .to_string()
-}
-
-/// Why a file given as TorchScript is a `torch.save` pickle instead: a zip
-/// archive with `data.pkl` but no `code/` (`torch.save` of a module or a
-/// state dict), or a legacy pickle (protocol 2 magic). `None` otherwise.
-pub fn pickled(path: &Path) -> Option<&'static str> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    let mut head = [0u8; 2];
-    f.read_exact(&mut head).ok()?;
-    if head == [0x80, 0x02] {
-        return Some("a Python pickle (`torch.save`)");
-    }
-    if &head != b"PK" {
-        return None;
-    }
-    // The zip's central directory is at its end: its file names are there.
-    let tail = len.min(4 << 20);
-    f.seek(SeekFrom::Start(len - tail)).ok()?;
-    let mut buf = Vec::with_capacity(tail as usize);
-    f.take(tail).read_to_end(&mut buf).ok()?;
-    let mut names = Vec::new();
-    let mut i = 0;
-    while i + 46 <= buf.len() {
-        if buf[i..i + 4] == [0x50, 0x4b, 0x01, 0x02] {
-            let n = u16::from_le_bytes([buf[i + 28], buf[i + 29]]) as usize;
-            if let Some(name) = buf.get(i + 46..i + 46 + n) {
-                names.push(String::from_utf8_lossy(name).into_owned());
-            }
-            i += 46 + n;
-        } else {
-            i += 1;
-        }
-    }
-    let data = names.iter().any(|n| n.ends_with("data.pkl"));
-    let code = names
-        .iter()
-        .any(|n| n.contains("/code/") || n.starts_with("code/"));
-    (data && !code).then_some("a `torch.save` pickle (weights or a pickled module)")
-}
-
-/// A libtorch error as its first line (the C++ backtrace after it helps no user).
-pub fn one_line(e: &dyn std::fmt::Display) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or("").trim();
-    first
-        .split(" Exception raised from ")
-        .next()
-        .unwrap_or(first)
-        .to_string()
-}
-
 /// Where a TorchScript net's whole module is saved beside its weights:
 /// `weights.safetensors` → `weights.module.pt`.
 pub fn module_path(weights: &Path) -> std::path::PathBuf {
@@ -653,7 +418,7 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
 #[derive(Clone, Debug, PartialEq)]
 pub enum Caught {
     /// An attack or training step found no gradient to take.
-    NoGradient(super::pgd::NoGradient),
+    NoGradient(crate::runtime::attacks::pgd::NoGradient),
     /// A libtorch error (or a model's own), its text cleaned ([`libtorch_text`]).
     Failed(String),
 }
@@ -669,14 +434,14 @@ impl std::fmt::Display for Caught {
 
 /// Runs `f`, turning a libtorch panic (tch panics on C++ exceptions in its
 /// non-`f_` calls, e.g. a shape error inside a model) into its message
-/// without C++ frames, and a [`super::pgd::NoGradient`] into itself.
+/// without C++ frames, and a [`crate::runtime::attacks::pgd::NoGradient`] into itself.
 pub fn catch_libtorch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(previous);
     out.map_err(|e| {
-        if let Some(g) = e.downcast_ref::<super::pgd::NoGradient>() {
+        if let Some(g) = e.downcast_ref::<crate::runtime::attacks::pgd::NoGradient>() {
             return Caught::NoGradient(g.clone());
         }
         let msg = e
@@ -762,103 +527,6 @@ mod tests {
         let missing = dir.path().join("nope.safetensors");
         let err = c3d(4).load_weights(&missing).unwrap_err();
         assert!(err.contains("nope.safetensors"), "{err}");
-    }
-
-    /// libtorch's text of a `raise` inside a TorchScript module, as tch
-    /// gives it, with C++ frames after it.
-    const RAISED: &str =
-        "Internal torch error: The following operation failed in the TorchScript interpreter.
-Traceback of TorchScript, serialized code (most recent call last):
-  File \"code/__torch__.py\", line 11, in forward
-      ops.prim.RaiseException(_0, \"builtins.ValueError\")
-      ~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE
-
-Traceback of TorchScript, original code (most recent call last):
-  File \"/home/u/export.py\", line 33, in forward
-            raise ValueError(\"wants 8 frames\")
-            ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE
-  File \"/venv/lib/python3.11/site-packages/torch/nn/modules/linear.py\", line 134, in forward
-        return F.linear(input, self.weight, self.bias)
-builtins.ValueError: wants 8 frames
-
-Exception raised from run at /pytorch/torch/csrc/jit/interpreter.cpp:1:
-frame #0: c10::Error::Error() + 0x1
-frame #1: torch::jit::Code::run() + 0x2
-";
-
-    #[test]
-    fn a_modules_error_keeps_the_users_exception_and_code_and_drops_cpp_frames() {
-        let e = ScriptError::of(RAISED);
-        assert_eq!(e.kind, ScriptErrorKind::Raised);
-        assert!(
-            e.text.starts_with("ValueError: wants 8 frames\n"),
-            "{}",
-            e.text
-        );
-        assert!(
-            e.text.contains("/home/u/export.py\", line 33"),
-            "{}",
-            e.text
-        );
-        assert!(e.text.contains("raise ValueError"), "{}", e.text);
-        for gone in [
-            "Exception raised",
-            "frame #",
-            "code/__torch__",
-            "site-packages",
-            "Internal torch",
-        ] {
-            assert!(!e.text.contains(gone), "{gone} in {}", e.text);
-        }
-        // A panic of tch's `unwrap()`: the error's debug text, escaped.
-        let unwrapped = format!(
-            "called `Result::unwrap()` on an `Err` value: Torch({:?})",
-            "mat1 and mat2 shapes cannot be multiplied (2x3 and 5x3)\nException raised from meta at x.cpp:1:\nframe #0: f()"
-        );
-        let e = ScriptError::of(&unwrapped);
-        assert_eq!(e.kind, ScriptErrorKind::Shape);
-        assert_eq!(
-            e.text,
-            "mat1 and mat2 shapes cannot be multiplied (2x3 and 5x3)"
-        );
-        assert_eq!(
-            ScriptError::of("expected scalar type Float but found Double").kind,
-            ScriptErrorKind::Other
-        );
-    }
-
-    #[test]
-    fn a_torch_save_pickle_is_told_from_torchscript() {
-        let dir = tempfile::tempdir().unwrap();
-        let legacy = dir.path().join("legacy.pt");
-        std::fs::write(&legacy, [0x80, 0x02, 0x8a, 0x0a]).unwrap();
-        assert!(pickled(&legacy).is_some());
-        // A zip's central directory entry: signature, fixed fields, name.
-        let entry = |name: &str| {
-            let mut e = vec![0x50, 0x4b, 0x01, 0x02];
-            e.extend([0u8; 24]);
-            e.extend((name.len() as u16).to_le_bytes());
-            e.extend([0u8; 16]);
-            e.extend(name.as_bytes());
-            e
-        };
-        let zip = |names: &[&str]| {
-            let mut z = b"PK\x03\x04".to_vec();
-            for n in names {
-                z.extend(entry(n));
-            }
-            z
-        };
-        let saved = dir.path().join("saved.pt");
-        std::fs::write(&saved, zip(&["m/data.pkl", "m/data/0", "m/version"])).unwrap();
-        assert!(pickled(&saved).is_some());
-        let script = dir.path().join("script.pt");
-        std::fs::write(
-            &script,
-            zip(&["m/data.pkl", "m/code/__torch__.py", "m/constants.pkl"]),
-        )
-        .unwrap();
-        assert_eq!(pickled(&script), None);
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Runner<'_> {
                 &self.progress,
             )
             .map_err(|e| self.fail(i, e))?;
-            let model_flags = eval::sanity(
+            let model_flags = eval::sanity::sanity(
                 label,
                 &forward,
                 attacked,

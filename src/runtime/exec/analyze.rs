@@ -3,7 +3,7 @@
 
 use super::{RunError, Runner};
 use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
-use crate::runtime::analysis;
+use crate::runtime::eval::analysis;
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef};
 use crate::runtime::train;

@@ -1,6 +1,6 @@
 //! 3D APE-GAN's networks (paper Sec. 4.3): the generator G that restores a
 //! clip and the discriminator D that tells restored clips from clean ones.
-//! Their losses and training live in [`super::generative`].
+//! Their losses and training live in [`crate::runtime::train::generative`].
 
 use tch::nn::{self, ModuleT};
 use tch::Tensor;

@@ -6,10 +6,10 @@ use super::{RunError, Runner};
 use crate::language::schedule::Schedule;
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
-use crate::runtime::generative::GanLearner;
 use crate::runtime::models::{Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{ApeGanSpec, Learning, NodeId, TrainNode, TrainSchedule, Training};
+use crate::runtime::train::generative::GanLearner;
 use crate::runtime::train::{self, AttackPlan, TrainError, TrainSpec};
 use std::path::PathBuf;
 

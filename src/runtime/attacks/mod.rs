@@ -1,11 +1,21 @@
 //! Every attack the runtime executes, as one enum over the PGD core
-//! ([`super::pgd`]) and the video attacks ([`super::video_attacks`]).
+//! ([`pgd`], [`apgd`]), the black-box [`square`] and the video attacks
+//! ([`masks`], [`saliency`], [`flicker`]).
 
-pub use super::apgd::Apgd;
-pub use super::pgd::{input_grad, loss, objective_grad, project, Norm, Pgd};
-pub use super::square::Square;
+pub mod apgd;
+pub mod flicker;
+pub mod masks;
+pub mod pgd;
+pub mod saliency;
+pub mod square;
 
-use super::video_attacks::{self as video, Flicker, Position, SaliencyMode};
+pub use self::apgd::Apgd;
+pub use self::pgd::{input_grad, loss, objective_grad, project, Norm, Pgd};
+pub use self::square::Square;
+
+use self::flicker::Flicker;
+use self::masks::Position;
+use self::saliency::SaliencyMode;
 use tch::Tensor;
 
 /// Per clip, the step whose iterate first fooled it (`None`: none did).
@@ -33,9 +43,9 @@ pub enum Attack {
         inner: Pgd,
     },
     Flicker(Flicker),
-    /// APGD-CE, APGD-DLR or APGD-T ([`super::apgd`]).
+    /// APGD-CE, APGD-DLR or APGD-T ([`apgd`]).
     Apgd(Apgd),
-    /// The score-based black-box Square attack ([`super::square`]).
+    /// The score-based black-box Square attack ([`square`]).
     Square(Square),
     /// EOT (Athalye et al. 2018): the inner attack's gradient averaged over
     /// `samples` passes of a randomized pipeline (APGD's carries it itself).
@@ -150,9 +160,9 @@ impl Attack {
             ),
             Attack::Apgd(a) => {
                 let name = match (a.loss, a.targets) {
-                    (super::apgd::Loss::Ce, _) => "APGD-CE".to_string(),
-                    (super::apgd::Loss::Dlr, 0) => "APGD-DLR".to_string(),
-                    (super::apgd::Loss::Dlr, t) => {
+                    (apgd::Loss::Ce, _) => "APGD-CE".to_string(),
+                    (apgd::Loss::Dlr, 0) => "APGD-DLR".to_string(),
+                    (apgd::Loss::Dlr, t) => {
                         format!("APGD-T ({t} target classes, at most classes − 1)")
                     }
                 };
@@ -302,7 +312,7 @@ impl Attack {
                 position,
             } => (
                 pgd.clone(),
-                Some(video::patch_mask(
+                Some(masks::patch_mask(
                     s[0],
                     s[3],
                     s[4],
@@ -312,10 +322,10 @@ impl Attack {
                 )),
             ),
             Attack::Border { pgd, ratio } => {
-                let t = video::border_thickness(s[3], s[4], *ratio)?;
+                let t = masks::border_thickness(s[3], s[4], *ratio)?;
                 (
                     pgd.clone(),
-                    Some(video::border_mask(s[0], s[3], s[4], t, x.device())),
+                    Some(masks::border_mask(s[0], s[3], s[4], t, x.device())),
                 )
             }
             _ => {
@@ -415,7 +425,7 @@ impl Attack {
                 let (pgd, mask) = self.pgd_and_mask(x)?;
                 pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})?
             }
-            Attack::Saliency { mode, inner } => video::saliency(*mode, inner, f, x, y)?,
+            Attack::Saliency { mode, inner } => saliency::saliency(*mode, inner, f, x, y)?,
             Attack::Flicker(fl) => fl.run(f, x, y)?.0,
             Attack::Apgd(a) => {
                 a.check_classes(f, x)?;
@@ -510,7 +520,7 @@ fn ensemble(
                 steps[i] = Some(spent + s);
             }
         }
-        adv = super::pgd::put_rows(&adv, &at, &found.adv, &from);
+        adv = pgd::put_rows(&adv, &at, &found.adv, &from);
         first = false;
         spent += a.steps();
     }
@@ -524,7 +534,7 @@ fn ensemble(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::pgd::{Norm, Pgd};
+    use crate::runtime::attacks::pgd::{Norm, Pgd};
 
     #[test]
     fn an_attack_is_never_built_with_a_step_below_zero_or_not_finite() {

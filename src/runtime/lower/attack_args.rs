@@ -115,12 +115,12 @@ impl Cx<'_> {
             }
             "apgd" => {
                 let loss = match a.word("loss")? {
-                    "ce" => super::super::apgd::Loss::Ce,
-                    "dlr" => super::super::apgd::Loss::Dlr,
+                    "ce" => super::super::attacks::apgd::Loss::Ce,
+                    "dlr" => super::super::attacks::apgd::Loss::Dlr,
                     w => return Err(Refusal::bug(format!("the APGD loss `{w}` is not executed"))),
                 };
                 let targets = a.count("targets")?;
-                if targets > 0 && loss != super::super::apgd::Loss::Dlr {
+                if targets > 0 && loss != super::super::attacks::apgd::Loss::Dlr {
                     return Err(Refusal::cannot(
                         format!("APGD-T (`targets: {targets}`) attacks with the targeted DLR loss, not cross-entropy"),
                         "write `loss: dlr` with `targets`, or `targets: 0` for untargeted APGD-CE",
@@ -128,10 +128,10 @@ impl Cx<'_> {
                 }
                 label = match (loss, targets) {
                     (_, t) if t > 0 => "apgd_t".into(),
-                    (super::super::apgd::Loss::Ce, _) => "apgd_ce".into(),
-                    (super::super::apgd::Loss::Dlr, _) => "apgd_dlr".into(),
+                    (super::super::attacks::apgd::Loss::Ce, _) => "apgd_ce".into(),
+                    (super::super::attacks::apgd::Loss::Dlr, _) => "apgd_dlr".into(),
                 };
-                Attack::Apgd(super::super::apgd::Apgd {
+                Attack::Apgd(super::super::attacks::apgd::Apgd {
                     norm: norm(&a)?,
                     eps: a.num("eps")?,
                     steps: a.count("steps")?,
@@ -142,7 +142,7 @@ impl Cx<'_> {
                     eot: 1,
                 })
             }
-            "square" => Attack::Square(super::super::square::Square {
+            "square" => Attack::Square(super::super::attacks::square::Square {
                 eps: a.num("eps")?,
                 queries: a.count("queries")?,
                 p_init: a.num("p_init")?,
@@ -152,7 +152,7 @@ impl Cx<'_> {
                 let samples = a.count("samples")?;
                 Attack::Eot {
                     inner: Box::new(match inner.attack {
-                        Attack::Apgd(p) => Attack::Apgd(super::super::apgd::Apgd { eot: samples, ..p }),
+                        Attack::Apgd(p) => Attack::Apgd(super::super::attacks::apgd::Apgd { eot: samples, ..p }),
                         i @ (Attack::Pgd(_) | Attack::Fgsm(_) | Attack::Patch { .. } | Attack::Border { .. }) => i,
                         _ => {
                             return Err(Refusal::cannot(
