@@ -1,8 +1,8 @@
 //! FGSM (Goodfellow et al. 2015): one signed step of size ε from the clean
 //! clip, L∞; run as the one-step case of the PGD core ([`Pgd::fgsm`]).
 
-use super::pgd::{masked_run, masked_run_until_fooled, Masked, Pgd};
-use super::{units, AttackKind, Found};
+use super::pgd::{Masked, Pgd};
+use super::{units, AttackKind};
 use tch::Tensor;
 
 /// One signed step of size ε.
@@ -37,16 +37,5 @@ impl AttackKind for Fgsm {
     fn as_pgd(&self) -> Option<Pgd> {
         Some(Pgd::fgsm(self.eps))
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
-        masked_run(self, f, x, y)
-    }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Found, String> {
-        masked_run_until_fooled(self, f, judge, x, y)
-    }
+    masked_runs!();
 }

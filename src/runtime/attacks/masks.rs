@@ -2,8 +2,8 @@
 //! their masks (run by [`Pgd::run_masked`]; ALGORITHMS.md, "Attacks"). Clips are N×C×T×H×W in
 //! [0, 1]; budgets and steps in 0..255 units.
 
-use super::pgd::{masked_run, masked_run_until_fooled, Masked, Pgd};
-use super::{units, AttackKind, Found};
+use super::pgd::{Masked, Pgd};
+use super::{units, AttackKind};
 use tch::{Device, Kind, Tensor};
 
 /// Where a patch sits on the frame.
@@ -108,33 +108,8 @@ impl AttackKind for Patch {
             units(self.ratio * 100.0)
         )
     }
-    fn eps(&self) -> f64 {
-        self.pgd.eps
-    }
-    fn alpha(&self) -> f64 {
-        self.pgd.alpha
-    }
-    fn steps(&self) -> usize {
-        self.pgd.steps
-    }
-    fn at_budget(&self, eps: f64, alpha: Option<f64>) -> Patch {
-        Patch {
-            pgd: self.pgd.with_budget(eps, alpha),
-            ..self.clone()
-        }
-    }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
-        masked_run(self, f, x, y)
-    }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Found, String> {
-        masked_run_until_fooled(self, f, judge, x, y)
-    }
+    pgd_budget!(pgd);
+    masked_runs!();
 }
 
 impl AttackKind for Border {
@@ -145,33 +120,8 @@ impl AttackKind for Border {
             units(self.ratio * 100.0)
         )
     }
-    fn eps(&self) -> f64 {
-        self.pgd.eps
-    }
-    fn alpha(&self) -> f64 {
-        self.pgd.alpha
-    }
-    fn steps(&self) -> usize {
-        self.pgd.steps
-    }
-    fn at_budget(&self, eps: f64, alpha: Option<f64>) -> Border {
-        Border {
-            pgd: self.pgd.with_budget(eps, alpha),
-            ratio: self.ratio,
-        }
-    }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
-        masked_run(self, f, x, y)
-    }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Found, String> {
-        masked_run_until_fooled(self, f, judge, x, y)
-    }
+    pgd_budget!(pgd);
+    masked_runs!();
 }
 
 #[cfg(test)]

@@ -42,6 +42,53 @@ macro_rules! one_line_per_attack {
     };
 }
 
+/// `run` and `run_until_fooled` of an attack that is a PGD under a mask
+/// ([`pgd::Masked`]: FGSM, PGD, patch, border), inside its `impl AttackKind`.
+macro_rules! masked_runs {
+    () => {
+        fn run(
+            &self,
+            f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
+            x: &tch::Tensor,
+            y: &tch::Tensor,
+        ) -> Result<tch::Tensor, String> {
+            $crate::runtime::attacks::pgd::masked_run(self, f, x, y)
+        }
+        fn run_until_fooled(
+            &self,
+            f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
+            judge: Option<&dyn Fn(&tch::Tensor) -> tch::Tensor>,
+            x: &tch::Tensor,
+            y: &tch::Tensor,
+        ) -> Result<$crate::runtime::attacks::Found, String> {
+            $crate::runtime::attacks::pgd::masked_run_until_fooled(self, f, judge, x, y)
+        }
+    };
+}
+
+/// The budget of an attack that steps the [`Pgd`] in its field `$pgd`
+/// (patch, border, saliency): `eps`, `alpha`, `steps` and `at_budget`,
+/// inside its `impl AttackKind`.
+macro_rules! pgd_budget {
+    ($pgd:ident) => {
+        fn eps(&self) -> f64 {
+            self.$pgd.eps
+        }
+        fn alpha(&self) -> f64 {
+            self.$pgd.alpha
+        }
+        fn steps(&self) -> usize {
+            self.$pgd.steps
+        }
+        fn at_budget(&self, eps: f64, alpha: Option<f64>) -> Self {
+            Self {
+                $pgd: self.$pgd.with_budget(eps, alpha),
+                ..self.clone()
+            }
+        }
+    };
+}
+
 pub mod apgd;
 pub mod ensemble;
 pub mod eot;

@@ -471,18 +471,7 @@ impl AttackKind for Pgd {
     fn as_pgd(&self) -> Option<Pgd> {
         Some(self.clone())
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
-        masked_run(self, f, x, y)
-    }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Found, String> {
-        masked_run_until_fooled(self, f, judge, x, y)
-    }
+    masked_runs!();
 }
 
 #[cfg(test)]

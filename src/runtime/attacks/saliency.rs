@@ -92,21 +92,7 @@ impl AttackKind for Saliency {
         };
         format!("PGD {} on {how}", self.inner.summary())
     }
-    fn eps(&self) -> f64 {
-        self.inner.eps
-    }
-    fn alpha(&self) -> f64 {
-        self.inner.alpha
-    }
-    fn steps(&self) -> usize {
-        self.inner.steps
-    }
-    fn at_budget(&self, eps: f64, alpha: Option<f64>) -> Saliency {
-        Saliency {
-            mode: self.mode,
-            inner: self.inner.with_budget(eps, alpha),
-        }
-    }
+    pgd_budget!(inner);
     fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
         saliency(self.mode, &self.inner, f, x, y)
     }
