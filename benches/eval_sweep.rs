@@ -24,7 +24,7 @@
 
 use advp::results::Protocol;
 use advp::runtime::attacks::apgd::{Apgd, Loss};
-use advp::runtime::attacks::{Attack, Norm, Pgd, Square};
+use advp::runtime::attacks::{Attack, Ensemble, Norm, Pgd, Square};
 use advp::runtime::data::{Clips, Memory};
 use advp::runtime::eval::{robustness, Cell};
 use advp::runtime::models::{Arch, ModelSpec, Net};
@@ -348,42 +348,44 @@ fn main() {
     if s.aa {
         let n = s.aa_clips as i64;
         let (xa, ya) = (x.narrow(0, 0, n), y.narrow(0, 0, n));
-        let ensemble = Attack::Ensemble(vec![
-            (
-                "apgd_ce".into(),
-                Attack::Apgd(Apgd {
-                    norm: Norm::Inf,
-                    eps: 8.0,
-                    steps: 100,
-                    restarts: 1,
-                    loss: Loss::Ce,
-                    targets: 0,
-                    rho: 0.75,
-                    eot: 1,
-                }),
-            ),
-            (
-                "apgd_t".into(),
-                Attack::Apgd(Apgd {
-                    norm: Norm::Inf,
-                    eps: 8.0,
-                    steps: 100,
-                    restarts: 1,
-                    loss: Loss::Dlr,
-                    targets: 9,
-                    rho: 0.75,
-                    eot: 1,
-                }),
-            ),
-            (
-                "square".into(),
-                Attack::Square(Square {
-                    eps: 8.0,
-                    queries: 5000,
-                    p_init: 0.8,
-                }),
-            ),
-        ]);
+        let ensemble = Attack::Ensemble(Ensemble {
+            members: vec![
+                (
+                    "apgd_ce".into(),
+                    Attack::Apgd(Apgd {
+                        norm: Norm::Inf,
+                        eps: 8.0,
+                        steps: 100,
+                        restarts: 1,
+                        loss: Loss::Ce,
+                        targets: 0,
+                        rho: 0.75,
+                        eot: 1,
+                    }),
+                ),
+                (
+                    "apgd_t".into(),
+                    Attack::Apgd(Apgd {
+                        norm: Norm::Inf,
+                        eps: 8.0,
+                        steps: 100,
+                        restarts: 1,
+                        loss: Loss::Dlr,
+                        targets: 9,
+                        rho: 0.75,
+                        eot: 1,
+                    }),
+                ),
+                (
+                    "square".into(),
+                    Attack::Square(Square {
+                        eps: 8.0,
+                        queries: 5000,
+                        p_init: 0.8,
+                    }),
+                ),
+            ],
+        });
         let cells = [Cell {
             label: None,
             name: "autoattack".into(),

@@ -6,7 +6,7 @@
 //! | [`exec`] | runs a lowered program node by node (build, training, evaluate, analyze, probe), with the [`cache`] (and its [`cache::lock`]) |
 //! | [`data`] | clips in batches: procedural ([`data::synthetic`]), safetensors, UCF101/HMDB51 frame folders and their splits ([`data::frames`]) |
 //! | [`models`] | the networks: C3D-small, 3D ResNets and ResNeXt-101 ([`models::resnet`]), 3D APE-GAN's G and D ([`models::ape_nets`]), TorchScript modules ([`models::torchscript`]); the layers they share |
-//! | [`attacks`] | the attack enum, EOT and ensembles over the PGD core ([`attacks::pgd`]: FGSM, L∞, L2), [`attacks::apgd`], [`attacks::square`], and the video attacks ([`attacks::masks`]: patch and border, [`attacks::saliency`], [`attacks::flicker`]) |
+//! | [`attacks`] | one type per attack, each an [`attacks::AttackKind`], and the [`attacks::Attack`] enum over them: the PGD core ([`attacks::pgd`]: L∞, L2), [`attacks::fgsm`], [`attacks::apgd`], [`attacks::square`], the video attacks ([`attacks::masks`]: patch and border, [`attacks::saliency`], [`attacks::flicker`]), [`attacks::eot`] over a gradient attack, [`attacks::ensemble`] |
 //! | [`train`] | the loop over standard, AT, CAT, AAT (its checkpoint; [`train::methods`]: FGSM-RS, free AT, TRADES, MART); [`train::optim`]: SGD and Adam with checkpointed state; [`train::precision`]: autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling; [`train::generative`]: APE-GAN training and GAT |
 //! | [`eval`] | robustness tables (one record per clip) and their sanity flags ([`eval::sanity`]); [`eval::analysis`]: loss surface, step-size fit (the optimal α per ε), generalization gap |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |

@@ -23,6 +23,7 @@
 //! clips still robust, as the reference's `perturb` does.
 
 use super::pgd::{put_rows, Norm};
+use super::{norm_name, units, AttackKind, Found};
 use tch::{Kind, Reduction, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,7 +344,7 @@ impl Apgd {
     /// APGD-T), each time only those still robust. Gives the clips (a fooled
     /// clip's misclassified iterate, a robust clip's best-loss one) and per
     /// clip the step that first fooled it, counted over all runs.
-    pub fn run(
+    pub fn run_tracked(
         &self,
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
@@ -416,6 +417,62 @@ impl Apgd {
             }
         }
         Ok((adv, fooled_at))
+    }
+}
+
+impl AttackKind for Apgd {
+    fn describe(&self) -> String {
+        let name = match (self.loss, self.targets) {
+            (Loss::Ce, _) => "APGD-CE".to_string(),
+            (Loss::Dlr, 0) => "APGD-DLR".to_string(),
+            (Loss::Dlr, t) => format!("APGD-T ({t} target classes, at most classes − 1)"),
+        };
+        let eot = if self.eot > 1 {
+            format!(", EOT over {} samples", self.eot)
+        } else {
+            String::new()
+        };
+        format!(
+            "{name} {} ε {}, {} steps, {} restart{}, ρ {}{eot}",
+            norm_name(self.norm),
+            units(self.eps),
+            self.steps,
+            self.restarts,
+            if self.restarts == 1 { "" } else { "s" },
+            self.rho
+        )
+    }
+    fn eps(&self) -> f64 {
+        self.eps
+    }
+    /// The initial step η⁽⁰⁾ = 2ε.
+    fn alpha(&self) -> f64 {
+        2.0 * self.eps
+    }
+    fn steps(&self) -> usize {
+        self.steps * self.restarts.max(1) * self.targets.max(1)
+    }
+    /// APGD sets its own step size (2ε, halved at checkpoints).
+    fn at_budget(&self, eps: f64, _alpha: Option<f64>) -> Apgd {
+        Apgd {
+            eps,
+            ..self.clone()
+        }
+    }
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+        self.check_classes(f, x)?;
+        Ok(self.run_tracked(f, x, y)?.0)
+    }
+    fn run_until_fooled(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Found, String> {
+        self.check_classes(f, x)?;
+        let (adv, steps) = self.run_tracked(f, x, y)?;
+        Ok(Found::tracked(adv, steps))
     }
 }
 

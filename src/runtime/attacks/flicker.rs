@@ -2,6 +2,7 @@
 //! `OverTheAirFlickeringPyTorch`; ALGORITHMS.md, "Attacks"). Clips are
 //! N×C×T×H×W in [0, 1]; steps in 0..255 units.
 
+use super::{units, AttackKind};
 use tch::{Kind, Tensor};
 
 /// Flickering hyper-parameters (ART `OverTheAirFlickeringPyTorch`).
@@ -39,7 +40,7 @@ pub fn margin_loss(logits: &Tensor, y: &Tensor, m: f64) -> Tensor {
 
 impl Flicker {
     /// The adversarial clip and the perturbation (N×C×T×1×1, one offset per frame and channel).
-    pub fn run(
+    pub fn run_with_delta(
         &self,
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
@@ -60,6 +61,36 @@ impl Flicker {
         }
         let adv = (&x + &delta).clamp(0.0, 1.0).detach();
         Ok((adv, delta))
+    }
+}
+
+impl AttackKind for Flicker {
+    fn describe(&self) -> String {
+        format!(
+            "flickering (one RGB offset per frame): step {}, {} steps, β [{}], margin {}",
+            units(self.step),
+            self.steps,
+            self.beta.map(units).join(", "),
+            units(self.margin)
+        )
+    }
+    /// None: flickering has no ε-ball.
+    fn eps(&self) -> f64 {
+        0.0
+    }
+    /// Its sign step.
+    fn alpha(&self) -> f64 {
+        self.step
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    /// Flickering keeps its step at every budget.
+    fn at_budget(&self, _eps: f64, _alpha: Option<f64>) -> Flicker {
+        self.clone()
+    }
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+        Ok(self.run_with_delta(f, x, y)?.0)
     }
 }
 
@@ -90,7 +121,7 @@ mod tests {
             beta: [2.0, 0.1, 0.9],
             margin: 0.05,
         };
-        let (adv, delta) = fl.run(&f, &x, &y).unwrap();
+        let (adv, delta) = fl.run_with_delta(&f, &x, &y).unwrap();
         assert_eq!(delta.size(), [2, 3, 4, 1, 1]);
         // No clipping happens at these values: x_adv − x is δ broadcast over H×W.
         let diff = &adv - &x;

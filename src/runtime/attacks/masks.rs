@@ -1,7 +1,9 @@
-//! The masks of PGD inside a patch or a frame border (run by
-//! [`Pgd::run_masked`](super::pgd::Pgd::run_masked); ALGORITHMS.md, "Attacks"). Clips are N×C×T×H×W in
+//! PGD inside a patch ([`Patch`]) or on a frame border ([`Border`]), and
+//! their masks (run by [`Pgd::run_masked`]; ALGORITHMS.md, "Attacks"). Clips are N×C×T×H×W in
 //! [0, 1]; budgets and steps in 0..255 units.
 
+use super::pgd::{Masked, Pgd};
+use super::{units, AttackKind};
 use tch::{Device, Kind, Tensor};
 
 /// Where a patch sits on the frame.
@@ -58,6 +60,68 @@ pub fn border_mask(n: i64, h: i64, w: i64, t: i64, device: Device) -> Tensor {
         let _ = inner.narrow(3, t, ih).narrow(4, t, iw).fill_(0.0);
     }
     inner
+}
+
+/// PGD inside a rectangle covering `ratio` of each frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patch {
+    pub pgd: Pgd,
+    pub ratio: f64,
+    pub position: Position,
+}
+
+/// PGD on a frame border covering `ratio` of each frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Border {
+    pub pgd: Pgd,
+    pub ratio: f64,
+}
+
+impl Masked for Patch {
+    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+        let s = x.size();
+        let mask = patch_mask(s[0], s[3], s[4], self.ratio, &self.position, x.device());
+        Ok((self.pgd.clone(), Some(mask)))
+    }
+}
+
+impl Masked for Border {
+    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+        let s = x.size();
+        let t = border_thickness(s[3], s[4], self.ratio)?;
+        let mask = border_mask(s[0], s[3], s[4], t, x.device());
+        Ok((self.pgd.clone(), Some(mask)))
+    }
+}
+
+impl AttackKind for Patch {
+    fn describe(&self) -> String {
+        let at = match &self.position {
+            Position::Random => "at a random place per clip".to_string(),
+            Position::TopLeft => "at the top left".to_string(),
+            Position::Center => "at the centre".to_string(),
+            Position::At(y, x) => format!("at [{y}, {x}]"),
+        };
+        format!(
+            "PGD {} in a patch of {}% of each frame {at}",
+            self.pgd.summary(),
+            units(self.ratio * 100.0)
+        )
+    }
+    pgd_budget!(pgd);
+    masked_runs!();
+}
+
+impl AttackKind for Border {
+    fn describe(&self) -> String {
+        format!(
+            "PGD {} on a frame border of {}% of each frame",
+            self.pgd.summary(),
+            units(self.ratio * 100.0)
+        )
+    }
+    pgd_budget!(pgd);
+    masked_runs!();
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! (`run_backward` on the clip), so model parameters never accumulate a
 //! gradient during an attack; the caller chooses BatchNorm's mode.
 
+use super::{norm_name, units, AttackKind, Found};
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -384,6 +385,93 @@ impl Pgd {
         }
         Ok(((&x + delta).detach(), fooled_at))
     }
+}
+
+/// FGSM, PGD and the PGDs inside a patch or on a frame border: the PGD each
+/// steps and, for a patch or a border, the mask of the clips' shape.
+pub trait Masked {
+    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String>;
+}
+
+/// A [`Masked`] attack's adversarial clips.
+pub(super) fn masked_run(
+    a: &dyn Masked,
+    f: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<Tensor, String> {
+    let (pgd, mask) = a.pgd_and_mask(x)?;
+    pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})
+}
+
+/// A [`Masked`] attack with early exit per clip (the worst-case protocol).
+pub(super) fn masked_run_until_fooled(
+    a: &dyn Masked,
+    f: &dyn Fn(&Tensor) -> Tensor,
+    judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<Found, String> {
+    let (pgd, mask) = a.pgd_and_mask(x)?;
+    let (adv, steps) = pgd.run_until_fooled(f, judge, x, y, mask.as_ref())?;
+    Ok(Found::tracked(adv, steps))
+}
+
+impl Pgd {
+    /// `L∞ ε 8, α 2, 10 steps, random start`: the words every PGD-based
+    /// attack's description shares.
+    pub(super) fn summary(&self) -> String {
+        let start = if self.random_start {
+            "random start"
+        } else {
+            "from the clean clip"
+        };
+        format!(
+            "{} ε {}, α {}, {} step{}, {start}",
+            norm_name(self.norm),
+            units(self.eps),
+            units(self.alpha),
+            self.steps,
+            if self.steps == 1 { "" } else { "s" }
+        )
+    }
+
+    /// The same PGD at budget ε with step α (kept when `None`).
+    pub(super) fn with_budget(&self, eps: f64, alpha: Option<f64>) -> Pgd {
+        Pgd {
+            eps,
+            alpha: alpha.unwrap_or(self.alpha),
+            ..self.clone()
+        }
+    }
+}
+
+impl Masked for Pgd {
+    fn pgd_and_mask(&self, _x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+        Ok((self.clone(), None))
+    }
+}
+
+impl AttackKind for Pgd {
+    fn describe(&self) -> String {
+        format!("PGD {}", self.summary())
+    }
+    fn eps(&self) -> f64 {
+        self.eps
+    }
+    fn alpha(&self) -> f64 {
+        self.alpha
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn at_budget(&self, eps: f64, alpha: Option<f64>) -> Pgd {
+        self.with_budget(eps, alpha)
+    }
+    fn as_pgd(&self) -> Option<Pgd> {
+        Some(self.clone())
+    }
+    masked_runs!();
 }
 
 #[cfg(test)]

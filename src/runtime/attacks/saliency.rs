@@ -3,6 +3,7 @@
 //! N×C×T×H×W in [0, 1]; budgets in 0..255 units.
 
 use super::pgd::{input_grad, Pgd};
+use super::AttackKind;
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,6 +74,28 @@ pub fn saliency(
         }
     }
     Ok(cur)
+}
+
+/// PGD whose frames replace the clean ones by saliency ([`saliency`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saliency {
+    pub mode: SaliencyMode,
+    pub inner: Pgd,
+}
+
+impl AttackKind for Saliency {
+    fn describe(&self) -> String {
+        let how = match self.mode {
+            SaliencyMode::OneShot => "frames chosen once by saliency",
+            SaliencyMode::Iterative => "frames added by saliency",
+            SaliencyMode::Refresh => "frames re-chosen by saliency each step",
+        };
+        format!("PGD {} on {how}", self.inner.summary())
+    }
+    pgd_budget!(inner);
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+        saliency(self.mode, &self.inner, f, x, y)
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! per-frame signs let the attack find temporal patterns, which a constant
 //! tube could not.
 
+use super::{units, AttackKind, Found};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -142,12 +143,59 @@ impl Square {
         })
     }
 
-    pub fn run(
+    /// The attack on a batch, as [`Square::run_with`] without a watcher.
+    pub fn outcome(
         &self,
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
         y: &Tensor,
     ) -> Result<Outcome, String> {
         self.run_with(f, x, y, &mut |_, _| {})
+    }
+}
+
+impl AttackKind for Square {
+    fn describe(&self) -> String {
+        format!(
+            "Square (black-box) L∞ ε {}, {} queries, p_init {}",
+            units(self.eps),
+            self.queries,
+            self.p_init
+        )
+    }
+    fn eps(&self) -> f64 {
+        self.eps
+    }
+    /// A square moves by 2ε.
+    fn alpha(&self) -> f64 {
+        2.0 * self.eps
+    }
+    fn steps(&self) -> usize {
+        self.queries
+    }
+    fn at_budget(&self, eps: f64, _alpha: Option<f64>) -> Square {
+        Square {
+            eps,
+            ..self.clone()
+        }
+    }
+    fn uses_gradient(&self) -> bool {
+        false
+    }
+    fn is_black_box(&self) -> bool {
+        true
+    }
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+        Ok(self.outcome(f, x, y)?.adv)
+    }
+    fn run_until_fooled(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Found, String> {
+        let o = self.outcome(f, x, y)?;
+        Ok(Found::tracked(o.adv, o.fooled_at))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{RunError, Runner};
 use crate::language::schedule::Schedule;
-use crate::runtime::attacks::Attack;
+use crate::runtime::attacks::{Attack, Fgsm};
 use crate::runtime::data::Dataset;
 use crate::runtime::models::{Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
@@ -27,7 +27,9 @@ impl Runner<'_> {
             }),
         };
         let schedule = match (&attack, &t.schedule) {
-            (None, _) | (_, TrainSchedule::Clean) => Schedule::Fixed(Attack::Fgsm(0.0)),
+            (None, _) | (_, TrainSchedule::Clean) => {
+                Schedule::Fixed(Attack::Fgsm(Fgsm { eps: 0.0 }))
+            }
             (Some(plan), TrainSchedule::Budgets(b)) => b
                 .try_map(|&eps| plan.at(eps))
                 .map_err(|e| self.fail(i, e))?,

@@ -49,7 +49,7 @@ fn spec(epochs: usize) -> TrainSpec {
         milestones: vec![],
         lr_decay: 0.1,
         attack: None,
-        schedule: Schedule::Fixed(Attack::Fgsm(0.0)),
+        schedule: Schedule::Fixed(Attack::Fgsm(attacks::Fgsm { eps: 0.0 })),
         guard: false,
     }
 }
