@@ -114,6 +114,19 @@ impl Attack {
         }
     }
 
+    /// Whether the attack only queries the model's scores (Square); an
+    /// ensemble is when every member is. The sanity checks compare black-box
+    /// attacks with white-box ones.
+    pub fn is_black_box(&self) -> bool {
+        match self {
+            Attack::Square(_) => true,
+            Attack::Ensemble(members) => {
+                !members.is_empty() && members.iter().all(|(_, a)| a.is_black_box())
+            }
+            _ => false,
+        }
+    }
+
     /// The attack in full, as a table's reader needs it: the method, norm,
     /// ε and α (0..255 units), steps or queries, start and masks; e.g.
     /// `PGD L∞ ε 8, α 2, 10 steps, from the clean clip`.
