@@ -12,56 +12,64 @@ use tch::{Device, Kind, Tensor};
 
 type Classifier<'a> = &'a dyn Fn(&Tensor, bool) -> Tensor;
 
-/// The clips of the first `samples` of a split, in batches.
-fn batches(clips: &Clips, samples: usize, batch: usize) -> Vec<Vec<usize>> {
-    let n = clips.len().min(samples.max(1));
-    (0..n)
-        .collect::<Vec<_>>()
-        .chunks(batch.max(1))
-        .map(<[usize]>::to_vec)
-        .collect()
+/// What an analysis attacks: the model behind its defenses, the first
+/// `samples` clips of a split in batches, and how.
+pub struct Subject<'a> {
+    pub f: Classifier<'a>,
+    pub clips: &'a Clips,
+    pub samples: usize,
+    /// Clips per batch.
+    pub batch: usize,
+    /// Attacks run with BatchNorm in training mode.
+    pub bn_train: bool,
+    pub seed: u64,
+    pub device: Device,
 }
 
-/// Runs `each` on the clips of every batch (indices, clips, labels), with
-/// libtorch's generator seeded from `key` and the batch number first.
-fn for_batches(
-    clips: &Clips,
-    chunks: &[Vec<usize>],
-    key: &[u64],
-    device: Device,
-    mut each: impl FnMut(&[usize], Tensor, Tensor) -> Result<(), String>,
-) -> Result<(), String> {
-    for (b, idx) in chunks.iter().enumerate() {
-        if crate::util::interrupted() {
-            return Err("interrupted".into());
-        }
-        let mut k = key.to_vec();
-        k.push(b as u64);
-        tch::manual_seed(mix(&k) as i64);
-        let (x, y) = clips.batch(idx, 0, device)?;
-        each(idx, x, y)?;
+impl Subject<'_> {
+    /// The clips of the first `samples` of the split, in batches.
+    fn batches(&self) -> Vec<Vec<usize>> {
+        let n = self.clips.len().min(self.samples.max(1));
+        (0..n)
+            .collect::<Vec<_>>()
+            .chunks(self.batch.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
     }
-    Ok(())
+
+    /// Runs `each` on the clips of every batch (indices, clips, labels),
+    /// with libtorch's generator seeded from `key` and the batch number first.
+    fn for_batches(
+        &self,
+        chunks: &[Vec<usize>],
+        key: &[u64],
+        mut each: impl FnMut(&[usize], Tensor, Tensor) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for (b, idx) in chunks.iter().enumerate() {
+            if crate::util::interrupted() {
+                return Err("interrupted".into());
+            }
+            let mut k = key.to_vec();
+            k.push(b as u64);
+            tch::manual_seed(mix(&k) as i64);
+            let (x, y) = self.clips.batch(idx, 0, self.device)?;
+            each(idx, x, y)?;
+        }
+        Ok(())
+    }
 }
 
 /// One PGD run per α, traced after every step ([`Pgd::trace`]): the whole M
 /// axis costs a single run of max(M) steps.
-#[allow(clippy::too_many_arguments)]
 pub fn loss_surface(
-    f: Classifier,
-    clips: &Clips,
+    on: &Subject,
     base: &Pgd,
     alphas: &[f64],
     steps: &[usize],
-    samples: usize,
-    batch: usize,
-    bn_train: bool,
-    seed: u64,
-    device: Device,
     progress: &Progress,
 ) -> Result<Surface, String> {
     let most = steps.iter().copied().max().unwrap_or(0);
-    let chunks = batches(clips, samples, batch);
+    let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
     let mut sums = vec![vec![0.0; alphas.len()]; most + 1];
     let bar = progress.bar("loss surface", (alphas.len() * chunks.len()) as u64);
@@ -71,8 +79,8 @@ pub fn loss_surface(
             steps: most,
             ..base.clone()
         };
-        for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
-            let objective = |v: &Tensor| attacks::loss(&f(v, bn_train), &y);
+        on.for_batches(&chunks, &[on.seed, a as u64], |idx, x, y| {
+            let objective = |v: &Tensor| attacks::loss(&(on.f)(v, on.bn_train), &y);
             let mut trace = pgd.trace(&objective, &x)?;
             // An attack that cannot move (ε = 0) stays where it started.
             trace.resize(most + 1, *trace.last().unwrap_or(&0.0));
@@ -102,21 +110,16 @@ pub fn loss_surface(
     })
 }
 
-/// The naive grid: a fresh attack of M steps for every (α, M) cell. The
-/// benchmark's baseline, and the reference the traced surface is tested against.
-#[allow(clippy::too_many_arguments)]
+/// The naive grid: a fresh attack of M steps for every (α, M) cell, with
+/// BatchNorm in eval mode. The benchmark's baseline, and the reference the
+/// traced surface is tested against.
 pub fn loss_surface_naive(
-    f: Classifier,
-    clips: &Clips,
+    on: &Subject,
     base: &Pgd,
     alphas: &[f64],
     steps: &[usize],
-    samples: usize,
-    batch: usize,
-    seed: u64,
-    device: Device,
 ) -> Result<Vec<Vec<f64>>, String> {
-    let chunks = batches(clips, samples, batch);
+    let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
     let mut loss = vec![vec![0.0; alphas.len()]; steps.len()];
     for (a, &alpha) in alphas.iter().enumerate() {
@@ -126,8 +129,8 @@ pub fn loss_surface_naive(
                 steps: k,
                 ..base.clone()
             };
-            for_batches(clips, &chunks, &[seed, a as u64], device, |idx, x, y| {
-                let objective = |v: &Tensor| attacks::loss(&f(v, false), &y);
+            on.for_batches(&chunks, &[on.seed, a as u64], |idx, x, y| {
+                let objective = |v: &Tensor| attacks::loss(&(on.f)(v, false), &y);
                 let adv = pgd.maximise(&objective, &x, None, &mut |_| {})?;
                 let _g = tch::no_grad_guard();
                 loss[m][a] += objective(&adv).double_value(&[]) * idx.len() as f64;
@@ -168,21 +171,14 @@ pub fn fit_line(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
 /// For every ε, every α of the grid is run (the attack's own steps); the best
 /// is the one with the highest mean loss (the attack's own objective; ties go
 /// to the smaller α).
-#[allow(clippy::too_many_arguments)]
 pub fn step_fit(
-    f: Classifier,
-    clips: &Clips,
+    on: &Subject,
     base: &Pgd,
     budgets: &[f64],
     alphas: &[f64],
-    samples: usize,
-    batch: usize,
-    bn_train: bool,
-    seed: u64,
-    device: Device,
     progress: &Progress,
 ) -> Result<StepFit, String> {
-    let chunks = batches(clips, samples, batch);
+    let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
     let bar = progress.bar("step fit", (budgets.len() * alphas.len()) as u64);
     let mut best = Vec::new();
@@ -195,38 +191,26 @@ pub fn step_fit(
                 alpha,
                 ..base.clone()
             };
-            let (mut loss, mut correct) = (0.0, 0.0);
-            let key = [seed, e as u64, a as u64];
-            for_batches(clips, &chunks, &key, device, |idx, x, y| {
-                let adv = pgd.run(&|v| f(v, bn_train), &x, &y)?;
-                let _g = tch::no_grad_guard();
-                let logits = f(&adv, false);
-                loss += attacks::loss(&logits, &y).double_value(&[]) * idx.len() as f64;
-                correct += logits
-                    .argmax(-1, false)
-                    .eq_tensor(&y)
-                    .sum(Kind::Float)
-                    .double_value(&[]);
-                Ok(())
-            })?;
-            losses.push(loss / n.max(1) as f64);
-            accs.push(correct / n.max(1) as f64);
+            let (loss, accuracy) = mean_loss(on, &pgd, &chunks, &[on.seed, e as u64, a as u64])?;
+            losses.push(loss);
+            accs.push(accuracy);
             bar.inc(1);
         }
         let k = (0..losses.len()).fold(0, |k, i| if losses[i] > losses[k] { i } else { k });
-        best.push(BestStep {
+        let b = BestStep {
             eps,
             alpha: alphas[k],
             loss: losses[k],
             accuracy: accs[k],
             losses,
-        });
+        };
         progress.line(&format!(
             "step fit: ε {eps}: best α {} (loss {:.3}, accuracy {:.1}%)",
-            alphas[k],
-            best[e].loss,
-            100.0 * best[e].accuracy
+            b.alpha,
+            b.loss,
+            100.0 * b.accuracy
         ));
+        best.push(b);
     }
     bar.finish_and_clear();
     let xs: Vec<f64> = best.iter().map(|b| b.eps).collect();
@@ -241,6 +225,31 @@ pub fn step_fit(
         r2,
         samples: n,
     })
+}
+
+/// `pgd`'s mean loss and accuracy on the clips of `chunks`, the batches
+/// seeded from `key`.
+fn mean_loss(
+    on: &Subject,
+    pgd: &Pgd,
+    chunks: &[Vec<usize>],
+    key: &[u64],
+) -> Result<(f64, f64), String> {
+    let n: usize = chunks.iter().map(Vec::len).sum();
+    let (mut loss, mut correct) = (0.0, 0.0);
+    on.for_batches(chunks, key, |idx, x, y| {
+        let adv = pgd.run(&|v| (on.f)(v, on.bn_train), &x, &y)?;
+        let _g = tch::no_grad_guard();
+        let logits = (on.f)(&adv, false);
+        loss += attacks::loss(&logits, &y).double_value(&[]) * idx.len() as f64;
+        correct += logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Float)
+            .double_value(&[]);
+        Ok(())
+    })?;
+    Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
 }
 
 #[cfg(test)]
@@ -286,22 +295,17 @@ mod tests {
         };
         let (alphas, steps) = ([0.5, 2.0, 8.0], [1, 2, 5]);
         let progress = Progress::new(true);
-        let s = loss_surface(
-            &f,
-            &clips,
-            &base,
-            &alphas,
-            &steps,
-            6,
-            4,
-            false,
-            7,
-            Device::Cpu,
-            &progress,
-        )
-        .unwrap();
-        let naive =
-            loss_surface_naive(&f, &clips, &base, &alphas, &steps, 6, 4, 7, Device::Cpu).unwrap();
+        let on = Subject {
+            f: &f,
+            clips: &clips,
+            samples: 6,
+            batch: 4,
+            bn_train: false,
+            seed: 7,
+            device: Device::Cpu,
+        };
+        let s = loss_surface(&on, &base, &alphas, &steps, &progress).unwrap();
+        let naive = loss_surface_naive(&on, &base, &alphas, &steps).unwrap();
         for m in 0..steps.len() {
             for a in 0..alphas.len() {
                 assert!(

@@ -23,19 +23,8 @@ impl Runner<'_> {
                 steps,
             } => {
                 let surface = self.attacked(i, model, *split, |f, clips, seed, runner| {
-                    analysis::loss_surface(
-                        f,
-                        clips,
-                        pgd,
-                        alphas,
-                        steps,
-                        *samples,
-                        BATCH,
-                        *bn_train,
-                        seed,
-                        runner.opts.device,
-                        &runner.progress,
-                    )
+                    let on = subject(f, clips, *samples, *bn_train, seed, runner);
+                    analysis::loss_surface(&on, pgd, alphas, steps, &runner.progress)
                 })?;
                 AnalysisResult::Surface(SurfaceResult {
                     node,
@@ -53,19 +42,8 @@ impl Runner<'_> {
                 alphas,
             } => {
                 let fit = self.attacked(i, model, *split, |f, clips, seed, runner| {
-                    analysis::step_fit(
-                        f,
-                        clips,
-                        pgd,
-                        budgets,
-                        alphas,
-                        *samples,
-                        BATCH,
-                        *bn_train,
-                        seed,
-                        runner.opts.device,
-                        &runner.progress,
-                    )
+                    let on = subject(f, clips, *samples, *bn_train, seed, runner);
+                    analysis::step_fit(&on, pgd, budgets, alphas, &runner.progress)
                 })?;
                 self.progress.line(&format!(
                     "{node}: {}",
@@ -154,3 +132,23 @@ impl Runner<'_> {
 
 /// Clips per batch in the step-size analyses.
 const BATCH: usize = 32;
+
+/// What an analysis attacks: `f` on the first `samples` clips, in batches of [`BATCH`].
+fn subject<'a>(
+    f: &'a dyn Fn(&tch::Tensor, bool) -> tch::Tensor,
+    clips: &'a crate::runtime::data::Clips,
+    samples: usize,
+    bn_train: bool,
+    seed: u64,
+    runner: &Runner,
+) -> analysis::Subject<'a> {
+    analysis::Subject {
+        f,
+        clips,
+        samples,
+        batch: BATCH,
+        bn_train,
+        seed,
+        device: runner.opts.device,
+    }
+}
