@@ -4,7 +4,8 @@
 //! collecting declarations (`collect`), profiles and `--set` (`profiles`), settings
 //! (`settings`), presets and cycles (`presets`), calls and argument binding (`binding`),
 //! argument values (`values`), references to other nodes (`references`), step-size
-//! rules (`rules`), block statements (`statements`) and reports (`reports`).
+//! rules (`rules`), block statements (`statements`), reports (`reports`) and the
+//! masked attacks against the data's frames (`masks`, after the rest).
 //!
 //! Every error is a `CheckError` (`errors`): a kind and its facts. Its code, message,
 //! label and help are written once, in `wording`, and "did you mean" hints come from
@@ -15,6 +16,7 @@ mod binding;
 mod claims;
 mod collect;
 mod errors;
+mod masks;
 mod presets;
 mod profiles;
 mod references;
@@ -73,7 +75,7 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
     drop(c);
     if errors.is_empty() {
         if let Some(p) = &program {
-            errors.extend(super::geometry::check_masks(p));
+            errors.extend(masks::check_masks(p));
             errors.extend(super::classes::check(p));
         }
     }
