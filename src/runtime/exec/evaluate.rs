@@ -87,15 +87,14 @@ impl Runner<'_> {
             let label = &m.label;
             let mi = m.model;
             self.ensure_done(mi)?;
-            model_keys.insert(label.clone(), self.keys[mi].clone());
+            model_keys.insert(label.clone(), self.keys[mi.node()].clone());
             if let Some(hash) = self.weights_sha256(mi) {
                 model_files.insert(label.clone(), hash);
             }
             let net = self.net(mi, i)?;
             self.check_shapes(i, &net, &d)?;
             // The written defenses, then those the model was trained behind.
-            let mut ids = m.defenses.clone();
-            ids.extend(self.front(mi));
+            let ids = self.model_front(m);
             let defenses = self.defenses(&ids, i)?;
             fronts.insert(label.clone(), self.names(&ids));
             let forward = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
