@@ -438,6 +438,16 @@ impl Node {
     pub fn stmt(&self, key: &str) -> Option<&StmtValue> {
         self.stmts.get(key).or_else(|| self.defaults.get(key))
     }
+
+    /// Every value the node was written with: its arguments, then the
+    /// values of its statements (a schedule's each).
+    pub fn written_values(&self) -> impl Iterator<Item = &Value> {
+        let stmts = self.stmts.values().flat_map(|s| match s {
+            StmtValue::Schedule { values, .. } => values.as_slice(),
+            StmtValue::Setting { value, .. } => std::slice::from_ref(value),
+        });
+        self.args.values().chain(stmts)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -418,41 +418,27 @@ pub struct Lowered {
 /// this kind, and a run reaches no node whose spec is invalid (`Runner`'s
 /// preflight), so a mismatch is a bug in advp: it panics, and the run
 /// reports the panic as the node's failure.
-impl Lowered {
-    fn bug(&self, i: NodeId, kind: &str) -> ! {
-        panic!(
-            "advp bug: node {i} is used as {kind}, and its spec is {:?}",
-            self.nodes[i]
-        )
-    }
-    pub fn data(&self, id: DataId) -> &DataSpec {
-        match &self.nodes[id.0] {
-            NodeSpec::Data(d) => d,
-            _ => self.bug(id.0, "data"),
-        }
-    }
-    pub fn model(&self, id: ModelId) -> &ModelNode {
-        match &self.nodes[id.0] {
-            NodeSpec::Model(m) => m,
-            _ => self.bug(id.0, "a model"),
-        }
-    }
-    pub fn train(&self, id: TrainId) -> &TrainNode {
-        match &self.nodes[id.0] {
-            NodeSpec::Train(t) => t,
-            _ => self.bug(id.0, "a train node"),
-        }
-    }
-    pub fn defense(&self, id: DefenseId) -> &DefenseSpec {
-        match &self.nodes[id.0] {
-            NodeSpec::Defense(d) => d,
-            _ => self.bug(id.0, "a defense"),
-        }
-    }
-    pub fn ape(&self, id: ApeId) -> &ApeGanSpec {
-        match &self.nodes[id.0] {
-            NodeSpec::Defense(DefenseSpec::ApeGan(a)) => a,
-            _ => self.bug(id.0, "an `ape_gan` defense"),
-        }
-    }
+macro_rules! specs_by_id {
+    ($($name:ident($id:ty) -> $out:ty, $kind:literal: $pat:pat => $v:ident;)*) => {
+        impl Lowered {$(
+            #[doc = concat!("The spec of ", $kind, " by its id.")]
+            pub fn $name(&self, id: $id) -> &$out {
+                match &self.nodes[id.0] {
+                    $pat => $v,
+                    other => panic!(
+                        "advp bug: node {} is used as {}, and its spec is {other:?}",
+                        id.0, $kind
+                    ),
+                }
+            }
+        )*}
+    };
+}
+
+specs_by_id! {
+    data(DataId) -> DataSpec, "data": NodeSpec::Data(d) => d;
+    model(ModelId) -> ModelNode, "a model": NodeSpec::Model(m) => m;
+    train(TrainId) -> TrainNode, "a train node": NodeSpec::Train(t) => t;
+    defense(DefenseId) -> DefenseSpec, "a defense": NodeSpec::Defense(d) => d;
+    ape(ApeId) -> ApeGanSpec, "an `ape_gan` defense": NodeSpec::Defense(DefenseSpec::ApeGan(a)) => a;
 }

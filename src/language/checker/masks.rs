@@ -7,7 +7,7 @@ use super::errors::CheckError;
 use crate::language::ast::DeclKind;
 use crate::language::diagnostic::Diagnostic;
 use crate::language::geometry::{border_thickness, min_border_ratio};
-use crate::language::program::{Node, Program, StmtValue, Value};
+use crate::language::program::{Node, Program, Value};
 
 /// Every `frame_border` attack of a train or eval node whose ratio cannot fit
 /// the frames of the data it runs on.
@@ -21,16 +21,8 @@ pub(super) fn check_masks(p: &Program) -> Vec<Diagnostic> {
             continue;
         };
         let mut found = Vec::new();
-        for v in n.args.values() {
+        for v in n.written_values() {
             borders(v, &mut found);
-        }
-        for s in n.stmts.values() {
-            match s {
-                StmtValue::Schedule { values, .. } => {
-                    values.iter().for_each(|v| borders(v, &mut found))
-                }
-                StmtValue::Setting { value, .. } => borders(value, &mut found),
-            }
         }
         for b in found {
             let Value::Call { args, .. } = b else {

@@ -716,8 +716,9 @@ pub mod bounds;
 mod error;
 mod nodes;
 
+pub(super) use error::Refusal;
+use error::BUG_HELP;
 pub use error::{Bug, LowerError};
-use error::{Refusal, BUG_HELP};
 
 #[cfg(test)]
 mod tests;
