@@ -5,7 +5,7 @@ use super::{RunError, Runner};
 use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
 use crate::runtime::eval::analysis;
 use crate::runtime::rng::{hash_str, mix};
-use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef};
+use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef, TrainId};
 use crate::runtime::train;
 
 impl Runner<'_> {
@@ -28,7 +28,7 @@ impl Runner<'_> {
                 })?;
                 AnalysisResult::Surface(SurfaceResult {
                     node,
-                    model: self.program.nodes[model.model].name.clone(),
+                    model: self.program.nodes[model.model.node()].name.clone(),
                     surface,
                 })
             }
@@ -51,7 +51,7 @@ impl Runner<'_> {
                 ));
                 AnalysisResult::Fit(FitResult {
                     node,
-                    model: self.program.nodes[model.model].name.clone(),
+                    model: self.program.nodes[model.model.node()].name.clone(),
                     a: fit.a,
                     b: fit.b,
                     r2: fit.r2,
@@ -84,8 +84,7 @@ impl Runner<'_> {
         self.ensure_done(mi)?;
         let net = self.net(mi, i)?;
         self.check_shapes(i, &net, &d)?;
-        let mut ids = model.defenses.clone();
-        ids.extend(self.front(mi));
+        let ids = self.model_front(model);
         let defenses = self.defenses(&ids, i)?;
         let f = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
         let seed = mix(&[
@@ -96,9 +95,9 @@ impl Runner<'_> {
     }
 
     /// Train and validation accuracy per epoch of train node `t`, and their gap.
-    fn gap(&mut self, i: NodeId, t: NodeId) -> Result<GapResult, RunError> {
+    fn gap(&mut self, i: NodeId, t: TrainId) -> Result<GapResult, RunError> {
         self.ensure_done(t)?;
-        let metrics = crate::results::read_metrics(&self.cache.done(&self.keys[t]))
+        let metrics = crate::results::read_metrics(&self.cache.done(&self.keys[t.node()]))
             .map_err(|e| self.fail(i, e))?;
         // Train accuracy is on attacked clips: compare it with validation
         // under the same attack where the run logged it, else clean.
@@ -114,7 +113,7 @@ impl Runner<'_> {
             .collect();
         Ok(GapResult {
             node: self.program.nodes[i].name.clone(),
-            train: self.program.nodes[t].name.clone(),
+            train: self.program.nodes[t.node()].name.clone(),
             epoch: metrics.iter().map(|m| m.epoch).collect(),
             eps: metrics.iter().map(|m| m.eps).collect(),
             train_acc: metrics.iter().map(|m| m.train_acc).collect(),

@@ -87,15 +87,15 @@ impl Runner<'_> {
     ) -> Result<(), RunError> {
         let (i, e, label, mi) = (node.i, node.e, &m.label, m.model);
         self.ensure_done(mi)?;
-        out.model_keys.insert(label.clone(), self.keys[mi].clone());
+        out.model_keys
+            .insert(label.clone(), self.keys[mi.node()].clone());
         if let Some(hash) = self.weights_sha256(mi) {
             out.model_files.insert(label.clone(), hash);
         }
         let net = self.net(mi, i)?;
         self.check_shapes(i, &net, &node.data)?;
         // The written defenses, then those the model was trained behind.
-        let mut ids = m.defenses.clone();
-        ids.extend(self.front(mi));
+        let ids = self.model_front(m);
         let defenses = self.defenses(&ids, i)?;
         out.fronts.insert(label.clone(), self.names(&ids));
         let forward = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);

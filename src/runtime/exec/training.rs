@@ -3,42 +3,39 @@
 //! [`crate::runtime::train`].
 
 use super::{RunError, Runner};
-use crate::language::schedule::Schedule;
-use crate::runtime::attacks::{Attack, Fgsm};
 use crate::runtime::data::Dataset;
 use crate::runtime::models::{Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
-use crate::runtime::spec::{ApeGanSpec, Learning, NodeId, TrainNode, TrainSchedule, Training};
+use crate::runtime::spec::{
+    ApeGanSpec, AttackSpec, Learning, NodeId, ScheduleSpec, TrainNode, Training,
+};
 use crate::runtime::train::generative::GanLearner;
-use crate::runtime::train::{self, AttackPlan, TrainError, TrainSpec};
+use crate::runtime::train::{self, AttackPlan, TrainError, TrainSchedule, TrainSpec};
 use std::path::PathBuf;
 
 impl Runner<'_> {
     /// The training loop's spec: the attack plan (with its fitted lines) and
     /// the attack of each epoch.
     fn train_spec(&mut self, i: NodeId, t: &Training) -> Result<TrainSpec, RunError> {
-        let attack = match &t.attack {
-            None => None,
-            Some(a) => Some(AttackPlan {
-                base: a.attack.clone(),
-                alpha: t.alpha.as_ref().map(|r| r.expr.clone()),
-                bn_train: a.bn_train,
-                fits: self.fits(i, &t.alpha)?,
-            }),
-        };
-        let schedule = match (&attack, &t.schedule) {
-            (None, _) | (_, TrainSchedule::Clean) => {
-                Schedule::Fixed(Attack::Fgsm(Fgsm { eps: 0.0 }))
+        let schedule = match (&t.attack, &t.schedule) {
+            (None, _) | (_, ScheduleSpec::Clean) => TrainSchedule::Clean,
+            (Some(a), ScheduleSpec::Budgets(b)) => {
+                let plan = self.attack_plan(i, a, t)?;
+                let epochs = b
+                    .try_map(|&eps| plan.at(eps))
+                    .map_err(|e| self.fail(i, e))?;
+                TrainSchedule::Attacked { plan, epochs }
             }
-            (Some(plan), TrainSchedule::Budgets(b)) => b
-                .try_map(|&eps| plan.at(eps))
-                .map_err(|e| self.fail(i, e))?,
-            (Some(plan), TrainSchedule::Types(types)) => types
-                .try_map(|a| {
-                    let eps = a.attack.eps();
-                    a.attack.at(eps, plan.alpha_at(eps))
-                })
-                .map_err(|e| self.fail(i, e))?,
+            (Some(a), ScheduleSpec::Types(types)) => {
+                let plan = self.attack_plan(i, a, t)?;
+                let epochs = types
+                    .try_map(|a| {
+                        let eps = a.attack.eps();
+                        a.attack.at(eps, plan.alpha_at(eps))
+                    })
+                    .map_err(|e| self.fail(i, e))?;
+                TrainSchedule::Attacked { plan, epochs }
+            }
         };
         Ok(TrainSpec {
             node: self.program.nodes[i].name.clone(),
@@ -50,8 +47,23 @@ impl Runner<'_> {
             milestones: t.milestones.clone(),
             lr_decay: t.lr_decay,
             schedule,
-            attack,
             guard: false,
+        })
+    }
+
+    /// How a training's attack is built at a budget, with the fitted lines
+    /// its step-size rule names (computed first if needed).
+    fn attack_plan(
+        &mut self,
+        i: NodeId,
+        a: &AttackSpec,
+        t: &Training,
+    ) -> Result<AttackPlan, RunError> {
+        Ok(AttackPlan {
+            base: a.attack.clone(),
+            alpha: t.alpha.as_ref().map(|r| r.expr.clone()),
+            bn_train: a.bn_train,
+            fits: self.fits(i, &t.alpha)?,
         })
     }
 
@@ -65,7 +77,7 @@ impl Runner<'_> {
         let mi = t.model.model;
         let (dir, saved): (PathBuf, Vec<(&str, Net)>) = match t.learning {
             Learning::Generative { ape } => {
-                if !self.input_front(i).is_empty() {
+                if !self.input_front(t).is_empty() {
                     return Err(self.fail(
                         i,
                         "GAT trains G in front of the classifier; give it a plain model, not one behind another defense".into(),
@@ -75,18 +87,13 @@ impl Runner<'_> {
                 let mut f = self.net(mi, i)?;
                 self.check_shapes(i, &f, &d)?;
                 self.ensure_done(ape)?;
-                let mut g = self.generator(ape, i, None)?;
-                let mut dis = self.generator(ape, i, Some(clip_shape(&d)))?;
+                let a = self.lowered.ape(ape).clone();
+                let mut g = self.generator(&a, ape.node(), i, None)?;
+                let mut dis = self.generator(&a, ape.node(), i, Some(clip_shape(&d)))?;
                 for n in [&mut f, &mut g, &mut dis] {
                     n.precision = t.training.precision;
                 }
                 // G and D keep the APE-GAN's rate and γ; the schedule drives F.
-                let crate::runtime::spec::NodeSpec::Defense(
-                    crate::runtime::spec::DefenseSpec::ApeGan(a),
-                ) = self.spec(ape).clone()
-                else {
-                    return Err(self.fail(i, "`ape` must be an `ape_gan` defense".into()));
-                };
                 let f_rule = Some((spec.rule.clone(), spec.lr));
                 let mut learner =
                     GanLearner::new(g, dis, Some(f), a.training.lr, &a.gamma, a.g_steps, f_rule);
@@ -104,7 +111,7 @@ impl Runner<'_> {
                 let mut net = self.net(mi, i)?;
                 net.precision = t.training.precision;
                 self.check_shapes(i, &net, &d)?;
-                let front = self.input_front(i);
+                let front = self.input_front(t);
                 let pre = self.defenses(&front, i)?;
                 let mut learner = train::Classifier::new(&mut net, pre, spec.rule.clone(), spec.lr)
                     .with(t.method, t.loss);

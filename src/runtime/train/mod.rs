@@ -69,13 +69,46 @@ pub struct TrainSpec {
     pub lr: f64,
     pub milestones: Vec<usize>,
     pub lr_decay: f64,
-    /// `None` for standard training.
-    pub attack: Option<AttackPlan>,
-    /// The attack of each epoch: budgets (`budget …`) or attack types (`attacks …`).
-    pub schedule: Schedule<Attack>,
+    /// Clean clips (standard training), or the attack of each epoch.
+    pub schedule: TrainSchedule,
     /// Fast AT's guard ([`methods::GUARD_DROP`]): stop and restore the best
     /// epoch when the held-out PGD accuracy collapses.
     pub guard: bool,
+}
+
+/// What each epoch trains on.
+#[derive(Clone, Debug)]
+pub enum TrainSchedule {
+    /// Standard training: the clean clips, every epoch.
+    Clean,
+    /// Adversarial training: the plan (how the attack is built, its fitted
+    /// lines) and the attack of each epoch from it: budgets (`budget …`) or
+    /// attack types (`attacks …`).
+    Attacked {
+        plan: AttackPlan,
+        epochs: Schedule<Attack>,
+    },
+}
+
+impl TrainSchedule {
+    /// The attack plan; `None` for standard training.
+    pub fn plan(&self) -> Option<&AttackPlan> {
+        match self {
+            TrainSchedule::Clean => None,
+            TrainSchedule::Attacked { plan, .. } => Some(plan),
+        }
+    }
+
+    /// The epoch's attack (or attacks to sample from) with its plan; `None`
+    /// for standard training.
+    fn at(&self, epoch: usize, epochs: usize) -> Option<(Epoch<Attack>, &AttackPlan)> {
+        match self {
+            TrainSchedule::Clean => None,
+            TrainSchedule::Attacked { plan, epochs: s } => {
+                Some((s.at(epoch as u64, epochs as u64), plan))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -496,8 +529,8 @@ pub fn train(
         learner.set_lr(lr);
         let started = Instant::now();
         let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
-        let this = &spec.schedule.at(epoch as u64, spec.epochs as u64);
-        if let Epoch::Sample { from, .. } = this {
+        let this = &spec.schedule.at(epoch, spec.epochs);
+        if let Some((Epoch::Sample { from, .. }, _)) = this {
             if state.probs.is_none() {
                 state.probs = Some(vec![1.0 / from.len() as f64; from.len()]);
             }
@@ -514,7 +547,7 @@ pub fn train(
             tch::manual_seed(batch_seed as i64);
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
             let (x, y) = data.train.batch(idx, batch_seed, device)?;
-            let attack = spec.attack.as_ref().map(|a| {
+            let attack = this.as_ref().map(|(this, a)| {
                 let attack = match this {
                     Epoch::Fixed(at) => at,
                     Epoch::Sample { from, .. } => {
@@ -599,8 +632,8 @@ pub fn train(
             )?;
             (Some(l / cnt), Some(a))
         };
-        let val_adv_acc = match (this, &spec.attack) {
-            (Epoch::Fixed(at), Some(a)) if !data.val.is_empty() && learner.has_classifier() => {
+        let val_adv_acc = match this {
+            Some((Epoch::Fixed(at), a)) if !data.val.is_empty() && learner.has_classifier() => {
                 let seed = mix(&[val_seed, 0xad7]);
                 let (_, acc, _) = evaluate(
                     &classify,
@@ -617,13 +650,13 @@ pub fn train(
         };
         let mut budget_losses = None;
         let probs_used = state.probs.clone();
-        if let (
+        if let Some((
             Epoch::Sample {
                 from,
                 reweigh: true,
             },
-            Some(a),
-        ) = (this, &spec.attack)
+            a,
+        )) = this
         {
             if data.val.is_empty() {
                 return Err(TrainError::Failed(
@@ -655,11 +688,11 @@ pub fn train(
             epoch: epoch + 1,
             lr,
             eps: match this {
-                Epoch::Fixed(a) if spec.attack.is_some() => Some(a.eps()),
+                Some((Epoch::Fixed(a), _)) => Some(a.eps()),
                 _ => None,
             },
             probs: match this {
-                Epoch::Sample { .. } => probs_used,
+                Some((Epoch::Sample { .. }, _)) => probs_used,
                 _ => None,
             },
             train_loss: state.loss_sum / state.seen,

@@ -48,8 +48,7 @@ fn spec(epochs: usize) -> TrainSpec {
         lr: 0.01,
         milestones: vec![],
         lr_decay: 0.1,
-        attack: None,
-        schedule: Schedule::Fixed(Attack::Fgsm(attacks::Fgsm { eps: 0.0 })),
+        schedule: TrainSchedule::Clean,
         guard: false,
     }
 }
