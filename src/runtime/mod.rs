@@ -10,6 +10,7 @@
 //! | [`train`] | the loop over standard, AT, CAT, AAT (its checkpoint; [`train::methods`]: FGSM-RS, free AT, TRADES, MART); [`train::optim`]: SGD and Adam with checkpointed state; [`train::precision`]: autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling; [`train::generative`]: APE-GAN training and GAT |
 //! | [`eval`] | robustness tables (one record per clip) and their sanity flags ([`eval::sanity`]); [`eval::analysis`]: loss surface, step-size fit (the optimal α per ε), generalization gap |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
+//! | [`error`] | why a node stopped, as a type ([`error::NodeError`]): interrupted, I/O with its path, libtorch, or a failure in words |
 //! | [`device`], [`progress`], [`provenance`] | the device and threads; progress bars; the input files a cached result was computed from |
 
 pub mod attacks;
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod data;
 pub mod defenses;
 pub mod device;
+pub mod error;
 pub mod eval;
 pub mod exec;
 pub mod lower;

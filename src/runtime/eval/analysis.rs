@@ -6,6 +6,7 @@
 pub use crate::results::{line_text, BestStep, StepFit, Surface};
 use crate::runtime::attacks::{self, Pgd};
 use crate::runtime::data::Clips;
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::progress::Progress;
 use crate::runtime::rng::mix;
 use tch::{Device, Kind, Tensor};
@@ -43,11 +44,11 @@ impl Subject<'_> {
         &self,
         chunks: &[Vec<usize>],
         key: &[u64],
-        mut each: impl FnMut(&[usize], Tensor, Tensor) -> Result<(), String>,
-    ) -> Result<(), String> {
+        mut each: impl FnMut(&[usize], Tensor, Tensor) -> NodeResult<()>,
+    ) -> NodeResult<()> {
         for (b, idx) in chunks.iter().enumerate() {
             if crate::util::interrupted() {
-                return Err("interrupted".into());
+                return Err(NodeError::Interrupted);
             }
             let mut k = key.to_vec();
             k.push(b as u64);
@@ -67,7 +68,7 @@ pub fn loss_surface(
     alphas: &[f64],
     steps: &[usize],
     progress: &Progress,
-) -> Result<Surface, String> {
+) -> NodeResult<Surface> {
     let most = steps.iter().copied().max().unwrap_or(0);
     let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
@@ -118,7 +119,7 @@ pub fn loss_surface_naive(
     base: &Pgd,
     alphas: &[f64],
     steps: &[usize],
-) -> Result<Vec<Vec<f64>>, String> {
+) -> NodeResult<Vec<Vec<f64>>> {
     let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
     let mut loss = vec![vec![0.0; alphas.len()]; steps.len()];
@@ -177,7 +178,7 @@ pub fn step_fit(
     budgets: &[f64],
     alphas: &[f64],
     progress: &Progress,
-) -> Result<StepFit, String> {
+) -> NodeResult<StepFit> {
     let chunks = on.batches();
     let n: usize = chunks.iter().map(Vec::len).sum();
     let bar = progress.bar("step fit", (budgets.len() * alphas.len()) as u64);
@@ -234,7 +235,7 @@ fn mean_loss(
     pgd: &Pgd,
     chunks: &[Vec<usize>],
     key: &[u64],
-) -> Result<(f64, f64), String> {
+) -> NodeResult<(f64, f64)> {
     let n: usize = chunks.iter().map(Vec::len).sum();
     let (mut loss, mut correct) = (0.0, 0.0);
     on.for_batches(chunks, key, |idx, x, y| {

@@ -12,6 +12,7 @@ pub mod sanity;
 
 use super::attacks::Attack;
 use super::data::Clips;
+use super::error::{stop_requested, NodeError, NodeResult};
 use super::progress::Progress;
 use super::rng::mix;
 pub use crate::results::Row;
@@ -233,7 +234,7 @@ fn measure(logits: &Tensor, x: &Tensor, xa: &Tensor, y: &Tensor, probs: bool) ->
 /// (kept) adversarial clips. Cells are visited in [`visit_order`]; a budget
 /// sweep carries a clip fooled at a smaller ε to the larger ones (worst
 /// case), an `attacks each` column starts afresh.
-pub fn robustness(ev: &Evaluation, model: &Model) -> Result<ModelResult, String> {
+pub fn robustness(ev: &Evaluation, model: &Model) -> NodeResult<ModelResult> {
     let run = Run {
         ev,
         model,
@@ -301,7 +302,7 @@ impl Clean {
 
 /// The clean pass (the labels come with it: the clips are read once for
 /// both); refused when a clean clip gives NaN or infinite logits.
-fn clean_pass(ev: &Evaluation, model: &Model) -> Result<Clean, String> {
+fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
     let n = ev.clips.len();
     let idx: Vec<usize> = (0..n).collect();
     let video = ev.clips.video_of(0).is_some();
@@ -310,7 +311,7 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> Result<Clean, String> {
         labels: Vec::with_capacity(n),
     };
     for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
-        interrupted()?;
+        stop_requested()?;
         tch::manual_seed(mix(&[model.seed, u64::MAX, b as u64]) as i64);
         let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
         let _g = tch::no_grad_guard();
@@ -322,9 +323,11 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> Result<Clean, String> {
     let broken = clean.seen.iter().filter(|s| !s.finite).count();
     if broken > 0 {
         let label = model.label;
-        return Err(format!(
-            "`{label}` gives NaN or infinite logits on {broken} of {n} clean clips: an accuracy over them would mean nothing; check the model's forward pass on these clips (a division by zero, a log of 0, NaN weights)"
-        ));
+        return Err(NodeError::NonFiniteLogits {
+            model: label.to_string(),
+            broken,
+            clips: n,
+        });
     }
     Ok(clean)
 }
@@ -343,7 +346,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// Cell `k`: its clips attacked, counted and recorded; `carried` holds
     /// the clips fooled at a smaller ε of the sweep, and gains those fooled here.
-    fn cell(&self, k: usize, carried: &mut [Option<Fooled>]) -> Result<CellResult, String> {
+    fn cell(&self, k: usize, carried: &mut [Option<Fooled>]) -> NodeResult<CellResult> {
         let (ev, label, n) = (self.ev, self.model.label, self.ev.clips.len());
         let cell = &ev.cells[k];
         let column = match &cell.column {
@@ -409,13 +412,13 @@ impl Run<'_> {
 
     /// Cell `k`'s attack on the clips `todo`, batch after batch: each clip
     /// as counted, and its adversarial clip when kept (on the CPU).
-    fn attack(&self, k: usize, todo: &[usize], done: &dyn Fn()) -> Result<Attempt, String> {
+    fn attack(&self, k: usize, todo: &[usize], done: &dyn Fn()) -> NodeResult<Attempt> {
         let (ev, n) = (self.ev, self.ev.clips.len());
         let cell = &ev.cells[k];
         let mut seen: Vec<Option<Counted>> = vec![None; n];
         let mut kept: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
         for (b, chunk) in todo.chunks(self.batch).enumerate() {
-            interrupted()?;
+            stop_requested()?;
             tch::manual_seed(mix(&[self.model.seed, k as u64, b as u64]) as i64);
             let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
             let (xa, steps, members) = self.attack_batch(cell, &x, &y)?;
@@ -439,7 +442,7 @@ impl Run<'_> {
 
     /// The cell's attack on one batch under the protocol (the clean clips
     /// themselves where the cell has none).
-    fn attack_batch(&self, cell: &Cell, x: &Tensor, y: &Tensor) -> Result<Attacked, String> {
+    fn attack_batch(&self, cell: &Cell, x: &Tensor, y: &Tensor) -> NodeResult<Attacked> {
         let (model, bn_train) = (self.model, self.ev.bn_train);
         let judge = |v: &Tensor| (model.net)(v, false);
         let judge: Option<&dyn Fn(&Tensor) -> Tensor> = if model.same_function {
@@ -561,14 +564,6 @@ impl Run<'_> {
             &clip_video,
             &labels,
         ))
-    }
-}
-
-fn interrupted() -> Result<(), String> {
-    if crate::util::interrupted() {
-        Err("interrupted".into())
-    } else {
-        Ok(())
     }
 }
 

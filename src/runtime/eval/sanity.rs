@@ -4,6 +4,7 @@
 use super::{Access, Cell, Evaluation, Model, ModelResult};
 use crate::results::{ClipRecord, Flag, FooledBy};
 use crate::runtime::attacks::{self, Norm, Pgd};
+use crate::runtime::error::NodeResult;
 use crate::runtime::rng::mix;
 use std::collections::BTreeSet;
 use tch::{Device, Tensor};
@@ -15,7 +16,7 @@ const CLIPS: usize = 8;
 /// gradient, a random forward pass, a black-box attack that beats the
 /// white-box ones, accuracy not falling to 0 at ε = 255. Each is run on one
 /// small batch (the records for the black-box check).
-pub fn sanity(ev: &Evaluation, model: &Model, result: &ModelResult) -> Result<Vec<Flag>, String> {
+pub fn sanity(ev: &Evaluation, model: &Model, result: &ModelResult) -> NodeResult<Vec<Flag>> {
     let n = ev.clips.len().min(CLIPS);
     if n == 0 {
         return Ok(Vec::new());
@@ -143,7 +144,7 @@ impl Check<'_> {
     }
 
     /// Accuracy must reach 0 at ε = 255: every pixel may be set at will.
-    fn not_zero_at_255(&self) -> Result<Option<Flag>, String> {
+    fn not_zero_at_255(&self) -> NodeResult<Option<Flag>> {
         let (net, x, y) = (self.model.net, self.x, self.y);
         let ok: Vec<i64> = {
             let _g = tch::no_grad_guard();

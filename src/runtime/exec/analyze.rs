@@ -77,7 +77,7 @@ impl Runner<'_> {
             &crate::runtime::data::Clips,
             u64,
             &Self,
-        ) -> Result<T, String>,
+        ) -> crate::runtime::error::NodeResult<T>,
     ) -> Result<T, RunError> {
         let d = self.dataset(split.data)?;
         let mi = model.model;

@@ -5,6 +5,7 @@ use crate::results::columns::{CLEAN_CLIPS, LABELS};
 use crate::results::{ClipRecord, Column, ColumnAttack, ColumnKey, EvalResult, Flag, Row, Through};
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
+use crate::runtime::error::NodeError;
 use crate::runtime::eval::{self, Access};
 use crate::runtime::models;
 use crate::runtime::rng::{hash_str, mix};
@@ -194,11 +195,18 @@ impl Runner<'_> {
         };
         crate::results::finite::refuse_non_finite(&out.records, "records.jsonl")
             .map_err(|e| self.fail(i, e))?;
-        crate::util::write_atomic(
-            &dir.join("records.jsonl"),
-            ClipRecord::jsonl(&out.records).as_bytes(),
-        )
-        .map_err(|e| self.fail(i, e.to_string()))?;
+        let records = dir.join("records.jsonl");
+        crate::util::write_atomic(&records, ClipRecord::jsonl(&out.records).as_bytes()).map_err(
+            |source| {
+                self.fail(
+                    i,
+                    NodeError::Io {
+                        path: records.clone(),
+                        source,
+                    },
+                )
+            },
+        )?;
         crate::results::write_json(&dir.join("result.json"), &result).map_err(|e| self.fail(i, e))
     }
 

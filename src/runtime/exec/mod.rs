@@ -25,6 +25,7 @@ mod training;
 
 use super::cache::{self, Cache};
 use super::data::Dataset;
+use super::error::NodeError;
 use super::lower;
 use super::progress::Progress;
 use super::spec::{AnalysisSpec, DataId, Lowered, NodeId, NodeSpec, SplitName};
@@ -166,9 +167,11 @@ impl<'a> Runner<'a> {
             .help(help.to_string())
     }
 
-    fn fail(&self, i: usize, message: String) -> RunError {
-        if crate::util::interrupted() {
-            // Whatever stopped after Ctrl-C stopped for it.
+    fn fail(&self, i: usize, error: impl Into<NodeError>) -> RunError {
+        let error = error.into();
+        // A typed interruption; or a failure in words raised after Ctrl-C,
+        // which stopped for it (an attack's early exit, a cache wait).
+        if matches!(error, NodeError::Interrupted) || crate::util::interrupted() {
             let name = &self.program.nodes[i].name;
             return RunError::Interrupted {
                 node: name.clone(),
@@ -180,7 +183,7 @@ impl<'a> Runner<'a> {
         RunError::Diagnostics(vec![self.diag(
             i,
             Code::NodeFailed,
-            message,
+            error.to_string(),
             "fix the cause and run again: finished nodes stay cached, and training resumes from its last checkpoint",
         )])
     }
@@ -269,7 +272,7 @@ impl<'a> Runner<'a> {
         }
         let verdict = self.verdict(i);
         // A check cut short by a stop says nothing about the entry.
-        crate::util::stop_requested().map_err(|e| self.fail(i, e))?;
+        super::error::stop_requested().map_err(|e| self.fail(i, e))?;
         if let cache::Verdict::Corrupt(problems) = verdict {
             let to = self
                 .cache

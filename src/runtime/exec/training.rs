@@ -80,7 +80,7 @@ impl Runner<'_> {
                 if !self.input_front(t).is_empty() {
                     return Err(self.fail(
                         i,
-                        "GAT trains G in front of the classifier; give it a plain model, not one behind another defense".into(),
+                        "GAT trains G in front of the classifier; give it a plain model, not one behind another defense",
                     ));
                 }
                 self.ensure_done(mi)?;
