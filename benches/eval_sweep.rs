@@ -22,11 +22,11 @@
 //! Environment: `ADVP_BENCH_THREADS`, `ADVP_BENCH_ROUNDS` (3),
 //! `ADVP_PYTHON`. Under `cargo test` it runs once, tiny, as a smoke test.
 
-use advp::results::Protocol;
-use advp::runtime::apgd::{Apgd, Loss};
-use advp::runtime::attacks::{Attack, Norm, Pgd, Square};
+use advp::results::{Column, ColumnAttack, Protocol};
+use advp::runtime::attacks::apgd::{Apgd, Loss};
+use advp::runtime::attacks::{Attack, Ensemble, Norm, Pgd, Square};
 use advp::runtime::data::{Clips, Memory};
-use advp::runtime::eval::{robustness, Cell};
+use advp::runtime::eval::{robustness, Access, Cell, Evaluation, Model};
 use advp::runtime::models::{Arch, ModelSpec, Net};
 use advp::runtime::progress::Progress;
 use serde_json::{json, Value};
@@ -145,23 +145,25 @@ fn advp_time(
     let f = |v: &Tensor, train: bool| net.forward(v, train);
     let progress = Progress::new(true);
     let t0 = Instant::now();
-    let r = robustness(
-        "bench",
-        "m",
-        &f,
-        &f,
-        true,
-        &clips,
+    let ev = Evaluation {
+        node: "bench",
+        clips: &clips,
         cells,
-        false,
-        32,
-        7,
-        false,
+        bn_train: false,
+        batch: 32,
+        keep: false,
         protocol,
-        Device::Cpu,
-        &progress,
-    )
-    .unwrap();
+        device: Device::Cpu,
+        progress: &progress,
+    };
+    let model = Model {
+        label: "m",
+        net: &f,
+        attacked: &f,
+        same_function: true,
+        seed: 7,
+    };
+    let r = robustness(&ev, &model).unwrap();
     let secs = t0.elapsed().as_secs_f64();
     (secs, r.rows.iter().map(|r| r.accuracy).collect())
 }
@@ -257,11 +259,12 @@ fn main() {
         .budgets
         .iter()
         .map(|&eps| Cell {
-            label: None,
-            name: "pgd".into(),
+            column: Column::Budget(eps),
+            name: ColumnAttack::from("pgd"),
             eps,
             attack: (eps > 0.0).then(|| Attack::Pgd(pgd(eps))),
             setting: String::new(),
+            access: Access::WhiteBox,
         })
         .collect();
     let budgets: String = s
@@ -348,46 +351,49 @@ fn main() {
     if s.aa {
         let n = s.aa_clips as i64;
         let (xa, ya) = (x.narrow(0, 0, n), y.narrow(0, 0, n));
-        let ensemble = Attack::Ensemble(vec![
-            (
-                "apgd_ce".into(),
-                Attack::Apgd(Apgd {
-                    norm: Norm::Inf,
-                    eps: 8.0,
-                    steps: 100,
-                    restarts: 1,
-                    loss: Loss::Ce,
-                    targets: 0,
-                    rho: 0.75,
-                    eot: 1,
-                }),
-            ),
-            (
-                "apgd_t".into(),
-                Attack::Apgd(Apgd {
-                    norm: Norm::Inf,
-                    eps: 8.0,
-                    steps: 100,
-                    restarts: 1,
-                    loss: Loss::Dlr,
-                    targets: 9,
-                    rho: 0.75,
-                    eot: 1,
-                }),
-            ),
-            (
-                "square".into(),
-                Attack::Square(Square {
-                    eps: 8.0,
-                    queries: 5000,
-                    p_init: 0.8,
-                }),
-            ),
-        ]);
+        let ensemble = Attack::Ensemble(Ensemble {
+            members: vec![
+                (
+                    "apgd_ce".into(),
+                    Attack::Apgd(Apgd {
+                        norm: Norm::Inf,
+                        eps: 8.0,
+                        steps: 100,
+                        restarts: 1,
+                        loss: Loss::Ce,
+                        targets: 0,
+                        rho: 0.75,
+                        eot: 1,
+                    }),
+                ),
+                (
+                    "apgd_t".into(),
+                    Attack::Apgd(Apgd {
+                        norm: Norm::Inf,
+                        eps: 8.0,
+                        steps: 100,
+                        restarts: 1,
+                        loss: Loss::Dlr,
+                        targets: 9,
+                        rho: 0.75,
+                        eot: 1,
+                    }),
+                ),
+                (
+                    "square".into(),
+                    Attack::Square(Square {
+                        eps: 8.0,
+                        queries: 5000,
+                        p_init: 0.8,
+                    }),
+                ),
+            ],
+        });
         let cells = [Cell {
-            label: None,
-            name: "autoattack".into(),
+            column: Column::Budget(8.0),
+            name: ColumnAttack::from("autoattack"),
             eps: 8.0,
+            access: Access::of(Some(&ensemble)),
             attack: Some(ensemble),
             setting: String::new(),
         }];

@@ -1,15 +1,15 @@
 //! `loss_surface` (one traced PGD run per α) against the naive grid (a fresh
 //! PGD run of M steps for every α × M cell), on the small network, in one
 //! process, interleaved. The two compute the same numbers (checked here, and
-//! in `runtime::analysis`'s tests); the ratio naive / traced is reported.
+//! in `runtime::eval::analysis`'s tests); the ratio naive / traced is reported.
 //!
 //! Run with `cargo bench --bench loss_surface`; `ADVP_BENCH_ROUNDS` (default 3).
 //! Under `cargo test` it runs once on a tiny grid as a smoke test. The table
 //! also goes to `target/bench-loss-surface.json`.
 
-use advp::runtime::analysis::{loss_surface, loss_surface_naive};
 use advp::runtime::attacks::{Norm, Pgd};
 use advp::runtime::data::{Clips, Memory};
+use advp::runtime::eval::analysis::{loss_surface, loss_surface_naive, Subject};
 use advp::runtime::models::{Arch, ModelSpec, Net};
 use advp::runtime::progress::Progress;
 use std::time::Instant;
@@ -49,37 +49,22 @@ fn main() {
     };
     let f = |x: &Tensor, train: bool| net.forward(x, train);
     let progress = Progress::new(true);
+    let on = Subject {
+        f: &f,
+        clips: &clips,
+        samples: samples as usize,
+        batch: 32,
+        bn_train: false,
+        seed: 1,
+        device: Device::Cpu,
+    };
     let (mut traced, mut naive) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
-        let s = loss_surface(
-            &f,
-            &clips,
-            &base,
-            &alphas,
-            &steps,
-            samples as usize,
-            32,
-            false,
-            1,
-            Device::Cpu,
-            &progress,
-        )
-        .unwrap();
+        let s = loss_surface(&on, &base, &alphas, &steps, &progress).unwrap();
         traced.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let n = loss_surface_naive(
-            &f,
-            &clips,
-            &base,
-            &alphas,
-            &steps,
-            samples as usize,
-            32,
-            1,
-            Device::Cpu,
-        )
-        .unwrap();
+        let n = loss_surface_naive(&on, &base, &alphas, &steps).unwrap();
         naive.push(t.elapsed().as_secs_f64());
         let worst = s
             .loss

@@ -16,9 +16,9 @@ use advp::language::schedule::Schedule;
 use advp::runtime::attacks::{Attack, Norm, Pgd};
 use advp::runtime::data::{Clips, Dataset, Memory};
 use advp::runtime::models::{save_tensors, Arch, ModelSpec, Net};
-use advp::runtime::optim::Rule;
 use advp::runtime::progress::Progress;
-use advp::runtime::train::{self, AttackPlan, Classifier, TrainSpec};
+use advp::runtime::train::optim::Rule;
+use advp::runtime::train::{self, AttackPlan, Classifier, TrainSchedule, TrainSpec};
 use common::median;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -69,13 +69,15 @@ fn main() {
         lr: 0.01,
         milestones: vec![],
         lr_decay: 0.1,
-        attack: Some(AttackPlan {
-            base: Attack::Pgd(pgd.clone()),
-            alpha: None,
-            bn_train: false,
-            fits: Default::default(),
-        }),
-        schedule: Schedule::Fixed(Attack::Pgd(pgd)),
+        schedule: TrainSchedule::Attacked {
+            plan: AttackPlan {
+                base: Attack::Pgd(pgd.clone()),
+                alpha: None,
+                bn_train: false,
+                fits: Default::default(),
+            },
+            epochs: Schedule::Fixed(Attack::Pgd(pgd)),
+        },
         guard: false,
     };
     let data = Dataset {

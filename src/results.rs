@@ -6,10 +6,12 @@
 //! `result.json` files are written with sorted keys (through
 //! [`serde_json::Value`]); `metrics.jsonl` lines keep the field order below.
 
+pub mod columns;
 pub mod finite;
 pub mod replicates;
 pub mod stats;
 
+pub use columns::{Column, ColumnAttack, ColumnKey, FooledBy};
 pub use replicates::{ClaimResult, SeedCell, Verdict};
 
 use serde::de::DeserializeOwned;
@@ -161,8 +163,9 @@ pub struct ClipRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     pub model: String,
-    /// The column: its attack's name, or `pgd`-like for a budget sweep.
-    pub attack: String,
+    /// The column's attack: its name (an `attacks each` column's label, or
+    /// a budget sweep's attack), or none (the clean column, `none`).
+    pub attack: ColumnAttack,
     pub eps: f64,
     /// The clip's index in the split.
     pub clip: u64,
@@ -176,9 +179,9 @@ pub struct ClipRecord {
     pub adv_pred: i64,
     /// Misclassified under the cell (clean-misclassified clips included).
     pub fooled: bool,
-    /// What first fooled it: `clean` (misclassified unattacked), or the
-    /// attack's name; `None` if nothing did.
-    pub fooled_by: Option<String>,
+    /// What first fooled it: nothing (misclassified unattacked, `clean`),
+    /// or an attack by name; `None` if nothing did.
+    pub fooled_by: Option<FooledBy>,
     /// The attack step whose iterate first fooled it (0: the start point);
     /// under `independent`, the last step (the iterate that counts).
     pub step: Option<u64>,
@@ -203,7 +206,7 @@ impl ClipRecord {
     const CSV: &'static [(&'static str, fn(&ClipRecord) -> String)] = &[
         ("seed", |r| cell(&r.seed)),
         ("model", |r| csv_text(&r.model)),
-        ("attack", |r| csv_text(&r.attack)),
+        ("attack", |r| csv_text(r.attack.as_str())),
         ("eps", |r| cell(&r.eps)),
         ("clip", |r| cell(&r.clip)),
         (VIDEO, |r| {
@@ -214,7 +217,10 @@ impl ClipRecord {
         ("adv_pred", |r| cell(&r.adv_pred)),
         ("fooled", |r| cell(&r.fooled)),
         ("fooled_by", |r| {
-            r.fooled_by.as_deref().map(csv_text).unwrap_or_default()
+            r.fooled_by
+                .as_ref()
+                .map(|b| csv_text(b.as_str()))
+                .unwrap_or_default()
         }),
         ("step", |r| cell(&r.step)),
         ("margin", |r| cell(&r.margin)),
@@ -717,5 +723,54 @@ mod tests {
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(text.contains("\"through\": \"classifier\""));
         assert_eq!(read_json::<EvalResult>(&path).unwrap(), r);
+    }
+
+    /// Records as every earlier advp wrote them: `none` for the clean
+    /// column, `clean` for a clip misclassified unattacked, `null` (JSON)
+    /// or an empty cell (CSV) where nothing fooled it.
+    #[test]
+    fn records_keep_their_bytes_and_read_back() {
+        let record = |attack: &str, fooled_by: Option<&str>| ClipRecord {
+            seed: None,
+            model: "m".into(),
+            attack: attack.into(),
+            eps: 0.0,
+            clip: 1,
+            video: None,
+            label: 2,
+            clean_pred: 0,
+            adv_pred: 0,
+            fooled: fooled_by.is_some(),
+            fooled_by: fooled_by.map(FooledBy::from),
+            step: fooled_by.map(|_| 0),
+            margin: -1.5,
+            linf: 0.0,
+            l2: 0.0,
+            l0: 0.0,
+            frame_linf: vec![0.0],
+            non_finite: false,
+        };
+        let records = [
+            record("none", Some("clean")),
+            record("apgd_ce+square", Some("square")),
+            record("pgd", None),
+        ];
+        assert_eq!(records[0].attack, ColumnAttack::Clean);
+        assert_eq!(records[0].fooled_by, Some(FooledBy::Clean));
+        let jsonl = ClipRecord::jsonl(&records);
+        assert_eq!(
+            jsonl,
+            "{\"model\":\"m\",\"attack\":\"none\",\"eps\":0.0,\"clip\":1,\"label\":2,\"clean_pred\":0,\"adv_pred\":0,\"fooled\":true,\"fooled_by\":\"clean\",\"step\":0,\"margin\":-1.5,\"linf\":0.0,\"l2\":0.0,\"l0\":0.0,\"frame_linf\":[0.0]}\n\
+             {\"model\":\"m\",\"attack\":\"apgd_ce+square\",\"eps\":0.0,\"clip\":1,\"label\":2,\"clean_pred\":0,\"adv_pred\":0,\"fooled\":true,\"fooled_by\":\"square\",\"step\":0,\"margin\":-1.5,\"linf\":0.0,\"l2\":0.0,\"l0\":0.0,\"frame_linf\":[0.0]}\n\
+             {\"model\":\"m\",\"attack\":\"pgd\",\"eps\":0.0,\"clip\":1,\"label\":2,\"clean_pred\":0,\"adv_pred\":0,\"fooled\":false,\"fooled_by\":null,\"step\":null,\"margin\":-1.5,\"linf\":0.0,\"l2\":0.0,\"l0\":0.0,\"frame_linf\":[0.0]}\n"
+        );
+        assert_eq!(ClipRecord::parse_jsonl(&jsonl).unwrap(), records);
+        assert_eq!(
+            ClipRecord::csv(&records),
+            "seed,model,attack,eps,clip,label,clean_pred,adv_pred,fooled,fooled_by,step,margin,linf,l2,l0\n\
+             ,m,none,0.0,1,2,0,0,true,clean,0,-1.5,0.0,0.0,0.0\n\
+             ,m,apgd_ce+square,0.0,1,2,0,0,true,square,0,-1.5,0.0,0.0,0.0\n\
+             ,m,pgd,0.0,1,2,0,0,false,,,-1.5,0.0,0.0,0.0\n"
+        );
     }
 }

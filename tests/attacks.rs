@@ -232,7 +232,7 @@ fn early_exit_pgd_keeps_each_clips_first_fooling_iterate_of_plain_pgd() {
 
 #[test]
 fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robust_clips() {
-    use advp::runtime::square::{margins, Square};
+    use advp::runtime::attacks::square::{margins, Square};
     let m = Linear::new(9, 96, 5);
     let (x, _) = clips(10, 12);
     // Labels the model gets right, so every clip starts robust.
@@ -304,7 +304,7 @@ fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robus
 
 #[test]
 fn eot_steps_along_the_mean_gradient_of_a_random_model() {
-    use advp::runtime::attacks::{input_grad, Attack};
+    use advp::runtime::attacks::{input_grad, Attack, Eot, Fgsm};
     use std::cell::Cell;
     // A randomized model whose randomness is a fixed sequence of noises (one
     // per forward pass), so the reference can replay it.
@@ -325,10 +325,7 @@ fn eot_steps_along_the_mean_gradient_of_a_random_model() {
     let eps = 8.0;
     for samples in [1usize, 7] {
         calls.set(0);
-        let eot = Attack::Eot {
-            inner: Box::new(Attack::Fgsm(eps)),
-            samples,
-        };
+        let eot = Attack::Eot(Eot::new(Fgsm { eps }.into(), samples));
         let adv = eot.run(&f, &x, &y).unwrap();
         assert_eq!(calls.get(), samples as i64, "one pass per sample");
         // The reference: the mean of the per-pass gradients, then one signed step.
@@ -344,18 +341,12 @@ fn eot_steps_along_the_mean_gradient_of_a_random_model() {
     }
     // Seven samples move differently from one: the average matters.
     calls.set(0);
-    let one = Attack::Eot {
-        inner: Box::new(Attack::Fgsm(eps)),
-        samples: 1,
-    }
-    .run(&f, &x, &y)
-    .unwrap();
+    let one = Attack::Eot(Eot::new(Fgsm { eps }.into(), 1))
+        .run(&f, &x, &y)
+        .unwrap();
     calls.set(0);
-    let seven = Attack::Eot {
-        inner: Box::new(Attack::Fgsm(eps)),
-        samples: 7,
-    }
-    .run(&f, &x, &y)
-    .unwrap();
+    let seven = Attack::Eot(Eot::new(Fgsm { eps }.into(), 7))
+        .run(&f, &x, &y)
+        .unwrap();
     assert!((one - seven).abs().max().double_value(&[]) > 0.0);
 }

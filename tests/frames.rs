@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use advp::runtime::frames::*;
+use advp::runtime::data::frames::*;
 use image::{Rgb, RgbImage};
 
 const W: u32 = 40;

@@ -103,38 +103,173 @@ fn no_stage_imports_a_stage_above_it() {
     assert!(seen.len() >= 8, "the scan found the stages: {seen:?}");
 }
 
-#[test]
-fn the_runtime_modules_import_each_other_without_a_cycle() {
-    let dir = src().join("runtime");
-    let mut all = Vec::new();
-    files(&dir, &mut all);
-    // Module name (the first component under runtime/) → the modules it uses.
-    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in &all {
-        let rel = f.strip_prefix(&dir).expect("under runtime");
-        let name = rel
-            .components()
-            .next()
-            .expect("component")
-            .as_os_str()
-            .to_string_lossy()
-            .trim_end_matches(".rs")
-            .to_string();
-        if name == "mod" {
-            continue;
-        }
-        let text = code(&std::fs::read_to_string(f).expect("read"));
-        let mut used = after(&text, "crate::runtime::");
-        // `super::x` in a file directly under runtime/ (or in a folder's
-        // mod.rs) is the runtime module `x`.
-        let depth = rel.components().count();
-        if depth == 1 || (depth == 2 && rel.ends_with("mod.rs")) {
-            used.extend(after(&text, "super::"));
-        }
-        used.remove(&name);
-        uses.entry(name).or_default().extend(used);
+/// The module a file under `src/runtime/` is, as its path below the runtime:
+/// `attacks/pgd.rs` is `attacks::pgd`, `attacks/mod.rs` is `attacks`,
+/// `cache/lock.rs` is `cache::lock`. `None` for the runtime's own `mod.rs`
+/// and for the `tests.rs` files of unit tests, which may use any module they
+/// test against (as the `#[cfg(test)]` modules [`code`] leaves out).
+fn module_of(rel: &Path) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop()?;
+    let stem = last.strip_suffix(".rs")?;
+    match stem {
+        "tests" => return None,
+        "mod" => {}
+        _ => parts.push(stem.to_string()),
     }
-    assert!(uses.len() > 15, "the scan found the runtime's modules");
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// The paths named by the path or `use` tree at the start of `s`:
+/// `a::{b, c::{d, self}, e as f}` gives `a::b`, `a::c::d`, `a::c` and `a::e`.
+/// A path ends at the first character that continues none (`*`, `(`, `;`).
+fn paths_at(s: &str) -> Vec<Vec<String>> {
+    fn blank(s: &[u8], i: &mut usize) {
+        while s.get(*i).is_some_and(|c| c.is_ascii_whitespace()) {
+            *i += 1;
+        }
+    }
+    fn word(s: &[u8], i: &mut usize) -> String {
+        let start = *i;
+        while s
+            .get(*i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            *i += 1;
+        }
+        String::from_utf8_lossy(&s[start..*i]).into_owned()
+    }
+    fn tree(s: &[u8], i: &mut usize, mut path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        loop {
+            blank(s, i);
+            if s.get(*i) == Some(&b'{') {
+                *i += 1;
+                loop {
+                    blank(s, i);
+                    if s.get(*i) == Some(&b'}') {
+                        *i += 1;
+                        return;
+                    }
+                    tree(s, i, path.clone(), out);
+                    blank(s, i);
+                    match s.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(b'}') => {
+                            *i += 1;
+                            return;
+                        }
+                        _ => return,
+                    }
+                }
+            }
+            let name = word(s, i);
+            if name.is_empty() {
+                out.push(path);
+                return;
+            }
+            // `x::{self}` names `x` itself.
+            if name != "self" || path.is_empty() {
+                path.push(name);
+            }
+            if s[*i..].starts_with(b"::") {
+                *i += 2;
+                continue;
+            }
+            // `x as y`: the path is `x`.
+            let mut j = *i;
+            blank(s, &mut j);
+            if s[j..].starts_with(b"as ") {
+                j += 3;
+                blank(s, &mut j);
+                word(s, &mut j);
+                *i = j;
+            }
+            out.push(path);
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    tree(s.as_bytes(), &mut 0, Vec::new(), &mut out);
+    out
+}
+
+/// Which runtime modules each module uses, from `(path below src/runtime/,
+/// text)` pairs. Every file is its own module, folders nested at any depth;
+/// a path (`crate::runtime::…`, `super::…`, `self::…`, in a `use` or in the
+/// code) counts as the longest module it names: `crate::runtime::attacks::
+/// pgd::Norm` is `attacks::pgd`, `super::*` in `data/frames/splits.rs` is
+/// `data::frames`. A module's use of its own sub-modules is containment (a
+/// folder's `mod.rs` declares and re-exports them), not an edge.
+fn runtime_uses(files: &[(PathBuf, String)]) -> BTreeMap<String, BTreeSet<String>> {
+    let modules: BTreeMap<Vec<String>, &str> = files
+        .iter()
+        .filter_map(|(rel, text)| Some((module_of(rel)?, text.as_str())))
+        .collect();
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (me, text) in &modules {
+        let used = uses.entry(me.join("::")).or_default();
+        let text = code(text);
+        for (i, _) in text.char_indices() {
+            let rest = &text[i..];
+            if !["crate::", "super::", "self::"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+            {
+                continue;
+            }
+            // Not part of a longer path such as `x::super::…` or `myself::`.
+            if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            for path in paths_at(rest) {
+                let mut base: Vec<String> = me.clone();
+                let mut segs = path.as_slice();
+                match segs.first().map(String::as_str) {
+                    Some("crate") => {
+                        if segs.get(1).map(String::as_str) != Some("runtime") {
+                            continue;
+                        }
+                        base.clear();
+                        segs = &segs[2..];
+                    }
+                    Some("self") => segs = &segs[1..],
+                    Some("super") => {
+                        while segs.first().map(String::as_str) == Some("super") {
+                            if base.pop().is_none() {
+                                break;
+                            }
+                            segs = &segs[1..];
+                        }
+                        if segs.first().map(String::as_str) == Some("super") {
+                            continue; // above the runtime
+                        }
+                    }
+                    _ => continue,
+                }
+                let full: Vec<String> = base.iter().chain(segs).cloned().collect();
+                // The longest module the path names.
+                let Some(target) = (1..=full.len())
+                    .rev()
+                    .map(|n| &full[..n])
+                    .find(|m| modules.contains_key(*m))
+                else {
+                    continue;
+                };
+                if target.starts_with(me) {
+                    continue; // itself or one of its sub-modules
+                }
+                used.insert(target.join("::"));
+            }
+        }
+    }
+    uses
+}
+
+/// A cycle of the graph, as the modules along it (the first again at the end).
+fn cycle(uses: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     // Depth-first search for a back edge.
     fn visit(
         n: &str,
@@ -166,14 +301,109 @@ fn the_runtime_modules_import_each_other_without_a_cycle() {
         None
     }
     let mut state = BTreeMap::new();
-    for n in uses.keys() {
-        if let Some(cycle) = visit(n, &uses, &mut state, &mut Vec::new()) {
-            panic!(
-                "the runtime's modules import in a circle: {}",
-                cycle.join(" → ")
-            );
-        }
+    uses.keys()
+        .find_map(|n| visit(n, uses, &mut state, &mut Vec::new()))
+}
+
+#[test]
+fn the_runtime_modules_import_each_other_without_a_cycle() {
+    let dir = src().join("runtime");
+    let mut all = Vec::new();
+    files(&dir, &mut all);
+    let texts: Vec<(PathBuf, String)> = all
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&dir).expect("under runtime").to_path_buf();
+            (rel, std::fs::read_to_string(f).expect("read"))
+        })
+        .collect();
+    let uses = runtime_uses(&texts);
+    // Every file is a module of its own, in the rooms and nested below them.
+    for m in [
+        "attacks",
+        "attacks::pgd",
+        "models::resnet",
+        "data::frames",
+        "data::frames::splits",
+        "train::optim",
+        "eval::analysis",
+        "exec::build",
+        "cache::lock",
+    ] {
+        assert!(
+            uses.contains_key(m),
+            "the scan sees `{m}`: {:?}",
+            uses.keys()
+        );
     }
+    assert!(
+        uses.get("attacks::apgd")
+            .is_some_and(|u| u.contains("attacks::pgd")),
+        "the scan sees `attacks::apgd` use its sibling `pgd`: {uses:?}"
+    );
+    if let Some(cycle) = cycle(&uses) {
+        panic!(
+            "the runtime's modules import in a circle: {}",
+            cycle.join(" → ")
+        );
+    }
+}
+
+#[test]
+fn the_runtime_scan_finds_a_cycle_through_nested_folders() {
+    // The check above would pass on a scan that finds nothing: a circle
+    // through modules in different folders, at different depths, written
+    // as `crate::runtime::…`, `super::super::…` and `use` trees, is found.
+    let file = |p: &str, t: &str| (PathBuf::from(p), t.to_string());
+    let files = [
+        file("mod.rs", "pub mod attacks;\npub mod models;"),
+        file(
+            "attacks/mod.rs",
+            "pub mod pgd;\npub use self::pgd::{Norm, Pgd};\nuse super::data::Clips;",
+        ),
+        file(
+            "attacks/pgd.rs",
+            "use super::super::models::{self, Net as N};",
+        ),
+        file("attacks/tests.rs", "use crate::runtime::data::frames::x;"),
+        file(
+            "models/mod.rs",
+            "fn f() { crate::runtime::data::frames::read(); }",
+        ),
+        file("data/mod.rs", "pub mod frames;"),
+        file(
+            "data/frames/mod.rs",
+            "use crate::runtime::{attacks::{pgd::{self, grad}, Attack}, models};\nmod splits;",
+        ),
+        file("data/frames/splits.rs", "use super::*;"),
+    ];
+    let uses = runtime_uses(&files);
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        uses["attacks"],
+        set(&["data"]),
+        "a folder's own modules are no edge"
+    );
+    assert_eq!(uses["attacks::pgd"], set(&["models"]));
+    assert_eq!(uses["models"], set(&["data::frames"]));
+    assert_eq!(
+        uses["data::frames"],
+        set(&["attacks", "attacks::pgd", "models"])
+    );
+    assert_eq!(uses["data::frames::splits"], set(&["data::frames"]));
+    assert!(
+        !uses.contains_key("attacks::tests"),
+        "unit tests use anything"
+    );
+    let found = cycle(&uses).expect("the circle is found");
+    assert!(
+        found.contains(&"data::frames".to_string()) && found.contains(&"models".to_string()),
+        "{found:?}"
+    );
+    // Without the edge that closes it, no circle.
+    let mut open = uses.clone();
+    open.get_mut("models").unwrap().clear();
+    assert_eq!(cycle(&open), None);
 }
 
 #[test]
@@ -202,5 +432,5 @@ fn only_the_autocast_module_allows_unsafe_code() {
         })
         .map(|p| p.strip_prefix(src()).unwrap().display().to_string())
         .collect();
-    assert_eq!(allowing, ["runtime/precision.rs"]);
+    assert_eq!(allowing, ["runtime/train/precision.rs"]);
 }

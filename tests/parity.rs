@@ -9,8 +9,8 @@
 //! sees each clip as an image of C·T channels (`x.reshape(N, C·T, H, W)`)
 //! through a wrapper that reshapes back: what a user of it does for video.
 
-use advp::runtime::apgd::{Apgd, Loss};
-use advp::runtime::pgd::Norm;
+use advp::runtime::attacks::apgd::{Apgd, Loss};
+use advp::runtime::attacks::pgd::Norm;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Kind, Tensor};

@@ -1,11 +1,11 @@
-//! The 3D ResNets of `advp::runtime::resnet`: parameter counts against closed
+//! The 3D ResNets of `advp::runtime::models::resnet`: parameter counts against closed
 //! forms, PyTorch variable names, output shapes, BatchNorm train/eval modes,
 //! initialisation and errors.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use advp::runtime::resnet::*;
+use advp::runtime::models::resnet::*;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 

@@ -7,7 +7,7 @@ PyTorch, loads those weights strictly, warms up with one attack, then times
 `--repeats` attacks inside the process (so interpreter and `import torch`
 start-up stay out of the figures) and prints one JSON line on stdout.
 
-The attack is the computation of `src/runtime/attacks.rs` (`Pgd::run`, L∞,
+The attack is the computation of `src/runtime/attacks/pgd.rs` (`Pgd::run`, L∞,
 no random start), op for op: per step the gradient of the mean cross-entropy
 with respect to the input only, δ ← clamp(δ + α·sign(g), −ε, ε),
 δ ← clamp(x + δ, 0, 1) − x. The model is in eval mode.
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 
 class C3dSmall(nn.Module):
-    """`C3dSmall` of src/runtime/models.rs: three conv(k3, pad 1, no bias)–BN–ReLU–max-pool
+    """`C3dSmall` of src/runtime/models/c3d.rs: three conv(k3, pad 1, no bias)–BN–ReLU–max-pool
     stages of width, 2·width, 4·width channels (pool (1,2,2) first, then (2,2,2), ceil mode),
     a global max over T, H, W, and a linear head."""
 
@@ -55,7 +55,7 @@ class C3dSmall(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """Hara et al.'s 3D BasicBlock, shortcut B, as `Block` in src/runtime/resnet.rs."""
+    """Hara et al.'s 3D BasicBlock, shortcut B, as `Block` in src/runtime/models/resnet.rs."""
 
     def __init__(self, cin, planes, stride):
         super().__init__()
@@ -78,7 +78,7 @@ class BasicBlock(nn.Module):
 
 
 class R3d(nn.Module):
-    """Hara et al.'s 3D ResNet with basic blocks (`ResNet3d` of src/runtime/resnet.rs)."""
+    """Hara et al.'s 3D ResNet with basic blocks (`ResNet3d` of src/runtime/models/resnet.rs)."""
 
     BLOCKS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 

@@ -10,7 +10,7 @@
 use super::ast::DeclKind;
 use super::builtins;
 use super::diagnostic::{Code, Diagnostic};
-use super::program::{Program, StmtValue, Value};
+use super::program::{Program, Value};
 
 /// Every train, eval or defense node with an APGD whose loss needs more
 /// classes than its data has.
@@ -24,16 +24,8 @@ pub fn check(p: &Program) -> Vec<Diagnostic> {
             continue;
         };
         let mut found = Vec::new();
-        for v in n.args.values() {
+        for v in n.written_values() {
             apgds(v, &mut found);
-        }
-        for s in n.stmts.values() {
-            match s {
-                StmtValue::Schedule { values, .. } => {
-                    values.iter().for_each(|v| apgds(v, &mut found))
-                }
-                StmtValue::Setting { value, .. } => apgds(value, &mut found),
-            }
         }
         // One error per node: the most demanding APGD it runs.
         let Some((need, call)) = found.into_iter().max_by_key(|(need, _)| *need) else {

@@ -414,6 +414,12 @@ pub struct Node {
     pub builtin: String,
     pub args: BTreeMap<String, Value>,
     pub stmts: BTreeMap<String, StmtValue>,
+    /// The table's defaults of the statements the block leaves out (an
+    /// evaluation's `attack pgd`, a fit's `alpha grid …`), resolved by the
+    /// checker as if written. Not part of a cache key: the key hashes the
+    /// statements written, so a key is the same as before defaults were kept.
+    #[serde(skip)]
+    pub defaults: BTreeMap<String, StmtValue>,
     /// The `compare` statements of an evaluation, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<Claim>,
@@ -425,6 +431,23 @@ pub struct Node {
     pub span: Span,
     #[serde(skip)]
     pub name_span: Span,
+}
+
+impl Node {
+    /// The statement `key` as written, else its default from the table.
+    pub fn stmt(&self, key: &str) -> Option<&StmtValue> {
+        self.stmts.get(key).or_else(|| self.defaults.get(key))
+    }
+
+    /// Every value the node was written with: its arguments, then the
+    /// values of its statements (a schedule's each).
+    pub fn written_values(&self) -> impl Iterator<Item = &Value> {
+        let stmts = self.stmts.values().flat_map(|s| match s {
+            StmtValue::Schedule { values, .. } => values.as_slice(),
+            StmtValue::Setting { value, .. } => std::slice::from_ref(value),
+        });
+        self.args.values().chain(stmts)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -170,16 +170,6 @@ pub fn adaptive_period(epochs: u64, values: usize, every: Option<u64>) -> u64 {
     every.map_or(spread, |xi| xi.min(spread)).max(1)
 }
 
-/// Eq. 8: P(εᵢ) = Lᵢ / Σⱼ Lⱼ, the losses summed over a held-out set.
-/// All-zero (or non-finite) losses give the uniform distribution.
-pub fn adaptive_probabilities(losses: &[f64]) -> Vec<f64> {
-    let total: f64 = losses.iter().sum();
-    if !(total.is_finite() && total > 0.0) || losses.iter().any(|l| *l < 0.0) {
-        return vec![1.0 / losses.len() as f64; losses.len()];
-    }
-    losses.iter().map(|l| l / total).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,12 +279,5 @@ mod tests {
         assert_eq!(reweigh, vec![10, 20, 30, 40, 50, 60]);
         // ξ = 10 but only 14 epochs for 7 budgets: min(10, 2) = 2.
         assert_eq!(adaptive_period(14, 7, Some(10)), 2);
-    }
-
-    #[test]
-    fn eq8_normalises_losses() {
-        let p = adaptive_probabilities(&[1.0, 3.0, 4.0]);
-        assert_eq!(p, vec![0.125, 0.375, 0.5]);
-        assert_eq!(adaptive_probabilities(&[0.0, 0.0]), vec![0.5, 0.5]);
     }
 }

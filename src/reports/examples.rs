@@ -1,7 +1,8 @@
 //! `report e examples to "dir"`: animated GIFs (and MP4s) of clean and
 //! adversarial clips with the perturbation magnified, plus the raw tensors.
 
-use crate::results::ClipRecord;
+use crate::results::columns::{CLEAN_CLIPS, LABELS};
+use crate::results::{ClipRecord, Column, ColumnKey, FooledBy};
 use std::path::{Path, PathBuf};
 
 /// Clips shown per example folder.
@@ -27,9 +28,8 @@ fn slug(s: &str) -> String {
 pub struct Example {
     /// `<eval>_<model>_<column>_clip<N>.gif`: unique across evaluations.
     pub file: String,
-    pub model: String,
-    /// `eps4`, or the attack of an `attacks each` column.
-    pub column: String,
+    /// The stored clips it shows: `model/column`, e.g. `at/eps4`.
+    pub key: ColumnKey,
     /// The clip's index in the split, and its row in the stored tensors.
     pub clip: u64,
     pub label: i64,
@@ -38,20 +38,23 @@ pub struct Example {
     pub fooled: bool,
 }
 
-/// A stored column key `model/column` and its records: `eps4` matches the
-/// records at that budget, a name those of that attack.
-fn column_records<'r>(records: &'r [ClipRecord], model: &str, column: &str) -> Vec<&'r ClipRecord> {
-    let eps = column
-        .strip_prefix("eps")
-        .and_then(|e| e.parse::<f64>().ok());
+/// A stored column's records: a budget's are the records at that ε (of
+/// an attack), an attack's or the clean column's are those it names.
+fn column_records<'r>(records: &'r [ClipRecord], key: &ColumnKey) -> Vec<&'r ClipRecord> {
     records
         .iter()
-        .filter(|r| r.model == model)
-        .filter(|r| match eps {
-            Some(e) => r.eps == e && r.attack != "none",
-            None => r.attack == column,
+        .filter(|r| r.model == key.model)
+        .filter(|r| match &key.column {
+            Column::Budget(e) => r.eps == *e && !r.attack.is_clean(),
+            Column::Clean => r.attack.is_clean(),
+            Column::Attack(name) => r.attack.as_str() == name,
         })
         .collect()
+}
+
+/// Fooled by an attack, not misclassified clean already.
+fn attack_fooled(r: &ClipRecord) -> bool {
+    r.fooled && !r.fooled_by.as_ref().is_some_and(FooledBy::is_clean)
 }
 
 /// The clips shown for each stored column (`model/column` keys, `clean` and
@@ -60,12 +63,12 @@ fn column_records<'r>(records: &'r [ClipRecord], model: &str, column: &str) -> V
 pub fn chosen(node: &str, keys: &[String], records: &[ClipRecord]) -> Vec<Example> {
     let mut out = Vec::new();
     for key in keys {
-        let Some((model, column)) = key.rsplit_once('/') else {
+        let Ok(key) = key.parse::<ColumnKey>() else {
             continue;
         };
-        let mut recs = column_records(records, model, column);
-        let rank = |r: &ClipRecord| match (r.fooled, r.fooled_by.as_deref()) {
-            (true, Some("clean")) => 2,
+        let mut recs = column_records(records, &key);
+        let rank = |r: &ClipRecord| match (r.fooled, &r.fooled_by) {
+            (true, Some(FooledBy::Clean)) => 2,
             (true, _) => 0,
             (false, _) => 1,
         };
@@ -75,16 +78,15 @@ pub fn chosen(node: &str, keys: &[String], records: &[ClipRecord]) -> Vec<Exampl
                 file: format!(
                     "{}_{}_{}_clip{}.gif",
                     slug(node),
-                    slug(model),
-                    slug(column),
+                    slug(&key.model),
+                    slug(&key.column.to_string()),
                     r.clip
                 ),
-                model: model.to_string(),
-                column: column.to_string(),
+                key: key.clone(),
                 clip: r.clip,
                 label: r.label,
                 predicted: r.adv_pred,
-                fooled: r.fooled && r.fooled_by.as_deref() != Some("clean"),
+                fooled: attack_fooled(r),
             });
         }
     }
@@ -120,16 +122,14 @@ pub fn examples(
     records: &[ClipRecord],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, String> {
-    use image::codecs::gif::{GifEncoder, Repeat};
-    use image::{Delay, Frame, RgbaImage};
     use tch::{Kind, Tensor};
     let named = Tensor::read_safetensors(adversarial)
         .map_err(|e| format!("cannot read {}: {e}", adversarial.display()))?;
     let clean = named
         .iter()
-        .find(|(n, _)| n == "clean")
+        .find(|(n, _)| n == CLEAN_CLIPS)
         .map(|(_, t)| t.shallow_clone())
-        .ok_or("the adversarial clips lack `clean`")?;
+        .ok_or_else(|| format!("the adversarial clips lack `{CLEAN_CLIPS}`"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let k = EXAMPLES.min(clean.size()[0]);
     let mut written = Vec::new();
@@ -138,76 +138,18 @@ pub fn examples(
     let picks = chosen(node, &keys, records);
     for (name, adv) in &named {
         raw.push((name.clone(), adv.narrow(0, 0, k)));
-        if name == "clean" || name == "labels" {
+        if name == CLEAN_CLIPS || name == LABELS {
             continue;
         }
-        for ex in picks
-            .iter()
-            .filter(|p| format!("{}/{}", p.model, p.column) == *name)
-        {
+        let key = name.parse::<ColumnKey>().ok();
+        for ex in picks.iter().filter(|p| key.as_ref() == Some(&p.key)) {
             let c = ex.clip as i64;
             if c >= clean.size()[0] {
                 continue;
             }
-            let (x, a) = (clean.get(c), adv.get(c).to_kind(Kind::Float));
-            let delta = &a - &x;
-            let m = delta.abs().max().double_value(&[]).max(1e-12);
-            let magnified = (delta * (0.5 / m) + 0.5).clamp(0.0, 1.0);
-            let s = x.size(); // C×T×H×W
-            let (t, h, w) = (s[1], s[2] as u32, s[3] as u32);
-            let panels = [x.shallow_clone(), a.clamp(0.0, 1.0), magnified];
-            let to_u8 = |p: &Tensor| -> Vec<u8> {
-                Vec::<u8>::try_from(
-                    (p * 255.0)
-                        .round()
-                        .to_kind(Kind::Uint8)
-                        .permute([1, 2, 3, 0])
-                        .contiguous()
-                        .flatten(0, -1),
-                )
-                .unwrap_or_default()
-            };
-            let bytes: Vec<Vec<u8>> = panels.iter().map(to_u8).collect();
-            let gap = 2;
-            let width = 3 * w + 2 * gap;
-            let frames: Vec<RgbaImage> = (0..t as usize)
-                .map(|f| {
-                    let mut img =
-                        RgbaImage::from_pixel(width, h, image::Rgba([255, 255, 255, 255]));
-                    for (p, b) in bytes.iter().enumerate() {
-                        let x0 = p as u32 * (w + gap);
-                        for yy in 0..h {
-                            for xx in 0..w {
-                                let i =
-                                    ((f * h as usize + yy as usize) * w as usize + xx as usize) * 3;
-                                if let Some(px) = b.get(i..i + 3) {
-                                    img.put_pixel(
-                                        x0 + xx,
-                                        yy,
-                                        image::Rgba([px[0], px[1], px[2], 255]),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    img
-                })
-                .collect();
+            let frames = side_by_side(&clean.get(c), &adv.get(c).to_kind(Kind::Float));
             let path = dir.join(&ex.file);
-            let file = std::fs::File::create(&path)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let mut enc = GifEncoder::new_with_speed(file, 10);
-            enc.set_repeat(Repeat::Infinite)
-                .map_err(|e| e.to_string())?;
-            for img in &frames {
-                enc.encode_frame(Frame::from_parts(
-                    img.clone(),
-                    0,
-                    0,
-                    Delay::from_numer_denom_ms(150, 1),
-                ))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
+            gif(&frames, &path)?;
             written.push(path);
             // The same animation as MP4 (H.264, pixels enlarged 4× without
             // smoothing) when ffmpeg is there; the GIF alone otherwise.
@@ -222,6 +164,72 @@ pub fn examples(
     crate::runtime::models::save_tensors(&raw, &path)?;
     written.push(path);
     Ok(written)
+}
+
+/// One frame per time step of a clean clip `x` and its adversarial clip
+/// `a` (C×T×H×W): the two and the perturbation magnified (mid-grey = 0),
+/// side by side.
+fn side_by_side(x: &tch::Tensor, a: &tch::Tensor) -> Vec<image::RgbaImage> {
+    use image::RgbaImage;
+    use tch::{Kind, Tensor};
+    let delta = a - x;
+    let m = delta.abs().max().double_value(&[]).max(1e-12);
+    let magnified = (delta * (0.5 / m) + 0.5).clamp(0.0, 1.0);
+    let s = x.size(); // C×T×H×W
+    let (t, h, w) = (s[1], s[2] as u32, s[3] as u32);
+    let panels = [x.shallow_clone(), a.clamp(0.0, 1.0), magnified];
+    let to_u8 = |p: &Tensor| -> Vec<u8> {
+        Vec::<u8>::try_from(
+            (p * 255.0)
+                .round()
+                .to_kind(Kind::Uint8)
+                .permute([1, 2, 3, 0])
+                .contiguous()
+                .flatten(0, -1),
+        )
+        .unwrap_or_default()
+    };
+    let bytes: Vec<Vec<u8>> = panels.iter().map(to_u8).collect();
+    let gap = 2;
+    let width = 3 * w + 2 * gap;
+    (0..t as usize)
+        .map(|f| {
+            let mut img = RgbaImage::from_pixel(width, h, image::Rgba([255, 255, 255, 255]));
+            for (p, b) in bytes.iter().enumerate() {
+                let x0 = p as u32 * (w + gap);
+                for yy in 0..h {
+                    for xx in 0..w {
+                        let i = ((f * h as usize + yy as usize) * w as usize + xx as usize) * 3;
+                        if let Some(px) = b.get(i..i + 3) {
+                            img.put_pixel(x0 + xx, yy, image::Rgba([px[0], px[1], px[2], 255]));
+                        }
+                    }
+                }
+            }
+            img
+        })
+        .collect()
+}
+
+/// Writes frames as a looping GIF, 150 ms a frame.
+fn gif(frames: &[image::RgbaImage], path: &Path) -> Result<(), String> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    use image::{Delay, Frame};
+    let file =
+        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut enc = GifEncoder::new_with_speed(file, 10);
+    enc.set_repeat(Repeat::Infinite)
+        .map_err(|e| e.to_string())?;
+    for img in frames {
+        enc.encode_frame(Frame::from_parts(
+            img.clone(),
+            0,
+            0,
+            Delay::from_numer_denom_ms(150, 1),
+        ))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes RGBA frames as an MP4 (libx264, yuv420p, ~6.7 frames per second),

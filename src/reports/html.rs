@@ -5,7 +5,7 @@
 
 use super::{figure, plots, Grid, NodeResult};
 use crate::language::program::{Node, Program};
-use crate::results::{AnalysisResult, Row};
+use crate::results::{AnalysisResult, ClipRecord, Column, Row};
 use base64::Engine;
 use std::fmt::Write;
 
@@ -289,11 +289,29 @@ fn files_read(rows: &[super::inputs::FileRow]) -> String {
 /// label, successful attacks first; and its per-class accuracy behind a
 /// disclosure. Both from the per-clip records.
 fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i: usize) -> String {
-    let mut out = String::new();
     let Ok(seeds) = replicates.records(i) else {
-        return out;
+        return String::new();
     };
     let first = seeds.first().cloned().unwrap_or_default();
+    let mut out = example_figures(program, replicates, node, i, &first);
+    // Per-class accuracy over every seed's records.
+    let records: Vec<&ClipRecord> = seeds.iter().flatten().collect();
+    if !records.is_empty() {
+        out.push_str(&per_class(&records));
+    }
+    out
+}
+
+/// The example animations of an evaluation's `examples` reports, chosen
+/// from the first seed's records.
+fn example_figures(
+    program: &Program,
+    replicates: &super::Replicates,
+    node: &Node,
+    i: usize,
+    first: &[ClipRecord],
+) -> String {
+    let mut out = String::new();
     for r in program
         .reports
         .iter()
@@ -304,7 +322,7 @@ fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i
         else {
             continue;
         };
-        let picks = super::examples::chosen(&node.name, &keys, &first);
+        let picks = super::examples::chosen(&node.name, &keys, first);
         if picks.is_empty() {
             continue;
         }
@@ -314,16 +332,21 @@ fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i
             "<h4>Examples</h4><p class=\"note\">Each: the clean clip, the adversarial clip, and the perturbation magnified (mid-grey = 0); successful attacks first.</p><div class=\"examples\">"
         );
         for p in &picks {
+            let column = p.key.column.to_string();
+            let shown = match &p.key.column {
+                Column::Budget(eps) => format!("ε {eps}"),
+                c => c.to_string(),
+            };
             let _ = write!(
                 out,
                 "<figure class=\"example\"><img class=\"example\" src=\"{}/{}\" alt=\"{} at {}, clip {}\"><figcaption><code>{}</code> · {} · clip {}: true {} → predicted {}{}</figcaption></figure>",
                 escape(folder),
                 escape(&p.file),
-                escape(&p.model),
-                escape(&p.column),
+                escape(&p.key.model),
+                escape(&column),
                 p.clip,
-                escape(&p.model),
-                escape(&p.column.replace("eps", "ε ")),
+                escape(&p.key.model),
+                escape(&shown),
                 p.clip,
                 p.label,
                 p.predicted,
@@ -332,17 +355,18 @@ fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i
         }
         out.push_str("</div>");
     }
-    // Per-class accuracy over every seed's records.
-    let records: Vec<&crate::results::ClipRecord> = seeds.iter().flatten().collect();
-    if records.is_empty() {
-        return out;
-    }
-    let sweep = !records.iter().any(|r| r.attack == "none");
-    let column = |r: &crate::results::ClipRecord| {
+    out
+}
+
+/// Per-class accuracy of each model and column, behind a disclosure.
+fn per_class(records: &[&ClipRecord]) -> String {
+    let mut out = String::new();
+    let sweep = !records.iter().any(|r| r.attack.is_clean());
+    let column = |r: &ClipRecord| {
         if sweep {
             format!("ε = {}", super::tables::eps_label(r.eps))
         } else {
-            r.attack.clone()
+            r.attack.to_string()
         }
     };
     let mut columns: Vec<String> = Vec::new();
@@ -350,7 +374,7 @@ fn eval_extras(program: &Program, replicates: &super::Replicates, node: &Node, i
     let mut classes: std::collections::BTreeSet<i64> = Default::default();
     let mut cells: std::collections::HashMap<(String, String, i64), (u64, u64)> =
         Default::default();
-    for r in &records {
+    for r in records {
         let c = column(r);
         if !columns.contains(&c) {
             columns.push(c.clone());

@@ -269,7 +269,7 @@ pub fn test_claim(
     for (s, recs) in records.iter().enumerate() {
         let outcome = |model: &str| -> BTreeMap<u64, (bool, Option<&str>)> {
             recs.iter()
-                .filter(|r| r.model == model && r.attack == attack && r.eps == eps)
+                .filter(|r| r.model == model && r.attack.as_str() == attack && r.eps == eps)
                 .map(|r| (r.clip, (!r.fooled, r.video.as_deref())))
                 .collect()
         };

@@ -1,42 +1,30 @@
 //! The runtime stage: tensors on libtorch.
 //!
-//! | module | job |
+//! | room | job |
 //! |---|---|
-//! | [`lower`], [`spec`] | the checked program as typed node specs (the only reader of built-in names) |
-//! | [`exec`] | runs a lowered program node by node, with the [`cache`] |
-//! | [`data`], [`synthetic`], [`frames`] | clips: procedural, safetensors, UCF101/HMDB51 folders |
-//! | [`models`], [`resnet`] | C3D-small, 3D ResNets, ResNeXt-101, TorchScript |
-//! | [`pgd`], [`video_attacks`], [`attacks`] | the PGD core (FGSM, L∞, L2); patch, border, saliency, flicker; the attack enum over both |
-//! | [`train`], [`optim`] | standard, AT, CAT, AAT; SGD and Adam with checkpointed state |
-//! | [`precision`] | autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling |
-//! | [`generative`] | 3D APE-GAN's G and D, APE-GAN training and GAT |
+//! | [`lower`], [`spec`] | the checked program as typed node specs (the only reader of built-in names); [`lower::bounds`]: memory bounds before work |
+//! | [`exec`] | runs a lowered program node by node (build, training, evaluate, analyze, probe), with the [`cache`] (and its [`cache::lock`]) |
+//! | [`data`] | clips in batches: procedural ([`data::synthetic`]), safetensors, UCF101/HMDB51 frame folders and their splits ([`data::frames`]) |
+//! | [`models`] | the networks: C3D-small, 3D ResNets and ResNeXt-101 ([`models::resnet`]), 3D APE-GAN's G and D ([`models::ape_nets`]), TorchScript modules ([`models::torchscript`]); the layers they share |
+//! | [`attacks`] | one type per attack, each an [`attacks::AttackKind`], and the [`attacks::Attack`] enum over them: the PGD core ([`attacks::pgd`]: L∞, L2), [`attacks::fgsm`], [`attacks::apgd`], [`attacks::square`], the video attacks ([`attacks::masks`]: patch and border, [`attacks::saliency`], [`attacks::flicker`]), [`attacks::eot`] over a gradient attack, [`attacks::ensemble`] |
+//! | [`train`] | the loop over standard, AT, CAT, AAT (its checkpoint; [`train::methods`]: FGSM-RS, free AT, TRADES, MART); [`train::optim`]: SGD and Adam with checkpointed state; [`train::precision`]: autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling; [`train::generative`]: APE-GAN training and GAT |
+//! | [`eval`] | robustness tables (one record per clip) and their sanity flags ([`eval::sanity`]); [`eval::analysis`]: loss surface, step-size fit (the optimal α per ε), generalization gap |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
-//! | [`eval`] | robustness tables |
-//! | [`analysis`] | loss surface, step-size fit (the optimal α per ε) |
+//! | [`error`] | why a node stopped, as a type ([`error::NodeError`]): interrupted, I/O with its path, libtorch, or a failure in words |
+//! | [`device`], [`progress`], [`provenance`] | the device and threads; progress bars; the input files a cached result was computed from |
 
-pub mod analysis;
-pub mod ape_nets;
-pub mod apgd;
 pub mod attacks;
 pub mod cache;
 pub mod data;
 pub mod defenses;
 pub mod device;
+pub mod error;
 pub mod eval;
 pub mod exec;
-pub mod frames;
-pub mod generative;
 pub mod lower;
 pub mod models;
-pub mod optim;
-pub mod pgd;
-pub mod precision;
 pub mod progress;
 pub mod provenance;
-pub mod resnet;
 pub use crate::util::rng;
 pub mod spec;
-pub mod square;
-pub mod synthetic;
 pub mod train;
-pub mod video_attacks;

@@ -3,20 +3,122 @@
 //!
 //! Every choice word is an enum here and every argument a field: after
 //! lowering, no runtime code matches on a built-in's name or reads an
-//! argument by string. Node references are indices into `program.nodes`.
+//! argument by string. A node reference is typed by the kind it names
+//! ([`DataId`], [`ModelId`], [`TrainId`], …, PRQL's `ids.rs`): the lowering
+//! makes one only after it saw the node's kind, so the runtime reads the
+//! node's spec through [`Lowered`] without matching on its kind again.
 
 use super::attacks::{Attack, Pgd};
 use super::data::{FrameArgs, SyntheticArgs};
 use super::models::Arch;
-use super::optim::Rule;
+use super::train::optim::Rule;
 use crate::language::builtins::{Format, ReportMode};
 use crate::language::program::{Precision, RuleExpr};
 use crate::language::schedule::Schedule;
 use crate::results::Through;
 use std::path::PathBuf;
 
-/// A node, by its index in `program.nodes`.
+/// A node of any kind, by its index in `program.nodes` (cache keys, names,
+/// diagnostics).
 pub type NodeId = usize;
+
+/// Typed node references: the index of a node of one kind. Only the
+/// lowering makes them (after it saw the node's kind); a run refuses every
+/// node it reaches whose spec is invalid before any work, so a typed id
+/// always names a spec of its kind in [`Lowered`].
+macro_rules! node_ids {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(NodeId);
+
+        impl $name {
+            /// Made by the lowering only, for a node of this kind.
+            pub(super) fn new(i: NodeId) -> Self {
+                $name(i)
+            }
+            /// The node's index in `program.nodes`.
+            pub fn node(self) -> NodeId {
+                self.0
+            }
+        }
+
+        impl From<$name> for NodeId {
+            fn from(id: $name) -> NodeId {
+                id.0
+            }
+        }
+
+        impl PartialEq<NodeId> for $name {
+            fn eq(&self, i: &NodeId) -> bool {
+                self.0 == *i
+            }
+        }
+    )*};
+}
+
+node_ids! {
+    /// A `data` node.
+    DataId;
+    /// A `model` node (fresh weights).
+    ModelId;
+    /// A `train` node.
+    TrainId;
+    /// A `defense` node.
+    DefenseId;
+    /// An `ape_gan` defense: a trained generator G and discriminator D.
+    ApeId;
+    /// A `step_fit` analysis: a fitted line.
+    FitId;
+    /// An `eval` node.
+    EvalId;
+}
+
+/// A classifier: a model node's fresh network or a train node's trained one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClassifierId {
+    Model(ModelId),
+    Train(TrainId),
+}
+
+impl ClassifierId {
+    pub fn node(self) -> NodeId {
+        match self {
+            ClassifierId::Model(m) => m.node(),
+            ClassifierId::Train(t) => t.node(),
+        }
+    }
+}
+
+impl From<ClassifierId> for NodeId {
+    fn from(id: ClassifierId) -> NodeId {
+        id.node()
+    }
+}
+
+/// A frozen defense in front of a classifier: a `defense` node, or the
+/// generator G that a GAT `train` node trained with its classifier (on the
+/// G and D of the `ape_gan` defense `ape`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrontId {
+    Defense(DefenseId),
+    Generator { gat: TrainId, ape: ApeId },
+}
+
+impl FrontId {
+    pub fn node(self) -> NodeId {
+        match self {
+            FrontId::Defense(d) => d.node(),
+            FrontId::Generator { gat, .. } => gat.node(),
+        }
+    }
+}
+
+impl From<FrontId> for NodeId {
+    fn from(id: FrontId) -> NodeId {
+        id.node()
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitName {
@@ -46,7 +148,7 @@ impl SplitName {
 /// `ucf.test`
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitRef {
-    pub data: NodeId,
+    pub data: DataId,
     pub split: SplitName,
 }
 
@@ -54,8 +156,8 @@ pub struct SplitRef {
 /// (a model or train node).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelRef {
-    pub defenses: Vec<NodeId>,
-    pub model: NodeId,
+    pub defenses: Vec<DefenseId>,
+    pub model: ClassifierId,
     /// As written, `d1 >> d2 >> m`: the row label of an evaluation.
     pub label: String,
 }
@@ -79,7 +181,7 @@ pub enum DataSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Classes {
     Fixed(i64),
-    Of(NodeId),
+    Of(DataId),
     Unknown,
 }
 
@@ -105,12 +207,12 @@ pub struct AttackSpec {
 pub struct StepRule {
     pub expr: RuleExpr,
     /// (the name the rule uses, the fit node).
-    pub fits: Vec<(String, NodeId)>,
+    pub fits: Vec<(String, FitId)>,
 }
 
-/// The attack of each epoch.
+/// The attack of each epoch, as written.
 #[derive(Clone, Debug, PartialEq)]
-pub enum TrainSchedule {
+pub enum ScheduleSpec {
     /// Standard training: clean clips only.
     Clean,
     /// `budget …` (default: the attack's own ε, fixed).
@@ -131,7 +233,7 @@ pub struct Training {
     /// The training attack; `None` for standard training.
     pub attack: Option<AttackSpec>,
     pub alpha: Option<StepRule>,
-    pub schedule: TrainSchedule,
+    pub schedule: ScheduleSpec,
     /// The node's `precision:`, else the file's.
     pub precision: Precision,
 }
@@ -142,7 +244,7 @@ pub enum Learning {
     Adversarial,
     /// GAT (Eq. 14): G and D of `ape` trained with the classifier.
     Generative {
-        ape: NodeId,
+        ape: ApeId,
     },
 }
 
@@ -169,8 +271,8 @@ pub enum TrainLoss {
 pub struct TrainNode {
     pub learning: Learning,
     pub model: ModelRef,
-    pub data: NodeId,
-    pub preprocess: Option<NodeId>,
+    pub data: DataId,
+    pub preprocess: Option<DefenseId>,
     pub training: Training,
     pub method: Method,
     pub loss: TrainLoss,
@@ -178,7 +280,7 @@ pub struct TrainNode {
 
 #[derive(Clone, Debug)]
 pub struct ApeGanSpec {
-    pub data: NodeId,
+    pub data: DataId,
     pub width: i64,
     /// G outputs x + its map, clamped (HGD's residual), not the map itself.
     pub residual: bool,
@@ -240,7 +342,7 @@ pub enum AnalysisSpec {
         alphas: Vec<f64>,
     },
     /// Figure 4: a train node's metrics.
-    Gap { train: NodeId },
+    Gap { train: TrainId },
 }
 
 #[derive(Clone, Debug)]
@@ -274,7 +376,7 @@ pub struct ReportSpec {
 /// records compared are the two rows' clips under `attack` at `eps`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimSpec {
-    pub eval: NodeId,
+    pub eval: EvalId,
     pub claim: crate::language::program::Claim,
     /// The column's name in the records (the sweep's attack, or the
     /// `attacks each` entry; `none` for the clean column).
@@ -310,4 +412,33 @@ pub struct Lowered {
     /// What runs but is likely not what was meant (`tiny_budget`): `advp
     /// check` and `advp run` show them.
     pub warnings: Vec<(NodeId, crate::language::diagnostic::Diagnostic)>,
+}
+
+/// A node's spec by its typed id. The lowering made the id for a node of
+/// this kind, and a run reaches no node whose spec is invalid (`Runner`'s
+/// preflight), so a mismatch is a bug in advp: it panics, and the run
+/// reports the panic as the node's failure.
+macro_rules! specs_by_id {
+    ($($name:ident($id:ty) -> $out:ty, $kind:literal: $pat:pat => $v:ident;)*) => {
+        impl Lowered {$(
+            #[doc = concat!("The spec of ", $kind, " by its id.")]
+            pub fn $name(&self, id: $id) -> &$out {
+                match &self.nodes[id.0] {
+                    $pat => $v,
+                    other => panic!(
+                        "advp bug: node {} is used as {}, and its spec is {other:?}",
+                        id.0, $kind
+                    ),
+                }
+            }
+        )*}
+    };
+}
+
+specs_by_id! {
+    data(DataId) -> DataSpec, "data": NodeSpec::Data(d) => d;
+    model(ModelId) -> ModelNode, "a model": NodeSpec::Model(m) => m;
+    train(TrainId) -> TrainNode, "a train node": NodeSpec::Train(t) => t;
+    defense(DefenseId) -> DefenseSpec, "a defense": NodeSpec::Defense(d) => d;
+    ape(ApeId) -> ApeGanSpec, "an `ape_gan` defense": NodeSpec::Defense(DefenseSpec::ApeGan(a)) => a;
 }

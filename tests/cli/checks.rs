@@ -1,5 +1,6 @@
 //! What passes `advp check` runs, and what cannot run is refused before any
-//! work with a fix: AutoAttack on few classes, a missing ffmpeg.
+//! work with a fix: AutoAttack on few classes, a missing ffmpeg, a shape
+//! mismatch, sizes that cannot fit, a missing data or weights file.
 
 use super::*;
 
@@ -125,4 +126,96 @@ fn a_step_fit_without_attack_or_alpha_checks_and_runs() {
         Some(32),
         "the default grid 0.25..8 step 0.25: {v:#}"
     );
+}
+
+#[test]
+fn a_shape_mismatch_fails_before_any_training() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 4, frames: 4, size: 16, train: 16, test: 8, val: 4)\nmodel net = c3d_small(classes: 7, width: 4)\ntrain t = standard(net, d, epochs: 1)\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("advp::run::shape_mismatch"), "{err}");
+    assert!(err.contains("4 classes"), "{err}");
+    assert!(!err.contains("epoch 1/1"), "{err}");
+}
+
+#[test]
+fn sizes_that_cannot_fit_are_refused_before_any_work() {
+    // Once: `test: 1e9` or `frames: 512, size: 1024` passed `advp check` and
+    // aborted the run in an allocation (rc 134).
+    let r = Run::new();
+    r.write(
+        "big.advp",
+        "data d = synthetic(classes: 4, test: 1000000000)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d, epochs: 1)\n",
+    );
+    r.write(
+        "wide.advp",
+        "data d = synthetic(classes: 4, frames: 512, size: 1024, train: 8, test: 8, val: 2)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d, epochs: 1, batch: 32)\n",
+    );
+    for (file, want) in [
+        ("big.advp", "held-out and test clips"),
+        // `batch: 32` over 8 training clips loads 8 at a time.
+        ("wide.advp", "a batch of 8 clips"),
+    ] {
+        let o = r.advp(&["check", file]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        let err = words(&stderr(&o));
+        assert!(err.contains("advp::run::too_large"), "{file}: {err}");
+        assert!(err.contains(want), "{file}: {err}");
+        let o = r.advp(&["run", file, "--quiet"]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        assert!(
+            !r.dir.path().join(".advp/cache").exists(),
+            "{file}: nothing ran"
+        );
+    }
+    // The bound is the machine's memory, or ADVP_MAX_MEMORY.
+    r.write("small.advp", "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d)\n");
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["check", "small.advp"])
+        .current_dir(r.dir.path())
+        .env("ADVP_MAX_MEMORY", "1M")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ADVP_MAX_MEMORY"), "{}", stderr(&o));
+    assert!(r.advp(&["check", "small.advp"]).status.success());
+}
+
+#[test]
+fn check_warns_about_a_missing_data_or_weights_file_and_run_refuses_it() {
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = tensors(path: \"clips.safetensors\")\n\
+         model net = c3d_small(classes: 3, width: 2)\n\
+         eval e = robustness([net], d.test) {\n  budget sweep [0]\n}\n",
+    );
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(
+        o.status.success(),
+        "a warning fails nothing: {}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("1 warning"), "{}", stdout(&o));
+    let err = words(&stderr(&o));
+    assert!(err.contains("advp::check::missing_file"), "{err}");
+    assert!(err.contains("clips.safetensors does not exist"), "{err}");
+    let o = r.advp(&["check", "p.advp", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["diagnostics"][0]["severity"], "warning");
+    assert_eq!(v["diagnostics"][0]["code"], "advp::check::missing_file");
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Once the file is there the warning is gone.
+    r.write("clips.safetensors", "");
+    let o = r.advp(&["check", "p.advp"]);
+    assert!(o.status.success());
+    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("missing_file"), "{}", stderr(&o));
 }

@@ -220,3 +220,175 @@ fn a_file_name_with_control_characters_is_shown_escaped() {
         stderr(&o)
     );
 }
+
+fn slurm_up() -> bool {
+    Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
+#[test]
+fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
+    if !slurm_up() {
+        skip(
+            "slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted",
+            "no Slurm cluster answers `sinfo` (`eval \"$(./scripts/slurm-local start)\"` starts one)",
+        );
+        return;
+    }
+    let r = Run::new();
+    r.write("p.advp", &PARALLEL.replace("epochs: 3", "epochs: 8"));
+    let local8 = Run::new();
+    local8.write("p.advp", &PARALLEL.replace("epochs: 3", "epochs: 8"));
+    let o = local8.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Submit; cancel `b`'s job once it has a checkpoint.
+    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--executor", "slurm", "--out", "out"])
+        .current_dir(r.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let record = r.dir.path().join(".advp/slurm/p/jobs.json");
+    let start = std::time::Instant::now();
+    let job_b = loop {
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "no checkpoint of `b` appeared"
+        );
+        if has_checkpoint(&r, Some("b"), &[1]) {
+            let v: serde_json::Value = serde_json::from_slice(&read(&record)).unwrap();
+            break v["b"]["job"].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(Command::new("scancel")
+        .arg(&job_b)
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("b: job") && err.contains("CANCELLED"), "{err}");
+    // `advp status` shows what happened to each node.
+    let o = r.advp(&["status", "p.advp"]);
+    let st = stdout(&o);
+    assert!(st.contains("cached"), "{st}");
+    assert!(st.contains("failed (job"), "{st}");
+
+    // Run again: only what is missing is submitted; `b` resumes from its checkpoint.
+    let o = r.advp(&["run", "p.advp", "--executor", "slurm", "--out", "out"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("a: submitted"), "a was cached: {err}");
+    let log = std::fs::read_dir(r.dir.path().join(".advp/slurm/p/logs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("b-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(log.contains("resuming from the checkpoint"), "{log}");
+    assert_eq!(rows_in(local8.dir.path()), rows_in(r.dir.path()));
+    let o = r.advp(&["status", "p.advp"]);
+    assert!(!stdout(&o).contains("failed"), "{}", stdout(&o));
+}
+
+/// The trained weights of the one train node in a cache folder.
+fn weights_in(cache: &Path) -> Vec<u8> {
+    let mut found: Vec<Vec<u8>> = std::fs::read_dir(cache)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("weights.safetensors")).ok())
+        .collect();
+    assert_eq!(found.len(), 1, "one trained node in {}", cache.display());
+    found.pop().unwrap()
+}
+
+#[test]
+fn slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long_job() {
+    if !slurm_up() {
+        skip(
+            "slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long_job",
+            "no Slurm cluster answers `sinfo` (`eval \"$(./scripts/slurm-local start)\"` starts one)",
+        );
+        return;
+    }
+    // A one-minute time limit and a warning 55 s before it: Slurm signals the
+    // job from 5 s on, when its periodic check comes (up to about half a
+    // minute later), and every allocation is cut short the same way. The
+    // training takes longer than that (about 45 s of epochs), so the first
+    // allocation is always cut.
+    let text = "data d = synthetic(classes: 4, frames: 8, size: 32, train: 320, test: 16, val: 8)\n\
+        model net = c3d_small(classes: 4, width: 8)\n\
+        train t = standard(net, d, epochs: 40, batch: 16) {\n  resources { time: \"00:01:00\" }\n}\n";
+    let one = Run::new();
+    one.write("p.advp", text);
+    let o = one.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = Run::new();
+    r.write("p.advp", text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args([
+            "run",
+            "p.advp",
+            "--executor",
+            "slurm",
+            "--signal-before",
+            "55",
+        ])
+        .current_dir(r.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = r.dir.path().join(".advp/slurm/p/logs");
+    let log = || {
+        std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    };
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed().as_secs() < 400,
+            "the job never finished:\n{}",
+            log()
+        );
+        // Slurm holds a requeued job back for about two minutes; the test
+        // lets it start again at once (what a cluster does later by itself).
+        if log().contains("is requeued") {
+            let record = r.dir.path().join(".advp/slurm/p/jobs.json");
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&read(&record)) {
+                if let Some(job) = v["t"]["job"].as_str() {
+                    let _ = Command::new("scontrol")
+                        .args(["update", &format!("JobId={job}"), "StartTime=now"])
+                        .output();
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}\n{}", log());
+    let log = words(&log());
+    assert!(
+        log.contains("is requeued and resumes from the checkpoint"),
+        "{log}"
+    );
+    assert!(
+        log.contains("t: resuming from the checkpoint at epoch"),
+        "{log}"
+    );
+    // Split over allocations, the training ends bit for bit as one run did.
+    assert!(
+        weights_in(&r.dir.path().join(".advp/cache"))
+            == weights_in(&one.dir.path().join(".advp/cache")),
+        "the requeued training differs from one uninterrupted run"
+    );
+}

@@ -37,6 +37,25 @@ fn running(r: &Run, name: &str, since: std::time::SystemTime) -> bool {
 }
 
 /// Waits up to `limit` for the child; kills it (and fails) past that.
+/// Waits until process `pid` catches SIGTERM (its handler is installed:
+/// bit 15 of `SigCgt` in `/proc/PID/status`), at most `limit`.
+fn handles_sigterm(pid: u32, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (15 - 1)) != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("advp did not install its SIGTERM handler within {limit:?}");
+}
+
 fn wait_at_most(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
     let t0 = Instant::now();
     loop {
@@ -493,7 +512,10 @@ fn sigterm_stops_a_run_while_it_hashes_a_large_input() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // The signal goes once advp handles it (on a loaded machine loading
+    // libtorch alone can take longer than any fixed wait), while it hashes.
+    handles_sigterm(child.id(), Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

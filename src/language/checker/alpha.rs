@@ -4,7 +4,6 @@
 use super::errors::CheckError;
 use super::Checker;
 use crate::language::ast::{Block, DeclKind};
-use crate::language::builtins;
 use crate::language::program::{StmtValue, Value};
 use crate::language::source::FileId;
 use std::collections::BTreeMap;
@@ -16,9 +15,8 @@ impl<'a> Checker<'a> {
     pub(super) fn check_alpha(
         &mut self,
         kind: DeclKind,
-        builtin: &str,
         args: &BTreeMap<String, Value>,
-        stmts: &BTreeMap<String, StmtValue>,
+        (stmts, defaults): (&BTreeMap<String, StmtValue>, &BTreeMap<String, StmtValue>),
         block: &Block,
         file: FileId,
     ) {
@@ -37,9 +35,9 @@ impl<'a> Checker<'a> {
         else {
             return;
         };
-        let default_attack = || {
-            let text = builtins::lookup(builtin)?.stmt("attack")?.default?;
-            super::resolve_default(builtins::Ty::Attack, text)
+        let default_attack = || match defaults.get("attack") {
+            Some(StmtValue::Setting { value, .. }) => Some(value.clone()),
+            _ => None,
         };
         for eps in alpha_budgets(kind, args, stmts, default_attack) {
             let Some(alpha) = rule.eval(eps, &|_| None) else {

@@ -352,6 +352,17 @@ pub(super) enum CheckError<'e> {
         name: &'e str,
         nodes: Option<usize>,
     },
+    // ---- masks against the frames
+    /// A `frame_border` ratio that cannot be drawn on `size`×`size` frames
+    /// (`why` from `geometry::border_thickness`; `min`: a one-pixel border).
+    BorderDoesNotFit {
+        node: &'e str,
+        ratio: f64,
+        data: &'e str,
+        size: i64,
+        why: String,
+        min: f64,
+    },
 }
 
 /// Why a report path is refused.

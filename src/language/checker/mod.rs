@@ -4,7 +4,8 @@
 //! collecting declarations (`collect`), profiles and `--set` (`profiles`), settings
 //! (`settings`), presets and cycles (`presets`), calls and argument binding (`binding`),
 //! argument values (`values`), references to other nodes (`references`), step-size
-//! rules (`rules`), block statements (`statements`) and reports (`reports`).
+//! rules (`rules`), block statements (`statements`), reports (`reports`) and the
+//! masked attacks against the data's frames (`masks`, after the rest).
 //!
 //! Every error is a `CheckError` (`errors`): a kind and its facts. Its code, message,
 //! label and help are written once, in `wording`, and "did you mean" hints come from
@@ -15,6 +16,7 @@ mod binding;
 mod claims;
 mod collect;
 mod errors;
+mod masks;
 mod presets;
 mod profiles;
 mod references;
@@ -73,7 +75,7 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
     drop(c);
     if errors.is_empty() {
         if let Some(p) = &program {
-            errors.extend(super::geometry::check_masks(p));
+            errors.extend(masks::check_masks(p));
             errors.extend(super::classes::check(p));
         }
     }
@@ -88,22 +90,21 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
     }
 }
 
-/// A default of the built-in table written in `.advp` syntax (a statement's
-/// default such as an evaluation's `pgd`), resolved exactly as the checker
-/// resolves an argument's default: the value a user writing it would get.
-pub fn resolve_default(ty: crate::language::builtins::Ty, text: &'static str) -> Option<Value> {
+/// The statement defaults of built-in `b` as the checker fills them in a
+/// node whose block leaves them out, and what the checker said (for tests
+/// of the table).
+#[cfg(test)]
+pub(crate) fn statement_defaults(
+    b: &'static Builtin,
+) -> (
+    BTreeMap<String, crate::language::program::StmtValue>,
+    Vec<Diagnostic>,
+) {
     let loaded = crate::language::loader::load_source("<defaults>", None, String::new());
     let mut sources = loaded.sources.clone();
     let mut c = Checker::new(&loaded, &mut sources);
-    let p = crate::language::builtins::Param {
-        name: "default",
-        ty,
-        default: crate::language::builtins::Default::Required,
-        range: None,
-        doc: "",
-    };
-    let v = c.default_value(&p, text);
-    v.filter(|_| c.errors.is_empty())
+    let defaults = c.stmt_defaults(b, &BTreeMap::new());
+    (defaults, c.errors)
 }
 
 pub fn profiles_of(loaded: &Loaded) -> Vec<String> {

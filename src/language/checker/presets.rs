@@ -31,12 +31,17 @@ impl<'a> Checker<'a> {
         };
         let mut deps = std::mem::take(&mut self.deps);
         self.claims.clear();
-        let stmts = match (&e.decl.block, builtins::lookup(&builtin)) {
+        let table = builtins::lookup(&builtin);
+        let stmts = match (&e.decl.block, table) {
             (Some(block), Some(b)) => self.resolve_stmts(b, block, e.file),
             _ => BTreeMap::new(),
         };
+        let defaults = match table {
+            Some(b) => self.stmt_defaults(b, &stmts),
+            None => BTreeMap::new(),
+        };
         if let Some(block) = &e.decl.block {
-            self.check_alpha(e.decl.kind, &builtin, &args, &stmts, block, e.file);
+            self.check_alpha(e.decl.kind, &args, (&stmts, &defaults), block, e.file);
         }
         let claims = std::mem::take(&mut self.claims);
         if let (Some(block), false) = (&e.decl.block, claims.is_empty()) {
@@ -57,6 +62,7 @@ impl<'a> Checker<'a> {
             builtin,
             args,
             stmts,
+            defaults,
             claims,
             deps,
             file: e.file,

@@ -65,6 +65,42 @@ impl<'a> Checker<'a> {
         out
     }
 
+    /// The table's defaults of the statements `written` leaves out (an
+    /// evaluation's `attack pgd`, a fit's `alpha grid 0.25..8 step 0.25`),
+    /// resolved exactly as an argument's default is: the value a user
+    /// writing the statement would get.
+    pub(super) fn stmt_defaults(
+        &mut self,
+        b: &'static Builtin,
+        written: &BTreeMap<String, prog::StmtValue>,
+    ) -> BTreeMap<String, prog::StmtValue> {
+        let mut out = BTreeMap::new();
+        for s in b.stmts {
+            let Some(text) = s.default.filter(|_| !written.contains_key(s.key)) else {
+                continue;
+            };
+            let (ty, grid, text) = match (s.value, text.strip_prefix("grid ")) {
+                (builtins::StmtValue::Attack, None) => (Ty::Attack, false, text),
+                // An analysis' axis: `grid 0.25..8 step 0.25`, its numbers.
+                (builtins::StmtValue::Alpha, Some(range)) => (Ty::Numbers, true, range),
+                // No other statement has a default (a test of the table's
+                // defaults keeps it so): the lowering refuses the node.
+                _ => continue,
+            };
+            let p = builtins::Param {
+                name: "default",
+                ty,
+                default: builtins::Default::Required,
+                range: None,
+                doc: "",
+            };
+            if let Some(value) = self.default_value(&p, text) {
+                out.insert(s.key.to_string(), prog::StmtValue::Setting { grid, value });
+            }
+        }
+        out
+    }
+
     pub(super) fn stmt(
         &mut self,
         spec: &'static StmtSpec,

@@ -678,6 +678,14 @@ impl CheckError<'_> {
                     "write the step size with fewer rules in between, e.g. `rule r = 0.2 * (eps + 1)`".into(),
                 ),
             },
+            E::BorderDoesNotFit { node, ratio, data, size, why, min } => (
+                Code::OutOfRange,
+                format!("`{node}` runs `frame_border(ratio: {ratio})` on `{data}`: {why}"),
+                format!("`{data}` has {size}×{size} frames"),
+                format!(
+                    "a one-pixel border of a {size}×{size} frame covers {min:.4} of it: use `ratio` ≥ {min:.4}, or larger frames"
+                ),
+            ),
         };
         Wording {
             code,

@@ -4,27 +4,26 @@
 use super::{RunError, Runner};
 use crate::language::diagnostic::Code;
 use crate::results::FitResult;
+use crate::runtime::data::frames;
 use crate::runtime::data::{self, Dataset};
 use crate::runtime::defenses::Defense;
-use crate::runtime::frames;
 use crate::runtime::models::{self, Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{
-    Classes, DataSpec, DefenseSpec, Learning, NodeId, NodeSpec, SplitName, StepRule,
+    ApeGanSpec, Classes, ClassifierId, DataId, DataSpec, DefenseSpec, FrontId, Learning, ModelId,
+    ModelRef, NodeId, SplitName, StepRule, TrainNode,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
 impl Runner<'_> {
-    pub(super) fn dataset(&mut self, i: NodeId) -> Result<Rc<Dataset>, RunError> {
-        if let Some(d) = self.data.get(&i) {
+    pub(super) fn dataset(&mut self, id: DataId) -> Result<Rc<Dataset>, RunError> {
+        if let Some(d) = self.data.get(&id) {
             return Ok(d.clone());
         }
-        let NodeSpec::Data(spec) = self.spec(i).clone() else {
-            return Err(self.fail(i, format!("`{}` is not data", self.program.nodes[i].name)));
-        };
-        let d = match &spec {
+        let i = id.node();
+        let d = match self.lowered.data(id) {
             DataSpec::Synthetic(args) => Ok(data::synthetic(args)),
             DataSpec::Tensors { path, val } => data::tensors(path, *val),
             DataSpec::Frames { args, root } => {
@@ -46,7 +45,7 @@ impl Runner<'_> {
             }
         }
         let d = Rc::new(d);
-        self.data.insert(i, d.clone());
+        self.data.insert(id, d.clone());
         Ok(d)
     }
 
@@ -56,16 +55,16 @@ impl Runner<'_> {
     pub(super) fn refuse_empty_split(
         &self,
         node: NodeId,
-        d: NodeId,
+        d: DataId,
         split: SplitName,
         data: &Dataset,
     ) -> Result<(), RunError> {
         if !data.split(split.as_str()).is_empty() {
             return Ok(());
         }
-        let name = &self.program.nodes[d].name;
-        let source = match self.spec(d) {
-            NodeSpec::Data(DataSpec::Tensors { path, val }) => match split {
+        let name = &self.program.nodes[d.node()].name;
+        let source = match self.lowered.data(d) {
+            DataSpec::Tensors { path, val } => match split {
                 SplitName::Test => format!("`x_test` in {} holds no clips", path.display()),
                 SplitName::Val => format!(
                     "`val: {val}` holds out no clip of `x` in {}",
@@ -73,7 +72,7 @@ impl Runner<'_> {
                 ),
                 SplitName::Train => format!("`x` in {} leaves no training clip", path.display()),
             },
-            NodeSpec::Data(DataSpec::Frames { args, root }) => {
+            DataSpec::Frames { args, root } => {
                 let list = match (args.kind, split) {
                     (frames::Kind::Ucf101, SplitName::Test) => {
                         format!("testlist{:02}.txt", args.split)
@@ -83,7 +82,7 @@ impl Runner<'_> {
                 };
                 format!("the split list {list} under {root} lists no video for it")
             }
-            _ => format!("`{name}` was given no {} clips", split.as_str()),
+            DataSpec::Synthetic(_) => format!("`{name}` was given no {} clips", split.as_str()),
         };
         Err(RunError::Diagnostics(vec![self.diag(
             node,
@@ -93,14 +92,9 @@ impl Runner<'_> {
         )]))
     }
 
-    /// The model node `i` describes, its class count read off data if needed.
-    fn model_spec(&mut self, i: NodeId) -> Result<ModelSpec, RunError> {
-        let NodeSpec::Model(m) = self.spec(i).clone() else {
-            return Err(self.fail(
-                i,
-                format!("`{}` is not a model", self.program.nodes[i].name),
-            ));
-        };
+    /// The model node `m` describes, its class count read off data if needed.
+    fn model_spec(&mut self, m: ModelId) -> Result<ModelSpec, RunError> {
+        let m = self.lowered.model(m).clone();
         let classes = match m.classes {
             Classes::Fixed(c) => c,
             Classes::Of(d) => self.dataset(d)?.classes,
@@ -113,39 +107,41 @@ impl Runner<'_> {
         })
     }
 
-    /// A ready classifier for node `i`: a model node (fresh, seeded by its name)
-    /// or a finished train node (its weights from the cache).
-    pub(super) fn net(&mut self, i: NodeId, for_node: NodeId) -> Result<Net, RunError> {
-        let n = &self.program.nodes[i];
-        match self.spec(i) {
-            NodeSpec::Model(_) => {
-                let spec = self.model_spec(i)?;
-                tch::manual_seed(mix(&[self.program.settings.seed, hash_str(&n.name)]) as i64);
+    /// A ready classifier: a model node's (fresh, seeded by its name) or a
+    /// finished train node's (its weights from the cache).
+    pub(super) fn net(&mut self, c: ClassifierId, for_node: NodeId) -> Result<Net, RunError> {
+        match c {
+            ClassifierId::Model(m) => {
+                let spec = self.model_spec(m)?;
+                let name = &self.program.nodes[m.node()].name;
+                tch::manual_seed(mix(&[self.program.settings.seed, hash_str(name)]) as i64);
                 let mut net =
                     Net::build(&spec, self.opts.device).map_err(|e| self.fail(for_node, e))?;
                 net.precision = self.program.settings.precision;
                 Ok(net)
             }
-            NodeSpec::Train(t) => {
-                let model = t.model.model;
+            ClassifierId::Train(t) => {
+                let model = self.lowered.train(t).model.model;
                 let mut net = self.net(model, for_node)?;
-                let weights = self.cache.done(&self.keys[i]).join("weights.safetensors");
+                let weights = self
+                    .cache
+                    .done(&self.keys[t.node()])
+                    .join("weights.safetensors");
                 net.load_trained(&weights, self.opts.device)
                     .map_err(|e| self.fail(for_node, e))?;
                 Ok(net)
             }
-            _ => Err(self.fail(for_node, format!("`{}` is not a model", n.name))),
         }
     }
 
-    /// The SHA-256 of the file that holds node `i`'s weights, if any: a
+    /// The SHA-256 of the file that holds a classifier's weights, if any: a
     /// trained model's weights in the cache (its module beside them for
     /// TorchScript), from the entry's manifest; a `torchscript` module or
     /// `pretrained` weights, hashed.
-    pub(super) fn weights_sha256(&mut self, i: NodeId) -> Option<String> {
-        match self.spec(i) {
-            NodeSpec::Train(_) => {
-                let dir = self.cache.done(&self.keys[i]);
+    pub(super) fn weights_sha256(&mut self, c: ClassifierId) -> Option<String> {
+        match c {
+            ClassifierId::Train(t) => {
+                let dir = self.cache.done(&self.keys[t.node()]);
                 let file = if dir.join("weights.module.pt").exists() {
                     "weights.module.pt"
                 } else {
@@ -154,57 +150,62 @@ impl Runner<'_> {
                 crate::runtime::cache::manifest_sha256(&dir, file)
                     .or_else(|| crate::runtime::cache::sha256_file(&dir.join(file)).ok())
             }
-            NodeSpec::Model(_) => {
-                let spec = self.model_spec(i).ok()?;
+            ClassifierId::Model(m) => {
+                let spec = self.model_spec(m).ok()?;
                 let path = match spec.arch {
                     crate::runtime::models::Arch::TorchScript { path } => path,
                     _ => spec.pretrained?,
                 };
                 crate::runtime::cache::sha256_file(&path).ok()
             }
-            _ => None,
         }
     }
 
-    /// The frozen defenses in front of node `i`'s classifier, in the order they
-    /// run: a train node's `preprocess`, its `d >> model` defenses, then those of
+    /// The frozen defenses in front of a classifier, in the order they run:
+    /// a train node's `preprocess`, its `d >> model` defenses, then those of
     /// the model it started from (a train node's preprocessing stays with its
     /// weights when it is evaluated or trained further).
-    pub(super) fn front(&self, i: NodeId) -> Vec<NodeId> {
-        let NodeSpec::Train(t) = self.spec(i) else {
+    pub(super) fn front(&self, c: ClassifierId) -> Vec<FrontId> {
+        let ClassifierId::Train(gat) = c else {
             return Vec::new();
         };
+        let t = self.lowered.train(gat);
         // GAT's own generator runs first; then what its classifier saw.
         let mut ids = match t.learning {
-            Learning::Generative { .. } => vec![i],
+            Learning::Generative { ape } => vec![FrontId::Generator { gat, ape }],
             _ => Vec::new(),
         };
-        ids.extend(self.input_front(i));
+        ids.extend(self.input_front(t));
         ids
     }
 
     /// The frozen defenses a train node's classifier is trained behind.
-    pub(super) fn input_front(&self, i: NodeId) -> Vec<NodeId> {
-        let NodeSpec::Train(t) = self.spec(i) else {
-            return Vec::new();
-        };
-        let mut ids: Vec<NodeId> = t.preprocess.into_iter().collect();
-        ids.extend(&t.model.defenses);
+    pub(super) fn input_front(&self, t: &TrainNode) -> Vec<FrontId> {
+        let mut ids: Vec<FrontId> = t.preprocess.into_iter().map(FrontId::Defense).collect();
+        ids.extend(t.model.defenses.iter().copied().map(FrontId::Defense));
         ids.extend(self.front(t.model.model));
         ids
     }
 
+    /// The defenses in front of a model reference's classifier: the written
+    /// ones (`d >> m`), then those the classifier was trained behind.
+    pub(super) fn model_front(&self, m: &ModelRef) -> Vec<FrontId> {
+        let mut ids: Vec<FrontId> = m.defenses.iter().copied().map(FrontId::Defense).collect();
+        ids.extend(self.front(m.model));
+        ids
+    }
+
     /// The names of defense nodes, in order (what a result records).
-    pub(super) fn names(&self, ids: &[NodeId]) -> Vec<String> {
+    pub(super) fn names(&self, ids: &[FrontId]) -> Vec<String> {
         ids.iter()
-            .map(|&d| self.program.nodes[d].name.clone())
+            .map(|d| self.program.nodes[d.node()].name.clone())
             .collect()
     }
 
     /// The defenses given, built (trained ones are computed first if needed).
     pub(super) fn defenses(
         &mut self,
-        ids: &[NodeId],
+        ids: &[FrontId],
         for_node: NodeId,
     ) -> Result<Vec<Defense>, RunError> {
         ids.iter()
@@ -215,30 +216,17 @@ impl Runner<'_> {
             .collect()
     }
 
-    /// The APE-GAN node whose G and D node `d` holds: an `ape_gan` defense
-    /// itself, or the `ape` of a GAT node.
-    fn ape_of(&self, d: NodeId) -> NodeId {
-        match self.spec(d) {
-            NodeSpec::Train(t) => match t.learning {
-                Learning::Generative { ape } => ape,
-                _ => d,
-            },
-            _ => d,
-        }
-    }
-
-    /// A trained APE-GAN generator (of an `ape_gan` defense or a GAT node), or
-    /// its discriminator for clips of T×H×W = `discriminator_for`.
+    /// A trained APE-GAN generator of the shape `ape` gives, from the cache
+    /// entry of node `weights` (the `ape_gan` defense itself, or a GAT node
+    /// that trained it further), or its discriminator for clips of T×H×W =
+    /// `discriminator_for`.
     pub(super) fn generator(
         &self,
-        d: NodeId,
+        ape: &ApeGanSpec,
+        weights: NodeId,
         for_node: NodeId,
         discriminator_for: Option<[i64; 3]>,
     ) -> Result<Net, RunError> {
-        let NodeSpec::Defense(DefenseSpec::ApeGan(ape)) = self.spec(self.ape_of(d)) else {
-            let name = &self.program.nodes[d].name;
-            return Err(self.fail(for_node, format!("`{name}` has no trained generator")));
-        };
         let width = ape.width;
         let arch = match discriminator_for {
             Some(shape) => Arch::ApeDiscriminator { width, shape },
@@ -258,29 +246,28 @@ impl Runner<'_> {
             Some(_) => "discriminator.safetensors",
             None => "generator.safetensors",
         };
-        let path = self.cache.done(&self.keys[d]).join(file);
+        let path = self.cache.done(&self.keys[weights]).join(file);
         let named = tch::Tensor::read_safetensors(&path)
             .map_err(|e| self.fail(for_node, format!("cannot read {}: {e}", path.display())))?;
         net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
         Ok(net)
     }
 
-    fn defense(&self, d: NodeId, for_node: NodeId) -> Result<Defense, RunError> {
-        match self.spec(d) {
-            NodeSpec::Defense(DefenseSpec::VideoCompression { crf }) => {
-                crate::runtime::defenses::ffmpeg().map_err(|e| self.fail(for_node, e))?;
-                Ok(Defense::VideoCompression { crf: *crf })
+    fn defense(&self, d: FrontId, for_node: NodeId) -> Result<Defense, RunError> {
+        let mut g = match d {
+            FrontId::Defense(id) => match self.lowered.defense(id) {
+                DefenseSpec::VideoCompression { crf } => {
+                    crate::runtime::defenses::ffmpeg().map_err(|e| self.fail(for_node, e))?;
+                    return Ok(Defense::VideoCompression { crf: *crf });
+                }
+                DefenseSpec::ApeGan(ape) => self.generator(ape, id.node(), for_node, None)?,
+            },
+            FrontId::Generator { gat, ape } => {
+                self.generator(self.lowered.ape(ape), gat.node(), for_node, None)?
             }
-            NodeSpec::Defense(DefenseSpec::ApeGan(_)) | NodeSpec::Train(_) => {
-                let mut g = self.generator(d, for_node, None)?;
-                g.vs.freeze();
-                Ok(Defense::Generator(Rc::new(g)))
-            }
-            _ => Err(self.fail(
-                for_node,
-                format!("`{}` is not a defense", self.program.nodes[d].name),
-            )),
-        }
+        };
+        g.vs.freeze();
+        Ok(Defense::Generator(Rc::new(g)))
     }
 
     /// The node's working folder in the cache (kept across runs for resuming), described.
@@ -320,7 +307,7 @@ impl Runner<'_> {
         let mut fits = BTreeMap::new();
         for (name, f) in rule.iter().flat_map(|r| r.fits.iter()) {
             self.ensure_done(*f)?;
-            let path = self.cache.done(&self.keys[*f]).join("result.json");
+            let path = self.cache.done(&self.keys[f.node()]).join("result.json");
             let fit: FitResult = crate::results::read_json(&path)
                 .map_err(|e| self.fail(i, format!("cannot read the fit of `{name}`: {e}")))?;
             fits.insert(name.clone(), (fit.a, fit.b));

@@ -11,23 +11,24 @@
 //! |---|---|
 //! | `mod.rs` | the [`Runner`]: targets, preflight, the cache, the node loop |
 //! | `build.rs` | data, networks and defenses from their specs |
-//! | `train.rs` | train nodes and trained defenses |
-//! | `eval.rs` | robustness evaluations |
-//! | `analysis.rs` | loss surface, step fit, generalization gap |
+//! | `training.rs` | train nodes and trained defenses |
+//! | `evaluate.rs` | robustness evaluations |
+//! | `analyze.rs` | loss surface, step fit, generalization gap |
 
-mod analysis;
+mod analyze;
 mod build;
-mod eval;
+mod evaluate;
 mod inputs;
 mod probe;
 mod tools;
-mod train;
+mod training;
 
 use super::cache::{self, Cache};
 use super::data::Dataset;
+use super::error::NodeError;
 use super::lower;
 use super::progress::Progress;
-use super::spec::{AnalysisSpec, Lowered, NodeSpec, SplitName};
+use super::spec::{AnalysisSpec, DataId, Lowered, NodeId, NodeSpec, SplitName};
 use crate::graph::Plan;
 use crate::language::builtins::{self, ReportMode};
 use crate::language::diagnostic::{Code, Diagnostic};
@@ -82,7 +83,7 @@ pub struct Runner<'a> {
     index: HashMap<&'a str, usize>,
     keys: Vec<String>,
     cache: Cache,
-    data: HashMap<usize, Rc<Dataset>>,
+    data: HashMap<DataId, Rc<Dataset>>,
     progress: Progress,
     /// Eval nodes whose adversarial clips a report asks for.
     keep_adversarial: HashSet<usize>,
@@ -166,9 +167,11 @@ impl<'a> Runner<'a> {
             .help(help.to_string())
     }
 
-    fn fail(&self, i: usize, message: String) -> RunError {
-        if crate::util::interrupted() {
-            // Whatever stopped after Ctrl-C stopped for it.
+    fn fail(&self, i: usize, error: impl Into<NodeError>) -> RunError {
+        let error = error.into();
+        // A typed interruption; or a failure in words raised after Ctrl-C,
+        // which stopped for it (an attack's early exit, a cache wait).
+        if matches!(error, NodeError::Interrupted) || crate::util::interrupted() {
             let name = &self.program.nodes[i].name;
             return RunError::Interrupted {
                 node: name.clone(),
@@ -180,7 +183,7 @@ impl<'a> Runner<'a> {
         RunError::Diagnostics(vec![self.diag(
             i,
             Code::NodeFailed,
-            message,
+            error.to_string(),
             "fix the cause and run again: finished nodes stay cached, and training resumes from its last checkpoint",
         )])
     }
@@ -269,7 +272,7 @@ impl<'a> Runner<'a> {
         }
         let verdict = self.verdict(i);
         // A check cut short by a stop says nothing about the entry.
-        crate::util::stop_requested().map_err(|e| self.fail(i, e))?;
+        super::error::stop_requested().map_err(|e| self.fail(i, e))?;
         if let cache::Verdict::Corrupt(problems) = verdict {
             let to = self
                 .cache
@@ -319,9 +322,9 @@ impl<'a> Runner<'a> {
     }
 
     /// The machine that computed node `i`'s cached result, if recorded.
-    pub(super) fn machine_of(&self, i: usize) -> Option<crate::results::Machine> {
-        let text =
-            std::fs::read_to_string(self.cache.done(&self.keys[i]).join("machine.json")).ok()?;
+    pub(super) fn machine_of(&self, i: impl Into<NodeId>) -> Option<crate::results::Machine> {
+        let dir = self.cache.done(&self.keys[i.into()]);
+        let text = std::fs::read_to_string(dir.join("machine.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
 
@@ -457,17 +460,17 @@ impl<'a> Runner<'a> {
         for (d, user) in reads {
             let data = super::models::catch_libtorch(|| self.dataset(d)).map_err(|panic| {
                 self.fail(
-                    d,
+                    d.node(),
                     format!("libtorch failed while opening the data: {panic}"),
                 )
             })??;
             if user.is_none() && data.train.is_empty() {
                 return Err(RunError::Diagnostics(vec![self.diag(
-                    d,
+                    d.node(),
                     Code::NodeFailed,
                     format!(
                         "`{}` has no training clips (a file with only `x_test` and `y_test` is for evaluation)",
-                        self.program.nodes[d].name
+                        self.program.nodes[d.node()].name
                     ),
                     "nothing was run; add `x` and `y` to the file to train on it",
                 )]));
@@ -476,11 +479,14 @@ impl<'a> Runner<'a> {
                 return Err(RunError::Diagnostics(vec![self.diag(
                     i,
                     Code::NodeFailed,
-                    format!("`{}.test` has no clips: {why}", self.program.nodes[d].name),
+                    format!(
+                        "`{}.test` has no clips: {why}",
+                        self.program.nodes[d.node()].name
+                    ),
                     "nothing was run; fix the data or the split and run again",
                 )]));
             }
-            let (node, split) = user.unwrap_or((d, SplitName::Train));
+            let (node, split) = user.unwrap_or((d.node(), SplitName::Train));
             self.refuse_empty_split(node, d, split, &data)?;
         }
         Ok(())
@@ -499,7 +505,8 @@ impl<'a> Runner<'a> {
             NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => g.training.precision,
             _ => self.program.settings.precision,
         };
-        let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
+        let _kernels =
+            super::train::precision::NativeCpuKernels::enter(precision, self.opts.device);
         if crate::util::verbose() {
             self.progress.line(&format!(
                 "{}: computing, key {} (entry {})",
@@ -536,7 +543,8 @@ impl<'a> Runner<'a> {
 
     /// Computes node `i` if it is a computed node not yet in the cache (an
     /// input of the node running now).
-    fn ensure_done(&mut self, i: usize) -> Result<(), RunError> {
+    fn ensure_done(&mut self, i: impl Into<NodeId>) -> Result<(), RunError> {
+        let i = i.into();
         let n = &self.program.nodes[i];
         if computed(n) && !matches!(self.spec(i), NodeSpec::Eval(_)) && !self.is_cached(i) {
             let _lock = self.lock(i)?;

@@ -6,8 +6,11 @@
 
 use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
-use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net, ScriptErrorKind};
-use crate::runtime::spec::{AnalysisSpec, Classes, Columns, Learning, NodeId, NodeSpec};
+use crate::runtime::models::torchscript::ScriptErrorKind;
+use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
+use crate::runtime::spec::{
+    AnalysisSpec, Classes, ClassifierId, Columns, DataId, Learning, ModelId, NodeId, NodeSpec,
+};
 use tch::{Kind, Tensor};
 
 /// What a node does with a model, and so what its output must allow.
@@ -25,8 +28,8 @@ struct Use {
     /// The node that uses it (where a refusal points).
     node: NodeId,
     /// The `model` node (a train node's model, followed to its start).
-    model: NodeId,
-    data: NodeId,
+    model: ModelId,
+    data: DataId,
     split: &'static str,
     needs: Needs,
 }
@@ -67,7 +70,7 @@ impl Runner<'_> {
     /// The user modules node `i` runs, with what it needs of them.
     fn uses(&self, i: NodeId) -> Vec<Use> {
         let mut out = Vec::new();
-        let mut add = |model: NodeId, data: NodeId, split: &'static str, needs: Needs| {
+        let mut add = |model: ClassifierId, data: DataId, split: &'static str, needs: Needs| {
             if let Some(model) = self.user_module(model) {
                 out.push(Use {
                     node: i,
@@ -128,23 +131,25 @@ impl Runner<'_> {
     }
 
     /// The `torchscript` model node a model or train node starts from.
-    fn user_module(&self, mut i: NodeId) -> Option<NodeId> {
+    fn user_module(&self, mut c: ClassifierId) -> Option<ModelId> {
         loop {
-            match self.spec(i) {
-                NodeSpec::Train(t) => i = t.model.model,
-                NodeSpec::Model(m) if matches!(m.arch, Arch::TorchScript { .. }) => return Some(i),
-                _ => return None,
+            match c {
+                ClassifierId::Train(t) => c = self.lowered.train(t).model.model,
+                ClassifierId::Model(m) => {
+                    let arch = &self.lowered.model(m).arch;
+                    return matches!(arch, Arch::TorchScript { .. }).then_some(m);
+                }
             }
         }
     }
 
     fn refusal(&self, u: Use, code: Code, message: String, help: String) -> Box<Diagnostic> {
-        let model = &self.program.nodes[u.model];
+        let model = &self.program.nodes[u.model.node()];
         let mut d = Diagnostic::new(code, model.file, model.name_span, message)
             .label(format!("the module of `{}`", model.name))
             .help(format!("nothing was run; {help}"));
         let user = &self.program.nodes[u.node];
-        if user.file == model.file && u.node != u.model {
+        if user.file == model.file && u.node != u.model.node() {
             d = d.also(user.name_span, format!("`{}` uses it", user.name));
         }
         Box::new(d)
@@ -152,9 +157,7 @@ impl Runner<'_> {
 
     /// Loads the module of `u.model` and runs it once on two clips.
     fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
-        let NodeSpec::Model(m) = self.spec(u.model).clone() else {
-            return Ok(());
-        };
+        let m = self.lowered.model(u.model).clone();
         let Arch::TorchScript { path } = &m.arch else {
             return Ok(());
         };
@@ -175,7 +178,7 @@ impl Runner<'_> {
         let mut net = match Net::build(&spec, self.opts.device) {
             Ok(n) => n,
             Err(e) => {
-                return Err(match models::pickled(path) {
+                return Err(match models::torchscript::pickled(path) {
                     Some(_) => self.refusal(
                         u,
                         Code::NotTorchscript,
@@ -212,8 +215,8 @@ impl Runner<'_> {
                     .0
             }
         };
-        let name = &self.program.nodes[u.model].name;
-        let dname = &self.program.nodes[u.data].name;
+        let name = &self.program.nodes[u.model.node()].name;
+        let dname = &self.program.nodes[u.data.node()].name;
         let x = x.detach().set_requires_grad(true);
         let out = match net.try_forward(&x) {
             Ok(out) => out,
@@ -318,7 +321,7 @@ impl Runner<'_> {
             ));
         }
         if u.needs.input_gradient
-            && crate::runtime::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
+            && crate::runtime::attacks::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
         {
             return Err(self.refusal(
                 u,

@@ -113,12 +113,12 @@ pub(super) fn check(
     nodes: &[NodeSpec],
     limit: u64,
 ) -> Vec<(NodeId, Diagnostic)> {
-    let data = |d: NodeId| match &nodes[d] {
+    let data = |d: DataId| match &nodes[d.node()] {
         NodeSpec::Data(s) => Some(s),
         _ => None,
     };
     // A batch never holds more clips than its split has.
-    let batch_of = |d: NodeId, split: SplitName, batch: usize| {
+    let batch_of = |d: DataId, split: SplitName, batch: usize| {
         let d = data(d)?;
         let clips = batch.min(split_clips(d, split).unwrap_or(usize::MAX));
         let bytes = clip_bytes(d)?

@@ -2,19 +2,19 @@
 //!
 //! The one place that reads built-in names, argument keys and choice words.
 //! Whatever cannot run fails here, before any work (and in `advp check`),
-//! with a diagnostic naming the node and what to write (see [`Refusal`]);
-//! nothing falls back to a value of its own. Defaults come from the built-in table (the checker
-//! fills arguments; a statement's default, such as an evaluation's attack, is
-//! resolved here from [`StmtSpec::default`](crate::language::builtins::StmtSpec)).
+//! with a diagnostic naming the node and what to write (see [`LowerError`]);
+//! nothing falls back to a value of its own. Defaults come from the built-in
+//! table: the checker fills arguments and the statements a block leaves out
+//! ([`Node::defaults`]), such as an evaluation's attack.
 
+use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
+use super::data::frames::Kind as FrameKind;
+use super::data::synthetic;
 use super::data::{FrameArgs, SyntheticArgs};
-use super::frames::Kind as FrameKind;
 use super::models::Arch;
-use super::optim::Rule;
 use super::spec::*;
-use super::synthetic;
-use super::video_attacks::{Flicker, Position, SaliencyMode};
+use super::train::optim::Rule;
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
@@ -78,9 +78,9 @@ fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId, Diagnosti
                 Columns::Attacks(list) => list.iter().flatten().map(|a| a.attack.eps()).collect(),
             },
             NodeSpec::Train(t) => match &t.training.schedule {
-                TrainSchedule::Budgets(s) => s.values().into_iter().copied().collect(),
-                TrainSchedule::Types(s) => s.values().iter().map(|a| a.attack.eps()).collect(),
-                TrainSchedule::Clean => Vec::new(),
+                ScheduleSpec::Budgets(s) => s.values().into_iter().copied().collect(),
+                ScheduleSpec::Types(s) => s.values().iter().map(|a| a.attack.eps()).collect(),
+                ScheduleSpec::Clean => Vec::new(),
             },
             _ => Vec::new(),
         };
@@ -257,7 +257,7 @@ fn claims(
             };
             match column {
                 Ok((attack, eps)) => out.push(ClaimSpec {
-                    eval: i,
+                    eval: EvalId::new(i),
                     claim: c.clone(),
                     attack,
                     eps,
@@ -269,62 +269,10 @@ fn claims(
     out
 }
 
-/// Why a node cannot be lowered: what the file asks for and cannot run as
-/// written (`advp::run::cannot_run`, with the fix), or a checked program the
-/// lowering does not know, which is a bug in advp (`advp::run::unsupported`).
-#[derive(Debug)]
-pub(super) struct Refusal {
-    code: Code,
-    message: String,
-    help: String,
-}
-
-impl Refusal {
-    /// The file's own combination that cannot run; `help` says what to write.
-    fn cannot(message: impl Into<String>, help: impl Into<String>) -> Self {
-        Refusal {
-            code: Code::CannotRun,
-            message: message.into(),
-            help: help.into(),
-        }
-    }
-    /// A statement the node cannot run without and the table gives no
-    /// default; `help` says what to write.
-    fn missing(message: impl Into<String>, help: impl Into<String>) -> Self {
-        Refusal {
-            code: Code::MissingStatement,
-            message: message.into(),
-            help: help.into(),
-        }
-    }
-    /// What the checker accepts and the lowering should take: a bug in advp.
-    fn bug(message: impl Into<String>) -> Self {
-        Refusal {
-            code: Code::Unsupported,
-            message: message.into(),
-            help: BUG_HELP.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-/// The help of a refusal that is advp's fault, not the file's.
-const BUG_HELP: &str = "the file checks, so this is a bug in advp, not in the file: please send the pipeline to advp's maintainers; the other nodes still run with `advp run --only NODE`";
-
 fn unsupported(n: &Node, e: Refusal) -> Diagnostic {
-    let label = match e.code {
-        Code::CannotRun => format!("`{}` cannot run as written", n.name),
-        Code::MissingStatement => format!("`{}` has nothing to search", n.name),
-        _ => format!("while preparing `{}`", n.name),
-    };
-    Diagnostic::new(e.code, n.file, n.name_span, e.message)
-        .label(label)
-        .help(e.help)
+    Diagnostic::new(e.code(), n.file, n.name_span, e.to_string())
+        .label(e.label(&n.name))
+        .help(e.help().to_string())
 }
 
 struct Cx<'a> {
@@ -350,21 +298,24 @@ impl<'a> Args<'a> {
             self.builtin.name
         );
         self.args.get(k).ok_or_else(|| {
-            Refusal::bug(format!(
-                "`{}` is missing its `{k}` argument (the checker fills every default)",
-                self.builtin.name
-            ))
+            Bug::MissingArgument {
+                builtin: self.builtin.name,
+                key: k.to_string(),
+            }
+            .into()
         })
     }
     fn opt(&self, k: &str) -> Option<&'a Value> {
         self.args.get(k)
     }
     fn bad(&self, k: &str, v: &Value, want: &str) -> Refusal {
-        Refusal::bug(format!(
-            "`{}`'s `{k}` must be {want}, not {}",
-            self.builtin.name,
-            serde_json::to_string(v).unwrap_or_default()
-        ))
+        Bug::BadArgument {
+            builtin: self.builtin.name,
+            key: k.to_string(),
+            value: serde_json::to_string(v).unwrap_or_default(),
+            want: want.to_string(),
+        }
+        .into()
     }
     fn num(&self, k: &str) -> R<f64> {
         let v = self.get(k)?;
@@ -421,16 +372,29 @@ impl<'a> Args<'a> {
         let v = self.get(k)?;
         numbers(v).ok_or_else(|| self.bad(k, v, "numbers"))
     }
-    fn node(&self, k: &str) -> R<NodeId> {
+    /// The name of the node argument `k` names.
+    fn node_name(&self, k: &str) -> R<&'a str> {
         match self.get(k)? {
-            Value::Node(n) => self.cx.id(n),
+            Value::Node(n) => Ok(n),
             v => Err(self.bad(k, v, "a node")),
         }
     }
-    fn opt_node(&self, k: &str) -> R<Option<NodeId>> {
+    fn data(&self, k: &str) -> R<DataId> {
+        self.cx.data_id(self.node_name(k)?)
+    }
+    fn train_node(&self, k: &str) -> R<TrainId> {
+        let i = self
+            .cx
+            .id_of(self.node_name(k)?, DeclKind::Train, "a train node")?;
+        Ok(TrainId::new(i))
+    }
+    fn ape(&self, k: &str) -> R<ApeId> {
+        self.cx.ape_id(self.node_name(k)?)
+    }
+    fn opt_defense(&self, k: &str) -> R<Option<DefenseId>> {
         match self.opt(k) {
             None => Ok(None),
-            Some(_) => self.node(k).map(Some),
+            Some(_) => self.cx.defense_id(self.node_name(k)?).map(Some),
         }
     }
     fn model(&self, k: &str) -> R<ModelRef> {
@@ -460,10 +424,64 @@ fn numbers(v: &Value) -> Option<Vec<f64>> {
 
 impl<'a> Cx<'a> {
     fn id(&self, name: &str) -> R<NodeId> {
-        self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| Refusal::bug(format!("`{name}` is not a node of this program")))
+        self.index.get(name).copied().ok_or_else(|| {
+            Bug::NoSuchNode {
+                name: name.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// Node `name`, which the argument takes to be of `kind` (`what`, in words).
+    fn id_of(&self, name: &str, kind: DeclKind, what: &'static str) -> R<NodeId> {
+        let i = self.id(name)?;
+        if self.program.nodes[i].kind != kind {
+            return Err(Bug::WrongKind {
+                name: name.to_string(),
+                kind: what,
+            }
+            .into());
+        }
+        Ok(i)
+    }
+
+    fn data_id(&self, name: &str) -> R<DataId> {
+        Ok(DataId::new(self.id_of(name, DeclKind::Data, "data")?))
+    }
+
+    fn defense_id(&self, name: &str) -> R<DefenseId> {
+        Ok(DefenseId::new(self.id_of(
+            name,
+            DeclKind::Defense,
+            "a defense",
+        )?))
+    }
+
+    /// A model node (fresh weights) or a train node (trained ones).
+    fn classifier(&self, name: &str) -> R<ClassifierId> {
+        let i = self.id(name)?;
+        match self.program.nodes[i].kind {
+            DeclKind::Model => Ok(ClassifierId::Model(ModelId::new(i))),
+            DeclKind::Train => Ok(ClassifierId::Train(TrainId::new(i))),
+            _ => Err(Bug::WrongKind {
+                name: name.to_string(),
+                kind: "a model",
+            }
+            .into()),
+        }
+    }
+
+    /// An `ape_gan` defense, whose G and D a GAT node trains on.
+    fn ape_id(&self, name: &str) -> R<ApeId> {
+        let i = self.id_of(name, DeclKind::Defense, "a defense")?;
+        let builtin = &self.program.nodes[i].builtin;
+        if builtin != "ape_gan" {
+            return Err(Refusal::cannot(
+                format!("`ape: {name}` is a `{builtin}` defense, and GAT trains the G and D of an `ape_gan` one"),
+                "name an `ape_gan` defense: `ape: my_ape`, with `defense my_ape = ape_gan(data: …)`",
+            ));
+        }
+        Ok(ApeId::new(i))
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -491,7 +509,7 @@ impl<'a> Cx<'a> {
     fn split(&self, v: &Value) -> R<SplitRef> {
         match v {
             Value::Split { data, split } => Ok(SplitRef {
-                data: self.id(data)?,
+                data: self.data_id(data)?,
                 split: SplitName::parse(split)
                     .ok_or_else(|| Refusal::bug(format!("`{data}` has no split `{split}`")))?,
             }),
@@ -517,28 +535,24 @@ impl<'a> Cx<'a> {
             .split_last()
             .ok_or_else(|| Refusal::bug("an empty composition"))?;
         Ok(ModelRef {
-            defenses: defenses.iter().map(|d| self.id(d)).collect::<R<_>>()?,
-            model: self.id(model)?,
+            defenses: defenses
+                .iter()
+                .map(|d| self.defense_id(d))
+                .collect::<R<_>>()?,
+            model: self.classifier(model)?,
             label: names.join(" >> "),
         })
     }
 
-    /// A statement's value, or its default from the table.
+    /// A statement's value, or its default from the table (which the
+    /// checker resolved).
     fn setting(&self, n: &Node, key: &str) -> R<Option<Value>> {
-        match n.stmts.get(key) {
+        match n.stmt(key) {
             Some(StmtValue::Setting { value, .. }) => Ok(Some(value.clone())),
             Some(StmtValue::Schedule { .. }) => Err(Refusal::bug(format!(
                 "`{key}` takes a value, not a schedule"
             ))),
-            None => self.stmt_default(n, key),
-        }
-    }
-
-    fn stmt_default(&self, n: &Node, key: &str) -> R<Option<Value>> {
-        let stmt = builtins::lookup(&n.builtin).and_then(|b| b.stmt(key));
-        match stmt.and_then(|s| Some((s, s.default?))) {
             None => Ok(None),
-            Some((s, text)) => Ok(Some(default_value(s, text)?)),
         }
     }
 
@@ -554,9 +568,8 @@ impl<'a> Cx<'a> {
                 values,
                 every,
             }) => {
-                let m = ScheduleMode::parse(mode).ok_or_else(|| {
-                    Refusal::bug(format!("the schedule `{key} {mode}` is not executed"))
-                })?;
+                let m = ScheduleMode::parse(mode)
+                    .ok_or_else(|| Refusal::not_executed(format!("the schedule `{key} {mode}`")))?;
                 if values.is_empty() {
                     return Err(Refusal::bug(format!("`{key} {mode}` lists no values")));
                 }
@@ -587,7 +600,7 @@ impl<'a> Cx<'a> {
                         "`{name}` is not a `step_fit` result (no fitted line)"
                     )));
                 }
-                Ok((name, id))
+                Ok((name, FitId::new(id)))
             })
             .collect::<R<_>>()?;
         Ok(Some(StepRule { expr, fits }))
@@ -698,31 +711,14 @@ fn resources_of(n: &Node) -> R<Resources> {
     Ok(r)
 }
 
-/// A statement default of the table (`pgd`, `grid 0.25..8 step 0.25`),
-/// resolved by the checker as if the user had written it.
-fn default_value(stmt: &builtins::StmtSpec, text: &'static str) -> R<Value> {
-    let (ty, text) = match (stmt.value, text.strip_prefix("grid ")) {
-        (builtins::StmtValue::Attack, None) => (builtins::Ty::Attack, text),
-        // An analysis' axis: `grid 0.25..8 step 0.25`, its numbers.
-        (builtins::StmtValue::Alpha, Some(range)) => (builtins::Ty::Numbers, range),
-        _ => {
-            return Err(Refusal::bug(format!(
-                "the `{}` statement takes no default",
-                stmt.key
-            )))
-        }
-    };
-    crate::language::checker::resolve_default(ty, text).ok_or_else(|| {
-        Refusal::bug(format!(
-            "the built-in default `{text}` of `{}` does not check",
-            stmt.key
-        ))
-    })
-}
-
-mod attacks;
+mod attack_args;
 pub mod bounds;
+mod error;
 mod nodes;
+
+pub(super) use error::Refusal;
+use error::BUG_HELP;
+pub use error::{Bug, LowerError};
 
 #[cfg(test)]
 mod tests;

@@ -62,7 +62,7 @@ impl Cx<'_> {
                 },
                 root: a.string("root")?.to_string(),
             },
-            other => return Err(Refusal::bug(format!("the `{other}` data is not executed"))),
+            other => return Err(Refusal::not_executed(format!("the `{other}` data"))),
         })
     }
 
@@ -80,11 +80,11 @@ impl Cx<'_> {
             "torchscript" => Arch::TorchScript {
                 path: a.path("path")?,
             },
-            other => return Err(Refusal::bug(format!("the `{other}` model is not executed"))),
+            other => return Err(Refusal::not_executed(format!("the `{other}` model"))),
         };
         let classes = match a.opt("classes") {
             None => Classes::Unknown,
-            Some(Value::Field { node, .. }) => Classes::Of(self.id(node)?),
+            Some(Value::Field { node, .. }) => Classes::Of(self.data_id(node)?),
             Some(_) => Classes::Fixed(a.int("classes")?),
         };
         Ok(ModelNode {
@@ -107,9 +107,9 @@ impl Cx<'_> {
                 let [g1, g2] = gamma[..] else {
                     return Err(Refusal::bug("`gamma` must hold two numbers"));
                 };
-                let rule = crate::runtime::generative::GanLearner::gan_rule();
+                let rule = crate::runtime::train::generative::GanLearner::gan_rule();
                 DefenseSpec::ApeGan(Box::new(ApeGanSpec {
-                    data: a.node("data")?,
+                    data: a.data("data")?,
                     width: a.int("width")?,
                     residual: a.word("output")? == "residual",
                     gamma: [g1, g2],
@@ -127,11 +127,7 @@ impl Cx<'_> {
                     )?,
                 }))
             }
-            other => {
-                return Err(Refusal::bug(format!(
-                    "the `{other}` defense is not executed"
-                )))
-            }
+            other => return Err(Refusal::not_executed(format!("the `{other}` defense"))),
         })
     }
 
@@ -152,7 +148,7 @@ impl Cx<'_> {
                 weight_decay: a.num("weight_decay")?,
                 nesterov: a.boolean("nesterov")?,
             },
-            w => return Err(Refusal::bug(format!("the optimizer `{w}` is not executed"))),
+            w => return Err(Refusal::not_executed(format!("the optimizer `{w}`"))),
         })
     }
 
@@ -166,16 +162,16 @@ impl Cx<'_> {
         (milestones, lr_decay): (Vec<usize>, f64),
     ) -> R<Training> {
         let schedule = match &attack {
-            None => TrainSchedule::Clean,
+            None => ScheduleSpec::Clean,
             Some(base) => match self.schedule(n, "attacks")? {
                 Some((mode, values, every)) => {
                     let types = values
                         .iter()
                         .map(|v| self.attack(v))
                         .collect::<R<Vec<_>>>()?;
-                    TrainSchedule::Types(schedule_of(mode, types, every)?)
+                    ScheduleSpec::Types(schedule_of(mode, types, every)?)
                 }
-                None => TrainSchedule::Budgets(match self.schedule(n, "budget")? {
+                None => ScheduleSpec::Budgets(match self.schedule(n, "budget")? {
                     Some((mode, values, every)) => {
                         let vals = values
                             .iter()
@@ -230,14 +226,8 @@ impl Cx<'_> {
         let learning = match a.builtin.name {
             "standard" => Learning::Standard,
             "adversarial" => Learning::Adversarial,
-            "generative" => Learning::Generative {
-                ape: a.node("ape")?,
-            },
-            other => {
-                return Err(Refusal::bug(format!(
-                    "the `{other}` training is not executed"
-                )))
-            }
+            "generative" => Learning::Generative { ape: a.ape("ape")? },
+            other => return Err(Refusal::not_executed(format!("the `{other}` training"))),
         };
         let attack = match learning {
             Learning::Standard => None,
@@ -263,8 +253,8 @@ impl Cx<'_> {
         Ok(TrainNode {
             learning,
             model: a.model("model")?,
-            data: a.node("data")?,
-            preprocess: a.opt_node("preprocess")?,
+            data: a.data("data")?,
+            preprocess: a.opt_defense("preprocess")?,
             training,
             method,
             loss,
@@ -280,7 +270,7 @@ impl Cx<'_> {
             "free" => Method::Free {
                 replays: a.count("replays")?.max(1),
             },
-            w => return Err(Refusal::bug(format!("`method: {w}` is not executed"))),
+            w => return Err(Refusal::not_executed(format!("`method: {w}`"))),
         };
         let loss = match a.word("loss")? {
             "ce" => TrainLoss::Ce,
@@ -290,7 +280,7 @@ impl Cx<'_> {
             "mart" => TrainLoss::Mart {
                 beta: a.num("beta")?,
             },
-            w => return Err(Refusal::bug(format!("`loss: {w}` is not executed"))),
+            w => return Err(Refusal::not_executed(format!("`loss: {w}`"))),
         };
         if method != Method::Pgd {
             if loss != TrainLoss::Ce {
@@ -335,8 +325,8 @@ impl Cx<'_> {
 
     fn eval(&self, n: &Node, a: &Args) -> R<EvalSpec> {
         if a.builtin.name != "robustness" {
-            return Err(Refusal::bug(format!(
-                "the `{}` evaluation is not executed",
+            return Err(Refusal::not_executed(format!(
+                "the `{}` evaluation",
                 a.builtin.name
             )));
         }
@@ -374,12 +364,12 @@ impl Cx<'_> {
             through: match a.word("through")? {
                 "classifier" => Through::Classifier,
                 "all" => Through::All,
-                w => return Err(Refusal::bug(format!("`through: {w}` is not executed"))),
+                w => return Err(Refusal::not_executed(format!("`through: {w}`"))),
             },
             protocol: match a.word("protocol")? {
                 "independent" => crate::results::Protocol::Independent,
                 "worst_case" => crate::results::Protocol::WorstCase,
-                w => return Err(Refusal::bug(format!("`protocol: {w}` is not executed"))),
+                w => return Err(Refusal::not_executed(format!("`protocol: {w}`"))),
             },
             attack,
             alpha: self.alpha(n)?,
@@ -390,7 +380,7 @@ impl Cx<'_> {
     fn analysis(&self, n: &Node, a: &Args) -> R<AnalysisSpec> {
         if a.builtin.name == "generalization_gap" {
             return Ok(AnalysisSpec::Gap {
-                train: a.node("train")?,
+                train: a.train_node("train")?,
             });
         }
         let attack = match self.setting(n, "attack")? {
@@ -463,11 +453,7 @@ impl Cx<'_> {
                 pgd: base,
                 bn_train: attack.bn_train,
             },
-            other => {
-                return Err(Refusal::bug(format!(
-                    "the `{other}` analysis is not executed"
-                )))
-            }
+            other => return Err(Refusal::not_executed(format!("the `{other}` analysis"))),
         })
     }
 }

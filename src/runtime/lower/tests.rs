@@ -171,9 +171,14 @@ fn every_schedule_mode_of_the_table_is_a_schedule_word() {
 #[test]
 fn statement_defaults_of_the_table_lower() {
     for b in BUILTINS {
+        let (defaults, errors) = crate::language::checker::statement_defaults(b);
+        assert!(errors.is_empty(), "{}: {errors:?}", b.name);
         for s in b.stmts {
-            if let Some(text) = s.default {
-                let v = super::default_value(s, text).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            if s.default.is_some() {
+                let v = match defaults.get(s.key) {
+                    Some(crate::language::program::StmtValue::Setting { value, .. }) => value,
+                    other => panic!("{}'s `{}` default: {other:?}", b.name, s.key),
+                };
                 let dir = std::path::Path::new(".");
                 let program = crate::language::Program {
                     sources: std::default::Default::default(),
@@ -192,11 +197,11 @@ fn statement_defaults_of_the_table_lower() {
                 };
                 match s.value {
                     builtins::StmtValue::Attack => {
-                        cx.attack(&v)
+                        cx.attack(v)
                             .unwrap_or_else(|e| panic!("{}'s `{}` default: {e}", b.name, s.key));
                     }
                     _ => assert!(
-                        super::numbers(&v).is_some_and(|n| !n.is_empty()),
+                        super::numbers(v).is_some_and(|n| !n.is_empty()),
                         "{}'s `{}` default is no grid: {v:?}",
                         b.name,
                         s.key
@@ -318,7 +323,13 @@ fn analyses_run_pgd_without_an_attack_statement_and_name_a_missing_grid() {
 /// yet").
 #[test]
 fn no_refusal_of_the_lowering_speaks_of_process() {
-    for file in ["mod.rs", "nodes.rs", "attacks.rs", "bounds.rs"] {
+    for file in [
+        "mod.rs",
+        "nodes.rs",
+        "attack_args.rs",
+        "bounds.rs",
+        "error.rs",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/runtime/lower")
             .join(file);
@@ -327,4 +338,23 @@ fn no_refusal_of_the_lowering_speaks_of_process() {
             assert!(!text.contains(word), "{file} says `{word}`");
         }
     }
+}
+
+/// GAT trains on the G and D of an `ape_gan` defense: another defense as
+/// its `ape` cannot run, and the lowering says so before any work.
+#[test]
+fn gat_on_a_defense_without_a_generator_cannot_run() {
+    let l = lower_text("train g = generative(model: m0, ape: v0, data: d0, epochs: 1)\n");
+    let problems: Vec<_> = l.problems.iter().map(|(_, d)| d).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].code,
+        crate::language::diagnostic::Code::CannotRun
+    );
+    assert!(
+        problems[0]
+            .message
+            .contains("`ape: v0` is a `video_compression` defense"),
+        "{problems:?}"
+    );
 }

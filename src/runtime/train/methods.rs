@@ -3,8 +3,8 @@
 //! TRADES (Zhang et al. 2019) and MART (Wang et al. 2020) losses, written as
 //! their public implementations compute them.
 
+use crate::runtime::attacks::pgd::{objective_grad, project};
 use crate::runtime::attacks::{Norm, Pgd};
-use crate::runtime::pgd::{objective_grad, project};
 use tch::{Kind, Tensor};
 
 /// Wong et al.'s step: α = 1.25 ε.

@@ -6,20 +6,24 @@
 //! written atomically after every epoch, on Ctrl-C, and every ten minutes
 //! inside long epochs, so a run killed anywhere resumes bit-identically.
 
+mod checkpoint;
+pub mod generative;
 pub mod methods;
+pub mod optim;
+pub mod precision;
 
+use self::checkpoint::{load_state, save_state, State};
+use self::optim::{Optimizer, Rule};
 use super::attacks::{self, Attack};
 use super::data::{Clips, Dataset};
 use super::defenses::Defense;
 use super::models::{save_tensors, Net};
-use super::optim::{Optimizer, Rule};
 use super::progress::Progress;
 use super::rng::{mix, SplitMix};
 pub use super::spec::{Method, TrainLoss};
 use crate::language::program::RuleExpr;
-use crate::language::schedule::{adaptive_probabilities, Epoch, Schedule};
+use crate::language::schedule::{Epoch, Schedule};
 pub use crate::results::EpochMetrics;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -65,35 +69,46 @@ pub struct TrainSpec {
     pub lr: f64,
     pub milestones: Vec<usize>,
     pub lr_decay: f64,
-    /// `None` for standard training.
-    pub attack: Option<AttackPlan>,
-    /// The attack of each epoch: budgets (`budget …`) or attack types (`attacks …`).
-    pub schedule: Schedule<Attack>,
+    /// Clean clips (standard training), or the attack of each epoch.
+    pub schedule: TrainSchedule,
     /// Fast AT's guard ([`methods::GUARD_DROP`]): stop and restore the best
     /// epoch when the held-out PGD accuracy collapses.
     pub guard: bool,
 }
 
-/// What a checkpoint's `state.json` holds besides the tensors.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct State {
-    epoch: usize,
-    batch: usize,
-    tensors: String,
-    probs: Option<Vec<f64>>,
-    loss_sum: f64,
-    correct: f64,
-    seen: f64,
-    seconds: f64,
-    metrics: Vec<EpochMetrics>,
-    /// SHA-256 of the checkpoint's files (tensors, a TorchScript module), by
-    /// name: a resume verifies them (absent in checkpoints of earlier advp).
-    #[serde(default)]
-    sha256: std::collections::BTreeMap<String, String>,
-    /// The guard's best epoch and its held-out PGD accuracy (its weights in
-    /// `checkpoint-guard-best.safetensors`).
-    #[serde(default)]
-    guard_best: Option<(usize, f64)>,
+/// What each epoch trains on.
+#[derive(Clone, Debug)]
+pub enum TrainSchedule {
+    /// Standard training: the clean clips, every epoch.
+    Clean,
+    /// Adversarial training: the plan (how the attack is built, its fitted
+    /// lines) and the attack of each epoch from it: budgets (`budget …`) or
+    /// attack types (`attacks …`).
+    Attacked {
+        plan: AttackPlan,
+        epochs: Schedule<Attack>,
+    },
+}
+
+impl TrainSchedule {
+    /// The attack plan; `None` for standard training.
+    pub fn plan(&self) -> Option<&AttackPlan> {
+        match self {
+            TrainSchedule::Clean => None,
+            TrainSchedule::Attacked { plan, .. } => Some(plan),
+        }
+    }
+
+    /// The epoch's attack (or attacks to sample from) with its plan; `None`
+    /// for standard training.
+    fn at(&self, epoch: usize, epochs: usize) -> Option<(Epoch<Attack>, &AttackPlan)> {
+        match self {
+            TrainSchedule::Clean => None,
+            TrainSchedule::Attacked { plan, epochs: s } => {
+                Some((s.at(epoch as u64, epochs as u64), plan))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -514,8 +529,8 @@ pub fn train(
         learner.set_lr(lr);
         let started = Instant::now();
         let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
-        let this = &spec.schedule.at(epoch as u64, spec.epochs as u64);
-        if let Epoch::Sample { from, .. } = this {
+        let this = &spec.schedule.at(epoch, spec.epochs);
+        if let Some((Epoch::Sample { from, .. }, _)) = this {
             if state.probs.is_none() {
                 state.probs = Some(vec![1.0 / from.len() as f64; from.len()]);
             }
@@ -532,7 +547,7 @@ pub fn train(
             tch::manual_seed(batch_seed as i64);
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
             let (x, y) = data.train.batch(idx, batch_seed, device)?;
-            let attack = spec.attack.as_ref().map(|a| {
+            let attack = this.as_ref().map(|(this, a)| {
                 let attack = match this {
                     Epoch::Fixed(at) => at,
                     Epoch::Sample { from, .. } => {
@@ -617,8 +632,8 @@ pub fn train(
             )?;
             (Some(l / cnt), Some(a))
         };
-        let val_adv_acc = match (this, &spec.attack) {
-            (Epoch::Fixed(at), Some(a)) if !data.val.is_empty() && learner.has_classifier() => {
+        let val_adv_acc = match this {
+            Some((Epoch::Fixed(at), a)) if !data.val.is_empty() && learner.has_classifier() => {
                 let seed = mix(&[val_seed, 0xad7]);
                 let (_, acc, _) = evaluate(
                     &classify,
@@ -635,13 +650,13 @@ pub fn train(
         };
         let mut budget_losses = None;
         let probs_used = state.probs.clone();
-        if let (
+        if let Some((
             Epoch::Sample {
                 from,
                 reweigh: true,
             },
-            Some(a),
-        ) = (this, &spec.attack)
+            a,
+        )) = this
         {
             if data.val.is_empty() {
                 return Err(TrainError::Failed(
@@ -673,11 +688,11 @@ pub fn train(
             epoch: epoch + 1,
             lr,
             eps: match this {
-                Epoch::Fixed(a) if spec.attack.is_some() => Some(a.eps()),
+                Some((Epoch::Fixed(a), _)) => Some(a.eps()),
                 _ => None,
             },
             probs: match this {
-                Epoch::Sample { .. } => probs_used,
+                Some((Epoch::Sample { .. }, _)) => probs_used,
                 _ => None,
             },
             train_loss: state.loss_sum / state.seen,
@@ -738,106 +753,21 @@ pub fn train(
     Ok(state.metrics)
 }
 
+/// Eq. 8: P(εᵢ) = Lᵢ / Σⱼ Lⱼ, the losses summed over a held-out set.
+/// All-zero (or non-finite) losses give the uniform distribution.
+fn adaptive_probabilities(losses: &[f64]) -> Vec<f64> {
+    let total: f64 = losses.iter().sum();
+    if !(total.is_finite() && total > 0.0) || losses.iter().any(|l| *l < 0.0) {
+        return vec![1.0 / losses.len() as f64; losses.len()];
+    }
+    losses.iter().map(|l| l / total).collect()
+}
+
 /// Writes `metrics.jsonl`, one JSON object per finished epoch.
 pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String> {
     let text = EpochMetrics::jsonl(metrics)?;
     crate::util::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
         .map_err(|e| e.to_string())
-}
-
-/// Tensors first, then `state.json` naming them (the commit point), then the old tensors go.
-fn save_state(dir: &Path, state: &mut State, learner: &dyn Learner) -> Result<PathBuf, String> {
-    let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
-    let committed = state.tensors.clone();
-    save_tensors(&learner.checkpoint(), &dir.join(&name))?;
-    let saved = commit_state(dir, state, learner, &name);
-    if saved.is_err() && name != committed {
-        // Files no `state.json` names: a failed save leaves none behind.
-        let _ = std::fs::remove_file(dir.join(&name));
-        let _ = std::fs::remove_file(super::models::module_path(&dir.join(&name)));
-    }
-    saved
-}
-
-/// The rest of [`save_state`], once the tensors are written: the learner's
-/// other files, then `state.json` naming them, then the old tensors go.
-fn commit_state(
-    dir: &Path,
-    state: &mut State,
-    learner: &dyn Learner,
-    name: &str,
-) -> Result<PathBuf, String> {
-    let mut files = vec![dir.join(name)];
-    files.extend(learner.save_files(&dir.join(name))?);
-    state.sha256 = files
-        .iter()
-        .map(|f| {
-            let digest = super::cache::sha256_file(f)
-                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            let name = f
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            Ok((name, digest))
-        })
-        .collect::<Result<_, String>>()?;
-    let old = std::mem::replace(&mut state.tensors, name.to_string());
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-    let path = dir.join("state.json");
-    if let Err(e) = crate::util::write_atomic(&path, &json) {
-        state.tensors = old;
-        return Err(e.to_string());
-    }
-    if !old.is_empty() && old != state.tensors {
-        let _ = std::fs::remove_file(dir.join(&old));
-        let _ = std::fs::remove_file(super::models::module_path(&dir.join(&old)));
-    }
-    Ok(path)
-}
-
-/// The checkpoint in `dir`, if any; `Err` says why it cannot be trusted
-/// (unreadable, or its files changed since they were written).
-fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
-    let path = dir.join("state.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let state: State = serde_json::from_str(&text)
-        .map_err(|e| format!("the checkpoint {} is unreadable ({e})", path.display()))?;
-    // Only the checkpoint's own files: a forged `state.json` naming
-    // `../../dev/zero` or a FIFO is damage, never a read.
-    for file in state.sha256.keys().chain([&state.tensors]) {
-        if let Some(why) = super::cache::not_own_file(dir, file) {
-            return Err(format!(
-                "the checkpoint {} is damaged: {why}",
-                path.display()
-            ));
-        }
-    }
-    for (file, want) in &state.sha256 {
-        let f = dir.join(file);
-        match super::cache::sha256_file(&f) {
-            Ok(got) if &got == want => {}
-            Ok(_) => {
-                return Err(format!(
-                    "the checkpoint file {} changed since it was written",
-                    f.display()
-                ))
-            }
-            Err(e) => {
-                return Err(format!(
-                    "the checkpoint file {} is unreadable ({e})",
-                    f.display()
-                ))
-            }
-        }
-    }
-    let tensors = Tensor::read_safetensors(dir.join(&state.tensors)).map_err(|e| {
-        format!(
-            "the checkpoint tensors {} are unreadable ({e})",
-            dir.join(&state.tensors).display()
-        )
-    })?;
-    Ok(Some((state, tensors)))
 }
 
 #[cfg(test)]

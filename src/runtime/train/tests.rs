@@ -48,8 +48,7 @@ fn spec(epochs: usize) -> TrainSpec {
         lr: 0.01,
         milestones: vec![],
         lr_decay: 0.1,
-        attack: None,
-        schedule: Schedule::Fixed(Attack::Fgsm(0.0)),
+        schedule: TrainSchedule::Clean,
         guard: false,
     }
 }
@@ -282,4 +281,11 @@ fn a_forged_state_naming_files_outside_its_folder_is_damage_not_a_read() {
         let e = got.unwrap_err();
         assert!(e.contains("damaged") && e.contains("../pipe"), "{e}");
     }
+}
+
+#[test]
+fn eq8_normalises_losses() {
+    let p = adaptive_probabilities(&[1.0, 3.0, 4.0]);
+    assert_eq!(p, vec![0.125, 0.375, 0.5]);
+    assert_eq!(adaptive_probabilities(&[0.0, 0.0]), vec![0.5, 0.5]);
 }

@@ -1,0 +1,529 @@
+//! APGD (Croce & Hein, ICML 2020) for clips: APGD-CE, APGD-DLR and APGD-T
+//! (targeted DLR against the top other classes), L∞ and L2.
+//!
+//! Step by step the reference implementation's `attack_single_run`
+//! (AutoAttack's `autopgd_base.py`, as torchattacks' `APGD`/`APGDT` carry
+//! it), on N×C×T×H×W clips instead of N×C×H×W images:
+//! - start x + ε·t/‖t‖ (t uniform in [−1, 1] scaled to L∞ ε, or Gaussian
+//!   scaled to L2 ε), clamped to [0, 1]; step η⁽⁰⁾ = 2ε per clip;
+//! - z = P(x⁽ᵏ⁾ + η·sign ∇) (L∞; the normalised gradient for L2), then
+//!   x⁽ᵏ⁺¹⁾ = P(x⁽ᵏ⁾ + 0.75(z − x⁽ᵏ⁾) + 0.25(x⁽ᵏ⁾ − x⁽ᵏ⁻¹⁾)), the first step
+//!   without momentum;
+//! - checkpoints after ⌊0.22N⌋ steps, then spacings shrinking by ⌊0.03N⌋ to
+//!   at least ⌊0.06N⌋ (the paper's wⱼ = ⌈pⱼN⌉ for N = 100, the reference's
+//!   integer rounding otherwise): a clip's η halves, and it restarts from its
+//!   best point, when its loss rose in at most ρ = 0.75 of the steps since the
+//!   last checkpoint, or η did not halve then and the best loss did not
+//!   improve;
+//! - the gradient is that of the summed per-clip loss; a clip counts fooled
+//!   if any iterate is misclassified (its first such iterate is returned),
+//!   otherwise its best-loss iterate is returned.
+//!
+//! ε is in 0..255 units as everywhere. Restarts and targets attack only the
+//! clips still robust, as the reference's `perturb` does.
+
+use super::pgd::{put_rows, Norm};
+use super::{norm_name, units, AttackKind, Found};
+use tch::{Kind, Reduction, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Cross-entropy.
+    Ce,
+    /// Difference of logits ratio (untargeted, or targeted when `targets > 0`).
+    Dlr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Apgd {
+    pub norm: Norm,
+    /// Budget ε in 0..255 units.
+    pub eps: f64,
+    pub steps: usize,
+    pub restarts: usize,
+    pub loss: Loss,
+    /// 0: untargeted; k: APGD-T against each of the top-k other classes.
+    pub targets: usize,
+    /// The checkpoint's share of loss increases (ρ).
+    pub rho: f64,
+    /// Gradient samples per step (EOT, for randomized defenses); 1 without.
+    pub eot: usize,
+}
+
+/// One run from one start: the reference's four outputs, and per clip the
+/// first iterate that was misclassified (0: the start point).
+pub struct SingleRun {
+    /// The best-loss iterate.
+    pub best: Tensor,
+    /// Whether every iterate was classified correctly.
+    pub robust: Vec<bool>,
+    pub loss_best: Tensor,
+    /// The last misclassified iterate seen for fooled clips (the start otherwise).
+    pub best_adv: Tensor,
+    pub first_fooled: Vec<Option<usize>>,
+}
+
+/// Per-clip norm over every dimension but the first, shaped N×1×…×1.
+fn norm2(t: &Tensor) -> Tensor {
+    let dims: Vec<i64> = (1..t.dim() as i64).collect();
+    (t * t).sum_dim_intlist(&dims[..], true, t.kind()).sqrt()
+}
+
+fn per_clip(n: i64, dim: usize) -> Vec<i64> {
+    let mut shape = vec![n];
+    shape.extend(std::iter::repeat_n(1, dim - 1));
+    shape
+}
+
+/// DLR (untargeted): −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 1e-12).
+pub fn dlr(z: &Tensor, y: &Tensor) -> Tensor {
+    let (sorted, ind) = z.sort(1, false);
+    let c = z.size()[1];
+    let top_is_y = ind.select(1, c - 1).eq_tensor(y).to_kind(z.kind());
+    let zy = z.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
+    let (s1, s2, s3) = (
+        sorted.select(1, c - 1),
+        sorted.select(1, c - 2),
+        sorted.select(1, c - 3),
+    );
+    // The reference's order of operations, for bit-equal results.
+    let num: Tensor = zy - &s2 * &top_is_y - &s1 * (1.0 - &top_is_y);
+    let denom: Tensor = &s1 - &s3 + 1e-12;
+    -num / denom
+}
+
+/// Targeted DLR: −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12).
+pub fn dlr_targeted(z: &Tensor, y: &Tensor, t: &Tensor) -> Tensor {
+    let (sorted, _) = z.sort(1, false);
+    let c = z.size()[1];
+    let zy = z.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
+    let zt = z.gather(1, &t.unsqueeze(1), false).squeeze_dim(1);
+    -(zy - zt)
+        / (sorted.select(1, c - 1) - sorted.select(1, c - 3) * 0.5 - sorted.select(1, c - 4) * 0.5
+            + 1e-12)
+}
+
+impl Apgd {
+    /// The step counts after which a checkpoint is taken (cumulative).
+    pub fn checkpoints(steps: usize) -> Vec<usize> {
+        let first = ((0.22 * steps as f64) as usize).max(1);
+        let min = ((0.06 * steps as f64) as usize).max(1);
+        let decr = ((0.03 * steps as f64) as usize).max(1);
+        let (mut at, mut k) = (Vec::new(), first);
+        let mut done = 0;
+        while done + k <= steps {
+            done += k;
+            at.push(done);
+            k = k.saturating_sub(decr).max(min);
+        }
+        at
+    }
+
+    /// The smallest class count the loss needs: the DLR loss reads the
+    /// third-largest logit (3 classes), the targeted one the fourth (4), as
+    /// AutoAttack's `check_n_classes` says.
+    pub fn min_classes(&self) -> i64 {
+        match (self.loss, self.targets) {
+            (Loss::Ce, _) => 2,
+            (Loss::Dlr, 0) => 3,
+            (Loss::Dlr, _) => 4,
+        }
+    }
+
+    /// The classes APGD-T targets with `classes` classes: `targets`, or
+    /// every other class when there are fewer (min(9, classes − 1) for
+    /// AutoAttack's 9, as torchattacks' `APGDT` targets classes − 1; the
+    /// reference flags more targets than classes − 1 as a mistake).
+    pub fn targets_for(&self, classes: i64) -> usize {
+        self.targets.min(usize::try_from(classes - 1).unwrap_or(0))
+    }
+
+    /// Refuses a model with fewer classes than the loss reads.
+    pub fn check_classes(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Result<(), String> {
+        let classes = {
+            let _g = tch::no_grad_guard();
+            f(&x.narrow(0, 0, 1.min(x.size()[0]))).size()[1]
+        };
+        if classes < self.min_classes() {
+            return Err(format!(
+                "APGD with this loss needs at least {} classes (the DLR loss reads the 3rd-largest logit, APGD-T the 4th), and the model has {classes}: attack with cross-entropy (`apgd_ce`, or `ensemble(attacks: [apgd_ce, square_5000])` for AutoAttack's other members)",
+                self.min_classes()
+            ));
+        }
+        Ok(())
+    }
+
+    fn losses(&self, z: &Tensor, y: &Tensor, target: Option<&Tensor>) -> Tensor {
+        match (self.loss, target) {
+            (Loss::Ce, _) => z.cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0),
+            (Loss::Dlr, None) => dlr(z, y),
+            (Loss::Dlr, Some(t)) => dlr_targeted(z, y, t),
+        }
+    }
+
+    /// Loss per clip and the gradient of their sum at `x`.
+    fn loss_grad(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        target: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor, Tensor), String> {
+        // EOT as the reference's `eot_iter`: the gradient averaged over
+        // `eot` passes; the loss and logits are the last pass's.
+        let mut grad: Option<Tensor> = None;
+        let mut last = None;
+        for _ in 0..self.eot.max(1) {
+            // Once a pass: `eot(samples: N)` stops within one.
+            crate::util::stop_requested()?;
+            let xa = x.detach().set_requires_grad(true);
+            let z = f(&xa);
+            let l = self.losses(&z, y, target);
+            let g = super::pgd::grad(&l.sum(l.kind()), &xa);
+            grad = Some(match grad {
+                None => g,
+                Some(acc) => acc + g,
+            });
+            last = Some((l.detach(), z.detach()));
+        }
+        let (l, z) = last.expect("at least one pass");
+        let g = grad.expect("at least one pass") / self.eot.max(1) as f64;
+        Ok((l, g, z))
+    }
+
+    /// One run from the start `t` (uniform in [−1, 1] for L∞, Gaussian for
+    /// L2, shaped like `x`), against `target` (APGD-T) or untargeted.
+    pub fn single_run(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        t: &Tensor,
+        target: Option<&Tensor>,
+    ) -> Result<SingleRun, String> {
+        self.single_run_with(f, x, y, t, target, &mut |_| {})
+    }
+
+    /// [`Apgd::single_run`], showing `on_step` every iterate x⁽ᵏ⁾ (tests
+    /// check the constraints on each).
+    pub fn single_run_with(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+        t: &Tensor,
+        target: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
+    ) -> Result<SingleRun, String> {
+        let eps = self.eps / 255.0;
+        let x = x.detach();
+        let n = x.size()[0];
+        let shape = per_clip(n, x.dim());
+        let cpu = tch::Device::Cpu;
+        let bools = |b: &Tensor| Vec::<bool>::try_from(b.to_device(cpu)).unwrap_or_default();
+        let mut x_adv = {
+            let _g = tch::no_grad_guard();
+            let scale = match self.norm {
+                Norm::Inf => t.reshape([n, -1]).abs().amax([1], true).reshape(&shape[..]),
+                Norm::L2 => norm2(t) + 1e-12,
+            };
+            (&x + t * eps / scale).clamp(0.0, 1.0)
+        };
+        let mut x_best = x_adv.copy();
+        let mut x_best_adv = x_adv.copy();
+        let (mut loss, mut grad, z) = self.loss_grad(f, &x_adv, y, target)?;
+        let mut grad_best = grad.copy();
+        let pred0 = z.argmax(1, false).eq_tensor(y);
+        let mut robust = bools(&pred0);
+        let mut first_fooled: Vec<Option<usize>> =
+            robust.iter().map(|&r| (!r).then_some(0)).collect();
+        let mut loss_best = loss.copy();
+        // Single precision, as the reference's step size (its ε·ones·2 is a
+        // float32 tensor): a double-precision model then takes the same steps.
+        let mut step_size = Tensor::full(&shape[..], eps, (Kind::Float, x.device())) * 2.0;
+        let mut x_adv_old = x_adv.copy();
+        let first = ((0.22 * self.steps as f64) as usize).max(1);
+        let min = ((0.06 * self.steps as f64) as usize).max(1);
+        let decr = ((0.03 * self.steps as f64) as usize).max(1);
+        let mut k = first;
+        let mut counter = 0;
+        // Per-step losses; the reference reads one row before the first
+        // (its unfilled last row, zeros) at the first checkpoint.
+        let mut steps_loss: Vec<Tensor> = Vec::with_capacity(self.steps);
+        let mut loss_best_last = loss_best.copy();
+        let mut reduced_last = vec![true; n as usize];
+        let project_inf = |v: &Tensor| v.maximum(&(&x - eps)).minimum(&(&x + eps)).clamp(0.0, 1.0);
+        let project_2 = |v: &Tensor, pad: f64| {
+            let d = v - &x;
+            let nd = norm2(&d);
+            (&x + &d / (&nd + 1e-12) * (&nd + pad).clamp_max(eps)).clamp(0.0, 1.0)
+        };
+        for i in 0..self.steps {
+            {
+                let _g = tch::no_grad_guard();
+                let grad2 = &x_adv - &x_adv_old;
+                x_adv_old = x_adv.copy();
+                let a = if i > 0 { 0.75 } else { 1.0 };
+                x_adv = match self.norm {
+                    Norm::Inf => {
+                        let z1 = project_inf(&(&x_adv + &step_size * grad.sign()));
+                        project_inf(&(&x_adv + (z1 - &x_adv) * a + grad2 * (1.0 - a)))
+                    }
+                    Norm::L2 => {
+                        let z1 = &x_adv + &step_size * &grad / (norm2(&grad) + 1e-12);
+                        let z1 = project_2(&z1, 0.0);
+                        let z1 = &x_adv + (z1 - &x_adv) * a + grad2 * (1.0 - a);
+                        project_2(&z1, 1e-12)
+                    }
+                };
+            }
+            on_step(&x_adv);
+            let (l, g, z) = self.loss_grad(f, &x_adv, y, target)?;
+            loss = l;
+            grad = g;
+            let _g = tch::no_grad_guard();
+            let pred = z.argmax(1, false).eq_tensor(y);
+            let wrong = pred.logical_not();
+            for (j, ok) in bools(&pred).into_iter().enumerate() {
+                if !ok {
+                    robust[j] = false;
+                    first_fooled[j].get_or_insert(i + 1);
+                }
+            }
+            let w = wrong.view(&shape[..]);
+            x_best_adv = x_adv.where_self(&w, &x_best_adv);
+            // Kept in single precision, as the reference's `loss_steps`.
+            steps_loss.push(loss.to_kind(Kind::Float));
+            let better = loss.gt_tensor(&loss_best);
+            let bw = better.view(&shape[..]);
+            x_best = x_adv.where_self(&bw, &x_best);
+            grad_best = grad.where_self(&bw, &grad_best);
+            loss_best = loss.where_self(&better, &loss_best);
+            counter += 1;
+            if counter == k {
+                // Loss increases over the last k steps, per clip.
+                let mut rose = Tensor::zeros([n], (Kind::Float, x.device()));
+                for c in 0..k {
+                    let now = &steps_loss[i - c];
+                    let before = if i > c {
+                        steps_loss[i - c - 1].shallow_clone()
+                    } else {
+                        now.zeros_like()
+                    };
+                    rose += now.gt_tensor(&before).to_kind(Kind::Float);
+                }
+                let oscillating = bools(&rose.le(k as f64 * self.rho));
+                let no_gain = bools(&loss_best_last.ge_tensor(&loss_best));
+                let halve: Vec<bool> = (0..n as usize)
+                    .map(|j| oscillating[j] || (!reduced_last[j] && no_gain[j]))
+                    .collect();
+                reduced_last = halve.clone();
+                loss_best_last = loss_best.copy();
+                if halve.iter().any(|&h| h) {
+                    let h = Tensor::from_slice(&halve).to_device(x.device());
+                    let hw = h.view(&shape[..]);
+                    step_size = (&step_size / 2.0).where_self(&hw, &step_size);
+                    x_adv = x_best.where_self(&hw, &x_adv);
+                    grad = grad_best.where_self(&hw, &grad);
+                }
+                counter = 0;
+                k = k.saturating_sub(decr).max(min);
+            }
+        }
+        Ok(SingleRun {
+            best: x_best,
+            robust,
+            loss_best,
+            best_adv: x_best_adv,
+            first_fooled,
+        })
+    }
+
+    /// The attack as an evaluation runs it: the clips the model gets right
+    /// are attacked, restart after restart (and target after target for
+    /// APGD-T), each time only those still robust. Gives the clips (a fooled
+    /// clip's misclassified iterate, a robust clip's best-loss one) and per
+    /// clip the step that first fooled it, counted over all runs.
+    pub fn run_tracked(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<(Tensor, Vec<Option<usize>>), String> {
+        let n = x.size()[0] as usize;
+        let x = x.detach();
+        let mut adv = x.copy();
+        let (clean_ok, clean_z) = {
+            let _g = tch::no_grad_guard();
+            let z = f(&x);
+            (
+                Vec::<bool>::try_from(z.argmax(1, false).eq_tensor(y).to_device(tch::Device::Cpu))
+                    .unwrap_or_default(),
+                z,
+            )
+        };
+        let mut fooled_at: Vec<Option<usize>> =
+            clean_ok.iter().map(|&ok| (!ok).then_some(0)).collect();
+        let targets: Vec<Option<i64>> = if self.targets == 0 {
+            vec![None]
+        } else {
+            let k = self.targets_for(clean_z.size()[1]);
+            (2..k as i64 + 2).map(Some).collect()
+        };
+        let mut spent = 0;
+        let mut best_set = vec![false; n];
+        for target_rank in targets {
+            for _ in 0..self.restarts.max(1) {
+                let todo: Vec<i64> = (0..n)
+                    .filter(|&i| fooled_at[i].is_none())
+                    .map(|i| i as i64)
+                    .collect();
+                if todo.is_empty() {
+                    break;
+                }
+                let idx = Tensor::from_slice(&todo).to_device(x.device());
+                let (xs, ys) = (x.index_select(0, &idx), y.index_select(0, &idx));
+                let t = match self.norm {
+                    Norm::Inf => xs.rand_like() * 2.0 - 1.0,
+                    Norm::L2 => xs.randn_like(),
+                };
+                let target = target_rank.map(|r| {
+                    let c = clean_z.size()[1];
+                    clean_z
+                        .index_select(0, &idx)
+                        .argsort(1, false)
+                        .select(1, c - r)
+                });
+                let run = self.single_run(f, &xs, &ys, &t, target.as_ref())?;
+                let _g = tch::no_grad_guard();
+                // Fooled clips take their fooling iterate; a robust clip
+                // keeps the first run's best-loss iterate.
+                let (mut fooled, mut best) = ((vec![], vec![]), (vec![], vec![]));
+                for (j, &i) in todo.iter().enumerate() {
+                    let iu = i as usize;
+                    if !run.robust[j] {
+                        fooled_at[iu] = run.first_fooled[j].map(|s| spent + s);
+                        fooled.0.push(i);
+                        fooled.1.push(j as i64);
+                    } else if !best_set[iu] {
+                        best_set[iu] = true;
+                        best.0.push(i);
+                        best.1.push(j as i64);
+                    }
+                }
+                adv = put_rows(&adv, &fooled.0, &run.best_adv, &fooled.1);
+                adv = put_rows(&adv, &best.0, &run.best, &best.1);
+                spent += self.steps;
+            }
+        }
+        Ok((adv, fooled_at))
+    }
+}
+
+impl AttackKind for Apgd {
+    fn describe(&self) -> String {
+        let name = match (self.loss, self.targets) {
+            (Loss::Ce, _) => "APGD-CE".to_string(),
+            (Loss::Dlr, 0) => "APGD-DLR".to_string(),
+            (Loss::Dlr, t) => format!("APGD-T ({t} target classes, at most classes − 1)"),
+        };
+        let eot = if self.eot > 1 {
+            format!(", EOT over {} samples", self.eot)
+        } else {
+            String::new()
+        };
+        format!(
+            "{name} {} ε {}, {} steps, {} restart{}, ρ {}{eot}",
+            norm_name(self.norm),
+            units(self.eps),
+            self.steps,
+            self.restarts,
+            if self.restarts == 1 { "" } else { "s" },
+            self.rho
+        )
+    }
+    fn eps(&self) -> f64 {
+        self.eps
+    }
+    /// The initial step η⁽⁰⁾ = 2ε.
+    fn alpha(&self) -> f64 {
+        2.0 * self.eps
+    }
+    fn steps(&self) -> usize {
+        self.steps * self.restarts.max(1) * self.targets.max(1)
+    }
+    /// APGD sets its own step size (2ε, halved at checkpoints).
+    fn at_budget(&self, eps: f64, _alpha: Option<f64>) -> Apgd {
+        Apgd {
+            eps,
+            ..self.clone()
+        }
+    }
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+        self.check_classes(f, x)?;
+        Ok(self.run_tracked(f, x, y)?.0)
+    }
+    fn run_until_fooled(
+        &self,
+        f: &dyn Fn(&Tensor) -> Tensor,
+        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Found, String> {
+        self.check_classes(f, x)?;
+        let (adv, steps) = self.run_tracked(f, x, y)?;
+        Ok(Found::tracked(adv, steps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::attacks::Attack;
+    use tch::Device;
+
+    /// AutoAttack's APGD-T (9 targets) on fewer classes targets every other
+    /// class, min(9, classes − 1), and runs on 4 classes exactly as APGD-T
+    /// with 3 targets does.
+    #[test]
+    fn apgd_t_targets_at_most_the_other_classes_and_runs_on_four() {
+        let a = Apgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            steps: 4,
+            restarts: 1,
+            loss: Loss::Dlr,
+            targets: 9,
+            rho: 0.75,
+            eot: 1,
+        };
+        assert_eq!([100, 10, 5, 4].map(|c| a.targets_for(c)), [9, 9, 4, 3]);
+        assert_eq!(a.min_classes(), 4);
+        tch::manual_seed(3);
+        let w = Tensor::randn([4, 96], (Kind::Double, Device::Cpu));
+        let x = Tensor::rand([6, 3, 2, 4, 4], (Kind::Double, Device::Cpu));
+        let f = |v: &Tensor| v.flatten(1, -1).matmul(&w.tr());
+        // Every clip starts correct, so every target is attacked.
+        let y = f(&x).argmax(1, false);
+        let run = |targets: usize| {
+            let calls = std::cell::Cell::new(0);
+            let counted = |v: &Tensor| {
+                calls.set(calls.get() + 1);
+                f(v)
+            };
+            tch::manual_seed(7);
+            let adv = Attack::Apgd(Apgd {
+                targets,
+                ..a.clone()
+            })
+            .run(&counted, &x, &y)
+            .unwrap_or_else(|e| panic!("APGD-T with {targets} targets on 4 classes: {e}"));
+            (adv, calls.get())
+        };
+        let (nine, nine_calls) = run(9);
+        let (three, three_calls) = run(3);
+        assert_eq!(nine_calls, three_calls, "9 targets on 4 classes run 3");
+        assert_eq!((&nine - &three).abs().max().double_value(&[]), 0.0);
+        assert_eq!(nine.size(), x.size());
+    }
+}

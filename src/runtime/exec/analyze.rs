@@ -1,0 +1,153 @@
+//! Analysis nodes: `loss_surface`, `step_fit` and `generalization_gap`, each
+//! a typed result in the cache that the reports draw.
+
+use super::{RunError, Runner};
+use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
+use crate::runtime::eval::analysis;
+use crate::runtime::rng::{hash_str, mix};
+use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef, TrainId};
+use crate::runtime::train;
+
+impl Runner<'_> {
+    pub(super) fn run_analysis(&mut self, i: NodeId, a: &AnalysisSpec) -> Result<(), RunError> {
+        let node = self.program.nodes[i].name.clone();
+        let result = match a {
+            AnalysisSpec::Gap { train: t } => AnalysisResult::Gap(self.gap(i, *t)?),
+            AnalysisSpec::Surface {
+                model,
+                split,
+                samples,
+                pgd,
+                bn_train,
+                alphas,
+                steps,
+            } => {
+                let surface = self.attacked(i, model, *split, |f, clips, seed, runner| {
+                    let on = subject(f, clips, *samples, *bn_train, seed, runner);
+                    analysis::loss_surface(&on, pgd, alphas, steps, &runner.progress)
+                })?;
+                AnalysisResult::Surface(SurfaceResult {
+                    node,
+                    model: self.program.nodes[model.model.node()].name.clone(),
+                    surface,
+                })
+            }
+            AnalysisSpec::Fit {
+                model,
+                split,
+                samples,
+                pgd,
+                bn_train,
+                budgets,
+                alphas,
+            } => {
+                let fit = self.attacked(i, model, *split, |f, clips, seed, runner| {
+                    let on = subject(f, clips, *samples, *bn_train, seed, runner);
+                    analysis::step_fit(&on, pgd, budgets, alphas, &runner.progress)
+                })?;
+                self.progress.line(&format!(
+                    "{node}: {}",
+                    crate::results::line_text(fit.a, fit.b, fit.r2)
+                ));
+                AnalysisResult::Fit(FitResult {
+                    node,
+                    model: self.program.nodes[model.model.node()].name.clone(),
+                    a: fit.a,
+                    b: fit.b,
+                    r2: fit.r2,
+                    fit,
+                })
+            }
+        };
+        let dir = self.workdir(i)?;
+        crate::results::write_json(&dir.join("result.json"), &result)
+            .map_err(|e| self.fail(i, e))?;
+        self.finish(i)
+    }
+
+    /// Runs `each` on the model (behind its defenses) and the split's clips,
+    /// with the analysis's seed.
+    fn attacked<T>(
+        &mut self,
+        i: NodeId,
+        model: &ModelRef,
+        split: SplitRef,
+        each: impl FnOnce(
+            &dyn Fn(&tch::Tensor, bool) -> tch::Tensor,
+            &crate::runtime::data::Clips,
+            u64,
+            &Self,
+        ) -> crate::runtime::error::NodeResult<T>,
+    ) -> Result<T, RunError> {
+        let d = self.dataset(split.data)?;
+        let mi = model.model;
+        self.ensure_done(mi)?;
+        let net = self.net(mi, i)?;
+        self.check_shapes(i, &net, &d)?;
+        let ids = self.model_front(model);
+        let defenses = self.defenses(&ids, i)?;
+        let f = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+        let seed = mix(&[
+            self.program.settings.seed,
+            hash_str(&self.program.nodes[i].name),
+        ]);
+        each(&f, d.split(split.split.as_str()), seed, self).map_err(|e| self.fail(i, e))
+    }
+
+    /// Train and validation accuracy per epoch of train node `t`, and their gap.
+    fn gap(&mut self, i: NodeId, t: TrainId) -> Result<GapResult, RunError> {
+        self.ensure_done(t)?;
+        let metrics = crate::results::read_metrics(&self.cache.done(&self.keys[t.node()]))
+            .map_err(|e| self.fail(i, e))?;
+        // Train accuracy is on attacked clips: compare it with validation
+        // under the same attack where the run logged it, else clean.
+        let attacked = metrics.iter().any(|m| m.val_adv_acc.is_some());
+        let val: Vec<Option<f64>> = metrics
+            .iter()
+            .map(|m| if attacked { m.val_adv_acc } else { m.val_acc })
+            .collect();
+        let gap = metrics
+            .iter()
+            .zip(&val)
+            .map(|(m, v)| Some(m.train_acc? - (*v)?))
+            .collect();
+        Ok(GapResult {
+            node: self.program.nodes[i].name.clone(),
+            train: self.program.nodes[t.node()].name.clone(),
+            epoch: metrics.iter().map(|m| m.epoch).collect(),
+            eps: metrics.iter().map(|m| m.eps).collect(),
+            train_acc: metrics.iter().map(|m| m.train_acc).collect(),
+            val_acc: val,
+            val_clean_acc: metrics.iter().map(|m| m.val_acc).collect(),
+            validation: if attacked {
+                Validation::Attacked
+            } else {
+                Validation::Clean
+            },
+            gap,
+        })
+    }
+}
+
+/// Clips per batch in the step-size analyses.
+const BATCH: usize = 32;
+
+/// What an analysis attacks: `f` on the first `samples` clips, in batches of [`BATCH`].
+fn subject<'a>(
+    f: &'a dyn Fn(&tch::Tensor, bool) -> tch::Tensor,
+    clips: &'a crate::runtime::data::Clips,
+    samples: usize,
+    bn_train: bool,
+    seed: u64,
+    runner: &Runner,
+) -> analysis::Subject<'a> {
+    analysis::Subject {
+        f,
+        clips,
+        samples,
+        batch: BATCH,
+        bn_train,
+        seed,
+        device: runner.opts.device,
+    }
+}
