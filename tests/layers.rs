@@ -432,5 +432,5 @@ fn only_the_autocast_module_allows_unsafe_code() {
         })
         .map(|p| p.strip_prefix(src()).unwrap().display().to_string())
         .collect();
-    assert_eq!(allowing, ["runtime/train/precision.rs"]);
+    assert_eq!(allowing, ["runtime/precision.rs"]);
 }

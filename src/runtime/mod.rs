@@ -7,10 +7,11 @@
 //! | [`data`] | clips in batches: procedural ([`data::synthetic`]), safetensors, UCF101/HMDB51 frame folders and their splits ([`data::frames`]) |
 //! | [`models`] | the networks: C3D-small, 3D ResNets and ResNeXt-101 ([`models::resnet`]), 3D APE-GAN's G and D ([`models::ape_nets`]), TorchScript modules ([`models::torchscript`]); the layers they share |
 //! | [`attacks`] | one type per attack, each an [`attacks::AttackKind`], and the [`attacks::Attack`] enum over them: the PGD core ([`attacks::pgd`]: L∞, L2), [`attacks::fgsm`], [`attacks::apgd`], [`attacks::square`], the video attacks ([`attacks::masks`]: patch and border, [`attacks::saliency`], [`attacks::flicker`]), [`attacks::eot`] over a gradient attack, [`attacks::ensemble`] |
-//! | [`train`] | the loop over standard, AT, CAT, AAT (its checkpoint; [`train::methods`]: FGSM-RS, free AT, TRADES, MART); [`train::optim`]: SGD and Adam with checkpointed state; [`train::precision`]: autocast regions (`precision bf16 \| fp16`) and fp16 loss scaling; [`train::generative`]: APE-GAN training and GAT |
+//! | [`train`] | the loop over standard, AT, CAT, AAT (its checkpoint; [`train::methods`]: FGSM-RS, free AT, TRADES, MART); [`train::optim`]: SGD and Adam with checkpointed state; [`train::generative`]: APE-GAN training and GAT |
 //! | [`eval`] | robustness tables (one record per clip) and their sanity flags ([`eval::sanity`]); [`eval::analysis`]: loss surface, step-size fit (the optimal α per ε), generalization gap |
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
 //! | [`error`] | why a node stopped, as a type ([`error::NodeError`]): interrupted, I/O with its path, libtorch, or a failure in words |
+//! | [`precision`] | autocast regions (`precision bf16 \| fp16`) around every forward pass and fp16 loss scaling: used by [`models`] and [`train`], so it sits above both |
 //! | [`device`], [`progress`], [`provenance`] | the device and threads; progress bars; the input files a cached result was computed from |
 
 pub mod attacks;
@@ -23,6 +24,7 @@ pub mod eval;
 pub mod exec;
 pub mod lower;
 pub mod models;
+pub mod precision;
 pub mod progress;
 pub mod provenance;
 pub use crate::util::rng;

@@ -506,7 +506,7 @@ impl<'a> Runner<'a> {
             _ => self.program.settings.precision,
         };
         let _kernels =
-            super::train::precision::NativeCpuKernels::enter(precision, self.opts.device);
+            super::precision::NativeCpuKernels::enter(precision, self.opts.device);
         if crate::util::verbose() {
             self.progress.line(&format!(
                 "{}: computing, key {} (entry {})",

@@ -65,7 +65,7 @@ pub struct Net {
     body: Body,
     pub classes: i64,
     /// The forward pass's precision: fp32, or autocast to bf16 or fp16
-    /// ([`crate::runtime::train::precision`]); the logits are fp32 either way.
+    /// ([`crate::runtime::precision`]); the logits are fp32 either way.
     pub precision: Precision,
 }
 
@@ -132,7 +132,7 @@ impl Net {
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
         if self.precision != Precision::Fp32 {
-            return crate::runtime::train::precision::autocast(
+            return crate::runtime::precision::autocast(
                 self.precision,
                 self.vs.device(),
                 || self.forward_body(xs, train),

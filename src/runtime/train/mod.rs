@@ -10,7 +10,6 @@ mod checkpoint;
 pub mod generative;
 pub mod methods;
 pub mod optim;
-pub mod precision;
 
 use self::checkpoint::{load_state, save_state, State};
 use self::optim::{Optimizer, Rule};
@@ -475,67 +474,161 @@ pub fn train(
     progress: &Progress,
     device: Device,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
-    let node_seed = mix(&[spec.seed, super::rng::hash_str(&spec.node)]);
-    let n = data.train.len();
-    if n == 0 {
+    if data.train.is_empty() {
         return Err(TrainError::Failed("the training split is empty".into()));
     }
-    let batches = n.div_ceil(spec.batch);
-
-    let resume = match load_state(dir) {
-        Ok(r) => r,
-        Err(why) => {
-            // A damaged checkpoint costs the work since the node started, never
-            // a wrong result: it is set aside and the node starts again.
-            progress.line(&format!(
-                "{}: warning: {why}; the checkpoint is set aside and `{}` starts again",
-                spec.node, spec.node
-            ));
-            let _ = std::fs::rename(dir.join("state.json"), dir.join("state.json.damaged"));
-            None
-        }
+    let run = Loop {
+        spec,
+        data,
+        dir,
+        progress,
+        device,
+        seed: mix(&[spec.seed, super::rng::hash_str(&spec.node)]),
     };
-    let mut state = match resume {
-        Some((st, tensors)) => {
-            learner.restore_files(&dir.join(&st.tensors))?;
-            learner.restore(&tensors)?;
-            progress.line(&format!(
-                "{}: resuming from the checkpoint at epoch {}, batch {}",
-                spec.node,
-                st.epoch + 1,
-                st.batch
-            ));
-            st
-        }
-        None => State {
-            epoch: 0,
-            batch: 0,
-            tensors: String::new(),
-            probs: None,
-            loss_sum: 0.0,
-            correct: 0.0,
-            seen: 0.0,
-            seconds: 0.0,
-            metrics: Vec::new(),
-            sha256: Default::default(),
-            guard_best: None,
-        },
-    };
+    let mut state = run.start(learner)?;
     let mut last_save = Instant::now();
-
     while state.epoch < spec.epochs {
         let epoch = state.epoch;
         let lr = lr_at(spec, epoch);
         learner.set_lr(lr);
         let started = Instant::now();
-        let order = SplitMix::new(mix(&[node_seed, epoch as u64])).permutation(n);
-        let this = &spec.schedule.at(epoch, spec.epochs);
-        if let Some((Epoch::Sample { from, .. }, _)) = this {
+        let this = spec.schedule.at(epoch, spec.epochs);
+        if let Some((Epoch::Sample { from, .. }, _)) = &this {
             if state.probs.is_none() {
                 state.probs = Some(vec![1.0 / from.len() as f64; from.len()]);
             }
         }
-        let bar = progress.bar(
+        run.batches(learner, &mut state, &this, started, &mut last_save)?;
+        // The probabilities this epoch drew from, before Eq. 8 updates them.
+        let probs_used = state.probs.clone();
+        let held = run.held_out(&*learner, &mut state, &this)?;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            eps: match &this {
+                Some((Epoch::Fixed(a), _)) => Some(a.eps()),
+                _ => None,
+            },
+            probs: match &this {
+                Some((Epoch::Sample { .. }, _)) => probs_used,
+                _ => None,
+            },
+            train_loss: state.loss_sum / state.seen,
+            train_acc: Some(state.correct / state.seen).filter(|a| a.is_finite()),
+            val_loss: held.loss,
+            val_acc: held.acc,
+            val_adv_acc: held.adv_acc,
+            budget_losses: held.budget_losses,
+            seconds: state.seconds + started.elapsed().as_secs_f64(),
+            stopped: None,
+        };
+        run.say(&metrics);
+        let stop = if spec.guard {
+            guard(
+                spec,
+                &mut state,
+                learner,
+                dir,
+                epoch,
+                metrics.val_adv_acc,
+                progress,
+            )?
+        } else {
+            None
+        };
+        let stopped = stop.is_some();
+        state.metrics.push(EpochMetrics {
+            stopped: stop,
+            ..metrics
+        });
+        run.next_epoch(&*learner, &mut state, stopped)?;
+        last_save = Instant::now();
+    }
+    Ok(state.metrics)
+}
+
+/// One training run: what every step of [`train`]'s loop reads.
+struct Loop<'a> {
+    spec: &'a TrainSpec,
+    data: &'a Dataset,
+    dir: &'a Path,
+    progress: &'a Progress,
+    device: Device,
+    /// The node's seed: batch orders, batches and held-out draws derive
+    /// from it.
+    seed: u64,
+}
+
+/// The epoch's attack (by the schedule) and the plan it came from; `None`:
+/// clean training.
+type ThisEpoch<'s> = Option<(Epoch<Attack>, &'s AttackPlan)>;
+
+/// What the held-out split says after an epoch.
+struct HeldOut {
+    loss: Option<f64>,
+    acc: Option<f64>,
+    adv_acc: Option<f64>,
+    /// AAT's held-out loss per budget or attack (Eq. 8), when it reweighs.
+    budget_losses: Option<Vec<f64>>,
+}
+
+impl Loop<'_> {
+    /// The run's state: its checkpoint's, or a fresh one. A damaged
+    /// checkpoint costs the work since the node started, never a wrong
+    /// result: it is set aside and the node starts again.
+    fn start(&self, learner: &mut dyn Learner) -> Result<State, TrainError> {
+        let (spec, dir, progress) = (self.spec, self.dir, self.progress);
+        let resume = match load_state(dir) {
+            Ok(r) => r,
+            Err(why) => {
+                progress.line(&format!(
+                    "{}: warning: {why}; the checkpoint is set aside and `{}` starts again",
+                    spec.node, spec.node
+                ));
+                let _ = std::fs::rename(dir.join("state.json"), dir.join("state.json.damaged"));
+                None
+            }
+        };
+        let Some((st, tensors)) = resume else {
+            return Ok(State {
+                epoch: 0,
+                batch: 0,
+                tensors: String::new(),
+                probs: None,
+                loss_sum: 0.0,
+                correct: 0.0,
+                seen: 0.0,
+                seconds: 0.0,
+                metrics: Vec::new(),
+                sha256: Default::default(),
+                guard_best: None,
+            });
+        };
+        learner.restore_files(&dir.join(&st.tensors))?;
+        learner.restore(&tensors)?;
+        progress.line(&format!(
+            "{}: resuming from the checkpoint at epoch {}, batch {}",
+            spec.node,
+            st.epoch + 1,
+            st.batch
+        ));
+        Ok(st)
+    }
+
+    /// The epoch's batches from `state.batch` on, each one optimizer step;
+    /// a checkpoint every 10 minutes, and on a stop, which ends the run.
+    fn batches(
+        &self,
+        learner: &mut dyn Learner,
+        state: &mut State,
+        this: &ThisEpoch,
+        started: Instant,
+        last_save: &mut Instant,
+    ) -> Result<(), TrainError> {
+        let (spec, n, epoch) = (self.spec, self.data.train.len(), state.epoch);
+        let batches = n.div_ceil(spec.batch);
+        let order = SplitMix::new(mix(&[self.seed, epoch as u64])).permutation(n);
+        let bar = self.progress.bar(
             &format!("{} epoch {}/{}", spec.node, epoch + 1, spec.epochs),
             batches as u64,
         );
@@ -543,10 +636,10 @@ pub fn train(
         while state.batch < batches {
             let b = state.batch;
             let idx = &order[b * spec.batch..((b + 1) * spec.batch).min(n)];
-            let batch_seed = mix(&[node_seed, epoch as u64, b as u64]);
+            let batch_seed = mix(&[self.seed, epoch as u64, b as u64]);
             tch::manual_seed(batch_seed as i64);
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
-            let (x, y) = data.train.batch(idx, batch_seed, device)?;
+            let (x, y) = self.data.train.batch(idx, batch_seed, self.device)?;
             let attack = this.as_ref().map(|(this, a)| {
                 let attack = match this {
                     Epoch::Fixed(at) => at,
@@ -564,16 +657,9 @@ pub fn train(
                 // statistics: then the last checkpoint stands.
                 Err(_) if crate::util::interrupted() && !attack.is_some_and(|(_, bn)| bn) => {
                     state.seconds += started.elapsed().as_secs_f64();
-                    let path = save_state(dir, &mut state, &*learner)?;
+                    let path = save_state(self.dir, state, &*learner)?;
                     bar.abandon();
-                    progress.line(&format!(
-                        "{}: interrupted; checkpoint saved (Ctrl-C again stops at once)",
-                        spec.node
-                    ));
-                    return Err(TrainError::Interrupted {
-                        checkpoint: path,
-                        epoch,
-                    });
+                    return Err(self.interrupted(path, epoch));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -583,7 +669,7 @@ pub fn train(
                     epoch + 1,
                     b + 1,
                     epoch,
-                    dir.display()
+                    self.dir.display()
                 )));
             }
             let m = idx.len() as f64;
@@ -600,56 +686,59 @@ pub fn train(
             let interrupted = crate::util::interrupted();
             if interrupted || last_save.elapsed().as_secs() >= 600 {
                 state.seconds += started.elapsed().as_secs_f64();
-                let path = save_state(dir, &mut state, &*learner)?;
-                last_save = Instant::now();
+                let path = save_state(self.dir, state, &*learner)?;
+                *last_save = Instant::now();
                 if interrupted {
                     bar.abandon();
-                    progress.line(&format!(
-                        "{}: interrupted; checkpoint saved (Ctrl-C again stops at once)",
-                        spec.node
-                    ));
-                    return Err(TrainError::Interrupted {
-                        checkpoint: path,
-                        epoch,
-                    });
+                    return Err(self.interrupted(path, epoch));
                 }
             }
         }
         bar.finish_and_clear();
+        Ok(())
+    }
 
-        // End of epoch: held-out metrics, and AAT's Eq. 8 when due.
-        let val_seed = mix(&[node_seed, epoch as u64, 0xfa1]);
+    /// A stop after its checkpoint was saved: said, and the run ends.
+    fn interrupted(&self, checkpoint: PathBuf, epoch: usize) -> TrainError {
+        self.progress.line(&format!(
+            "{}: interrupted; checkpoint saved (Ctrl-C again stops at once)",
+            self.spec.node
+        ));
+        TrainError::Interrupted { checkpoint, epoch }
+    }
+
+    /// The held-out metrics at the end of an epoch, and AAT's Eq. 8 when
+    /// due (the next epoch's `state.probs`).
+    fn held_out(
+        &self,
+        learner: &dyn Learner,
+        state: &mut State,
+        this: &ThisEpoch,
+    ) -> Result<HeldOut, TrainError> {
+        let (batch, val, device) = (self.spec.batch, &self.data.val, self.device);
+        let val_seed = mix(&[self.seed, state.epoch as u64, 0xfa1]);
         let classify = |v: &Tensor, train: bool| {
             learner
                 .classify(v, train)
                 .expect("only learners with a classifier are evaluated")
         };
-        let (val_loss, val_acc) = if data.val.is_empty() || !learner.has_classifier() {
-            (None, None)
-        } else {
-            let (l, a, cnt) = evaluate(
-                &classify, &data.val, spec.batch, None, false, val_seed, device,
-            )?;
+        let judged = !val.is_empty() && learner.has_classifier();
+        let (loss, acc) = if judged {
+            let (l, a, cnt) = evaluate(&classify, val, batch, None, false, val_seed, device)?;
             (Some(l / cnt), Some(a))
+        } else {
+            (None, None)
         };
-        let val_adv_acc = match this {
-            Some((Epoch::Fixed(at), a)) if !data.val.is_empty() && learner.has_classifier() => {
+        let adv_acc = match this {
+            Some((Epoch::Fixed(at), a)) if judged => {
                 let seed = mix(&[val_seed, 0xad7]);
-                let (_, acc, _) = evaluate(
-                    &classify,
-                    &data.val,
-                    spec.batch,
-                    Some(at),
-                    a.bn_train,
-                    seed,
-                    device,
-                )?;
+                let (_, acc, _) =
+                    evaluate(&classify, val, batch, Some(at), a.bn_train, seed, device)?;
                 Some(acc)
             }
             _ => None,
         };
         let mut budget_losses = None;
-        let probs_used = state.probs.clone();
         if let Some((
             Epoch::Sample {
                 from,
@@ -658,7 +747,7 @@ pub fn train(
             a,
         )) = this
         {
-            if data.val.is_empty() {
+            if val.is_empty() {
                 return Err(TrainError::Failed(
                     "adaptive schedules need a held-out split (`val` > 0 in the data) to weigh the budgets or attacks (Eq. 8)".into(),
                 ));
@@ -670,74 +759,49 @@ pub fn train(
             }
             let mut losses = Vec::new();
             for (i, attack) in from.iter().enumerate() {
-                let (l, _, _) = evaluate(
-                    &classify,
-                    &data.val,
-                    spec.batch,
-                    Some(attack),
-                    a.bn_train,
-                    mix(&[val_seed, i as u64]),
-                    device,
-                )?;
+                let seed = mix(&[val_seed, i as u64]);
+                let (l, _, _) =
+                    evaluate(&classify, val, batch, Some(attack), a.bn_train, seed, device)?;
                 losses.push(l);
             }
             state.probs = Some(adaptive_probabilities(&losses));
             budget_losses = Some(losses);
         }
-        let metrics = EpochMetrics {
-            epoch: epoch + 1,
-            lr,
-            eps: match this {
-                Some((Epoch::Fixed(a), _)) => Some(a.eps()),
-                _ => None,
-            },
-            probs: match this {
-                Some((Epoch::Sample { .. }, _)) => probs_used,
-                _ => None,
-            },
-            train_loss: state.loss_sum / state.seen,
-            train_acc: Some(state.correct / state.seen).filter(|a| a.is_finite()),
-            val_loss,
-            val_acc,
-            val_adv_acc,
+        Ok(HeldOut {
+            loss,
+            acc,
+            adv_acc,
             budget_losses,
-            seconds: state.seconds + started.elapsed().as_secs_f64(),
-            stopped: None,
-        };
-        progress.line(&format!(
+        })
+    }
+
+    /// The epoch's line: loss, accuracies, budget and time.
+    fn say(&self, m: &EpochMetrics) {
+        self.progress.line(&format!(
             "{} epoch {}/{}: loss {:.3}{}{}{} ({:.1} s)",
-            spec.node,
-            epoch + 1,
-            spec.epochs,
-            metrics.train_loss,
-            metrics
-                .train_acc
+            self.spec.node,
+            m.epoch,
+            self.spec.epochs,
+            m.train_loss,
+            m.train_acc
                 .map_or(String::new(), |a| format!(", train acc {:.1}%", 100.0 * a)),
-            metrics
-                .val_acc
+            m.val_acc
                 .map_or(String::new(), |a| format!(", val acc {:.1}%", 100.0 * a)),
-            metrics.eps.map_or(String::new(), |e| format!(", ε {e}")),
-            metrics.seconds
+            m.eps.map_or(String::new(), |e| format!(", ε {e}")),
+            m.seconds
         ));
-        let stop = if spec.guard {
-            guard(
-                spec,
-                &mut state,
-                learner,
-                dir,
-                epoch,
-                metrics.val_adv_acc,
-                progress,
-            )?
-        } else {
-            None
-        };
-        state.metrics.push(EpochMetrics {
-            stopped: stop.clone(),
-            ..metrics
-        });
-        state.epoch = if stop.is_some() {
-            spec.epochs
+    }
+
+    /// On to the next epoch (or the end, when the guard stopped): the
+    /// counters reset, the metrics written and the checkpoint saved.
+    fn next_epoch(
+        &self,
+        learner: &dyn Learner,
+        state: &mut State,
+        stopped: bool,
+    ) -> Result<(), TrainError> {
+        state.epoch = if stopped {
+            self.spec.epochs
         } else {
             state.epoch + 1
         };
@@ -746,11 +810,10 @@ pub fn train(
         state.correct = 0.0;
         state.seen = 0.0;
         state.seconds = 0.0;
-        write_metrics(dir, &state.metrics)?;
-        save_state(dir, &mut state, &*learner)?;
-        last_save = Instant::now();
+        write_metrics(self.dir, &state.metrics)?;
+        save_state(self.dir, state, learner)?;
+        Ok(())
     }
-    Ok(state.metrics)
 }
 
 /// Eq. 8: P(εᵢ) = Lᵢ / Σⱼ Lⱼ, the losses summed over a held-out set.

@@ -3,7 +3,7 @@
 //! are PyTorch's (`torch.optim.SGD` with dampening 0, `torch.optim.Adam` with
 //! L2 weight decay added to the gradient).
 
-use super::precision::LossScale;
+use crate::runtime::precision::LossScale;
 use tch::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
