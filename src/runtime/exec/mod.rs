@@ -505,8 +505,7 @@ impl<'a> Runner<'a> {
             NodeSpec::Defense(super::spec::DefenseSpec::ApeGan(g)) => g.training.precision,
             _ => self.program.settings.precision,
         };
-        let _kernels =
-            super::precision::NativeCpuKernels::enter(precision, self.opts.device);
+        let _kernels = super::precision::NativeCpuKernels::enter(precision, self.opts.device);
         if crate::util::verbose() {
             self.progress.line(&format!(
                 "{}: computing, key {} (entry {})",

@@ -132,11 +132,9 @@ impl Net {
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
         if self.precision != Precision::Fp32 {
-            return crate::runtime::precision::autocast(
-                self.precision,
-                self.vs.device(),
-                || self.forward_body(xs, train),
-            );
+            return crate::runtime::precision::autocast(self.precision, self.vs.device(), || {
+                self.forward_body(xs, train)
+            });
         }
         self.forward_body(xs, train)
     }

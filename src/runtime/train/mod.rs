@@ -760,8 +760,15 @@ impl Loop<'_> {
             let mut losses = Vec::new();
             for (i, attack) in from.iter().enumerate() {
                 let seed = mix(&[val_seed, i as u64]);
-                let (l, _, _) =
-                    evaluate(&classify, val, batch, Some(attack), a.bn_train, seed, device)?;
+                let (l, _, _) = evaluate(
+                    &classify,
+                    val,
+                    batch,
+                    Some(attack),
+                    a.bn_train,
+                    seed,
+                    device,
+                )?;
                 losses.push(l);
             }
             state.probs = Some(adaptive_probabilities(&losses));
