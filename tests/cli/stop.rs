@@ -56,6 +56,39 @@ fn handles_sigterm(pid: u32, limit: Duration) {
     panic!("advp did not install its SIGTERM handler within {limit:?}");
 }
 
+/// `advp run p.advp --quiet` in `r`'s folder, its output piped.
+fn spawn_run(r: &Run) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--quiet"])
+        .current_dir(r.dir.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A one-epoch training run in `r`, then its entry removed (as if another
+/// process were computing it again): the cache folder and the entry's name.
+fn removed_trained_entry(r: &Run) -> (PathBuf, String) {
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 4, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cache = r.dir.path().join(".advp/cache");
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().join("node.json").exists())
+        .unwrap()
+        .path();
+    std::fs::remove_dir_all(&entry).unwrap();
+    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+    (cache, name)
+}
+
 fn wait_at_most(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
     let t0 = Instant::now();
     loop {
@@ -80,14 +113,7 @@ fn wait_at_most(mut child: std::process::Child, limit: Duration, what: &str) -> 
 /// within `limit`.
 fn signal_while_running(r: &Run, name: &str, signals: &[&str], limit: Duration) -> Output {
     let spawned = std::time::SystemTime::now() - Duration::from_millis(5);
-    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet"])
-        .current_dir(r.dir.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(r);
     let t0 = Instant::now();
     while !running(r, name, spawned) {
         assert!(t0.elapsed().as_secs() < 120, "`{name}` never started");
@@ -172,14 +198,7 @@ fn a_second_sigterm_or_sigusr1_ends_the_process_at_once() {
     let lock = lock_of_another_host(&r);
     let mut codes = Vec::new();
     for _ in 0..5 {
-        let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-            .args(["run", "p.advp", "--quiet"])
-            .current_dir(r.dir.path())
-            .env_remove("LD_LIBRARY_PATH")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_run(&r);
         std::thread::sleep(Duration::from_millis(1500));
         let pid = child.id().to_string();
         for _ in 0..2 {
@@ -200,24 +219,8 @@ fn a_second_sigterm_or_sigusr1_ends_the_process_at_once() {
 /// A trained node of `p.advp` whose entry is gone and whose lock names a
 /// process of another machine: a run waits on it. Gives the lock's path.
 fn lock_of_another_host(r: &Run) -> PathBuf {
-    r.write(
-        "p.advp",
-        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 4, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\n",
-    );
-    let o = r.advp(&["run", "p.advp", "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let cache = r.dir.path().join(".advp/cache");
-    let entry = std::fs::read_dir(&cache)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("node.json").exists())
-        .unwrap()
-        .path();
-    std::fs::remove_dir_all(&entry).unwrap();
-    let lock = cache.join(format!(
-        "{}.lock",
-        entry.file_name().unwrap().to_string_lossy()
-    ));
+    let (cache, name) = removed_trained_entry(r);
+    let lock = cache.join(format!("{name}.lock"));
     std::fs::write(&lock, "4242 elsewhere-node7 99 some-boot\n").unwrap();
     lock
 }
@@ -233,14 +236,7 @@ fn sighup_checkpoints_a_training_like_sigterm() {
     );
     let cache = r.dir.path().join(".advp/cache");
     let spawned = std::time::SystemTime::now() - Duration::from_millis(5);
-    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet"])
-        .current_dir(r.dir.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&r);
     // It trains once it has saved an epoch's checkpoint.
     let t0 = Instant::now();
     while !std::fs::read_dir(&cache)
@@ -285,21 +281,7 @@ fn own_start_time() -> u64 {
 #[test]
 fn a_lock_whose_pid_was_reused_is_taken_over_not_waited_on() {
     let r = Run::new();
-    r.write(
-        "p.advp",
-        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 4, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\n",
-    );
-    let o = r.advp(&["run", "p.advp", "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let cache = r.dir.path().join(".advp/cache");
-    let entry = std::fs::read_dir(&cache)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().join("node.json").exists())
-        .unwrap()
-        .path();
-    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-    std::fs::remove_dir_all(&entry).unwrap();
+    let (cache, name) = removed_trained_entry(&r);
     // A lock of this host whose pid runs now (this test) but started at
     // another time: the holder died and its pid was given to another process.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -320,14 +302,7 @@ fn a_lock_whose_pid_was_reused_is_taken_over_not_waited_on() {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet"])
-        .current_dir(r.dir.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&r);
     let o = wait_at_most(child, Duration::from_secs(60), "a run behind a stale lock");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -339,7 +314,7 @@ fn a_lock_whose_pid_was_reused_is_taken_over_not_waited_on() {
 
     // A lock of another host cannot be judged from here: the run waits, and
     // says once how to remove it and when that is safe.
-    std::fs::remove_dir_all(&entry).ok();
+    std::fs::remove_dir_all(cache.join(&name)).ok();
     for e in std::fs::read_dir(&cache).unwrap().flatten() {
         if e.path().join("node.json").exists() {
             std::fs::remove_dir_all(e.path()).unwrap();
@@ -504,14 +479,7 @@ fn sigterm_stops_a_run_while_it_hashes_a_large_input() {
     let page = r.dir.path().join("results/p/p.html");
     let written = std::fs::metadata(&page).unwrap().modified().unwrap();
     // Everything is cached: what this run does is hash the files for the page.
-    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet"])
-        .current_dir(r.dir.path())
-        .env_remove("LD_LIBRARY_PATH")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&r);
     // The signal goes once advp handles it (on a loaded machine loading
     // libtorch alone can take longer than any fixed wait), while it hashes.
     handles_sigterm(child.id(), Duration::from_secs(20));
