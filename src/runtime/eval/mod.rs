@@ -58,18 +58,16 @@ impl Access {
     pub fn of(attack: Option<&Attack>) -> Access {
         match attack {
             None => Access::Clean,
-            Some(Attack::Ensemble(e)) if e.members.len() > 1 => Access::Ensemble {
-                black_box: e
-                    .members
+            Some(a) if a.members().len() > 1 => Access::Ensemble {
+                black_box: a
+                    .members()
                     .iter()
-                    .filter(|(_, a)| a.is_black_box())
+                    .filter(|(_, m)| m.is_black_box())
                     .map(|(name, _)| name.clone())
                     .collect(),
             },
             // One member: the member's own access.
-            Some(Attack::Ensemble(e)) if e.members.len() == 1 => {
-                Access::of(e.members.first().map(|(_, a)| a))
-            }
+            Some(a) if a.members().len() == 1 => Access::of(a.members().first().map(|(_, m)| m)),
             Some(a) if a.is_black_box() => Access::BlackBox,
             Some(_) => Access::WhiteBox,
         }
