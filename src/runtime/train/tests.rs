@@ -1,3 +1,4 @@
+use super::checkpoint::{load_state, save_state};
 use super::*;
 use crate::runtime::data::{Clips, Memory};
 use crate::runtime::models::{Arch, ModelSpec};
