@@ -151,16 +151,42 @@ pub fn job_state(id: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Whether a job in `state` has ended for good. Slurm's base states that
+/// end a job (squeue(1), JOB STATE CODES); every other state — `SIGNALING`
+/// while the warning signal is delivered, `STAGE_OUT`, `STOPPED`, the held
+/// `REQUEUE_HOLD`/`SPECIAL_EXIT`, and any state a later Slurm adds — is a
+/// job still under the scheduler, watched until it ends or Slurm forgets it.
+pub fn ended(state: &str) -> bool {
+    matches!(
+        state,
+        "BOOT_FAIL"
+            | "CANCELLED"
+            | "COMPLETED"
+            | "DEADLINE"
+            | "FAILED"
+            | "NODE_FAIL"
+            | "OUT_OF_MEMORY"
+            | "PREEMPTED"
+            | "REVOKED"
+            | "TIMEOUT"
+    )
+}
+
 pub fn active(state: &str) -> bool {
+    !ended(state)
+}
+
+/// Whether a job in `state` waits for an allocation (or a release).
+fn queued(state: &str) -> bool {
     matches!(
         state,
         "PENDING"
-            | "RUNNING"
             | "CONFIGURING"
-            | "COMPLETING"
             | "REQUEUED"
-            | "RESIZING"
-            | "SUSPENDED"
+            | "REQUEUE_FED"
+            | "REQUEUE_HOLD"
+            | "RESV_DEL_HOLD"
+            | "SPECIAL_EXIT"
     )
 }
 
@@ -398,7 +424,7 @@ pub fn status(name: &str, key: &str, cached: bool, record: &Record) -> Status {
         return Status::NotSubmitted;
     };
     match job_state(&s.job).as_deref() {
-        Some("PENDING") | Some("CONFIGURING") | Some("REQUEUED") => Status::Queued(s.job.clone()),
+        Some(st) if queued(st) => Status::Queued(s.job.clone()),
         Some(st) if active(st) => Status::Running(s.job.clone()),
         Some("COMPLETED") | None => Status::Missing(s.job.clone()),
         Some(other) => Status::Failed(s.job.clone(), other.to_string(), s.log.clone()),
@@ -423,16 +449,18 @@ pub fn watch(
         let mut still = Vec::new();
         for j in open {
             let id = &ids[&j.id];
-            let st = job_state(id).unwrap_or_else(|| "GONE".into());
+            // `None`: Slurm has forgotten the job (it ended a while ago).
+            let state = job_state(id);
+            let st = state.clone().unwrap_or_else(|| "GONE".into());
             if last.get(&j.id) != Some(&st) {
                 say(&format!("{}: job {id} {}", j.name, st.to_lowercase()));
                 last.insert(j.id, st.clone());
             }
-            if active(&st) {
+            if state.as_deref().is_some_and(active) {
                 still.push(j);
                 continue;
             }
-            if st == "COMPLETED" || (st == "GONE" && is_cached(j.id)) {
+            if state.as_deref() == Some("COMPLETED") || (state.is_none() && is_cached(j.id)) {
                 if !is_cached(j.id) {
                     failed.push((
                         j.name.clone(),
@@ -541,6 +569,54 @@ mod tests {
             .copied()
             .collect();
         (head, lines.len())
+    }
+
+    /// Every job state squeue(1) documents, and whether advp keeps
+    /// watching a job in it. `SIGNALING` (the `--signal-before` warning being
+    /// delivered) once ended a watch, failing a job that then requeued itself.
+    #[test]
+    fn only_the_states_that_end_a_job_end_the_watch() {
+        let still = [
+            "CONFIGURING",
+            "COMPLETING",
+            "PENDING",
+            "RESV_DEL_HOLD",
+            "REQUEUE_FED",
+            "REQUEUE_HOLD",
+            "REQUEUED",
+            "RESIZING",
+            "RUNNING",
+            "SIGNALING",
+            "SPECIAL_EXIT",
+            "STAGE_OUT",
+            "STOPPED",
+            "SUSPENDED",
+            "A_STATE_OF_A_LATER_SLURM",
+        ];
+        let over = [
+            "BOOT_FAIL",
+            "CANCELLED",
+            "COMPLETED",
+            "DEADLINE",
+            "FAILED",
+            "NODE_FAIL",
+            "OUT_OF_MEMORY",
+            "PREEMPTED",
+            "REVOKED",
+            "TIMEOUT",
+        ];
+        for s in still {
+            assert!(active(s) && !ended(s), "{s}");
+        }
+        for s in over {
+            assert!(ended(s) && !active(s), "{s}");
+        }
+        for s in ["PENDING", "REQUEUED", "REQUEUE_HOLD", "SPECIAL_EXIT"] {
+            assert!(queued(s), "{s}");
+        }
+        for s in ["RUNNING", "SIGNALING", "COMPLETING"] {
+            assert!(!queued(s), "{s}");
+        }
     }
 
     #[test]
