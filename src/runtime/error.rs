@@ -4,12 +4,27 @@
 
 use std::path::PathBuf;
 
-/// A node's computation that did not finish.
+/// A node's computation that did not finish. Each kind says whose the
+/// failure is — the user's data, the user's model, numbers that mean
+/// nothing, a file — so the runner words and codes it in one place
+/// ([`NodeError::code`]); the texts are the messages users read today.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// Ctrl-C (or SIGTERM, SIGHUP): the run stops, finished work stays.
     #[error("interrupted")]
     Interrupted,
+    /// A cache entry or checkpoint that is there but cannot be read back
+    /// (truncated, from another model, not advp's).
+    #[error("{message}")]
+    Damaged { path: PathBuf, message: String },
+    /// Data that cannot be read as the file describes it: a split file, a
+    /// frame folder, a tensor file, labels out of range, an empty split.
+    #[error("{0}")]
+    Data(String),
+    /// A model that cannot be built, loaded or run as the file describes it:
+    /// a class count, weights of another shape, a module that does not load.
+    #[error("{0}")]
+    Model(String),
     /// A model's logits on clean clips are NaN or infinite: no accuracy.
     #[error("`{model}` gives NaN or infinite logits on {broken} of {clips} clean clips: an accuracy over them would mean nothing; check the model's forward pass on these clips (a division by zero, a log of 0, NaN weights)")]
     NonFiniteLogits {
@@ -17,6 +32,19 @@ pub enum NodeError {
         broken: usize,
         clips: usize,
     },
+    /// Other numbers that mean nothing: a non-finite loss, a step size or
+    /// budget an attack cannot use, fewer classes than an attack needs.
+    #[error("{0}")]
+    Numeric(String),
+    /// An attack or a training method found no gradient with respect to
+    /// the clips (the model's output does not depend on its input
+    /// differentiably).
+    #[error(transparent)]
+    NoGradient(#[from] crate::runtime::attacks::pgd::NoGradient),
+    /// A libtorch error (a C++ exception or a tch error), its text cleaned
+    /// of C++ frames: the one place the libtorch boundary's errors enter.
+    #[error("{0}")]
+    Torch(String),
     /// A file the node writes or reads, with the operating system's reason.
     #[error("{}: {source}", crate::util::shown(path))]
     Io {
@@ -27,6 +55,20 @@ pub enum NodeError {
     /// Any other failure, in words that name its cause and fix.
     #[error("{0}")]
     Failed(String),
+}
+
+impl From<tch::TchError> for NodeError {
+    fn from(e: tch::TchError) -> Self {
+        NodeError::Torch(crate::runtime::models::torchscript::libtorch_text(&e.to_string()))
+    }
+}
+
+impl NodeError {
+    /// An I/O error on `path` (what `map_err(NodeError::io(path))` builds).
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> NodeError {
+        let path = path.into();
+        move |source| NodeError::Io { path, source }
+    }
 }
 
 impl From<String> for NodeError {

@@ -84,6 +84,8 @@ impl std::fmt::Display for NoGradient {
     }
 }
 
+impl std::error::Error for NoGradient {}
+
 impl NoGradient {
     /// Stops the attack or training step that needed the gradient: unwinds
     /// with this value as the payload, which the runner's guard around a
