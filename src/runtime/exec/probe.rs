@@ -7,6 +7,7 @@
 use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::runtime::models::torchscript::ScriptErrorKind;
+use crate::runtime::data::Dataset;
 use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
 use crate::runtime::spec::{
     AnalysisSpec, Classes, ClassifierId, Columns, DataId, Learning, ModelId, NodeId, NodeSpec,
@@ -32,6 +33,22 @@ struct Use {
     data: DataId,
     split: &'static str,
     needs: Needs,
+}
+
+/// The module a probe tries and the names its refusals use.
+struct Tried<'a> {
+    u: Use,
+    path: &'a std::path::Path,
+    /// The module's path as shown.
+    file: String,
+    /// `N×C×T×H×W` of the data.
+    shape: String,
+    /// The `model` node's name and the data node's.
+    model: String,
+    data: String,
+    /// `classes:` as the model node gives it, when it is a number.
+    classes: Option<i64>,
+    data_classes: i64,
 }
 
 const FIX_GRADIENT: &str = "remove `torch.no_grad()` and `.detach()` (and conversions through Python numbers or NumPy) from forward(), export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again";
@@ -155,149 +172,168 @@ impl Runner<'_> {
         Box::new(d)
     }
 
-    /// Loads the module of `u.model` and runs it once on two clips.
+    /// Loads the module of `u.model` and runs it once on two clips: it must
+    /// load, take the data's clips, give one row of floating-point logits a
+    /// clip of the data's class count, all finite, with the gradients the
+    /// node needs.
     fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
         let m = self.lowered.model(u.model).clone();
         let Arch::TorchScript { path } = &m.arch else {
             return Ok(());
         };
-        let file = path.display().to_string();
-        let data = self.data.get(&u.data).cloned();
-        let Some(data) = data else {
+        let Some(data) = self.data.get(&u.data).cloned() else {
             return Ok(());
         };
-        let classes = match m.classes {
-            Classes::Fixed(c) => Some(c),
-            _ => None,
+        let [c, t, h, w] = data.shape;
+        let tried = Tried {
+            u,
+            path,
+            file: path.display().to_string(),
+            shape: format!("N×{c}×{t}×{h}×{w}"),
+            model: self.program.nodes[u.model.node()].name.clone(),
+            data: self.program.nodes[u.data.node()].name.clone(),
+            classes: match m.classes {
+                Classes::Fixed(c) => Some(c),
+                _ => None,
+            },
+            data_classes: data.classes,
         };
         let spec = ModelSpec {
             arch: m.arch.clone(),
-            classes: classes.unwrap_or(data.classes),
+            classes: tried.classes.unwrap_or(data.classes),
             pretrained: m.pretrained.clone(),
         };
-        let mut net = match Net::build(&spec, self.opts.device) {
-            Ok(n) => n,
-            Err(e) => {
-                return Err(match models::torchscript::pickled(path) {
-                    Some(_) => self.refusal(
-                        u,
-                        Code::NotTorchscript,
-                        e,
-                        "`torch.save` keeps weights, not the code that runs them; export the model as TorchScript: `torch.jit.script(model).save(path)`, or `torch.jit.trace(model, example).save(path)` with `example` a batch of clips N×C×T×H×W".into(),
-                    ),
-                    None => self.refusal(
-                        u,
-                        Code::NodeFailed,
-                        e,
-                        "give the path of a module saved with `torch.jit.script(model).save(path)` or `torch.jit.trace(model, example).save(path)`".into(),
-                    ),
-                });
-            }
-        };
+        let mut net = self.probe_load(&tried, &spec)?;
         net.precision = self.program.settings.precision;
-        let [c, t, h, w] = data.shape;
-        let shape = format!("N×{c}×{t}×{h}×{w}");
-        let clips = data.split(u.split);
-        let x = match clips.len() {
-            0 => Tensor::zeros([2, c, t, h, w], (Kind::Float, self.opts.device)),
-            1 => {
-                let (x, _) = clips.batch(&[0], 0, self.opts.device).map_err(|e| {
-                    self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
-                })?;
-                Tensor::cat(&[&x, &x], 0)
-            }
-            _ => {
-                clips
-                    .batch(&[0, 1], 0, self.opts.device)
-                    .map_err(|e| {
-                        self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
-                    })?
-                    .0
-            }
-        };
-        let name = &self.program.nodes[u.model.node()].name;
-        let dname = &self.program.nodes[u.data.node()].name;
+        let x = self.probe_clips(&tried, &data)?;
         let x = x.detach().set_requires_grad(true);
-        let out = match net.try_forward(&x) {
-            Ok(out) => out,
-            Err(e) => {
-                let (code, help) = match e.kind {
-                    ScriptErrorKind::Shape => (
-                        Code::ShapeMismatch,
-                        format!("the module must accept clips {shape} (C×T×H×W of `{dname}`), float in [0, 1]; change its input layer or the data's channels, frames or size"),
-                    ),
-                    ScriptErrorKind::NotATensor => (
-                        Code::BadOutput,
-                        "forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and export again".into(),
-                    ),
-                    ScriptErrorKind::Raised | ScriptErrorKind::Other => (
-                        Code::ForwardFailed,
-                        format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and export the module again"),
-                    ),
-                };
-                let what = if e.kind == ScriptErrorKind::NotATensor {
-                    format!("{file}: {}", e.text)
-                } else {
-                    format!(
-                        "the forward pass of {file} failed on clips {shape}:\n{}",
-                        e.text
-                    )
-                };
-                return Err(self.refusal(u, code, what, help));
-            }
+        let out = self.probe_forward(&tried, &net, &x)?;
+        self.probe_logits(&tried, &out, x.size()[0])?;
+        self.probe_gradients(&tried, &net, &out, &x)
+    }
+
+    /// The module built, or why it cannot be (a `torch.save` pickle, a file
+    /// that is no module).
+    fn probe_load(&self, t: &Tried, spec: &ModelSpec) -> Result<Net, Box<Diagnostic>> {
+        Net::build(spec, self.opts.device).map_err(|e| match models::torchscript::pickled(t.path) {
+            Some(_) => self.refusal(
+                t.u,
+                Code::NotTorchscript,
+                e,
+                "`torch.save` keeps weights, not the code that runs them; export the model as TorchScript: `torch.jit.script(model).save(path)`, or `torch.jit.trace(model, example).save(path)` with `example` a batch of clips N×C×T×H×W".into(),
+            ),
+            None => self.refusal(
+                t.u,
+                Code::NodeFailed,
+                e,
+                "give the path of a module saved with `torch.jit.script(model).save(path)` or `torch.jit.trace(model, example).save(path)`".into(),
+            ),
+        })
+    }
+
+    /// Two clips of the split the node reads (the one clip twice, or zeros
+    /// of the data's shape when the split is empty).
+    fn probe_clips(&self, t: &Tried, data: &Dataset) -> Result<Tensor, Box<Diagnostic>> {
+        let [c, f, h, w] = data.shape;
+        let clips = data.split(t.u.split);
+        let take = |rows: &[usize]| {
+            clips
+                .batch(rows, 0, self.opts.device)
+                .map(|(x, _)| x)
+                .map_err(|e| self.refusal(t.u, Code::NodeFailed, e, "fix the data and run again".into()))
         };
+        match clips.len() {
+            0 => Ok(Tensor::zeros([2, c, f, h, w], (Kind::Float, self.opts.device))),
+            1 => take(&[0]).map(|x| Tensor::cat(&[&x, &x], 0)),
+            _ => take(&[0, 1]),
+        }
+    }
+
+    /// The module's output on `x`, or its own error coded by kind (a shape
+    /// it does not take, no tensor out, an exception of its own).
+    fn probe_forward(&self, t: &Tried, net: &Net, x: &Tensor) -> Result<Tensor, Box<Diagnostic>> {
+        let e = match net.try_forward(x) {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let (shape, dname, file) = (&t.shape, &t.data, &t.file);
+        let (code, help) = match e.kind {
+            ScriptErrorKind::Shape => (
+                Code::ShapeMismatch,
+                format!("the module must accept clips {shape} (C×T×H×W of `{dname}`), float in [0, 1]; change its input layer or the data's channels, frames or size"),
+            ),
+            ScriptErrorKind::NotATensor => (
+                Code::BadOutput,
+                "forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and export again".into(),
+            ),
+            ScriptErrorKind::Raised | ScriptErrorKind::Other => (
+                Code::ForwardFailed,
+                format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and export the module again"),
+            ),
+        };
+        let what = if e.kind == ScriptErrorKind::NotATensor {
+            format!("{file}: {}", e.text)
+        } else {
+            format!(
+                "the forward pass of {file} failed on clips {shape}:\n{}",
+                e.text
+            )
+        };
+        Err(self.refusal(t.u, code, what, help))
+    }
+
+    /// `out` is `n` rows of finite floating-point logits, as many a row as
+    /// the model says and the data has classes.
+    fn probe_logits(&self, t: &Tried, out: &Tensor, n: i64) -> Result<(), Box<Diagnostic>> {
+        let (file, name, dname) = (&t.file, &t.model, &t.data);
+        let refuse = |code, message, help: String| Err(self.refusal(t.u, code, message, help));
         let got = out.size();
         if !matches!(
             out.kind(),
             Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
         ) {
-            return Err(self.refusal(
-                u,
+            return refuse(
                 Code::BadOutput,
                 format!(
                     "forward() of {file} returns {:?} values; logits must be floating point",
                     out.kind()
                 ),
                 "return the logits as floats (drop an `argmax` or a `.long()` at the end of forward())".into(),
-            ));
+            );
         }
-        if got.len() != 2 || got[0] != x.size()[0] {
-            return Err(self.refusal(
-                u,
+        if got.len() != 2 || got[0] != n {
+            return refuse(
                 Code::BadOutput,
                 format!(
-                    "forward() of {file} returns a tensor of shape {got:?} for {} clips; it must return N×classes logits",
-                    x.size()[0]
+                    "forward() of {file} returns a tensor of shape {got:?} for {n} clips; it must return N×classes logits"
                 ),
                 "return one row of logits per clip (flatten or pool what is left of time and space before the last layer)".into(),
-            ));
+            );
         }
         let width = got[1];
-        if let Some(c) = classes.filter(|&c| c != width) {
-            return Err(self.refusal(
-                u,
+        if let Some(c) = t.classes.filter(|&c| c != width) {
+            return refuse(
                 Code::ShapeMismatch,
                 format!(
                     "`{name}` says `classes: {c}` (`{dname}` has {} classes), but its module gives {width} logits a clip",
-                    data.classes
+                    t.data_classes
                 ),
                 format!("make `classes` {width}, or export the module with {c} outputs"),
-            ));
+            );
         }
-        if width != data.classes {
-            let said = classes.map_or(String::new(), |c| format!("`classes: {c}`, "));
-            return Err(self.refusal(
-                u,
+        if width != t.data_classes {
+            let said = t.classes.map_or(String::new(), |c| format!("`classes: {c}`, "));
+            return refuse(
                 Code::ShapeMismatch,
                 format!(
                     "`{name}` ({said}{width} logits a clip) is used on `{dname}`, which has {} classes",
-                    data.classes
+                    t.data_classes
                 ),
                 format!(
                     "use data of {width} classes, or a module with {} outputs (`classes: {dname}.classes` checks it)",
-                    data.classes
+                    t.data_classes
                 ),
-            ));
+            );
         }
         let bad = {
             let _g = tch::no_grad_guard();
@@ -310,18 +346,30 @@ impl Runner<'_> {
             .unwrap_or(0)
         };
         if bad > 0 {
-            return Err(self.refusal(
-                u,
+            return refuse(
                 Code::BadOutput,
                 format!(
                     "forward() of {file} gives NaN or infinite logits on {bad} of {} clean clips of `{dname}`",
                     got[0]
                 ),
                 "an accuracy over NaN logits means nothing; check forward() on these clips in PyTorch (a division by zero, a log of 0, weights that are NaN) and export again".into(),
-            ));
+            );
         }
+        Ok(())
+    }
+
+    /// The gradients the node takes: with respect to the clips (an attack),
+    /// with respect to the parameters (training).
+    fn probe_gradients(
+        &self,
+        t: &Tried,
+        net: &Net,
+        out: &Tensor,
+        x: &Tensor,
+    ) -> Result<(), Box<Diagnostic>> {
+        let (u, file) = (t.u, &t.file);
         if u.needs.input_gradient
-            && crate::runtime::attacks::pgd::gradients(&[&out.sum(Kind::Float)], &[&x]).is_err()
+            && crate::runtime::attacks::pgd::gradients(&[&out.sum(Kind::Float)], &[x]).is_err()
         {
             return Err(self.refusal(
                 u,

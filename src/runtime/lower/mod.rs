@@ -16,7 +16,7 @@ use super::models::Arch;
 use super::spec::*;
 use super::train::optim::Rule;
 use crate::language::ast::DeclKind;
-use crate::language::builtins::{self, Builtin, ReportMode, ScheduleMode};
+use crate::language::builtins::{self, ReportMode, ScheduleMode};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Node, Program, StmtValue, Value};
 use crate::language::schedule::Schedule;
@@ -52,8 +52,8 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
         problems.extend(bounds::check(program, &nodes, limit));
     }
     let reports = cx.reports(&mut problems);
-    let claims = claims(program, &nodes, &mut problems);
-    let warnings = tiny_budgets(program, &nodes);
+    let claims = claims::claims(program, &nodes, &mut problems);
+    let warnings = warnings::tiny_budgets(program, &nodes);
     Lowered {
         nodes,
         resources,
@@ -61,212 +61,8 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
         claims,
         warnings,
         problems,
-        missing: missing_files(program, &cx),
+        missing: warnings::missing_files(program, &cx),
     }
-}
-
-/// Budgets of 0..1 in a language of 0..255 units: a node whose every
-/// nonzero budget ε is below 1 was most likely written in [0, 1] units
-/// (`0.03` for 8/255). A warning, since it may be meant. The budgets are
-/// those the node runs: a sweep's or a schedule's, else its attacks' ε.
-fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId, Diagnostic)> {
-    let mut out = Vec::new();
-    for (i, spec) in nodes.iter().enumerate() {
-        let values: Vec<f64> = match spec {
-            NodeSpec::Eval(e) => match &e.columns {
-                Columns::Budgets(b) => b.clone(),
-                Columns::Attacks(list) => list.iter().flatten().map(|a| a.attack.eps()).collect(),
-            },
-            NodeSpec::Train(t) => match &t.training.schedule {
-                ScheduleSpec::Budgets(s) => s.values().into_iter().copied().collect(),
-                ScheduleSpec::Types(s) => s.values().iter().map(|a| a.attack.eps()).collect(),
-                ScheduleSpec::Clean => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        let positive: Vec<f64> = values.into_iter().filter(|v| *v > 0.0).collect();
-        if positive.is_empty() || positive.iter().any(|v| *v >= 1.0) {
-            continue;
-        }
-        let n = &program.nodes[i];
-        let biggest = positive.iter().copied().fold(0.0, f64::max);
-        let meant = (biggest * 255.0).round().max(1.0);
-        out.push((
-            i,
-            Diagnostic::new(
-                Code::TinyBudget,
-                n.file,
-                n.name_span,
-                format!(
-                    "every budget of `{}` is below 1: ε is in 0..255 units, so {biggest} means {biggest}/255 of the pixel range",
-                    n.name
-                ),
-            )
-            .label("budgets all below 1")
-            .help(format!(
-                "did you mean {meant}? Write budgets as the paper does, 8 for 8/255 (0..255 units); leave it if {biggest}/255 is meant"
-            ))
-            .warning(),
-        ));
-    }
-    out
-}
-
-/// A warning for every file or folder a node reads ([`builtins::READ_PATHS`])
-/// that does not exist now, relative to the pipeline's folder.
-fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
-    let mut out = Vec::new();
-    for (i, n) in program.nodes.iter().enumerate() {
-        for key in builtins::READ_PATHS {
-            let Some(Value::Str(p)) = n.args.get(*key) else {
-                continue;
-            };
-            let path = cx.path(p);
-            if p.is_empty() {
-                continue;
-            }
-            if path.exists() {
-                // A data file, weights or a module must be a regular file: a
-                // FIFO or a device would block the run or never end.
-                if *key != "root" {
-                    if let Some(d) = not_a_file(n, key, p, &path) {
-                        out.push((i, d));
-                    }
-                }
-                continue;
-            }
-            out.push((
-                i,
-                Diagnostic::new(
-                    Code::MissingFile,
-                    n.file,
-                    n.name_span,
-                    format!("`{}` reads `{key}: \"{p}\"`, and {} does not exist", n.name, path.display()),
-                )
-                .label(format!("`{}` needs it", n.name))
-                .help("put the file there, or change the path (relative paths start at the pipeline's folder); a profile that does not use this node runs without it")
-                .warning(),
-            ));
-        }
-    }
-    out
-}
-
-/// A warning (an error where the node must run) for a file argument that
-/// names a folder, a FIFO, a device or a socket.
-fn not_a_file(
-    n: &crate::language::program::Node,
-    key: &str,
-    p: &str,
-    path: &Path,
-) -> Option<Diagnostic> {
-    let why = crate::util::not_regular(path)?;
-    Some(
-        Diagnostic::new(
-            Code::NotAFile,
-            n.file,
-            n.name_span,
-            format!("`{}` reads `{key}: \"{p}\"`, and {why}", n.name),
-        )
-        .label(format!("`{}` reads it", n.name))
-        .help("name the file itself (a FIFO, a device or a folder is never read); relative paths start at the pipeline's folder")
-        .warning(),
-    )
-}
-
-/// Every claim's column: a budget of the sweep (`at eps`), or an attack of
-/// `attacks each` (`at attack`); either may be left out where the
-/// evaluation has one column. A claim naming no column is a problem.
-fn claims(
-    program: &Program,
-    nodes: &[NodeSpec],
-    problems: &mut Vec<(NodeId, Diagnostic)>,
-) -> Vec<ClaimSpec> {
-    let mut out = Vec::new();
-    for (i, n) in program.nodes.iter().enumerate() {
-        let NodeSpec::Eval(e) = &nodes[i] else {
-            continue;
-        };
-        for c in &n.claims {
-            let bad = |message: String, help: &str| {
-                Diagnostic::new(Code::InvalidClaim, c.file, c.span, message)
-                    .label("this claim")
-                    .help(help.to_string())
-            };
-            let column = match &e.columns {
-                Columns::Budgets(budgets) => {
-                    let shown: Vec<String> = budgets.iter().map(|b| b.to_string()).collect();
-                    match (c.eps, &c.attack) {
-                        (_, Some(a)) if *a != e.attack.label => Err(bad(
-                            format!("`{}` has one attack, `{}`, in every column; `at attack {a}` names none", n.name, e.attack.label),
-                            "name a budget instead: `at eps N`",
-                        )),
-                        (Some(eps), _) if !budgets.contains(&eps) => Err(bad(
-                            format!("`{}` has no column at ε {}: its budgets are {}", n.name, eps, shown.join(", ")),
-                            "compare at one of the budgets of the sweep",
-                        )),
-                        (Some(eps), _) => Ok((e.attack.label.clone(), eps)),
-                        (None, _) if budgets.len() == 1 => Ok((e.attack.label.clone(), budgets[0])),
-                        (None, _) => Err(bad(
-                            format!("`{}` has {} columns ({}); the claim names none", n.name, budgets.len(), shown.join(", ")),
-                            "add the budget: `at eps 8`",
-                        )),
-                    }
-                }
-                Columns::Attacks(columns) => {
-                    let named: Vec<(String, f64)> = columns
-                        .iter()
-                        .map(|a| match a {
-                            None => ("none".to_string(), 0.0),
-                            Some(a) => (a.label.clone(), a.attack.eps()),
-                        })
-                        .collect();
-                    let names: Vec<String> = named.iter().map(|(l, _)| format!("`{l}`")).collect();
-                    match (&c.attack, c.eps) {
-                        (_, Some(_)) => Err(bad(
-                            format!(
-                                "the columns of `{}` are attacks, each at its own budget",
-                                n.name
-                            ),
-                            "name the column instead: `at attack NAME`",
-                        )),
-                        (Some(a), None) => {
-                            named.iter().find(|(l, _)| l == a).cloned().ok_or_else(|| {
-                                bad(
-                                    format!(
-                                        "`{}` has no column `{a}`: its columns are {}",
-                                        n.name,
-                                        names.join(", ")
-                                    ),
-                                    "compare under one of the attacks of `attacks each`",
-                                )
-                            })
-                        }
-                        (None, None) if named.len() == 1 => Ok(named[0].clone()),
-                        (None, None) => Err(bad(
-                            format!(
-                                "`{}` has {} columns ({}); the claim names none",
-                                n.name,
-                                named.len(),
-                                names.join(", ")
-                            ),
-                            "add the column: `at attack NAME`",
-                        )),
-                    }
-                }
-            };
-            match column {
-                Ok((attack, eps)) => out.push(ClaimSpec {
-                    eval: EvalId::new(i),
-                    claim: c.clone(),
-                    attack,
-                    eps,
-                }),
-                Err(d) => problems.push((i, d)),
-            }
-        }
-    }
-    out
 }
 
 fn unsupported(n: &Node, e: Refusal) -> Diagnostic {
@@ -282,145 +78,6 @@ struct Cx<'a> {
 }
 
 type R<T> = Result<T, Refusal>;
-
-/// A built-in call's arguments, read by the table's names.
-struct Args<'a> {
-    builtin: &'static Builtin,
-    args: &'a BTreeMap<String, Value>,
-    cx: &'a Cx<'a>,
-}
-
-impl<'a> Args<'a> {
-    fn get(&self, k: &str) -> R<&'a Value> {
-        debug_assert!(
-            self.builtin.param(k).is_some(),
-            "`{}` has no parameter `{k}` in the table",
-            self.builtin.name
-        );
-        self.args.get(k).ok_or_else(|| {
-            Bug::MissingArgument {
-                builtin: self.builtin.name,
-                key: k.to_string(),
-            }
-            .into()
-        })
-    }
-    fn opt(&self, k: &str) -> Option<&'a Value> {
-        self.args.get(k)
-    }
-    fn bad(&self, k: &str, v: &Value, want: &str) -> Refusal {
-        Bug::BadArgument {
-            builtin: self.builtin.name,
-            key: k.to_string(),
-            value: serde_json::to_string(v).unwrap_or_default(),
-            want: want.to_string(),
-        }
-        .into()
-    }
-    fn num(&self, k: &str) -> R<f64> {
-        let v = self.get(k)?;
-        v.as_f64().ok_or_else(|| self.bad(k, v, "a number"))
-    }
-    fn int(&self, k: &str) -> R<i64> {
-        let v = self.get(k)?;
-        match v {
-            Value::Int(i) => Ok(*i),
-            Value::Num(f) if f.fract() == 0.0 => Ok(*f as i64),
-            _ => Err(self.bad(k, v, "a whole number")),
-        }
-    }
-    fn count(&self, k: &str) -> R<usize> {
-        let i = self.int(k)?;
-        usize::try_from(i)
-            .map_err(|_| Refusal::bug(format!("`{}`'s `{k}` is negative", self.builtin.name)))
-    }
-    fn boolean(&self, k: &str) -> R<bool> {
-        match self.get(k)? {
-            Value::Bool(b) => Ok(*b),
-            v => Err(self.bad(k, v, "`true` or `false`")),
-        }
-    }
-    /// A choice word, checked against the table's words for the parameter.
-    fn word(&self, k: &str) -> R<&'a str> {
-        let v = self.get(k)?;
-        match (v, self.builtin.param(k).map(|p| p.ty)) {
-            (Value::Choice(w), Some(builtins::Ty::Choice(words)))
-                if words.contains(&w.as_str()) =>
-            {
-                Ok(w)
-            }
-            (Value::Choice(w), Some(builtins::Ty::Position)) => Ok(w),
-            _ => Err(self.bad(k, v, "one of the listed words")),
-        }
-    }
-    fn string(&self, k: &str) -> R<&'a str> {
-        match self.get(k)? {
-            Value::Str(s) => Ok(s),
-            v => Err(self.bad(k, v, "a string")),
-        }
-    }
-    fn path(&self, k: &str) -> R<PathBuf> {
-        Ok(self.cx.path(self.string(k)?))
-    }
-    fn opt_path(&self, k: &str) -> R<Option<PathBuf>> {
-        match self.opt(k) {
-            None => Ok(None),
-            Some(_) => self.path(k).map(Some),
-        }
-    }
-    fn numbers(&self, k: &str) -> R<Vec<f64>> {
-        let v = self.get(k)?;
-        numbers(v).ok_or_else(|| self.bad(k, v, "numbers"))
-    }
-    /// The name of the node argument `k` names.
-    fn node_name(&self, k: &str) -> R<&'a str> {
-        match self.get(k)? {
-            Value::Node(n) => Ok(n),
-            v => Err(self.bad(k, v, "a node")),
-        }
-    }
-    fn data(&self, k: &str) -> R<DataId> {
-        self.cx.data_id(self.node_name(k)?)
-    }
-    fn train_node(&self, k: &str) -> R<TrainId> {
-        let i = self
-            .cx
-            .id_of(self.node_name(k)?, DeclKind::Train, "a train node")?;
-        Ok(TrainId::new(i))
-    }
-    fn ape(&self, k: &str) -> R<ApeId> {
-        self.cx.ape_id(self.node_name(k)?)
-    }
-    fn opt_defense(&self, k: &str) -> R<Option<DefenseId>> {
-        match self.opt(k) {
-            None => Ok(None),
-            Some(_) => self.cx.defense_id(self.node_name(k)?).map(Some),
-        }
-    }
-    fn model(&self, k: &str) -> R<ModelRef> {
-        self.cx.model_ref(self.get(k)?)
-    }
-    fn split(&self, k: &str) -> R<SplitRef> {
-        self.cx.split(self.get(k)?)
-    }
-    fn attack(&self, k: &str) -> R<AttackSpec> {
-        self.cx.attack(self.get(k)?)
-    }
-}
-
-/// Numbers of a list, set or range (flattened), or one number.
-fn numbers(v: &Value) -> Option<Vec<f64>> {
-    match v {
-        Value::List(items) => {
-            let mut out = Vec::new();
-            for i in items {
-                out.extend(numbers(i)?);
-            }
-            Some(out)
-        }
-        other => other.as_f64().map(|x| vec![x]),
-    }
-}
 
 impl<'a> Cx<'a> {
     fn id(&self, name: &str) -> R<NodeId> {
@@ -711,11 +368,15 @@ fn resources_of(n: &Node) -> R<Resources> {
     Ok(r)
 }
 
+mod args;
 mod attack_args;
+mod claims;
 pub mod bounds;
 mod error;
 mod nodes;
+mod warnings;
 
+use args::{numbers, Args};
 pub(super) use error::Refusal;
 use error::BUG_HELP;
 pub use error::{Bug, LowerError};

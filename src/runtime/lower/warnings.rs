@@ -1,0 +1,118 @@
+//! What lowering warns of before any work: budgets that look like [0, 1]
+//! units, files a node reads that are not there or are not files.
+
+use super::Cx;
+use crate::language::builtins;
+use crate::language::diagnostic::{Code, Diagnostic};
+use crate::language::program::{Program, Value};
+use crate::runtime::spec::*;
+use std::path::Path;
+
+/// Budgets of 0..1 in a language of 0..255 units: a node whose every
+/// nonzero budget ε is below 1 was most likely written in [0, 1] units
+/// (`0.03` for 8/255). A warning, since it may be meant. The budgets are
+/// those the node runs: a sweep's or a schedule's, else its attacks' ε.
+pub(super) fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId, Diagnostic)> {
+    let mut out = Vec::new();
+    for (i, spec) in nodes.iter().enumerate() {
+        let values: Vec<f64> = match spec {
+            NodeSpec::Eval(e) => match &e.columns {
+                Columns::Budgets(b) => b.clone(),
+                Columns::Attacks(list) => list.iter().flatten().map(|a| a.attack.eps()).collect(),
+            },
+            NodeSpec::Train(t) => match &t.training.schedule {
+                ScheduleSpec::Budgets(s) => s.values().into_iter().copied().collect(),
+                ScheduleSpec::Types(s) => s.values().iter().map(|a| a.attack.eps()).collect(),
+                ScheduleSpec::Clean => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let positive: Vec<f64> = values.into_iter().filter(|v| *v > 0.0).collect();
+        if positive.is_empty() || positive.iter().any(|v| *v >= 1.0) {
+            continue;
+        }
+        let n = &program.nodes[i];
+        let biggest = positive.iter().copied().fold(0.0, f64::max);
+        let meant = (biggest * 255.0).round().max(1.0);
+        out.push((
+            i,
+            Diagnostic::new(
+                Code::TinyBudget,
+                n.file,
+                n.name_span,
+                format!(
+                    "every budget of `{}` is below 1: ε is in 0..255 units, so {biggest} means {biggest}/255 of the pixel range",
+                    n.name
+                ),
+            )
+            .label("budgets all below 1")
+            .help(format!(
+                "did you mean {meant}? Write budgets as the paper does, 8 for 8/255 (0..255 units); leave it if {biggest}/255 is meant"
+            ))
+            .warning(),
+        ));
+    }
+    out
+}
+
+/// A warning for every file or folder a node reads ([`builtins::READ_PATHS`])
+/// that does not exist now, relative to the pipeline's folder.
+pub(super) fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
+    let mut out = Vec::new();
+    for (i, n) in program.nodes.iter().enumerate() {
+        for key in builtins::READ_PATHS {
+            let Some(Value::Str(p)) = n.args.get(*key) else {
+                continue;
+            };
+            let path = cx.path(p);
+            if p.is_empty() {
+                continue;
+            }
+            if path.exists() {
+                // A data file, weights or a module must be a regular file: a
+                // FIFO or a device would block the run or never end.
+                if *key != "root" {
+                    if let Some(d) = not_a_file(n, key, p, &path) {
+                        out.push((i, d));
+                    }
+                }
+                continue;
+            }
+            out.push((
+                i,
+                Diagnostic::new(
+                    Code::MissingFile,
+                    n.file,
+                    n.name_span,
+                    format!("`{}` reads `{key}: \"{p}\"`, and {} does not exist", n.name, path.display()),
+                )
+                .label(format!("`{}` needs it", n.name))
+                .help("put the file there, or change the path (relative paths start at the pipeline's folder); a profile that does not use this node runs without it")
+                .warning(),
+            ));
+        }
+    }
+    out
+}
+
+/// A warning (an error where the node must run) for a file argument that
+/// names a folder, a FIFO, a device or a socket.
+fn not_a_file(
+    n: &crate::language::program::Node,
+    key: &str,
+    p: &str,
+    path: &Path,
+) -> Option<Diagnostic> {
+    let why = crate::util::not_regular(path)?;
+    Some(
+        Diagnostic::new(
+            Code::NotAFile,
+            n.file,
+            n.name_span,
+            format!("`{}` reads `{key}: \"{p}\"`, and {why}", n.name),
+        )
+        .label(format!("`{}` reads it", n.name))
+        .help("name the file itself (a FIFO, a device or a folder is never read); relative paths start at the pipeline's folder")
+        .warning(),
+    )
+}
