@@ -70,16 +70,6 @@ pub fn hung_up() -> bool {
     HUNG_UP.load(Ordering::SeqCst)
 }
 
-/// The error a loop gives when the run was asked to stop (the executor turns
-/// any error raised while the flag is set into its "interrupted" message).
-pub fn stop_requested() -> Result<(), String> {
-    if interrupted() {
-        Err("interrupted".into())
-    } else {
-        Ok(())
-    }
-}
-
 /// The stop signals: the first one of any sets the flag, and the run stops
 /// within a step (of an attack, a batch elsewhere) with what is resumable
 /// saved; a second one of any, while the flag is set, ends the process at

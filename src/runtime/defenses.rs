@@ -7,6 +7,7 @@
 //! caller's tensor is never modified. When an attack goes through the defense
 //! the backward pass is the identity (BPDA): out = x + (h264(x) − x).detach().
 
+use crate::runtime::error::{NodeError, NodeResult};
 use std::process::{Command, Stdio};
 use tch::{Device, Kind, Tensor};
 
@@ -22,7 +23,7 @@ pub enum Defense {
 
 impl Defense {
     /// The defended clips; gradients pass through as the identity.
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor, String> {
+    pub fn apply(&self, x: &Tensor) -> NodeResult<Tensor> {
         match self {
             Defense::VideoCompression { crf } => {
                 let y = h264_roundtrip(x, *crf)?;
@@ -35,33 +36,35 @@ impl Defense {
 
 /// Where ffmpeg is (`$ADVP_FFMPEG` or `ffmpeg` on the PATH), or how to get it.
 /// Looked up once per process: starting ffmpeg costs about 0.1 s.
-pub fn ffmpeg() -> Result<String, String> {
-    static FOUND: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            let exe = std::env::var("ADVP_FFMPEG").unwrap_or_else(|_| "ffmpeg".into());
-            match Command::new(&exe)
-                .arg("-version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-            {
-                Ok(s) if s.success() => Ok(exe),
-                _ => Err(format!(
-                    "`video_compression` runs a real H.264 encoder, and `{exe}` was not found; install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`) or point ADVP_FFMPEG at it"
-                )),
-            }
-        })
-        .clone()
+pub fn ffmpeg() -> NodeResult<String> {
+    // The program asked for, and whether it ran.
+    static FOUND: std::sync::OnceLock<(String, bool)> = std::sync::OnceLock::new();
+    let (exe, runs) = FOUND.get_or_init(|| {
+        let exe = std::env::var("ADVP_FFMPEG").unwrap_or_else(|_| "ffmpeg".into());
+        let runs = Command::new(&exe)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (exe, runs)
+    });
+    if *runs {
+        Ok(exe.clone())
+    } else {
+        Err(NodeError::Failed(format!(
+            "`video_compression` runs a real H.264 encoder, and `{exe}` was not found; install it (Debian/Ubuntu: `sudo apt-get install ffmpeg`; macOS: `brew install ffmpeg`) or point ADVP_FFMPEG at it"
+        )))
+    }
 }
 
 /// Runs ffmpeg with `args` and returns its last error line on failure.
-fn run_ffmpeg(exe: &str, args: &[String]) -> Result<(), String> {
+fn run_ffmpeg(exe: &str, args: &[String]) -> NodeResult<()> {
     let out = Command::new(exe)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot start {exe}: {e}"))?;
+        .map_err(|e| NodeError::Failed(format!("cannot start {exe}: {e}")))?;
     if out.status.success() {
         return Ok(());
     }
@@ -71,7 +74,7 @@ fn run_ffmpeg(exe: &str, args: &[String]) -> Result<(), String> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    Err(format!("{exe} failed: {last}"))
+    Err(NodeError::Failed(format!("{exe} failed: {last}")))
 }
 
 /// H.264 encode and decode of every clip (N×3×T×H×W in [0, 1]).
@@ -84,13 +87,13 @@ fn run_ffmpeg(exe: &str, args: &[String]) -> Result<(), String> {
 /// parallel. Encoders and decoders are single-threaded (`-threads 1`): x264's
 /// output depends on its thread count, and results must not depend on the
 /// machine's core count.
-pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
+pub fn h264_roundtrip(x: &Tensor, crf: i64) -> NodeResult<Tensor> {
     let exe = ffmpeg()?;
     let s = x.size();
     if s.len() != 5 || s[1] != 3 {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "video_compression wants N×3×T×H×W clips, got {s:?}"
-        ));
+        )));
     }
     let (n, t, h, w) = (s[0], s[2], s[3], s[4]);
     let clip_bytes = (t * h * w * 3) as usize;
@@ -101,14 +104,15 @@ pub fn h264_roundtrip(x: &Tensor, crf: i64) -> Result<Tensor, String> {
         .to_kind(Kind::Uint8)
         .permute([0, 2, 3, 4, 1])
         .contiguous();
-    let all = Vec::<u8>::try_from(bytes.flatten(0, -1)).map_err(|e| e.to_string())?;
+    let all =
+        Vec::<u8>::try_from(bytes.flatten(0, -1)).map_err(|e| NodeError::Torch(e.to_string()))?;
     let workers = rayon::current_num_threads().max(1);
     let per = (n as usize).div_ceil(workers).clamp(1, 32);
     use rayon::prelude::*;
     let decoded: Vec<Vec<u8>> = all
         .par_chunks(per * clip_bytes)
         .map(|chunk| roundtrip_chunk(&exe, chunk, clip_bytes, (t, h, w), crf))
-        .collect::<Result<_, String>>()?;
+        .collect::<NodeResult<_>>()?;
     let out: Vec<u8> = decoded.concat();
     Ok(Tensor::from_slice(&out)
         .reshape([n, t, h, w, 3])
@@ -126,7 +130,7 @@ fn roundtrip_chunk(
     clip_bytes: usize,
     (t, h, w): (i64, i64, i64),
     crf: i64,
-) -> Result<Vec<u8>, String> {
+) -> NodeResult<Vec<u8>> {
     let dir = tempfile::Builder::new()
         .prefix("advp-h264-")
         .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
@@ -135,7 +139,7 @@ fn roundtrip_chunk(
             std::env::temp_dir()
         })
         .or_else(|_| tempfile::tempdir())
-        .map_err(|e| format!("cannot make a temp folder for ffmpeg: {e}"))?;
+        .map_err(|e| NodeError::Failed(format!("cannot make a temp folder for ffmpeg: {e}")))?;
     let k = chunk.len() / clip_bytes;
     let file = |i: usize, ext: &str| dir.path().join(format!("{i}.{ext}")).display().to_string();
     let quiet = ["-hide_banner", "-loglevel", "error", "-y", "-nostdin"].map(String::from);
@@ -143,7 +147,7 @@ fn roundtrip_chunk(
     let mut encode = quiet.to_vec();
     for i in 0..k {
         std::fs::write(file(i, "rgb"), &chunk[i * clip_bytes..(i + 1) * clip_bytes])
-            .map_err(|e| format!("cannot write a clip for ffmpeg: {e}"))?;
+            .map_err(|e| NodeError::Failed(format!("cannot write a clip for ffmpeg: {e}")))?;
         encode.extend(
             [
                 "-f",
@@ -212,13 +216,13 @@ fn roundtrip_chunk(
     run_ffmpeg(exe, &decode)?;
     let mut out = Vec::with_capacity(chunk.len());
     for i in 0..k {
-        let raw =
-            std::fs::read(file(i, "raw")).map_err(|e| format!("reading ffmpeg's output: {e}"))?;
+        let raw = std::fs::read(file(i, "raw"))
+            .map_err(|e| NodeError::Failed(format!("reading ffmpeg's output: {e}")))?;
         if raw.len() != clip_bytes {
-            return Err(format!(
+            return Err(NodeError::Failed(format!(
                 "ffmpeg returned {} bytes for a {t}×{h}×{w} clip (expected {clip_bytes})",
                 raw.len()
-            ));
+            )));
         }
         out.extend(raw);
     }
@@ -234,7 +238,7 @@ mod tests {
         match ffmpeg() {
             Ok(_) => true,
             Err(e) => {
-                crate::util::skipped("defenses unit tests", &e);
+                crate::util::skipped("defenses unit tests", &e.to_string());
                 false
             }
         }

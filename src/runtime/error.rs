@@ -40,7 +40,7 @@ pub enum NodeError {
     /// the clips (the model's output does not depend on its input
     /// differentiably).
     #[error(transparent)]
-    NoGradient(#[from] crate::runtime::attacks::pgd::NoGradient),
+    NoGradient(#[from] NoGradient),
     /// A libtorch error (a C++ exception or a tch error), its text cleaned
     /// of C++ frames: the one place the libtorch boundary's errors enter.
     #[error("{0}")]
@@ -57,9 +57,22 @@ pub enum NodeError {
     Failed(String),
 }
 
+/// A model's output carries no gradient to what is differentiated: its
+/// forward pass leaves autograd (`torch.no_grad()`, `.detach()`, a
+/// conversion through a non-tensor value), so no attack or training step
+/// can be computed through it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the model's output carries no gradient to {of}: its forward() is computed outside autograd (`torch.no_grad()`, `.detach()`, a value taken out of a tensor)")]
+pub struct NoGradient {
+    /// What the gradient was wanted for: `the input`, `the parameters`.
+    pub of: &'static str,
+}
+
 impl From<tch::TchError> for NodeError {
     fn from(e: tch::TchError) -> Self {
-        NodeError::Torch(crate::runtime::models::torchscript::libtorch_text(&e.to_string()))
+        NodeError::Torch(crate::runtime::models::torchscript::libtorch_text(
+            &e.to_string(),
+        ))
     }
 }
 
@@ -80,6 +93,16 @@ impl From<String> for NodeError {
 impl From<&str> for NodeError {
     fn from(message: &str) -> Self {
         NodeError::Failed(message.to_string())
+    }
+}
+
+/// The bridge back, while the training loop (`train/mod.rs`,
+/// `train/generative.rs`) and `exec/evaluate.rs`'s cells still give text:
+/// `?` on an attack's result there keeps its words. Remove it once they
+/// return [`NodeResult`] (nothing else may use it).
+impl From<NodeError> for String {
+    fn from(e: NodeError) -> Self {
+        e.to_string()
     }
 }
 

@@ -31,6 +31,17 @@ class Detach(nn.Module):
     def forward(self, x):
         return self.fc(x.detach().mean(dim=(2, 3, 4)))
 
+class LateNoGrad(nn.Module):
+    """Differentiable on the probe's two clips, outside autograd on more."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+    def forward(self, x):
+        if x.size(0) > 2:
+            with torch.no_grad():
+                return self.fc(x.mean(dim=(2, 3, 4)))
+        return self.fc(x.mean(dim=(2, 3, 4)))
+
 class Raises(nn.Module):
     def __init__(self):
         super().__init__()
@@ -74,7 +85,7 @@ class Pairs(nn.Module):
 
 torch.manual_seed(0)
 for name, m in [("plain", Plain()), ("wide", Plain(5)), ("nograd", NoGrad()),
-                ("detach", Detach()), ("raises", Raises()), ("channels", Channels()),
+                ("detach", Detach()), ("late", LateNoGrad()), ("raises", Raises()), ("channels", Channels()),
                 ("nan", Nan()), ("edge", NanAtTheEdge()), ("pairs", Pairs())]:
     torch.jit.script(m.eval()).save(f"{name}.pt")
 # A whole module pickled with torch.save: not TorchScript.
@@ -178,6 +189,33 @@ fn a_model_without_a_gradient_is_refused_before_any_work_not_a_crash() {
     );
     let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn an_attack_that_finds_no_gradient_after_the_probe_stops_its_node_with_the_cause() {
+    let Some(r) =
+        models("an_attack_that_finds_no_gradient_after_the_probe_stops_its_node_with_the_cause")
+    else {
+        return;
+    };
+    // The probe's two clips have a gradient; the batch of six has none.
+    r.write(
+        "p.advp",
+        &format!(
+            "{DATA}model net = torchscript(\"late.pt\", classes: 3)\neval e = robustness([net], d.test, protocol: independent) {{\n  attack pgd(steps: 2)\n  budget sweep [0, 8]\n}}\n"
+        ),
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("advp::run::no_gradient"), "{err}");
+    let err = words(&err);
+    assert!(
+        err.contains("`e` stopped: the model's output carries no gradient to the input"),
+        "{err}"
+    );
+    assert!(err.contains("torch.no_grad()"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

@@ -24,6 +24,7 @@
 
 use super::pgd::{put_rows, Norm};
 use super::{norm_name, units, AttackKind, Found};
+use crate::runtime::error::{stop_requested, NodeError, NodeResult};
 use tch::{Kind, Reduction, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,16 +140,16 @@ impl Apgd {
     }
 
     /// Refuses a model with fewer classes than the loss reads.
-    pub fn check_classes(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Result<(), String> {
+    pub fn check_classes(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> NodeResult<()> {
         let classes = {
             let _g = tch::no_grad_guard();
             f(&x.narrow(0, 0, 1.min(x.size()[0]))).size()[1]
         };
         if classes < self.min_classes() {
-            return Err(format!(
+            return Err(NodeError::Numeric(format!(
                 "APGD with this loss needs at least {} classes (the DLR loss reads the 3rd-largest logit, APGD-T the 4th), and the model has {classes}: attack with cross-entropy (`apgd_ce`, or `ensemble(attacks: [apgd_ce, square_5000])` for AutoAttack's other members)",
                 self.min_classes()
-            ));
+            )));
         }
         Ok(())
     }
@@ -168,18 +169,18 @@ impl Apgd {
         x: &Tensor,
         y: &Tensor,
         target: Option<&Tensor>,
-    ) -> Result<(Tensor, Tensor, Tensor), String> {
+    ) -> NodeResult<(Tensor, Tensor, Tensor)> {
         // EOT as the reference's `eot_iter`: the gradient averaged over
         // `eot` passes; the loss and logits are the last pass's.
         let mut grad: Option<Tensor> = None;
         let mut last = None;
         for _ in 0..self.eot.max(1) {
             // Once a pass: `eot(samples: N)` stops within one.
-            crate::util::stop_requested()?;
+            stop_requested()?;
             let xa = x.detach().set_requires_grad(true);
             let z = f(&xa);
             let l = self.losses(&z, y, target);
-            let g = super::pgd::grad(&l.sum(l.kind()), &xa);
+            let g = super::pgd::grad(&l.sum(l.kind()), &xa)?;
             grad = Some(match grad {
                 None => g,
                 Some(acc) => acc + g,
@@ -200,7 +201,7 @@ impl Apgd {
         y: &Tensor,
         t: &Tensor,
         target: Option<&Tensor>,
-    ) -> Result<SingleRun, String> {
+    ) -> NodeResult<SingleRun> {
         self.single_run_with(f, x, y, t, target, &mut |_| {})
     }
 
@@ -214,7 +215,7 @@ impl Apgd {
         t: &Tensor,
         target: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Result<SingleRun, String> {
+    ) -> NodeResult<SingleRun> {
         let eps = self.eps / 255.0;
         let x = x.detach();
         let n = x.size()[0];
@@ -349,7 +350,7 @@ impl Apgd {
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<(Tensor, Vec<Option<usize>>), String> {
+    ) -> NodeResult<(Tensor, Vec<Option<usize>>)> {
         let n = x.size()[0] as usize;
         let x = x.detach();
         let mut adv = x.copy();
@@ -459,7 +460,7 @@ impl AttackKind for Apgd {
             ..self.clone()
         }
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         self.check_classes(f, x)?;
         Ok(self.run_tracked(f, x, y)?.0)
     }
@@ -469,7 +470,7 @@ impl AttackKind for Apgd {
         _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         self.check_classes(f, x)?;
         let (adv, steps) = self.run_tracked(f, x, y)?;
         Ok(Found::tracked(adv, steps))

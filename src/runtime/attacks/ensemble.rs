@@ -2,6 +2,7 @@
 //! clip counts fooled if any of them fooled it (AutoAttack's worst case).
 
 use super::{pgd, Attack, AttackKind, FooledAt, Found};
+use crate::runtime::error::NodeResult;
 use tch::Tensor;
 
 /// Attacks in turn, each member with its name in the records.
@@ -43,7 +44,7 @@ impl AttackKind for Ensemble {
     fn uses_gradient(&self) -> bool {
         self.members.iter().any(|(_, a)| a.uses_gradient())
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         Ok(self.on_batch(f, None, x, y, false)?.adv)
     }
     fn run_until_fooled(
@@ -52,7 +53,7 @@ impl AttackKind for Ensemble {
         judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         self.on_batch(f, judge, x, y, true)
     }
     fn run_independent(
@@ -61,7 +62,7 @@ impl AttackKind for Ensemble {
         judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         self.on_batch(f, judge, x, y, false)
     }
 }
@@ -77,7 +78,7 @@ impl Ensemble {
         x: &Tensor,
         y: &Tensor,
         worst_case: bool,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         let n = x.size()[0] as usize;
         let classify = |v: &Tensor, labels: &Tensor| -> Vec<bool> {
             let _g = tch::no_grad_guard();

@@ -3,6 +3,7 @@
 
 use super::pgd::{loss, Masked, Pgd};
 use super::{Apgd, Attack, AttackKind, Border, Fgsm, Patch};
+use crate::runtime::error::NodeResult;
 use tch::Tensor;
 
 one_line_per_attack! {
@@ -74,7 +75,7 @@ impl AttackKind for Eot {
             samples: self.samples,
         }
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         let stepped: &dyn Masked = match &self.inner {
             GradientAttack::Apgd(a) => return a.run(f, x, y),
             GradientAttack::Fgsm(a) => a,

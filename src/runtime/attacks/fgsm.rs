@@ -3,6 +3,7 @@
 
 use super::pgd::{Masked, Pgd};
 use super::{units, AttackKind};
+use crate::runtime::error::NodeResult;
 use tch::Tensor;
 
 /// One signed step of size ε.
@@ -13,7 +14,7 @@ pub struct Fgsm {
 }
 
 impl Masked for Fgsm {
-    fn pgd_and_mask(&self, _x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+    fn pgd_and_mask(&self, _x: &Tensor) -> NodeResult<(Pgd, Option<Tensor>)> {
         Ok((Pgd::fgsm(self.eps), None))
     }
 }

@@ -3,6 +3,7 @@
 //! N×C×T×H×W in [0, 1]; steps in 0..255 units.
 
 use super::{units, AttackKind};
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Tensor};
 
 /// Flickering hyper-parameters (ART `OverTheAirFlickeringPyTorch`).
@@ -45,17 +46,17 @@ impl Flicker {
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<(Tensor, Tensor), String> {
+    ) -> NodeResult<(Tensor, Tensor)> {
         let x = x.detach();
         let s = x.size();
         let mut delta = Tensor::zeros([s[0], s[1], s[2], 1, 1], (Kind::Float, x.device()));
         let step = self.step / 255.0;
         for _ in 0..self.steps {
-            crate::util::stop_requested()?;
+            stop_requested()?;
             let d = delta.detach().set_requires_grad(true);
             let xa = (&x + &d).clamp(0.0, 1.0);
             let loss = margin_loss(&f(&xa), y, self.margin) + flicker_regulariser(&d, self.beta);
-            let g = super::pgd::grad(&loss, &d);
+            let g = super::pgd::grad(&loss, &d)?;
             let _g = tch::no_grad_guard();
             delta = &delta - g.sign() * step;
         }
@@ -89,7 +90,7 @@ impl AttackKind for Flicker {
     fn at_budget(&self, _eps: f64, _alpha: Option<f64>) -> Flicker {
         self.clone()
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         Ok(self.run_with_delta(f, x, y)?.0)
     }
 }

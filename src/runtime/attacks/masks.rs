@@ -4,6 +4,7 @@
 
 use super::pgd::{Masked, Pgd};
 use super::{units, AttackKind};
+use crate::runtime::error::{NodeError, NodeResult};
 use tch::{Device, Kind, Tensor};
 
 /// Where a patch sits on the frame.
@@ -78,7 +79,7 @@ pub struct Border {
 }
 
 impl Masked for Patch {
-    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+    fn pgd_and_mask(&self, x: &Tensor) -> NodeResult<(Pgd, Option<Tensor>)> {
         let s = x.size();
         let mask = patch_mask(s[0], s[3], s[4], self.ratio, &self.position, x.device());
         Ok((self.pgd.clone(), Some(mask)))
@@ -86,9 +87,9 @@ impl Masked for Patch {
 }
 
 impl Masked for Border {
-    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+    fn pgd_and_mask(&self, x: &Tensor) -> NodeResult<(Pgd, Option<Tensor>)> {
         let s = x.size();
-        let t = border_thickness(s[3], s[4], self.ratio)?;
+        let t = border_thickness(s[3], s[4], self.ratio).map_err(NodeError::Numeric)?;
         let mask = border_mask(s[0], s[3], s[4], t, x.device());
         Ok((self.pgd.clone(), Some(mask)))
     }

@@ -51,7 +51,7 @@ macro_rules! masked_runs {
             f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
             x: &tch::Tensor,
             y: &tch::Tensor,
-        ) -> Result<tch::Tensor, String> {
+        ) -> $crate::runtime::error::NodeResult<tch::Tensor> {
             $crate::runtime::attacks::pgd::masked_run(self, f, x, y)
         }
         fn run_until_fooled(
@@ -60,7 +60,7 @@ macro_rules! masked_runs {
             judge: Option<&dyn Fn(&tch::Tensor) -> tch::Tensor>,
             x: &tch::Tensor,
             y: &tch::Tensor,
-        ) -> Result<$crate::runtime::attacks::Found, String> {
+        ) -> $crate::runtime::error::NodeResult<$crate::runtime::attacks::Found> {
             $crate::runtime::attacks::pgd::masked_run_until_fooled(self, f, judge, x, y)
         }
     };
@@ -109,6 +109,7 @@ pub use self::pgd::{input_grad, loss, objective_grad, project, Norm, Pgd};
 pub use self::saliency::Saliency;
 pub use self::square::Square;
 
+use crate::runtime::error::{NodeError, NodeResult};
 use tch::Tensor;
 
 /// Per clip, the step whose iterate first fooled it (`None`: none did).
@@ -184,7 +185,7 @@ pub trait AttackKind {
         None
     }
     /// The adversarial clips.
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String>;
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor>;
     /// The adversarial clips under the worst-case protocol; an attack that
     /// cannot stop per clip runs whole (steps not tracked: the caller
     /// judges the result).
@@ -194,7 +195,7 @@ pub trait AttackKind {
         _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         Ok(Found {
             adv: self.run(f, x, y)?,
             steps: None,
@@ -209,7 +210,7 @@ pub trait AttackKind {
         _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         Ok(Found::tracked(
             self.run(f, x, y)?,
             vec![Some(self.steps()); x.size()[0] as usize],
@@ -275,11 +276,11 @@ impl Attack {
     /// keeps its step). A step below 0 or not finite is refused where it
     /// would move anything (ε > 0): `advp check` refuses such a rule first,
     /// and a rule of a fitted line is refused here.
-    pub fn at(&self, eps: f64, alpha: Option<f64>) -> Result<Attack, String> {
+    pub fn at(&self, eps: f64, alpha: Option<f64>) -> NodeResult<Attack> {
         match alpha {
-            Some(a) if eps > 0.0 && !(a.is_finite() && a >= 0.0) => Err(format!(
+            Some(a) if eps > 0.0 && !(a.is_finite() && a >= 0.0) => Err(NodeError::Numeric(format!(
                 "the step size α is {a} at the budget ε = {eps}: a step is a finite number of 0 or more"
-            )),
+            ))),
             _ => Ok(self.at_budget(eps, alpha)),
         }
     }
@@ -300,12 +301,7 @@ impl Attack {
     }
 
     /// The adversarial clips.
-    pub fn run(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Tensor, String> {
+    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         self.kind().run(f, x, y)
     }
 
@@ -321,7 +317,7 @@ impl Attack {
         judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         self.kind().run_until_fooled(f, judge, x, y)
     }
 
@@ -334,7 +330,7 @@ impl Attack {
         judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         self.kind().run_independent(f, judge, x, y)
     }
 }
@@ -358,7 +354,8 @@ mod tests {
         for a in [&pgd, &eot] {
             for bad in [-0.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
                 let e = a.at(8.0, Some(bad)).unwrap_err();
-                assert!(e.contains("at the budget ε = 8"), "{e}");
+                assert!(matches!(e, NodeError::Numeric(_)), "{e:?}");
+                assert!(e.to_string().contains("at the budget ε = 8"), "{e}");
             }
             // ε = 0 takes no step, so its α moves nothing.
             assert!(a.at(0.0, Some(-1.0)).is_ok());

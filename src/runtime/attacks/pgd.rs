@@ -7,6 +7,7 @@
 //! gradient during an attack; the caller chooses BatchNorm's mode.
 
 use super::{norm_name, units, AttackKind, Found};
+use crate::runtime::error::{stop_requested, NoGradient, NodeResult};
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,55 +46,26 @@ pub fn loss(logits: &Tensor, y: &Tensor) -> Tensor {
 }
 
 /// ∇ₓ of the mean loss at `x`, for the input only.
-pub fn input_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+pub fn input_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
     objective_grad(&|v| loss(&f(v), y), x)
 }
 
 /// ∇ₓ of a scalar objective at `x`, for the input only.
-pub fn objective_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
-    value_and_grad(objective, x).1
+pub fn objective_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> NodeResult<Tensor> {
+    Ok(value_and_grad(objective, x)?.1)
 }
 
 /// The objective's value at `x` (a detached scalar tensor: reading it is left
 /// to the caller, as it waits for the device) and its gradient there.
-fn value_and_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> (Tensor, Tensor) {
+fn value_and_grad(
+    objective: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+) -> NodeResult<(Tensor, Tensor)> {
     let xa = x.detach().set_requires_grad(true);
     let l = objective(&xa);
     let v = l.detach();
-    let g = grad(&l, &xa);
-    (v, g)
-}
-
-/// A model's output carries no gradient to what is differentiated: its
-/// forward pass leaves autograd (`torch.no_grad()`, `.detach()`, a
-/// conversion through a non-tensor value), so no attack or training step
-/// can be computed through it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoGradient {
-    /// What the gradient was wanted for: `the input`, `the parameters`.
-    pub of: &'static str,
-}
-
-impl std::fmt::Display for NoGradient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the model's output carries no gradient to {}: its forward() is computed outside autograd (`torch.no_grad()`, `.detach()`, a value taken out of a tensor)",
-            self.of
-        )
-    }
-}
-
-impl std::error::Error for NoGradient {}
-
-impl NoGradient {
-    /// Stops the attack or training step that needed the gradient: unwinds
-    /// with this value as the payload, which the runner's guard around a
-    /// node ([`crate::runtime::models::catch_libtorch`]) turns back into this error
-    /// (the attacks' API gives tensors, not results).
-    pub fn raise(self) -> ! {
-        std::panic::panic_any(self)
-    }
+    let g = grad(&l, &xa)?;
+    Ok((v, g))
 }
 
 /// ∂`outputs`/∂`inputs` (summed over the outputs), or [`NoGradient`] when
@@ -112,12 +84,11 @@ pub fn gradients(outputs: &[&Tensor], inputs: &[&Tensor]) -> Result<Vec<Tensor>,
     }
 }
 
-/// ∂`output`/∂`input` ([`gradients`]), or the attack stops with [`NoGradient`].
-pub fn grad(output: &Tensor, input: &Tensor) -> Tensor {
-    match gradients(&[output], &[input]) {
-        Ok(mut g) => g.pop().expect("one gradient per input"),
-        Err(e) => e.raise(),
-    }
+/// ∂`output`/∂`input` ([`gradients`]), or the attack stops with
+/// [`NodeError::NoGradient`](crate::runtime::error::NodeError::NoGradient).
+pub fn grad(output: &Tensor, input: &Tensor) -> NodeResult<Tensor> {
+    let mut g = gradients(&[output], &[input])?;
+    Ok(g.pop().expect("one gradient per input"))
 }
 
 /// `dst` with its rows `at` replaced by the rows `from` of `src`, in one copy
@@ -184,7 +155,7 @@ impl Pgd {
         x: &Tensor,
         y: &Tensor,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Result<Tensor, String> {
+    ) -> NodeResult<Tensor> {
         self.run_masked(f, x, y, None, on_step)
     }
 
@@ -197,7 +168,7 @@ impl Pgd {
         y: &Tensor,
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Result<Tensor, String> {
+    ) -> NodeResult<Tensor> {
         self.maximise(&|v| loss(&f(v), y), x, mask, on_step)
     }
 
@@ -210,7 +181,7 @@ impl Pgd {
         x: &Tensor,
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
-    ) -> Result<Tensor, String> {
+    ) -> NodeResult<Tensor> {
         self.ascend(objective, x, mask, on_step, None)
     }
 
@@ -219,11 +190,7 @@ impl Pgd {
     /// objective at each iterate for its gradient anyway; one more evaluation
     /// after the last step completes the trace, so a whole steps axis costs one
     /// run (`loss_surface`).
-    pub fn trace(
-        &self,
-        objective: &dyn Fn(&Tensor) -> Tensor,
-        x: &Tensor,
-    ) -> Result<Vec<f64>, String> {
+    pub fn trace(&self, objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> NodeResult<Vec<f64>> {
         let mut values = Vec::new();
         let adv = self.ascend(objective, x, None, &mut |_| {}, Some(&mut values))?;
         let _g = tch::no_grad_guard();
@@ -238,7 +205,7 @@ impl Pgd {
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
         mut record: Option<&mut Vec<f64>>,
-    ) -> Result<Tensor, String> {
+    ) -> NodeResult<Tensor> {
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
         let x = x.detach();
@@ -260,8 +227,8 @@ impl Pgd {
         };
         for _ in 0..self.steps {
             // A stop is seen within a step, however many steps are asked for.
-            crate::util::stop_requested()?;
-            let (value, g) = value_and_grad(objective, &(&x + &delta));
+            stop_requested()?;
+            let (value, g) = value_and_grad(objective, &(&x + &delta))?;
             if let Some(r) = record.as_deref_mut() {
                 r.push(value.double_value(&[]));
             }
@@ -277,16 +244,11 @@ impl Pgd {
         }
         // An objective that stopped early (EOT between its passes) gave a
         // partial value: never a result.
-        crate::util::stop_requested()?;
+        stop_requested()?;
         Ok((&x + delta).detach())
     }
 
-    pub fn run(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<Tensor, String> {
+    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         self.run_with(f, x, y, &mut |_| {})
     }
 
@@ -303,7 +265,7 @@ impl Pgd {
         x: &Tensor,
         y: &Tensor,
         mask: Option<&Tensor>,
-    ) -> Result<(Tensor, Vec<Option<usize>>), String> {
+    ) -> NodeResult<(Tensor, Vec<Option<usize>>)> {
         let n = x.size()[0];
         let eps = self.eps / 255.0;
         let alpha = self.alpha / 255.0;
@@ -329,7 +291,7 @@ impl Pgd {
             if active.is_empty() {
                 break;
             }
-            crate::util::stop_requested()?;
+            stop_requested()?;
             let idx = Tensor::from_slice(&active).to_device(x.device());
             let (xs, ys, ds) = (
                 x.index_select(0, &idx),
@@ -370,7 +332,7 @@ impl Pgd {
             // The mean over the whole batch, as plain PGD takes it: each
             // clip's gradient is then the same whoever is still in the batch.
             let objective = loss(&logits, &ys) * (active.len() as f64 / n as f64);
-            let g = grad(&objective, &point);
+            let g = grad(&objective, &point)?;
             let _g = tch::no_grad_guard();
             let g = masked(g, ms.as_ref());
             let step = match self.norm {
@@ -392,7 +354,7 @@ impl Pgd {
 /// FGSM, PGD and the PGDs inside a patch or on a frame border: the PGD each
 /// steps and, for a patch or a border, the mask of the clips' shape.
 pub trait Masked {
-    fn pgd_and_mask(&self, x: &Tensor) -> Result<(Pgd, Option<Tensor>), String>;
+    fn pgd_and_mask(&self, x: &Tensor) -> NodeResult<(Pgd, Option<Tensor>)>;
 }
 
 /// A [`Masked`] attack's adversarial clips.
@@ -401,7 +363,7 @@ pub(super) fn masked_run(
     f: &dyn Fn(&Tensor) -> Tensor,
     x: &Tensor,
     y: &Tensor,
-) -> Result<Tensor, String> {
+) -> NodeResult<Tensor> {
     let (pgd, mask) = a.pgd_and_mask(x)?;
     pgd.run_masked(f, x, y, mask.as_ref(), &mut |_| {})
 }
@@ -413,7 +375,7 @@ pub(super) fn masked_run_until_fooled(
     judge: Option<&dyn Fn(&Tensor) -> Tensor>,
     x: &Tensor,
     y: &Tensor,
-) -> Result<Found, String> {
+) -> NodeResult<Found> {
     let (pgd, mask) = a.pgd_and_mask(x)?;
     let (adv, steps) = pgd.run_until_fooled(f, judge, x, y, mask.as_ref())?;
     Ok(Found::tracked(adv, steps))
@@ -449,7 +411,7 @@ impl Pgd {
 }
 
 impl Masked for Pgd {
-    fn pgd_and_mask(&self, _x: &Tensor) -> Result<(Pgd, Option<Tensor>), String> {
+    fn pgd_and_mask(&self, _x: &Tensor) -> NodeResult<(Pgd, Option<Tensor>)> {
         Ok((self.clone(), None))
     }
 }
@@ -513,13 +475,15 @@ mod tests {
             random_start: false,
         };
         let clips = Tensor::rand([2, 3], (Kind::Float, Device::Cpu));
-        let caught = crate::runtime::models::catch_libtorch(|| {
-            pgd.run(&|v: &Tensor| v.detach().matmul(&w), &clips, &y)
-        })
-        .unwrap_err();
-        assert_eq!(
-            caught,
-            crate::runtime::models::Caught::NoGradient(NoGradient { of: "the input" })
+        let stopped = pgd
+            .run(&|v: &Tensor| v.detach().matmul(&w), &clips, &y)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &stopped,
+                crate::runtime::error::NodeError::NoGradient(g) if *g == NoGradient { of: "the input" }
+            ),
+            "{stopped:?}"
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use super::pgd::{input_grad, Pgd};
 use super::AttackKind;
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,10 +15,10 @@ pub enum SaliencyMode {
 }
 
 /// Mean |∂L/∂x| over each frame: N×T.
-pub fn frame_saliency(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+pub fn frame_saliency(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
     // The per-sample gradient of the summed loss (mean would scale all samples alike).
-    let g = input_grad(f, x, y) * x.size()[0] as f64;
-    g.abs().mean_dim([1, 3, 4].as_slice(), false, Kind::Float)
+    let g = input_grad(f, x, y)? * x.size()[0] as f64;
+    Ok(g.abs().mean_dim([1, 3, 4].as_slice(), false, Kind::Float))
 }
 
 /// ART's FrameSaliencyAttack, with the choice of frames made per sample.
@@ -27,7 +28,7 @@ pub fn saliency(
     f: &dyn Fn(&Tensor) -> Tensor,
     x: &Tensor,
     y: &Tensor,
-) -> Result<Tensor, String> {
+) -> NodeResult<Tensor> {
     let full = inner.run(f, x, y)?;
     if mode == SaliencyMode::OneShot {
         return Ok(full);
@@ -41,9 +42,9 @@ pub fn saliency(
             .map(|i| Vec::<f32>::try_from(sal.get(i)).unwrap_or_default())
             .collect()
     };
-    let mut sal = order(&frame_saliency(f, &x, y));
+    let mut sal = order(&frame_saliency(f, &x, y)?);
     for _ in 0..t {
-        crate::util::stop_requested()?;
+        stop_requested()?;
         let fooled: Vec<bool> = {
             let _g = tch::no_grad_guard();
             let pred = f(&cur).argmax(-1, false).ne_tensor(y);
@@ -53,7 +54,7 @@ pub fn saliency(
             break;
         }
         if mode == SaliencyMode::Refresh {
-            sal = order(&frame_saliency(f, &cur, y));
+            sal = order(&frame_saliency(f, &cur, y)?);
         }
         let _g = tch::no_grad_guard();
         for i in 0..n as usize {
@@ -93,7 +94,7 @@ impl AttackKind for Saliency {
         format!("PGD {} on {how}", self.inner.summary())
     }
     pgd_budget!(inner);
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         saliency(self.mode, &self.inner, f, x, y)
     }
 }
@@ -116,7 +117,7 @@ mod tests {
         };
         let x = Tensor::full([2, 1, 4, 2, 2], 0.5, (Kind::Float, Device::Cpu));
         let y = Tensor::from_slice(&[0i64, 1]);
-        let sal = frame_saliency(&f, &x, &y);
+        let sal = frame_saliency(&f, &x, &y).unwrap();
         let s0 = Vec::<f32>::try_from(sal.get(0)).unwrap();
         assert!(
             s0[2] > 0.0 && s0[0] == 0.0 && s0[1] == 0.0 && s0[3] == 0.0,

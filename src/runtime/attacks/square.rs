@@ -18,6 +18,7 @@
 //! tube could not.
 
 use super::{units, AttackKind, Found};
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +70,7 @@ impl Square {
         x: &Tensor,
         y: &Tensor,
         on_query: &mut dyn FnMut(&[i64], &Tensor),
-    ) -> Result<Outcome, String> {
+    ) -> NodeResult<Outcome> {
         let _g = tch::no_grad_guard();
         let eps = self.eps / 255.0;
         let x = x.detach();
@@ -97,7 +98,7 @@ impl Square {
                 break;
             }
             // Once a query: `square(queries: 1e9)` stops within one.
-            crate::util::stop_requested()?;
+            stop_requested()?;
             let idx = Tensor::from_slice(&active).to_device(x.device());
             let (xc, bc, yc) = (
                 x.index_select(0, &idx),
@@ -149,7 +150,7 @@ impl Square {
         f: &dyn Fn(&Tensor) -> Tensor,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Outcome, String> {
+    ) -> NodeResult<Outcome> {
         self.run_with(f, x, y, &mut |_, _| {})
     }
 }
@@ -185,7 +186,7 @@ impl AttackKind for Square {
     fn is_black_box(&self) -> bool {
         true
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, String> {
+    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         Ok(self.outcome(f, x, y)?.adv)
     }
     fn run_until_fooled(
@@ -194,7 +195,7 @@ impl AttackKind for Square {
         _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
         x: &Tensor,
         y: &Tensor,
-    ) -> Result<Found, String> {
+    ) -> NodeResult<Found> {
         let o = self.outcome(f, x, y)?;
         Ok(Found::tracked(o.adv, o.fooled_at))
     }

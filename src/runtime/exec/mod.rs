@@ -180,6 +180,9 @@ impl<'a> Runner<'a> {
                 ),
             };
         }
+        if let NodeError::NoGradient(e) = &error {
+            return self.no_gradient(i, e);
+        }
         RunError::Diagnostics(vec![self.diag(
             i,
             Code::NodeFailed,

@@ -6,6 +6,7 @@
 
 use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
+use crate::runtime::error::{NoGradient, NodeError};
 use crate::runtime::models::torchscript::ScriptErrorKind;
 use crate::runtime::data::Dataset;
 use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
@@ -407,23 +408,27 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// A node stopped by what [`models::catch_libtorch`] caught: a missing
-    /// gradient is `advp::run::no_gradient`, anything else `node_failed`.
+    /// A node an attack or a training step stopped for want of a gradient
+    /// (what the probe could not see before it ran): `advp::run::no_gradient`.
+    pub(super) fn no_gradient(&self, i: NodeId, e: &NoGradient) -> RunError {
+        RunError::Diagnostics(vec![self.diag(
+            i,
+            Code::NoGradient,
+            format!("`{}` stopped: {e}", self.program.nodes[i].name),
+            FIX_GRADIENT,
+        )])
+    }
+
+    /// A node stopped by what [`models::catch_libtorch`] caught: a libtorch
+    /// error inside a model, `node_failed`.
     pub(super) fn caught(&self, i: NodeId, c: Caught) -> RunError {
-        match c {
-            Caught::NoGradient(e) => RunError::Diagnostics(vec![self.diag(
-                i,
-                Code::NoGradient,
-                format!("`{}` stopped: {e}", self.program.nodes[i].name),
-                FIX_GRADIENT,
-            )]),
-            Caught::Failed(m) => self.fail(
-                i,
-                format!(
-                    "libtorch failed while running `{}`: {m}",
-                    self.program.nodes[i].name
-                ),
-            ),
-        }
+        let Caught::Failed(m) = c;
+        self.fail(
+            i,
+            NodeError::Torch(format!(
+                "libtorch failed while running `{}`: {m}",
+                self.program.nodes[i].name
+            )),
+        )
     }
 }

@@ -273,7 +273,7 @@ fn ensemble(a: &Args) -> R<Labelled> {
         let name = member_name(&m.label, &members);
         let member = m.attack.at(eps, None).map_err(|e| {
             Refusal::cannot(
-                e,
+                e.to_string(),
                 "write a step size that is finite and ≥ 0 at this ε, e.g. `alpha eps / 4`",
             )
         })?;

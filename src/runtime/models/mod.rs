@@ -415,8 +415,6 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
 /// What stopped a computation [`catch_libtorch`] ran.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Caught {
-    /// An attack or training step found no gradient to take.
-    NoGradient(crate::runtime::attacks::pgd::NoGradient),
     /// A libtorch error (or a model's own), its text cleaned ([`libtorch_text`]).
     Failed(String),
 }
@@ -424,7 +422,6 @@ pub enum Caught {
 impl std::fmt::Display for Caught {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Caught::NoGradient(e) => write!(f, "{e}"),
             Caught::Failed(m) => f.write_str(m),
         }
     }
@@ -432,16 +429,13 @@ impl std::fmt::Display for Caught {
 
 /// Runs `f`, turning a libtorch panic (tch panics on C++ exceptions in its
 /// non-`f_` calls, e.g. a shape error inside a model) into its message
-/// without C++ frames, and a [`crate::runtime::attacks::pgd::NoGradient`] into itself.
+/// without C++ frames.
 pub fn catch_libtorch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(previous);
     out.map_err(|e| {
-        if let Some(g) = e.downcast_ref::<crate::runtime::attacks::pgd::NoGradient>() {
-            return Caught::NoGradient(g.clone());
-        }
         let msg = e
             .downcast_ref::<String>()
             .cloned()

@@ -5,6 +5,7 @@
 
 use crate::runtime::attacks::pgd::{objective_grad, project};
 use crate::runtime::attacks::{Norm, Pgd};
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Tensor};
 
 /// Wong et al.'s step: α = 1.25 ε.
@@ -35,11 +36,7 @@ fn kl_rows(log_p: &Tensor, log_q: &Tensor) -> Tensor {
 /// TRADES' inner maximisation: x′ from x + 0.001·N(0, 1), `pgd.steps` signed
 /// steps of `pgd.alpha` on KL(f(x) ‖ f(x′)), projected on the L∞ ball around x
 /// and the image (Zhang et al.'s `trades_loss`, `distance='l_inf'`).
-pub fn trades_attack(
-    f: &dyn Fn(&Tensor) -> Tensor,
-    x: &Tensor,
-    pgd: &Pgd,
-) -> Result<Tensor, String> {
+pub fn trades_attack(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, pgd: &Pgd) -> NodeResult<Tensor> {
     let (eps, alpha) = (pgd.eps / 255.0, pgd.alpha / 255.0);
     let x = x.detach();
     let log_nat = {
@@ -51,11 +48,11 @@ pub fn trades_attack(
         &x + x.randn_like() * 0.001
     };
     for _ in 0..pgd.steps {
-        crate::util::stop_requested()?;
+        stop_requested()?;
         let g = objective_grad(
             &|v| kl_rows(&log_nat, &f(v).log_softmax(-1, Kind::Float)).sum(Kind::Float),
             &adv,
-        );
+        )?;
         let _g = tch::no_grad_guard();
         let step = &adv + g.sign() * alpha;
         adv = (&x + project(&(step - &x), Norm::Inf, eps)).clamp(0.0, 1.0);

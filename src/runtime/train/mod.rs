@@ -55,7 +55,7 @@ impl AttackPlan {
             .at(eps, self.alpha_at(eps))
             .map_err(|e| match &self.alpha {
                 Some(r) => format!("{e} (the rule `{}`)", r.text()),
-                None => e,
+                None => e.to_string(),
             })
     }
 }
@@ -206,12 +206,12 @@ impl<'a> Classifier<'a> {
 
     /// One optimizer step on `loss` (skipped when it is not finite, or under
     /// fp16 when a gradient is not); its value.
-    fn update(&mut self, loss: &Tensor) -> f64 {
+    fn update(&mut self, loss: &Tensor) -> crate::runtime::error::NodeResult<f64> {
         let lv = loss.double_value(&[]);
         if lv.is_finite() {
-            self.opt.minimise(loss);
+            self.opt.minimise(loss)?;
         }
-        lv
+        Ok(lv)
     }
 
     /// Free AT on one batch: `replays` passes, each one weight update and one
@@ -232,7 +232,7 @@ impl<'a> Classifier<'a> {
             if !lv.is_finite() {
                 break;
             }
-            self.opt.backward(&loss);
+            self.opt.backward(&loss)?;
             // δ's step is the gradient's sign, which fp16's loss scale leaves
             // alone; a skipped (non-finite) step leaves δ too.
             let g = d.grad();
@@ -265,7 +265,7 @@ impl Learner for Classifier<'_> {
     fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome {
         let Some((a, bn)) = attack else {
             let logits = forward(self.net, &self.pre, x, true);
-            let lv = self.update(&attacks::loss(&logits, y));
+            let lv = self.update(&attacks::loss(&logits, y))?;
             return Ok((lv, correct_of(&logits, y)));
         };
         let linf = || {
@@ -285,7 +285,7 @@ impl Learner for Classifier<'_> {
             (Method::FgsmRs, _) => {
                 let adv = methods::fgsm_rs(linf()?.eps).run_with(&f, x, y, &mut |_| {})?;
                 let logits = forward(self.net, &self.pre, &adv, true);
-                let lv = self.update(&attacks::loss(&logits, y));
+                let lv = self.update(&attacks::loss(&logits, y))?;
                 Ok((lv, correct_of(&logits, y)))
             }
             (Method::Pgd, TrainLoss::Trades { beta }) => {
@@ -293,20 +293,20 @@ impl Learner for Classifier<'_> {
                 let adv = methods::trades_attack(&f, x, &pgd)?;
                 let nat = forward(self.net, &self.pre, x, true);
                 let logits = forward(self.net, &self.pre, &adv, true);
-                let lv = self.update(&methods::trades_loss(&nat, &logits, y, beta));
+                let lv = self.update(&methods::trades_loss(&nat, &logits, y, beta))?;
                 Ok((lv, correct_of(&logits, y)))
             }
             (Method::Pgd, TrainLoss::Mart { beta }) => {
                 let adv = a.run(&f, x, y)?;
                 let nat = forward(self.net, &self.pre, x, true);
                 let logits = forward(self.net, &self.pre, &adv, true);
-                let lv = self.update(&methods::mart_loss(&nat, &logits, y, beta));
+                let lv = self.update(&methods::mart_loss(&nat, &logits, y, beta))?;
                 Ok((lv, correct_of(&logits, y)))
             }
             (Method::Pgd, TrainLoss::Ce) => {
                 let adv = a.run(&f, x, y)?;
                 let logits = forward(self.net, &self.pre, &adv, true);
-                let lv = self.update(&attacks::loss(&logits, y));
+                let lv = self.update(&attacks::loss(&logits, y))?;
                 Ok((lv, correct_of(&logits, y)))
             }
         }

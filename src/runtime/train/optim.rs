@@ -60,20 +60,21 @@ impl Optimizer {
     }
 
     /// Gradients of `loss` (scaled under fp16), from zero.
-    pub fn backward(&mut self, loss: &Tensor) {
+    pub fn backward(&mut self, loss: &Tensor) -> crate::runtime::error::NodeResult<()> {
         self.zero_grad();
         if !loss.requires_grad() {
             // A backward pass through a tensor without a gradient function
             // is an error inside libtorch: stop the step with the cause.
-            crate::runtime::attacks::pgd::NoGradient {
+            return Err(crate::runtime::error::NoGradient {
                 of: "the parameters",
             }
-            .raise();
+            .into());
         }
         match &self.scale {
             Some(s) => (loss * s.scale).backward(),
             None => loss.backward(),
         }
+        Ok(())
     }
 
     /// The step after [`Optimizer::backward`]: under fp16 the gradients are
@@ -90,9 +91,9 @@ impl Optimizer {
     }
 
     /// [`Optimizer::backward`] then [`Optimizer::finish`].
-    pub fn minimise(&mut self, loss: &Tensor) -> bool {
-        self.backward(loss);
-        self.finish()
+    pub fn minimise(&mut self, loss: &Tensor) -> crate::runtime::error::NodeResult<bool> {
+        self.backward(loss)?;
+        Ok(self.finish())
     }
 
     pub fn zero_grad(&mut self) {
@@ -274,8 +275,8 @@ mod tests {
         let mut scaled =
             Optimizer::new(sgd.clone(), 0.1, vec![("p".into(), b.shallow_clone())]).scaled(true);
         for _ in 0..3 {
-            assert!(plain.minimise(&(&a * &a).sum(Kind::Float)));
-            assert!(scaled.minimise(&(&b * &b).sum(Kind::Float)));
+            assert!(plain.minimise(&(&a * &a).sum(Kind::Float)).unwrap());
+            assert!(scaled.minimise(&(&b * &b).sum(Kind::Float)).unwrap());
         }
         // A power-of-two scale divides out exactly.
         assert_eq!(
@@ -284,7 +285,9 @@ mod tests {
         );
         // An overflowing loss skips the step and halves the scale.
         let before = Vec::<f32>::try_from(&b).unwrap();
-        assert!(!scaled.minimise(&(&b * f64::INFINITY).sum(Kind::Float)));
+        assert!(!scaled
+            .minimise(&(&b * f64::INFINITY).sum(Kind::Float))
+            .unwrap());
         assert_eq!(Vec::<f32>::try_from(&b).unwrap(), before);
         assert_eq!(scaled.scale.as_ref().unwrap().scale, 32768.0);
         let mut resumed =
