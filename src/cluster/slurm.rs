@@ -431,15 +431,9 @@ pub fn status(name: &str, key: &str, cached: bool, record: &Record) -> Status {
     }
 }
 
-/// How long a job must stay in a failed state before the watch believes it.
-/// A job that requeues itself (`scontrol requeue` after the time-limit
-/// warning) can be seen `FAILED` for a moment before Slurm shows it
-/// `REQUEUED`/`PENDING` again; a job that really failed stays failed.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Waits for the submitted jobs: reports each change, shows the log tail of a
-/// failed job (once its state has held for [`SETTLE`]), cancels (`scancel`)
-/// what still waits on it. Returns the failed nodes with their logs.
+/// failed job, cancels (`scancel`) what still waits on it. Returns the failed
+/// nodes with their logs.
 pub fn watch(
     jobs: &[Job],
     ids: &BTreeMap<usize, String>,
@@ -449,8 +443,6 @@ pub fn watch(
 ) -> Result<Vec<(String, PathBuf)>, String> {
     let record = load(state);
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
-    // When each job was first seen in the failed state it is in now.
-    let mut failing: BTreeMap<usize, std::time::Instant> = BTreeMap::new();
     let mut failed = Vec::new();
     let mut open: Vec<&Job> = jobs.iter().filter(|j| ids.contains_key(&j.id)).collect();
     while !open.is_empty() {
@@ -465,7 +457,6 @@ pub fn watch(
                 last.insert(j.id, st.clone());
             }
             if state.as_deref().is_some_and(active) {
-                failing.remove(&j.id);
                 still.push(j);
                 continue;
             }
@@ -483,11 +474,6 @@ pub fn watch(
                         j.name
                     ));
                 }
-                continue;
-            }
-            let since = *failing.entry(j.id).or_insert_with(std::time::Instant::now);
-            if state.is_some() && since.elapsed() < SETTLE {
-                still.push(j);
                 continue;
             }
             let log = record
