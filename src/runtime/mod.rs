@@ -30,3 +30,36 @@ pub mod provenance;
 pub use crate::util::rng;
 pub mod spec;
 pub mod train;
+
+/// Tests that seed libtorch's one random generator and compare what two
+/// seeded runs draw: the other tests of this binary, running at once,
+/// draw from the same generator in between. Such a test runs its body in
+/// a child process of the test binary, alone.
+#[cfg(test)]
+pub(crate) mod alone {
+    /// `true` in the child, where the test's body runs; in the parent it
+    /// runs test `name` (its full path) alone in a child, fails as the
+    /// child failed, and gives `false` (the test returns).
+    pub fn in_child(name: &str) -> bool {
+        if std::env::var_os("ADVP_TEST_ALONE").is_some() {
+            return true;
+        }
+        let exe = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new(exe)
+            .args([name, "--exact", "--test-threads", "1"])
+            .env("ADVP_TEST_ALONE", "1")
+            .output()
+            .expect("the test binary runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name}, alone:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "{name} did not run alone:\n{text}"
+        );
+        false
+    }
+}

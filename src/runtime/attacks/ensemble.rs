@@ -1,7 +1,7 @@
 //! Attacks run in turn, each on the clips the earlier ones left robust; a
 //! clip counts fooled if any of them fooled it (AutoAttack's worst case).
 
-use super::{pgd, Attack, AttackKind, FooledAt, Found};
+use super::{pgd, Attack, AttackKind, FooledAt, Found, Victim};
 use crate::runtime::error::NodeResult;
 use tch::Tensor;
 
@@ -45,25 +45,13 @@ impl AttackKind for Ensemble {
         self.members.iter().any(|(_, a)| a.uses_gradient())
     }
     fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-        Ok(self.on_batch(f, None, x, y, false)?.adv)
+        Ok(self.on_batch(Victim::of(f), x, y, false)?.adv)
     }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
-        self.on_batch(f, judge, x, y, true)
+    fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
+        self.on_batch(v, x, y, true)
     }
-    fn run_independent(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
-        self.on_batch(f, judge, x, y, false)
+    fn run_independent(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
+        self.on_batch(v, x, y, false)
     }
 }
 
@@ -71,14 +59,8 @@ impl Ensemble {
     /// The ensemble on a batch: members in turn, each on the clips no earlier
     /// member fooled (`worst_case`) or on every clip (`independent`, final
     /// iterates); a clip keeps the first fooling member's clip and step.
-    fn on_batch(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-        worst_case: bool,
-    ) -> NodeResult<Found> {
+    fn on_batch(&self, v: Victim, x: &Tensor, y: &Tensor, worst_case: bool) -> NodeResult<Found> {
+        let (f, judge) = (v.f, v.judge);
         let n = x.size()[0] as usize;
         let classify = |v: &Tensor, labels: &Tensor| -> Vec<bool> {
             let _g = tch::no_grad_guard();
@@ -99,19 +81,19 @@ impl Ensemble {
         let mut spent = 0;
         let mut first = true;
         for (name, a) in &self.members {
-            let todo: Vec<i64> = (0..n)
-                .filter(|&i| !worst_case || by[i].is_none())
-                .map(|i| i as i64)
-                .collect();
-            if todo.is_empty() {
+            let Some(pgd::Rows {
+                at: todo,
+                x: xs,
+                y: ys,
+                ..
+            }) = pgd::rows_where(x, y, |i| !worst_case || by[i].is_none())
+            else {
                 break;
-            }
-            let idx = Tensor::from_slice(&todo).to_device(x.device());
-            let (xs, ys) = (x.index_select(0, &idx), y.index_select(0, &idx));
+            };
             let found = if worst_case {
-                a.run_until_fooled(f, judge, &xs, &ys)?
+                a.run_until_fooled(v, &xs, &ys)?
             } else {
-                a.run_independent(f, judge, &xs, &ys)?
+                a.run_independent(v, &xs, &ys)?
             };
             let wrong = classify(&found.adv, &ys);
             let (mut at, mut from) = (Vec::new(), Vec::new());

@@ -20,7 +20,7 @@ macro_rules! one_line_per_attack {
 
         impl $name {
             /// The attack as its kind: every method dispatches through here.
-            fn kind(&self) -> &dyn $crate::runtime::attacks::AttackKind {
+            fn kind(&self) -> &(dyn $crate::runtime::attacks::AttackKind + 'static) {
                 match self {
                     $($name::$variant(a) => a,)+
                 }
@@ -56,12 +56,11 @@ macro_rules! masked_runs {
         }
         fn run_until_fooled(
             &self,
-            f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
-            judge: Option<&dyn Fn(&tch::Tensor) -> tch::Tensor>,
+            v: $crate::runtime::attacks::Victim,
             x: &tch::Tensor,
             y: &tch::Tensor,
         ) -> $crate::runtime::error::NodeResult<$crate::runtime::attacks::Found> {
-            $crate::runtime::attacks::pgd::masked_run_until_fooled(self, f, judge, x, y)
+            $crate::runtime::attacks::pgd::masked_run_until_fooled(self, v, x, y)
         }
     };
 }
@@ -153,9 +152,25 @@ impl Found {
     }
 }
 
+/// The model an attack runs against.
+#[derive(Clone, Copy)]
+pub struct Victim<'a> {
+    /// Clips to the logits the attack differentiates (or queries).
+    pub f: &'a dyn Fn(&Tensor) -> Tensor,
+    /// Classifies an iterate when the attacked function is not the
+    /// evaluated one (a defense attacked through a surrogate); `None`: `f`.
+    pub judge: Option<&'a dyn Fn(&Tensor) -> Tensor>,
+}
+
+impl<'a> Victim<'a> {
+    /// `f` attacked and judged alike.
+    pub fn of(f: &'a dyn Fn(&Tensor) -> Tensor) -> Self {
+        Victim { f, judge: None }
+    }
+}
+
 /// One attack: what a table says of it, its budget, and its runs on a
-/// batch. `f` maps clips to logits; `judge` classifies an iterate when the
-/// attacked function is not the evaluated one (`None`: `f` itself).
+/// batch ([`Victim`]: the model it runs against).
 pub trait AttackKind {
     /// The attack in full, as a table's reader needs it: the method, norm,
     /// ε and α (0..255 units), steps or queries, start and masks.
@@ -186,33 +201,25 @@ pub trait AttackKind {
     }
     /// The adversarial clips.
     fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor>;
-    /// The adversarial clips under the worst-case protocol; an attack that
-    /// cannot stop per clip runs whole (steps not tracked: the caller
-    /// judges the result).
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
+    /// The adversarial clips under the worst-case protocol: PGD-based
+    /// attacks stop per clip at the first misclassified iterate, APGD and
+    /// Square report the first fooling iterate or query, an ensemble runs
+    /// its members in turn on the clips still robust; an attack that cannot
+    /// stop per clip runs whole (steps not tracked: the caller judges the
+    /// result).
+    fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
         Ok(Found {
-            adv: self.run(f, x, y)?,
+            adv: self.run(v.f, x, y)?,
             steps: None,
             by: None,
         })
     }
-    /// The adversarial clips under the independent protocol: the final
-    /// iterate of a run from scratch on every clip.
-    fn run_independent(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
+    /// The adversarial clips under the independent protocol: every attack
+    /// from scratch on every clip, its final iterate counted (an ensemble's
+    /// members each on every clip; the first that fools a clip is kept).
+    fn run_independent(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
         Ok(Found::tracked(
-            self.run(f, x, y)?,
+            self.run(v.f, x, y)?,
             vec![Some(self.steps()); x.size()[0] as usize],
         ))
     }
@@ -235,24 +242,17 @@ fn norm_name(n: Norm) -> &'static str {
     }
 }
 
+/// An attack is used through its kind: `attack.eps()`, `attack.run(…)`,
+/// `attack.run_until_fooled(…)` are [`AttackKind`]'s, one dispatch in
+/// [`Attack::kind`] (no forwarding method per question).
+impl std::ops::Deref for Attack {
+    type Target = dyn AttackKind;
+    fn deref(&self) -> &(dyn AttackKind + 'static) {
+        self.kind()
+    }
+}
+
 impl Attack {
-    /// The attack in full, as a table's reader needs it (e.g. `PGD L∞ ε 8,
-    /// α 2, 10 steps, from the clean clip`).
-    pub fn describe(&self) -> String {
-        self.kind().describe()
-    }
-
-    /// Whether the attack differentiates the model (Square only queries it).
-    pub fn uses_gradient(&self) -> bool {
-        self.kind().uses_gradient()
-    }
-
-    /// Whether the attack only queries the model's scores (Square). An
-    /// ensemble is not: its members are, one by one ([`Attack::members`]).
-    pub fn is_black_box(&self) -> bool {
-        self.kind().is_black_box()
-    }
-
     /// Whether the attack is an ensemble of attacks.
     pub fn is_ensemble(&self) -> bool {
         matches!(self, Attack::Ensemble(_))
@@ -266,12 +266,6 @@ impl Attack {
         }
     }
 
-    /// FGSM and PGD as a [`Pgd`] (FGSM is one step of ε from δ = 0); the
-    /// other attacks have masks, frame choices or no ε-ball.
-    pub fn as_pgd(&self) -> Option<Pgd> {
-        self.kind().as_pgd()
-    }
-
     /// The same attack at budget ε with step α (flickering has no ε-ball and
     /// keeps its step). A step below 0 or not finite is refused where it
     /// would move anything (ε > 0): `advp check` refuses such a rule first,
@@ -283,55 +277,6 @@ impl Attack {
             ))),
             _ => Ok(self.at_budget(eps, alpha)),
         }
-    }
-
-    /// The budget ε (0 for flickering, which has none).
-    pub fn eps(&self) -> f64 {
-        self.kind().eps()
-    }
-
-    /// The step α (flickering: its sign step).
-    pub fn alpha(&self) -> f64 {
-        self.kind().alpha()
-    }
-
-    /// The number of steps of the attack (the iterate `independent` counts).
-    pub fn steps(&self) -> usize {
-        self.kind().steps()
-    }
-
-    /// The adversarial clips.
-    pub fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-        self.kind().run(f, x, y)
-    }
-
-    /// The adversarial clips under the worst-case protocol: PGD-based
-    /// attacks stop per clip at the first misclassified iterate, APGD and
-    /// Square report the first fooling iterate or query, an ensemble runs
-    /// its members in turn on the clips still robust; the others run whole
-    /// (steps not tracked: the caller judges the result). `judge` classifies
-    /// when the attacked function is not the evaluated one.
-    pub fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
-        self.kind().run_until_fooled(f, judge, x, y)
-    }
-
-    /// The adversarial clips under the independent protocol: every attack
-    /// from scratch on every clip, its final iterate counted (an ensemble's
-    /// members each on every clip; the first that fools a clip is kept).
-    pub fn run_independent(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
-        self.kind().run_independent(f, judge, x, y)
     }
 }
 

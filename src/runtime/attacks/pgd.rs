@@ -91,6 +91,31 @@ pub fn grad(output: &Tensor, input: &Tensor) -> NodeResult<Tensor> {
     Ok(g.pop().expect("one gradient per input"))
 }
 
+/// The clips an attack still works on: the rows of a batch that `keep`
+/// accepts, as indices, an index tensor and their clips and labels.
+pub struct Rows {
+    pub at: Vec<i64>,
+    pub idx: Tensor,
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+/// The rows of `x` and `y` whose index `keep` accepts; `None` when no row is
+/// left (attacks that move a subset of the batch select it this way and
+/// write it back with [`put_rows`]).
+pub fn rows_where(x: &Tensor, y: &Tensor, keep: impl Fn(usize) -> bool) -> Option<Rows> {
+    let at: Vec<i64> = (0..x.size()[0] as usize)
+        .filter(|&i| keep(i))
+        .map(|i| i as i64)
+        .collect();
+    if at.is_empty() {
+        return None;
+    }
+    let idx = Tensor::from_slice(&at).to_device(x.device());
+    let (x, y) = (x.index_select(0, &idx), y.index_select(0, &idx));
+    Some(Rows { at, idx, x, y })
+}
+
 /// `dst` with its rows `at` replaced by the rows `from` of `src`, in one copy
 /// (attacks that move a subset of the batch write it back this way).
 pub fn put_rows(dst: &Tensor, at: &[i64], src: &Tensor, from: &[i64]) -> Tensor {
@@ -371,13 +396,12 @@ pub(super) fn masked_run(
 /// A [`Masked`] attack with early exit per clip (the worst-case protocol).
 pub(super) fn masked_run_until_fooled(
     a: &dyn Masked,
-    f: &dyn Fn(&Tensor) -> Tensor,
-    judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+    v: super::Victim,
     x: &Tensor,
     y: &Tensor,
 ) -> NodeResult<Found> {
     let (pgd, mask) = a.pgd_and_mask(x)?;
-    let (adv, steps) = pgd.run_until_fooled(f, judge, x, y, mask.as_ref())?;
+    let (adv, steps) = pgd.run_until_fooled(v.f, v.judge, x, y, mask.as_ref())?;
     Ok(Found::tracked(adv, steps))
 }
 

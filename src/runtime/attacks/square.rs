@@ -17,7 +17,7 @@
 //! per-frame signs let the attack find temporal patterns, which a constant
 //! tube could not.
 
-use super::{units, AttackKind, Found};
+use super::{units, AttackKind, Found, Victim};
 use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Device, Kind, Tensor};
 
@@ -189,14 +189,8 @@ impl AttackKind for Square {
     fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
         Ok(self.outcome(f, x, y)?.adv)
     }
-    fn run_until_fooled(
-        &self,
-        f: &dyn Fn(&Tensor) -> Tensor,
-        _judge: Option<&dyn Fn(&Tensor) -> Tensor>,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> NodeResult<Found> {
-        let o = self.outcome(f, x, y)?;
+    fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
+        let o = self.outcome(v.f, x, y)?;
         Ok(Found::tracked(o.adv, o.fooled_at))
     }
 }

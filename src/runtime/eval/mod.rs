@@ -383,7 +383,7 @@ impl Run<'_> {
             .enumerate()
             .map(|(i, c)| self.record(cell, i, c))
             .collect();
-        let alpha = cell.attack.as_ref().map_or(0.0, Attack::alpha);
+        let alpha = cell.attack.as_ref().map_or(0.0, |a| a.alpha());
         let row = row_of(label, cell, &records, video_accuracy, alpha);
         ev.progress.line(&format!(
             "{}: {label} at {column}: {:.1}% ({}/{n})",
@@ -449,10 +449,14 @@ impl Run<'_> {
             Some(&judge)
         };
         let attacked = |v: &Tensor| (model.attacked)(v, bn_train);
+        let victim = crate::runtime::attacks::Victim {
+            f: &attacked,
+            judge,
+        };
         let found = match (&cell.attack, self.ev.protocol) {
             (None, _) => return Ok((x.shallow_clone(), None, None)),
-            (Some(a), Protocol::Independent) => a.run_independent(&attacked, judge, x, y)?,
-            (Some(a), Protocol::WorstCase) => a.run_until_fooled(&attacked, judge, x, y)?,
+            (Some(a), Protocol::Independent) => a.run_independent(victim, x, y)?,
+            (Some(a), Protocol::WorstCase) => a.run_until_fooled(victim, x, y)?,
         };
         Ok((found.adv, found.steps, found.by))
     }

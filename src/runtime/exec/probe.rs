@@ -6,9 +6,9 @@
 
 use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
+use crate::runtime::data::Dataset;
 use crate::runtime::error::{NoGradient, NodeError};
 use crate::runtime::models::torchscript::ScriptErrorKind;
-use crate::runtime::data::Dataset;
 use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
 use crate::runtime::spec::{
     AnalysisSpec, Classes, ClassifierId, Columns, DataId, Learning, ModelId, NodeId, NodeSpec,
@@ -241,10 +241,20 @@ impl Runner<'_> {
             clips
                 .batch(rows, 0, self.opts.device)
                 .map(|(x, _)| x)
-                .map_err(|e| self.refusal(t.u, Code::NodeFailed, e, "fix the data and run again".into()))
+                .map_err(|e| {
+                    self.refusal(
+                        t.u,
+                        Code::NodeFailed,
+                        e,
+                        "fix the data and run again".into(),
+                    )
+                })
         };
         match clips.len() {
-            0 => Ok(Tensor::zeros([2, c, f, h, w], (Kind::Float, self.opts.device))),
+            0 => Ok(Tensor::zeros(
+                [2, c, f, h, w],
+                (Kind::Float, self.opts.device),
+            )),
             1 => take(&[0]).map(|x| Tensor::cat(&[&x, &x], 0)),
             _ => take(&[0, 1]),
         }
@@ -323,7 +333,9 @@ impl Runner<'_> {
             );
         }
         if width != t.data_classes {
-            let said = t.classes.map_or(String::new(), |c| format!("`classes: {c}`, "));
+            let said = t
+                .classes
+                .map_or(String::new(), |c| format!("`classes: {c}`, "));
             return refuse(
                 Code::ShapeMismatch,
                 format!(

@@ -58,17 +58,28 @@ fn budget_column(
     let shown: Vec<String> = budgets.iter().map(|b| b.to_string()).collect();
     match (c.eps, &c.attack) {
         (_, Some(a)) if *a != e.attack.label => Err(bad(
-            format!("`{name}` has one attack, `{}`, in every column; `at attack {a}` names none", e.attack.label),
+            format!(
+                "`{name}` has one attack, `{}`, in every column; `at attack {a}` names none",
+                e.attack.label
+            ),
             "name a budget instead: `at eps N`",
         )),
         (Some(eps), _) if !budgets.contains(&eps) => Err(bad(
-            format!("`{name}` has no column at ε {}: its budgets are {}", eps, shown.join(", ")),
+            format!(
+                "`{name}` has no column at ε {}: its budgets are {}",
+                eps,
+                shown.join(", ")
+            ),
             "compare at one of the budgets of the sweep",
         )),
         (Some(eps), _) => Ok((e.attack.label.clone(), eps)),
         (None, _) if budgets.len() == 1 => Ok((e.attack.label.clone(), budgets[0])),
         (None, _) => Err(bad(
-            format!("`{name}` has {} columns ({}); the claim names none", budgets.len(), shown.join(", ")),
+            format!(
+                "`{name}` has {} columns ({}); the claim names none",
+                budgets.len(),
+                shown.join(", ")
+            ),
             "add the budget: `at eps 8`",
         )),
     }

@@ -370,8 +370,8 @@ fn resources_of(n: &Node) -> R<Resources> {
 
 mod args;
 mod attack_args;
-mod claims;
 pub mod bounds;
+mod claims;
 mod error;
 mod nodes;
 mod warnings;

@@ -158,6 +158,12 @@ mod tests {
 
     #[test]
     fn fgsm_rs_is_one_step_of_one_and_a_quarter_eps_from_a_uniform_start() {
+        // Two seeded runs compared: alone, no other test draws in between.
+        if !crate::runtime::alone::in_child(
+            "runtime::train::methods::tests::fgsm_rs_is_one_step_of_one_and_a_quarter_eps_from_a_uniform_start",
+        ) {
+            return;
+        }
         // A linear model f(x) = W·x: ∇ₓ CE = Wᵀ(softmax(Wx) − e_y), so the
         // step's sign is known in closed form.
         let w = Tensor::from_slice(&[1.0f32, -2.0, 0.5, 3.0, 0.0, -1.0]).reshape([2, 3]);
