@@ -49,6 +49,14 @@ fn main() {
     let mut version = "unknown".to_string();
     if let Some(lib) = libtorch_lib() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+        // libtorch finds a GPU only once libtorch_cuda is loaded (its static
+        // initialisers register CUDA); advp names none of its symbols, so
+        // the linker's --as-needed dropped it and `device auto` ran on the
+        // CPU beside an idle GPU. A CUDA wheel's libtorch_cuda is linked
+        // whole (on a machine without a GPU it loads and finds none).
+        if lib.join("libtorch_cuda.so").exists() {
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        }
         version = libtorch_version(&lib);
     }
     println!("cargo:rustc-env=ADVP_LIBTORCH_VERSION={version}");
