@@ -292,7 +292,7 @@ impl Runner<'_> {
             RunError::Diagnostics(vec![self.diag(
                 i,
                 Code::ShapeMismatch,
-                e,
+                e.to_string(),
                 "make the model's `classes` match the data (e.g. `classes: ucf.classes`) and its input match the clips",
             )])
         })

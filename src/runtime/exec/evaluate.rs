@@ -5,7 +5,7 @@ use crate::results::columns::{CLEAN_CLIPS, LABELS};
 use crate::results::{ClipRecord, Column, ColumnAttack, ColumnKey, EvalResult, Flag, Row, Through};
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
-use crate::runtime::error::NodeError;
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::eval::{self, Access};
 use crate::runtime::models;
 use crate::runtime::rng::{hash_str, mix};
@@ -238,7 +238,7 @@ impl Runner<'_> {
 
 /// The table's cells: one per budget of a sweep (its attack at each ε, none
 /// at ε = 0 unless it is `flicker`), or one per column of `attacks each {…}`.
-fn cells(e: &EvalSpec, plan: &AttackPlan) -> Result<Vec<eval::Cell>, String> {
+fn cells(e: &EvalSpec, plan: &AttackPlan) -> NodeResult<Vec<eval::Cell>> {
     let rule = e
         .alpha
         .as_ref()

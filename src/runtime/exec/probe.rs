@@ -182,13 +182,13 @@ impl Runner<'_> {
                     Some(_) => self.refusal(
                         u,
                         Code::NotTorchscript,
-                        e,
+                        e.to_string(),
                         "`torch.save` keeps weights, not the code that runs them; export the model as TorchScript: `torch.jit.script(model).save(path)`, or `torch.jit.trace(model, example).save(path)` with `example` a batch of clips N×C×T×H×W".into(),
                     ),
                     None => self.refusal(
                         u,
                         Code::NodeFailed,
-                        e,
+                        e.to_string(),
                         "give the path of a module saved with `torch.jit.script(model).save(path)` or `torch.jit.trace(model, example).save(path)`".into(),
                     ),
                 });
@@ -202,7 +202,12 @@ impl Runner<'_> {
             0 => Tensor::zeros([2, c, t, h, w], (Kind::Float, self.opts.device)),
             1 => {
                 let (x, _) = clips.batch(&[0], 0, self.opts.device).map_err(|e| {
-                    self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
+                    self.refusal(
+                        u,
+                        Code::NodeFailed,
+                        e.to_string(),
+                        "fix the data and run again".into(),
+                    )
                 })?;
                 Tensor::cat(&[&x, &x], 0)
             }
@@ -210,7 +215,12 @@ impl Runner<'_> {
                 clips
                     .batch(&[0, 1], 0, self.opts.device)
                     .map_err(|e| {
-                        self.refusal(u, Code::NodeFailed, e, "fix the data and run again".into())
+                        self.refusal(
+                            u,
+                            Code::NodeFailed,
+                            e.to_string(),
+                            "fix the data and run again".into(),
+                        )
                     })?
                     .0
             }

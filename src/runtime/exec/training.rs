@@ -220,7 +220,7 @@ impl Runner<'_> {
                     checkpoint.display()
                 ),
             }),
-            Err(TrainError::Failed(e)) => Err(self.fail(i, e)),
+            Err(TrainError::Node(e)) => Err(self.fail(i, e)),
         }?;
         Ok(dir)
     }
