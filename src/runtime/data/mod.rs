@@ -287,42 +287,10 @@ pub fn tensors(path: &Path, val: f64) -> NodeResult<Dataset> {
             )))
         }
     };
-    let check = |x: &Tensor, y: &Tensor, xn: &str, yn: &str| -> NodeResult<(Tensor, Tensor)> {
-        let xs = x.size();
-        if xs.len() != 5 {
-            return Err(NodeError::Data(format!(
-                "`{xn}` in {} has shape {xs:?}; it must be N×C×T×H×W",
-                path.display()
-            )));
-        }
-        if y.size() != [xs[0]] {
-            return Err(NodeError::Data(format!(
-                "`{yn}` in {} has shape {:?}; it must hold one label for each of the {} clips of `{xn}`",
-                path.display(),
-                y.size(),
-                xs[0]
-            )));
-        }
-        let x = x.to_kind(Kind::Float);
-        // No clips: nothing to range-check. A node reading an empty split is
-        // refused when the run opens the data (`advp::run::empty_split`).
-        if xs[0] == 0 {
-            return Ok((x, y.to_kind(Kind::Int64)));
-        }
-        let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
-        if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
-            return Err(NodeError::Data(format!(
-                "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
-                path.display()
-            )));
-        }
-        labels(y, yn, path)?;
-        Ok((x, y.to_kind(Kind::Int64)))
-    };
-    let (x, y) = check(&x, &y, "x", "y")?;
+    let (x, y) = checked(&x, &y, "x", "y", path)?;
     let (xt, yt, no_test) = match (get("x_test"), get("y_test")) {
         (Some(a), Some(b)) => {
-            let (a, b) = check(&a, &b, "x_test", "y_test")?;
+            let (a, b) = checked(&a, &b, "x_test", "y_test", path)?;
             (a, b, None)
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -347,20 +315,7 @@ pub fn tensors(path: &Path, val: f64) -> NodeResult<Dataset> {
     };
     let n = x.size()[0];
     let nval = ((n as f64) * val).round() as i64;
-    let mut classes = if y.numel() > 0 {
-        y.max().int64_value(&[]) + 1
-    } else {
-        0
-    };
-    if yt.numel() > 0 {
-        classes = classes.max(yt.max().int64_value(&[]) + 1);
-    }
-    if !(2..=100_000).contains(&classes) {
-        return Err(NodeError::Data(format!(
-            "the labels of {} give {classes} classes (the largest label + 1); advp trains 2 to 100000 classes",
-            path.display()
-        )));
-    }
+    let classes = class_count(&y, &yt, path)?;
     let xs = x.size();
     Ok(Dataset {
         classes,
@@ -376,6 +331,67 @@ pub fn tensors(path: &Path, val: f64) -> NodeResult<Dataset> {
         test: Clips::Memory(Memory { x: xt, y: yt }),
         no_test,
     })
+}
+
+/// The class count the labels `y` and `yt` of a `tensors` file give (the
+/// largest label + 1), 2 to 100000.
+fn class_count(y: &Tensor, yt: &Tensor, path: &Path) -> NodeResult<i64> {
+    let mut classes = if y.numel() > 0 {
+        y.max().int64_value(&[]) + 1
+    } else {
+        0
+    };
+    if yt.numel() > 0 {
+        classes = classes.max(yt.max().int64_value(&[]) + 1);
+    }
+    if !(2..=100_000).contains(&classes) {
+        return Err(NodeError::Data(format!(
+            "the labels of {} give {classes} classes (the largest label + 1); advp trains 2 to 100000 classes",
+            path.display()
+        )));
+    }
+    Ok(classes)
+}
+
+/// Clips `x` and labels `y` of a `tensors` file (named `xn`, `yn` in it),
+/// checked: N×C×T×H×W floats in [0, 1], one whole label from 0 per clip.
+fn checked(
+    x: &Tensor,
+    y: &Tensor,
+    xn: &str,
+    yn: &str,
+    path: &Path,
+) -> NodeResult<(Tensor, Tensor)> {
+    let xs = x.size();
+    if xs.len() != 5 {
+        return Err(NodeError::Data(format!(
+            "`{xn}` in {} has shape {xs:?}; it must be N×C×T×H×W",
+            path.display()
+        )));
+    }
+    if y.size() != [xs[0]] {
+        return Err(NodeError::Data(format!(
+            "`{yn}` in {} has shape {:?}; it must hold one label for each of the {} clips of `{xn}`",
+            path.display(),
+            y.size(),
+            xs[0]
+        )));
+    }
+    let x = x.to_kind(Kind::Float);
+    // No clips: nothing to range-check. A node reading an empty split is
+    // refused when the run opens the data (`advp::run::empty_split`).
+    if xs[0] == 0 {
+        return Ok((x, y.to_kind(Kind::Int64)));
+    }
+    let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
+    if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
+        return Err(NodeError::Data(format!(
+            "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
+            path.display()
+        )));
+    }
+    labels(y, yn, path)?;
+    Ok((x, y.to_kind(Kind::Int64)))
 }
 
 /// Labels must be whole numbers from 0: refused with the first bad one otherwise.

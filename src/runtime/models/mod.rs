@@ -267,36 +267,7 @@ impl Net {
             .map(|(n, _)| format!("`{n}`"))
             .collect();
         if !(missing.is_empty() && shapes.is_empty() && unexpected.is_empty()) {
-            // Every mismatch at once, each list cut at ten names.
-            let list = |what: &str, v: &[String]| {
-                if v.is_empty() {
-                    return None;
-                }
-                let more = v.len().saturating_sub(10);
-                Some(format!(
-                    "{} {what}: {}{}",
-                    v.len(),
-                    v[..v.len().min(10)].join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
-                ))
-            };
-            let parts: Vec<String> = [
-                list("missing from the file", &missing),
-                list("of another shape", &shapes),
-                list("in the file but not in the model", &unexpected),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            return Err(NodeError::Model(format!(
-                "the weights in {} do not fit this architecture: {}; is it a state dict for this model (its depth, width, input)?",
-                path.display(),
-                parts.join("; ")
-            )));
+            return Err(misfit(path, &missing, &shapes, &unexpected));
         }
         Ok(notes)
     }
@@ -383,6 +354,41 @@ impl Net {
             }
         }
     }
+}
+
+/// Weights that do not fit a net: every mismatch at once (names missing
+/// from the file, of another shape, in the file only), each list cut at ten.
+fn misfit(path: &Path, missing: &[String], shapes: &[String], unexpected: &[String]) -> NodeError {
+    // Every mismatch at once, each list cut at ten names.
+    let list = |what: &str, v: &[String]| {
+        if v.is_empty() {
+            return None;
+        }
+        let more = v.len().saturating_sub(10);
+        Some(format!(
+            "{} {what}: {}{}",
+            v.len(),
+            v[..v.len().min(10)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ))
+    };
+    let parts: Vec<String> = [
+        list("missing from the file", missing),
+        list("of another shape", shapes),
+        list("in the file but not in the model", unexpected),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    NodeError::Model(format!(
+        "the weights in {} do not fit this architecture: {}; is it a state dict for this model (its depth, width, input)?",
+        path.display(),
+        parts.join("; ")
+    ))
 }
 
 /// A file advp wrote (a trained net's weights or module, a checkpoint's)

@@ -122,62 +122,7 @@ pub(super) fn list_ucf101(root: &Path, split: u32) -> NodeResult<Lists> {
         )));
     }
 
-    let list = |name: String| -> NodeResult<Vec<Listed>> {
-        let path = lists.join(name);
-        let text = read_split_file(&path, WHAT)?;
-        let mut out = Vec::new();
-        for (n, line) in lines(&text) {
-            let origin = format!("{}:{n}", path.display());
-            let mut parts = line.split_whitespace();
-            let (Some(file), label, None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(NodeError::Data(format!(
-                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
-                )));
-            };
-            let Some((class_name, file_name)) = file.split_once(['/', '\\']) else {
-                return Err(NodeError::Data(format!(
-                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
-                )));
-            };
-            let Some(&class) = by_name.get(class_name) else {
-                return Err(NodeError::Data(format!(
-                    "{origin}: class `{class_name}` is not in {}; use the classInd.txt of the \
-                     same split release",
-                    ind_path.display()
-                )));
-            };
-            if let Some(label) = label {
-                match label.parse::<usize>() {
-                    Ok(l) if l == class + 1 => {}
-                    Ok(l) => {
-                        return Err(NodeError::Data(format!(
-                            "{origin}: label {l} does not match class `{class_name}`, which is \
-                             number {} in {}",
-                            class + 1,
-                            ind_path.display()
-                        )))
-                    }
-                    Err(_) => {
-                        return Err(NodeError::Data(format!(
-                            "{origin}: malformed line `{line}`; the label must be a class number"
-                        )))
-                    }
-                }
-            }
-            let stem = video_stem(file_name);
-            if stem.is_empty() || stem.contains(['/', '\\']) {
-                return Err(NodeError::Data(format!(
-                    "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
-                )));
-            }
-            out.push(Listed {
-                class,
-                stem: stem.to_string(),
-                origin,
-            });
-        }
-        Ok(out)
-    };
+    let list = |name: String| list_ucf101_file(&lists.join(name), WHAT, &by_name, &ind_path);
     let train = list(format!("trainlist{split:02}.txt"))?;
     let test = list(format!("testlist{split:02}.txt"))?;
     Ok(Lists {
@@ -185,6 +130,69 @@ pub(super) fn list_ucf101(root: &Path, split: u32) -> NodeResult<Lists> {
         train,
         test,
     })
+}
+
+/// The videos a UCF101 list file (`trainlist0N.txt`, `testlist0N.txt`)
+/// names, each of a class numbered in `ind_path` (`by_name`).
+fn list_ucf101_file(
+    path: &Path,
+    what: &str,
+    by_name: &BTreeMap<&str, usize>,
+    ind_path: &Path,
+) -> NodeResult<Vec<Listed>> {
+    let text = read_split_file(path, what)?;
+    let mut out = Vec::new();
+    for (n, line) in lines(&text) {
+        let origin = format!("{}:{n}", path.display());
+        let mut parts = line.split_whitespace();
+        let (Some(file), label, None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(NodeError::Data(format!(
+                "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+            )));
+        };
+        let Some((class_name, file_name)) = file.split_once(['/', '\\']) else {
+            return Err(NodeError::Data(format!(
+                "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+            )));
+        };
+        let Some(&class) = by_name.get(class_name) else {
+            return Err(NodeError::Data(format!(
+                "{origin}: class `{class_name}` is not in {}; use the classInd.txt of the \
+                 same split release",
+                ind_path.display()
+            )));
+        };
+        if let Some(label) = label {
+            match label.parse::<usize>() {
+                Ok(l) if l == class + 1 => {}
+                Ok(l) => {
+                    return Err(NodeError::Data(format!(
+                        "{origin}: label {l} does not match class `{class_name}`, which is \
+                         number {} in {}",
+                        class + 1,
+                        ind_path.display()
+                    )))
+                }
+                Err(_) => {
+                    return Err(NodeError::Data(format!(
+                        "{origin}: malformed line `{line}`; the label must be a class number"
+                    )))
+                }
+            }
+        }
+        let stem = video_stem(file_name);
+        if stem.is_empty() || stem.contains(['/', '\\']) {
+            return Err(NodeError::Data(format!(
+                "{origin}: malformed line `{line}`; expected `<class>/<video>.avi [label]`"
+            )));
+        }
+        out.push(Listed {
+            class,
+            stem: stem.to_string(),
+            origin,
+        });
+    }
+    Ok(out)
 }
 
 pub(super) fn list_hmdb51(root: &Path, split: u32) -> NodeResult<Lists> {
@@ -243,44 +251,56 @@ pub(super) fn list_hmdb51(root: &Path, split: u32) -> NodeResult<Lists> {
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for (class, name) in classes.iter().enumerate() {
         let path = lists.join(format!("{name}{suffix}"));
-        let text = read_split_file(&path, "HMDB51 (testTrainMulti_7030_splits)")?;
-        for (n, line) in lines(&text) {
-            let origin = format!("{}:{n}", path.display());
-            let mut parts = line.split_whitespace();
-            let (Some(file), Some(tag), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(NodeError::Data(format!(
-                    "{origin}: malformed line `{line}`; expected `<video>.avi <tag>` with tag 0, 1 \
-                     or 2"
-                )));
-            };
-            let stem = video_stem(file);
-            if stem.is_empty() || stem.contains(['/', '\\']) {
-                return Err(NodeError::Data(format!(
-                    "{origin}: malformed line `{line}`; expected `<video>.avi <tag>`"
-                )));
-            }
-            let listed = Listed {
-                class,
-                stem: stem.to_string(),
-                origin,
-            };
-            match tag {
-                "1" => train.push(listed),
-                "2" => test.push(listed),
-                "0" => {}
-                _ => {
-                    return Err(NodeError::Data(format!(
-                        "{}: malformed line `{line}`; the tag must be 0 (unused), 1 (train) or 2 \
-                         (test)",
-                        listed.origin
-                    )))
-                }
-            }
-        }
+        list_hmdb51_file(&path, class, &mut train, &mut test)?;
     }
     Ok(Lists {
         classes,
         train,
         test,
     })
+}
+
+/// The videos one HMDB51 class's split file names, as training (tag 1) or
+/// test (tag 2) videos of `class`; tag 0 is left out.
+fn list_hmdb51_file(
+    path: &Path,
+    class: usize,
+    train: &mut Vec<Listed>,
+    test: &mut Vec<Listed>,
+) -> NodeResult<()> {
+    let text = read_split_file(path, "HMDB51 (testTrainMulti_7030_splits)")?;
+    for (n, line) in lines(&text) {
+        let origin = format!("{}:{n}", path.display());
+        let mut parts = line.split_whitespace();
+        let (Some(file), Some(tag), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(NodeError::Data(format!(
+                "{origin}: malformed line `{line}`; expected `<video>.avi <tag>` with tag 0, 1 \
+                 or 2"
+            )));
+        };
+        let stem = video_stem(file);
+        if stem.is_empty() || stem.contains(['/', '\\']) {
+            return Err(NodeError::Data(format!(
+                "{origin}: malformed line `{line}`; expected `<video>.avi <tag>`"
+            )));
+        }
+        let listed = Listed {
+            class,
+            stem: stem.to_string(),
+            origin,
+        };
+        match tag {
+            "1" => train.push(listed),
+            "2" => test.push(listed),
+            "0" => {}
+            _ => {
+                return Err(NodeError::Data(format!(
+                    "{}: malformed line `{line}`; the tag must be 0 (unused), 1 (train) or 2 \
+                     (test)",
+                    listed.origin
+                )))
+            }
+        }
+    }
+    Ok(())
 }
