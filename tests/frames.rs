@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use advp::runtime::data::frames::*;
+use advp::runtime::error::{NodeError, NodeResult};
 use image::{Rgb, RgbImage};
 
 const W: u32 = 40;
@@ -115,8 +116,11 @@ fn frame_numbers(clip: &[f32], frames: usize, size: usize) -> Vec<usize> {
         .collect()
 }
 
-fn err_names(result: Result<impl std::fmt::Debug, String>, path: &Path) -> String {
-    let e = result.expect_err("an error");
+fn err_names(result: NodeResult<impl std::fmt::Debug>, path: &Path) -> String {
+    let e = match result.expect_err("an error") {
+        NodeError::Data(e) => e,
+        other => panic!("expected a data error, got {other:?}"),
+    };
     let p = path.display().to_string();
     assert!(e.contains(&p), "error `{e}` does not name {p}");
     e
@@ -480,7 +484,7 @@ fn hmdb_errors() {
 
     // No split files at all for the split asked for.
     let tmp = mini_hmdb();
-    let e = index(tmp.path(), 2, Kind::Hmdb51).unwrap_err();
+    let e = index(tmp.path(), 2, Kind::Hmdb51).unwrap_err().to_string();
     assert!(e.contains("_test_split2.txt"), "{e}");
 
     let tmp = mini_hmdb();

@@ -61,7 +61,9 @@ fn the_binary_loads_libtorch_cuda_where_the_wheel_has_it() {
         .iter()
         .any(|dir| std::path::Path::new(dir).join("libtorch_cuda.so").exists());
     if !cuda_wheel {
-        eprintln!("skipped: the libtorch linked has no libtorch_cuda (a CPU build); rpaths {rpaths:?}");
+        eprintln!(
+            "skipped: the libtorch linked has no libtorch_cuda (a CPU build); rpaths {rpaths:?}"
+        );
         return;
     }
     assert!(

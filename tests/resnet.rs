@@ -347,7 +347,10 @@ fn initialisation_follows_the_original() {
 fn bad_arguments_are_errors() {
     let vs = nn::VarStore::new(Device::Cpu);
     for depth in [0, 19, 51, -18] {
-        let err = r3d(&vs.root(), depth, 400).unwrap_err();
+        let err = match r3d(&vs.root(), depth, 400) {
+            Err(advp::runtime::error::NodeError::Model(e)) => e,
+            other => panic!("expected a model error, got {:?}", other.err()),
+        };
         assert!(err.contains(&depth.to_string()), "{err}");
         assert!(err.contains("18"), "the message lists the depths: {err}");
     }

@@ -161,7 +161,7 @@ pub fn examples(
         }
     }
     let path = dir.join("examples.safetensors");
-    crate::runtime::models::save_tensors(&raw, &path)?;
+    crate::runtime::models::save_tensors(&raw, &path).map_err(|e| e.to_string())?;
     written.push(path);
     Ok(written)
 }

@@ -10,6 +10,7 @@
 use crate::graph::Plan;
 use crate::language::program::{Precision, Program, Value};
 use crate::results::write_json;
+use crate::runtime::error::{NodeError, NodeResult};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -95,20 +96,24 @@ impl Cache {
     }
 
     /// The working folder of a running node (created; kept across runs for resuming).
-    pub fn partial(&self, key: &str) -> Result<PathBuf, String> {
+    pub fn partial(&self, key: &str) -> NodeResult<PathBuf> {
         let dir = self.root.join(format!("{}.partial", Self::name(key)));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create the cache folder {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            NodeError::Failed(format!(
+                "cannot create the cache folder {}: {e}",
+                dir.display()
+            ))
+        })?;
         Ok(dir)
     }
 
     /// Moves the working folder into place; only then does the node count as finished.
-    pub fn finish(&self, key: &str) -> Result<(), String> {
+    pub fn finish(&self, key: &str) -> NodeResult<()> {
         let from = self.root.join(format!("{}.partial", Self::name(key)));
         let to = self.done(key);
         if to.exists() {
             std::fs::remove_dir_all(&to)
-                .map_err(|e| format!("cannot replace {}: {e}", to.display()))?;
+                .map_err(|e| NodeError::Failed(format!("cannot replace {}: {e}", to.display())))?;
         }
         // Checkpoints are only needed while a node runs; temporary files of
         // interrupted writes never belong to a result.
@@ -123,7 +128,8 @@ impl Cache {
         // The manifest of every file's SHA-256, written before the rename that
         // commits the entry: reading it back verifies the entry.
         write_manifest(&from)?;
-        std::fs::rename(&from, &to).map_err(|e| format!("cannot finish {}: {e}", to.display()))
+        std::fs::rename(&from, &to)
+            .map_err(|e| NodeError::Failed(format!("cannot finish {}: {e}", to.display())))
     }
 
     /// Removes the working folder of a node that stopped, unless it holds a
@@ -143,17 +149,17 @@ impl Cache {
 
     /// Moves a damaged entry aside (`<cache>/corrupt/<name>-<seconds>`, never
     /// deleted); gives where it went.
-    pub fn quarantine(&self, key: &str) -> Result<PathBuf, String> {
+    pub fn quarantine(&self, key: &str) -> NodeResult<PathBuf> {
         let from = self.done(key);
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let dir = self.root.join("corrupt");
         std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| NodeError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         let to = dir.join(format!("{}-{secs}", Self::name(key)));
         std::fs::rename(&from, &to)
-            .map_err(|e| format!("cannot move {} aside: {e}", from.display()))?;
+            .map_err(|e| NodeError::Failed(format!("cannot move {} aside: {e}", from.display())))?;
         Ok(to)
     }
 
@@ -164,12 +170,12 @@ impl Cache {
     /// cluster's shared file system the lock relies on exclusive creation
     /// being atomic there (NFSv3 and later, Lustre, GPFS, BeeGFS); a lock of
     /// another machine is named in the message with how and when to remove it.
-    pub fn lock(&self, key: &str, waiting: &dyn Fn(&str)) -> Result<Lock, String> {
+    pub fn lock(&self, key: &str, waiting: &dyn Fn(&str)) -> NodeResult<Lock> {
         std::fs::create_dir_all(&self.root).map_err(|e| {
-            format!(
+            NodeError::Failed(format!(
                 "cannot create the cache folder {}: {e}",
                 self.root.display()
-            )
+            ))
         })?;
         let path = self.root.join(format!("{}.lock", Self::name(key)));
         let me = lock::Holder::me().line();
@@ -201,12 +207,16 @@ impl Cache {
                         waiting(&lock::waiting_message(holder.as_ref(), judgement, &path));
                         told = true;
                     }
-                    if crate::util::interrupted() {
-                        return Err("interrupted while waiting for another advp".into());
-                    }
+                    // Ctrl-C while waiting: the run stops, typed as such.
+                    crate::runtime::error::stop_requested()?;
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
-                Err(e) => return Err(format!("cannot create the lock {}: {e}", path.display())),
+                Err(e) => {
+                    return Err(NodeError::Failed(format!(
+                        "cannot create the lock {}: {e}",
+                        path.display()
+                    )))
+                }
             }
         }
     }
@@ -231,14 +241,15 @@ impl Cache {
     }
 
     /// Forgets a node: its finished entry and any checkpoint.
-    pub fn clear(&self, key: &str) -> Result<(), String> {
+    pub fn clear(&self, key: &str) -> NodeResult<()> {
         for dir in [
             self.done(key),
             self.root.join(format!("{}.partial", Self::name(key))),
         ] {
             if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    NodeError::Failed(format!("cannot remove {}: {e}", dir.display()))
+                })?;
             }
         }
         Ok(())
@@ -251,11 +262,12 @@ impl Cache {
         node: &crate::language::program::Node,
         key: &str,
         seed: u64,
-    ) -> Result<(), String> {
+    ) -> NodeResult<()> {
         write_json(
             &dir.join("node.json"),
             &serde_json::json!({ "node": node, "key": key, "seed": seed, "advp": env!("CARGO_PKG_VERSION") }),
         )
+        .map_err(NodeError::Failed)
     }
 }
 
@@ -353,14 +365,16 @@ fn files_of(dir: &Path) -> Vec<String> {
     out
 }
 
-fn write_manifest(dir: &Path) -> Result<(), String> {
+fn write_manifest(dir: &Path) -> NodeResult<()> {
     let mut files = std::collections::BTreeMap::new();
     for f in files_of(dir) {
-        let digest = sha256_file(&dir.join(&f))
-            .map_err(|e| format!("cannot read {}: {e}", dir.join(&f).display()))?;
+        let digest = sha256_file(&dir.join(&f)).map_err(|e| {
+            NodeError::Failed(format!("cannot read {}: {e}", dir.join(&f).display()))
+        })?;
         files.insert(f, digest);
     }
     write_json(&dir.join(MANIFEST), &serde_json::json!({ "sha256": files }))
+        .map_err(NodeError::Failed)
 }
 
 /// A file's SHA-256 as a finished entry's manifest records it (the run

@@ -9,9 +9,21 @@ pub struct Chosen {
     pub note: Option<String>,
 }
 
+/// A GPU the file asks for that this machine does not have: refused before
+/// any node runs, naming what is there.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum NoSuchDevice {
+    /// `cuda:N` where libtorch sees no GPU at all.
+    #[error("device cuda:{0} was asked for, but libtorch sees no CUDA GPU; use `device auto` or `device cpu`, or `--set device=cpu`")]
+    NoGpu(usize),
+    /// `cuda:N` beyond the GPUs there are (`last`: the highest index).
+    #[error("device cuda:{asked} was asked for, but only cuda:0..cuda:{last} exist")]
+    Beyond { asked: usize, last: usize },
+}
+
 /// Resolves the file's device: `auto` falls back to the CPU and says so;
 /// asking for a GPU that is not there is an error naming what is.
-pub fn resolve(requested: &Device) -> Result<Chosen, String> {
+pub fn resolve(requested: &Device) -> Result<Chosen, NoSuchDevice> {
     let gpus = if tch::Cuda::is_available() {
         tch::Cuda::device_count().max(0) as usize
     } else {
@@ -34,13 +46,11 @@ pub fn resolve(requested: &Device) -> Result<Chosen, String> {
             device: tch::Device::Cuda(*n),
             note: None,
         }),
-        Device::Cuda(n) if gpus == 0 => Err(format!(
-            "device cuda:{n} was asked for, but libtorch sees no CUDA GPU; use `device auto` or `device cpu`, or `--set device=cpu`"
-        )),
-        Device::Cuda(n) => Err(format!(
-            "device cuda:{n} was asked for, but only cuda:0..cuda:{} exist",
-            gpus - 1
-        )),
+        Device::Cuda(n) if gpus == 0 => Err(NoSuchDevice::NoGpu(*n)),
+        Device::Cuda(n) => Err(NoSuchDevice::Beyond {
+            asked: *n,
+            last: gpus - 1,
+        }),
     }
 }
 
@@ -125,9 +135,19 @@ mod tests {
         if tch::Cuda::is_available() {
             let n = tch::Cuda::device_count() as usize;
             let err = resolve(&Device::Cuda(n)).unwrap_err();
+            assert_eq!(
+                err,
+                NoSuchDevice::Beyond {
+                    asked: n,
+                    last: n - 1
+                }
+            );
+            let err = err.to_string();
             assert!(err.contains("only cuda:0"), "{err}");
         } else {
             let err = resolve(&Device::Cuda(0)).unwrap_err();
+            assert_eq!(err, NoSuchDevice::NoGpu(0));
+            let err = err.to_string();
             assert!(err.contains("sees no CUDA GPU"), "{err}");
         }
     }

@@ -84,28 +84,10 @@ impl NodeError {
     }
 }
 
-impl From<String> for NodeError {
-    fn from(message: String) -> Self {
-        NodeError::Failed(message)
-    }
-}
-
-impl From<&str> for NodeError {
-    fn from(message: &str) -> Self {
-        NodeError::Failed(message.to_string())
-    }
-}
-
 /// The bridge back, while the training loop (`train/mod.rs`,
 /// `train/generative.rs`) and `exec/evaluate.rs`'s cells still give text:
 /// `?` on an attack's result there keeps its words. Remove it once they
 /// return [`NodeResult`] (nothing else may use it).
-impl From<NodeError> for String {
-    fn from(e: NodeError) -> Self {
-        e.to_string()
-    }
-}
-
 /// A node's result: the value or why it stopped.
 pub type NodeResult<T> = Result<T, NodeError>;
 
@@ -125,7 +107,7 @@ mod tests {
 
     #[test]
     fn text_errors_keep_their_words_and_io_names_its_path() {
-        let e: NodeError = "the split has no clips".into();
+        let e = NodeError::Failed("the split has no clips".into());
         assert_eq!(e.to_string(), "the split has no clips");
         let e = NodeError::Io {
             path: PathBuf::from("/tmp/x\ny"),

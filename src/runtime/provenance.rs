@@ -12,6 +12,7 @@
 
 use crate::language::builtins::READ_PATHS;
 use crate::language::program::{Program, Value};
+use crate::runtime::error::{NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,15 +87,18 @@ pub fn hash_now(path: &Path) -> std::io::Result<(u64, String)> {
 }
 
 /// Hashes `files` into `dir/inputs.json` (nothing when there are none).
-pub fn record(dir: &Path, base: &Path, files: &[(String, String)]) -> Result<(), String> {
+pub fn record(dir: &Path, base: &Path, files: &[(String, String)]) -> NodeResult<()> {
     if files.is_empty() {
         return Ok(());
     }
     let mut out = Vec::new();
     for (node, p) in files {
         let path = resolve(base, p);
-        let (size, sha256) =
-            hash_now(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let (size, sha256) = hash_now(&path).map_err(|e| match e.kind() {
+            // Hashing stopped for Ctrl-C: the run stops.
+            std::io::ErrorKind::Interrupted if crate::util::interrupted() => NodeError::Interrupted,
+            _ => NodeError::Failed(format!("cannot read {}: {e}", path.display())),
+        })?;
         out.push(InputFile {
             node: node.clone(),
             path: p.clone(),
@@ -102,7 +106,7 @@ pub fn record(dir: &Path, base: &Path, files: &[(String, String)]) -> Result<(),
             sha256,
         });
     }
-    crate::results::write_json(&dir.join(INPUTS), &Record { files: out })
+    crate::results::write_json(&dir.join(INPUTS), &Record { files: out }).map_err(NodeError::Failed)
 }
 
 /// What a finished entry records (`None`: an entry without the record).

@@ -298,7 +298,8 @@ fn a_hara_kinetics_checkpoint_loads_into_r3d_and_gives_pytorchs_logits() {
     }
     // Into another depth: one message with every mismatch.
     let err = match build(18) {
-        Err(e) => e,
+        Err(advp::runtime::error::NodeError::Model(e)) => e,
+        Err(e) => panic!("expected a model error, got {e:?}"),
         Ok(_) => panic!("a ResNet-10 checkpoint does not fit r3d(18)"),
     };
     assert!(err.contains("do not fit this architecture"), "{err}");

@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod synthetic;
 
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::rng::mix;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -117,12 +118,7 @@ impl Clips {
     }
 
     /// The clips and labels at `idx`; `seed` drives training-time augmentation.
-    pub fn batch(
-        &self,
-        idx: &[usize],
-        seed: u64,
-        device: Device,
-    ) -> Result<(Tensor, Tensor), String> {
+    pub fn batch(&self, idx: &[usize], seed: u64, device: Device) -> NodeResult<(Tensor, Tensor)> {
         match self {
             Clips::Memory(m) => {
                 let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>());
@@ -155,7 +151,10 @@ impl Clips {
                         use rayon::prelude::*;
                         let at = |i: usize| {
                             f.clips.get(i).copied().ok_or_else(|| {
-                                format!("test clip {i} of {} asked for", f.clips.len())
+                                NodeError::Data(format!(
+                                    "test clip {i} of {} asked for",
+                                    f.clips.len()
+                                ))
                             })
                         };
                         let places: Vec<(usize, usize)> =
@@ -163,7 +162,7 @@ impl Clips {
                         let mut vids: Vec<usize> = places.iter().map(|p| p.0).collect();
                         vids.dedup();
                         type Decoded = Vec<(usize, Vec<Vec<f32>>)>;
-                        let decoded: Result<Decoded, String> = vids
+                        let decoded: NodeResult<Decoded> = vids
                             .par_iter()
                             .map(|&v| {
                                 Ok((v, frames::test_clips(&f.videos[v], f.frames, f.size, n)?))
@@ -185,7 +184,7 @@ impl Clips {
                 let per = 3 * f.frames * f.size * f.size;
                 let flat: Vec<f32> = clips.into_iter().flatten().collect();
                 if flat.len() != per * idx.len() {
-                    return Err("a decoded clip has the wrong size".into());
+                    return Err(NodeError::Data("a decoded clip has the wrong size".into()));
                 }
                 let x = Tensor::from_slice(&flat)
                     .reshape([
@@ -257,16 +256,18 @@ pub fn synthetic(a: &SyntheticArgs) -> Dataset {
 
 /// A user's clips: `x` N×C×T×H×W float in [0, 1], `y` N int64, optional
 /// `x_test`/`y_test`; a fraction `val` of `x` is held out (the last clips).
-pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
+pub fn tensors(path: &Path, val: f64) -> NodeResult<Dataset> {
     // A FIFO or a device would block or never end: regular files only.
     if let Some(why) = crate::util::not_regular(path) {
-        return Err(format!("{why}; `tensors` reads a .safetensors file"));
+        return Err(NodeError::Data(format!(
+            "{why}; `tensors` reads a .safetensors file"
+        )));
     }
     let named = Tensor::read_safetensors(path).map_err(|e| {
-        format!(
+        NodeError::Data(format!(
             "cannot read {}: {e}; `tensors` wants a .safetensors file with `x` and `y`",
             path.display()
-        )
+        ))
     })?;
     let get = |k: &str| {
         named
@@ -280,48 +281,16 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
         (Some(x), Some(y), _, _) => (x, y),
         (None, None, Some(xt), Some(yt)) => (xt.narrow(0, 0, 0), yt.narrow(0, 0, 0)),
         _ => {
-            return Err(format!(
+            return Err(NodeError::Data(format!(
                 "{} must hold tensors `x` (N×C×T×H×W) and `y` (N), or for evaluation alone `x_test` and `y_test`; it holds {keys:?}",
                 path.display()
-            ))
+            )))
         }
     };
-    let check = |x: &Tensor, y: &Tensor, xn: &str, yn: &str| -> Result<(Tensor, Tensor), String> {
-        let xs = x.size();
-        if xs.len() != 5 {
-            return Err(format!(
-                "`{xn}` in {} has shape {xs:?}; it must be N×C×T×H×W",
-                path.display()
-            ));
-        }
-        if y.size() != [xs[0]] {
-            return Err(format!(
-                "`{yn}` in {} has shape {:?}; it must hold one label for each of the {} clips of `{xn}`",
-                path.display(),
-                y.size(),
-                xs[0]
-            ));
-        }
-        let x = x.to_kind(Kind::Float);
-        // No clips: nothing to range-check. A node reading an empty split is
-        // refused when the run opens the data (`advp::run::empty_split`).
-        if xs[0] == 0 {
-            return Ok((x, y.to_kind(Kind::Int64)));
-        }
-        let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
-        if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
-            return Err(format!(
-                "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
-                path.display()
-            ));
-        }
-        labels(y, yn, path)?;
-        Ok((x, y.to_kind(Kind::Int64)))
-    };
-    let (x, y) = check(&x, &y, "x", "y")?;
+    let (x, y) = checked(&x, &y, "x", "y", path)?;
     let (xt, yt, no_test) = match (get("x_test"), get("y_test")) {
         (Some(a), Some(b)) => {
-            let (a, b) = check(&a, &b, "x_test", "y_test")?;
+            let (a, b) = checked(&a, &b, "x_test", "y_test", path)?;
             (a, b, None)
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -330,10 +299,10 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
             } else {
                 ("y_test", "x_test")
             };
-            return Err(format!(
+            return Err(NodeError::Data(format!(
                 "{} holds `{has}` but not `{lacks}`: a test split needs both (clips and their labels)",
                 path.display()
-            ));
+            )));
         }
         (None, None) => (
             x.narrow(0, 0, 0),
@@ -346,20 +315,7 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
     };
     let n = x.size()[0];
     let nval = ((n as f64) * val).round() as i64;
-    let mut classes = if y.numel() > 0 {
-        y.max().int64_value(&[]) + 1
-    } else {
-        0
-    };
-    if yt.numel() > 0 {
-        classes = classes.max(yt.max().int64_value(&[]) + 1);
-    }
-    if !(2..=100_000).contains(&classes) {
-        return Err(format!(
-            "the labels of {} give {classes} classes (the largest label + 1); advp trains 2 to 100000 classes",
-            path.display()
-        ));
-    }
+    let classes = class_count(&y, &yt, path)?;
     let xs = x.size();
     Ok(Dataset {
         classes,
@@ -377,27 +333,88 @@ pub fn tensors(path: &Path, val: f64) -> Result<Dataset, String> {
     })
 }
 
+/// The class count the labels `y` and `yt` of a `tensors` file give (the
+/// largest label + 1), 2 to 100000.
+fn class_count(y: &Tensor, yt: &Tensor, path: &Path) -> NodeResult<i64> {
+    let mut classes = if y.numel() > 0 {
+        y.max().int64_value(&[]) + 1
+    } else {
+        0
+    };
+    if yt.numel() > 0 {
+        classes = classes.max(yt.max().int64_value(&[]) + 1);
+    }
+    if !(2..=100_000).contains(&classes) {
+        return Err(NodeError::Data(format!(
+            "the labels of {} give {classes} classes (the largest label + 1); advp trains 2 to 100000 classes",
+            path.display()
+        )));
+    }
+    Ok(classes)
+}
+
+/// Clips `x` and labels `y` of a `tensors` file (named `xn`, `yn` in it),
+/// checked: N×C×T×H×W floats in [0, 1], one whole label from 0 per clip.
+fn checked(
+    x: &Tensor,
+    y: &Tensor,
+    xn: &str,
+    yn: &str,
+    path: &Path,
+) -> NodeResult<(Tensor, Tensor)> {
+    let xs = x.size();
+    if xs.len() != 5 {
+        return Err(NodeError::Data(format!(
+            "`{xn}` in {} has shape {xs:?}; it must be N×C×T×H×W",
+            path.display()
+        )));
+    }
+    if y.size() != [xs[0]] {
+        return Err(NodeError::Data(format!(
+            "`{yn}` in {} has shape {:?}; it must hold one label for each of the {} clips of `{xn}`",
+            path.display(),
+            y.size(),
+            xs[0]
+        )));
+    }
+    let x = x.to_kind(Kind::Float);
+    // No clips: nothing to range-check. A node reading an empty split is
+    // refused when the run opens the data (`advp::run::empty_split`).
+    if xs[0] == 0 {
+        return Ok((x, y.to_kind(Kind::Int64)));
+    }
+    let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
+    if lo < 0.0 || hi > 1.0 || lo.is_nan() || hi.is_nan() {
+        return Err(NodeError::Data(format!(
+            "`{xn}` in {} has values in [{lo}, {hi}]; clips must be in [0, 1] (divide by 255, and leave mean/std normalisation to the model)",
+            path.display()
+        )));
+    }
+    labels(y, yn, path)?;
+    Ok((x, y.to_kind(Kind::Int64)))
+}
+
 /// Labels must be whole numbers from 0: refused with the first bad one otherwise.
-fn labels(y: &Tensor, name: &str, path: &Path) -> Result<(), String> {
+fn labels(y: &Tensor, name: &str, path: &Path) -> NodeResult<()> {
     let kind = y.kind();
     if !matches!(
         kind,
         Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
     ) {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "`{name}` in {} holds {kind:?} values; labels must be integers (class indices from 0), e.g. `y.long()` in PyTorch",
             path.display()
-        ));
+        )));
     }
     let y = y.to_kind(Kind::Int64);
     let negative = y.lt(0).nonzero();
     if negative.size()[0] > 0 {
         let i = negative.int64_value(&[0, 0]);
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "`{name}` in {} has the label {} at index {i}; labels are class indices from 0",
             path.display(),
             y.int64_value(&[i])
-        ));
+        )));
     }
     Ok(())
 }
@@ -415,7 +432,7 @@ pub struct FrameArgs {
 
 /// UCF101 / HMDB51 frame folders; a fraction `val` of training videos (every
 /// k-th) is held out.
-pub fn frame_folders(a: &FrameArgs) -> Result<Dataset, String> {
+pub fn frame_folders(a: &FrameArgs) -> NodeResult<Dataset> {
     let index = frames::index(&a.root, a.split, a.kind)?;
     let k = if a.val > 0.0 {
         (1.0 / a.val).round().max(2.0) as usize

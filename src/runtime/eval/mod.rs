@@ -315,7 +315,8 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
         let _g = tch::no_grad_guard();
         let logits = (model.net)(&x, false);
         clean.seen.extend(measure(&logits, &x, &x, &y, video));
-        let labels = Vec::<i64>::try_from(y.to_device(Device::Cpu)).map_err(|e| e.to_string())?;
+        let labels = Vec::<i64>::try_from(y.to_device(Device::Cpu))
+            .map_err(|e| NodeError::Torch(e.to_string()))?;
         clean.labels.extend(labels);
     }
     let broken = clean.seen.iter().filter(|s| !s.finite).count();

@@ -3,6 +3,7 @@
 
 use super::{RunError, Runner};
 use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
+use crate::runtime::error::NodeError;
 use crate::runtime::eval::analysis;
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef, TrainId};
@@ -61,7 +62,7 @@ impl Runner<'_> {
         };
         let dir = self.workdir(i)?;
         crate::results::write_json(&dir.join("result.json"), &result)
-            .map_err(|e| self.fail(i, e))?;
+            .map_err(|e| self.fail(i, NodeError::Failed(e)))?;
         self.finish(i)
     }
 
@@ -97,8 +98,16 @@ impl Runner<'_> {
     /// Train and validation accuracy per epoch of train node `t`, and their gap.
     fn gap(&mut self, i: NodeId, t: TrainId) -> Result<GapResult, RunError> {
         self.ensure_done(t)?;
-        let metrics = crate::results::read_metrics(&self.cache.done(&self.keys[t.node()]))
-            .map_err(|e| self.fail(i, e))?;
+        let entry = self.cache.done(&self.keys[t.node()]);
+        let metrics = crate::results::read_metrics(&entry).map_err(|message| {
+            self.fail(
+                i,
+                NodeError::Damaged {
+                    path: entry.clone(),
+                    message,
+                },
+            )
+        })?;
         // Train accuracy is on attacked clips: compare it with validation
         // under the same attack where the run logged it, else clean.
         let attacked = metrics.iter().any(|m| m.val_adv_acc.is_some());

@@ -7,6 +7,7 @@ use crate::results::FitResult;
 use crate::runtime::data::frames;
 use crate::runtime::data::{self, Dataset};
 use crate::runtime::defenses::Defense;
+use crate::runtime::error::NodeError;
 use crate::runtime::models::{self, Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{
@@ -247,8 +248,16 @@ impl Runner<'_> {
             None => "generator.safetensors",
         };
         let path = self.cache.done(&self.keys[weights]).join(file);
-        let named = tch::Tensor::read_safetensors(&path)
-            .map_err(|e| self.fail(for_node, format!("cannot read {}: {e}", path.display())))?;
+        let named = tch::Tensor::read_safetensors(&path).map_err(|e| {
+            let message = format!("cannot read {}: {e}", path.display());
+            self.fail(
+                for_node,
+                NodeError::Damaged {
+                    path: path.clone(),
+                    message,
+                },
+            )
+        })?;
         net.copy_from(&named).map_err(|e| self.fail(for_node, e))?;
         Ok(net)
     }
@@ -292,7 +301,7 @@ impl Runner<'_> {
             RunError::Diagnostics(vec![self.diag(
                 i,
                 Code::ShapeMismatch,
-                e,
+                e.to_string(),
                 "make the model's `classes` match the data (e.g. `classes: ucf.classes`) and its input match the clips",
             )])
         })
@@ -308,8 +317,16 @@ impl Runner<'_> {
         for (name, f) in rule.iter().flat_map(|r| r.fits.iter()) {
             self.ensure_done(*f)?;
             let path = self.cache.done(&self.keys[f.node()]).join("result.json");
-            let fit: FitResult = crate::results::read_json(&path)
-                .map_err(|e| self.fail(i, format!("cannot read the fit of `{name}`: {e}")))?;
+            let fit: FitResult = crate::results::read_json(&path).map_err(|e| {
+                let message = format!("cannot read the fit of `{name}`: {e}");
+                self.fail(
+                    i,
+                    NodeError::Damaged {
+                        path: path.clone(),
+                        message,
+                    },
+                )
+            })?;
             fits.insert(name.clone(), (fit.a, fit.b));
         }
         Ok(fits)

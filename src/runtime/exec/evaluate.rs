@@ -5,7 +5,7 @@ use crate::results::columns::{CLEAN_CLIPS, LABELS};
 use crate::results::{ClipRecord, Column, ColumnAttack, ColumnKey, EvalResult, Flag, Row, Through};
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
-use crate::runtime::error::NodeError;
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::eval::{self, Access};
 use crate::runtime::models;
 use crate::runtime::rng::{hash_str, mix};
@@ -194,7 +194,7 @@ impl Runner<'_> {
             flags: out.flags,
         };
         crate::results::finite::refuse_non_finite(&out.records, "records.jsonl")
-            .map_err(|e| self.fail(i, e))?;
+            .map_err(|e| self.fail(i, NodeError::Numeric(e)))?;
         let records = dir.join("records.jsonl");
         crate::util::write_atomic(&records, ClipRecord::jsonl(&out.records).as_bytes()).map_err(
             |source| {
@@ -207,7 +207,8 @@ impl Runner<'_> {
                 )
             },
         )?;
-        crate::results::write_json(&dir.join("result.json"), &result).map_err(|e| self.fail(i, e))
+        crate::results::write_json(&dir.join("result.json"), &result)
+            .map_err(|e| self.fail(i, NodeError::Failed(e)))
     }
 
     /// This machine, and the models trained on another kind of machine:
@@ -238,7 +239,7 @@ impl Runner<'_> {
 
 /// The table's cells: one per budget of a sweep (its attack at each ε, none
 /// at ε = 0 unless it is `flicker`), or one per column of `attacks each {…}`.
-fn cells(e: &EvalSpec, plan: &AttackPlan) -> Result<Vec<eval::Cell>, String> {
+fn cells(e: &EvalSpec, plan: &AttackPlan) -> NodeResult<Vec<eval::Cell>> {
     let rule = e
         .alpha
         .as_ref()

@@ -169,9 +169,9 @@ impl<'a> Runner<'a> {
 
     fn fail(&self, i: usize, error: impl Into<NodeError>) -> RunError {
         let error = error.into();
-        // A typed interruption; or a failure in words raised after Ctrl-C,
-        // which stopped for it (an attack's early exit, a cache wait).
-        if matches!(error, NodeError::Interrupted) || crate::util::interrupted() {
+        // Every stop for Ctrl-C is typed where it happens (attacks, cache
+        // waits, hashing, training): no flag is read again here.
+        if matches!(error, NodeError::Interrupted) {
             let name = &self.program.nodes[i].name;
             return RunError::Interrupted {
                 node: name.clone(),
@@ -302,7 +302,7 @@ impl<'a> Runner<'a> {
             .map_err(|e| self.fail(i, e))?;
         let machine = crate::runtime::device::machine(self.opts.device);
         crate::results::write_json(&dir.join("machine.json"), &machine)
-            .map_err(|e| self.fail(i, e))?;
+            .map_err(|e| self.fail(i, NodeError::Failed(e)))?;
         let seconds = self
             .clock
             .borrow()
@@ -318,7 +318,7 @@ impl<'a> Runner<'a> {
             host: crate::util::hostname(),
         };
         crate::results::write_json(&dir.join("timing.json"), &timing)
-            .map_err(|e| self.fail(i, e))?;
+            .map_err(|e| self.fail(i, NodeError::Failed(e)))?;
         self.cache
             .finish(&self.keys[i])
             .map_err(|e| self.fail(i, e))
@@ -464,7 +464,7 @@ impl<'a> Runner<'a> {
             let data = super::models::catch_libtorch(|| self.dataset(d)).map_err(|panic| {
                 self.fail(
                     d.node(),
-                    format!("libtorch failed while opening the data: {panic}"),
+                    NodeError::Data(format!("libtorch failed while opening the data: {panic}")),
                 )
             })??;
             if user.is_none() && data.train.is_empty() {

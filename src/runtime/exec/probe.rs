@@ -220,13 +220,13 @@ impl Runner<'_> {
             Some(_) => self.refusal(
                 t.u,
                 Code::NotTorchscript,
-                e,
+                e.to_string(),
                 "`torch.save` keeps weights, not the code that runs them; export the model as TorchScript: `torch.jit.script(model).save(path)`, or `torch.jit.trace(model, example).save(path)` with `example` a batch of clips N×C×T×H×W".into(),
             ),
             None => self.refusal(
                 t.u,
                 Code::NodeFailed,
-                e,
+                e.to_string(),
                 "give the path of a module saved with `torch.jit.script(model).save(path)` or `torch.jit.trace(model, example).save(path)`".into(),
             ),
         })
@@ -245,7 +245,7 @@ impl Runner<'_> {
                     self.refusal(
                         t.u,
                         Code::NodeFailed,
-                        e,
+                        e.to_string(),
                         "fix the data and run again".into(),
                     )
                 })

@@ -4,6 +4,7 @@
 
 use super::{RunError, Runner};
 use crate::runtime::data::Dataset;
+use crate::runtime::error::NodeError;
 use crate::runtime::models::{Arch, ModelSpec, Net};
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{
@@ -80,7 +81,7 @@ impl Runner<'_> {
                 if !self.input_front(t).is_empty() {
                     return Err(self.fail(
                         i,
-                        "GAT trains G in front of the classifier; give it a plain model, not one behind another defense",
+                        NodeError::Model("GAT trains G in front of the classifier; give it a plain model, not one behind another defense".into()),
                     ));
                 }
                 self.ensure_done(mi)?;
@@ -220,7 +221,7 @@ impl Runner<'_> {
                     checkpoint.display()
                 ),
             }),
-            Err(TrainError::Failed(e)) => Err(self.fail(i, e)),
+            Err(TrainError::Node(e)) => Err(self.fail(i, e)),
         }?;
         Ok(dir)
     }

@@ -25,18 +25,22 @@ pub fn memory_limit() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// An `ADVP_MAX_MEMORY` that is not a size: its value, worded with the
+/// accepted forms.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("ADVP_MAX_MEMORY={0:?} is not a size: write a whole number of bytes, or a number with a unit: K, M, G, T or KiB, MiB, GiB, TiB (powers of 1024, as Slurm reads `--mem`), KB, MB, GB, TB (powers of 1000), e.g. `ADVP_MAX_MEMORY=64GiB` or `ADVP_MAX_MEMORY=16G`")]
+pub struct NotASize(pub String);
+
 /// `ADVP_MAX_MEMORY` read: `None` when unset, an error naming the variable,
 /// its value and the accepted forms when it is not a size.
-pub fn memory_setting() -> Result<Option<u64>, String> {
+pub fn memory_setting() -> Result<Option<u64>, NotASize> {
     let Some(v) = std::env::var_os("ADVP_MAX_MEMORY") else {
         return Ok(None);
     };
     let text = v.to_string_lossy();
-    parse_size(&text).map(Some).ok_or_else(|| {
-        format!(
-            "ADVP_MAX_MEMORY={text:?} is not a size: write a whole number of bytes, or a number with a unit: K, M, G, T or KiB, MiB, GiB, TiB (powers of 1024, as Slurm reads `--mem`), KB, MB, GB, TB (powers of 1000), e.g. `ADVP_MAX_MEMORY=64GiB` or `ADVP_MAX_MEMORY=16G`"
-        )
-    })
+    parse_size(&text)
+        .map(Some)
+        .ok_or_else(|| NotASize(text.into_owned()))
 }
 
 /// A size in bytes: `4096`, `512M`, `1.5 GB`, `64GiB` (units case-insensitive;

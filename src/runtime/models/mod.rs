@@ -13,6 +13,7 @@ use self::torchscript::{
     ivalue_kind, libtorch_text, one_line, pickled, ScriptError, ScriptErrorKind,
 };
 use crate::language::program::Precision;
+use crate::runtime::error::{NodeError, NodeResult};
 use std::path::Path;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
@@ -78,7 +79,7 @@ impl std::fmt::Debug for Net {
 impl Net {
     /// A fresh model: weights initialised from libtorch's generator (seed it first),
     /// then the pretrained weights if any.
-    pub fn build(spec: &ModelSpec, device: Device) -> Result<Net, String> {
+    pub fn build(spec: &ModelSpec, device: Device) -> NodeResult<Net> {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let body = match &spec.arch {
@@ -103,17 +104,19 @@ impl Net {
                 // libtorch reads the path itself: a FIFO or a device is
                 // refused before it can block or read without end.
                 if let Some(why) = crate::util::not_regular(path) {
-                    return Err(format!("{why}; `torchscript` loads a .pt file"));
+                    return Err(NodeError::Model(format!(
+                        "{why}; `torchscript` loads a .pt file"
+                    )));
                 }
                 let m = tch::CModule::load_on_device(path, device).map_err(|e| {
-                    match pickled(path) {
+                    NodeError::Model(match pickled(path) {
                         Some(why) => format!("{} is {why}, not TorchScript", path.display()),
                         None => format!(
                             "cannot load the TorchScript module {}: {}",
                             path.display(),
                             libtorch_text(&e.to_string())
                         ),
-                    }
+                    })
                 })?;
                 Body::Script(std::cell::RefCell::new(m))
             }
@@ -180,23 +183,23 @@ impl Net {
     }
 
     /// Copies `other`'s values into self (same architecture).
-    pub fn copy_from(&mut self, named: &[(String, Tensor)]) -> Result<(), String> {
+    pub fn copy_from(&mut self, named: &[(String, Tensor)]) -> NodeResult<()> {
         let mine = self.named();
         let _g = tch::no_grad_guard();
         for (name, t) in &mine {
             let Some((_, src)) = named.iter().find(|(n, _)| n == name) else {
-                return Err(format!("weights lack `{name}`"));
+                return Err(NodeError::Model(format!("weights lack `{name}`")));
             };
             if src.size() != t.size() {
-                return Err(format!(
+                return Err(NodeError::Model(format!(
                     "`{name}` has shape {:?} in the weights but {:?} in the model",
                     src.size(),
                     t.size()
-                ));
+                )));
             }
             t.shallow_clone()
                 .f_copy_(src)
-                .map_err(|e| format!("copying `{name}`: {e}"))?;
+                .map_err(|e| NodeError::Model(format!("copying `{name}`: {e}")))?;
         }
         Ok(())
     }
@@ -204,15 +207,17 @@ impl Net {
     /// Loads weights from `.safetensors` or a PyTorch `.pt`/`.pth` state dict: a
     /// `module.` prefix (DataParallel) is stripped, and a classifier of another
     /// class count is left freshly initialised (fine-tuning), with a note.
-    pub fn load_weights(&mut self, path: &Path) -> Result<Vec<String>, String> {
+    pub fn load_weights(&mut self, path: &Path) -> NodeResult<Vec<String>> {
         if !path.exists() {
-            return Err(format!(
+            return Err(NodeError::Model(format!(
                 "pretrained weights {} do not exist; fix the path or drop `pretrained`",
                 path.display()
-            ));
+            )));
         }
         if let Some(why) = crate::util::not_regular(path) {
-            return Err(format!("{why}; `pretrained` reads a weights file"));
+            return Err(NodeError::Model(format!(
+                "{why}; `pretrained` reads a weights file"
+            )));
         }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let loaded: Vec<(String, Tensor)> = if ext == "safetensors" {
@@ -221,12 +226,12 @@ impl Net {
             Tensor::loadz_multi(path).or_else(|_| Tensor::load_multi(path))
         }
         .map_err(|e| {
-            format!(
+            NodeError::Model(format!(
                 "cannot read weights {}: {}; a Python `torch.save` state dict (or a checkpoint holding one) converts with `scripts/to-safetensors {} weights.safetensors`",
                 path.display(),
                 one_line(&e),
                 path.display()
-            )
+            ))
         })?;
         let loaded: Vec<(String, Tensor)> = loaded
             .into_iter()
@@ -241,7 +246,7 @@ impl Net {
                 Some((_, src)) if src.size() == t.size() => {
                     t.shallow_clone()
                         .f_copy_(&src.to_kind(t.kind()))
-                        .map_err(|e| format!("loading `{name}`: {e}"))?;
+                        .map_err(|e| NodeError::Model(format!("loading `{name}`: {e}")))?;
                 }
                 Some((_, src)) if name.starts_with("fc.") => notes.push(format!(
                     "`{name}` has shape {:?} in {} but {:?} here: the classifier is replaced (fresh weights)",
@@ -262,36 +267,7 @@ impl Net {
             .map(|(n, _)| format!("`{n}`"))
             .collect();
         if !(missing.is_empty() && shapes.is_empty() && unexpected.is_empty()) {
-            // Every mismatch at once, each list cut at ten names.
-            let list = |what: &str, v: &[String]| {
-                if v.is_empty() {
-                    return None;
-                }
-                let more = v.len().saturating_sub(10);
-                Some(format!(
-                    "{} {what}: {}{}",
-                    v.len(),
-                    v[..v.len().min(10)].join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
-                ))
-            };
-            let parts: Vec<String> = [
-                list("missing from the file", &missing),
-                list("of another shape", &shapes),
-                list("in the file but not in the model", &unexpected),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            return Err(format!(
-                "the weights in {} do not fit this architecture: {}; is it a state dict for this model (its depth, width, input)?",
-                path.display(),
-                parts.join("; ")
-            ));
+            return Err(misfit(path, &missing, &shapes, &unexpected));
         }
         Ok(notes)
     }
@@ -300,14 +276,14 @@ impl Net {
     /// file). A TorchScript module's buffers (BatchNorm's running statistics)
     /// are not reachable by name through libtorch's C API, so the whole module
     /// is saved beside it too ([`module_path`]); [`Net::load_trained`] reads it.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> NodeResult<()> {
         save_tensors(&self.named(), path)?;
         self.save_module(&module_path(path))
     }
 
     /// A TorchScript net's whole module (parameters and buffers), atomically;
     /// nothing for built-in nets, whose buffers are named tensors.
-    pub fn save_module(&self, path: &Path) -> Result<(), String> {
+    pub fn save_module(&self, path: &Path) -> NodeResult<()> {
         let Body::Script(m) = &self.body else {
             return Ok(());
         };
@@ -319,31 +295,29 @@ impl Net {
             .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
         saved.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", path.display())
+            NodeError::Failed(format!("cannot write {}: {e}", path.display()))
         })
     }
 
     /// Replaces a TorchScript net's module by the one saved at `path`
     /// (parameters and buffers); gives whether it did. The parameters are new
     /// tensors: optimizers built on the old ones must be built again.
-    pub fn load_module(&mut self, path: &Path, device: Device) -> Result<bool, String> {
+    pub fn load_module(&mut self, path: &Path, device: Device) -> NodeResult<bool> {
         let Body::Script(m) = &self.body else {
             return Ok(false);
         };
         if !path.exists() {
             return Ok(false);
         }
-        let loaded = tch::CModule::load_on_device(path, device)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let loaded = tch::CModule::load_on_device(path, device).map_err(|e| damaged(path, &e))?;
         *m.borrow_mut() = loaded;
         Ok(true)
     }
 
     /// A trained net's weights from `path` (written by [`Net::save`]): the
     /// named tensors, and for TorchScript the saved module with its buffers.
-    pub fn load_trained(&mut self, path: &Path, device: Device) -> Result<(), String> {
-        let named = Tensor::read_safetensors(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load_trained(&mut self, path: &Path, device: Device) -> NodeResult<()> {
+        let named = Tensor::read_safetensors(path).map_err(|e| damaged(path, &e))?;
         self.copy_from(&named)?;
         self.load_module(&module_path(path), device)?;
         Ok(())
@@ -382,6 +356,50 @@ impl Net {
     }
 }
 
+/// Weights that do not fit a net: every mismatch at once (names missing
+/// from the file, of another shape, in the file only), each list cut at ten.
+fn misfit(path: &Path, missing: &[String], shapes: &[String], unexpected: &[String]) -> NodeError {
+    // Every mismatch at once, each list cut at ten names.
+    let list = |what: &str, v: &[String]| {
+        if v.is_empty() {
+            return None;
+        }
+        let more = v.len().saturating_sub(10);
+        Some(format!(
+            "{} {what}: {}{}",
+            v.len(),
+            v[..v.len().min(10)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ))
+    };
+    let parts: Vec<String> = [
+        list("missing from the file", missing),
+        list("of another shape", shapes),
+        list("in the file but not in the model", unexpected),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    NodeError::Model(format!(
+        "the weights in {} do not fit this architecture: {}; is it a state dict for this model (its depth, width, input)?",
+        path.display(),
+        parts.join("; ")
+    ))
+}
+
+/// A file advp wrote (a trained net's weights or module, a checkpoint's)
+/// that does not read back.
+fn damaged(path: &Path, e: &tch::TchError) -> NodeError {
+    NodeError::Damaged {
+        path: path.to_path_buf(),
+        message: format!("cannot read {}: {e}", path.display()),
+    }
+}
+
 /// Where a TorchScript net's whole module is saved beside its weights:
 /// `weights.safetensors` → `weights.module.pt`.
 pub fn module_path(weights: &Path) -> std::path::PathBuf {
@@ -389,7 +407,7 @@ pub fn module_path(weights: &Path) -> std::path::PathBuf {
 }
 
 /// Writes named tensors as safetensors atomically (temporary file, fsync, rename).
-pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), String> {
+pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> NodeResult<()> {
     let tmp = path.with_extension(format!("tmp{}.safetensors", std::process::id()));
     let cpu: Vec<(String, Tensor)> = named
         .iter()
@@ -408,7 +426,7 @@ pub fn save_tensors(named: &[(String, Tensor)], path: &Path) -> Result<(), Strin
             let _ = std::fs::remove_file(&tmp);
             // The temporary is gone: the message names the file meant.
             let e = e.replace(&tmp.display().to_string(), &path.display().to_string());
-            format!("cannot write {}: {e}", path.display())
+            NodeError::Failed(format!("cannot write {}: {e}", path.display()))
         })
 }
 
@@ -447,7 +465,7 @@ pub fn catch_libtorch<T>(f: impl FnOnce() -> T) -> Result<T, Caught> {
 
 /// Checks that a model accepts clips of this shape and gives `classes` logits,
 /// before any training starts.
-pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> Result<(), String> {
+pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> NodeResult<()> {
     let mut dims = vec![1];
     dims.extend_from_slice(shape);
     let x = Tensor::zeros(&dims[..], (Kind::Float, net.vs.device()));
@@ -455,12 +473,16 @@ pub fn check_shape(net: &Net, shape: &[i64], classes: i64) -> Result<(), String>
         let _g = tch::no_grad_guard();
         net.forward(&x, false)
     })
-    .map_err(|e| format!("the model does not accept clips of shape C×T×H×W = {shape:?}: {e}"))?;
+    .map_err(|e| {
+        NodeError::Model(format!(
+            "the model does not accept clips of shape C×T×H×W = {shape:?}: {e}"
+        ))
+    })?;
     let got = out.size();
     if got.len() != 2 || got[1] != classes {
-        return Err(format!(
+        return Err(NodeError::Model(format!(
             "the model gives outputs of shape {got:?} for one clip, but the data has {classes} classes"
-        ));
+        )));
     }
     Ok(())
 }
@@ -517,7 +539,10 @@ mod tests {
         assert!(conv(&a).equal(&conv(&other)));
 
         let missing = dir.path().join("nope.safetensors");
-        let err = c3d(4).load_weights(&missing).unwrap_err();
+        let err = match c3d(4).load_weights(&missing).unwrap_err() {
+            NodeError::Model(e) => e,
+            other => panic!("expected a model error, got {other:?}"),
+        };
         assert!(err.contains("nope.safetensors"), "{err}");
     }
 
@@ -525,9 +550,13 @@ mod tests {
     fn shape_check_names_the_problem() {
         let net = c3d(4);
         assert!(check_shape(&net, &[3, 4, 16, 16], 4).is_ok());
-        let e = check_shape(&net, &[3, 4, 16, 16], 5).unwrap_err();
+        let model_error = |shape: &[i64], classes| match check_shape(&net, shape, classes) {
+            Err(NodeError::Model(e)) => e,
+            other => panic!("expected a model error, got {other:?}"),
+        };
+        let e = model_error(&[3, 4, 16, 16], 5);
         assert!(e.contains("5 classes"), "{e}");
-        let e = check_shape(&net, &[1, 4, 16, 16], 4).unwrap_err();
+        let e = model_error(&[1, 4, 16, 16], 4);
         assert!(e.contains("does not accept clips"), "{e}");
     }
 }

@@ -32,6 +32,7 @@
 //! `bn1` and `layer1.0` and do not load here.
 
 use super::layers::{batch_norm, conv, CONV_INIT};
+use crate::runtime::error::{NodeError, NodeResult};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -205,11 +206,11 @@ impl ModuleT for ResNet3d {
 }
 
 /// Checks the number of classes.
-fn check_classes(classes: i64) -> Result<(), String> {
+fn check_classes(classes: i64) -> NodeResult<()> {
     if classes < 1 {
-        return Err(format!(
+        return Err(NodeError::Model(format!(
             "a classifier needs at least one class, got {classes}"
-        ));
+        )));
     }
     Ok(())
 }
@@ -221,7 +222,7 @@ fn check_classes(classes: i64) -> Result<(), String> {
 /// `[2,2,2,2]`, `[3,4,6,3]` blocks), 50, 101, 152 and 200 the bottleneck
 /// (`[3,4,6,3]`, `[3,4,23,3]`, `[3,8,36,3]`, `[3,24,36,3]`), as in Hara et
 /// al.'s `resnet.py`. Any other depth, or fewer than one class, is an error.
-pub fn r3d(p: &nn::Path, depth: i64, classes: i64) -> Result<ResNet3d, String> {
+pub fn r3d(p: &nn::Path, depth: i64, classes: i64) -> NodeResult<ResNet3d> {
     let (kind, blocks) = match depth {
         10 => (BlockKind::Basic, [1, 1, 1, 1]),
         18 => (BlockKind::Basic, [2, 2, 2, 2]),
@@ -231,9 +232,9 @@ pub fn r3d(p: &nn::Path, depth: i64, classes: i64) -> Result<ResNet3d, String> {
         152 => (BlockKind::Bottleneck, [3, 8, 36, 3]),
         200 => (BlockKind::Bottleneck, [3, 24, 36, 3]),
         _ => {
-            return Err(format!(
+            return Err(NodeError::Model(format!(
                 "no 3D ResNet of depth {depth}; the depths are 10, 18, 34, 50, 101, 152 and 200"
-            ))
+            )))
         }
     };
     check_classes(classes)?;
@@ -248,11 +249,11 @@ pub fn r3d(p: &nn::Path, depth: i64, classes: i64) -> Result<ResNet3d, String> {
 /// A block of width `planes` has `cardinality * planes / 32` channels inside,
 /// as in Hara et al.'s `resnext.py`. A cardinality below 1, or fewer than one
 /// class, is an error.
-pub fn resnext101(p: &nn::Path, classes: i64, cardinality: i64) -> Result<ResNet3d, String> {
+pub fn resnext101(p: &nn::Path, classes: i64, cardinality: i64) -> NodeResult<ResNet3d> {
     if cardinality < 1 {
-        return Err(format!(
+        return Err(NodeError::Model(format!(
             "ResNeXt needs a cardinality of at least 1 (32 is the usual), got {cardinality}"
-        ));
+        )));
     }
     check_classes(classes)?;
     Ok(ResNet3d::new(

@@ -3,6 +3,7 @@
 //! verifies them before it trusts them.
 
 use super::{EpochMetrics, Learner, Named};
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::models::save_tensors;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub(super) fn save_state(
     dir: &Path,
     state: &mut State,
     learner: &dyn Learner,
-) -> Result<PathBuf, String> {
+) -> NodeResult<PathBuf> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
     let committed = state.tensors.clone();
     save_tensors(&learner.checkpoint(), &dir.join(&name))?;
@@ -55,26 +56,26 @@ fn commit_state(
     state: &mut State,
     learner: &dyn Learner,
     name: &str,
-) -> Result<PathBuf, String> {
+) -> NodeResult<PathBuf> {
     let mut files = vec![dir.join(name)];
     files.extend(learner.save_files(&dir.join(name))?);
     state.sha256 = files
         .iter()
         .map(|f| {
             let digest = crate::runtime::cache::sha256_file(f)
-                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                .map_err(|e| NodeError::Failed(format!("cannot read {}: {e}", f.display())))?;
             let name = f
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned());
             Ok((name, digest))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<NodeResult<_>>()?;
     let old = std::mem::replace(&mut state.tensors, name.to_string());
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| NodeError::Failed(e.to_string()))?;
     let path = dir.join("state.json");
     if let Err(e) = crate::util::write_atomic(&path, &json) {
         state.tensors = old;
-        return Err(e.to_string());
+        return Err(NodeError::Failed(e.to_string()));
     }
     if !old.is_empty() && old != state.tensors {
         let _ = std::fs::remove_file(dir.join(&old));
@@ -83,48 +84,62 @@ fn commit_state(
     Ok(path)
 }
 
-/// The checkpoint in `dir`, if any; `Err` says why it cannot be trusted
-/// (unreadable, or its files changed since they were written).
-pub(super) fn load_state(dir: &Path) -> Result<Option<(State, Named)>, String> {
+/// The checkpoint in `dir`, if any; `Err` ([`NodeError::Damaged`]) says why
+/// it cannot be trusted (unreadable, or its files changed since they were
+/// written).
+pub(super) fn load_state(dir: &Path) -> NodeResult<Option<(State, Named)>> {
     let path = dir.join("state.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let state: State = serde_json::from_str(&text)
-        .map_err(|e| format!("the checkpoint {} is unreadable ({e})", path.display()))?;
+    let damaged = |at: &Path, message: String| NodeError::Damaged {
+        path: at.to_path_buf(),
+        message,
+    };
+    let state: State = serde_json::from_str(&text).map_err(|e| {
+        damaged(
+            &path,
+            format!("the checkpoint {} is unreadable ({e})", path.display()),
+        )
+    })?;
     // Only the checkpoint's own files: a forged `state.json` naming
     // `../../dev/zero` or a FIFO is damage, never a read.
     for file in state.sha256.keys().chain([&state.tensors]) {
         if let Some(why) = crate::runtime::cache::not_own_file(dir, file) {
-            return Err(format!(
-                "the checkpoint {} is damaged: {why}",
-                path.display()
-            ));
+            let message = format!("the checkpoint {} is damaged: {why}", path.display());
+            return Err(damaged(&path, message));
         }
     }
     for (file, want) in &state.sha256 {
         let f = dir.join(file);
-        match crate::runtime::cache::sha256_file(&f) {
-            Ok(got) if &got == want => {}
-            Ok(_) => {
-                return Err(format!(
-                    "the checkpoint file {} changed since it was written",
-                    f.display()
-                ))
-            }
-            Err(e) => {
-                return Err(format!(
-                    "the checkpoint file {} is unreadable ({e})",
-                    f.display()
-                ))
-            }
-        }
+        let why = match crate::runtime::cache::sha256_file(&f) {
+            Ok(got) if &got == want => continue,
+            Ok(_) => "changed since it was written".to_string(),
+            Err(e) => format!("is unreadable ({e})"),
+        };
+        let message = format!("the checkpoint file {} {why}", f.display());
+        return Err(damaged(&f, message));
     }
-    let tensors = Tensor::read_safetensors(dir.join(&state.tensors)).map_err(|e| {
-        format!(
+    let file = dir.join(&state.tensors);
+    let tensors = Tensor::read_safetensors(&file).map_err(|e| {
+        let message = format!(
             "the checkpoint tensors {} are unreadable ({e})",
-            dir.join(&state.tensors).display()
-        )
+            file.display()
+        );
+        damaged(&file, message)
     })?;
     Ok(Some((state, tensors)))
+}
+
+/// `e`, an error restoring a learner from the checkpoint file `path`, as
+/// that checkpoint's damage (its tensors do not fit the learner); a stop
+/// stays a stop.
+pub(super) fn damaged(path: &Path, e: NodeError) -> NodeError {
+    match e {
+        NodeError::Interrupted | NodeError::Damaged { .. } => e,
+        other => NodeError::Damaged {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    }
 }

@@ -1,7 +1,7 @@
 //! The steps of [`super::train`]'s loop over epochs: resume, the batches,
 //! the held-out metrics (and AAT's Eq. 8), the epoch's line, the next epoch.
 
-use super::checkpoint::{load_state, save_state, State};
+use super::checkpoint::{damaged, load_state, save_state, State};
 use super::{
     adaptive_probabilities, evaluate, write_metrics, AttackPlan, EpochMetrics, Learner, TrainError,
     TrainSpec,
@@ -9,6 +9,7 @@ use super::{
 use crate::language::schedule::Epoch;
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
+use crate::runtime::error::NodeError;
 use crate::runtime::progress::Progress;
 use crate::runtime::rng::{mix, SplitMix};
 use std::path::{Path, PathBuf};
@@ -72,8 +73,12 @@ impl Loop<'_> {
                 guard_best: None,
             });
         };
-        learner.restore_files(&dir.join(&st.tensors))?;
-        learner.restore(&tensors)?;
+        // Verified files that do not restore into this learner: damaged.
+        let file = dir.join(&st.tensors);
+        learner
+            .restore_files(&file)
+            .and_then(|()| learner.restore(&tensors))
+            .map_err(|e| damaged(&file, e))?;
         progress.line(&format!(
             "{}: resuming from the checkpoint at epoch {}, batch {}",
             spec.node,
@@ -123,7 +128,7 @@ impl Loop<'_> {
                 // state is the batch's start, saved as the checkpoint. An
                 // attack with BatchNorm in train mode has moved its
                 // statistics: then the last checkpoint stands.
-                Err(_) if crate::util::interrupted() && !attack.is_some_and(|(_, bn)| bn) => {
+                Err(NodeError::Interrupted) if !attack.is_some_and(|(_, bn)| bn) => {
                     state.seconds += started.elapsed().as_secs_f64();
                     let path = save_state(self.dir, state, &*learner)?;
                     bar.abandon();
@@ -132,13 +137,14 @@ impl Loop<'_> {
                 Err(e) => return Err(e.into()),
             };
             if !lv.is_finite() {
-                return Err(TrainError::Failed(format!(
+                return Err(NodeError::Numeric(format!(
                     "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
                     epoch + 1,
                     b + 1,
                     epoch,
                     self.dir.display()
-                )));
+                ))
+                .into());
             }
             let m = idx.len() as f64;
             state.loss_sum += lv * m;
@@ -216,14 +222,16 @@ impl Loop<'_> {
         )) = this
         {
             if val.is_empty() {
-                return Err(TrainError::Failed(
+                return Err(NodeError::Data(
                     "adaptive schedules need a held-out split (`val` > 0 in the data) to weigh the budgets or attacks (Eq. 8)".into(),
-                ));
+                )
+                .into());
             }
             if !learner.has_classifier() {
-                return Err(TrainError::Failed(
+                return Err(NodeError::Failed(
                     "adaptive schedules weigh the budgets by a classifier's held-out loss (Eq. 8); name the classifier (`classifier: benign`)".into(),
-                ));
+                )
+                .into());
             }
             let mut losses = Vec::new();
             for (i, attack) in from.iter().enumerate() {

@@ -11,6 +11,7 @@
 use super::optim::{Optimizer, Rule};
 use super::{Learner, Named, StepOutcome};
 use crate::runtime::attacks::{self, Attack};
+use crate::runtime::error::{NodeError, NodeResult};
 pub use crate::runtime::models::ape_nets::{Discriminator, Generator};
 use crate::runtime::models::Net;
 use tch::{Kind, Reduction, Tensor};
@@ -104,7 +105,7 @@ impl GanLearner {
         }
     }
 
-    fn restore_net(net: &mut Net, prefix: &str, named: &Named) -> Result<(), String> {
+    fn restore_net(net: &mut Net, prefix: &str, named: &Named) -> NodeResult<()> {
         let mine: Vec<(String, Tensor)> = named
             .iter()
             .filter_map(|(k, t)| {
@@ -150,9 +151,9 @@ impl Learner for GanLearner {
                     pgd.maximise(&objective, x, None, &mut |_| {})?
                 }
                 _ => {
-                    return Err(
+                    return Err(NodeError::Failed(
                         "without `classifier`, APE-GAN's attack maximises G's reconstruction error, which only `fgsm` and `pgd` can do; name the classifier F the attack sees (`classifier: benign`)".into(),
-                    )
+                    ))
                 }
             },
         };
@@ -222,7 +223,7 @@ impl Learner for GanLearner {
         out
     }
 
-    fn restore(&mut self, named: &Named) -> Result<(), String> {
+    fn restore(&mut self, named: &Named) -> NodeResult<()> {
         Self::restore_net(&mut self.g, "g.model.", named)?;
         Self::restore_net(&mut self.d, "d.model.", named)?;
         if self.opt_f.is_some() {
@@ -242,7 +243,9 @@ impl Learner for GanLearner {
                 .iter()
                 .find(|(k, _)| k == "optim.steps")
                 .map(|(_, t)| t.int64_value(&[0]))
-                .ok_or_else(|| format!("the checkpoint lacks `{p}optim.steps`"))?;
+                .ok_or_else(|| {
+                    NodeError::Failed(format!("the checkpoint lacks `{p}optim.steps`"))
+                })?;
             opt.restore(&mine, steps)?;
         }
         Ok(())

@@ -18,6 +18,7 @@ use self::optim::{Optimizer, Rule};
 use super::attacks::{self, Attack};
 use super::data::{Clips, Dataset};
 use super::defenses::Defense;
+use super::error::{NodeError, NodeResult};
 use super::models::{save_tensors, Net};
 use super::progress::Progress;
 use super::rng::mix;
@@ -50,12 +51,13 @@ impl AttackPlan {
     }
 
     /// The attack at budget ε; an error names the rule when its α cannot be a step.
-    pub fn at(&self, eps: f64) -> Result<Attack, String> {
+    pub fn at(&self, eps: f64) -> NodeResult<Attack> {
         self.base
             .at(eps, self.alpha_at(eps))
             .map_err(|e| match &self.alpha {
-                Some(r) => format!("{e} (the rule `{}`)", r.text()),
-                None => e.to_string(),
+                // The rule's α is the number the attack cannot use.
+                Some(r) => NodeError::Numeric(format!("{e} (the rule `{}`)", r.text())),
+                None => e,
             })
     }
 }
@@ -112,16 +114,16 @@ impl TrainSchedule {
     }
 }
 
-#[derive(Debug)]
+/// Why [`train`] stopped before its last epoch.
+#[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// Ctrl-C between batches: the checkpoint saved at `epoch` resumes it.
+    #[error("interrupted at epoch {epoch}; checkpoint {}", checkpoint.display())]
     Interrupted { checkpoint: PathBuf, epoch: usize },
-    Failed(String),
-}
-
-impl From<String> for TrainError {
-    fn from(s: String) -> Self {
-        TrainError::Failed(s)
-    }
+    /// Any other stop, as the node's error (an interruption inside a batch
+    /// that could not be saved is [`NodeError::Interrupted`] here).
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
 
 fn lr_at(spec: &TrainSpec, epoch: usize) -> f64 {
@@ -151,14 +153,14 @@ pub trait Learner {
     fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome;
     /// Every network's weights and optimizer state, named, for a checkpoint.
     fn checkpoint(&self) -> Named;
-    fn restore(&mut self, named: &Named) -> Result<(), String>;
+    fn restore(&mut self, named: &Named) -> NodeResult<()>;
     /// What a checkpoint holds besides named tensors, as files beside them
     /// (`<stem>.module.pt`: a TorchScript classifier with its buffers); their names.
-    fn save_files(&self, _stem: &Path) -> Result<Vec<PathBuf>, String> {
+    fn save_files(&self, _stem: &Path) -> NodeResult<Vec<PathBuf>> {
         Ok(Vec::new())
     }
     /// Reads what [`Learner::save_files`] wrote, before [`Learner::restore`].
-    fn restore_files(&mut self, _stem: &Path) -> Result<(), String> {
+    fn restore_files(&mut self, _stem: &Path) -> NodeResult<()> {
         Ok(())
     }
     /// Logits of the whole defended classifier, for the held-out metrics and
@@ -170,7 +172,8 @@ pub trait Learner {
 }
 
 pub type Named = Vec<(String, Tensor)>;
-pub type StepOutcome = Result<(f64, f64), String>;
+/// A batch's mean loss and correct count, or why the step stopped.
+pub type StepOutcome = NodeResult<(f64, f64)>;
 
 /// Standard and adversarial training of one classifier, behind frozen defenses.
 pub struct Classifier<'a> {
@@ -272,7 +275,9 @@ impl Learner for Classifier<'_> {
             a.as_pgd()
                 .filter(|p| p.norm == attacks::Norm::Inf)
                 .ok_or_else(|| {
-                    format!("this training method perturbs under L∞; the batch's attack is {a:?}")
+                    NodeError::Failed(format!(
+                        "this training method perturbs under L∞; the batch's attack is {a:?}"
+                    ))
                 })
         };
         let (net, pre) = (&*self.net, &self.pre);
@@ -289,7 +294,9 @@ impl Learner for Classifier<'_> {
                 Ok((lv, correct_of(&logits, y)))
             }
             (Method::Pgd, TrainLoss::Trades { beta }) => {
-                let pgd = a.as_pgd().ok_or("TRADES maximises its KL term with PGD")?;
+                let pgd = a.as_pgd().ok_or_else(|| {
+                    NodeError::Failed("TRADES maximises its KL term with PGD".into())
+                })?;
                 let adv = methods::trades_attack(&f, x, &pgd)?;
                 let nat = forward(self.net, &self.pre, x, true);
                 let logits = forward(self.net, &self.pre, &adv, true);
@@ -327,7 +334,7 @@ impl Learner for Classifier<'_> {
         named
     }
 
-    fn save_files(&self, stem: &Path) -> Result<Vec<PathBuf>, String> {
+    fn save_files(&self, stem: &Path) -> NodeResult<Vec<PathBuf>> {
         if !self.net.is_script() {
             return Ok(Vec::new());
         }
@@ -336,7 +343,7 @@ impl Learner for Classifier<'_> {
         Ok(vec![path])
     }
 
-    fn restore_files(&mut self, stem: &Path) -> Result<(), String> {
+    fn restore_files(&mut self, stem: &Path) -> NodeResult<()> {
         let device = self.net.vs.device();
         if self
             .net
@@ -349,7 +356,7 @@ impl Learner for Classifier<'_> {
         Ok(())
     }
 
-    fn restore(&mut self, named: &Named) -> Result<(), String> {
+    fn restore(&mut self, named: &Named) -> NodeResult<()> {
         self.net.copy_from(
             &named
                 .iter()
@@ -363,7 +370,7 @@ impl Learner for Classifier<'_> {
             .iter()
             .find(|(k, _)| k == "optim.steps")
             .map(|(_, t)| t.int64_value(&[0]))
-            .ok_or("the checkpoint lacks `optim.steps`")?;
+            .ok_or_else(|| NodeError::Failed("the checkpoint lacks `optim.steps`".into()))?;
         self.delta = named
             .iter()
             .find(|(k, _)| k == "free.delta")
@@ -386,7 +393,7 @@ pub fn evaluate(
     bn_train: bool,
     seed: u64,
     device: Device,
-) -> Result<(f64, f64, f64), String> {
+) -> NodeResult<(f64, f64, f64)> {
     let n = clips.len();
     let (mut loss_sum, mut correct) = (0.0, 0.0);
     let idx: Vec<usize> = (0..n).collect();
@@ -436,13 +443,16 @@ fn guard(
     };
     match state.guard_best {
         Some((best_epoch, best)) if acc < best - methods::GUARD_DROP => {
-            let named = Tensor::read_safetensors(&best_file).map_err(|e| {
-                format!(
+            let named = Tensor::read_safetensors(&best_file).map_err(|e| NodeError::Damaged {
+                message: format!(
                     "the guard's best weights {} are unreadable ({e})",
                     best_file.display()
-                )
+                ),
+                path: best_file.clone(),
             })?;
-            learner.restore(&named)?;
+            learner
+                .restore(&named)
+                .map_err(|e| checkpoint::damaged(&best_file, e))?;
             let why = format!(
                 "catastrophic overfitting: held-out PGD accuracy fell from {:.1} % (epoch {best_epoch}) to {:.1} % at epoch {}; epoch {best_epoch}'s weights are kept and training stops",
                 100.0 * best,
@@ -477,7 +487,7 @@ pub fn train(
     device: Device,
 ) -> Result<Vec<EpochMetrics>, TrainError> {
     if data.train.is_empty() {
-        return Err(TrainError::Failed("the training split is empty".into()));
+        return Err(NodeError::Data("the training split is empty".into()).into());
     }
     let run = Loop {
         spec,
@@ -560,10 +570,11 @@ fn adaptive_probabilities(losses: &[f64]) -> Vec<f64> {
 }
 
 /// Writes `metrics.jsonl`, one JSON object per finished epoch.
-pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> Result<(), String> {
-    let text = EpochMetrics::jsonl(metrics)?;
+pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> NodeResult<()> {
+    // What it refuses: a metric that is not a finite number.
+    let text = EpochMetrics::jsonl(metrics).map_err(NodeError::Numeric)?;
     crate::util::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())
-        .map_err(|e| e.to_string())
+        .map_err(|e| NodeError::Failed(e.to_string()))
 }
 
 #[cfg(test)]

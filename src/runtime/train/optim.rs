@@ -182,14 +182,22 @@ impl Optimizer {
     }
 
     /// Restores the state written by [`Optimizer::state`].
-    pub fn restore(&mut self, named: &[(String, Tensor)], steps: i64) -> Result<(), String> {
+    pub fn restore(
+        &mut self,
+        named: &[(String, Tensor)],
+        steps: i64,
+    ) -> crate::runtime::error::NodeResult<()> {
         let _g = tch::no_grad_guard();
         let find = |key: String| {
             named
                 .iter()
                 .find(|(n, _)| *n == key)
                 .map(|(_, t)| t)
-                .ok_or_else(|| format!("the checkpoint lacks `{key}`"))
+                .ok_or_else(|| {
+                    crate::runtime::error::NodeError::Failed(format!(
+                        "the checkpoint lacks `{key}`"
+                    ))
+                })
         };
         for (i, (n, _)) in self.params.iter().enumerate() {
             self.first[i].copy_(find(format!("optim.first.{n}"))?);

@@ -86,7 +86,7 @@ fn a_nan_loss_stops_the_node_and_keeps_the_last_good_checkpoint() {
         &progress,
         Device::Cpu,
     ) {
-        Err(TrainError::Failed(m)) => {
+        Err(TrainError::Node(NodeError::Numeric(m))) => {
             assert!(m.contains("at epoch 3, batch 1"), "{m}");
             assert!(m.contains("checkpoint (epoch 2)"), "{m}");
         }
@@ -125,7 +125,7 @@ impl Learner for One {
     fn checkpoint(&self) -> Named {
         vec![("model.w".into(), self.0.shallow_clone())]
     }
-    fn restore(&mut self, named: &Named) -> Result<(), String> {
+    fn restore(&mut self, named: &Named) -> NodeResult<()> {
         self.0 = named[0].1.copy();
         Ok(())
     }
@@ -233,7 +233,7 @@ fn a_checkpoint_that_cannot_be_written_leaves_no_temporary_and_names_its_file() 
     let tensors = dir.path().join("checkpoint-e1-b0.safetensors");
     std::fs::create_dir(&tensors).unwrap();
     std::fs::write(tensors.join("x"), "x").unwrap();
-    let e = save_state(dir.path(), &mut state.clone(), &learner).unwrap_err();
+    let e = failed(save_state(dir.path(), &mut state.clone(), &learner));
     assert!(e.contains(&tensors.display().to_string()), "{e}");
     assert_eq!(left(), Vec::<String>::new());
     // `state.json` cannot be written: the new tensors, never committed, go too.
@@ -241,10 +241,18 @@ fn a_checkpoint_that_cannot_be_written_leaves_no_temporary_and_names_its_file() 
     let json = dir.path().join("state.json");
     std::fs::create_dir(&json).unwrap();
     std::fs::write(json.join("x"), "x").unwrap();
-    let e = save_state(dir.path(), &mut state, &learner).unwrap_err();
+    let e = failed(save_state(dir.path(), &mut state, &learner));
     assert!(e.contains(&json.display().to_string()), "{e}");
     assert_eq!(left(), Vec::<String>::new());
     assert!(!tensors.exists(), "uncommitted tensors are removed");
+}
+
+/// A failed save's words (a write that failed is [`NodeError::Failed`]).
+fn failed(saved: NodeResult<PathBuf>) -> String {
+    match saved {
+        Err(NodeError::Failed(m)) => m,
+        other => panic!("expected a failed save, got {other:?}"),
+    }
 }
 
 #[test]
@@ -279,7 +287,17 @@ fn a_forged_state_naming_files_outside_its_folder_is_damage_not_a_read() {
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(20))
             .expect("load_state returns instead of reading the FIFO");
-        let e = got.unwrap_err();
+        let e = match got.unwrap_err() {
+            NodeError::Damaged { path, message } => {
+                assert_eq!(
+                    path,
+                    work.join("state.json"),
+                    "the damaged file is `state.json`"
+                );
+                message
+            }
+            other => panic!("expected a damaged checkpoint, got {other:?}"),
+        };
         assert!(e.contains("damaged") && e.contains("../pipe"), "{e}");
     }
 }

@@ -19,6 +19,7 @@
 //! `interpolate(mode="bilinear", align_corners=False)`) straight from the RGB8
 //! buffer into the output, without intermediate images.
 
+use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::rng::SplitMix;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -62,18 +63,18 @@ pub struct Index {
 /// `split` is 1, 2 or 3, the official splits of both datasets. Frame folders
 /// are listed in parallel; they must hold `image_00001.jpg` … `image_<n>.jpg`
 /// with no gaps.
-pub fn index(root: &Path, split: u32, kind: Kind) -> Result<Index, String> {
+pub fn index(root: &Path, split: u32, kind: Kind) -> NodeResult<Index> {
     if !(1..=3).contains(&split) {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "split must be 1, 2 or 3 (the official splits), not {split}"
-        ));
+        )));
     }
     if !root.is_dir() {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "dataset root {} does not exist or is not a folder; point it at the folder \
              holding one sub-folder of frame folders per class",
             root.display()
-        ));
+        )));
     }
     let listed = match kind {
         Kind::Ucf101 => list_ucf101(root, split)?,
@@ -96,12 +97,7 @@ pub fn index(root: &Path, split: u32, kind: Kind) -> Result<Index, String> {
 /// for every frame of the clip. All randomness comes from `seed` via a private
 /// SplitMix64, so a seed always gives the same clip.
 /// Returns C×T×H×W f32 in [0, 1] (C = 3, RGB), row-major, length 3*frames*size*size.
-pub fn train_clip(
-    video: &Video,
-    frames: usize,
-    size: usize,
-    seed: u64,
-) -> Result<Vec<f32>, String> {
+pub fn train_clip(video: &Video, frames: usize, size: usize, seed: u64) -> NodeResult<Vec<f32>> {
     check_request(video, frames, size)?;
     let mut rng = SplitMix::new(seed);
     let start = if video.frames > frames {
@@ -144,10 +140,12 @@ pub fn test_clips(
     frames: usize,
     size: usize,
     clips: usize,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> NodeResult<Vec<Vec<f32>>> {
     check_request(video, frames, size)?;
     if clips == 0 {
-        return Err("test clips per video must be at least 1".to_string());
+        return Err(NodeError::Data(
+            "test clips per video must be at least 1".to_string(),
+        ));
     }
     let windows = test_windows(video.frames, frames, clips);
     let centre = |w: f64, h: f64| {
@@ -169,13 +167,13 @@ pub fn train_batch(
     frames: usize,
     size: usize,
     seeds: &[u64],
-) -> Result<Vec<Vec<f32>>, String> {
+) -> NodeResult<Vec<Vec<f32>>> {
     if videos.len() != seeds.len() {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "train_batch: {} videos but {} seeds; give one seed per video",
             videos.len(),
             seeds.len()
-        ));
+        )));
     }
     videos
         .par_iter()
@@ -241,7 +239,7 @@ use splits::*;
 // -------------------------------------------------------------- frame folders
 
 /// Finds every listed video's folder and counts its frames, in parallel.
-fn count_all(root: &Path, classes: &[String], listed: &[Listed]) -> Result<Vec<Video>, String> {
+fn count_all(root: &Path, classes: &[String], listed: &[Listed]) -> NodeResult<Vec<Video>> {
     listed
         .par_iter()
         .map(|l| {
@@ -249,20 +247,20 @@ fn count_all(root: &Path, classes: &[String], listed: &[Listed]) -> Result<Vec<V
             let dir = class_dir.join(&l.stem);
             if !dir.is_dir() {
                 if !class_dir.is_dir() {
-                    return Err(format!(
+                    return Err(NodeError::Data(format!(
                         "class folder {} is missing (class `{}`, listed at {}); extract the \
                          frames of every class into the dataset root",
                         class_dir.display(),
                         classes[l.class],
                         l.origin
-                    ));
+                    )));
                 }
-                return Err(format!(
+                return Err(NodeError::Data(format!(
                     "video folder {} is missing (listed at {}); extract its frames as \
                      image_00001.jpg, image_00002.jpg, …",
                     dir.display(),
                     l.origin
-                ));
+                )));
             }
             let frames = count_frames(&dir)?;
             Ok(Video {
@@ -290,58 +288,59 @@ fn frame_path(dir: &Path, i: usize) -> PathBuf {
 
 /// Counts the `image_NNNNN.jpg` files of a video folder, checking they run
 /// from `image_00001.jpg` without gaps.
-fn count_frames(dir: &Path) -> Result<usize, String> {
+fn count_frames(dir: &Path) -> NodeResult<usize> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot list video folder {}: {e}", dir.display()))?;
+        .map_err(|e| NodeError::Data(format!("cannot list video folder {}: {e}", dir.display())))?;
     let mut numbers = Vec::new();
     for entry in entries {
-        let entry =
-            entry.map_err(|e| format!("cannot list video folder {}: {e}", dir.display()))?;
+        let entry = entry.map_err(|e| {
+            NodeError::Data(format!("cannot list video folder {}: {e}", dir.display()))
+        })?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(n) = frame_number(name) {
             if name != format!("image_{n:05}.jpg") {
-                return Err(format!(
+                return Err(NodeError::Data(format!(
                     "frame {} is not named like image_00001.jpg (five-digit, zero-padded \
                      numbers); re-extract the frames of this video",
                     dir.join(name).display()
-                ));
+                )));
             }
             numbers.push(n);
         }
     }
     if numbers.is_empty() {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "video folder {} has no image_*.jpg frames; extract its frames as image_00001.jpg, \
              image_00002.jpg, …",
             dir.display()
-        ));
+        )));
     }
     numbers.sort_unstable();
     if let Some((_, want)) = numbers.iter().zip(1..).find(|(&have, want)| have != *want) {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "frame {} is missing (the frames of a video must be numbered from image_00001.jpg \
              without gaps); re-extract the frames of this video",
             frame_path(dir, want - 1).display()
-        ));
+        )));
     }
     Ok(numbers.len())
 }
 
 // ---------------------------------------------------------------------- clips
 
-fn check_request(video: &Video, frames: usize, size: usize) -> Result<(), String> {
+fn check_request(video: &Video, frames: usize, size: usize) -> NodeResult<()> {
     if frames == 0 || size == 0 {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "clips need at least one frame of at least 1×1 pixels (asked for {frames} frames of \
              {size}×{size})"
-        ));
+        )));
     }
     if video.frames == 0 {
-        return Err(format!(
+        return Err(NodeError::Data(format!(
             "video folder {} has no frames",
             video.dir.display()
-        ));
+        )));
     }
     Ok(())
 }
@@ -428,7 +427,7 @@ fn render(
     size: usize,
     flip: bool,
     crop: impl FnOnce(f64, f64) -> CropBox,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> NodeResult<Vec<Vec<f32>>> {
     let mut uses: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
     for (c, w) in windows.iter().enumerate() {
         for (t, &i) in w.iter().enumerate() {
@@ -473,13 +472,13 @@ fn render(
 }
 
 /// Decodes one frame to RGB8; errors name the file.
-fn decode(path: &Path) -> Result<RgbImage, String> {
+fn decode(path: &Path) -> NodeResult<RgbImage> {
     let fail = |e: &dyn std::fmt::Display| {
-        format!(
+        NodeError::Data(format!(
             "cannot decode frame {}: {e}; the file is missing or corrupt, re-extract the frames \
              of this video",
             path.display()
-        )
+        ))
     };
     // A FIFO or a device named like a frame is refused, never read.
     let file = crate::util::open_regular(path).map_err(|e| fail(&e))?;

@@ -175,7 +175,10 @@ fn a_fifo_named_like_a_frame_is_refused_not_read() {
     let got = rx
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("decode returns instead of blocking on the FIFO");
-    let e = got.unwrap_err();
+    let e = match got.unwrap_err() {
+        NodeError::Data(e) => e,
+        other => panic!("expected a data error, got {other:?}"),
+    };
     assert!(e.contains("a FIFO") && e.contains("image_00001.jpg"), "{e}");
     // A split list that is a FIFO likewise.
     let list = dir.path().join("trainlist01.txt");
