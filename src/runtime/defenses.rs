@@ -142,78 +142,12 @@ fn roundtrip_chunk(
         .map_err(|e| NodeError::Failed(format!("cannot make a temp folder for ffmpeg: {e}")))?;
     let k = chunk.len() / clip_bytes;
     let file = |i: usize, ext: &str| dir.path().join(format!("{i}.{ext}")).display().to_string();
-    let quiet = ["-hide_banner", "-loglevel", "error", "-y", "-nostdin"].map(String::from);
-    // Raw RGB in, padded to even sizes for yuv420p, H.264 out.
-    let mut encode = quiet.to_vec();
     for i in 0..k {
         std::fs::write(file(i, "rgb"), &chunk[i * clip_bytes..(i + 1) * clip_bytes])
             .map_err(|e| NodeError::Failed(format!("cannot write a clip for ffmpeg: {e}")))?;
-        encode.extend(
-            [
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                &format!("{w}x{h}"),
-                "-r",
-                "25",
-                "-i",
-            ]
-            .map(String::from),
-        );
-        encode.push(file(i, "rgb"));
     }
-    let pad = format!("pad={}:{}:0:0", w + w % 2, h + h % 2);
-    for i in 0..k {
-        encode.extend(
-            [
-                "-map",
-                &format!("{i}:v"),
-                "-vf",
-                &pad,
-                "-c:v",
-                "libx264",
-                "-preset",
-                "medium",
-                "-crf",
-                &crf.to_string(),
-                "-threads",
-                "1",
-                "-pix_fmt",
-                "yuv420p",
-                "-f",
-                "h264",
-            ]
-            .map(String::from),
-        );
-        encode.push(file(i, "h264"));
-    }
-    run_ffmpeg(exe, &encode)?;
-    // H.264 in, back to RGB cropped to the original size.
-    let mut decode = quiet.to_vec();
-    for i in 0..k {
-        decode.extend(["-threads", "1", "-f", "h264", "-i"].map(String::from));
-        decode.push(file(i, "h264"));
-    }
-    let crop = format!("format=rgb24,crop={w}:{h}:0:0");
-    for i in 0..k {
-        decode.extend(
-            [
-                "-map",
-                &format!("{i}:v"),
-                "-vf",
-                &crop,
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-            ]
-            .map(String::from),
-        );
-        decode.push(file(i, "raw"));
-    }
-    run_ffmpeg(exe, &decode)?;
+    run_ffmpeg(exe, &encode_args(k, &file, (h, w), crf))?;
+    run_ffmpeg(exe, &decode_args(k, &file, (h, w)))?;
     let mut out = Vec::with_capacity(chunk.len());
     for i in 0..k {
         let raw = std::fs::read(file(i, "raw"))
@@ -227,6 +161,50 @@ fn roundtrip_chunk(
         out.extend(raw);
     }
     Ok(out)
+}
+
+/// ffmpeg's quiet, overwriting, stdin-free start of a command line.
+const QUIET: [&str; 5] = ["-hide_banner", "-loglevel", "error", "-y", "-nostdin"];
+
+/// Raw RGB clips `0.rgb`…  in, padded to even sizes for yuv420p, H.264
+/// `0.h264`… out (one ffmpeg for the `k` clips, one thread each).
+fn encode_args(k: usize, file: &dyn Fn(usize, &str) -> String, (h, w): (i64, i64), crf: i64) -> Vec<String> {
+    let mut args: Vec<String> = QUIET.map(String::from).to_vec();
+    let size = format!("{w}x{h}");
+    for i in 0..k {
+        args.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", "25", "-i"].map(String::from));
+        args.push(file(i, "rgb"));
+    }
+    let pad = format!("pad={}:{}:0:0", w + w % 2, h + h % 2);
+    let crf = crf.to_string();
+    for i in 0..k {
+        let stream = format!("{i}:v");
+        args.extend(
+            [
+                "-map", &stream, "-vf", &pad, "-c:v", "libx264", "-preset", "medium", "-crf", &crf,
+                "-threads", "1", "-pix_fmt", "yuv420p", "-f", "h264",
+            ]
+            .map(String::from),
+        );
+        args.push(file(i, "h264"));
+    }
+    args
+}
+
+/// H.264 `0.h264`… in, back to RGB `0.raw`… cropped to the original size.
+fn decode_args(k: usize, file: &dyn Fn(usize, &str) -> String, (h, w): (i64, i64)) -> Vec<String> {
+    let mut args: Vec<String> = QUIET.map(String::from).to_vec();
+    for i in 0..k {
+        args.extend(["-threads", "1", "-f", "h264", "-i"].map(String::from));
+        args.push(file(i, "h264"));
+    }
+    let crop = format!("format=rgb24,crop={w}:{h}:0:0");
+    for i in 0..k {
+        let stream = format!("{i}:v");
+        args.extend(["-map", &stream, "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "rgb24"].map(String::from));
+        args.push(file(i, "raw"));
+    }
+    args
 }
 
 #[cfg(test)]

@@ -10,6 +10,16 @@ use crate::language::program::{Dep, Value};
 use crate::language::source::FileId;
 use std::collections::{BTreeMap, HashMap};
 
+/// A built-in call being bound: the built-in, where the call is written,
+/// and its name as written there (for the diagnostics).
+#[derive(Clone, Copy)]
+pub(super) struct Call<'s> {
+    pub b: &'static Builtin,
+    pub file: FileId,
+    pub span: Span,
+    pub shown: &'s str,
+}
+
 impl<'a> Checker<'a> {
     /// Resolves `callee(args)`: a built-in, or a declared preset with some arguments changed.
     pub(super) fn call(
@@ -88,63 +98,60 @@ impl<'a> Checker<'a> {
                 return None;
             }
         }
-        let args = self.bind(builtin, base, args, overrides, file, span, &callee.name)?;
+        let call = Call {
+            b: builtin,
+            file,
+            span,
+            shown: &callee.name,
+        };
+        let args = self.bind(call, base, args, overrides)?;
         Some(Resolved { builtin, args })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Binds a call's arguments to the built-in's parameters: the given
+    /// ones (positional, then named), a profile's overrides over them, the
+    /// rest from `base` (a preset's) or the table's defaults. `None` once
+    /// any argument is refused (each refusal reported).
     pub(super) fn bind(
         &mut self,
-        b: &'static Builtin,
+        call: Call,
         base: Option<BTreeMap<String, Value>>,
         args: &[Arg],
         overrides: &[ArgOverride],
-        file: FileId,
-        span: Span,
-        shown: &str,
     ) -> Option<BTreeMap<String, Value>> {
         let mut out: BTreeMap<String, Value> = BTreeMap::new();
-        let mut given: HashMap<&str, Span> = HashMap::new();
+        let mut given: HashMap<&'static str, Span> = HashMap::new();
+        let mut ok = self.bind_given(call, args, overrides, &mut out, &mut given);
+        for o in overrides {
+            if let Some(param) = call.b.param(&o.name.name) {
+                match self.value(param, &o.value, o.file) {
+                    Some(v) => {
+                        out.insert(param.name.to_string(), v);
+                    }
+                    None => ok = false,
+                }
+            }
+        }
+        ok &= self.bind_rest(call, base.as_ref(), &given, &mut out);
+        ok.then_some(out)
+    }
+
+    /// The arguments written in the call, each to its parameter once.
+    fn bind_given(
+        &mut self,
+        call: Call,
+        args: &[Arg],
+        overrides: &[ArgOverride],
+        out: &mut BTreeMap<String, Value>,
+        given: &mut HashMap<&'static str, Span>,
+    ) -> bool {
         let mut ok = true;
         let mut next_positional = 0;
         let mut named_at: Option<Span> = None;
         for a in args {
-            let param: &Param = match &a.name {
-                None => {
-                    if let Some(n) = named_at {
-                        self.err(CheckError::PositionalAfterNamed { named: n }.at(file, a.span));
-                        ok = false;
-                        continue;
-                    }
-                    let Some(p) = b.params.get(next_positional) else {
-                        let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                        self.err(CheckError::TooManyArguments { shown, params }.at(file, a.span));
-                        ok = false;
-                        continue;
-                    };
-                    next_positional += 1;
-                    p
-                }
-                Some(n) => {
-                    named_at = Some(a.span);
-                    match b.param(&n.name) {
-                        Some(p) => p,
-                        None => {
-                            let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                            self.err(
-                                CheckError::UnknownArgument {
-                                    shown,
-                                    name: &n.name,
-                                    hint: suggest(&n.name, params.iter().copied()),
-                                    params,
-                                }
-                                .at(file, n.span),
-                            );
-                            ok = false;
-                            continue;
-                        }
-                    }
-                }
+            let Some(param) = self.param_of(call, a, &mut next_positional, &mut named_at) else {
+                ok = false;
+                continue;
             };
             if let Some(first) = given.insert(param.name, a.span) {
                 self.err(
@@ -152,7 +159,7 @@ impl<'a> Checker<'a> {
                         name: param.name,
                         first,
                     }
-                    .at(file, a.span),
+                    .at(call.file, a.span),
                 );
                 ok = false;
                 continue;
@@ -162,29 +169,78 @@ impl<'a> Checker<'a> {
             if overrides.iter().any(|o| o.name.name == param.name) {
                 continue;
             }
-            match self.value(param, &a.value, file) {
+            match self.value(param, &a.value, call.file) {
                 Some(v) => {
                     out.insert(param.name.to_string(), v);
                 }
                 None => ok = false,
             }
         }
-        for o in overrides {
-            if let Some(param) = b.param(&o.name.name) {
-                match self.value(param, &o.value, o.file) {
-                    Some(v) => {
-                        out.insert(param.name.to_string(), v);
-                    }
-                    None => ok = false,
+        ok
+    }
+
+    /// The parameter an argument binds to: the next positional one, or the
+    /// one it names; `None` (reported) for a positional argument after a
+    /// named one, one too many, or a name the built-in does not have.
+    fn param_of(
+        &mut self,
+        call: Call,
+        a: &Arg,
+        next_positional: &mut usize,
+        named_at: &mut Option<Span>,
+    ) -> Option<&'static Param> {
+        let (b, file, shown) = (call.b, call.file, call.shown);
+        let params = || b.params.iter().map(|p| p.name).collect::<Vec<&str>>();
+        match &a.name {
+            None => {
+                if let Some(n) = *named_at {
+                    self.err(CheckError::PositionalAfterNamed { named: n }.at(file, a.span));
+                    return None;
                 }
+                let Some(p) = b.params.get(*next_positional) else {
+                    let params = params();
+                    self.err(CheckError::TooManyArguments { shown, params }.at(file, a.span));
+                    return None;
+                };
+                *next_positional += 1;
+                Some(p)
+            }
+            Some(n) => {
+                *named_at = Some(a.span);
+                let p = b.param(&n.name);
+                if p.is_none() {
+                    let params = params();
+                    self.err(
+                        CheckError::UnknownArgument {
+                            shown,
+                            name: &n.name,
+                            hint: suggest(&n.name, params.iter().copied()),
+                            params,
+                        }
+                        .at(file, n.span),
+                    );
+                }
+                p
             }
         }
-        for p in b.params {
+    }
+
+    /// The parameters no argument gave: from `base`, or the table's
+    /// default; a required one missing is reported.
+    fn bind_rest(
+        &mut self,
+        call: Call,
+        base: Option<&BTreeMap<String, Value>>,
+        given: &HashMap<&'static str, Span>,
+        out: &mut BTreeMap<String, Value>,
+    ) -> bool {
+        let mut ok = true;
+        for p in call.b.params {
             // A given argument whose value was rejected is reported once, not also as missing.
             if out.contains_key(p.name) || given.contains_key(p.name) {
                 continue;
             }
-            if let Some(v) = base.as_ref().and_then(|m| m.get(p.name)) {
+            if let Some(v) = base.and_then(|m| m.get(p.name)) {
                 out.insert(p.name.to_string(), v.clone());
                 continue;
             }
@@ -198,18 +254,18 @@ impl<'a> Checker<'a> {
                 builtins::Default::Required => {
                     self.err(
                         CheckError::MissingArgument {
-                            shown,
+                            shown: call.shown,
                             name: p.name,
                             ty: p.ty,
                             doc: p.doc,
                         }
-                        .at(file, span),
+                        .at(call.file, call.span),
                     );
                     ok = false;
                 }
             }
         }
-        ok.then_some(out)
+        ok
     }
 
     /// A default from the built-in table, parsed and resolved like user text.

@@ -236,7 +236,13 @@ impl<'a> Checker<'a> {
                 }
                 if let Some(b) = builtins::lookup(&name.name) {
                     if b.kind == DeclKind::Attack {
-                        let args = self.bind(b, None, &[], &[], file, e.span, &name.name)?;
+                        let call = super::binding::Call {
+                            b,
+                            file,
+                            span: e.span,
+                            shown: &name.name,
+                        };
+                        let args = self.bind(call, None, &[], &[])?;
                         return Some(Value::Call {
                             builtin: b.name.to_string(),
                             args,

@@ -64,6 +64,184 @@ pub struct SingleRun {
     pub first_fooled: Vec<Option<usize>>,
 }
 
+/// One APGD run between iterations, in the reference's names: the iterate
+/// and the one before it (for the momentum), the best-loss and the last
+/// misclassified iterates, the step size per clip and the checkpoints'
+/// bookkeeping.
+struct Run<'a> {
+    a: &'a Apgd,
+    x: Tensor,
+    /// ε in [0, 1] units.
+    eps: f64,
+    /// N×1×…×1, to broadcast one value a clip.
+    shape: Vec<i64>,
+    x_adv: Tensor,
+    x_adv_old: Tensor,
+    x_best: Tensor,
+    x_best_adv: Tensor,
+    grad: Tensor,
+    grad_best: Tensor,
+    loss_best: Tensor,
+    loss_best_last: Tensor,
+    step_size: Tensor,
+    robust: Vec<bool>,
+    first_fooled: Vec<Option<usize>>,
+    /// Per-step losses; the reference reads one row before the first (its
+    /// unfilled last row, zeros) at the first checkpoint.
+    steps_loss: Vec<Tensor>,
+    reduced_last: Vec<bool>,
+    /// Steps since the last checkpoint, and the length of this interval.
+    counter: usize,
+    k: usize,
+}
+
+/// Per clip, as host booleans.
+fn bools(b: &Tensor) -> Vec<bool> {
+    Vec::<bool>::try_from(b.to_device(tch::Device::Cpu)).unwrap_or_default()
+}
+
+impl<'a> Run<'a> {
+    fn new(a: &'a Apgd, x: Tensor, x_adv: Tensor, loss: Tensor, grad: Tensor, z: &Tensor, y: &Tensor) -> Self {
+        let eps = a.eps / 255.0;
+        let n = x.size()[0];
+        let shape = per_clip(n, x.dim());
+        let robust = bools(&z.argmax(1, false).eq_tensor(y));
+        let first_fooled = robust.iter().map(|&r| (!r).then_some(0)).collect();
+        // Single precision, as the reference's step size (its ε·ones·2 is a
+        // float32 tensor): a double-precision model then takes the same steps.
+        let step_size = Tensor::full(&shape[..], eps, (Kind::Float, x.device())) * 2.0;
+        Run {
+            a,
+            eps,
+            x_best: x_adv.copy(),
+            x_best_adv: x_adv.copy(),
+            x_adv_old: x_adv.copy(),
+            grad_best: grad.copy(),
+            loss_best: loss.copy(),
+            loss_best_last: loss.copy(),
+            step_size,
+            robust,
+            first_fooled,
+            steps_loss: Vec::with_capacity(a.steps),
+            reduced_last: vec![true; n as usize],
+            counter: 0,
+            k: ((0.22 * a.steps as f64) as usize).max(1),
+            shape,
+            x,
+            x_adv,
+            grad,
+        }
+    }
+
+    fn project_inf(&self, v: &Tensor) -> Tensor {
+        v.maximum(&(&self.x - self.eps))
+            .minimum(&(&self.x + self.eps))
+            .clamp(0.0, 1.0)
+    }
+
+    fn project_2(&self, v: &Tensor, pad: f64) -> Tensor {
+        let d = v - &self.x;
+        let nd = norm2(&d);
+        (&self.x + &d / (&nd + 1e-12) * (&nd + pad).clamp_max(self.eps)).clamp(0.0, 1.0)
+    }
+
+    /// x⁽ᵏ⁺¹⁾: a step along the gradient's sign (L∞) or direction (L2),
+    /// projected, then momentum 0.75 toward it from x⁽ᵏ⁾ (none at k = 0).
+    fn momentum_step(&mut self, i: usize) {
+        let _g = tch::no_grad_guard();
+        let grad2 = &self.x_adv - &self.x_adv_old;
+        self.x_adv_old = self.x_adv.copy();
+        let a = if i > 0 { 0.75 } else { 1.0 };
+        let x_adv = &self.x_adv;
+        self.x_adv = match self.a.norm {
+            Norm::Inf => {
+                let z1 = self.project_inf(&(x_adv + &self.step_size * self.grad.sign()));
+                self.project_inf(&(x_adv + (z1 - x_adv) * a + grad2 * (1.0 - a)))
+            }
+            Norm::L2 => {
+                let z1 = x_adv + &self.step_size * &self.grad / (norm2(&self.grad) + 1e-12);
+                let z1 = self.project_2(&z1, 0.0);
+                let z1 = x_adv + (z1 - x_adv) * a + grad2 * (1.0 - a);
+                self.project_2(&z1, 1e-12)
+            }
+        };
+    }
+
+    /// The new iterate's loss and gradient: which clips it fools, and the
+    /// best-loss iterate so far.
+    fn record(&mut self, i: usize, loss: Tensor, grad: Tensor, z: &Tensor, y: &Tensor) {
+        let pred = z.argmax(1, false).eq_tensor(y);
+        let wrong = pred.logical_not();
+        for (j, ok) in bools(&pred).into_iter().enumerate() {
+            if !ok {
+                self.robust[j] = false;
+                self.first_fooled[j].get_or_insert(i + 1);
+            }
+        }
+        let w = wrong.view(&self.shape[..]);
+        self.x_best_adv = self.x_adv.where_self(&w, &self.x_best_adv);
+        // Kept in single precision, as the reference's `loss_steps`.
+        self.steps_loss.push(loss.to_kind(Kind::Float));
+        let better = loss.gt_tensor(&self.loss_best);
+        let bw = better.view(&self.shape[..]);
+        self.x_best = self.x_adv.where_self(&bw, &self.x_best);
+        self.grad_best = grad.where_self(&bw, &self.grad_best);
+        self.loss_best = loss.where_self(&better, &self.loss_best);
+        self.grad = grad;
+        self.counter += 1;
+    }
+
+    /// At a checkpoint: halve the step of the clips whose loss rose in at
+    /// most ρ of the last k steps, or that did not improve since the last
+    /// checkpoint without a cut then, and restart them from their best
+    /// iterate; the next interval is shorter.
+    fn checkpoint(&mut self, i: usize) {
+        let (k, n) = (self.k, self.reduced_last.len());
+        let device = self.x.device();
+        let mut rose = Tensor::zeros([n as i64], (Kind::Float, device));
+        for c in 0..k {
+            let now = &self.steps_loss[i - c];
+            let before = if i > c {
+                self.steps_loss[i - c - 1].shallow_clone()
+            } else {
+                now.zeros_like()
+            };
+            rose += now.gt_tensor(&before).to_kind(Kind::Float);
+        }
+        let oscillating = bools(&rose.le(k as f64 * self.a.rho));
+        let no_gain = bools(&self.loss_best_last.ge_tensor(&self.loss_best));
+        let halve: Vec<bool> = (0..n)
+            .map(|j| oscillating[j] || (!self.reduced_last[j] && no_gain[j]))
+            .collect();
+        self.reduced_last = halve.clone();
+        self.loss_best_last = self.loss_best.copy();
+        if halve.iter().any(|&h| h) {
+            let h = Tensor::from_slice(&halve).to_device(device);
+            let hw = h.view(&self.shape[..]);
+            self.step_size = (&self.step_size / 2.0).where_self(&hw, &self.step_size);
+            self.x_adv = self.x_best.where_self(&hw, &self.x_adv);
+            self.grad = self.grad_best.where_self(&hw, &self.grad);
+        }
+        self.counter = 0;
+        let steps = self.a.steps as f64;
+        let (min, decr) = (
+            ((0.06 * steps) as usize).max(1),
+            ((0.03 * steps) as usize).max(1),
+        );
+        self.k = k.saturating_sub(decr).max(min);
+    }
+
+    fn finish(self) -> SingleRun {
+        SingleRun {
+            best: self.x_best,
+            robust: self.robust,
+            loss_best: self.loss_best,
+            best_adv: self.x_best_adv,
+            first_fooled: self.first_fooled,
+        }
+    }
+}
+
 /// Per-clip norm over every dimension but the first, shaped N×1×…×1.
 fn norm2(t: &Tensor) -> Tensor {
     let dims: Vec<i64> = (1..t.dim() as i64).collect();
@@ -216,128 +394,38 @@ impl Apgd {
         target: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
     ) -> NodeResult<SingleRun> {
-        let eps = self.eps / 255.0;
         let x = x.detach();
-        let n = x.size()[0];
-        let shape = per_clip(n, x.dim());
-        let cpu = tch::Device::Cpu;
-        let bools = |b: &Tensor| Vec::<bool>::try_from(b.to_device(cpu)).unwrap_or_default();
-        let mut x_adv = {
-            let _g = tch::no_grad_guard();
-            let scale = match self.norm {
-                Norm::Inf => t.reshape([n, -1]).abs().amax([1], true).reshape(&shape[..]),
-                Norm::L2 => norm2(t) + 1e-12,
-            };
-            (&x + t * eps / scale).clamp(0.0, 1.0)
-        };
-        let mut x_best = x_adv.copy();
-        let mut x_best_adv = x_adv.copy();
-        let (mut loss, mut grad, z) = self.loss_grad(f, &x_adv, y, target)?;
-        let mut grad_best = grad.copy();
-        let pred0 = z.argmax(1, false).eq_tensor(y);
-        let mut robust = bools(&pred0);
-        let mut first_fooled: Vec<Option<usize>> =
-            robust.iter().map(|&r| (!r).then_some(0)).collect();
-        let mut loss_best = loss.copy();
-        // Single precision, as the reference's step size (its ε·ones·2 is a
-        // float32 tensor): a double-precision model then takes the same steps.
-        let mut step_size = Tensor::full(&shape[..], eps, (Kind::Float, x.device())) * 2.0;
-        let mut x_adv_old = x_adv.copy();
-        let first = ((0.22 * self.steps as f64) as usize).max(1);
-        let min = ((0.06 * self.steps as f64) as usize).max(1);
-        let decr = ((0.03 * self.steps as f64) as usize).max(1);
-        let mut k = first;
-        let mut counter = 0;
-        // Per-step losses; the reference reads one row before the first
-        // (its unfilled last row, zeros) at the first checkpoint.
-        let mut steps_loss: Vec<Tensor> = Vec::with_capacity(self.steps);
-        let mut loss_best_last = loss_best.copy();
-        let mut reduced_last = vec![true; n as usize];
-        let project_inf = |v: &Tensor| v.maximum(&(&x - eps)).minimum(&(&x + eps)).clamp(0.0, 1.0);
-        let project_2 = |v: &Tensor, pad: f64| {
-            let d = v - &x;
-            let nd = norm2(&d);
-            (&x + &d / (&nd + 1e-12) * (&nd + pad).clamp_max(eps)).clamp(0.0, 1.0)
-        };
+        let x_adv = self.start(&x, t);
+        let (loss, grad, z) = self.loss_grad(f, &x_adv, y, target)?;
+        let mut run = Run::new(self, x, x_adv, loss, grad, &z, y);
         for i in 0..self.steps {
-            {
-                let _g = tch::no_grad_guard();
-                let grad2 = &x_adv - &x_adv_old;
-                x_adv_old = x_adv.copy();
-                let a = if i > 0 { 0.75 } else { 1.0 };
-                x_adv = match self.norm {
-                    Norm::Inf => {
-                        let z1 = project_inf(&(&x_adv + &step_size * grad.sign()));
-                        project_inf(&(&x_adv + (z1 - &x_adv) * a + grad2 * (1.0 - a)))
-                    }
-                    Norm::L2 => {
-                        let z1 = &x_adv + &step_size * &grad / (norm2(&grad) + 1e-12);
-                        let z1 = project_2(&z1, 0.0);
-                        let z1 = &x_adv + (z1 - &x_adv) * a + grad2 * (1.0 - a);
-                        project_2(&z1, 1e-12)
-                    }
-                };
-            }
-            on_step(&x_adv);
-            let (l, g, z) = self.loss_grad(f, &x_adv, y, target)?;
-            loss = l;
-            grad = g;
+            run.momentum_step(i);
+            on_step(&run.x_adv);
+            let (loss, grad, z) = self.loss_grad(f, &run.x_adv, y, target)?;
             let _g = tch::no_grad_guard();
-            let pred = z.argmax(1, false).eq_tensor(y);
-            let wrong = pred.logical_not();
-            for (j, ok) in bools(&pred).into_iter().enumerate() {
-                if !ok {
-                    robust[j] = false;
-                    first_fooled[j].get_or_insert(i + 1);
-                }
-            }
-            let w = wrong.view(&shape[..]);
-            x_best_adv = x_adv.where_self(&w, &x_best_adv);
-            // Kept in single precision, as the reference's `loss_steps`.
-            steps_loss.push(loss.to_kind(Kind::Float));
-            let better = loss.gt_tensor(&loss_best);
-            let bw = better.view(&shape[..]);
-            x_best = x_adv.where_self(&bw, &x_best);
-            grad_best = grad.where_self(&bw, &grad_best);
-            loss_best = loss.where_self(&better, &loss_best);
-            counter += 1;
-            if counter == k {
-                // Loss increases over the last k steps, per clip.
-                let mut rose = Tensor::zeros([n], (Kind::Float, x.device()));
-                for c in 0..k {
-                    let now = &steps_loss[i - c];
-                    let before = if i > c {
-                        steps_loss[i - c - 1].shallow_clone()
-                    } else {
-                        now.zeros_like()
-                    };
-                    rose += now.gt_tensor(&before).to_kind(Kind::Float);
-                }
-                let oscillating = bools(&rose.le(k as f64 * self.rho));
-                let no_gain = bools(&loss_best_last.ge_tensor(&loss_best));
-                let halve: Vec<bool> = (0..n as usize)
-                    .map(|j| oscillating[j] || (!reduced_last[j] && no_gain[j]))
-                    .collect();
-                reduced_last = halve.clone();
-                loss_best_last = loss_best.copy();
-                if halve.iter().any(|&h| h) {
-                    let h = Tensor::from_slice(&halve).to_device(x.device());
-                    let hw = h.view(&shape[..]);
-                    step_size = (&step_size / 2.0).where_self(&hw, &step_size);
-                    x_adv = x_best.where_self(&hw, &x_adv);
-                    grad = grad_best.where_self(&hw, &grad);
-                }
-                counter = 0;
-                k = k.saturating_sub(decr).max(min);
+            run.record(i, loss, grad, &z, y);
+            if run.counter == run.k {
+                run.checkpoint(i);
             }
         }
-        Ok(SingleRun {
-            best: x_best,
-            robust,
-            loss_best,
-            best_adv: x_best_adv,
-            first_fooled,
-        })
+        Ok(run.finish())
+    }
+
+    /// The start x⁽⁰⁾: `t` scaled to the ε-ball's surface (its largest
+    /// element for L∞, its norm for L2), added to `x`, clipped to [0, 1].
+    fn start(&self, x: &Tensor, t: &Tensor) -> Tensor {
+        let _g = tch::no_grad_guard();
+        let eps = self.eps / 255.0;
+        let n = x.size()[0];
+        let scale = match self.norm {
+            Norm::Inf => t
+                .reshape([n, -1])
+                .abs()
+                .amax([1], true)
+                .reshape(&per_clip(n, x.dim())[..]),
+            Norm::L2 => norm2(t) + 1e-12,
+        };
+        (x + t * eps / scale).clamp(0.0, 1.0)
     }
 
     /// The attack as an evaluation runs it: the clips the model gets right

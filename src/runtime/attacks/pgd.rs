@@ -231,25 +231,11 @@ impl Pgd {
         on_step: &mut dyn FnMut(&Tensor),
         mut record: Option<&mut Vec<f64>>,
     ) -> NodeResult<Tensor> {
-        let eps = self.eps / 255.0;
-        let alpha = self.alpha / 255.0;
         let x = x.detach();
-        if eps <= 0.0 || self.steps == 0 {
+        if self.eps <= 0.0 || self.steps == 0 {
             return Ok(x);
         }
-        let masked = |t: Tensor| match mask {
-            Some(m) => t * m,
-            None => t,
-        };
-        let mut delta = {
-            let _g = tch::no_grad_guard();
-            let d = if self.random_start {
-                masked(random_start(&x, self.norm, eps))
-            } else {
-                x.zeros_like()
-            };
-            (&x + d).clamp(0.0, 1.0) - &x
-        };
+        let mut delta = self.first_delta(&x, mask, self.steps);
         for _ in 0..self.steps {
             // A stop is seen within a step, however many steps are asked for.
             stop_requested()?;
@@ -257,14 +243,7 @@ impl Pgd {
             if let Some(r) = record.as_deref_mut() {
                 r.push(value.double_value(&[]));
             }
-            let g = masked(g);
-            let _g = tch::no_grad_guard();
-            let step = match self.norm {
-                Norm::Inf => g.sign() * alpha,
-                Norm::L2 => &g / (norms(&g) + 1e-12) * alpha,
-            };
-            delta = project(&(&delta + step), self.norm, eps);
-            delta = (&x + &delta).clamp(0.0, 1.0) - &x;
+            delta = self.next_delta(&g, &x, &delta, mask);
             on_step(&delta);
         }
         // An objective that stopped early (EOT between its passes) gave a
@@ -293,22 +272,9 @@ impl Pgd {
     ) -> NodeResult<(Tensor, Vec<Option<usize>>)> {
         let n = x.size()[0];
         let eps = self.eps / 255.0;
-        let alpha = self.alpha / 255.0;
         let x = x.detach();
         let steps = if eps <= 0.0 { 0 } else { self.steps };
-        let masked = |t: Tensor, m: Option<&Tensor>| match m {
-            Some(m) => t * m,
-            None => t,
-        };
-        let mut delta = {
-            let _g = tch::no_grad_guard();
-            let d = if self.random_start && steps > 0 {
-                masked(random_start(&x, self.norm, eps), mask)
-            } else {
-                x.zeros_like()
-            };
-            (&x + d).clamp(0.0, 1.0) - &x
-        };
+        let mut delta = self.first_delta(&x, mask, steps);
         let mut fooled_at: Vec<Option<usize>> = vec![None; n as usize];
         // The clips still attacked, as indices into the batch.
         let mut active: Vec<i64> = (0..n).collect();
@@ -332,19 +298,7 @@ impl Pgd {
             });
             let point = (&xs + &ds).detach().set_requires_grad(s < steps);
             let logits = f(&point);
-            let wrong: Vec<bool> = {
-                let _g = tch::no_grad_guard();
-                let l = match judge {
-                    Some(j) => j(&point.detach()),
-                    None => logits.detach(),
-                };
-                Vec::<bool>::try_from(
-                    l.argmax(-1, false)
-                        .ne_tensor(&ys)
-                        .to_device(tch::Device::Cpu),
-                )
-                .unwrap_or_else(|_| vec![false; active.len()])
-            };
+            let wrong = misclassified(judge, &point, &logits, &ys);
             let keep: Vec<usize> = (0..active.len()).filter(|&j| !wrong[j]).collect();
             for (j, &w) in wrong.iter().enumerate() {
                 if w {
@@ -358,14 +312,7 @@ impl Pgd {
             // clip's gradient is then the same whoever is still in the batch.
             let objective = loss(&logits, &ys) * (active.len() as f64 / n as f64);
             let g = grad(&objective, &point)?;
-            let _g = tch::no_grad_guard();
-            let g = masked(g, ms.as_ref());
-            let step = match self.norm {
-                Norm::Inf => g.sign() * alpha,
-                Norm::L2 => &g / (norms(&g) + 1e-12) * alpha,
-            };
-            let next = project(&(&ds + step), self.norm, eps);
-            let next = (&xs + &next).clamp(0.0, 1.0) - &xs;
+            let next = self.next_delta(&g, &xs, &ds, ms.as_ref());
             // Only the clips still robust move; the fooled keep their iterate.
             let kept: Vec<i64> = keep.iter().map(|&j| j as i64).collect();
             let moved_to: Vec<i64> = keep.iter().map(|&j| active[j]).collect();
@@ -374,6 +321,58 @@ impl Pgd {
         }
         Ok(((&x + delta).detach(), fooled_at))
     }
+
+    /// δ⁽⁰⁾: a random start in the (masked) ball where the attack takes a
+    /// step, else 0; x + δ stays in [0, 1].
+    fn first_delta(&self, x: &Tensor, mask: Option<&Tensor>, steps: usize) -> Tensor {
+        let _g = tch::no_grad_guard();
+        let d = if self.random_start && steps > 0 {
+            masked(random_start(x, self.norm, self.eps / 255.0), mask)
+        } else {
+            x.zeros_like()
+        };
+        (x + d).clamp(0.0, 1.0) - x
+    }
+
+    /// δ after one step along the (masked) gradient `g`: the sign step (L∞)
+    /// or the normalised one (L2) of α, projected to the ε-ball and to
+    /// x + δ in [0, 1].
+    fn next_delta(&self, g: &Tensor, x: &Tensor, delta: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        let _g = tch::no_grad_guard();
+        let (eps, alpha) = (self.eps / 255.0, self.alpha / 255.0);
+        let g = masked(g.shallow_clone(), mask);
+        let step = match self.norm {
+            Norm::Inf => g.sign() * alpha,
+            Norm::L2 => &g / (norms(&g) + 1e-12) * alpha,
+        };
+        let next = project(&(delta + step), self.norm, eps);
+        (x + &next).clamp(0.0, 1.0) - x
+    }
+}
+
+/// `t` under the mask (a patch, a border), or `t`.
+fn masked(t: Tensor, mask: Option<&Tensor>) -> Tensor {
+    match mask {
+        Some(m) => t * m,
+        None => t,
+    }
+}
+
+/// Which clips the iterate `point` fools: by `judge` where the attacked
+/// function is not the evaluated one, else by the attack's own `logits`.
+fn misclassified(
+    judge: Option<&dyn Fn(&Tensor) -> Tensor>,
+    point: &Tensor,
+    logits: &Tensor,
+    y: &Tensor,
+) -> Vec<bool> {
+    let _g = tch::no_grad_guard();
+    let l = match judge {
+        Some(j) => j(&point.detach()),
+        None => logits.detach(),
+    };
+    Vec::<bool>::try_from(l.argmax(-1, false).ne_tensor(y).to_device(tch::Device::Cpu))
+        .unwrap_or_else(|_| vec![false; y.size()[0] as usize])
 }
 
 /// FGSM, PGD and the PGDs inside a patch or on a frame border: the PGD each
