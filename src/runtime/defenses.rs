@@ -168,11 +168,21 @@ const QUIET: [&str; 5] = ["-hide_banner", "-loglevel", "error", "-y", "-nostdin"
 
 /// Raw RGB clips `0.rgb`…  in, padded to even sizes for yuv420p, H.264
 /// `0.h264`… out (one ffmpeg for the `k` clips, one thread each).
-fn encode_args(k: usize, file: &dyn Fn(usize, &str) -> String, (h, w): (i64, i64), crf: i64) -> Vec<String> {
+fn encode_args(
+    k: usize,
+    file: &dyn Fn(usize, &str) -> String,
+    (h, w): (i64, i64),
+    crf: i64,
+) -> Vec<String> {
     let mut args: Vec<String> = QUIET.map(String::from).to_vec();
     let size = format!("{w}x{h}");
     for i in 0..k {
-        args.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", "25", "-i"].map(String::from));
+        args.extend(
+            [
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", "25", "-i",
+            ]
+            .map(String::from),
+        );
         args.push(file(i, "rgb"));
     }
     let pad = format!("pad={}:{}:0:0", w + w % 2, h + h % 2);
@@ -201,7 +211,12 @@ fn decode_args(k: usize, file: &dyn Fn(usize, &str) -> String, (h, w): (i64, i64
     let crop = format!("format=rgb24,crop={w}:{h}:0:0");
     for i in 0..k {
         let stream = format!("{i}:v");
-        args.extend(["-map", &stream, "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "rgb24"].map(String::from));
+        args.extend(
+            [
+                "-map", &stream, "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "rgb24",
+            ]
+            .map(String::from),
+        );
         args.push(file(i, "raw"));
     }
     args

@@ -101,7 +101,15 @@ fn bools(b: &Tensor) -> Vec<bool> {
 }
 
 impl<'a> Run<'a> {
-    fn new(a: &'a Apgd, x: Tensor, x_adv: Tensor, loss: Tensor, grad: Tensor, z: &Tensor, y: &Tensor) -> Self {
+    fn new(
+        a: &'a Apgd,
+        x: Tensor,
+        x_adv: Tensor,
+        loss: Tensor,
+        grad: Tensor,
+        z: &Tensor,
+        y: &Tensor,
+    ) -> Self {
         let eps = a.eps / 255.0;
         let n = x.size()[0];
         let shape = per_clip(n, x.dim());
