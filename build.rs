@@ -42,6 +42,23 @@ fn libtorch_version(lib: &std::path::Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The folder of the libpython that PyO3 links (the interpreter it builds
+/// with: `PYO3_PYTHON`, else `python3` on the PATH).
+fn python_libdir() -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
+    let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
@@ -58,8 +75,20 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
         }
         version = libtorch_version(&lib);
+        // The site-packages that holds this torch: the Python bridge imports
+        // torch from there, so one libtorch serves both sides.
+        if let Some(site) = lib.parent().and_then(|t| t.parent()) {
+            println!("cargo:rustc-env=ADVP_TORCH_SITE={}", site.display());
+        }
     }
     println!("cargo:rustc-env=ADVP_LIBTORCH_VERSION={version}");
+    // The Python bridge embeds the venv's CPython: its libpython is found
+    // where that interpreter keeps it, not a system one of the same name.
+    if std::env::var_os("CARGO_FEATURE_PYTHON").is_some() {
+        if let Some(dir) = python_libdir() {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+        }
+    }
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
     cc::Build::new()
         .cpp(true)

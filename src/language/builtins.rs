@@ -463,6 +463,19 @@ pub const BUILTINS: &[Builtin] = &[
         fields: &[],
     },
     Builtin {
+        name: "python",
+        kind: DeclKind::Model,
+        doc: "A PyTorch `nn.Module` from a user's Python file, run as written in advp's process on its libtorch (no export step).",
+        params: &[
+            p("path", Ty::Str, Required, "the .py file, relative to the pipeline; its folder leads `sys.path`, so its own imports resolve"),
+            p("factory", Ty::Str, Text("\"build\""), "the function of the file that builds the module, called as `factory(classes=N)`"),
+            pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes: passed to the factory, and checked against the module's output and the data"),
+            p("pretrained", Ty::Str, Absent, "weights: .safetensors, or a .pt written by libtorch, loaded into the module's `state_dict` names"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
         name: "torchscript",
         kind: DeclKind::Model,
         doc: "A TorchScript module a user exported (`torch.jit.save`).",

@@ -416,7 +416,7 @@ pub fn write_all(
                     return Err(err(
                         r,
                         format!(
-                            "`{}` trains a built-in network: its weights are written as `.safetensors` (load them with `safetensors.torch.load_file`); `.pt` is the TorchScript module of a `torchscript` model",
+                            "`{}` is not a TorchScript model: its weights are written as `.safetensors` (load them with `safetensors.torch.load_file`, or into a `python` model's module with `load_state_dict`); `.pt` is the TorchScript module of a `torchscript` model",
                             node.name
                         ),
                     ));

@@ -13,6 +13,8 @@ mod language;
 mod model;
 mod models;
 mod numbers;
+#[cfg(feature = "python")]
+mod python;
 mod reports;
 mod run;
 mod seeds;

@@ -349,7 +349,12 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["export_model.py", "write_clips.py", "load_weights.py"]
+        [
+            "video_net.py",
+            "export_model.py",
+            "write_clips.py",
+            "load_weights.py"
+        ]
     );
     let python = |name: &str| {
         let code = &blocks.iter().find(|(n, _)| n == name).unwrap().1;
@@ -414,6 +419,36 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
     let out = python("load_weights.py");
     assert!(out.contains("conv.weight") || out.contains("bn."), "{out}");
     assert!(out.contains("torch.Size([2, 10])"), "{out}");
+    // Step 0: the same starter on the guide's Python file, no export.
+    if cfg!(feature = "python") {
+        python("video_net.py");
+        let starter = std::fs::read_to_string(r.dir.path().join("mine.advp")).unwrap();
+        let from_python = starter
+            .replace(
+                "model net = torchscript(path: \"model.pt\")",
+                "model net = python(path: \"video_net.py\", classes: 10)",
+            )
+            .replace(", \"robust_net.pt\"", "");
+        assert_ne!(from_python, starter, "the starter's model line moved");
+        r.write("py.advp", &from_python);
+        let o = r.advp(&[
+            "run",
+            "py.advp",
+            "--quiet",
+            "--out",
+            "out-py",
+            "--set",
+            "robust_net.epochs=1",
+            "--set",
+            "apgd_ce.steps=3",
+            "--set",
+            "apgd_t.steps=3",
+            "--set",
+            "square_5000.queries=20",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(r.dir.path().join("out-py/robust_net.safetensors").exists());
+    }
 }
 
 #[test]
@@ -442,7 +477,7 @@ fn a_built_in_networks_weights_export_as_safetensors_and_pt_is_refused_with_the_
     let o = r.advp(&["run", "q.advp", "--quiet"]);
     let err = words(&stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("trains a built-in network"), "{err}");
+    assert!(err.contains("is not a TorchScript model"), "{err}");
     // An evaluation has no weights.
     r.write(
         "e.advp",

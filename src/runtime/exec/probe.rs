@@ -52,6 +52,19 @@ struct Tried<'a> {
     data_classes: i64,
 }
 
+/// A refusal's fix for a `python(…)` model: the module is run as written,
+/// so the TorchScript advice to export it again becomes "run again".
+fn python_words(help: &str) -> String {
+    help.replace(
+        ", export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again",
+        " and run again",
+    )
+    .replace("fix forward() and export the module again", "fix forward() and run again")
+    .replace(") and export again", ") and run again")
+    .replace(", or export the module with ", ", or make the module give ")
+    .replace("; export it with its parameters trainable", "; keep its parameters trainable")
+}
+
 const FIX_GRADIENT: &str = "remove `torch.no_grad()` and `.detach()` (and conversions through Python numbers or NumPy) from forward(), export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again";
 
 impl Runner<'_> {
@@ -155,13 +168,18 @@ impl Runner<'_> {
                 ClassifierId::Train(t) => c = self.lowered.train(t).model.model,
                 ClassifierId::Model(m) => {
                     let arch = &self.lowered.model(m).arch;
-                    return matches!(arch, Arch::TorchScript { .. }).then_some(m);
+                    return matches!(arch, Arch::TorchScript { .. } | Arch::Python { .. })
+                        .then_some(m);
                 }
             }
         }
     }
 
     fn refusal(&self, u: Use, code: Code, message: String, help: String) -> Box<Diagnostic> {
+        let help = match self.lowered.model(u.model).arch {
+            Arch::Python { .. } => python_words(&help),
+            _ => help,
+        };
         let model = &self.program.nodes[u.model.node()];
         let mut d = Diagnostic::new(code, model.file, model.name_span, message)
             .label(format!("the module of `{}`", model.name))
@@ -179,8 +197,9 @@ impl Runner<'_> {
     /// node needs.
     fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
         let m = self.lowered.model(u.model).clone();
-        let Arch::TorchScript { path } = &m.arch else {
-            return Ok(());
+        let path = match &m.arch {
+            Arch::TorchScript { path } | Arch::Python { path, .. } => path,
+            _ => return Ok(()),
         };
         let Some(data) = self.data.get(&u.data).cloned() else {
             return Ok(());
@@ -216,7 +235,14 @@ impl Runner<'_> {
     /// The module built, or why it cannot be (a `torch.save` pickle, a file
     /// that is no module).
     fn probe_load(&self, t: &Tried, spec: &ModelSpec) -> Result<Net, Box<Diagnostic>> {
+        let python = matches!(spec.arch, Arch::Python { .. });
         Net::build(spec, self.opts.device).map_err(|e| match models::torchscript::pickled(t.path) {
+            _ if python => self.refusal(
+                t.u,
+                Code::NodeFailed,
+                e.to_string(),
+                "fix the file or its factory, and run again".into(),
+            ),
             Some(_) => self.refusal(
                 t.u,
                 Code::NotTorchscript,

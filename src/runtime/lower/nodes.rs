@@ -80,6 +80,10 @@ impl Cx<'_> {
             "torchscript" => Arch::TorchScript {
                 path: a.path("path")?,
             },
+            "python" => Arch::Python {
+                path: a.path("path")?,
+                factory: a.string("factory")?.to_string(),
+            },
             other => return Err(Refusal::not_executed(format!("the `{other}` model"))),
         };
         let classes = match a.opt("classes") {

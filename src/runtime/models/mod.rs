@@ -5,6 +5,8 @@ mod c3d;
 mod layers;
 
 pub mod ape_nets;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod resnet;
 pub mod torchscript;
 
@@ -33,6 +35,12 @@ pub enum Arch {
     TorchScript {
         path: std::path::PathBuf,
     },
+    /// A user's `nn.Module`, built by `factory(classes=…)` of the Python
+    /// file `path` and run in this process ([`python`]).
+    Python {
+        path: std::path::PathBuf,
+        factory: String,
+    },
     /// 3D APE-GAN's generator (clips → restored clips of the same shape).
     ApeGenerator {
         width: i64,
@@ -58,6 +66,9 @@ enum Body {
     Native(Box<dyn ModuleT>),
     /// A user's exported module; its train/eval mode is switched per call.
     Script(std::cell::RefCell<tch::CModule>),
+    /// A user's Python module; its mode is switched per call.
+    #[cfg(feature = "python")]
+    Python(python::PyModel),
 }
 
 /// A classifier F: N×C×T×H×W in [0, 1] → N×classes logits.
@@ -120,6 +131,7 @@ impl Net {
                 })?;
                 Body::Script(std::cell::RefCell::new(m))
             }
+            Arch::Python { path, factory } => python_body(path, factory, spec.classes, device)?,
         };
         let mut net = Net {
             vs,
@@ -155,6 +167,10 @@ impl Net {
                 m.forward_ts(&[xs])
                     .unwrap_or_else(|e| panic!("{}", ScriptError::of(&e.to_string()).text))
             }
+            #[cfg(feature = "python")]
+            Body::Python(m) => m
+                .forward(xs, train)
+                .unwrap_or_else(|e| panic!("{}", e.text)),
         }
     }
 
@@ -168,6 +184,12 @@ impl Net {
             }
             Body::Native(_) => {
                 let mut v: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            }
+            #[cfg(feature = "python")]
+            Body::Python(m) => {
+                let mut v = m.named();
                 v.sort_by(|a, b| a.0.cmp(&b.0));
                 v
             }
@@ -352,7 +374,26 @@ impl Net {
                     }),
                 }
             }
+            // In fp32, as a TorchScript module above.
+            #[cfg(feature = "python")]
+            Body::Python(m) => m.forward(xs, false),
         }
+    }
+}
+
+/// A `python(…)` model's body: its module built in this process, or, in an
+/// advp built without the bridge, why it cannot be.
+fn python_body(path: &Path, factory: &str, classes: i64, device: Device) -> NodeResult<Body> {
+    #[cfg(feature = "python")]
+    {
+        python::PyModel::build(path, factory, classes, device).map(Body::Python)
+    }
+    #[cfg(not(feature = "python"))]
+    {
+        let _ = (path, factory, classes, device);
+        Err(NodeError::Model(
+            "this advp was built without the Python bridge (`--no-default-features`, for a LIBTORCH without Python), so it cannot run `python(…)` models; build it with the default features".into(),
+        ))
     }
 }
 

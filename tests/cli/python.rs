@@ -1,0 +1,135 @@
+//! `python(…)` models: a user's `nn.Module` file, no export step, through
+//! training, evaluation, reports, the cache and the probe.
+
+use super::*;
+
+/// A small conv net with BatchNorm (buffers), and two careless ones.
+const NET: &str = r#"
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, classes, width=4):
+        super().__init__()
+        self.conv = nn.Conv3d(3, width, 3, padding=1)
+        self.bn = nn.BatchNorm3d(width)
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.conv(x)))
+        return self.fc(h.mean(dim=(2, 3, 4)))
+
+def build(classes):
+    return Net(classes)
+
+class NoGrad(Net):
+    def forward(self, x):
+        with torch.no_grad():
+            return super().forward(x)
+
+def no_grad(classes):
+    return NoGrad(classes)
+
+class Pair(Net):
+    def forward(self, x):
+        z = super().forward(x)
+        return z, z
+
+def pair(classes):
+    return Pair(classes)
+
+def raises(classes):
+    class Fails(Net):
+        def forward(self, x):
+            raise RuntimeError("this model wants 16 frames")
+    return Fails(classes)
+"#;
+
+const PIPELINE: &str = r#"data d = synthetic(classes: 3, frames: 4, size: 8, train: 24, test: 12, val: 6)
+model net = python(path: "net.py", classes: d.classes)
+train at = adversarial(net, d, attack: pgd(steps: 2), epochs: 2, batch: 8) {
+  budget fixed 4
+}
+eval e = robustness([net, at], d.test, batch: 6) {
+  attack pgd(steps: 3)
+  budget sweep [0, 4]
+}
+report e to "e.json"
+report at weights to "w.safetensors"
+"#;
+
+#[test]
+fn a_python_model_trains_evaluates_reports_and_is_cached() {
+    let r = Run::new();
+    r.write("net.py", NET);
+    r.write("p.advp", PIPELINE);
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = rows_in(r.dir.path());
+    // Two models × two budgets.
+    assert_eq!(rows.as_array().map(Vec::len), Some(4), "{rows}");
+    // The weights report holds the module's own state_dict names.
+    let w = tch::Tensor::read_safetensors(r.dir.path().join("out/w.safetensors")).unwrap();
+    let names: Vec<&str> = w.iter().map(|(n, _)| n.as_str()).collect();
+    for n in [
+        "conv.weight",
+        "bn.running_mean",
+        "bn.num_batches_tracked",
+        "fc.bias",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    // The training moved the BatchNorm statistics (train mode reached the
+    // module) and the cache keeps everything.
+    let mean = w.iter().find(|(n, _)| n == "bn.running_mean").unwrap();
+    assert!(mean.1.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
+    // Editing the Python file is a new model: the nodes run again.
+    r.write("net.py", &NET.replace("width=4", "width=5"));
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
+}
+
+fn refused(r: &Run, factory: &str, code: &str) -> String {
+    r.write(
+        "p.advp",
+        &PIPELINE.replace(
+            "python(path: \"net.py\",",
+            &format!("python(path: \"net.py\", factory: \"{factory}\","),
+        ),
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(code), "{code} missing from:\n{err}");
+    for raw in ["panicked", "Traceback", "frame #", "export"] {
+        assert!(!err.contains(raw), "`{raw}` in:\n{err}");
+    }
+    err
+}
+
+#[test]
+fn a_careless_python_model_is_refused_before_any_work_with_its_own_words() {
+    let r = Run::new();
+    r.write("net.py", NET);
+    let err = refused(&r, "no_grad", "advp::run::no_gradient");
+    assert!(err.contains("torch.no_grad()"), "{err}");
+    let err = refused(&r, "pair", "advp::run::bad_output");
+    assert!(err.contains("a tuple"), "{err}");
+    let err = refused(&r, "raises", "advp::run::forward_failed");
+    assert!(
+        words(&err).contains("RuntimeError: this model wants 16 frames (net.py:38 in forward)"),
+        "{err}"
+    );
+    let err = refused(&r, "missing", "advp::run::node_failed");
+    assert!(err.contains("has no `missing`"), "{err}");
+    assert!(!r.dir.path().join(".advp/cache").exists() || leftovers_empty(&r));
+}
+
+fn leftovers_empty(r: &Run) -> bool {
+    std::fs::read_dir(r.dir.path().join(".advp/cache"))
+        .map(|d| d.flatten().count() == 0)
+        .unwrap_or(true)
+}
