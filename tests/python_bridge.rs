@@ -181,6 +181,9 @@ fn pgd_through_a_python_module_equals_pgd_on_the_same_function_in_rust() {
         let b = pgd.run(&rust, &x, &y).unwrap();
         let diff = (&a - &b).abs().max().double_value(&[]);
         assert!(diff <= 1e-6, "{norm:?}: {diff}");
-        assert!((&a - &x).abs().max().double_value(&[]) > 0.0, "PGD moved nothing");
+        assert!(
+            (&a - &x).abs().max().double_value(&[]) > 0.0,
+            "PGD moved nothing"
+        );
     }
 }

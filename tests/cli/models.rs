@@ -379,21 +379,19 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
     let o = r.advp(&["check", "mine.advp"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // As written, with smaller attacks and one epoch.
-    let o = r.advp(&[
-        "run",
-        "mine.advp",
-        "--quiet",
-        "--out",
-        "out",
-        "--set",
-        "robust_net.epochs=1",
-        "--set",
-        "apgd_ce.steps=3",
-        "--set",
-        "apgd_t.steps=3",
-        "--set",
-        "square_5000.queries=20",
-    ]);
+    let small = |file: &str, out: &str| {
+        let mut args = vec!["run", file, "--quiet", "--out", out];
+        for set in [
+            "robust_net.epochs=1",
+            "apgd_ce.steps=3",
+            "apgd_t.steps=3",
+            "square_5000.queries=20",
+        ] {
+            args.extend(["--set", set]);
+        }
+        r.advp(&args)
+    };
+    let o = small("mine.advp", "out");
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
         "robust.md",
@@ -431,21 +429,7 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
             .replace(", \"robust_net.pt\"", "");
         assert_ne!(from_python, starter, "the starter's model line moved");
         r.write("py.advp", &from_python);
-        let o = r.advp(&[
-            "run",
-            "py.advp",
-            "--quiet",
-            "--out",
-            "out-py",
-            "--set",
-            "robust_net.epochs=1",
-            "--set",
-            "apgd_ce.steps=3",
-            "--set",
-            "apgd_t.steps=3",
-            "--set",
-            "square_5000.queries=20",
-        ]);
+        let o = small("py.advp", "out-py");
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(r.dir.path().join("out-py/robust_net.safetensors").exists());
     }
