@@ -187,3 +187,21 @@ fn pgd_through_a_python_module_equals_pgd_on_the_same_function_in_rust() {
         );
     }
 }
+
+/// A factory that draws from Python's `random` builds the same module for
+/// the same seed and another for another: advp seeds Python's generators
+/// from libtorch's.
+#[test]
+fn pythons_own_generator_is_seeded_with_the_node() {
+    let (_dir, path) = module_file(
+        "import random\nimport torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, classes):\n        super().__init__()\n        self.fc = nn.Linear(24, classes)\n        self.register_buffer('draw', torch.tensor(random.random()))\n\n    def forward(self, x):\n        return self.fc(x.flatten(1))\n\ndef build(classes):\n    return Net(classes)\n",
+    );
+    let draw = |seed: i64| {
+        tch::manual_seed(seed);
+        let n = net(&path, 2);
+        let d = n.named().into_iter().find(|(k, _)| k == "draw").unwrap().1;
+        d.double_value(&[])
+    };
+    assert_eq!(draw(5), draw(5));
+    assert_ne!(draw(5), draw(6));
+}

@@ -133,3 +133,70 @@ fn leftovers_empty(r: &Run) -> bool {
         .map(|d| d.flatten().count() == 0)
         .unwrap_or(true)
 }
+
+const RESUME: &str = r#"data d = synthetic(classes: 3, frames: 4, size: 16, train: 96, test: 6, val: 6)
+model net = python(path: "net.py", classes: d.classes)
+train t = adversarial(net, d, attack: pgd(steps: 2), epochs: 12, batch: 8) {
+  budget fixed 4
+}
+report t weights to "w.safetensors"
+"#;
+
+/// A stopped training of a Python model resumes from its checkpoint (the
+/// module's parameters, BatchNorm buffers and optimizer state) and ends
+/// bit for bit as the run that was never stopped.
+#[test]
+fn a_python_model_stopped_mid_training_resumes_bit_identically() {
+    let whole = Run::new();
+    whole.write("net.py", NET);
+    whole.write("p.advp", RESUME);
+    let o = whole.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = read(whole.dir.path().join("out/w.safetensors"));
+    let r = Run::new();
+    r.write("net.py", NET);
+    r.write("p.advp", RESUME);
+    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["run", "p.advp", "--quiet", "--out", "out"])
+        .current_dir(r.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped once a checkpoint of an epoch is saved.
+    let cache = r.dir.path().join(".advp/cache");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_dir(&cache)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("state.json").exists())
+    {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint was saved");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    let err = words(&stderr(&o));
+    if o.status.success() {
+        // The whole training fit between the checkpoint and the signal:
+        // nothing to resume, and the test would prove nothing.
+        panic!("the run ended before it was stopped; give it more epochs: {err}");
+    }
+    assert!(err.contains("checkpoint saved"), "{err}");
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        words(&stderr(&o)).contains("resuming from the checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        read(r.dir.path().join("out/w.safetensors")) == want,
+        "the resumed training ended elsewhere"
+    );
+}

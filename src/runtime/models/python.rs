@@ -174,6 +174,7 @@ impl PyModel {
                     described(py, &e, Some(path))
                 ))
             };
+            seed_python(py).map_err(fail)?;
             let module = load(py, path).map_err(fail)?;
             let build = module.getattr(factory).map_err(|_| {
                 NodeError::Model(format!(
@@ -249,6 +250,23 @@ impl PyModel {
             out
         })
     }
+}
+
+/// Python's own generators seeded from libtorch's (which advp seeds per
+/// node and replicate, and Python's `torch` shares): `random`, and NumPy's
+/// where it is installed, so a factory that draws from them builds the same
+/// module for the same seed.
+fn seed_python(py: Python<'_>) -> PyResult<()> {
+    let seed: u64 = py
+        .import("torch")?
+        .call_method0("initial_seed")?
+        .extract()?;
+    py.import("random")?.call_method1("seed", (seed,))?;
+    if let Ok(np) = py.import("numpy") {
+        np.getattr("random")?
+            .call_method1("seed", (seed % (1 << 32),))?;
+    }
+    Ok(())
 }
 
 /// The logits in what `forward` returned: a tensor, or an object whose
