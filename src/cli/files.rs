@@ -78,6 +78,50 @@ pub(super) fn builtins(markdown: bool) {
     }
 }
 
+/// Where the pipeline has `python(…)` models: says which Python and torch
+/// they run on (stderr), or refuses them at the first with why they cannot
+/// run here (no bridge in this build, a torch of another version).
+fn python_models(
+    p: &crate::language::program::Program,
+    nodes: &[crate::runtime::spec::NodeSpec],
+) -> Vec<crate::language::diagnostic::Diagnostic> {
+    use crate::runtime::models::Arch;
+    use crate::runtime::spec::NodeSpec;
+    let Some(i) = nodes
+        .iter()
+        .position(|n| matches!(n, NodeSpec::Model(m) if matches!(m.arch, Arch::Python { .. })))
+    else {
+        return Vec::new();
+    };
+    match python_found() {
+        Ok(words) => {
+            eprintln!("advp: {words}");
+            Vec::new()
+        }
+        Err(why) => {
+            let n = &p.nodes[i];
+            vec![crate::language::diagnostic::Diagnostic::new(
+                crate::language::diagnostic::Code::CannotRun,
+                n.file,
+                n.name_span,
+                format!("`{}` is a `python` model, and it cannot run here: {why}", n.name),
+            )
+            .label("this model")
+            .help("run advp built with the project's venv (`scripts/env.sh`), whose torch is the libtorch advp links")]
+        }
+    }
+}
+
+#[cfg(feature = "python")]
+fn python_found() -> Result<String, String> {
+    crate::runtime::models::python::found()
+}
+
+#[cfg(not(feature = "python"))]
+fn python_found() -> Result<String, String> {
+    Err("this advp was built without the Python bridge (`--no-default-features`)".into())
+}
+
 pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
     let mut status = 0;
     let mut json = Vec::new();
@@ -104,6 +148,7 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
             errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
             warnings.extend(lowered.missing.into_iter().map(|(_, d)| d));
             warnings.extend(lowered.warnings.into_iter().map(|(_, d)| d));
+            errors.extend(python_models(p, &lowered.nodes));
         }
         match format {
             Format::Json => json.extend(

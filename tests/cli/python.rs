@@ -200,3 +200,33 @@ fn a_python_model_stopped_mid_training_resumes_bit_identically() {
         "the resumed training ended elsewhere"
     );
 }
+
+/// `advp check` says which Python and torch a `python(…)` model runs on,
+/// and refuses a torch other than the libtorch advp links (two copies of
+/// libtorch in one process would share nothing).
+#[test]
+fn check_names_the_python_and_torch_and_refuses_another_torch() {
+    let r = Run::new();
+    r.write("net.py", NET);
+    r.write("p.advp", PIPELINE);
+    let o = r.advp(&["check", "p.advp"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("python(…) models run on Python 3."), "{err}");
+    assert!(err.contains("with torch 2.13.0"), "{err}");
+    // A site-packages whose `torch` is another version.
+    r.write("site/torch/__init__.py", "__version__ = '1.0.0'\n");
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["check", "p.advp"])
+        .current_dir(r.dir.path())
+        .env("ADVP_TORCH_SITE", r.dir.path().join("site"))
+        .output()
+        .unwrap();
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("advp::run::cannot_run"), "{err}");
+    assert!(
+        err.contains("Python's torch is 1.0.0 and advp runs on libtorch 2.13.0"),
+        "{err}"
+    );
+}

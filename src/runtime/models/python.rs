@@ -73,6 +73,28 @@ fn ready() -> Result<(), String> {
         .clone()
 }
 
+/// The Python and the torch that `python(…)` models run on, in words (what
+/// `advp check` says), or why they cannot run.
+pub fn found() -> Result<String, String> {
+    ready()?;
+    Python::attach(|py| -> PyResult<String> {
+        let sys = py.import("sys")?;
+        let version: String = sys.getattr("version")?.extract()?;
+        let version = version.split_whitespace().next().unwrap_or("?").to_string();
+        let prefix: String = sys.getattr("prefix")?.extract()?;
+        let torch = py.import("torch")?;
+        let tv: String = torch.getattr("__version__")?.extract()?;
+        let file: String = torch.getattr("__file__")?.extract()?;
+        let at = Path::new(&file)
+            .parent()
+            .map_or(file.clone(), |p| p.display().to_string());
+        Ok(format!(
+            "python(…) models run on Python {version} ({prefix}) with torch {tv} from {at}, the libtorch advp is linked to"
+        ))
+    })
+    .map_err(|e| e.to_string())
+}
+
 /// `cpu`, `cuda:0`: the device as torch names it.
 fn device_name(device: Device) -> String {
     match device {
