@@ -50,22 +50,57 @@ struct Tried<'a> {
     /// `classes:` as the model node gives it, when it is a number.
     classes: Option<i64>,
     data_classes: i64,
+    redo: Redo,
 }
 
-/// A refusal's fix for a `python(…)` model: the module is run as written,
-/// so the TorchScript advice to export it again becomes "run again".
-fn python_words(help: &str) -> String {
-    help.replace(
-        ", export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again",
-        " and run again",
-    )
-    .replace("fix forward() and export the module again", "fix forward() and run again")
-    .replace(") and export again", ") and run again")
-    .replace(", or export the module with ", ", or make the module give ")
-    .replace("; export it with its parameters trainable", "; keep its parameters trainable")
+/// How a user makes a changed module reach advp: a TorchScript module is
+/// exported again, a `python(…)` module is run as it is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Redo {
+    Export,
+    Rerun,
 }
 
-const FIX_GRADIENT: &str = "remove `torch.no_grad()` and `.detach()` (and conversions through Python numbers or NumPy) from forward(), export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again";
+impl Redo {
+    /// The end of a fix: `… and export again` or `… and run again`.
+    fn again(self) -> &'static str {
+        match self {
+            Redo::Export => "export again",
+            Redo::Rerun => "run again",
+        }
+    }
+    /// The end of a fix to `forward()`.
+    fn module_again(self) -> &'static str {
+        match self {
+            Redo::Export => "export the module again",
+            Redo::Rerun => "run again",
+        }
+    }
+    /// The fix for a forward pass outside autograd.
+    fn gradient_fix(self) -> String {
+        match self {
+            Redo::Export => format!("{FIX_GRADIENT_CODE}, export the module again with `torch.jit.script(model)` or `torch.jit.trace(model, example)`, and run again"),
+            Redo::Rerun => format!("{FIX_GRADIENT_CODE} and run again"),
+        }
+    }
+    /// The fix for a module of the wrong width.
+    fn outputs(self, c: i64) -> String {
+        match self {
+            Redo::Export => format!("export the module with {c} outputs"),
+            Redo::Rerun => format!("make the module give {c} outputs"),
+        }
+    }
+    /// The fix for a module whose parameters take no gradient.
+    fn trainable(self) -> &'static str {
+        match self {
+            Redo::Export => "export it with its parameters trainable (`requires_grad`)",
+            Redo::Rerun => "keep its parameters trainable (`requires_grad`)",
+        }
+    }
+}
+
+/// What to change in `forward()` when it computes outside autograd.
+const FIX_GRADIENT_CODE: &str = "remove `torch.no_grad()` and `.detach()` (and conversions through Python numbers or NumPy) from forward()";
 
 impl Runner<'_> {
     /// Refuses, before any work (nothing locked, nothing written), a user
@@ -176,10 +211,6 @@ impl Runner<'_> {
     }
 
     fn refusal(&self, u: Use, code: Code, message: String, help: String) -> Box<Diagnostic> {
-        let help = match self.lowered.model(u.model).arch {
-            Arch::Python { .. } => python_words(&help),
-            _ => help,
-        };
         let model = &self.program.nodes[u.model.node()];
         let mut d = Diagnostic::new(code, model.file, model.name_span, message)
             .label(format!("the module of `{}`", model.name))
@@ -217,6 +248,10 @@ impl Runner<'_> {
                 _ => None,
             },
             data_classes: data.classes,
+            redo: match m.arch {
+                Arch::Python { .. } => Redo::Rerun,
+                _ => Redo::Export,
+            },
         };
         let spec = ModelSpec {
             arch: m.arch.clone(),
@@ -301,11 +336,11 @@ impl Runner<'_> {
             ),
             ScriptErrorKind::NotATensor => (
                 Code::BadOutput,
-                "forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and export again".into(),
+                format!("forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and {}", t.redo.again()),
             ),
             ScriptErrorKind::Raised | ScriptErrorKind::Other => (
                 Code::ForwardFailed,
-                format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and export the module again"),
+                format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and {}", t.redo.module_again()),
             ),
         };
         let what = if e.kind == ScriptErrorKind::NotATensor {
@@ -355,7 +390,7 @@ impl Runner<'_> {
                     "`{name}` says `classes: {c}` (`{dname}` has {} classes), but its module gives {width} logits a clip",
                     t.data_classes
                 ),
-                format!("make `classes` {width}, or export the module with {c} outputs"),
+                format!("make `classes` {width}, or {}", t.redo.outputs(c)),
             );
         }
         if width != t.data_classes {
@@ -391,7 +426,7 @@ impl Runner<'_> {
                     "forward() of {file} gives NaN or infinite logits on {bad} of {} clean clips of `{dname}`",
                     got[0]
                 ),
-                "an accuracy over NaN logits means nothing; check forward() on these clips in PyTorch (a division by zero, a log of 0, weights that are NaN) and export again".into(),
+                format!("an accuracy over NaN logits means nothing; check forward() on these clips in PyTorch (a division by zero, a log of 0, weights that are NaN) and {}", t.redo.again()),
             );
         }
         Ok(())
@@ -417,7 +452,7 @@ impl Runner<'_> {
                     "forward() of {file} returns a tensor with no gradient with respect to its input: `{}` attacks it, and an attack needs ∇ₓ",
                     self.program.nodes[u.node].name
                 ),
-                format!("{FIX_GRADIENT}; a black-box attack (`square`) needs no gradient"),
+                format!("{}; a black-box attack (`square`) needs no gradient", t.redo.gradient_fix()),
             ));
         }
         if u.needs.training {
@@ -439,7 +474,11 @@ impl Runner<'_> {
                         "forward() of {file} {why}: `{}` trains it",
                         self.program.nodes[u.node].name
                     ),
-                    format!("{FIX_GRADIENT}; export it with its parameters trainable (`requires_grad`), or evaluate it without training"),
+                    format!(
+                        "{}; {}, or evaluate it without training",
+                        t.redo.gradient_fix(),
+                        t.redo.trainable()
+                    ),
                 ));
             }
         }
@@ -453,7 +492,7 @@ impl Runner<'_> {
             i,
             Code::NoGradient,
             format!("`{}` stopped: {e}", self.program.nodes[i].name),
-            FIX_GRADIENT,
+            &Redo::Export.gradient_fix(),
         )])
     }
 

@@ -26,6 +26,9 @@ pub struct PyModel {
     module: Py<PyAny>,
     /// The Python file it was built from (its frames are the user's own).
     path: PathBuf,
+    /// The mode last set (`module.train(mode)` walks every submodule, so it
+    /// is called only when the mode changes, not on every forward pass).
+    training: std::cell::Cell<Option<bool>>,
 }
 
 /// The site-packages of the torch advp was built against.
@@ -223,6 +226,7 @@ impl PyModel {
             Ok(PyModel {
                 module: m.unbind(),
                 path: path.to_path_buf(),
+                training: std::cell::Cell::new(None),
             })
         })
     }
@@ -235,7 +239,10 @@ impl PyModel {
                 kind: ScriptErrorKind::Raised,
                 text: described(py, &e, Some(&self.path)),
             };
-            m.call_method1("train", (train,)).map_err(raised)?;
+            if self.training.get() != Some(train) {
+                m.call_method1("train", (train,)).map_err(raised)?;
+                self.training.set(Some(train));
+            }
             let px = wrap(py, x).map_err(|text| ScriptError {
                 kind: ScriptErrorKind::Other,
                 text,
