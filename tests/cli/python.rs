@@ -156,31 +156,15 @@ fn a_python_model_stopped_mid_training_resumes_bit_identically() {
     let r = Run::new();
     r.write("net.py", NET);
     r.write("p.advp", RESUME);
-    let child = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet", "--out", "out"])
-        .current_dir(r.dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Stopped once a checkpoint of an epoch is saved.
-    let cache = r.dir.path().join(".advp/cache");
-    let t0 = std::time::Instant::now();
-    while !std::fs::read_dir(&cache)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.path().join("state.json").exists())
-    {
-        assert!(t0.elapsed().as_secs() < 120, "no checkpoint was saved");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let o = child.wait_with_output().unwrap();
+    // Stopped once a checkpoint of an epoch before the last is saved.
+    let o = interrupt_at_checkpoint(
+        &r,
+        &["run", "p.advp", "--quiet", "--out", "out"],
+        Some("t"),
+        &(0..11).collect::<Vec<_>>(),
+        "-TERM",
+        120,
+    );
     let err = words(&stderr(&o));
     if o.status.success() {
         // The whole training fit between the checkpoint and the signal:
