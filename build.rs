@@ -3,22 +3,34 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// What `print(…)` in `code` writes, trimmed, run by the interpreter that
+/// `var` names (else `default`); `None` if it fails or prints nothing.
+fn python(var: &str, default: &str, code: &str) -> Option<String> {
+    println!("cargo:rerun-if-env-changed={var}");
+    let exe = std::env::var(var).unwrap_or_else(|_| default.into());
+    let out = Command::new(exe)
+        .args(["-c", code])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The interpreter tch's build asks for the wheel's libtorch.
+fn torch_python(code: &str) -> Option<String> {
+    python("PYTHON_SYS_EXECUTABLE", "python", code)
+}
+
 fn libtorch_lib() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("LIBTORCH") {
         return Some(PathBuf::from(dir).join("lib"));
     }
     if std::env::var("LIBTORCH_USE_PYTORCH").is_ok() {
-        let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python".into());
-        let out = Command::new(python)
-            .args([
-                "-c",
-                "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
-            ])
-            .output()
-            .ok()?;
-        if out.status.success() {
-            return Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
+        return torch_python(
+            "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+        )
+        .map(PathBuf::from);
     }
     None
 }
@@ -32,31 +44,18 @@ fn libtorch_version(lib: &std::path::Path) -> String {
     {
         return v.trim().to_string();
     }
-    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python".into());
-    Command::new(python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    torch_python("import torch; print(torch.__version__)").unwrap_or_else(|| "unknown".into())
 }
 
 /// The folder of the libpython that PyO3 links (the interpreter it builds
 /// with: `PYO3_PYTHON`, else `python3` on the PATH).
 fn python_libdir() -> Option<PathBuf> {
-    println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
-    let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!dir.is_empty()).then(|| PathBuf::from(dir))
+    python(
+        "PYO3_PYTHON",
+        "python3",
+        "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')",
+    )
+    .map(PathBuf::from)
 }
 
 fn main() {
@@ -75,9 +74,13 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
         }
         version = libtorch_version(&lib);
-        // The site-packages that holds this torch: the Python bridge imports
-        // torch from there, so one libtorch serves both sides.
-        if let Some(site) = lib.parent().and_then(|t| t.parent()) {
+        // The site-packages that holds this torch (a wheel's `torch/lib`, not
+        // a LIBTORCH of its own): the Python bridge imports torch from there,
+        // so one libtorch serves both sides.
+        let torch = lib
+            .parent()
+            .filter(|t| t.file_name().is_some_and(|n| n == "torch"));
+        if let Some(site) = torch.and_then(|t| t.parent()) {
             println!("cargo:rustc-env=ADVP_TORCH_SITE={}", site.display());
         }
     }
