@@ -1,9 +1,9 @@
 //! EOT (Athalye et al. 2018): a gradient attack's gradient averaged over
 //! `samples` passes of a randomized pipeline (APGD's carries it itself).
 
-use super::pgd::{loss, Masked, Pgd};
+use super::pgd::{loss, value_and_grad, Masked, Pgd};
 use super::{Apgd, Attack, AttackKind, Border, Fgsm, Patch};
-use crate::runtime::error::NodeResult;
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::Tensor;
 
 one_line_per_attack! {
@@ -83,22 +83,21 @@ impl AttackKind for Eot {
             GradientAttack::Patch(a) => a,
             GradientAttack::Border(a) => a,
         };
-        // The mean loss over `samples` passes: its gradient is the mean of
-        // the passes' gradients.
+        // The mean of `samples` passes' gradients, each pass differentiated
+        // and dropped before the next: memory stays that of one pass, and a
+        // stop is seen within one, however many samples are asked for.
         let k = self.samples.max(1);
-        // A stop between passes leaves a partial sum: the step that reads
-        // it fails, as `maximise` checks again.
-        let objective = |v: &Tensor| {
-            let mut total = loss(&f(v), y);
+        let mean = |point: &Tensor| -> NodeResult<(Tensor, Tensor)> {
+            let (mut value, mut grad) = value_and_grad(&|v| loss(&f(v), y), point)?;
             for _ in 1..k {
-                if crate::util::interrupted() {
-                    break;
-                }
-                total += loss(&f(v), y);
+                stop_requested()?;
+                let (v, g) = value_and_grad(&|v| loss(&f(v), y), point)?;
+                value += v;
+                grad += g;
             }
-            total / k as f64
+            Ok((value / k as f64, grad / k as f64))
         };
         let (pgd, mask) = stepped.pgd_and_mask(x)?;
-        pgd.maximise(&objective, x, mask.as_ref(), &mut |_| {})
+        pgd.ascend_by(&mean, x, mask.as_ref(), &mut |_| {}, None)
     }
 }

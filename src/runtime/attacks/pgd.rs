@@ -57,7 +57,7 @@ pub fn objective_grad(objective: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> Node
 
 /// The objective's value at `x` (a detached scalar tensor: reading it is left
 /// to the caller, as it waits for the device) and its gradient there.
-fn value_and_grad(
+pub(super) fn value_and_grad(
     objective: &dyn Fn(&Tensor) -> Tensor,
     x: &Tensor,
 ) -> NodeResult<(Tensor, Tensor)> {
@@ -229,6 +229,20 @@ impl Pgd {
         x: &Tensor,
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
+        record: Option<&mut Vec<f64>>,
+    ) -> NodeResult<Tensor> {
+        self.ascend_by(&|p| value_and_grad(objective, p), x, mask, on_step, record)
+    }
+
+    /// PGD ascent given the objective's value and gradient at a point
+    /// (`ascend` takes them from one backward pass; EOT sums its passes'
+    /// gradients one pass at a time, so that no pass's graph outlives it).
+    pub(super) fn ascend_by(
+        &self,
+        value_and_grad: &dyn Fn(&Tensor) -> NodeResult<(Tensor, Tensor)>,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        on_step: &mut dyn FnMut(&Tensor),
         mut record: Option<&mut Vec<f64>>,
     ) -> NodeResult<Tensor> {
         let x = x.detach();
@@ -239,16 +253,13 @@ impl Pgd {
         for _ in 0..self.steps {
             // A stop is seen within a step, however many steps are asked for.
             stop_requested()?;
-            let (value, g) = value_and_grad(objective, &(&x + &delta))?;
+            let (value, g) = value_and_grad(&(&x + &delta))?;
             if let Some(r) = record.as_deref_mut() {
                 r.push(value.double_value(&[]));
             }
             delta = self.next_delta(&g, &x, &delta, mask);
             on_step(&delta);
         }
-        // An objective that stopped early (EOT between its passes) gave a
-        // partial value: never a result.
-        stop_requested()?;
         Ok((&x + delta).detach())
     }
 
