@@ -89,7 +89,7 @@ fn python_models(
     use crate::runtime::spec::NodeSpec;
     let Some(i) = nodes
         .iter()
-        .position(|n| matches!(n, NodeSpec::Model(m) if matches!(m.arch, Arch::Python { .. })))
+        .position(|n| matches!(n, NodeSpec::Model(m) if matches!(m.arch, Arch::Python(_))))
     else {
         return Vec::new();
     };

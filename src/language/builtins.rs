@@ -38,6 +38,11 @@ pub enum Ty {
     Defense,
     /// A `train` node (its logged metrics).
     Train,
+    /// A plain value handed to a user's Python code: a number, a string,
+    /// `true`/`false`, or a list of them.
+    Plain,
+    /// A list of strings: `["lib/", "blocks.py"]`.
+    StrList,
 }
 
 impl Ty {
@@ -64,6 +69,8 @@ impl Ty {
             Ty::Attacks => "a set of attacks".into(),
             Ty::Defense => "a defense".into(),
             Ty::Train => "a train node".into(),
+            Ty::Plain => "a number, a string, `true`/`false` or a list of them".into(),
+            Ty::StrList => "a list of strings".into(),
         }
     }
 
@@ -93,6 +100,8 @@ impl Ty {
             Ty::Attacks => "{attack, …}".into(),
             Ty::Defense => "defense".into(),
             Ty::Train => "train".into(),
+            Ty::Plain => "number \\| string \\| bool \\| [ … ]".into(),
+            Ty::StrList => "[string, …]".into(),
         }
     }
 }
@@ -191,6 +200,10 @@ pub fn lookup(name: &str) -> Option<&'static Builtin> {
 pub const EPS_RANGE: (f64, f64) = (0.0, 255.0);
 const COUNT: (f64, f64) = (1.0, 1e9);
 const UNIT: (f64, f64) = (0.0, 1.0);
+
+/// The name of a built-in's open parameter: an argument of any other name
+/// binds to it (a `python(…)` model's factory arguments).
+pub const EXTRA: &str = "…";
 
 const fn p(name: &'static str, ty: Ty, default: Default, doc: &'static str) -> Param {
     Param {
@@ -465,12 +478,18 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "python",
         kind: DeclKind::Model,
-        doc: "A PyTorch `nn.Module` from a user's Python file, run as written in advp's process on its libtorch (no export step).",
+        doc: "A PyTorch `nn.Module` built by a user's Python code, run as written in advp's process on its libtorch (no export step). Clips reach it in [0, 1] pixels, normalised by `mean`/`std` inside advp's graph, so ε stays in pixel units.",
         params: &[
-            p("path", Ty::Str, Required, "the .py file, relative to the pipeline; its folder leads `sys.path`, so its own imports resolve"),
-            p("factory", Ty::Str, Text("\"build\""), "the function of the file that builds the module, called as `factory(classes=N)`"),
+            p("path", Ty::Str, Required, "the .py file, relative to the pipeline (its folder leads `sys.path`, so its own imports resolve), or an importable module such as `\"torchvision.models.video\"`"),
+            p("factory", Ty::Str, Text("\"build\""), "the function that builds the module, called as `factory(classes=N, …)` (as `num_classes=N` where it takes that instead, as torchvision's and timm's do)"),
             pr("classes", Ty::Int, Required, (2.0, 100000.0), "number of classes: passed to the factory, and checked against the module's output and the data"),
-            p("pretrained", Ty::Str, Absent, "weights: .safetensors, or a .pt written by libtorch, loaded into the module's `state_dict` names"),
+            p("pretrained", Ty::Str, Absent, "weights: .safetensors, or a PyTorch checkpoint (`.pth`/`.pt`, read by `torch.load(weights_only=True)`; a `state_dict` inside it and a `module.` prefix are found), loaded by `state_dict` name"),
+            p("layout", Ty::Choice(&["ncthw", "ntchw"]), Text("ncthw"), "the clip layout `forward` takes: N×C×T×H×W as advp's, or N×T×C×H×W (VideoMAE, TimeSformer)"),
+            pr("mean", Ty::NumList(0), Absent, (0.0, 1.0), "per-channel mean in [0, 1] pixel units, subtracted inside advp's graph before `forward` (Kinetics: `[0.45, 0.45, 0.45]`)"),
+            pr("std", Ty::NumList(0), Absent, (0.0001, 1.0), "per-channel standard deviation in [0, 1] pixel units, divided by after `mean`"),
+            p("output", Ty::Str, Absent, "where the logits are in what `forward` returns: a key of a dict or an attribute (a tensor, or an object with `.logits`, needs none)"),
+            p("sources", Ty::StrList, Absent, "further files or folders (relative to the pipeline) whose contents the cache key covers, such as a package of the user's that `path` imports"),
+            p(EXTRA, Ty::Plain, Absent, "any other argument goes to the factory as a keyword argument: `depth: 18`, `dropout: 0.5`, `name: \"s\"`, `pool: true`, `sizes: [1, 2]`"),
         ],
         stmts: &[],
         fields: &[],

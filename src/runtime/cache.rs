@@ -33,6 +33,75 @@ fn file_stamp(base: &Path, p: &str) -> serde_json::Value {
     }
 }
 
+/// What a `python(…)` model's key covers beyond its arguments: the torch
+/// its module runs on, and the contents of its `.py` file and of every file
+/// under its `sources` (an edit to the code is a new model, whatever the
+/// file's time). Python's `__pycache__` and hidden entries are left out.
+fn python_key(n: &crate::language::program::Node, base: &Path) -> serde_json::Value {
+    let mut files: Vec<String> = Vec::new();
+    if let Some(Value::Str(p)) = n.args.get("path") {
+        files.push(p.clone());
+    }
+    if let Some(Value::List(items)) = n.args.get("sources") {
+        files.extend(items.iter().filter_map(|v| match v {
+            Value::Str(p) => Some(p.clone()),
+            _ => None,
+        }));
+    }
+    let contents: Vec<serde_json::Value> = files
+        .iter()
+        .map(|p| {
+            let path = if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                base.join(p)
+            };
+            serde_json::json!({ "path": p, "sha256": tree_sha256(&path) })
+        })
+        .collect();
+    serde_json::json!({
+        "torch": env!("ADVP_LIBTORCH_VERSION"),
+        "contents": contents,
+    })
+}
+
+/// The SHA-256 of a file, or of a folder's regular files (their paths
+/// inside it and their contents, in name order); `None` where nothing can
+/// be read (a module named by its dotted name, a missing path).
+fn tree_sha256(path: &Path) -> Option<String> {
+    fn walk(dir: &Path, rel: &str, h: &mut Sha256) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "__pycache__" {
+                continue;
+            }
+            let rel = format!("{rel}/{name}");
+            let ty = e.file_type()?;
+            if ty.is_dir() {
+                walk(&e.path(), &rel, h)?;
+            } else if ty.is_file() {
+                let bytes = std::fs::read(e.path())?;
+                h.update(rel.as_bytes());
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(&bytes);
+            }
+        }
+        Ok(())
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    let mut h = Sha256::new();
+    if meta.is_dir() {
+        walk(path, "", &mut h).ok()?;
+    } else if meta.is_file() {
+        h.update(std::fs::read(path).ok()?);
+    } else {
+        return None;
+    }
+    Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Every node's key, indexed like `program.nodes`.
 pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
     let mut keys = vec![String::new(); program.nodes.len()];
@@ -63,6 +132,9 @@ pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
             "inputs": inputs,
             "files": files,
         });
+        if n.builtin == "python" {
+            doc["python"] = python_key(n, base);
+        }
         if let Some((_, revision)) = KEY_REVISIONS.iter().find(|(b, _)| *b == n.builtin) {
             doc["revision"] = (*revision).into();
         }

@@ -210,7 +210,83 @@ fn check_names_the_python_and_torch_and_refuses_another_torch() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("advp::run::cannot_run"), "{err}");
     assert!(
-        err.contains("Python's torch is 1.0.0 and advp runs on libtorch 2.13.0"),
+        err.contains("Python's torch (from the site-packages")
+            && err.contains("is 1.0.0 and advp runs on libtorch 2.13.0"),
         "{err}"
     );
+    // `ADVP_PYTHON` names the interpreter whose packages are used: the
+    // venv's own works; one of another Python version is refused.
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["check", "p.advp"])
+        .current_dir(r.dir.path())
+        .env("ADVP_PYTHON", &venv)
+        .output()
+        .unwrap();
+    let err = words(&stderr(&o));
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("packages from the interpreter ADVP_PYTHON="),
+        "{err}"
+    );
+    r.write(
+        "old-python",
+        "#!/bin/sh\necho '{\"v\": [2, 7], \"path\": []}'\n",
+    );
+    let old = r.dir.path().join("old-python");
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
+        .args(["check", "p.advp"])
+        .current_dir(r.dir.path())
+        .env("ADVP_PYTHON", &old)
+        .output()
+        .unwrap();
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is Python 2.7, and advp embeds Python 3."),
+        "{err}"
+    );
+}
+
+/// A package of the user's that the model file imports, listed in
+/// `sources`: its contents are in the cache key (an edit that keeps the
+/// size and the time still runs the model again; a touch does not), and
+/// the factory's own arguments reach it.
+#[test]
+fn sources_and_factory_arguments_are_part_of_the_model() {
+    let r = Run::new();
+    r.write(
+        "net.py",
+        "from blocks.head import Head\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, classes, width, scale):\n        super().__init__()\n        self.conv = nn.Conv3d(3, width, 3, padding=1)\n        self.head = Head(width, classes, scale)\n\n    def forward(self, x):\n        return self.head(self.conv(x).mean(dim=(2, 3, 4)))\n\ndef build(classes, width, scale):\n    assert isinstance(width, int) and isinstance(scale, float), (width, scale)\n    return Net(classes, width, scale)\n",
+    );
+    r.write("blocks/__init__.py", "");
+    let head = "from torch import nn\n\nclass Head(nn.Module):\n    def __init__(self, width, classes, scale):\n        super().__init__()\n        self.fc = nn.Linear(width, classes)\n        self.scale = scale\n\n    def forward(self, h):\n        return self.fc(h) * self.scale\n";
+    r.write("blocks/head.py", head);
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 8, train: 12, test: 6, val: 3)\nmodel net = python(path: \"net.py\", classes: d.classes, sources: [\"blocks/\"], width: 4, scale: 1.0, mean: [0.5], std: [0.25])\neval e = robustness([net], d.test, batch: 6) {\n  attack pgd(steps: 2)\n  budget sweep [0, 4]\n}\nreport e to \"e.json\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = r.dir.path().join("blocks/head.py");
+    let when = std::fs::metadata(&file).unwrap().modified().unwrap();
+    // A touch changes nothing the model is.
+    let f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(when + std::time::Duration::from_secs(60))
+        .unwrap();
+    drop(f);
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
+    // The same size, the time put back: the contents decide.
+    r.write(
+        "blocks/head.py",
+        &head.replace("* self.scale", "/ self.scale"),
+    );
+    let f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.set_modified(when).unwrap();
+    drop(f);
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
 }

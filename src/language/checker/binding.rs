@@ -120,7 +120,7 @@ impl<'a> Checker<'a> {
         overrides: &[ArgOverride],
     ) -> Option<BTreeMap<String, Value>> {
         let mut out: BTreeMap<String, Value> = BTreeMap::new();
-        let mut given: HashMap<&'static str, Span> = HashMap::new();
+        let mut given: HashMap<String, Span> = HashMap::new();
         let mut ok = self.bind_given(call, args, overrides, &mut out, &mut given);
         for o in overrides {
             if let Some(param) = call.b.param(&o.name.name) {
@@ -143,7 +143,7 @@ impl<'a> Checker<'a> {
         args: &[Arg],
         overrides: &[ArgOverride],
         out: &mut BTreeMap<String, Value>,
-        given: &mut HashMap<&'static str, Span>,
+        given: &mut HashMap<String, Span>,
     ) -> bool {
         let mut ok = true;
         let mut next_positional = 0;
@@ -153,14 +153,13 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            if let Some(first) = given.insert(param.name, a.span) {
-                self.err(
-                    CheckError::DuplicateArgument {
-                        name: param.name,
-                        first,
-                    }
-                    .at(call.file, a.span),
-                );
+            // An open parameter's argument keeps the name it is written with.
+            let key = match &a.name {
+                Some(n) if param.name == builtins::EXTRA => n.name.clone(),
+                _ => param.name.to_string(),
+            };
+            if let Some(first) = given.insert(key.clone(), a.span) {
+                self.err(CheckError::DuplicateArgument { name: &key, first }.at(call.file, a.span));
                 ok = false;
                 continue;
             }
@@ -171,7 +170,7 @@ impl<'a> Checker<'a> {
             }
             match self.value(param, &a.value, call.file) {
                 Some(v) => {
-                    out.insert(param.name.to_string(), v);
+                    out.insert(key, v);
                 }
                 None => ok = false,
             }
@@ -190,14 +189,24 @@ impl<'a> Checker<'a> {
         named_at: &mut Option<Span>,
     ) -> Option<&'static Param> {
         let (b, file, shown) = (call.b, call.file, call.shown);
-        let params = || b.params.iter().map(|p| p.name).collect::<Vec<&str>>();
+        let params = || {
+            b.params
+                .iter()
+                .map(|p| p.name)
+                .filter(|n| *n != builtins::EXTRA)
+                .collect::<Vec<&str>>()
+        };
         match &a.name {
             None => {
                 if let Some(n) = *named_at {
                     self.err(CheckError::PositionalAfterNamed { named: n }.at(file, a.span));
                     return None;
                 }
-                let Some(p) = b.params.get(*next_positional) else {
+                let Some(p) = b
+                    .params
+                    .get(*next_positional)
+                    .filter(|p| p.name != builtins::EXTRA)
+                else {
                     let params = params();
                     self.err(CheckError::TooManyArguments { shown, params }.at(file, a.span));
                     return None;
@@ -207,7 +216,7 @@ impl<'a> Checker<'a> {
             }
             Some(n) => {
                 *named_at = Some(a.span);
-                let p = b.param(&n.name);
+                let p = b.param(&n.name).or_else(|| b.param(builtins::EXTRA));
                 if p.is_none() {
                     let params = params();
                     self.err(
@@ -231,7 +240,7 @@ impl<'a> Checker<'a> {
         &mut self,
         call: Call,
         base: Option<&BTreeMap<String, Value>>,
-        given: &HashMap<&'static str, Span>,
+        given: &HashMap<String, Span>,
         out: &mut BTreeMap<String, Value>,
     ) -> bool {
         let mut ok = true;

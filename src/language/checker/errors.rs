@@ -389,6 +389,9 @@ pub(super) enum Fix<'e> {
     Norm,
     Position,
     NumList,
+    /// A plain value for a user's Python code.
+    Plain,
+    StrList,
     /// The name of a node of this kind.
     NodeOf(DeclKind),
     /// A split of this data node.

@@ -76,6 +76,35 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A plain value for a user's Python code: a number (whole when written
+    /// without a point or an exponent, as Python reads it), a string, a
+    /// boolean, or a list of them.
+    fn plain(&mut self, e: &Expr, file: FileId, ty: &Ty) -> Option<Value> {
+        match &e.kind {
+            ExprKind::Str(s) => Some(Value::Str(s.clone())),
+            ExprKind::Bool(b) => Some(Value::Bool(*b)),
+            ExprKind::Paren(inner) => self.plain(inner, file, ty),
+            ExprKind::List(items) => {
+                let mut out = Vec::new();
+                for it in items {
+                    out.push(self.plain(it, file, ty)?);
+                }
+                Some(Value::List(out))
+            }
+            ExprKind::Number { .. } | ExprKind::Neg(_) | ExprKind::Binary { .. } => {
+                let v = self.number(e, file)?;
+                Some(
+                    if whole_literal(e) && v.fract() == 0.0 && v.abs() < 9.0e15 {
+                        Value::Int(v as i64)
+                    } else {
+                        Value::Num(v)
+                    },
+                )
+            }
+            _ => self.mismatch(e, file, ty, Fix::Plain),
+        }
+    }
+
     /// Checks one argument against its type; the resolved value on success.
     pub(super) fn value(&mut self, p: &Param, e: &Expr, file: FileId) -> Option<Value> {
         let what = format!("`{}`", p.name);
@@ -193,6 +222,20 @@ impl<'a> Checker<'a> {
                         self.check_range(v, r, it.span, file, &what)?;
                     }
                     out.push(Value::Num(v));
+                }
+                Some(Value::List(out))
+            }
+            Ty::Plain => self.plain(e, file, &p.ty),
+            Ty::StrList => {
+                let ExprKind::List(items) = &e.kind else {
+                    return self.mismatch(e, file, &p.ty, Fix::StrList);
+                };
+                let mut out = Vec::new();
+                for it in items {
+                    match &it.kind {
+                        ExprKind::Str(s) => out.push(Value::Str(s.clone())),
+                        _ => return self.mismatch(it, file, &Ty::Str, Fix::Quoted),
+                    }
                 }
                 Some(Value::List(out))
             }
@@ -376,5 +419,18 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+}
+
+/// Whether a constant is written with whole numbers only (`18`, `-2`,
+/// `4 * 8`): Python reads it as an `int`, `0.5` or `1e3` as a `float`.
+fn whole_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Number { text, .. } => !text.contains(['.', 'e', 'E']),
+        ExprKind::Neg(inner) | ExprKind::Paren(inner) => whole_literal(inner),
+        ExprKind::Binary { op, lhs, rhs } => {
+            !matches!(op, BinOp::Div) && whole_literal(lhs) && whole_literal(rhs)
+        }
+        _ => false,
     }
 }

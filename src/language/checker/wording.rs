@@ -212,10 +212,16 @@ impl CheckError<'_> {
                         format!("use {lo} or more"),
                     )
                 } else {
+                    let pixels = matches!(what, "`mean`" | "`std`") && v > hi && v <= 255.0;
                     let unit = if eps_units {
-                        " (budgets and step sizes are in 0..255 pixel units: `eps 8` means 8/255)"
+                        " (budgets and step sizes are in 0..255 pixel units: `eps 8` means 8/255)".to_string()
+                    } else if pixels {
+                        format!(
+                            " (`mean` and `std` are in [0, 1] pixel units, as advp's clips: {v}/255 is {:.4})",
+                            v / 255.0
+                        )
                     } else {
-                        ""
+                        String::new()
                     };
                     (
                         format!("{what} must be between {lo} and {hi}"),
@@ -740,6 +746,8 @@ impl Fix<'_> {
             Fix::Norm => "use `inf` or `2`".into(),
             Fix::Position => "write `random`, `top_left`, `center` or `[y, x]` in pixels".into(),
             Fix::NumList => "write a list such as `[0.7, 0.3]`".into(),
+            Fix::Plain => "write a number, a string in double quotes, `true`/`false`, or a list of them: the factory receives it as written".into(),
+            Fix::StrList => "write a list of quoted paths such as `[\"lib/\", \"blocks.py\"]`".into(),
             Fix::NodeOf(kind) => format!("pass the name of {} node", article(kind)),
             Fix::SplitOf(data) => format!("write `{data}.test` (or `.train`, `.val`)"),
             Fix::Split => "write e.g. `ucf.test`".into(),

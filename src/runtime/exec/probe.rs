@@ -8,6 +8,7 @@ use super::{RunError, Runner};
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::runtime::data::Dataset;
 use crate::runtime::error::{NoGradient, NodeError};
+use crate::runtime::models::python_spec::PySource;
 use crate::runtime::models::torchscript::ScriptErrorKind;
 use crate::runtime::models::{self, Arch, Caught, ModelSpec, Net};
 use crate::runtime::spec::{
@@ -203,8 +204,7 @@ impl Runner<'_> {
                 ClassifierId::Train(t) => c = self.lowered.train(t).model.model,
                 ClassifierId::Model(m) => {
                     let arch = &self.lowered.model(m).arch;
-                    return matches!(arch, Arch::TorchScript { .. } | Arch::Python { .. })
-                        .then_some(m);
+                    return matches!(arch, Arch::TorchScript { .. } | Arch::Python(_)).then_some(m);
                 }
             }
         }
@@ -228,8 +228,16 @@ impl Runner<'_> {
     /// node needs.
     fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
         let m = self.lowered.model(u.model).clone();
-        let path = match &m.arch {
-            Arch::TorchScript { path } | Arch::Python { path, .. } => path,
+        let module_name;
+        let path: &std::path::Path = match &m.arch {
+            Arch::TorchScript { path } => path,
+            Arch::Python(p) => match &p.source {
+                PySource::File(path) => path,
+                PySource::Module(name) => {
+                    module_name = std::path::PathBuf::from(name);
+                    &module_name
+                }
+            },
             _ => return Ok(()),
         };
         let Some(data) = self.data.get(&u.data).cloned() else {
@@ -249,7 +257,7 @@ impl Runner<'_> {
             },
             data_classes: data.classes,
             redo: match m.arch {
-                Arch::Python { .. } => Redo::Rerun,
+                Arch::Python(_) => Redo::Rerun,
                 _ => Redo::Export,
             },
         };
@@ -270,7 +278,7 @@ impl Runner<'_> {
     /// The module built, or why it cannot be (a `torch.save` pickle, a file
     /// that is no module).
     fn probe_load(&self, t: &Tried, spec: &ModelSpec) -> Result<Net, Box<Diagnostic>> {
-        let python = matches!(spec.arch, Arch::Python { .. });
+        let python = matches!(spec.arch, Arch::Python(_));
         Net::build(spec, self.opts.device).map_err(|e| match models::torchscript::pickled(t.path) {
             _ if python => self.refusal(
                 t.u,

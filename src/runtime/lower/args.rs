@@ -5,6 +5,7 @@ use super::{Bug, Cx, Refusal, R};
 use crate::language::ast::DeclKind;
 use crate::language::builtins::{self, Builtin};
 use crate::language::program::Value;
+use crate::runtime::models::python_spec::PyValue;
 use crate::runtime::spec::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,6 +99,19 @@ impl<'a> Args<'a> {
         let v = self.get(k)?;
         numbers(v).ok_or_else(|| self.bad(k, v, "numbers"))
     }
+    /// The arguments bound to the built-in's open parameter
+    /// ([`builtins::EXTRA`]): every name the table does not have, in order.
+    pub(super) fn extras(&self) -> R<Vec<(String, PyValue)>> {
+        self.args
+            .iter()
+            .filter(|(k, _)| self.builtin.param(k).is_none())
+            .map(|(k, v)| {
+                py_value(v)
+                    .map(|p| (k.clone(), p))
+                    .ok_or_else(|| self.bad(k, v, "a number, string, boolean or list"))
+            })
+            .collect()
+    }
     /// The name of the node argument `k` names.
     pub(super) fn node_name(&self, k: &str) -> R<&'a str> {
         match self.get(k)? {
@@ -132,6 +146,18 @@ impl<'a> Args<'a> {
     pub(super) fn attack(&self, k: &str) -> R<AttackSpec> {
         self.cx.attack(self.get(k)?)
     }
+}
+
+/// A plain value as the factory receives it.
+fn py_value(v: &Value) -> Option<PyValue> {
+    Some(match v {
+        Value::Int(i) => PyValue::Int(*i),
+        Value::Num(f) => PyValue::Float(*f),
+        Value::Str(s) => PyValue::Str(s.clone()),
+        Value::Bool(b) => PyValue::Bool(*b),
+        Value::List(items) => PyValue::List(items.iter().map(py_value).collect::<Option<_>>()?),
+        _ => return None,
+    })
 }
 
 /// Numbers of a list, set or range (flattened), or one number.

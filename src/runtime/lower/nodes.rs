@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::language::program::Precision;
+use crate::runtime::models::python_spec::{Layout, PySource, PythonSpec};
 
 impl Cx<'_> {
     pub(super) fn node(&self, n: &Node) -> R<NodeSpec> {
@@ -80,10 +81,7 @@ impl Cx<'_> {
             "torchscript" => Arch::TorchScript {
                 path: a.path("path")?,
             },
-            "python" => Arch::Python {
-                path: a.path("path")?,
-                factory: a.string("factory")?.to_string(),
-            },
+            "python" => Arch::Python(Box::new(self.python(a)?)),
             other => return Err(Refusal::not_executed(format!("the `{other}` model"))),
         };
         let classes = match a.opt("classes") {
@@ -95,6 +93,29 @@ impl Cx<'_> {
             arch,
             classes,
             pretrained: a.opt_path("pretrained")?,
+        })
+    }
+
+    /// A `python(…)` model: its source, factory arguments and the clips'
+    /// way into `forward`.
+    fn python(&self, a: &Args) -> R<PythonSpec> {
+        let written = a.string("path")?;
+        let list = |k: &str| -> R<Option<Vec<f64>>> { a.opt(k).map(|_| a.numbers(k)).transpose() };
+        Ok(PythonSpec {
+            source: PySource::of(written, a.path("path")?),
+            factory: a.string("factory")?.to_string(),
+            kwargs: a.extras()?,
+            layout: match a.word("layout")? {
+                "ntchw" => Layout::Ntchw,
+                _ => Layout::Ncthw,
+            },
+            mean: list("mean")?,
+            std: list("std")?,
+            output: a
+                .opt("output")
+                .map(|_| a.string("output"))
+                .transpose()?
+                .map(str::to_string),
         })
     }
 

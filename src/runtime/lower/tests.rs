@@ -39,6 +39,8 @@ fn value(ty: Ty) -> String {
         Ty::Attacks => "{pgd, fgsm}".into(),
         Ty::Defense => "v0".into(),
         Ty::Train => "t0".into(),
+        Ty::Plain => "[1, 0.5, \"s\", true]".into(),
+        Ty::StrList => "[\"lib/\"]".into(),
     }
 }
 

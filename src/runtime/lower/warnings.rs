@@ -5,6 +5,7 @@ use super::Cx;
 use crate::language::builtins;
 use crate::language::diagnostic::{Code, Diagnostic};
 use crate::language::program::{Program, Value};
+use crate::runtime::models::python_spec::PySource;
 use crate::runtime::spec::*;
 use std::path::Path;
 
@@ -60,18 +61,22 @@ pub(super) fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId
 pub(super) fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {
     let mut out = Vec::new();
     for (i, n) in program.nodes.iter().enumerate() {
-        for key in builtins::READ_PATHS {
-            let Some(Value::Str(p)) = n.args.get(*key) else {
-                continue;
-            };
+        for (key, p) in read_paths(n) {
             let path = cx.path(p);
             if p.is_empty() {
+                continue;
+            }
+            // A `python(…)` model's module named by its dotted name.
+            if n.builtin == "python"
+                && key == "path"
+                && matches!(PySource::of(p, path.clone()), PySource::Module(_))
+            {
                 continue;
             }
             if path.exists() {
                 // A data file, weights or a module must be a regular file: a
                 // FIFO or a device would block the run or never end.
-                if *key != "root" {
+                if key != "root" && key != "sources" {
                     if let Some(d) = not_a_file(n, key, p, &path) {
                         out.push((i, d));
                     }
@@ -91,6 +96,25 @@ pub(super) fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnost
                 .warning(),
             ));
         }
+    }
+    out
+}
+
+/// The files and folders a node names: its [`builtins::READ_PATHS`]
+/// arguments and each of its `sources`, with the argument naming them.
+fn read_paths(n: &crate::language::program::Node) -> Vec<(&'static str, &str)> {
+    let mut out: Vec<(&'static str, &str)> = builtins::READ_PATHS
+        .iter()
+        .filter_map(|key| match n.args.get(*key) {
+            Some(Value::Str(p)) => Some((*key, p.as_str())),
+            _ => None,
+        })
+        .collect();
+    if let Some(Value::List(items)) = n.args.get("sources") {
+        out.extend(items.iter().filter_map(|v| match v {
+            Value::Str(p) => Some(("sources", p.as_str())),
+            _ => None,
+        }));
     }
     out
 }

@@ -7,6 +7,7 @@ mod layers;
 pub mod ape_nets;
 #[cfg(feature = "python")]
 pub mod python;
+pub mod python_spec;
 pub mod resnet;
 pub mod torchscript;
 
@@ -35,12 +36,9 @@ pub enum Arch {
     TorchScript {
         path: std::path::PathBuf,
     },
-    /// A user's `nn.Module`, built by `factory(classes=…)` of the Python
-    /// file `path` and run in this process ([`python`]).
-    Python {
-        path: std::path::PathBuf,
-        factory: String,
-    },
+    /// A user's `nn.Module`, built by its factory from a Python file or
+    /// module and run in this process (`python`).
+    Python(Box<python_spec::PythonSpec>),
     /// 3D APE-GAN's generator (clips → restored clips of the same shape).
     ApeGenerator {
         width: i64,
@@ -68,7 +66,7 @@ enum Body {
     Script(std::cell::RefCell<tch::CModule>),
     /// A user's Python module; its mode is switched per call.
     #[cfg(feature = "python")]
-    Python(python::PyModel),
+    Python(Box<python::PyModel>),
 }
 
 /// A classifier F: N×C×T×H×W in [0, 1] → N×classes logits.
@@ -131,7 +129,7 @@ impl Net {
                 })?;
                 Body::Script(std::cell::RefCell::new(m))
             }
-            Arch::Python { path, factory } => python_body(path, factory, spec.classes, device)?,
+            Arch::Python(p) => python_body(p, spec.classes, device)?,
         };
         let mut net = Net {
             vs,
@@ -242,6 +240,17 @@ impl Net {
             )));
         }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        #[cfg(feature = "python")]
+        if ext != "safetensors" && matches!(self.body, Body::Python(_)) {
+            // A Python model's checkpoint is read by Python's torch.load.
+            let loaded = python::read_checkpoint(path).map_err(|e| {
+                NodeError::Model(format!(
+                    "cannot read weights {} with `torch.load(weights_only=True)`: {e}",
+                    path.display()
+                ))
+            })?;
+            return self.take_weights(path, loaded);
+        }
         let loaded: Vec<(String, Tensor)> = if ext == "safetensors" {
             Tensor::read_safetensors(path)
         } else {
@@ -255,6 +264,16 @@ impl Net {
                 path.display()
             ))
         })?;
+        self.take_weights(path, loaded)
+    }
+
+    /// The weights read from `path` copied into the net by name: a
+    /// `module.` prefix (DataParallel) stripped, every misfit named at once.
+    fn take_weights(
+        &mut self,
+        path: &Path,
+        loaded: Vec<(String, Tensor)>,
+    ) -> NodeResult<Vec<String>> {
         let loaded: Vec<(String, Tensor)> = loaded
             .into_iter()
             .map(|(n, t)| (n.strip_prefix("module.").unwrap_or(&n).to_string(), t))
@@ -383,14 +402,14 @@ impl Net {
 
 /// A `python(…)` model's body: its module built in this process, or, in an
 /// advp built without the bridge, why it cannot be.
-fn python_body(path: &Path, factory: &str, classes: i64, device: Device) -> NodeResult<Body> {
+fn python_body(spec: &python_spec::PythonSpec, classes: i64, device: Device) -> NodeResult<Body> {
     #[cfg(feature = "python")]
     {
-        python::PyModel::build(path, factory, classes, device).map(Body::Python)
+        python::PyModel::build(spec, classes, device).map(|m| Body::Python(Box::new(m)))
     }
     #[cfg(not(feature = "python"))]
     {
-        let _ = (path, factory, classes, device);
+        let _ = (spec, classes, device);
         Err(NodeError::Model(
             "this advp was built without the Python bridge (`--no-default-features`, for a LIBTORCH without Python), so it cannot run `python(…)` models; build it with the default features".into(),
         ))

@@ -14,6 +14,7 @@
 //! pointers (tch's wrap and unpack, PyO3's owned pointer).
 #![allow(unsafe_code)]
 
+use super::python_spec::{PySource, PyValue, PythonSpec};
 use super::torchscript::{ScriptError, ScriptErrorKind};
 use crate::runtime::error::{NodeError, NodeResult};
 use pyo3::prelude::*;
@@ -24,11 +25,16 @@ use tch::{Device, Tensor};
 /// A user's module, held by the interpreter.
 pub struct PyModel {
     module: Py<PyAny>,
+    /// How clips reach `forward`, and where its logits are.
+    spec: PythonSpec,
     /// The Python file it was built from (its frames are the user's own).
-    path: PathBuf,
+    path: Option<PathBuf>,
     /// The mode last set (`module.train(mode)` walks every submodule, so it
     /// is called only when the mode changes, not on every forward pass).
     training: std::cell::Cell<Option<bool>>,
+    /// Its parameters and buffers as first read: what [`PyModel::named`]
+    /// gives should a later `state_dict()` fail.
+    first: Vec<(String, Tensor)>,
 }
 
 /// The site-packages of the torch advp was built against.
@@ -38,40 +44,99 @@ fn torch_site() -> Option<PathBuf> {
         .or_else(|| option_env!("ADVP_TORCH_SITE").map(PathBuf::from))
 }
 
-/// Once a process: the interpreter, its `sys.path` led by the site-packages
-/// of advp's torch, `torch` imported and checked to be the libtorch advp
-/// runs on (two copies of libtorch in one process must never happen).
-/// Called without the GIL: a thread waiting here must not hold it while
-/// the first one imports torch (which lets the GIL go now and then).
-fn ready() -> Result<(), String> {
-    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+/// The folders `sys.path` takes first: those of the interpreter
+/// `ADVP_PYTHON` names (its version must be the embedded one's), or the
+/// site-packages of advp's own torch (the project venv's).
+fn search_path(py: Python<'_>) -> Result<(Vec<String>, String), String> {
+    let Some(other) = std::env::var_os("ADVP_PYTHON") else {
+        let site = torch_site().ok_or(
+            "this advp was built without a Python torch (a LIBTORCH of its own), so it cannot run `python(…)` models; build it with the project's venv (`scripts/env.sh`)",
+        )?;
+        let site = site.display().to_string();
+        return Ok((vec![site.clone()], format!("the site-packages {site}")));
+    };
+    let shown = PathBuf::from(&other).display().to_string();
+    // The interpreter is asked with a fixed program: nothing of a pipeline
+    // reaches its command line.
+    let out = std::process::Command::new(&other)
+        .args([
+            "-c",
+            "import sys, json; print(json.dumps({'v': list(sys.version_info[:2]), 'path': [p for p in sys.path if p]}))",
+        ])
+        .output()
+        .map_err(|e| format!("ADVP_PYTHON={shown} does not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ADVP_PYTHON={shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("ADVP_PYTHON={shown} gave no answer advp reads: {e}"))?;
+    let theirs: Vec<i64> = answer["v"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|n| n.as_i64()).collect())
+        .unwrap_or_default();
+    let ours: (i64, i64) = py
+        .import("sys")
+        .and_then(|s| s.getattr("version_info"))
+        .and_then(|v| Ok((v.get_item(0)?.extract()?, v.get_item(1)?.extract()?)))
+        .map_err(|e| e.to_string())?;
+    if theirs != [ours.0, ours.1] {
+        return Err(format!(
+            "ADVP_PYTHON={shown} is Python {}, and advp embeds Python {}.{}: its packages are built for another interpreter; name a Python {}.{}, or unset ADVP_PYTHON for the project venv's",
+            theirs.iter().map(i64::to_string).collect::<Vec<_>>().join("."),
+            ours.0, ours.1, ours.0, ours.1
+        ));
+    }
+    let paths = answer["path"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((paths, format!("the interpreter ADVP_PYTHON={shown}")))
+}
+
+/// Once a process: the interpreter, its `sys.path` led by the folders of
+/// [`search_path`] (their `.pth` files read, as `site` does), `torch`
+/// imported and checked to be the libtorch advp runs on (two copies of
+/// libtorch in one process must never happen). Gives where the packages
+/// come from, in words. Called without the GIL: a thread waiting here must
+/// not hold it while the first one imports torch (which lets the GIL go
+/// now and then).
+fn ready() -> Result<String, String> {
+    static READY: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     READY
         .get_or_init(|| Python::attach(|py| {
-            let site = torch_site().ok_or(
-                "this advp was built without a Python torch (a LIBTORCH of its own), so it cannot run `python(…)` models; build it with the project's venv (`scripts/env.sh`)",
-            )?;
-            let sys = py.import("sys").map_err(|e| e.to_string())?;
-            let path = sys.getattr("path").map_err(|e| e.to_string())?;
-            path.call_method1("insert", (0, site.display().to_string()))
-                .map_err(|e| e.to_string())?;
+            let (paths, from) = search_path(py)?;
+            let at = |e: PyErr| e.to_string();
+            let sys_path = py.import("sys").and_then(|s| s.getattr("path")).map_err(at)?;
+            let site = py.import("site").map_err(at)?;
+            for (i, p) in paths.iter().enumerate() {
+                sys_path.call_method1("insert", (i, p)).map_err(at)?;
+            }
+            for p in &paths {
+                if p.ends_with("site-packages") || p.ends_with("dist-packages") {
+                    site.call_method1("addsitedir", (p,)).map_err(at)?;
+                }
+            }
             let torch = py.import("torch").map_err(|e| {
-                format!(
-                    "cannot import torch from {}: {}",
-                    crate::util::shown(&site),
-                    described(py, &e, None)
-                )
+                format!("cannot import torch from {from}: {}", described(py, &e, None))
             })?;
             let version: String = torch
                 .getattr("__version__")
                 .and_then(|v| v.extract())
-                .map_err(|e| e.to_string())?;
+                .map_err(at)?;
             let linked = env!("ADVP_LIBTORCH_VERSION");
             if version != linked {
                 return Err(format!(
-                    "Python's torch is {version} and advp runs on libtorch {linked}: two libtorch copies in one process would share nothing; use the torch advp was built with"
+                    "Python's torch (from {from}) is {version} and advp runs on libtorch {linked}: two libtorch copies in one process would share nothing; use the torch advp was built with"
                 ));
             }
-            Ok(())
+            Ok(from)
         }))
         .clone()
 }
@@ -79,7 +144,7 @@ fn ready() -> Result<(), String> {
 /// The Python and the torch that `python(…)` models run on, in words (what
 /// `advp check` says), or why they cannot run.
 pub fn found() -> Result<String, String> {
-    ready()?;
+    let from = ready()?;
     Python::attach(|py| -> PyResult<String> {
         let sys = py.import("sys")?;
         let version: String = sys.getattr("version")?.extract()?;
@@ -92,7 +157,7 @@ pub fn found() -> Result<String, String> {
             .parent()
             .map_or(file.clone(), |p| p.display().to_string());
         Ok(format!(
-            "python(…) models run on Python {version} ({prefix}) with torch {tv} from {at}, the libtorch advp is linked to"
+            "python(…) models run on Python {version} ({prefix}, packages from {from}) with torch {tv} from {at}, the libtorch advp is linked to"
         ))
     })
     .map_err(|e| e.to_string())
@@ -182,33 +247,55 @@ fn kind_of(obj: &Bound<'_, PyAny>) -> String {
 }
 
 impl PyModel {
-    /// Loads `path` as a module, calls its `factory(classes=…)` and moves
-    /// the `nn.Module` it returns to `device`.
-    pub fn build(path: &Path, factory: &str, classes: i64, device: Device) -> NodeResult<PyModel> {
-        if let Some(why) = crate::util::not_regular(path) {
+    /// Loads the spec's file or module, calls its factory with the class
+    /// count and the further arguments, and moves the `nn.Module` it
+    /// returns to `device`.
+    pub fn build(spec: &PythonSpec, classes: i64, device: Device) -> NodeResult<PyModel> {
+        let path = spec.source.file();
+        if let Some(why) = path.and_then(crate::util::not_regular) {
             return Err(NodeError::Model(format!(
-                "{why}; `python` loads a .py file"
+                "{why}; `python` loads a .py file (or a module by its dotted name)"
             )));
         }
         ready().map_err(NodeError::Model)?;
+        let shown = spec.source.shown();
+        let factory = &spec.factory;
         Python::attach(|py| {
             let fail = |e: PyErr| {
                 NodeError::Model(format!(
-                    "building the model of {}: {}",
-                    crate::util::shown(path),
-                    described(py, &e, Some(path))
+                    "building the model of {shown}: {}",
+                    described(py, &e, path)
                 ))
             };
             seed_python(py).map_err(fail)?;
-            let module = load(py, path).map_err(fail)?;
-            let build = module.getattr(factory).map_err(|_| {
+            let module = match &spec.source {
+                PySource::File(p) => load(py, p),
+                PySource::Module(m) => py.import(m.as_str()).map(Bound::into_any),
+            }
+            .map_err(fail)?;
+            let build = module.getattr(factory.as_str()).map_err(|_| {
                 NodeError::Model(format!(
-                    "{} has no `{factory}`: `python(…, factory: \"{factory}\")` calls it to build the model",
-                    crate::util::shown(path)
+                    "{shown} has no `{factory}`: `python(…, factory: \"{factory}\")` calls it to build the model"
                 ))
             })?;
             let kwargs = PyDict::new(py);
-            kwargs.set_item("classes", classes).map_err(fail)?;
+            for (k, v) in &spec.kwargs {
+                kwargs
+                    .set_item(k, py_value(py, v).map_err(fail)?)
+                    .map_err(fail)?;
+            }
+            let key = classes_keyword(py, &build, &spec.source).map_err(fail)?;
+            match key {
+                Ok(key) if !kwargs.contains(key).map_err(fail)? => {
+                    kwargs.set_item(key, classes).map_err(fail)?;
+                }
+                Ok(_) => {}
+                Err(params) => {
+                    return Err(NodeError::Model(format!(
+                        "`{factory}` of {shown} takes neither `classes` nor `num_classes` (it takes {params}), so it cannot be told the class count; give it a `classes` argument"
+                    )))
+                }
+            }
             let m = build.call((), Some(&kwargs)).map_err(fail)?;
             let nn = py
                 .import("torch.nn")
@@ -217,68 +304,180 @@ impl PyModel {
                 .map_err(fail)?;
             if !m.is_instance(&nn).map_err(fail)? {
                 return Err(NodeError::Model(format!(
-                    "`{factory}` of {} returned {}, not a torch.nn.Module",
-                    crate::util::shown(path),
+                    "`{factory}` of {shown} returned {}, not a torch.nn.Module",
                     kind_of(&m)
                 )));
             }
             let m = m.call_method1("to", (device_name(device),)).map_err(fail)?;
+            let first = state(&m).map_err(|e| {
+                NodeError::Model(format!(
+                    "the module of {shown} gives no `state_dict()`: {}",
+                    described(py, &e, path)
+                ))
+            })?;
             Ok(PyModel {
                 module: m.unbind(),
-                path: path.to_path_buf(),
+                spec: spec.clone(),
+                path: path.map(Path::to_path_buf),
                 training: std::cell::Cell::new(None),
+                first,
             })
         })
     }
 
-    /// The module's logits for `x` in train or eval mode, or what went wrong.
+    /// The module's logits for `x` (N×C×T×H×W in [0, 1]) in train or eval
+    /// mode, or what went wrong.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor, ScriptError> {
+        let other = |text: String| ScriptError {
+            kind: ScriptErrorKind::Other,
+            text,
+        };
+        let x = self.spec.prepare(x).map_err(other)?;
         Python::attach(|py| {
             let m = self.module.bind(py);
             let raised = |e: PyErr| ScriptError {
                 kind: ScriptErrorKind::Raised,
-                text: described(py, &e, Some(&self.path)),
+                text: described(py, &e, self.path.as_deref()),
             };
             if self.training.get() != Some(train) {
                 m.call_method1("train", (train,)).map_err(raised)?;
                 self.training.set(Some(train));
             }
-            let px = wrap(py, x).map_err(|text| ScriptError {
-                kind: ScriptErrorKind::Other,
-                text,
-            })?;
+            let px = wrap(py, &x).map_err(other)?;
             let out = m.call1((px,)).map_err(raised)?;
-            logits(&out)
+            logits(&out, self.spec.output.as_deref())
         })
     }
 
     /// Every parameter and buffer by its `state_dict` name, as advp's
     /// tensors (the module's own: an optimizer's step moves the module).
     pub fn named(&self) -> Vec<(String, Tensor)> {
-        Python::attach(|py| {
-            let m = self.module.bind(py);
-            let kwargs = PyDict::new(py);
-            let Ok(()) = kwargs.set_item("keep_vars", true) else {
-                return Vec::new();
-            };
-            let Ok(state) = m.call_method("state_dict", (), Some(&kwargs)) else {
-                return Vec::new();
-            };
-            let Ok(items) = state.call_method0("items") else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            for item in items.try_iter().into_iter().flatten().flatten() {
-                let Ok((name, value)) = item.extract::<(String, Bound<'_, PyAny>)>() else {
-                    continue;
-                };
-                if let Some(t) = unwrap(&value) {
-                    out.push((name, t));
-                }
-            }
-            out
+        Python::attach(|py| state(self.module.bind(py))).unwrap_or_else(|_| {
+            self.first
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect()
         })
     }
+}
+
+/// A module's `state_dict(keep_vars=True)` as advp's tensors (the same
+/// tensors); entries that are no tensors are left out.
+fn state(m: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Tensor)>> {
+    let kwargs = PyDict::new(m.py());
+    kwargs.set_item("keep_vars", true)?;
+    let state = m.call_method("state_dict", (), Some(&kwargs))?;
+    let mut out = Vec::new();
+    for item in state.call_method0("items")?.try_iter()? {
+        let (name, value) = item?.extract::<(String, Bound<'_, PyAny>)>()?;
+        if let Some(t) = unwrap(&value) {
+            out.push((name, t));
+        }
+    }
+    Ok(out)
+}
+
+/// The keyword the factory takes the class count by: `classes`, or
+/// `num_classes` (torchvision's and timm's); a factory with `**kwargs` gets
+/// `classes` from a user's file and `num_classes` from a library module.
+/// `Err` with the parameters it has when it takes neither.
+fn classes_keyword(
+    py: Python<'_>,
+    factory: &Bound<'_, PyAny>,
+    source: &PySource,
+) -> PyResult<Result<&'static str, String>> {
+    let inspect = py.import("inspect")?;
+    let Ok(sig) = inspect.call_method1("signature", (factory,)) else {
+        // No signature to read (a builtin or a C function): as written.
+        return Ok(Ok("classes"));
+    };
+    let params = sig.getattr("parameters")?;
+    let has = |name: &str| params.contains(name);
+    if has("classes")? {
+        return Ok(Ok("classes"));
+    }
+    if has("num_classes")? {
+        return Ok(Ok("num_classes"));
+    }
+    let var_keyword = inspect.getattr("Parameter")?.getattr("VAR_KEYWORD")?;
+    let mut names = Vec::new();
+    let mut open = false;
+    for p in params.call_method0("values")?.try_iter()? {
+        let p = p?;
+        open |= p.getattr("kind")?.eq(&var_keyword)?;
+        names.push(format!("`{}`", p.getattr("name")?.extract::<String>()?));
+    }
+    Ok(match (open, source) {
+        (true, PySource::File(_)) => Ok("classes"),
+        (true, PySource::Module(_)) => Ok("num_classes"),
+        (false, _) if names.is_empty() => Err("no arguments".into()),
+        (false, _) => Err(names.join(", ")),
+    })
+}
+
+/// A factory argument as a Python object.
+fn py_value<'py>(py: Python<'py>, v: &PyValue) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        PyValue::Int(i) => i.into_pyobject(py)?.into_any(),
+        PyValue::Float(f) => f.into_pyobject(py)?.into_any(),
+        PyValue::Str(s) => s.into_pyobject(py)?.into_any(),
+        PyValue::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        PyValue::List(items) => {
+            let list = PyList::empty(py);
+            for it in items {
+                list.append(py_value(py, it)?)?;
+            }
+            list.into_any()
+        }
+    })
+}
+
+/// The weights of a PyTorch checkpoint, read in Python by
+/// `torch.load(weights_only=True)` (no code in the file runs): the state
+/// dict itself, or the one a checkpoint holds under `state_dict` or
+/// `model` (Hara et al.'s `.pth`), by name.
+pub fn read_checkpoint(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
+    ready()?;
+    Python::attach(|py| {
+        let said = |e: PyErr| described(py, &e, None);
+        let torch = py.import("torch").map_err(said)?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("weights_only", true).map_err(said)?;
+        kwargs.set_item("map_location", "cpu").map_err(said)?;
+        let loaded = torch
+            .call_method("load", (path.display().to_string(),), Some(&kwargs))
+            .map_err(said)?;
+        let mut dict = loaded;
+        for key in ["state_dict", "model", "model_state_dict"] {
+            match dict.get_item(key) {
+                Ok(inner) if inner.hasattr("items").unwrap_or(false) => {
+                    dict = inner;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if !dict.hasattr("items").unwrap_or(false) {
+            return Err(format!(
+                "it holds {}, not a state dict of tensors",
+                kind_of(&dict)
+            ));
+        }
+        let mut out = Vec::new();
+        for item in dict
+            .call_method0("items")
+            .and_then(|i| i.try_iter())
+            .map_err(said)?
+        {
+            let (name, value) = item
+                .and_then(|i| i.extract::<(String, Bound<'_, PyAny>)>())
+                .map_err(said)?;
+            if let Some(t) = unwrap(&value) {
+                out.push((name, t));
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Python's own generators seeded from libtorch's (which advp seeds per
@@ -298,9 +497,30 @@ fn seed_python(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// The logits in what `forward` returned: a tensor, or an object whose
-/// `.logits` is one (a Hugging Face `ModelOutput`).
-fn logits(out: &Bound<'_, PyAny>) -> Result<Tensor, ScriptError> {
+/// The logits in what `forward` returned: a tensor, an object whose
+/// `.logits` is one (a Hugging Face `ModelOutput`), or what `output` names
+/// (a key of a dict, or an attribute).
+fn logits(out: &Bound<'_, PyAny>, output: Option<&str>) -> Result<Tensor, ScriptError> {
+    let not = |text: String| ScriptError {
+        kind: ScriptErrorKind::NotATensor,
+        text,
+    };
+    if let Some(key) = output {
+        let found = out.get_item(key).ok().or_else(|| out.getattr(key).ok());
+        return match found {
+            Some(v) => unwrap(&v).ok_or_else(|| {
+                not(format!(
+                    "`{key}` of what forward() returns is {}, not a tensor of logits",
+                    kind_of(&v)
+                ))
+            }),
+            None => Err(not(format!(
+                "forward() returns {}, which has no `{key}` (`output: \"{key}\"`){}",
+                kind_of(out),
+                keys_of(out)
+            ))),
+        };
+    }
     if let Some(t) = unwrap(out) {
         return Ok(t);
     }
@@ -309,13 +529,30 @@ fn logits(out: &Bound<'_, PyAny>) -> Result<Tensor, ScriptError> {
             return Ok(t);
         }
     }
-    Err(ScriptError {
-        kind: ScriptErrorKind::NotATensor,
-        text: format!(
-            "forward() returns {}, not a tensor of logits (nor an object with `.logits`)",
-            kind_of(out)
-        ),
-    })
+    Err(not(format!(
+        "forward() returns {}, not a tensor of logits (nor an object with `.logits`){}; name where the logits are with `output: \"…\"`",
+        kind_of(out),
+        keys_of(out)
+    )))
+}
+
+/// `: its keys are `a`, `b`` for a dict, nothing for anything else.
+fn keys_of(out: &Bound<'_, PyAny>) -> String {
+    let Ok(keys) = out.call_method0("keys") else {
+        return String::new();
+    };
+    let names: Vec<String> = keys
+        .try_iter()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|k| k.str().ok().map(|s| format!("`{s}`")))
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(": its keys are {}", names.join(", "))
+    }
 }
 
 /// The file at `path` as a fresh Python module (its folder first on
