@@ -22,6 +22,7 @@ mod signals;
 mod slurm;
 mod stop;
 mod training;
+mod video_models;
 
 struct Run {
     dir: tempfile::TempDir,
