@@ -112,23 +112,40 @@ fn one_model(python: &Path, name: &str) {
     );
 }
 
+/// The venv's python with the libraries of the models, or the test is
+/// listed as skipped.
+fn with_models(test: &str) -> Option<PathBuf> {
+    let p = python_or_skip(test)?;
+    let ok = Command::new(&p)
+        .args(["-c", "import torchvision, transformers, torchattacks, safetensors"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip(
+            test,
+            "torchvision, transformers, torchattacks or safetensors missing from the venv (`scripts/test` installs them)",
+        );
+    }
+    ok.then_some(p)
+}
+
 #[test]
 fn r2plus1d_trains_round_trips_and_resumes() {
-    if let Some(p) = python_or_skip("video_models::r2plus1d") {
+    if let Some(p) = with_models("video_models::r2plus1d") {
         one_model(&p, "r2plus1d");
     }
 }
 
 #[test]
 fn swin3d_trains_round_trips_and_resumes() {
-    if let Some(p) = python_or_skip("video_models::swin3d") {
+    if let Some(p) = with_models("video_models::swin3d") {
         one_model(&p, "swin");
     }
 }
 
 #[test]
 fn videomae_trains_round_trips_and_resumes() {
-    if let Some(p) = python_or_skip("video_models::videomae") {
+    if let Some(p) = with_models("video_models::videomae") {
         one_model(&p, "videomae");
     }
 }

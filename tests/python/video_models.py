@@ -199,6 +199,18 @@ def check(name, out):
     print(json.dumps({"preds": preds, "correlation": corr, "opposite": opposite, "loss_before": before_loss, "loss_after": after_loss}))
 
 
+def torchattacks_pgd(name, out, steps):
+    """torchattacks' PGD (L∞, ε 8/255, α 2/255, no random start) on the
+    module from `w0.safetensors`, for the clips of `clips.safetensors`:
+    the adversarial clips to `adv.safetensors`."""
+    from safetensors.torch import load_file, save_file
+
+    clips = load_file(f"{out}/clips.safetensors")
+    m = prepared(name, f"{out}/w0.safetensors")
+    adv = pgd(m, clips["x"], clips["y"], steps)
+    save_file({"adv": adv.contiguous()}, f"{out}/adv.safetensors")
+
+
 if __name__ == "__main__":
     import sys
 
