@@ -290,3 +290,52 @@ fn sources_and_factory_arguments_are_part_of_the_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
 }
+
+/// Two Python models in one pipeline, each node in its own process
+/// (`--jobs 2`), in bf16 (autocast covers the Python forward), one behind
+/// a defense: the same table as one process in fp32 gives where the
+/// numbers must agree (the clean column of the bf16 run is its own).
+#[test]
+fn python_models_run_in_node_processes_behind_defenses_and_in_bf16() {
+    let r = Run::new();
+    r.write("net.py", NET);
+    r.write(
+        "other.py",
+        "import torch\nfrom torch import nn\n\nclass Mlp(nn.Module):\n    def __init__(self, classes, hidden):\n        super().__init__()\n        self.f = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 8 * 8, hidden), nn.ReLU(), nn.Linear(hidden, classes))\n        self.register_buffer('autocast', torch.zeros(()))\n\n    def forward(self, x):\n        self.autocast.fill_(float(torch.is_autocast_enabled(x.device.type)))\n        return self.f(x)\n\ndef make(classes, hidden):\n    return Mlp(classes, hidden)\n",
+    );
+    let text = |precision: &str| {
+        format!(
+            "{precision}data d = synthetic(classes: 3, frames: 4, size: 8, train: 24, test: 12, val: 6)\nmodel a = python(\"net.py\", classes: d.classes)\nmodel b = python(\"other.py\", factory: \"make\", classes: d.classes, hidden: 16)\ndefense v = video_compression(crf: 23)\ntrain ta = standard(a, d, epochs: 1, batch: 8)\ntrain tb = standard(b, d, epochs: 1, batch: 8)\neval e = robustness([ta, tb, v >> tb], d.test, batch: 6) {{\n  attack pgd(steps: 2)\n  budget sweep [0, 4]\n}}\nreport e to \"e.json\"\nreport tb weights to \"tb.safetensors\"\n"
+        )
+    };
+    let autocast = |r: &Run| {
+        let w = tch::Tensor::read_safetensors(r.dir.path().join("out/tb.safetensors")).unwrap();
+        w.iter().find(|(n, _)| n == "autocast").unwrap().1.double_value(&[])
+    };
+    r.write("p.advp", &text(""));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--jobs", "2", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = rows_in(r.dir.path());
+    assert_eq!(rows.as_array().map(Vec::len), Some(6), "{rows}");
+    // The same pipeline in one process: the same table.
+    let one = Run::new();
+    for f in ["net.py", "other.py", "p.advp"] {
+        std::fs::copy(r.dir.path().join(f), one.dir.path().join(f)).unwrap();
+    }
+    let o = one.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows, rows_in(one.dir.path()));
+    assert_eq!(autocast(&r), 0.0);
+    // In bf16 the Python forward runs under autocast, and every number is
+    // finite and in range.
+    r.write("p.advp", &text("precision bf16\n"));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = rows_in(r.dir.path());
+    assert_eq!(rows.as_array().map(Vec::len), Some(6), "{rows}");
+    for row in rows.as_array().unwrap() {
+        let acc = row["accuracy"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&acc), "{row}");
+    }
+    assert_eq!(autocast(&r), 1.0, "the Python forward ran outside autocast");
+}
