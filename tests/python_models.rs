@@ -89,8 +89,11 @@ fn pgd_equals_torchattacks(name: &str) {
     let data = Tensor::read_safetensors(dir.path().join("data.safetensors")).unwrap();
     let get = |k: &str| data.iter().find(|(n, _)| n == k).unwrap().1.narrow(0, 0, 2);
     let (x, y) = (get("x"), get("y"));
-    Tensor::write_safetensors(&[("x", &x), ("y", &y)], dir.path().join("clips.safetensors"))
-        .unwrap();
+    Tensor::write_safetensors(
+        &[("x", &x), ("y", &y)],
+        dir.path().join("clips.safetensors"),
+    )
+    .unwrap();
     call("torchattacks_pgd", (name, &out, Some(10)));
     let theirs = Tensor::read_safetensors(dir.path().join("adv.safetensors")).unwrap();
     let theirs = &theirs[0].1;
@@ -110,9 +113,14 @@ fn pgd_equals_torchattacks(name: &str) {
         steps: 10,
         random_start: false,
     };
-    let ours = pgd.run(&|v: &Tensor| net.forward(v, false), &x, &y).unwrap();
+    let ours = pgd
+        .run(&|v: &Tensor| net.forward(v, false), &x, &y)
+        .unwrap();
     let diff = (&ours - theirs).abs().max().double_value(&[]);
-    assert!(diff <= 1e-6, "{name}: advp's PGD-10 and torchattacks' differ by {diff}");
+    assert!(
+        diff <= 1e-6,
+        "{name}: advp's PGD-10 and torchattacks' differ by {diff}"
+    );
     let moved = (&ours - &x).abs().max().double_value(&[]);
     assert!(moved > 7.0 / 255.0, "{name}: PGD hardly moved ({moved})");
 }

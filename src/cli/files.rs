@@ -228,13 +228,21 @@ pub(super) fn fmt(files: &[PathBuf], check_only: bool) -> i32 {
     status
 }
 
-/// The starter pipeline of `advp init`: a user's TorchScript model on a
-/// user's safetensors clips, evaluated the strong way, then fine-tuned with
-/// PGD-AT and evaluated again.
-const STARTER: &str = r#"# A starter pipeline: your TorchScript video classifier on your clips.
+/// How `advp init`'s starter takes the user's model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum StarterModel {
+    Python,
+    Torchscript,
+}
+
+/// The starter pipeline of `advp init`: a user's model on a user's
+/// safetensors clips, evaluated the strong way, then fine-tuned with PGD-AT
+/// and evaluated again. `{model}` and `{weights}` are filled per
+/// [`StarterModel`].
+const STARTER: &str = r#"# A starter pipeline: your video classifier on your clips.
 # Check it with `advp check FILE`, run it with `advp run FILE`; every finished
 # step is cached, so a second run finishes at once. docs/bring-your-own.md
-# says how to write both files; `.pt` weights need a TorchScript model.
+# says how to write both files.
 use "stdlib/attacks.advp"
 
 seed 1
@@ -245,10 +253,7 @@ device auto
 # `val: 0.1` holds out 10 % of the training clips for the per-epoch checks.
 data clips = tensors(path: "clips.safetensors", val: 0.1)
 
-# Your model, exported with torch.jit.script or torch.jit.trace: clips
-# N×C×T×H×W in [0, 1] in, logits out, normalisation inside the module.
-model net = torchscript(path: "model.pt")
-
+{model}
 # Robustness with AutoAttack's protocol: APGD-CE, APGD-T and Square, worst
 # case per clip, at each budget ε (0..255 units: 8 means 8/255).
 eval robust = robustness([net], clips.test, protocol: worst_case) {
@@ -273,11 +278,44 @@ eval after = robustness([net, robust_net], clips.test, protocol: worst_case) {
 report robust to "robust.md", "robust.csv", "robust.json"
 report after to "after.md", "after.csv", "after.json"
 report robust_net to "robust_net.csv"
-report robust_net weights to "robust_net.safetensors", "robust_net.pt"
+report robust_net weights to {weights}
 "#;
 
+/// The model lines of the starter, per [`StarterModel`].
+const PYTHON_MODEL: &str = r#"# Your PyTorch model as you wrote it: `build(classes=N)` in net.py returns
+# the nn.Module, which takes clips N×C×T×H×W in [0, 1] and gives logits (or
+# an object with `.logits`). Add `mean: [...]` and `std: [...]` (in [0, 1]
+# pixel units) if it expects normalised clips, `layout: ntchw` if it takes
+# N×T×C×H×W, `pretrained: "weights.pth"` for your trained weights, and any
+# further argument of `build` by its name (`depth: 18`).
+model net = python(path: "net.py", factory: "build", classes: clips.classes)
+"#;
+
+const TORCHSCRIPT_MODEL: &str = r#"# Your model, exported with torch.jit.script or torch.jit.trace: clips
+# N×C×T×H×W in [0, 1] in, logits out, normalisation inside the module.
+model net = torchscript(path: "model.pt")
+"#;
+
+/// The starter for a model kind, and the files it reads.
+fn starter(model: StarterModel) -> (String, &'static str) {
+    let (line, weights, files) = match model {
+        StarterModel::Python => (PYTHON_MODEL, "\"robust_net.safetensors\"", "net.py"),
+        StarterModel::Torchscript => (
+            TORCHSCRIPT_MODEL,
+            "\"robust_net.safetensors\", \"robust_net.pt\"",
+            "model.pt",
+        ),
+    };
+    (
+        STARTER
+            .replace("{model}", line)
+            .replace("{weights}", weights),
+        files,
+    )
+}
+
 /// `advp init FILE`: writes the starter pipeline, never over a file.
-pub(super) fn init(file: &Path) -> i32 {
+pub(super) fn init(file: &Path, model: StarterModel) -> i32 {
     if file.exists() {
         eprintln!(
             "error: {} exists; advp init writes a new file only (give it another name)",
@@ -285,10 +323,11 @@ pub(super) fn init(file: &Path) -> i32 {
         );
         return 2;
     }
-    match crate::util::write_atomic(file, STARTER.as_bytes()) {
+    let (text, reads) = starter(model);
+    match crate::util::write_atomic(file, text.as_bytes()) {
         Ok(()) => {
             println!(
-                "wrote {}: put your model.pt and clips.safetensors beside it, then `advp check {0}` and `advp run {0}`",
+                "wrote {}: put your {reads} and clips.safetensors beside it, then `advp check {0}` and `advp run {0}`",
                 crate::util::shown(file)
             );
             0

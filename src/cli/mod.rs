@@ -209,12 +209,17 @@ enum Command {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Write a commented starter pipeline for your own TorchScript model on
+    /// Write a commented starter pipeline for your own PyTorch model on
     /// your own safetensors clips (refuses to overwrite a file).
     Init {
         /// The file to write.
         #[arg(default_value = "pipeline.advp")]
         file: PathBuf,
+        /// How the model reaches advp: `python`, your `nn.Module` as you
+        /// wrote it (a .py file and the function that builds it), or
+        /// `torchscript`, a module you exported.
+        #[arg(long, value_enum, default_value = "python")]
+        model: files::StarterModel,
     },
 }
 
@@ -282,7 +287,7 @@ pub fn main() -> i32 {
                 Err(_) => 141,
             }
         }
-        Command::Init { file } => files::init(&file),
+        Command::Init { file, model } => files::init(&file, model),
     }
 }
 

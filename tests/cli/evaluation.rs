@@ -572,6 +572,45 @@ torch.jit.script(M().eval()).save("model.pt")
     assert!(acc(8.0) <= acc(4.0) && acc(4.0) <= acc(0.0));
     let csv = String::from_utf8(read(out.join("clips.csv"))).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 10);
+    // The same module as Python wrote it, through the shipped `pytorch`
+    // profile's model line: the same table.
+    let pytorch = shipped
+        .split("profile pytorch {")
+        .nth(1)
+        .and_then(|p| p.split('}').next())
+        .expect("the shipped pipeline has a `pytorch` profile");
+    r.write(
+        "v.advp",
+        &format!(
+            "{head}profile small {{\n{pytorch}  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
+        ),
+    );
+    r.write(
+        "net.py",
+        &std::fs::read_to_string(r.dir.path().join("export.py"))
+            .unwrap()
+            .replace(
+                "torch.manual_seed(0)\ntorch.jit.script(M().eval()).save(\"model.pt\")\n",
+                "def build(classes):\n    torch.manual_seed(0)\n    return M()\n",
+            ),
+    );
+    let o = r.advp(&[
+        "run",
+        "v.advp",
+        "--profile",
+        "small",
+        "--quiet",
+        "--set",
+        "net.classes=5",
+        "--set",
+        &format!("clips.path=\"{}\"", clips.display()),
+        "--out",
+        "py",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let py_table: serde_json::Value =
+        serde_json::from_slice(&read(r.dir.path().join("py/video_autoattack.json"))).unwrap();
+    assert_eq!(py_table["rows"], table["rows"]);
     // Training on an evaluation-only file is refused before any work.
     r.write(
         "t.advp",

@@ -350,7 +350,7 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
     assert_eq!(
         names,
         [
-            "video_net.py",
+            "net.py",
             "export_model.py",
             "write_clips.py",
             "load_weights.py"
@@ -367,17 +367,16 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         stdout(&o)
     };
-    // Steps 1 and 2: the user's files.
-    assert!(python("export_model.py").contains("torch.Size([2, 10])"));
+    // Steps 1 and 3: the user's files.
+    python("net.py");
     python("write_clips.py");
-    // Step 3: the starter; never over a file.
+    // Step 4: the starter; never over a file.
     let o = r.advp(&["init", "mine.advp"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("net.py"), "{}", stdout(&o));
     let o = r.advp(&["init", "mine.advp"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
-    let o = r.advp(&["check", "mine.advp"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // As written, with smaller attacks and one epoch.
     let small = |file: &str, out: &str| {
         let mut args = vec!["run", file, "--quiet", "--out", out];
@@ -391,48 +390,56 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
         }
         r.advp(&args)
     };
-    let o = small("mine.advp", "out");
-    assert!(o.status.success(), "{}", stderr(&o));
-    for f in [
-        "robust.md",
-        "after.csv",
-        "robust_net.csv",
-        "robust_net.safetensors",
-        "robust_net.pt",
-        "mine.html",
-    ] {
-        assert!(r.dir.path().join("out").join(f).exists(), "{f}");
-    }
-    assert!(
-        stdout(&o).contains("claim robust_net > net at eps 8"),
-        "{}",
-        stdout(&o)
-    );
-    // The exported weights are the trained ones.
-    let exported = read(r.dir.path().join("out/robust_net.safetensors"));
-    assert!(all_weights(&r)
-        .iter()
-        .any(|(n, w)| n == "robust_net" && *w == exported));
-    // Step 5: PyTorch reads both.
-    let out = python("load_weights.py");
-    assert!(out.contains("conv.weight") || out.contains("bn."), "{out}");
-    assert!(out.contains("torch.Size([2, 10])"), "{out}");
-    // Step 0: the same starter on the guide's Python file, no export.
-    if cfg!(feature = "python") {
-        python("video_net.py");
-        let starter = std::fs::read_to_string(r.dir.path().join("mine.advp")).unwrap();
-        let from_python = starter
-            .replace(
-                "model net = torchscript(path: \"model.pt\")",
-                "model net = python(path: \"video_net.py\", classes: 10)",
-            )
-            .replace(", \"robust_net.pt\"", "");
-        assert_ne!(from_python, starter, "the starter's model line moved");
-        r.write("py.advp", &from_python);
-        let o = small("py.advp", "out-py");
+    let run = |file: &str, out: &str, files: &[&str]| {
+        let o = r.advp(&["check", file]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(r.dir.path().join("out-py/robust_net.safetensors").exists());
+        let o = small(file, out);
+        assert!(o.status.success(), "{}", stderr(&o));
+        for f in files {
+            assert!(r.dir.path().join(out).join(f).exists(), "{f}");
+        }
+        assert!(
+            stdout(&o).contains("claim robust_net > net at eps 8"),
+            "{}",
+            stdout(&o)
+        );
+        // The exported weights are the trained ones.
+        let exported = read(r.dir.path().join(out).join("robust_net.safetensors"));
+        assert!(all_weights(&r)
+            .iter()
+            .any(|(n, w)| n == "robust_net" && *w == exported));
+    };
+    if cfg!(feature = "python") {
+        run(
+            "mine.advp",
+            "out",
+            &[
+                "robust.md",
+                "after.csv",
+                "robust_net.csv",
+                "robust_net.safetensors",
+                "mine.html",
+            ],
+        );
+        // Step 6: the user's own code loads the weights by its names.
+        let out = python("load_weights.py");
+        assert!(out.contains("bn."), "{out}");
+        assert!(out.contains("torch.Size([2, 10])"), "{out}");
     }
+    // Step 2: the same starter for an exported TorchScript module.
+    assert!(python("export_model.py").contains("torch.Size([2, 10])"));
+    let o = r.advp(&["init", "--model", "torchscript", "ts.advp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    run(
+        "ts.advp",
+        "out-ts",
+        &[
+            "robust.md",
+            "robust_net.safetensors",
+            "robust_net.pt",
+            "ts.html",
+        ],
+    );
 }
 
 #[test]

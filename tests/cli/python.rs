@@ -310,7 +310,11 @@ fn python_models_run_in_node_processes_behind_defenses_and_in_bf16() {
     };
     let autocast = |r: &Run| {
         let w = tch::Tensor::read_safetensors(r.dir.path().join("out/tb.safetensors")).unwrap();
-        w.iter().find(|(n, _)| n == "autocast").unwrap().1.double_value(&[])
+        w.iter()
+            .find(|(n, _)| n == "autocast")
+            .unwrap()
+            .1
+            .double_value(&[])
     };
     r.write("p.advp", &text(""));
     let o = r.advp(&["run", "p.advp", "--quiet", "--jobs", "2", "--out", "out"]);

@@ -117,7 +117,10 @@ fn one_model(python: &Path, name: &str) {
 fn with_models(test: &str) -> Option<PathBuf> {
     let p = python_or_skip(test)?;
     let ok = Command::new(&p)
-        .args(["-c", "import torchvision, transformers, torchattacks, safetensors"])
+        .args([
+            "-c",
+            "import torchvision, transformers, torchattacks, safetensors",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
