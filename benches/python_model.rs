@@ -85,8 +85,11 @@ def save(adv):
         tch::manual_seed(1);
         let x = Tensor::rand(shape, (Kind::Float, Device::Cpu));
         let y = Tensor::randint(CLASSES, [shape[0]], (Kind::Int64, Device::Cpu));
-        Tensor::write_safetensors(&[("x", &x), ("y", &y)], dir.path().join("clips.safetensors"))
-            .unwrap();
+        Tensor::write_safetensors(
+            &[("x", &x), ("y", &y)],
+            dir.path().join("clips.safetensors"),
+        )
+        .unwrap();
         let benches = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python");
         let ns = Python::attach(|py| -> PyResult<Py<PyDict>> {
             let ns = PyDict::new(py);
@@ -131,7 +134,9 @@ def save(adv):
         };
         let time_advp = |net: &Net| {
             let t = Instant::now();
-            let adv = pgd.run(&|v: &Tensor| net.forward(v, false), &x, &y).unwrap();
+            let adv = pgd
+                .run(&|v: &Tensor| net.forward(v, false), &x, &y)
+                .unwrap();
             (t.elapsed().as_secs_f64(), adv)
         };
         let time_eager = || {

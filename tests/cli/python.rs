@@ -289,6 +289,13 @@ fn sources_and_factory_arguments_are_part_of_the_model() {
     let o = r.advp(&["run", "p.advp", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
+    // A factory argument changed for one run, with its type (the factory
+    // asserts `width` is an int and `scale` a float).
+    let o = r.advp(&["run", "p.advp", "--quiet", "--set", "net.width=6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--set", "net.width=6.5"]);
+    assert!(!o.status.success());
+    assert!(words(&stderr(&o)).contains("(6.5, 1.0)"), "{}", stderr(&o));
 }
 
 /// Two Python models in one pipeline, each node in its own process

@@ -123,10 +123,15 @@ impl<'a> Checker<'a> {
         let mut given: HashMap<String, Span> = HashMap::new();
         let mut ok = self.bind_given(call, args, overrides, &mut out, &mut given);
         for o in overrides {
-            if let Some(param) = call.b.param(&o.name.name) {
+            let param = call
+                .b
+                .param(&o.name.name)
+                .or_else(|| call.b.param(builtins::EXTRA));
+            if let Some(param) = param {
                 match self.value(param, &o.value, o.file) {
                     Some(v) => {
-                        out.insert(param.name.to_string(), v);
+                        // An open parameter's argument keeps its own name.
+                        out.insert(o.name.name.clone(), v);
                     }
                     None => ok = false,
                 }

@@ -121,7 +121,7 @@ impl<'a> Checker<'a> {
             let Some(b) = self.builtin_of_entry(i) else {
                 continue;
             };
-            if b.param(&arg.name).is_some() {
+            if b.param(&arg.name).is_some() || b.param(builtins::EXTRA).is_some() {
                 self.entries[i].overrides.push(ArgOverride {
                     name: arg.clone(),
                     value: value.clone(),

@@ -136,9 +136,39 @@ fn ready() -> Result<String, String> {
                     "Python's torch (from {from}) is {version} and advp runs on libtorch {linked}: two libtorch copies in one process would share nothing; use the torch advp was built with"
                 ));
             }
+            // The same version from another folder is a second copy too.
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+            if let [first, second, ..] = &libtorch_copies(&maps)[..] {
+                return Err(format!(
+                    "Python's torch (from {from}) loaded a second libtorch, {second}, beside advp's {first}: two copies in one process would share nothing; use the torch advp was built with (unset ADVP_PYTHON, or build advp against that torch)"
+                ));
+            }
             Ok(from)
         }))
         .clone()
+}
+
+/// The distinct files of libtorch (`libtorch_cpu.so`) mapped into a
+/// process, from the text of its `/proc/self/maps`, in the order met.
+fn libtorch_copies(maps: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in maps.lines() {
+        let Some(path) = line.split_whitespace().nth(5) else {
+            continue;
+        };
+        let name = Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        if name.starts_with("libtorch_cpu.") {
+            let real = std::fs::canonicalize(path)
+                .map_or_else(|_| path.to_string(), |p| p.display().to_string());
+            if !out.contains(&real) {
+                out.push(real);
+            }
+        }
+    }
+    out
 }
 
 /// The Python and the torch that `python(…)` models run on, in words (what
@@ -581,4 +611,25 @@ fn load<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
     spec.getattr("loader")?
         .call_method1("exec_module", (&module,))?;
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn two_libtorch_files_in_the_maps_are_two_copies() {
+        let one = "7f00-7f10 r-xp 00000000 08:01 1 /venv/torch/lib/libtorch_cpu.so\n7f10-7f20 r--p 00100000 08:01 1 /venv/torch/lib/libtorch_cpu.so\n7f20-7f30 r-xp 00000000 08:01 2 /usr/lib/libc.so.6\n7f30-7f40 rw-p 00000000 00:00 0\n";
+        assert_eq!(
+            super::libtorch_copies(one),
+            ["/venv/torch/lib/libtorch_cpu.so"]
+        );
+        let two =
+            format!("{one}7f50-7f60 r-xp 00000000 08:01 3 /conda/torch/lib/libtorch_cpu.so\n");
+        assert_eq!(
+            super::libtorch_copies(&two),
+            [
+                "/venv/torch/lib/libtorch_cpu.so",
+                "/conda/torch/lib/libtorch_cpu.so"
+            ]
+        );
+    }
 }
