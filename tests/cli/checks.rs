@@ -175,12 +175,10 @@ fn sizes_that_cannot_fit_are_refused_before_any_work() {
     }
     // The bound is the machine's memory, or ADVP_MAX_MEMORY.
     r.write("small.advp", "data d = synthetic(classes: 4)\nmodel net = c3d_small(classes: d.classes)\ntrain t = standard(net, d)\n");
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["check", "small.advp"])
-        .current_dir(r.dir.path())
-        .env("ADVP_MAX_MEMORY", "1M")
-        .output()
-        .unwrap();
+    let o = r.advp_with(
+        &["check", "small.advp"],
+        &[("ADVP_MAX_MEMORY", "1M".as_ref())],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("ADVP_MAX_MEMORY"), "{}", stderr(&o));
     assert!(r.advp(&["check", "small.advp"]).status.success());

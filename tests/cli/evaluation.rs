@@ -525,17 +525,14 @@ torch.jit.script(M().eval()).save("model.pt")
     );
     let model = r.dir.path().join("model.pt");
     let clips = r.dir.path().join("clips.safetensors");
-    let o = r.advp(&[
-        "run",
-        "v.advp",
-        "--profile",
-        "small",
-        "--quiet",
-        "--set",
-        &format!("net.path=\"{}\"", model.display()),
-        "--set",
-        &format!("clips.path=\"{}\"", clips.display()),
-    ]);
+    let clips_at = format!("clips.path=\"{}\"", clips.display());
+    let small = |extra: &[&str]| {
+        let mut args = vec!["run", "v.advp", "--profile", "small", "--quiet"];
+        args.extend(["--set", &clips_at]);
+        args.extend(extra);
+        r.advp(&args)
+    };
+    let o = small(&["--set", &format!("net.path=\"{}\"", model.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = out_dir(&r, "v-small-");
     let info: serde_json::Value =
@@ -594,19 +591,7 @@ torch.jit.script(M().eval()).save("model.pt")
                 "def build(classes):\n    torch.manual_seed(0)\n    return M()\n",
             ),
     );
-    let o = r.advp(&[
-        "run",
-        "v.advp",
-        "--profile",
-        "small",
-        "--quiet",
-        "--set",
-        "net.classes=5",
-        "--set",
-        &format!("clips.path=\"{}\"", clips.display()),
-        "--out",
-        "py",
-    ]);
+    let o = small(&["--set", "net.classes=5", "--out", "py"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let py_table: serde_json::Value =
         serde_json::from_slice(&read(r.dir.path().join("py/video_autoattack.json"))).unwrap();

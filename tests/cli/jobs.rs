@@ -10,13 +10,11 @@ fn jobs_2_runs_nodes_in_their_own_processes_with_the_same_results() {
     let share = (std::thread::available_parallelism().map_or(1, |c| c.get()) / 2).max(1);
     let one = Run::new();
     one.write("p.advp", PARALLEL);
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["run", "p.advp", "--quiet", "--out", "out"])
-        .current_dir(one.dir.path())
-        .env("ADVP_THREADS", share.to_string())
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
+    let threads = share.to_string();
+    let o = one.advp_with(
+        &["run", "p.advp", "--quiet", "--out", "out"],
+        &[("ADVP_THREADS", threads.as_ref())],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 
     let two = Run::new();

@@ -22,7 +22,6 @@ mod signals;
 mod slurm;
 mod stop;
 mod training;
-mod video_models;
 
 struct Run {
     dir: tempfile::TempDir,
@@ -43,12 +42,17 @@ impl Run {
         p
     }
     fn advp(&self, args: &[&str]) -> Output {
+        self.advp_with(args, &[])
+    }
+    /// `advp ARGS` with these environment variables set.
+    fn advp_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_advp"))
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             // Every CLI test also proves the binary finds libtorch through its rpath.
             .env_remove("LD_LIBRARY_PATH")
+            .envs(envs.iter().copied())
             .output()
             .expect("the binary runs")
     }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// A small conv net with BatchNorm (buffers), and two careless ones.
-const NET: &str = r#"
+pub(super) const NET: &str = r#"
 import torch
 from torch import nn
 
@@ -200,12 +200,8 @@ fn check_names_the_python_and_torch_and_refuses_another_torch() {
     assert!(err.contains("with torch 2.13.0"), "{err}");
     // A site-packages whose `torch` is another version.
     r.write("site/torch/__init__.py", "__version__ = '1.0.0'\n");
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["check", "p.advp"])
-        .current_dir(r.dir.path())
-        .env("ADVP_TORCH_SITE", r.dir.path().join("site"))
-        .output()
-        .unwrap();
+    let site = r.dir.path().join("site");
+    let o = r.advp_with(&["check", "p.advp"], &[("ADVP_TORCH_SITE", site.as_ref())]);
     let err = words(&stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("advp::run::cannot_run"), "{err}");
@@ -217,12 +213,7 @@ fn check_names_the_python_and_torch_and_refuses_another_torch() {
     // `ADVP_PYTHON` names the interpreter whose packages are used: the
     // venv's own works; one of another Python version is refused.
     let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["check", "p.advp"])
-        .current_dir(r.dir.path())
-        .env("ADVP_PYTHON", &venv)
-        .output()
-        .unwrap();
+    let o = r.advp_with(&["check", "p.advp"], &[("ADVP_PYTHON", venv.as_ref())]);
     let err = words(&stderr(&o));
     assert!(o.status.success(), "{err}");
     assert!(
@@ -235,12 +226,7 @@ fn check_names_the_python_and_torch_and_refuses_another_torch() {
     );
     let old = r.dir.path().join("old-python");
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_advp"))
-        .args(["check", "p.advp"])
-        .current_dir(r.dir.path())
-        .env("ADVP_PYTHON", &old)
-        .output()
-        .unwrap();
+    let o = r.advp_with(&["check", "p.advp"], &[("ADVP_PYTHON", old.as_ref())]);
     let err = words(&stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
