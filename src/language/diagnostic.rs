@@ -95,6 +95,7 @@ codes! {
     ForeignFolder => "advp::run::foreign_folder",
     MissingFile => "advp::check::missing_file",
     TinyBudget => "advp::check::tiny_budget",
+    FactoryArgument => "advp::check::factory_argument",
 }
 
 impl fmt::Display for Code {

@@ -65,12 +65,37 @@ fn python_key(n: &crate::language::program::Node, base: &Path) -> serde_json::Va
     })
 }
 
-/// The SHA-256 of a file, or of a folder's regular files (their paths
-/// inside it and their contents, in name order); `None` where nothing can
-/// be read (a module named by its dotted name, a missing path).
+/// The SHA-256 of a file, or of a folder's files (their paths inside it
+/// and their contents, in name order, links followed, each folder once);
+/// `None` where nothing is there (a module named by its dotted name, a
+/// missing path). A file that cannot be read is hashed as its error, so
+/// the key still follows the others.
 fn tree_sha256(path: &Path) -> Option<String> {
-    fn walk(dir: &Path, rel: &str, h: &mut Sha256) -> std::io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
+    fn file(path: &Path, rel: &str, h: &mut Sha256) {
+        h.update(rel.as_bytes());
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(&bytes);
+            }
+            Err(e) => h.update(format!("unreadable: {}", e.kind()).as_bytes()),
+        }
+    }
+    fn walk(dir: &Path, rel: &str, h: &mut Sha256, seen: &mut Vec<PathBuf>) {
+        let Ok(real) = std::fs::canonicalize(dir) else {
+            return;
+        };
+        if seen.contains(&real) {
+            return;
+        }
+        seen.push(real);
+        let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(d) => d.flatten().collect(),
+            Err(e) => {
+                h.update(format!("{rel}: unreadable: {}", e.kind()).as_bytes());
+                return;
+            }
+        };
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -78,24 +103,20 @@ fn tree_sha256(path: &Path) -> Option<String> {
                 continue;
             }
             let rel = format!("{rel}/{name}");
-            let ty = e.file_type()?;
-            if ty.is_dir() {
-                walk(&e.path(), &rel, h)?;
-            } else if ty.is_file() {
-                let bytes = std::fs::read(e.path())?;
-                h.update(rel.as_bytes());
-                h.update((bytes.len() as u64).to_le_bytes());
-                h.update(&bytes);
+            // Followed: a linked file or folder is part of the sources.
+            match std::fs::metadata(e.path()) {
+                Ok(m) if m.is_dir() => walk(&e.path(), &rel, h, seen),
+                Ok(m) if m.is_file() => file(&e.path(), &rel, h),
+                _ => {}
             }
         }
-        Ok(())
     }
     let meta = std::fs::metadata(path).ok()?;
     let mut h = Sha256::new();
     if meta.is_dir() {
-        walk(path, "", &mut h).ok()?;
+        walk(path, "", &mut h, &mut Vec::new());
     } else if meta.is_file() {
-        h.update(std::fs::read(path).ok()?);
+        file(path, "", &mut h);
     } else {
         return None;
     }

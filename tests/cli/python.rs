@@ -118,6 +118,8 @@ fn a_careless_python_model_is_refused_before_any_work_with_its_own_words() {
     assert!(err.contains("torch.no_grad()"), "{err}");
     let err = refused(&r, "pair", "advp::run::bad_output");
     assert!(err.contains("a tuple"), "{err}");
+    // A tuple cannot name its logits: no `output:` advice for it.
+    assert!(!err.contains("output:"), "{err}");
     let err = refused(&r, "raises", "advp::run::forward_failed");
     assert!(
         words(&err).contains("RuntimeError: this model wants 16 frames (net.py:38 in forward)"),
@@ -247,6 +249,9 @@ fn sources_and_factory_arguments_are_part_of_the_model() {
         "from blocks.head import Head\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, classes, width, scale):\n        super().__init__()\n        self.conv = nn.Conv3d(3, width, 3, padding=1)\n        self.head = Head(width, classes, scale)\n\n    def forward(self, x):\n        return self.head(self.conv(x).mean(dim=(2, 3, 4)))\n\ndef build(classes, width, scale):\n    assert isinstance(width, int) and isinstance(scale, float), (width, scale)\n    return Net(classes, width, scale)\n",
     );
     r.write("blocks/__init__.py", "");
+    // A file of the package that is a link to another folder's.
+    r.write("shared/extra.py", "SCALE = 1\n");
+    std::os::unix::fs::symlink("../shared/extra.py", r.dir.path().join("blocks/extra.py")).unwrap();
     let head = "from torch import nn\n\nclass Head(nn.Module):\n    def __init__(self, width, classes, scale):\n        super().__init__()\n        self.fc = nn.Linear(width, classes)\n        self.scale = scale\n\n    def forward(self, h):\n        return self.fc(h) * self.scale\n";
     r.write("blocks/head.py", head);
     r.write(
@@ -272,6 +277,11 @@ fn sources_and_factory_arguments_are_part_of_the_model() {
     let f = std::fs::File::options().write(true).open(&file).unwrap();
     f.set_modified(when).unwrap();
     drop(f);
+    let o = r.advp(&["run", "p.advp", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
+    // An edit to a linked file of the package runs the model again.
+    r.write("shared/extra.py", "SCALE = 2\n");
     let o = r.advp(&["run", "p.advp", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("0 node(s) ran"), "{}", stderr(&o));
@@ -335,4 +345,43 @@ fn python_models_run_in_node_processes_behind_defenses_and_in_bf16() {
         assert!((0.0..=1.0).contains(&acc), "{row}");
     }
     assert_eq!(autocast(&r), 1.0, "the Python forward ran outside autocast");
+}
+
+/// A preset of a python model keeps its factory arguments; an override of
+/// a whole kind (`model.width`) reaches the built-ins that declare it, not
+/// the factories; an argument a letter from one of advp's own is warned
+/// about; `mean` of another length than the channels is refused before any
+/// work, naming the arguments.
+#[test]
+fn presets_overrides_and_typos_of_python_arguments() {
+    let r = Run::new();
+    r.write(
+        "mlp.py",
+        "from torch import nn\n\ndef make(classes, hidden):\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 8 * 8, hidden), nn.ReLU(), nn.Linear(hidden, classes))\n",
+    );
+    let text = |extra: &str| {
+        format!(
+            "data d = synthetic(classes: 3, frames: 4, size: 8, train: 12, test: 6, val: 3)\nmodel a = python(\"mlp.py\", factory: \"make\", classes: d.classes, hidden: 16{extra})\nmodel b = a(classes: d.classes)\nmodel c = c3d_small(classes: d.classes, width: 2)\neval e = robustness([b, c], d.test, batch: 6) {{\n  budget sweep [0]\n}}\nreport e to \"e.json\"\n"
+        )
+    };
+    r.write("p.advp", &text(""));
+    let o = r.advp(&["run", "p.advp", "--quiet", "--set", "model.width=4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A typo of an argument of advp's is a warning, and the run goes on.
+    r.write("p.advp", &text(", pretrianed: \"w.pth\""));
+    let o = r.advp(&["check", "p.advp"]);
+    let err = words(&stderr(&o));
+    assert!(err.contains("advp::check::factory_argument"), "{err}");
+    assert!(err.contains("did you mean `pretrained`?"), "{err}");
+    // Two values of `mean` for clips of three channels.
+    r.write("p.advp", &text(", mean: [0.5, 0.5]"));
+    let o = r.advp(&["run", "p.advp", "--quiet"]);
+    let err = words(&stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("advp::run::shape_mismatch"), "{err}");
+    assert!(
+        err.contains("`mean` has 2 values and the clips have 3 channels"),
+        "{err}"
+    );
+    assert!(!err.contains("fix forward()"), "{err}");
 }

@@ -249,6 +249,15 @@ impl<'a> Checker<'a> {
         out: &mut BTreeMap<String, Value>,
     ) -> bool {
         let mut ok = true;
+        // A preset's arguments to an open parameter (a `python(…)` model's
+        // factory arguments) come along under their own names.
+        if let (Some(base), Some(_)) = (base, call.b.param(builtins::EXTRA)) {
+            for (k, v) in base {
+                if call.b.param(k).is_none() && !out.contains_key(k) && !given.contains_key(k) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
         for p in call.b.params {
             // A given argument whose value was rejected is reported once, not also as missing.
             if out.contains_key(p.name) || given.contains_key(p.name) {

@@ -96,6 +96,10 @@ impl<'a> Checker<'a> {
             return;
         }
         let (head, arg) = (&path[0], &path[1]);
+        // A whole kind (`model.depth`) reaches the built-ins that declare
+        // the argument; only a node named by itself passes a new name to an
+        // open parameter (a `python(…)` model's factory).
+        let by_kind = DeclKind::parse(&head.name).is_some();
         let targets: Vec<usize> = if let Some(kind) = DeclKind::parse(&head.name) {
             (0..self.entries.len())
                 .filter(|&i| self.entries[i].decl.kind == kind)
@@ -121,7 +125,7 @@ impl<'a> Checker<'a> {
             let Some(b) = self.builtin_of_entry(i) else {
                 continue;
             };
-            if b.param(&arg.name).is_some() || b.param(builtins::EXTRA).is_some() {
+            if b.param(&arg.name).is_some() || (!by_kind && b.param(builtins::EXTRA).is_some()) {
                 self.entries[i].overrides.push(ArgOverride {
                     name: arg.clone(),
                     value: value.clone(),

@@ -346,12 +346,19 @@ impl Runner<'_> {
                 Code::BadOutput,
                 format!("forward() must return one tensor of logits, N×classes; return only the logits (e.g. `return logits`, not `return logits, features`) and {}", t.redo.again()),
             ),
+            ScriptErrorKind::Arguments => (
+                Code::ShapeMismatch,
+                format!("give `mean` and `std` one value, or one for each channel of `{dname}` (clips {shape})"),
+            ),
             ScriptErrorKind::Raised | ScriptErrorKind::Other => (
                 Code::ForwardFailed,
                 format!("the error above is the module's own, on two clips {shape} of `{dname}`; fix forward() and {}", t.redo.module_again()),
             ),
         };
-        let what = if e.kind == ScriptErrorKind::NotATensor {
+        let what = if matches!(
+            e.kind,
+            ScriptErrorKind::NotATensor | ScriptErrorKind::Arguments
+        ) {
             format!("{file}: {}", e.text)
         } else {
             format!(

@@ -53,7 +53,8 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
     }
     let reports = cx.reports(&mut problems);
     let claims = claims::claims(program, &nodes, &mut problems);
-    let warnings = warnings::tiny_budgets(program, &nodes);
+    let mut warnings = warnings::tiny_budgets(program, &nodes);
+    warnings.extend(warnings::factory_arguments(program));
     Lowered {
         nodes,
         resources,

@@ -56,6 +56,45 @@ pub(super) fn tiny_budgets(program: &Program, nodes: &[NodeSpec]) -> Vec<(NodeId
     out
 }
 
+/// A warning for a `python(…)` argument that goes to the factory but is a
+/// letter or two from one of advp's own (`pretrianed`, `ouput`): most
+/// likely a typo that hands the factory what was meant for advp.
+pub(super) fn factory_arguments(program: &Program) -> Vec<(NodeId, Diagnostic)> {
+    let Some(b) = builtins::lookup("python") else {
+        return Vec::new();
+    };
+    let own: Vec<&str> = b
+        .params
+        .iter()
+        .map(|p| p.name)
+        .filter(|n| *n != builtins::EXTRA)
+        .collect();
+    let mut out = Vec::new();
+    for (i, n) in program.nodes.iter().enumerate() {
+        if n.builtin != "python" {
+            continue;
+        }
+        for k in n.args.keys().filter(|k| b.param(k).is_none()) {
+            let Some(meant) = crate::language::diagnostic::nearest(k, own.iter().copied()) else {
+                continue;
+            };
+            out.push((
+                i,
+                Diagnostic::new(
+                    Code::FactoryArgument,
+                    n.file,
+                    n.name_span,
+                    format!("`{k}` of `{}` goes to its factory as a keyword argument, and advp has an argument `{meant}`", n.name),
+                )
+                .label(format!("`{}` passes `{k}` on", n.name))
+                .help(format!("did you mean `{meant}`? advp reads `{meant}` itself; keep `{k}` if the factory takes it"))
+                .warning(),
+            ));
+        }
+    }
+    out
+}
+
 /// A warning for every file or folder a node reads ([`builtins::READ_PATHS`])
 /// that does not exist now, relative to the pipeline's folder.
 pub(super) fn missing_files(program: &Program, cx: &Cx) -> Vec<(NodeId, Diagnostic)> {

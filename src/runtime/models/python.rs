@@ -44,9 +44,10 @@ fn torch_site() -> Option<PathBuf> {
         .or_else(|| option_env!("ADVP_TORCH_SITE").map(PathBuf::from))
 }
 
-/// The folders `sys.path` takes first: those of the interpreter
-/// `ADVP_PYTHON` names (its version must be the embedded one's), or the
-/// site-packages of advp's own torch (the project venv's).
+/// The folders `sys.path` takes first: the site-packages of the
+/// interpreter `ADVP_PYTHON` names (its version must be the embedded
+/// one's; its standard library is not taken, the embedded one stays), or
+/// the site-packages of advp's own torch (the project venv's).
 fn search_path(py: Python<'_>) -> Result<(Vec<String>, String), String> {
     let Some(other) = std::env::var_os("ADVP_PYTHON") else {
         let site = torch_site().ok_or(
@@ -61,7 +62,7 @@ fn search_path(py: Python<'_>) -> Result<(Vec<String>, String), String> {
     let out = std::process::Command::new(&other)
         .args([
             "-c",
-            "import sys, json; print(json.dumps({'v': list(sys.version_info[:2]), 'path': [p for p in sys.path if p]}))",
+            "import sys, json, site, os; print(json.dumps({'v': list(sys.version_info[:2]), 'path': [p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p)]}))",
         ])
         .output()
         .map_err(|e| format!("ADVP_PYTHON={shown} does not run: {e}"))?;
@@ -362,7 +363,10 @@ impl PyModel {
             kind: ScriptErrorKind::Other,
             text,
         };
-        let x = self.spec.prepare(x).map_err(other)?;
+        let x = self.spec.prepare(x).map_err(|text| ScriptError {
+            kind: ScriptErrorKind::Arguments,
+            text,
+        })?;
         Python::attach(|py| {
             let m = self.module.bind(py);
             let raised = |e: PyErr| ScriptError {
@@ -559,8 +563,15 @@ fn logits(out: &Bound<'_, PyAny>, output: Option<&str>) -> Result<Tensor, Script
             return Ok(t);
         }
     }
+    // A dict or an object can name its logits; a tuple cannot.
+    let named = out.hasattr("keys").unwrap_or(false) || out.hasattr("__dict__").unwrap_or(false);
+    let fix = if named {
+        "; name where the logits are with `output: \"…\"`"
+    } else {
+        ""
+    };
     Err(not(format!(
-        "forward() returns {}, not a tensor of logits (nor an object with `.logits`){}; name where the logits are with `output: \"…\"`",
+        "forward() returns {}, not a tensor of logits (nor an object with `.logits`){}{fix}",
         kind_of(out),
         keys_of(out)
     )))

@@ -115,7 +115,8 @@ impl PythonSpec {
                 .to_device(x.device())
                 .reshape([1, n, 1, 1, 1]))
         };
-        // New tensors, never in place: the caller's clips stay as they are.
+        // Normalised into new tensors, never in place (with neither `mean`
+        // nor `std` the module gets the clips themselves, as any model does).
         let x = match &self.mean {
             Some(m) => x - per_channel(m, "mean")?,
             None => x.shallow_clone(),
@@ -126,7 +127,8 @@ impl PythonSpec {
         };
         Ok(match self.layout {
             Layout::Ncthw => x,
-            Layout::Ntchw => x.permute([0, 2, 1, 3, 4]),
+            // Contiguous, as a module that `view`s its input expects.
+            Layout::Ntchw => x.permute([0, 2, 1, 3, 4]).contiguous(),
         })
     }
 }
@@ -174,6 +176,7 @@ mod tests {
         let before = x.copy();
         let y = spec.prepare(&x).unwrap();
         assert_eq!(y.size(), [2, 4, 3, 5, 6]);
+        assert!(y.is_contiguous());
         assert!(x.equal(&before), "the caller's clips changed");
         // Element (n=1, t=2, c=1, h=3, w=4) is (x[1,1,2,3,4] - 0.2) / 0.25.
         let want = (x.double_value(&[1, 1, 2, 3, 4]) - 0.2) / 0.25;

@@ -30,6 +30,9 @@ pub enum ScriptErrorKind {
     Other,
     /// `forward` ran but returned something else than one tensor.
     NotATensor,
+    /// The model's own arguments do not fit the clips (a `python(…)`
+    /// model's `mean` or `std` of another length than the channels).
+    Arguments,
 }
 
 /// A failure of a model's forward pass as its author needs it: the error
