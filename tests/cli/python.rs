@@ -136,57 +136,6 @@ fn leftovers_empty(r: &Run) -> bool {
         .unwrap_or(true)
 }
 
-const RESUME: &str = r#"data d = synthetic(classes: 3, frames: 4, size: 16, train: 96, test: 6, val: 6)
-model net = python(path: "net.py", classes: d.classes)
-train t = adversarial(net, d, attack: pgd(steps: 2), epochs: 12, batch: 8) {
-  budget fixed 4
-}
-report t weights to "w.safetensors"
-"#;
-
-/// A stopped training of a Python model resumes from its checkpoint (the
-/// module's parameters, BatchNorm buffers and optimizer state) and ends
-/// bit for bit as the run that was never stopped.
-#[test]
-fn a_python_model_stopped_mid_training_resumes_bit_identically() {
-    let whole = Run::new();
-    whole.write("net.py", NET);
-    whole.write("p.advp", RESUME);
-    let o = whole.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = read(whole.dir.path().join("out/w.safetensors"));
-    let r = Run::new();
-    r.write("net.py", NET);
-    r.write("p.advp", RESUME);
-    // Stopped once a checkpoint of an epoch before the last is saved.
-    let o = interrupt_at_checkpoint(
-        &r,
-        &["run", "p.advp", "--quiet", "--out", "out"],
-        Some("t"),
-        &(0..11).collect::<Vec<_>>(),
-        "-TERM",
-        120,
-    );
-    let err = words(&stderr(&o));
-    if o.status.success() {
-        // The whole training fit between the checkpoint and the signal:
-        // nothing to resume, and the test would prove nothing.
-        panic!("the run ended before it was stopped; give it more epochs: {err}");
-    }
-    assert!(err.contains("checkpoint saved"), "{err}");
-    let o = r.advp(&["run", "p.advp", "--out", "out"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        words(&stderr(&o)).contains("resuming from the checkpoint"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        read(r.dir.path().join("out/w.safetensors")) == want,
-        "the resumed training ended elsewhere"
-    );
-}
-
 /// `advp check` says which Python and torch a `python(…)` model runs on,
 /// and refuses a torch other than the libtorch advp links (two copies of
 /// libtorch in one process would share nothing).
