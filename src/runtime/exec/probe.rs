@@ -228,15 +228,12 @@ impl Runner<'_> {
     /// node needs.
     fn probe(&mut self, u: Use) -> Result<(), Box<Diagnostic>> {
         let m = self.lowered.model(u.model).clone();
-        let module_name;
         let path: &std::path::Path = match &m.arch {
             Arch::TorchScript { path } => path,
+            // A module's dotted name stands where a file's path would.
             Arch::Python(p) => match &p.source {
                 PySource::File(path) => path,
-                PySource::Module(name) => {
-                    module_name = std::path::PathBuf::from(name);
-                    &module_name
-                }
+                PySource::Module(name) => std::path::Path::new(name),
             },
             _ => return Ok(()),
         };

@@ -14,7 +14,7 @@
 //! pointers (tch's wrap and unpack, PyO3's owned pointer).
 #![allow(unsafe_code)]
 
-use super::python_spec::{PySource, PyValue, PythonSpec};
+use super::python_spec::{Preparer, PySource, PyValue, PythonSpec};
 use super::torchscript::{ScriptError, ScriptErrorKind};
 use crate::runtime::error::{NodeError, NodeResult};
 use pyo3::prelude::*;
@@ -25,8 +25,10 @@ use tch::{Device, Tensor};
 /// A user's module, held by the interpreter.
 pub struct PyModel {
     module: Py<PyAny>,
-    /// How clips reach `forward`, and where its logits are.
-    spec: PythonSpec,
+    /// How clips reach `forward` (`mean` and `std` on the model's device).
+    prepare: Preparer,
+    /// Where the logits are in what `forward` returns.
+    output: Option<String>,
     /// The Python file it was built from (its frames are the user's own).
     path: Option<PathBuf>,
     /// The mode last set (`module.train(mode)` walks every submodule, so it
@@ -348,7 +350,8 @@ impl PyModel {
             })?;
             Ok(PyModel {
                 module: m.unbind(),
-                spec: spec.clone(),
+                prepare: spec.preparer(device),
+                output: spec.output.clone(),
                 path: path.map(Path::to_path_buf),
                 training: std::cell::Cell::new(None),
                 first,
@@ -363,7 +366,7 @@ impl PyModel {
             kind: ScriptErrorKind::Other,
             text,
         };
-        let x = self.spec.prepare(x).map_err(|text| ScriptError {
+        let x = self.prepare.apply(x).map_err(|text| ScriptError {
             kind: ScriptErrorKind::Arguments,
             text,
         })?;
@@ -379,7 +382,7 @@ impl PyModel {
             }
             let px = wrap(py, &x).map_err(other)?;
             let out = m.call1((px,)).map_err(raised)?;
-            logits(&out, self.spec.output.as_deref())
+            logits(&out, self.output.as_deref())
         })
     }
 
@@ -400,9 +403,14 @@ impl PyModel {
 fn state(m: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Tensor)>> {
     let kwargs = PyDict::new(m.py());
     kwargs.set_item("keep_vars", true)?;
-    let state = m.call_method("state_dict", (), Some(&kwargs))?;
+    tensors_of(&m.call_method("state_dict", (), Some(&kwargs))?)
+}
+
+/// A mapping's tensors by their names, as advp's tensors (the same
+/// tensors); entries that are no tensors are left out.
+fn tensors_of(dict: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Tensor)>> {
     let mut out = Vec::new();
-    for item in state.call_method0("items")?.try_iter()? {
+    for item in dict.call_method0("items")?.try_iter()? {
         let (name, value) = item?.extract::<(String, Bound<'_, PyAny>)>()?;
         if let Some(t) = unwrap(&value) {
             out.push((name, t));
@@ -497,20 +505,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
                 kind_of(&dict)
             ));
         }
-        let mut out = Vec::new();
-        for item in dict
-            .call_method0("items")
-            .and_then(|i| i.try_iter())
-            .map_err(said)?
-        {
-            let (name, value) = item
-                .and_then(|i| i.extract::<(String, Bound<'_, PyAny>)>())
-                .map_err(said)?;
-            if let Some(t) = unwrap(&value) {
-                out.push((name, t));
-            }
-        }
-        Ok(out)
+        tensors_of(&dict).map_err(said)
     })
 }
 

@@ -102,27 +102,73 @@ impl PythonSpec {
     /// The clips as `forward` takes them: normalised, then laid out.
     /// Differentiable, so an attack's gradient stays in pixel units.
     pub fn prepare(&self, x: &tch::Tensor) -> Result<tch::Tensor, String> {
+        self.preparer(x.device()).apply(x)
+    }
+
+    /// What [`PythonSpec::prepare`] does, with `mean` and `std` made
+    /// tensors on `device` once (a model holds it for every forward pass).
+    pub fn preparer(&self, device: tch::Device) -> Preparer {
+        // In double precision as written, and in float for float clips.
+        let on = |v: &Option<Vec<f64>>| {
+            v.as_ref().map(|v| {
+                let double = tch::Tensor::from_slice(v).to_device(device).reshape([
+                    1,
+                    v.len() as i64,
+                    1,
+                    1,
+                    1,
+                ]);
+                let float = double.to_kind(tch::Kind::Float);
+                [double, float]
+            })
+        };
+        Preparer {
+            mean: on(&self.mean),
+            std: on(&self.std),
+            layout: self.layout,
+        }
+    }
+}
+
+/// A `python(…)` model's way into `forward`: per-channel `mean` and `std`
+/// (1×C×1×1×1, or one value) and the layout.
+pub struct Preparer {
+    mean: Option<[tch::Tensor; 2]>,
+    std: Option<[tch::Tensor; 2]>,
+    layout: Layout,
+}
+
+impl Preparer {
+    /// The clips normalised, then laid out; refused when `mean` or `std`
+    /// has neither one value nor one a channel.
+    pub fn apply(&self, x: &tch::Tensor) -> Result<tch::Tensor, String> {
         let c = x.size().get(1).copied().unwrap_or(0);
-        let per_channel = |v: &Vec<f64>, what: &str| -> Result<tch::Tensor, String> {
-            let n = v.len() as i64;
+        let fit = |[double, float]: &[tch::Tensor; 2], what: &str| -> Result<tch::Tensor, String> {
+            let t = if x.kind() == tch::Kind::Float {
+                float
+            } else {
+                double
+            };
+            let n = t.size()[1];
             if n != 1 && n != c {
                 return Err(format!(
                     "`{what}` has {n} values and the clips have {c} channels: give one value, or one a channel"
                 ));
             }
-            Ok(tch::Tensor::from_slice(v)
-                .to_kind(x.kind())
-                .to_device(x.device())
-                .reshape([1, n, 1, 1, 1]))
+            Ok(if t.kind() == x.kind() {
+                t.shallow_clone()
+            } else {
+                t.to_kind(x.kind())
+            })
         };
         // Normalised into new tensors, never in place (with neither `mean`
         // nor `std` the module gets the clips themselves, as any model does).
         let x = match &self.mean {
-            Some(m) => x - per_channel(m, "mean")?,
+            Some(m) => x - fit(m, "mean")?,
             None => x.shallow_clone(),
         };
         let x = match &self.std {
-            Some(s) => x / per_channel(s, "std")?,
+            Some(s) => x / fit(s, "std")?,
             None => x,
         };
         Ok(match self.layout {
