@@ -46,7 +46,12 @@ pub fn run(runners: Vec<Runner>) -> Result<Outcome, RunError> {
         targets = t;
         done.push(runner);
     }
-    let (reports, claims) = write(&done, &targets)?;
+    // Of several ranks, rank 0 writes the reports.
+    let (reports, claims) = if crate::runtime::dist::writes() {
+        write(&done, &targets)?
+    } else {
+        Default::default()
+    };
     Ok(Outcome {
         summary,
         reports,

@@ -386,6 +386,11 @@ pub struct Machine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<String>,
     pub threads: usize,
+    /// The processes (ranks, one per device) that computed it together;
+    /// absent for one. Not part of any cache key: the ranks' result is the
+    /// one process's (to float rounding, docs/guarantees.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<usize>,
 }
 
 impl Machine {

@@ -124,6 +124,17 @@ struct RunArgs {
     #[arg(long, default_value_t = 1, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     jobs: usize,
+    /// Local executor: compute each training and evaluation node as N
+    /// processes (ranks) on torch.distributed — Gloo on the CPU, NCCL on GPUs
+    /// (one each) — with the result of one process.
+    #[arg(long, default_value_t = 1, value_name = "N", conflicts_with = "gpus",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    ranks: usize,
+    /// Local executor: `--ranks N` with one GPU for each rank (NCCL); refused
+    /// when this machine has fewer than N.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    gpus: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,7 +484,11 @@ fn distributed(
     let program = runners[0].program();
     let executor = match flags.executor {
         Executor::Slurm => Where::Slurm(slurm.clone()),
-        Executor::Local => Where::Local { jobs: flags.jobs },
+        Executor::Local => Where::Local {
+            jobs: flags.jobs,
+            ranks: flags.gpus.unwrap_or(flags.ranks),
+            gpus: flags.gpus.is_some(),
+        },
     };
     let say = |l: &str| eprintln!("advp: {l}");
     let outcome = match cluster::distribute(
@@ -677,7 +692,30 @@ fn run(
             .collect();
         print_diagnostics(&warnings, &program.sources);
     }
-    if flags.executor == Executor::Slurm || flags.jobs > 1 {
+    if flags.executor == Executor::Slurm && (flags.ranks > 1 || flags.gpus.is_some()) {
+        eprintln!(
+            "error: `--ranks` and `--gpus` start a node's ranks on this machine, and `--executor slurm` runs each node as a Slurm job; for ranks under Slurm, run `srun --ntasks N advp run FILE --only NODE` in your job script (its tasks find each other from Slurm's variables)"
+        );
+        return 2;
+    }
+    if let Some(n) = flags.gpus {
+        let here = if tch::Cuda::is_available() {
+            tch::Cuda::device_count().max(0) as usize
+        } else {
+            0
+        };
+        if here < n {
+            eprintln!(
+                "error: `--gpus {n}` asks for {n} GPUs, and this machine has {here}; name at most {here}, or `--ranks {n}` for {n} processes on the CPU (Gloo)"
+            );
+            return 2;
+        }
+    }
+    if flags.executor == Executor::Slurm
+        || flags.jobs > 1
+        || flags.ranks > 1
+        || flags.gpus.is_some_and(|n| n > 1)
+    {
         // What the reports would replace is refused before the jobs start.
         let first = &runners[0];
         let checked = first

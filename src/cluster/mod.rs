@@ -22,8 +22,13 @@ use std::path::{Path, PathBuf};
 
 /// Where the nodes run.
 pub enum Executor {
-    /// Up to `jobs` processes on this machine.
-    Local { jobs: usize },
+    /// Up to `jobs` nodes at once on this machine; a training or
+    /// evaluation node as `ranks` processes (one per GPU with `gpus`).
+    Local {
+        jobs: usize,
+        ranks: usize,
+        gpus: bool,
+    },
     /// One Slurm job per node.
     Slurm(slurm::Options),
 }
@@ -130,9 +135,18 @@ pub fn distribute(
             let failed = slurm::watch(&jobs, &ids, &cached, &state, say).map_err(Error::Failed)?;
             (failed, false)
         }
-        Executor::Local { jobs: n } => {
+        Executor::Local {
+            jobs: n,
+            ranks,
+            gpus,
+        } => {
             let logs = state_dir(opts, program, "logs");
-            let o = local::run(&jobs, &inv, *n, &logs, say).map_err(Error::Failed)?;
+            let places = local::Places {
+                jobs: *n,
+                ranks: *ranks,
+                gpus: *gpus,
+            };
+            let o = local::run(&jobs, &inv, places, &logs, say).map_err(Error::Failed)?;
             (o.failed, o.interrupted)
         }
     };
@@ -158,6 +172,8 @@ pub struct Job {
     pub after: Vec<usize>,
     /// The node's `resources { … }` block.
     pub resources: Resources,
+    /// Whether its ranks compute it together (training and evaluation).
+    pub shared: bool,
 }
 
 /// The computed nodes of the targets that are not in the cache, in run order,
@@ -204,6 +220,7 @@ pub fn pending(runner: &Runner, targets: &[usize], first: usize, seed: Option<u6
                 },
                 after,
                 resources,
+                shared: runner.shared(i),
             }
         })
         .collect()

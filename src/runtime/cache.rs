@@ -190,7 +190,7 @@ impl Cache {
 
     /// The working folder of a running node (created; kept across runs for resuming).
     pub fn partial(&self, key: &str) -> NodeResult<PathBuf> {
-        let dir = self.root.join(format!("{}.partial", Self::name(key)));
+        let dir = self.partial_path(key);
         std::fs::create_dir_all(&dir).map_err(|e| {
             NodeError::Failed(format!(
                 "cannot create the cache folder {}: {e}",
@@ -198,6 +198,11 @@ impl Cache {
             ))
         })?;
         Ok(dir)
+    }
+
+    /// Where a node's working folder is, made or not.
+    pub fn partial_path(&self, key: &str) -> PathBuf {
+        self.root.join(format!("{}.partial", Self::name(key)))
     }
 
     /// Moves the working folder into place; only then does the node count as finished.

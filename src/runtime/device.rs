@@ -104,6 +104,7 @@ pub fn machine(device: tch::Device) -> crate::results::Machine {
         cpu,
         gpu,
         threads: tch::get_num_threads().max(1) as usize,
+        ranks: crate::runtime::dist::joined().map(|w| w.size),
     }
 }
 

@@ -52,6 +52,10 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    /// The ranks of a node computed on several processes could not meet,
+    /// or one of them stopped.
+    #[error(transparent)]
+    Dist(#[from] crate::runtime::dist::DistError),
     /// Any other failure, in words that name its cause and fix.
     #[error("{0}")]
     Failed(String),
@@ -93,8 +97,10 @@ pub type NodeResult<T> = Result<T, NodeError>;
 
 /// `Err(Interrupted)` once Ctrl-C was pressed: the check long loops make
 /// between batches.
+/// Inside a training step of several ranks it never stops: a rank stops
+/// with the others, after the batch.
 pub fn stop_requested() -> NodeResult<()> {
-    if crate::util::interrupted() {
+    if crate::util::interrupted() && crate::runtime::dist::shard().is_none() {
         Err(NodeError::Interrupted)
     } else {
         Ok(())

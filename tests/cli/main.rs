@@ -15,6 +15,8 @@ mod models;
 mod numbers;
 #[cfg(feature = "python")]
 mod python;
+#[cfg(feature = "python")]
+mod ranks;
 mod reports;
 mod run;
 mod seeds;

@@ -332,12 +332,20 @@ fn slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long
     // minute later), and every allocation is cut short the same way. The
     // training takes longer than that (about 45 s of epochs), so the first
     // allocation is always cut.
-    let text = "data d = synthetic(classes: 4, frames: 8, size: 32, train: 320, test: 16, val: 8)\n\
+    let text = "data d = synthetic(classes: 4, frames: 4, size: 24, train: 320, test: 16, val: 8)\n\
         model net = c3d_small(classes: 4, width: 8)\n\
         train t = standard(net, d, epochs: 40, batch: 16) {\n  resources { time: \"00:01:00\" }\n}\n";
+    // One thread in both runs (the same kernels' rounding), leaving the
+    // machine's other cores to the tests beside it.
+    let one_thread = [("ADVP_THREADS", std::ffi::OsStr::new("1"))];
     let one = Run::new();
     one.write("p.advp", text);
-    let o = one.advp(&["run", "p.advp", "--quiet"]);
+    let t0 = std::time::Instant::now();
+    let o = one.advp_with(&["run", "p.advp", "--quiet"], &one_thread);
+    eprintln!(
+        "the uninterrupted training took {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r = Run::new();
     r.write("p.advp", text);
@@ -350,6 +358,7 @@ fn slurm_a_job_warned_before_its_time_limit_requeues_itself_and_ends_as_one_long
             "--signal-before",
             "55",
         ])
+        .env("ADVP_THREADS", "1")
         .current_dir(r.dir.path())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,7 +1,7 @@
 //! EOT (Athalye et al. 2018): a gradient attack's gradient averaged over
 //! `samples` passes of a randomized pipeline (APGD's carries it itself).
 
-use super::pgd::{loss, value_and_grad, Masked, Pgd};
+use super::pgd::{objective, value_and_grad, Masked, Pgd};
 use super::{Apgd, Attack, AttackKind, Border, Fgsm, Patch};
 use crate::runtime::error::{stop_requested, NodeResult};
 use tch::Tensor;
@@ -88,10 +88,10 @@ impl AttackKind for Eot {
         // stop is seen within one, however many samples are asked for.
         let k = self.samples.max(1);
         let mean = |point: &Tensor| -> NodeResult<(Tensor, Tensor)> {
-            let (mut value, mut grad) = value_and_grad(&|v| loss(&f(v), y), point)?;
+            let (mut value, mut grad) = value_and_grad(&|v| objective(&f(v), y), point)?;
             for _ in 1..k {
                 stop_requested()?;
-                let (v, g) = value_and_grad(&|v| loss(&f(v), y), point)?;
+                let (v, g) = value_and_grad(&|v| objective(&f(v), y), point)?;
                 value += v;
                 grad += g;
             }

@@ -45,9 +45,21 @@ pub fn loss(logits: &Tensor, y: &Tensor) -> Tensor {
     logits.cross_entropy_for_logits(y)
 }
 
+/// What a gradient attack ascends: the mean loss, weighted on one rank of
+/// several by its share of the batch ([`crate::runtime::dist::loss_weight`]),
+/// so that with BatchNorm synced in train mode the ranks' gradients are the
+/// one-process batch's (a constant factor alone changes no step's sign).
+pub fn objective(logits: &Tensor, y: &Tensor) -> Tensor {
+    let l = loss(logits, y);
+    match crate::runtime::dist::loss_weight() {
+        w if w != 1.0 => l * w,
+        _ => l,
+    }
+}
+
 /// ∇ₓ of the mean loss at `x`, for the input only.
 pub fn input_grad(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-    objective_grad(&|v| loss(&f(v), y), x)
+    objective_grad(&|v| objective(&f(v), y), x)
 }
 
 /// ∇ₓ of a scalar objective at `x`, for the input only.
@@ -156,15 +168,16 @@ pub fn project(delta: &Tensor, norm: Norm, eps: f64) -> Tensor {
 /// libtorch's generator, which the trainer reseeds for every batch.
 fn random_start(x: &Tensor, norm: Norm, eps: f64) -> Tensor {
     match norm {
-        Norm::Inf => x.rand_like() * (2.0 * eps) - eps,
+        Norm::Inf => crate::runtime::dist::rand_like(x) * (2.0 * eps) - eps,
         Norm::L2 => {
             let d = x.numel() as f64 / x.size()[0] as f64;
-            let dir = x.randn_like();
+            let dir = crate::runtime::dist::randn_like(x);
             let dir = &dir / (norms(&dir) + 1e-12);
             let n = x.size()[0];
             let mut shape = vec![n];
             shape.extend(std::iter::repeat_n(1, x.dim() - 1));
-            let r = Tensor::rand(&shape[..], (Kind::Float, x.device())).pow_tensor_scalar(1.0 / d)
+            let r = crate::runtime::dist::rand(&shape[..], (Kind::Float, x.device()))
+                .pow_tensor_scalar(1.0 / d)
                 * eps;
             dir * r
         }
@@ -194,7 +207,7 @@ impl Pgd {
         mask: Option<&Tensor>,
         on_step: &mut dyn FnMut(&Tensor),
     ) -> NodeResult<Tensor> {
-        self.maximise(&|v| loss(&f(v), y), x, mask, on_step)
+        self.maximise(&|v| objective(&f(v), y), x, mask, on_step)
     }
 
     /// PGD ascent on any scalar objective of the clip (the cross-entropy of a

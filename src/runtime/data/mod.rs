@@ -119,6 +119,19 @@ impl Clips {
 
     /// The clips and labels at `idx`; `seed` drives training-time augmentation.
     pub fn batch(&self, idx: &[usize], seed: u64, device: Device) -> NodeResult<(Tensor, Tensor)> {
+        self.batch_from(idx, seed, 0, device)
+    }
+
+    /// Rows `first..` of a batch whose draws are seeded by `seed`: what
+    /// [`Clips::batch`] gives for those rows of the whole batch (one rank's
+    /// shard of it).
+    pub fn batch_from(
+        &self,
+        idx: &[usize],
+        seed: u64,
+        first: usize,
+        device: Device,
+    ) -> NodeResult<(Tensor, Tensor)> {
         match self {
             Clips::Memory(m) => {
                 let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>());
@@ -129,7 +142,7 @@ impl Clips {
             }
             Clips::Synthetic { spec, .. } => {
                 let labels: Vec<i64> = idx.iter().map(|&i| (i % spec.classes) as i64).collect();
-                let x = synthetic::fresh(spec, seed, &labels);
+                let x = synthetic::fresh(spec, seed, first, &labels);
                 let (t, s) = (spec.frames as i64, spec.size as i64);
                 Ok((
                     Tensor::from_slice(&x)

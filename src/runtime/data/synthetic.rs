@@ -56,12 +56,19 @@ pub fn generate(spec: &Spec, split: Split, n: usize) -> (Vec<f32>, Vec<i64>) {
 /// Fresh clips for training: clip `i` of a batch drawn with `seed` has label
 /// `labels[i]` and its own random scene, so every epoch sees new videos of the
 /// same classes (no background to memorise).
-pub fn fresh(spec: &Spec, seed: u64, labels: &[i64]) -> Vec<f32> {
+pub fn fresh(spec: &Spec, seed: u64, first: usize, labels: &[i64]) -> Vec<f32> {
     let per = 3 * spec.frames * spec.size * spec.size;
     let mut data = vec![0f32; labels.len() * per];
     data.par_chunks_mut(per.max(1))
         .enumerate()
-        .for_each(|(i, out)| render(spec, mix(&[seed, i as u64]), labels[i] as usize, out));
+        .for_each(|(i, out)| {
+            render(
+                spec,
+                mix(&[seed, (first + i) as u64]),
+                labels[i] as usize,
+                out,
+            )
+        });
     data
 }
 

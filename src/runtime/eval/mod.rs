@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod sanity;
+mod shard;
 
 use super::attacks::Attack;
 use super::data::Clips;
@@ -304,21 +305,38 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
     let n = ev.clips.len();
     let idx: Vec<usize> = (0..n).collect();
     let video = ev.clips.video_of(0).is_some();
-    let mut clean = Clean {
-        seen: Vec::with_capacity(n),
-        labels: Vec::with_capacity(n),
-    };
+    let mut seen: Vec<Option<Counted>> = vec![None; n];
+    let mut labels = vec![0i64; n];
     for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
+        if !shard::mine(b) {
+            continue;
+        }
         stop_requested()?;
         tch::manual_seed(mix(&[model.seed, u64::MAX, b as u64]) as i64);
         let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
         let _g = tch::no_grad_guard();
         let logits = (model.net)(&x, false);
-        clean.seen.extend(measure(&logits, &x, &x, &y, video));
-        let labels = Vec::<i64>::try_from(y.to_device(Device::Cpu))
+        let measured = measure(&logits, &x, &x, &y, video);
+        let ys = Vec::<i64>::try_from(y.to_device(Device::Cpu))
             .map_err(|e| NodeError::Torch(e.to_string()))?;
-        clean.labels.extend(labels);
+        for ((&i, m), l) in chunk.iter().zip(measured).zip(ys) {
+            seen[i] = Some(Counted {
+                by: None,
+                step: None,
+                seen: m,
+            });
+            labels[i] = l;
+        }
     }
+    shard::share(&mut seen, &mut labels, &mut [])?;
+    let clean = Clean {
+        seen: seen
+            .into_iter()
+            .map(|c| c.map(|c| c.seen))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| NodeError::Failed("a clip of the clean pass was not computed".into()))?,
+        labels,
+    };
     let broken = clean.seen.iter().filter(|s| !s.finite).count();
     if broken > 0 {
         let label = model.label;
@@ -417,6 +435,10 @@ impl Run<'_> {
         let mut seen: Vec<Option<Counted>> = vec![None; n];
         let mut kept: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
         for (b, chunk) in todo.chunks(self.batch).enumerate() {
+            if !shard::mine(b) {
+                done();
+                continue;
+            }
             stop_requested()?;
             tch::manual_seed(mix(&[self.model.seed, k as u64, b as u64]) as i64);
             let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
@@ -436,6 +458,8 @@ impl Run<'_> {
             }
             done();
         }
+        let mut labels = self.clean.labels.clone();
+        shard::share(&mut seen, &mut labels, &mut kept)?;
         Ok((seen, kept))
     }
 

@@ -281,6 +281,11 @@ impl Runner<'_> {
 
     /// The node's working folder in the cache (kept across runs for resuming), described.
     pub(super) fn workdir(&self, i: NodeId) -> Result<PathBuf, RunError> {
+        // A rank other than 0 reads rank 0's folder (its checkpoint) and
+        // writes nothing there.
+        if !crate::runtime::dist::writes() {
+            return Ok(self.cache.partial_path(&self.keys[i]));
+        }
         let dir = self
             .cache
             .partial(&self.keys[i])

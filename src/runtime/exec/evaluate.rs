@@ -72,6 +72,10 @@ impl Runner<'_> {
         for m in &e.models {
             self.eval_model(&node, m, &mut out)?;
         }
+        // Every rank holds every record now; rank 0 writes them.
+        if !crate::runtime::dist::writes() {
+            return Ok(());
+        }
         if node.keep {
             self.save_adversarial(&node, std::mem::take(&mut out.adversarial), &dir)?;
         }

@@ -20,6 +20,7 @@ mod build;
 mod evaluate;
 mod inputs;
 mod probe;
+mod ranks;
 mod tools;
 mod training;
 
@@ -296,6 +297,9 @@ impl<'a> Runner<'a> {
     /// Commits node `i`'s working folder to the cache, with the record of
     /// the machine that computed it (`machine.json`).
     pub(super) fn finish(&self, i: usize) -> Result<(), RunError> {
+        if !crate::runtime::dist::writes() {
+            return Ok(());
+        }
         let dir = self
             .cache
             .partial(&self.keys[i])
@@ -386,13 +390,17 @@ impl<'a> Runner<'a> {
     pub fn run(&mut self) -> Result<(Summary, Vec<usize>), RunError> {
         let targets = self.prepare()?;
         self.needed_tools(&targets)?;
+        self.join_world(&targets)?;
+        // Of several ranks, rank 0 alone writes to the cache: the others
+        // take no lock, set nothing aside and commit nothing.
+        let writes = crate::runtime::dist::writes();
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),
             (None, true) => targets.iter().copied().collect(),
         };
         for &i in &targets {
-            if computed(&self.program.nodes[i]) {
+            if computed(&self.program.nodes[i]) && writes {
                 self.set_aside_if_corrupt(i)?;
             }
         }
@@ -409,14 +417,14 @@ impl<'a> Runner<'a> {
                 self.summary.cached.push(n.name.clone());
                 continue;
             }
-            if forced.contains(&i) {
+            if forced.contains(&i) && writes {
                 self.cache
                     .clear(&self.keys[i])
                     .map_err(|e| self.fail(i, e))?;
             }
             // Another advp on the same cache may be computing it: wait for its
             // lock, then read its result rather than computing it twice.
-            let _lock = self.lock(i)?;
+            let _lock = if writes { Some(self.lock(i)?) } else { None };
             if self.is_cached(i) && !forced.contains(&i) {
                 self.progress.line(&format!(
                     "{}: computed by another advp, cached ({})",
@@ -520,8 +528,13 @@ impl<'a> Runner<'a> {
         self.clock
             .borrow_mut()
             .push((i, std::time::Instant::now(), 0.0));
-        let outcome = self.record_inputs(i).and_then(|()| self.compute_spec(i));
-        if outcome.is_err() && crate::util::interrupted() {
+        let recorded = if crate::runtime::dist::writes() {
+            self.record_inputs(i)
+        } else {
+            Ok(())
+        };
+        let outcome = recorded.and_then(|()| self.compute_spec(i));
+        if outcome.is_err() && crate::util::interrupted() && crate::runtime::dist::writes() {
             self.cache.abandon(&self.keys[i]);
         }
         let mut clock = self.clock.borrow_mut();

@@ -186,6 +186,9 @@ impl Runner<'_> {
         dir: &std::path::Path,
         saved: &[(&str, Net)],
     ) -> Result<(), RunError> {
+        if !crate::runtime::dist::writes() {
+            return Ok(());
+        }
         for (file, net) in saved {
             net.save(&dir.join(file)).map_err(|e| self.fail(i, e))?;
         }

@@ -2,6 +2,7 @@
 //! clip and the discriminator D that tells restored clips from clean ones.
 //! Their losses and training live in [`crate::runtime::train::generative`].
 
+use super::layers::Normed;
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -77,12 +78,12 @@ impl ModuleT for Generator {
         };
         let mut z = padded;
         for (c, b) in &self.enc {
-            z = z.apply(c).apply_t(b, train).leaky_relu(); // slope 0.01
+            z = z.apply(c).norm_t(b, train).leaky_relu(); // slope 0.01
         }
         for (c, b) in &self.dec {
             z = z.apply(c);
             if let Some(b) = b {
-                z = z.apply_t(b, train).leaky_relu();
+                z = z.norm_t(b, train).leaky_relu();
             }
         }
         let z = z.narrow(2, 0, t).narrow(3, 0, h).narrow(4, 0, w);
@@ -150,7 +151,7 @@ impl ModuleT for Discriminator {
         for (c, b) in &self.convs {
             z = z.apply(c);
             if let Some(b) = b {
-                z = z.apply_t(b, train);
+                z = z.norm_t(b, train);
             }
             z = z.leaky_relu_with_slope(0.2);
         }

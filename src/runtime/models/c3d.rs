@@ -1,6 +1,6 @@
 //! C3D-small, the network of the quick profiles.
 
-use super::layers::{batch_norm, conv};
+use super::layers::{batch_norm, conv, Normed};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -35,7 +35,7 @@ impl ModuleT for C3dSmall {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut h = xs.shallow_clone();
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            h = h.apply(conv).apply_t(bn, train).relu();
+            h = h.apply(conv).norm_t(bn, train).relu();
             // Keep time in the first stage, halve it afterwards.
             let k: [i64; 3] = if i == 0 { [1, 2, 2] } else { [2, 2, 2] };
             h = h.max_pool3d(k, k, [0, 0, 0], [1, 1, 1], true);

@@ -1,6 +1,7 @@
 //! The layers the networks share, initialised as PyTorch does.
 
 use tch::nn;
+use tch::Tensor;
 
 /// Convolution weights: Kaiming normal, fan out, ReLU gain (as
 /// `nn.init.kaiming_normal_(w, mode='fan_out', nonlinearity='relu')`).
@@ -39,4 +40,20 @@ pub(super) fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
         ..Default::default()
     };
     nn::batch_norm3d(p, channels, config)
+}
+
+/// BatchNorm as the built-in nets apply it: the layer's own kernel, except
+/// in train mode inside a training step of several ranks, where the batch
+/// statistics are the whole batch's ([`crate::runtime::dist::batch_norm`]).
+pub(super) trait Normed {
+    fn norm_t(&self, bn: &nn::BatchNorm, train: bool) -> Tensor;
+}
+
+impl Normed for Tensor {
+    fn norm_t(&self, bn: &nn::BatchNorm, train: bool) -> Tensor {
+        train
+            .then(|| crate::runtime::dist::batch_norm(bn, self))
+            .flatten()
+            .unwrap_or_else(|| self.apply_t(bn, train))
+    }
 }

@@ -110,7 +110,7 @@ fn search_path(py: Python<'_>) -> Result<(Vec<String>, String), String> {
 /// come from, in words. Called without the GIL: a thread waiting here must
 /// not hold it while the first one imports torch (which lets the GIL go
 /// now and then).
-fn ready() -> Result<String, String> {
+pub(crate) fn ready() -> Result<String, String> {
     static READY: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     READY
         .get_or_init(|| Python::attach(|py| {
@@ -255,7 +255,7 @@ fn user_frame(py: Python<'_>, tb: &Bound<'_, PyAny>, user: &Path) -> Option<Stri
 }
 
 /// A tensor as a Python `torch.Tensor`: the same tensor, no copy.
-fn wrap<'py>(py: Python<'py>, t: &Tensor) -> Result<Bound<'py, PyAny>, String> {
+pub(crate) fn wrap<'py>(py: Python<'py>, t: &Tensor) -> Result<Bound<'py, PyAny>, String> {
     let ptr = t.pyobject_wrap().map_err(|e| e.to_string())?;
     // SAFETY: `pyobject_wrap` returns a new reference to a valid object
     // (THPVariable_Wrap), or an error above; the GIL is held (`py`).
@@ -264,7 +264,7 @@ fn wrap<'py>(py: Python<'py>, t: &Tensor) -> Result<Bound<'py, PyAny>, String> {
 
 /// A Python `torch.Tensor` as advp's tensor (the same tensor), or `None`
 /// when the object is not a tensor.
-fn unwrap(obj: &Bound<'_, PyAny>) -> Option<Tensor> {
+pub(crate) fn unwrap(obj: &Bound<'_, PyAny>) -> Option<Tensor> {
     // SAFETY: `obj` is a live Python object while its `Bound` lives and the
     // GIL is held; tch checks it is a tensor before unpacking.
     unsafe { Tensor::pyobject_unpack(obj.as_ptr() as *mut tch::python::CPyObject) }

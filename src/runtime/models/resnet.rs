@@ -31,7 +31,7 @@
 //! that stem to 128 channels, so its ResNeXt checkpoints differ in `conv1`,
 //! `bn1` and `layer1.0` and do not load here.
 
-use super::layers::{batch_norm, conv, CONV_INIT};
+use super::layers::{batch_norm, conv, Normed, CONV_INIT};
 use crate::runtime::error::{NodeError, NodeResult};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -115,13 +115,13 @@ impl ModuleT for Block {
         let last = self.branch.len() - 1;
         let mut ys = xs.shallow_clone();
         for (i, (conv, bn)) in self.branch.iter().enumerate() {
-            ys = ys.apply(conv).apply_t(bn, train);
+            ys = ys.apply(conv).norm_t(bn, train);
             if i < last {
                 ys = ys.relu();
             }
         }
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => xs.apply(conv).apply_t(bn, train),
+            Some((conv, bn)) => xs.apply(conv).norm_t(bn, train),
             None => xs.shallow_clone(),
         };
         (ys + shortcut).relu()
@@ -193,7 +193,7 @@ impl ModuleT for ResNet3d {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut ys = xs
             .apply(&self.conv1)
-            .apply_t(&self.bn1, train)
+            .norm_t(&self.bn1, train)
             .relu()
             .max_pool3d([3, 3, 3], [2, 2, 2], [1, 1, 1], [1, 1, 1], false);
         for block in self.layers.iter().flatten() {

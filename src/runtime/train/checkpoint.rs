@@ -38,6 +38,10 @@ pub(super) fn save_state(
     learner: &dyn Learner,
 ) -> NodeResult<PathBuf> {
     let name = format!("checkpoint-e{}-b{}.safetensors", state.epoch, state.batch);
+    // Of several ranks, rank 0 writes (every rank holds the same weights).
+    if !crate::runtime::dist::writes() {
+        return Ok(dir.join(name));
+    }
     let committed = state.tensors.clone();
     save_tensors(&learner.checkpoint(), &dir.join(&name))?;
     let saved = commit_state(dir, state, learner, &name);

@@ -9,6 +9,7 @@ use super::{
 use crate::language::schedule::Epoch;
 use crate::runtime::attacks::Attack;
 use crate::runtime::data::Dataset;
+use crate::runtime::dist;
 use crate::runtime::error::NodeError;
 use crate::runtime::progress::Progress;
 use crate::runtime::rng::{mix, SplitMix};
@@ -112,7 +113,23 @@ impl Loop<'_> {
             let batch_seed = mix(&[self.seed, epoch as u64, b as u64]);
             tch::manual_seed(batch_seed as i64);
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
-            let (x, y) = self.data.train.batch(idx, batch_seed, self.device)?;
+            // One rank of several trains on its rows of the batch; the
+            // batch's seeds and draws are the whole batch's.
+            let shard = dist::joined().map(|w| {
+                let (first, count) = dist::world::shard(idx.len(), w.rank, w.size);
+                dist::Shard {
+                    first,
+                    count,
+                    of: idx.len(),
+                }
+            });
+            let (first, count) = shard.map_or((0, idx.len()), |s| (s.first, s.count));
+            let (x, y) = self.data.train.batch_from(
+                &idx[first..first + count],
+                batch_seed,
+                first,
+                self.device,
+            )?;
             let attack = this.as_ref().map(|(this, a)| {
                 let attack = match this {
                     Epoch::Fixed(at) => at,
@@ -122,7 +139,10 @@ impl Loop<'_> {
                 };
                 (attack, a.bn_train)
             });
-            let (lv, correct) = match learner.step(&x, &y, attack) {
+            let step = shard.map(dist::Step::enter);
+            let outcome = learner.step(&x, &y, attack);
+            drop(step);
+            let (lv, correct) = match outcome {
                 Ok(r) => r,
                 // Stopped inside the batch's attack, before its update: the
                 // state is the batch's start, saved as the checkpoint. An
@@ -136,16 +156,24 @@ impl Loop<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if !lv.is_finite() {
-                return Err(NodeError::Numeric(format!(
-                    "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
-                    epoch + 1,
-                    b + 1,
-                    epoch,
-                    self.dir.display()
-                ))
-                .into());
-            }
+            // The batch's loss and count over the ranks, and whether any of
+            // them was asked to stop (each stops after this batch).
+            let mut interrupted = crate::util::interrupted();
+            let (lv, correct) = match shard {
+                None => (lv, correct),
+                Some(s) => {
+                    let mine = if s.count == 0 {
+                        [0.0, 0.0]
+                    } else {
+                        [lv * s.count as f64, correct]
+                    };
+                    let sums =
+                        dist::sum_values(&[mine[0], mine[1], f64::from(u8::from(interrupted))])
+                            .map_err(NodeError::from)?;
+                    interrupted = sums[2] > 0.0;
+                    (sums[0] / s.of as f64, sums[1])
+                }
+            };
             let m = idx.len() as f64;
             state.loss_sum += lv * m;
             state.correct += correct;
@@ -157,7 +185,6 @@ impl Loop<'_> {
                 state.loss_sum / state.seen,
                 100.0 * state.correct / state.seen
             ));
-            let interrupted = crate::util::interrupted();
             if interrupted || last_save.elapsed().as_secs() >= 600 {
                 state.seconds += started.elapsed().as_secs_f64();
                 let path = save_state(self.dir, state, &*learner)?;

@@ -160,9 +160,7 @@ impl Learner for GanLearner {
         // D: tell clean clips from G's restorations.
         let restored = g.forward(&adv, true).detach();
         let ld = d_loss(&d.forward(x, true), &d.forward(&restored, true));
-        self.opt_d.zero_grad();
-        ld.backward();
-        self.opt_d.step();
+        self.opt_d.minimise(&ld)?;
         // G (and F under GAT): `g_steps` updates per D update.
         let (mut loss, mut correct) = (0.0, 0.0);
         let steps = self.g_steps.max(1);
@@ -183,14 +181,13 @@ impl Learner for GanLearner {
                 }
                 _ => None,
             };
-            self.opt_g.zero_grad();
             if let Some(o) = self.opt_f.as_mut() {
                 o.zero_grad();
             }
-            l.backward();
-            self.opt_g.step();
+            self.opt_g.backward(&l)?;
+            self.opt_g.step()?;
             if let Some(o) = self.opt_f.as_mut() {
-                o.step();
+                o.step()?;
             }
             if last {
                 loss = l.double_value(&[]);

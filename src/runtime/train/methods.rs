@@ -45,7 +45,7 @@ pub fn trades_attack(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, pgd: &Pgd) -> No
     };
     let mut adv = {
         let _g = tch::no_grad_guard();
-        &x + x.randn_like() * 0.001
+        &x + crate::runtime::dist::randn_like(&x) * 0.001
     };
     for _ in 0..pgd.steps {
         stop_requested()?;

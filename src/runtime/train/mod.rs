@@ -211,7 +211,8 @@ impl<'a> Classifier<'a> {
     /// fp16 when a gradient is not); its value.
     fn update(&mut self, loss: &Tensor) -> crate::runtime::error::NodeResult<f64> {
         let lv = loss.double_value(&[]);
-        if lv.is_finite() {
+        // Every rank decides alike: a step skipped on one is skipped on all.
+        if crate::runtime::dist::all_finite(lv)? {
             self.opt.minimise(loss)?;
         }
         Ok(lv)
@@ -232,14 +233,14 @@ impl<'a> Classifier<'a> {
             let logits = forward(self.net, &self.pre, &adv, true);
             let loss = attacks::loss(&logits, y);
             lv = loss.double_value(&[]);
-            if !lv.is_finite() {
+            if !crate::runtime::dist::all_finite(lv)? {
                 break;
             }
             self.opt.backward(&loss)?;
             // δ's step is the gradient's sign, which fp16's loss scale leaves
             // alone; a skipped (non-finite) step leaves δ too.
             let g = d.grad();
-            let stepped = self.opt.finish();
+            let stepped = self.opt.finish()?;
             correct = correct_of(&logits, y);
             let _g = tch::no_grad_guard();
             if stepped {
@@ -469,7 +470,11 @@ fn guard(
                 .into_iter()
                 .map(|(k, t)| (k, t.copy()))
                 .collect();
-            save_tensors(&named, &best_file)?;
+            if super::dist::writes() {
+                save_tensors(&named, &best_file)?;
+            }
+            // Every rank may read it back at a later epoch.
+            super::dist::barrier().map_err(NodeError::from)?;
             state.guard_best = Some((epoch + 1, acc));
             Ok(None)
         }
@@ -571,6 +576,9 @@ fn adaptive_probabilities(losses: &[f64]) -> Vec<f64> {
 
 /// Writes `metrics.jsonl`, one JSON object per finished epoch.
 pub fn write_metrics(dir: &Path, metrics: &[EpochMetrics]) -> NodeResult<()> {
+    if !super::dist::writes() {
+        return Ok(());
+    }
     // What it refuses: a metric that is not a finite number.
     let text = EpochMetrics::jsonl(metrics).map_err(NodeError::Numeric)?;
     crate::util::write_atomic(&dir.join("metrics.jsonl"), text.as_bytes())

@@ -70,8 +70,21 @@ impl Optimizer {
             }
             .into());
         }
+        // One rank of several: its share of the batch (its gradients and
+        // the others' sum to the whole batch's mean gradient).
+        let weight = crate::runtime::dist::loss_weight();
+        // A rank with no clips in this batch (fewer clips than ranks): a
+        // zero gradient, whatever the mean of nothing is.
+        let zeroed;
+        let loss = if weight == 0.0 {
+            zeroed = loss.nan_to_num(0.0, 0.0, 0.0);
+            &zeroed
+        } else {
+            loss
+        };
         match &self.scale {
-            Some(s) => (loss * s.scale).backward(),
+            Some(s) => (loss * (s.scale * weight)).backward(),
+            None if weight != 1.0 => (loss * weight).backward(),
             None => loss.backward(),
         }
         Ok(())
@@ -80,20 +93,28 @@ impl Optimizer {
     /// The step after [`Optimizer::backward`]: under fp16 the gradients are
     /// unscaled first and the step is skipped when one is not finite. Whether
     /// it stepped.
-    pub fn finish(&mut self) -> bool {
+    pub fn finish(&mut self) -> crate::runtime::error::NodeResult<bool> {
+        self.sum_gradients()?;
         if let Some(s) = &mut self.scale {
             if !s.unscale(&self.params) {
-                return false;
+                return Ok(false);
             }
         }
-        self.step();
-        true
+        self.apply();
+        Ok(true)
+    }
+
+    /// On one rank of several, the gradients summed over the ranks (every
+    /// rank then takes the same step).
+    fn sum_gradients(&self) -> crate::runtime::error::NodeResult<()> {
+        let params: Vec<Tensor> = self.params.iter().map(|(_, p)| p.shallow_clone()).collect();
+        Ok(crate::runtime::dist::sum_gradients(&params)?)
     }
 
     /// [`Optimizer::backward`] then [`Optimizer::finish`].
     pub fn minimise(&mut self, loss: &Tensor) -> crate::runtime::error::NodeResult<bool> {
         self.backward(loss)?;
-        Ok(self.finish())
+        self.finish()
     }
 
     pub fn zero_grad(&mut self) {
@@ -102,7 +123,15 @@ impl Optimizer {
         }
     }
 
-    pub fn step(&mut self) {
+    /// One update from the gradients there are (summed over the ranks first
+    /// when there are several).
+    pub fn step(&mut self) -> crate::runtime::error::NodeResult<()> {
+        self.sum_gradients()?;
+        self.apply();
+        Ok(())
+    }
+
+    fn apply(&mut self) {
         let _g = tch::no_grad_guard();
         let t = self.steps + 1;
         for (i, (_, p)) in self.params.iter().enumerate() {
@@ -240,7 +269,7 @@ mod tests {
             o.zero_grad();
             let l = (&p * &p).sum(Kind::Double) * 0.5;
             l.backward();
-            o.step();
+            o.step().unwrap();
             let d = want + 0.1 * want;
             buf = if k == 0 { d } else { 0.9 * buf + d };
             want -= 0.5 * buf;
@@ -263,7 +292,7 @@ mod tests {
             vec![("p".into(), p.shallow_clone())],
         );
         (&p * &p).sum(Kind::Double).backward();
-        o.step();
+        o.step().unwrap();
         assert!((p.double_value(&[0]) - 1.9).abs() < 1e-6);
         assert!((p.double_value(&[1]) + 2.9).abs() < 1e-6);
     }
