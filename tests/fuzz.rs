@@ -508,6 +508,7 @@ fn resource_strings_are_refused_unless_of_slurms_form_and_scripts_have_their_lin
                 name: "t".into(),
                 after: vec![],
                 resources,
+                shared: true,
             };
             let script = slurm::script(
                 &job,

@@ -343,6 +343,7 @@ mod tests {
             name: seed.map_or("at".into(), |s| format!("at.seed{s}")),
             after: vec![],
             resources: Default::default(),
+            shared: false,
         };
         assert_eq!(
             inv.shell(&job(Some(2))),

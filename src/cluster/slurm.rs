@@ -544,6 +544,7 @@ mod tests {
             name: "t".into(),
             after: vec![],
             resources,
+            shared: false,
         }
     }
 
@@ -811,6 +812,7 @@ mod tests {
                 time: Some("12:00:00".into()),
                 ..Default::default()
             },
+            shared: true,
         };
         let inv = Invocation {
             exe: "/opt/advp".into(),

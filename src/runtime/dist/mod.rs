@@ -286,10 +286,10 @@ pub fn batch_norm(bn: &tch::nn::BatchNorm, x: &Tensor) -> Option<Tensor> {
     shape[1] = c;
     let mut y = (&xf - mean.view(shape.as_slice())) * (&var + eps).rsqrt().view(shape.as_slice());
     if let Some(w) = &bn.ws {
-        y = y * w.view(shape.as_slice());
+        y *= w.view(shape.as_slice());
     }
     if let Some(b) = &bn.bs {
-        y = y + b.view(shape.as_slice());
+        y += b.view(shape.as_slice());
     }
     {
         let _g = tch::no_grad_guard();
