@@ -174,6 +174,16 @@ impl Loop<'_> {
                     (sums[0] / s.of as f64, sums[1])
                 }
             };
+            if !lv.is_finite() {
+                return Err(NodeError::Numeric(format!(
+                    "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
+                    epoch + 1,
+                    b + 1,
+                    epoch,
+                    self.dir.display()
+                ))
+                .into());
+            }
             let m = idx.len() as f64;
             state.loss_sum += lv * m;
             state.correct += correct;
