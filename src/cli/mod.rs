@@ -568,9 +568,10 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
 /// resumes there; after a SIGTERM (`scancel`, a preemption that Slurm
 /// requeues by its own policy) it only stops.
 fn preempted(message: &str) -> i32 {
+    // Of several ranks, rank 0 requeues the job (once).
     let job = std::env::var("SLURM_JOB_ID")
         .ok()
-        .filter(|j| !j.is_empty() && crate::util::warned());
+        .filter(|j| !j.is_empty() && crate::util::warned() && crate::runtime::dist::writes());
     match job {
         Some(id) => {
             let ok = std::process::Command::new("scontrol")

@@ -202,7 +202,7 @@ fn directive(key: &str, value: Option<&str>) -> Result<String, String> {
         (_, None) => false,
         ("job-name", Some(v)) => resources::name(v),
         ("output", Some(v)) => log_path(v),
-        ("cpus-per-task", Some(v)) => digits(v),
+        ("cpus-per-task" | "nodes" | "ntasks-per-node", Some(v)) => digits(v),
         ("dependency", Some(v)) => v
             .strip_prefix("afterok:")
             .is_some_and(|ids| ids.split(':').all(digits)),
@@ -302,6 +302,15 @@ pub fn script(
     if let Some(c) = r.cpus {
         opt("cpus-per-task", Some(&c.to_string()))?;
     }
+    // A training or evaluation node over several ranks: one allocation of
+    // `nodes` machines × `tasks` ranks, started by `srun` (which ends every
+    // task when one fails, and passes the scheduler's signals to all).
+    let (nodes, per_node) = r.ranks();
+    let ranked = job.shared && nodes * per_node > 1;
+    if ranked {
+        opt("nodes", Some(&nodes.to_string()))?;
+        opt("ntasks-per-node", Some(&per_node.to_string()))?;
+    }
     if let Some(m) = &r.mem {
         opt("mem", Some(m))?;
     }
@@ -320,7 +329,15 @@ pub fn script(
         .chain(inv.args(job))
         .map(|w| shell_word("the command's word", &w))
         .collect::<Result<Vec<_>, _>>()?;
-    s.push_str(&format!("cd {workdir}\nexec {}\n", command.join(" ")));
+    let launcher = if ranked {
+        "srun --kill-on-bad-exit=1 "
+    } else {
+        ""
+    };
+    s.push_str(&format!(
+        "cd {workdir}\nexec {launcher}{}\n",
+        command.join(" ")
+    ));
     Ok(s)
 }
 
@@ -727,6 +744,7 @@ mod tests {
             mem: Some("16G".into()),
             cpus: Some(4),
             gpus: Some(1),
+            ..Default::default()
         });
         let opts = Options {
             account: Some("lab".into()),
@@ -855,5 +873,71 @@ mod tests {
         ] {
             assert!(s.contains(line), "{line} missing from\n{s}");
         }
+    }
+
+    #[test]
+    fn a_node_over_several_ranks_is_one_allocation_started_by_srun() {
+        use crate::runtime::spec::Resources;
+        let inv = plain_invocation();
+        let opts = Options::default();
+        let log = Path::new("/s/t-%j.log");
+        let with = |resources: Resources, shared: bool| {
+            let job = Job {
+                shared,
+                ..plain_job(resources)
+            };
+            script(&job, &inv, &opts, &[], log).outcome().unwrap()
+        };
+        // Eight GPUs on each of two machines: sixteen ranks, one per GPU.
+        let s = with(
+            Resources {
+                gpus: Some(8),
+                nodes: Some(2),
+                ..Default::default()
+            },
+            true,
+        );
+        for line in [
+            "#SBATCH --gres=gpu:8",
+            "#SBATCH --nodes=2",
+            "#SBATCH --ntasks-per-node=8",
+        ] {
+            assert!(s.contains(line), "{line} missing from\n{s}");
+        }
+        let last = s.lines().last().unwrap();
+        assert!(last.starts_with("exec srun --kill-on-bad-exit=1 "), "{s}");
+        // Two CPU ranks on one machine.
+        let s = with(
+            Resources {
+                tasks: Some(2),
+                ..Default::default()
+            },
+            true,
+        );
+        assert!(s.contains("#SBATCH --ntasks-per-node=2\n"), "{s}");
+        assert!(s.contains("#SBATCH --nodes=1\n"), "{s}");
+        assert!(s.contains("exec srun"), "{s}");
+        // One GPU, or a node that is not a training or an evaluation: one
+        // process, as before.
+        for (r, shared) in [
+            (
+                Resources {
+                    gpus: Some(1),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                Resources {
+                    tasks: Some(4),
+                    ..Default::default()
+                },
+                false,
+            ),
+        ] {
+            let s = with(r, shared);
+            assert!(!s.contains("srun") && !s.contains("ntasks"), "{s}");
+        }
+        assert!(directive("ntasks-per-node", Some("2;id")).is_err());
     }
 }

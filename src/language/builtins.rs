@@ -888,7 +888,7 @@ pub const KEY_REVISIONS: &[(&str, &str)] = &[
 pub const READ_PATHS: &[&str] = &["path", "pretrained", "root"];
 
 /// The keys of a `resources { … }` statement, for cluster executors.
-pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition"];
+pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition", "nodes", "tasks"];
 
 /// The schedule words of block statements (`budget curriculum …`, `attacks each {…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

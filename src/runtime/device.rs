@@ -34,10 +34,18 @@ pub fn resolve(requested: &Device) -> Result<Chosen, NoSuchDevice> {
             device: tch::Device::Cpu,
             note: None,
         }),
-        Device::Auto if gpus > 0 => Ok(Chosen {
-            device: tch::Device::Cuda(0),
-            note: Some(format!("device auto: using cuda:0 ({gpus} GPU(s) found)")),
-        }),
+        Device::Auto if gpus > 0 => {
+            // One rank of several on a machine that shows it several GPUs
+            // (torchrun, a Slurm step): the GPU of its local rank.
+            let k = crate::runtime::dist::World::from_env()
+                .ok()
+                .flatten()
+                .map_or(0, |w| w.local_rank % gpus);
+            Ok(Chosen {
+                device: tch::Device::Cuda(k),
+                note: Some(format!("device auto: using cuda:{k} ({gpus} GPU(s) found)")),
+            })
+        }
         Device::Auto => Ok(Chosen {
             device: tch::Device::Cpu,
             note: Some("device auto: no CUDA GPU found, running on the CPU".into()),

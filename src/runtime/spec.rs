@@ -392,6 +392,25 @@ pub struct Resources {
     pub mem: Option<String>,
     pub time: Option<String>,
     pub partition: Option<String>,
+    /// Machines a training or evaluation node's ranks span (Slurm).
+    pub nodes: Option<i64>,
+    /// Ranks per machine (default: `gpus` when more than one, else 1).
+    pub tasks: Option<i64>,
+}
+
+impl Resources {
+    /// The ranks of a training or evaluation node under Slurm: `nodes` ×
+    /// tasks per node.
+    pub fn ranks(&self) -> (i64, i64) {
+        let per = self
+            .tasks
+            .unwrap_or(match self.gpus {
+                Some(g) if g > 1 => g,
+                _ => 1,
+            })
+            .max(1);
+        (self.nodes.unwrap_or(1).max(1), per)
+    }
 }
 
 /// The lowered program: `nodes[i]` is `program.nodes[i]`.

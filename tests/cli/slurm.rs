@@ -244,8 +244,16 @@ fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
             "model net = c3d_small(classes: 4, width: 4)\n",
             "model net = c3d_small(classes: 4, width: 4)\nmodel pnet = python(\"net.py\", classes: 4)\n",
         )
-        .replace("train a = standard(net,", "train a = standard(pnet,");
+        .replace("train a = standard(net,", "train a = standard(pnet,")
+        // `e` is one allocation of two tasks (`srun`), its batches shared
+        // by the two ranks; its records are one process's.
+        .replace("robustness([a, b], d.test)", "robustness([a, b], d.test, batch: 4)")
+        .replace(
+            "  budget sweep [0, 4]\n}",
+            "  budget sweep [0, 4]\n  resources { tasks: 2 }\n}",
+        );
     assert!(text.contains("standard(pnet,") && text.contains("model pnet"));
+    assert!(text.contains("resources { tasks: 2 }") && text.contains("batch: 4"));
     let r = Run::new();
     let local8 = Run::new();
     for run in [&r, &local8] {
@@ -302,6 +310,22 @@ fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect::<String>();
     assert!(log.contains("resuming from the checkpoint"), "{log}");
+    let log_of = |node: &str| {
+        std::fs::read_dir(r.dir.path().join(".advp/slurm/p/logs"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{node}-"))
+            })
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    };
+    let e = log_of("e");
+    for rank in ["rank 0 of 2 (Slurm", "rank 1 of 2 (Slurm"] {
+        assert!(e.contains(rank), "{rank} missing from e's job log:\n{e}");
+    }
     assert_eq!(rows_in(local8.dir.path()), rows_in(r.dir.path()));
     let o = r.advp(&["status", "p.advp"]);
     assert!(!stdout(&o).contains("failed"), "{}", stdout(&o));

@@ -302,6 +302,12 @@ impl<'a> Checker<'a> {
                 "cpus" => self
                     .int_value(&f.value, file, (1.0, 4096.0), "`cpus`")
                     .map(Value::Int),
+                "nodes" => self
+                    .int_value(&f.value, file, (1.0, 4096.0), "`nodes`")
+                    .map(Value::Int),
+                "tasks" => self
+                    .int_value(&f.value, file, (1.0, 1024.0), "`tasks`")
+                    .map(Value::Int),
                 key @ ("mem" | "time" | "partition") => match &f.value.kind {
                     ExprKind::Str(s) => self.resource_string(key, s, file, f.value.span),
                     _ => self.mismatch(&f.value, file, &Ty::Str, Fix::QuotedResource),

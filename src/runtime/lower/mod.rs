@@ -355,6 +355,8 @@ fn resources_of(n: &Node) -> R<Resources> {
         match k.as_str() {
             "gpus" => r.gpus = int()?,
             "cpus" => r.cpus = int()?,
+            "nodes" => r.nodes = int()?,
+            "tasks" => r.tasks = int()?,
             "mem" => r.mem = text()?,
             "time" => r.time = text()?,
             "partition" => r.partition = text()?,
