@@ -124,6 +124,10 @@ pub const PREEMPTED_EXIT: i32 = 143;
 /// The exit status of a run stopped by a closed terminal (128 + SIGHUP).
 pub const HUNG_UP_EXIT: i32 = 129;
 
+/// The exit status of a rank whose collective with the others failed
+/// because another rank stopped (`advp::run::rank_lost`): not the cause.
+pub const RANK_LOST_EXIT: i32 = 3;
+
 /// The temporary name beside `path` that a write goes through:
 /// `.name.tmp<pid>` (what the next run sweeps when its process is gone).
 fn temporary(path: &Path, tag: &str) -> std::path::PathBuf {

@@ -5,7 +5,12 @@ mod folders;
 mod inspect;
 
 use crate::graph;
-use crate::language::{self, diagnostic::Diagnostic, loader, source::SourceMap};
+use crate::language::{
+    self,
+    diagnostic::{Code, Diagnostic},
+    loader,
+    source::SourceMap,
+};
 use crate::runtime::exec::{Options, RunError, Runner};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -705,6 +710,15 @@ fn run(
         } else {
             0
         };
+        if here < n * flags.jobs.max(1) && flags.jobs > 1 {
+            eprintln!(
+                "error: `--gpus {n} --jobs {}` asks for {} GPUs at once, and this machine has {here}; lower `--jobs` to {}",
+                flags.jobs,
+                n * flags.jobs,
+                (here / n.max(1)).max(1)
+            );
+            return 2;
+        }
         if here < n {
             eprintln!(
                 "error: `--gpus {n}` asks for {n} GPUs, and this machine has {here}; name at most {here}, or `--ranks {n}` for {n} processes on the CPU (Gloo)"
@@ -728,7 +742,10 @@ fn run(
         }
         return distributed(&pipeline, &runners, &flags, &slurm, started);
     }
-    match crate::pipeline::run(runners) {
+    let outcome = crate::pipeline::run(runners);
+    // Of several ranks: the process group is taken down before the exit.
+    crate::runtime::dist::leave();
+    match outcome {
         Ok(crate::pipeline::Outcome {
             summary,
             reports,
@@ -760,7 +777,13 @@ fn run(
                 diags.len(),
                 crate::util::shown(&pipeline.file)
             );
-            1
+            // A rank that lost the others exits apart, so that a launcher
+            // names the rank that failed first.
+            if diags.iter().all(|d| d.code == Code::RankLost) {
+                crate::util::RANK_LOST_EXIT
+            } else {
+                1
+            }
         }
         Err(RunError::Missing(diags)) => {
             print_diagnostics(&diags, &program.sources);

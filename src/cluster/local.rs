@@ -108,14 +108,30 @@ pub fn run(
                 let mut device = String::new();
                 for r in 0..size {
                     let path = rank_log(j, r);
-                    let file = std::fs::File::create(&path)
-                        .map_err(|e| format!("cannot write {}: {e}", shown(&path)))?;
+                    let file = match std::fs::File::create(&path) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            let _ = stop(&mut children, 0);
+                            return Err(format!("cannot write {}: {e}", shown(&path)));
+                        }
+                    };
                     let mut cmd = Command::new(&inv.exe);
                     cmd.args(inv.args(j))
                         .current_dir(&inv.workdir)
                         .stdin(Stdio::null())
                         .stdout(file.try_clone().map_err(|e| e.to_string())?)
                         .stderr(file);
+                    // A node of one process is no rank, whatever this
+                    // process's environment says.
+                    for v in [
+                        "RANK",
+                        "LOCAL_RANK",
+                        "WORLD_SIZE",
+                        "MASTER_ADDR",
+                        "MASTER_PORT",
+                    ] {
+                        cmd.env_remove(v);
+                    }
                     if size > 1 {
                         cmd.env("RANK", r.to_string())
                             .env("LOCAL_RANK", r.to_string())
@@ -123,8 +139,8 @@ pub fn run(
                             .env("MASTER_ADDR", "127.0.0.1")
                             .env("MASTER_PORT", port.to_string());
                     }
-                    device = if gpus > 0 {
-                        let g = (slot * size + r) % gpus;
+                    device = if places.gpus || (gpus > 0 && size == 1) {
+                        let g = (slot * size + r) % gpus.max(1);
                         cmd.env("CUDA_VISIBLE_DEVICES", g.to_string());
                         if size > 1 {
                             format!("{size} ranks on GPUs from cuda:{}", (slot * size) % gpus)
@@ -132,6 +148,10 @@ pub fn run(
                             format!("cuda:{g}")
                         }
                     } else {
+                        // `--ranks` on a machine with GPUs: ranks on the CPU.
+                        if gpus > 0 {
+                            cmd.env("CUDA_VISIBLE_DEVICES", "");
+                        }
                         cmd.env("ADVP_THREADS", threads.to_string());
                         if size > 1 {
                             format!("{size} ranks of {threads} CPU thread(s)")
@@ -233,57 +253,94 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// A node's processes once they have all ended: the status that speaks for
-/// them (the first failure, by the time it was seen, else rank 0's) and its
-/// rank; `None` while any runs. When a rank fails, the others get SIGTERM
-/// (they stop at their next batch or collective), then after 10 s SIGKILL.
+/// them and its rank; `None` while they run. The cause of a failure speaks
+/// first — a rank that failed on its own, not one that lost the others
+/// ([`crate::util::RANK_LOST_EXIT`]) — then an interruption (130), then
+/// any other failure. When a rank fails on its own the others get SIGTERM
+/// (they stop at their next batch or collective) and SIGKILL 10 s on; when
+/// one ends otherwise, the others get 30 s to end on their own first.
 fn reap(
     children: &mut [Child],
     name: &str,
     say: &dyn Fn(&str),
 ) -> std::io::Result<Option<(std::process::ExitStatus, usize)>> {
+    let cause = |s: &std::process::ExitStatus| {
+        !s.success() && s.code() != Some(130) && s.code() != Some(crate::util::RANK_LOST_EXIT)
+    };
+    // Among causes, a rank killed by a signal first: the others' failures
+    // (a collective that broke) follow from it.
+    let killed = |s: &std::process::ExitStatus| s.code().is_none();
     let mut statuses = Vec::with_capacity(children.len());
     for c in children.iter_mut() {
         statuses.push(c.try_wait()?);
     }
-    let failed = statuses
-        .iter()
-        .position(|s| s.is_some_and(|s| !s.success() && s.code() != Some(130)));
-    if statuses.iter().all(Option::is_some) {
-        let statuses: Vec<_> = statuses.into_iter().flatten().collect();
-        let speaks = failed
-            .or_else(|| statuses.iter().position(|s| !s.success()))
-            .unwrap_or(0);
-        return Ok(Some((statuses[speaks], speaks)));
-    }
-    if let Some(r) = failed {
-        if children.len() > 1 {
+    let ended_badly = statuses.iter().flatten().any(|s| !s.success());
+    if statuses.iter().any(Option::is_none) {
+        if !ended_badly {
+            return Ok(None);
+        }
+        let first = statuses
+            .iter()
+            .position(|s| s.is_some_and(|s| killed(&s)))
+            .or_else(|| statuses.iter().position(|s| s.is_some_and(|s| cause(&s))));
+        let grace = if first.is_some() { 0 } else { 30 };
+        if let Some(r) = first {
             say(&format!(
                 "{name}: rank {r} stopped; stopping the other ranks"
             ));
-            for (k, c) in children.iter_mut().enumerate() {
-                if statuses[k].is_none() {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-TERM", &c.id().to_string()])
-                        .status();
-                }
-            }
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        }
+        stop(children, grace)?;
+        statuses = children
+            .iter_mut()
+            .map(|c| c.wait().map(Some))
+            .collect::<std::io::Result<_>>()?;
+    }
+    let statuses: Vec<std::process::ExitStatus> = statuses.into_iter().flatten().collect();
+    let speaks = statuses
+        .iter()
+        .position(killed)
+        .or_else(|| statuses.iter().position(cause))
+        .or_else(|| statuses.iter().position(|s| s.code() == Some(130)))
+        .or_else(|| statuses.iter().position(|s| !s.success()))
+        .unwrap_or(0);
+    Ok(Some((statuses[speaks], speaks)))
+}
+
+/// Waits `grace` seconds for the running ranks to end on their own, then
+/// sends them SIGTERM, and SIGKILL to those still running 10 s later.
+fn stop(children: &mut [Child], grace: u64) -> std::io::Result<()> {
+    let wait_for = |children: &mut [Child], secs: u64| -> std::io::Result<bool> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let mut running = false;
             for c in children.iter_mut() {
-                while c.try_wait()?.is_none() {
-                    if std::time::Instant::now() > deadline {
-                        let _ = c.kill();
-                        c.wait()?;
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
+                running |= c.try_wait()?.is_none();
             }
-            let mut statuses = Vec::new();
-            for c in children.iter_mut() {
-                statuses.push(c.wait()?);
+            if !running {
+                return Ok(true);
             }
-            return Ok(Some((statuses[r], r)));
+            if std::time::Instant::now() > deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    if wait_for(children, grace)? {
+        return Ok(());
+    }
+    for c in children.iter_mut() {
+        if c.try_wait()?.is_none() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
         }
     }
-    Ok(None)
+    if !wait_for(children, 10)? {
+        for c in children.iter_mut() {
+            if c.try_wait()?.is_none() {
+                let _ = c.kill();
+            }
+        }
+    }
+    Ok(())
 }

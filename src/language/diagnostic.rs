@@ -84,6 +84,7 @@ codes! {
     MissingStatement => "advp::run::missing_statement",
     MissingTool => "advp::run::missing_tool",
     NodeFailed => "advp::run::node_failed",
+    RankLost => "advp::run::rank_lost",
     ShapeMismatch => "advp::run::shape_mismatch",
     TooLarge => "advp::run::too_large",
     BadOutput => "advp::run::bad_output",

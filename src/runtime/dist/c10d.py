@@ -3,10 +3,17 @@ Gloo on the CPU. A fixed module: nothing of a pipeline file or of the
 environment is ever part of its text; every value arrives as an argument."""
 
 import datetime
+import warnings
 
 import torch
 import torch.distributed as dist
 from torch.distributed.nn.functional import all_reduce as _differentiable_all_reduce
+
+# The differentiable all-reduce SyncBatchNorm itself uses; its successor in
+# torch.distributed._functional_collectives is private.
+warnings.filterwarnings(
+    "ignore", message="torch.distributed.nn.functional.all_reduce is deprecated"
+)
 
 # The group small values travel on (sums of a few numbers, records, a
 # barrier): the CPU's Gloo, also beside NCCL.

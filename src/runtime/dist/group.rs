@@ -60,6 +60,7 @@ pub(super) fn init(world: &World, device: tch::Device) -> Result<(), DistError> 
 }
 
 fn failed(e: PyErr) -> DistError {
+    super::LOST.store(true, std::sync::atomic::Ordering::SeqCst);
     let w = super::joined();
     DistError::Collective {
         rank: w.map_or(0, |w| w.rank),
@@ -122,6 +123,13 @@ pub(super) fn gather(
         Ok(out)
     })
     .map_err(failed)
+}
+
+pub(super) fn close() {
+    let _ = Python::attach(|py| -> PyResult<()> {
+        module(py)?.call_method0("close")?;
+        Ok(())
+    });
 }
 
 pub(super) fn barrier() -> Result<(), DistError> {

@@ -62,6 +62,15 @@ pub enum DistError {
     },
 }
 
+/// Whether a collective of this process has failed (another rank stopped):
+/// a later failure of the node follows from it.
+static LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a collective of this process failed.
+pub fn lost() -> bool {
+    LOST.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The world this process joined (at most one a process).
 static JOINED: std::sync::OnceLock<World> = std::sync::OnceLock::new();
 
@@ -185,6 +194,22 @@ pub fn sum_values(values: &[f64]) -> Result<Vec<f64>, DistError> {
     Err(unjoined())
 }
 
+/// Rank 0's numbers on every rank (alone, unchanged): what each rank
+/// computed alike but decides on (held-out metrics, Eq. 8's weights) is
+/// taken from one rank, so that no rounding or per-rank BatchNorm state
+/// sends the ranks different ways.
+pub fn from_rank_0(values: &mut [f64]) -> Result<(), DistError> {
+    let Some(w) = joined() else {
+        return Ok(());
+    };
+    let mine: Vec<f64> = values
+        .iter()
+        .map(|&v| if w.writes() { v } else { 0.0 })
+        .collect();
+    values.copy_from_slice(&sum_values(&mine)?);
+    Ok(())
+}
+
 /// Whether `value` is finite on every rank: what decides, the same way on
 /// every rank, whether a step is taken.
 pub fn all_finite(value: f64) -> Result<bool, DistError> {
@@ -264,36 +289,41 @@ fn all_reduce(t: &Tensor) -> Result<(), DistError> {
 /// where the layer's own kernel runs. Every built-in net's BatchNorm has
 /// eps 1e-5 and momentum 0.1 (PyTorch's), which this uses.
 pub fn batch_norm(bn: &tch::nn::BatchNorm, x: &Tensor) -> Option<Tensor> {
-    shard()?;
+    let s = shard()?;
     let (eps, momentum) = (1e-5, 0.1);
-    let c = x.size()[1];
+    let size = x.size();
+    let c = size[1];
+    // Values per channel over the whole batch: its clips × the rest.
+    let n = s.of as f64 * size[2..].iter().product::<i64>() as f64;
     let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
     let xf = x.to_kind(Kind::Float);
-    let count = Tensor::from_slice(&[(x.numel() as i64 / c.max(1)) as f32]).to_device(x.device());
     let stats = Tensor::cat(
         &[
             xf.sum_dim_intlist(dims.as_slice(), false, Kind::Float),
             (&xf * &xf).sum_dim_intlist(dims.as_slice(), false, Kind::Float),
-            count,
         ],
         0,
     );
     let total = synced_sum(&stats).unwrap_or_else(|e| panic!("{e}"));
-    let n = total.narrow(0, 2 * c, 1);
-    let mean = total.narrow(0, 0, c) / &n;
-    let var = (total.narrow(0, c, c) / &n - &mean * &mean).clamp_min(0.0);
+    let mean = total.narrow(0, 0, c) / n;
+    let var = (total.narrow(0, c, c) / n - &mean * &mean).clamp_min(0.0);
+    // y = x·scale + shift, per channel: two passes over the clips (and two
+    // back), the statistics' gradients through scale and shift.
+    // (Out of place: autograd keeps rsqrt's output.)
+    let inv = (&var + eps).rsqrt();
+    let scale = match &bn.ws {
+        Some(w) => &inv * w,
+        None => inv,
+    };
+    let shift = match &bn.bs {
+        Some(b) => b - &mean * &scale,
+        None => -(&mean * &scale),
+    };
     let mut shape = vec![1i64; x.dim()];
     shape[1] = c;
-    let mut y = (&xf - mean.view(shape.as_slice())) * (&var + eps).rsqrt().view(shape.as_slice());
-    if let Some(w) = &bn.ws {
-        y *= w.view(shape.as_slice());
-    }
-    if let Some(b) = &bn.bs {
-        y += b.view(shape.as_slice());
-    }
+    let y = &xf * scale.view(shape.as_slice()) + shift.view(shape.as_slice());
     {
         let _g = tch::no_grad_guard();
-        let n = n.double_value(&[0]);
         let unbiased = var.detach() * (n / (n - 1.0).max(1.0));
         let mut rm = bn.running_mean.shallow_clone();
         let mut rv = bn.running_var.shallow_clone();
@@ -325,6 +355,28 @@ pub fn gather(text: String, tensors: Vec<Tensor>) -> Result<Vec<(String, Vec<Ten
     return group::gather(text, tensors);
     #[allow(unreachable_code)]
     Err(unjoined())
+}
+
+/// The ranks' rows of a batch, in rank order (the whole batch's tensor on
+/// every rank); alone, `t`.
+pub fn all_rows(t: &Tensor) -> Result<Tensor, DistError> {
+    if joined().is_none() {
+        return Ok(t.shallow_clone());
+    }
+    let parts: Vec<Tensor> = gather(String::new(), vec![t.to_device(tch::Device::Cpu)])?
+        .into_iter()
+        .flat_map(|(_, ts)| ts)
+        .collect();
+    Ok(Tensor::cat(&parts, 0).to_device(t.device()))
+}
+
+/// Leaves the process group (a no-op alone): NCCL's must be taken down
+/// before the process exits.
+pub fn leave() {
+    if joined().is_some() {
+        #[cfg(feature = "python")]
+        group::close();
+    }
 }
 
 /// Waits for every rank (a no-op alone).

@@ -308,7 +308,7 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
     let mut seen: Vec<Option<Counted>> = vec![None; n];
     let mut labels = vec![0i64; n];
     for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
-        if !shard::mine(b) {
+        if !shard::mine(b, true) {
             continue;
         }
         stop_requested()?;
@@ -328,7 +328,7 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
             labels[i] = l;
         }
     }
-    shard::share(&mut seen, &mut labels, &mut [])?;
+    shard::share(&mut seen, &mut labels, &mut [], true)?;
     let clean = Clean {
         seen: seen
             .into_iter()
@@ -435,7 +435,10 @@ impl Run<'_> {
         let mut seen: Vec<Option<Counted>> = vec![None; n];
         let mut kept: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
         for (b, chunk) in todo.chunks(self.batch).enumerate() {
-            if !shard::mine(b) {
+            // BatchNorm in train mode during the attack moves its running
+            // statistics batch after batch: then every rank attacks every
+            // batch, in order, as one process does.
+            if !shard::mine(b, !ev.bn_train) {
                 done();
                 continue;
             }
@@ -459,7 +462,7 @@ impl Run<'_> {
             done();
         }
         let mut labels = self.clean.labels.clone();
-        shard::share(&mut seen, &mut labels, &mut kept)?;
+        shard::share(&mut seen, &mut labels, &mut kept, !ev.bn_train)?;
         Ok((seen, kept))
     }
 

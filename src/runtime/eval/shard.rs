@@ -9,9 +9,10 @@ use crate::runtime::dist;
 use crate::runtime::error::{NodeError, NodeResult};
 use tch::Tensor;
 
-/// Whether batch `b` is this process's (every batch when alone).
-pub(super) fn mine(b: usize) -> bool {
-    dist::joined().is_none_or(|w| b % w.size == w.rank)
+/// Whether batch `b` is this process's (every batch when alone, or when
+/// the pass is not `sharded`).
+pub(super) fn mine(b: usize, sharded: bool) -> bool {
+    !sharded || dist::joined().is_none_or(|w| b % w.size == w.rank)
 }
 
 /// One clip as it travels between ranks: numbers as their bits (NaN and
@@ -93,8 +94,9 @@ pub(super) fn share(
     counted: &mut [Option<Counted>],
     labels: &mut [i64],
     kept: &mut [Option<Tensor>],
+    sharded: bool,
 ) -> NodeResult<()> {
-    if dist::joined().is_none() {
+    if dist::joined().is_none() || !sharded {
         return Ok(());
     }
     let mut wires = Vec::new();

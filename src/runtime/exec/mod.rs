@@ -184,6 +184,20 @@ impl<'a> Runner<'a> {
         if let NodeError::NoGradient(e) = &error {
             return self.no_gradient(i, e);
         }
+        // Another rank stopped: this one's failure is not the cause (its
+        // launcher names the rank that failed first).
+        if matches!(
+            &error,
+            NodeError::Dist(crate::runtime::dist::DistError::Collective { .. })
+        ) || crate::runtime::dist::lost()
+        {
+            return RunError::Diagnostics(vec![self.diag(
+                i,
+                Code::RankLost,
+                error.to_string(),
+                "the cause is in the log of the rank that stopped first; fix it and run again: training resumes from rank 0's last checkpoint",
+            )]);
+        }
         RunError::Diagnostics(vec![self.diag(
             i,
             Code::NodeFailed,
@@ -390,15 +404,16 @@ impl<'a> Runner<'a> {
     pub fn run(&mut self) -> Result<(Summary, Vec<usize>), RunError> {
         let targets = self.prepare()?;
         self.needed_tools(&targets)?;
-        self.join_world(&targets)?;
-        // Of several ranks, rank 0 alone writes to the cache: the others
-        // take no lock, set nothing aside and commit nothing.
-        let writes = crate::runtime::dist::writes();
         let forced: HashSet<usize> = match (&self.opts.only, self.opts.force) {
             (_, false) => HashSet::new(),
             (Some(name), true) => HashSet::from([self.index[name.as_str()]]),
             (None, true) => targets.iter().copied().collect(),
         };
+        self.join_world(&targets, &forced)?;
+        // Of several ranks, rank 0 alone writes to the cache: the others
+        // take no lock, set nothing aside and commit nothing, and take rank
+        // 0's word for what is cached.
+        let writes = crate::runtime::dist::writes();
         for &i in &targets {
             if computed(&self.program.nodes[i]) && writes {
                 self.set_aside_if_corrupt(i)?;
@@ -411,7 +426,8 @@ impl<'a> Runner<'a> {
             if !computed(n) {
                 continue;
             }
-            if self.is_cached(i) && !forced.contains(&i) {
+            let cached = self.is_cached(i) && !forced.contains(&i);
+            if self.agree(i, cached)? {
                 self.progress
                     .line(&format!("{}: cached ({})", n.name, &self.keys[i][..12]));
                 self.summary.cached.push(n.name.clone());
@@ -425,7 +441,8 @@ impl<'a> Runner<'a> {
             // Another advp on the same cache may be computing it: wait for its
             // lock, then read its result rather than computing it twice.
             let _lock = if writes { Some(self.lock(i)?) } else { None };
-            if self.is_cached(i) && !forced.contains(&i) {
+            let cached = self.is_cached(i) && !forced.contains(&i);
+            if self.agree(i, cached)? {
                 self.progress.line(&format!(
                     "{}: computed by another advp, cached ({})",
                     n.name,

@@ -6,8 +6,20 @@ use super::{computed, RunError, Runner};
 use crate::language::diagnostic::Code;
 use crate::runtime::dist::{self, World};
 use crate::runtime::spec::{DefenseSpec, NodeSpec};
+use std::collections::HashSet;
 
 impl Runner<'_> {
+    /// Rank 0's `answer` on every rank (this process's alone): what is
+    /// cached is decided where the lock is held.
+    pub(super) fn agree(&self, i: usize, answer: bool) -> Result<bool, RunError> {
+        if dist::joined().is_none() {
+            return Ok(answer);
+        }
+        let mine = if dist::writes() && answer { 1.0 } else { 0.0 };
+        let sum = dist::sum_values(&[mine]).map_err(|e| self.fail(i, e))?;
+        Ok(sum[0] > 0.5)
+    }
+
     /// Whether node `i` is computed by several ranks together when there
     /// are several: training (every kind) and evaluation.
     pub fn shared(&self, i: usize) -> bool {
@@ -20,11 +32,17 @@ impl Runner<'_> {
     /// Joins the other ranks when this process is one of several, before
     /// any node runs. What is still to compute must be one training or
     /// evaluation node: ranks compute one node together.
-    pub(super) fn join_world(&mut self, targets: &[usize]) -> Result<(), RunError> {
+    pub(super) fn join_world(
+        &mut self,
+        targets: &[usize],
+        forced: &HashSet<usize>,
+    ) -> Result<(), RunError> {
         let todo: Vec<usize> = targets
             .iter()
             .copied()
-            .filter(|&i| computed(&self.program.nodes[i]) && !self.is_cached(i))
+            .filter(|&i| {
+                computed(&self.program.nodes[i]) && (!self.is_cached(i) || forced.contains(&i))
+            })
             .collect();
         let Some(&first) = todo.last() else {
             return Ok(());

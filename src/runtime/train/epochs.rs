@@ -55,7 +55,9 @@ impl Loop<'_> {
                     "{}: warning: {why}; the checkpoint is set aside and `{}` starts again",
                     spec.node, spec.node
                 ));
-                let _ = std::fs::rename(dir.join("state.json"), dir.join("state.json.damaged"));
+                if dist::writes() {
+                    let _ = std::fs::rename(dir.join("state.json"), dir.join("state.json.damaged"));
+                }
                 None
             }
         };
@@ -286,6 +288,35 @@ impl Loop<'_> {
             }
             state.probs = Some(adaptive_probabilities(&losses));
             budget_losses = Some(losses);
+        }
+        // Of several ranks, rank 0's numbers decide (the guard, Eq. 8).
+        if dist::joined().is_some() {
+            let mut v: Vec<f64> = [loss, acc, adv_acc]
+                .iter()
+                .map(|o| o.unwrap_or(0.0))
+                .chain(budget_losses.iter().flatten().copied())
+                .chain(state.probs.iter().flatten().copied())
+                .collect();
+            dist::from_rank_0(&mut v).map_err(NodeError::from)?;
+            let mut it = v.into_iter();
+            let mut next = |o: Option<f64>| {
+                let x = it.next();
+                o.and(x)
+            };
+            let (loss, acc, adv_acc) = (next(loss), next(acc), next(adv_acc));
+            let budget_losses =
+                budget_losses.map(|b| b.iter().map(|_| it.next().unwrap_or(0.0)).collect());
+            if let Some(p) = state.probs.as_mut() {
+                for x in p.iter_mut() {
+                    *x = it.next().unwrap_or(0.0);
+                }
+            }
+            return Ok(HeldOut {
+                loss,
+                acc,
+                adv_acc,
+                budget_losses,
+            });
         }
         Ok(HeldOut {
             loss,

@@ -222,8 +222,13 @@ impl<'a> Classifier<'a> {
     /// step of ε on the carried δ (reset when the batch's shape changes).
     fn free(&mut self, x: &Tensor, y: &Tensor, eps: f64, replays: usize) -> StepOutcome {
         let eps = eps / 255.0;
-        let mut delta = match &self.delta {
-            Some(d) if d.size() == x.size() => d.shallow_clone(),
+        // δ is the whole batch's; one rank of several steps its rows.
+        let shard = super::dist::shard();
+        let mut delta = match (&self.delta, shard) {
+            (Some(d), None) if d.size() == x.size() => d.shallow_clone(),
+            (Some(d), Some(s)) if d.size()[0] == s.of as i64 && d.size()[1..] == x.size()[1..] => d
+                .narrow(0, s.first as i64, s.count as i64)
+                .to_device(x.device()),
             _ => x.zeros_like(),
         };
         let (mut lv, mut correct) = (f64::NAN, 0.0);
@@ -247,7 +252,10 @@ impl<'a> Classifier<'a> {
                 delta = (&d + g.sign() * eps).clamp(-eps, eps);
             }
         }
-        self.delta = Some(delta.detach());
+        self.delta = Some(match shard {
+            None => delta.detach(),
+            Some(_) => super::dist::all_rows(&delta.detach())?,
+        });
         Ok((lv, correct))
     }
 }
@@ -494,6 +502,9 @@ pub fn train(
     if data.train.is_empty() {
         return Err(NodeError::Data("the training split is empty".into()).into());
     }
+    if let Some(w) = super::dist::joined() {
+        ranks_can_train(spec, data.train.len(), w.size)?;
+    }
     let run = Loop {
         spec,
         data,
@@ -562,6 +573,36 @@ pub fn train(
         last_save = Instant::now();
     }
     Ok(state.metrics)
+}
+
+/// What several ranks cannot train as one process does, refused before any
+/// work: a batch with fewer clips than ranks (the first or an epoch's
+/// last), and, with BatchNorm in train mode during the attack (its
+/// statistics summed over the ranks at every forward pass), an attack whose
+/// passes depend on the clips (APGD, Square, an ensemble).
+fn ranks_can_train(spec: &TrainSpec, clips: usize, ranks: usize) -> NodeResult<()> {
+    let last = clips % spec.batch;
+    let smallest = if last == 0 {
+        spec.batch.min(clips)
+    } else {
+        last
+    };
+    if smallest < ranks {
+        return Err(NodeError::Data(format!(
+            "{clips} training clips in batches of {} leave a batch of {smallest} clip(s), and every one of the {ranks} ranks needs a clip of each batch; choose a `batch` of at least {ranks} whose last batch ({clips} mod batch) is 0 or at least {ranks}, or fewer ranks",
+            spec.batch
+        )));
+    }
+    if let TrainSchedule::Attacked { plan, epochs } = &spec.schedule {
+        let uneven = epochs.values().into_iter().find(|a| a.as_pgd().is_none());
+        if let (true, Some(a)) = (plan.bn_train, uneven) {
+            return Err(NodeError::Failed(format!(
+                "under {ranks} ranks, an attack with `bn: train` sums BatchNorm's statistics over the ranks at every forward pass, so every rank must make the same passes; {} stops per clip, so it cannot: use `bn: eval`, a PGD or FGSM training attack, or one process",
+                a.describe()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Eq. 8: P(εᵢ) = Lᵢ / Σⱼ Lⱼ, the losses summed over a held-out set.

@@ -308,3 +308,47 @@ fn eq8_normalises_losses() {
     assert_eq!(p, vec![0.125, 0.375, 0.5]);
     assert_eq!(adaptive_probabilities(&[0.0, 0.0]), vec![0.5, 0.5]);
 }
+
+#[test]
+fn ranks_refuse_a_batch_without_a_clip_each_and_clip_dependent_attacks_with_synced_batchnorm() {
+    use crate::language::schedule::Schedule;
+    use crate::runtime::attacks::{Attack, Square};
+    // 40 clips in batches of 8: every batch splits over 2 ranks (and 8).
+    assert!(ranks_can_train(&spec(1), 40, 2).is_ok());
+    assert!(ranks_can_train(&spec(1), 40, 8).is_ok());
+    // 41 clips: the last batch holds 1; 9 ranks: a batch of 8 is too small.
+    let e = ranks_can_train(&spec(1), 41, 2).unwrap_err().to_string();
+    assert!(e.contains("leave a batch of 1 clip(s)"), "{e}");
+    let e = ranks_can_train(&spec(1), 40, 9).unwrap_err().to_string();
+    assert!(
+        e.contains("a batch of 8 clip(s)") && e.contains("9 ranks"),
+        "{e}"
+    );
+    // Square stops per clip: refused with BatchNorm synced during the
+    // attack (`bn: train`), accepted in eval mode.
+    let square = Attack::Square(Square {
+        eps: 4.0,
+        queries: 10,
+        p_init: 0.05,
+    });
+    let attacked = |bn_train| TrainSpec {
+        schedule: TrainSchedule::Attacked {
+            plan: AttackPlan {
+                base: square.clone(),
+                alpha: None,
+                bn_train,
+                fits: Default::default(),
+            },
+            epochs: Schedule::Fixed(square.clone()),
+        },
+        ..spec(1)
+    };
+    let e = ranks_can_train(&attacked(true), 40, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bn: train") && e.contains("every rank must make the same passes"),
+        "{e}"
+    );
+    assert!(ranks_can_train(&attacked(false), 40, 2).is_ok());
+}
