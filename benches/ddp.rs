@@ -104,15 +104,7 @@ fn main() {
                 .args(["--steps", &steps.to_string(), "--port", &port.to_string()])
                 .output()
                 .expect("python runs");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let v: Value = serde_json::from_str(
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .lines()
-                    .last()
-                    .unwrap_or(""),
-            )
-            .expect("ddp_epoch.py prints JSON");
+            let v = common::json_line(&o, "ddp_epoch.py");
             theirs.push(v["seconds"].as_f64().unwrap());
             line += &format!(", PyTorch DDP 2 × 1 {:.2} s", theirs[theirs.len() - 1]);
         }

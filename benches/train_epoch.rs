@@ -20,7 +20,6 @@ use advp::runtime::progress::Progress;
 use advp::runtime::train::optim::Rule;
 use advp::runtime::train::{self, AttackPlan, Classifier, TrainSchedule, TrainSpec};
 use common::median;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -145,15 +144,7 @@ fn main() {
                 ])
                 .output()
                 .expect("python runs");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let v: Value = serde_json::from_str(
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .lines()
-                    .last()
-                    .unwrap_or(""),
-            )
-            .expect("train_epoch.py prints JSON");
+            let v = common::json_line(&o, "train_epoch.py");
             assert_eq!(
                 v["threads"].as_u64(),
                 Some(threads as u64),

@@ -26,6 +26,9 @@ fn the_gpu_check_runs_dry_on_the_cpu_and_prints_its_summary() {
         "fp32         pass",
         "bf16         pass",
         "bf16 speed-up ",
+        "ranks1       pass",
+        "ranksN       pass",
+        "ranks: one epoch ",
     ] {
         assert!(out.contains(line), "{line} missing from\n{out}");
     }

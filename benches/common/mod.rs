@@ -36,3 +36,21 @@ pub fn rounds(bench: bool, default: usize) -> usize {
         1
     }
 }
+
+/// The JSON object a bench's Python script printed last, once it succeeded
+/// (the failure shows its stderr).
+pub fn json_line(out: &std::process::Output, script: &str) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} printed {line:?}: {e}"))
+}

@@ -12,10 +12,13 @@
 //! | [`defenses`] | H.264 compression (BPDA), a trained generator in front of a model |
 //! | [`error`] | why a node stopped, as a type ([`error::NodeError`]): interrupted, I/O with its path, libtorch, or a failure in words |
 //! | [`precision`] | autocast regions (`precision bf16 \| fp16`) around every forward pass and fp16 loss scaling: used by [`models`] and [`train`], so it sits above both |
+//! | `bridge` | the embedded Python (feature `python`): its `sys.path` and the one-libtorch check, tensors handed over without a copy, Python errors in words; used by `models::python` and [`dist`] |
 //! | [`dist`] | past one device: a node's ranks on torch.distributed (c10d), from `advp run --ranks`/`--gpus`, torchrun or a Slurm step; sharded batches, summed gradients, synced BatchNorm, gathered records |
 //! | [`device`], [`progress`], [`provenance`] | the device and threads; progress bars; the input files a cached result was computed from |
 
 pub mod attacks;
+#[cfg(feature = "python")]
+pub mod bridge;
 pub mod cache;
 pub mod data;
 pub mod defenses;

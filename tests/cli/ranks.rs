@@ -4,11 +4,16 @@
 use super::*;
 use std::path::Path;
 
-/// PGD-3 adversarial training for two epochs, its evaluation and a report.
+/// PGD-3 adversarial training for two epochs of a built-in net and of a
+/// user's PyTorch module (both with BatchNorm), an evaluation and a report.
 /// The batch (8) splits evenly over two ranks.
 const RANKED: &str = r#"data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 12, val: 4)
 model net = c3d_small(classes: 4, width: 4)
+model pnet = python("net.py", classes: 4)
 train b = adversarial(net, d, attack: pgd(steps: 3), epochs: 2, batch: 8) {
+  budget fixed 4
+}
+train c = adversarial(pnet, d, attack: pgd(steps: 3), epochs: 2, batch: 8) {
   budget fixed 4
 }
 eval e = robustness([b], d.test, batch: 4) {
@@ -18,23 +23,27 @@ eval e = robustness([b], d.test, batch: 4) {
 report e to "e.json"
 "#;
 
-/// The cache entry of the node that wrote `file` (one such entry).
-fn entry_with(dir: &Path, file: &str) -> PathBuf {
+/// The finished cache entry of node `node`.
+fn entry_of(dir: &Path, node: &str) -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join(".advp/cache"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join(file).exists())
+        .filter(|p| {
+            std::fs::read(p.join("node.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["node"]["name"] == node)
+                && p.join("manifest.json").exists()
+        })
         .collect();
     assert_eq!(found.len(), 1, "{found:?}");
     found.remove(0)
 }
 
-fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
-    let mut w = tch::Tensor::read_safetensors(
-        entry_with(dir, "weights.safetensors").join("weights.safetensors"),
-    )
-    .unwrap();
+fn weights(dir: &Path, node: &str) -> Vec<(String, tch::Tensor)> {
+    let mut w =
+        tch::Tensor::read_safetensors(entry_of(dir, node).join("weights.safetensors")).unwrap();
     w.sort_by(|a, b| a.0.cmp(&b.0));
     w
 }
@@ -62,11 +71,13 @@ fn two_ranks_train_as_one_process_and_shard_an_evaluation_record_for_record() {
     // One process of one thread; two ranks get one thread each.
     let one = Run::new();
     one.write("p.advp", RANKED);
+    one.write("net.py", super::python::NET);
     let o = one.advp_with(&["run", "p.advp", "--quiet", "--out", "out"], &threads("1"));
     assert!(o.status.success(), "{}", stderr(&o));
 
     let two = Run::new();
     two.write("p.advp", RANKED);
+    two.write("net.py", super::python::NET);
     let o = two.advp(&["run", "p.advp", "--ranks", "2", "--out", "out"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
@@ -74,36 +85,47 @@ fn two_ranks_train_as_one_process_and_shard_an_evaluation_record_for_record() {
     assert!(err.contains("e: started on 2 ranks"), "{err}");
     // One cache entry per node, with the same key as one process's, and
     // the world in its machine record.
-    let machine: serde_json::Value = serde_json::from_slice(&read(
-        entry_with(two.dir.path(), "weights.safetensors").join("machine.json"),
-    ))
-    .unwrap();
+    let machine: serde_json::Value =
+        serde_json::from_slice(&read(entry_of(two.dir.path(), "b").join("machine.json"))).unwrap();
     assert_eq!(machine["ranks"], 2, "{machine}");
-    assert_eq!(
-        entry_with(one.dir.path(), "weights.safetensors").file_name(),
-        entry_with(two.dir.path(), "weights.safetensors").file_name()
-    );
     // The same weights to float rounding: the gradients are summed in
-    // another order, and BatchNorm's statistics are sums over the ranks.
-    let worst = worst_relative(&weights(one.dir.path()), &weights(two.dir.path()));
-    assert!(
-        worst < 1e-4,
-        "two ranks' weights differ from one process's by {worst:e}"
+    // another order, and BatchNorm's statistics (advp's and the user's
+    // torch.nn.BatchNorm3d) are sums over the ranks.
+    // (A python(…) model's key names its file's folder, another here.)
+    assert_eq!(
+        entry_of(one.dir.path(), "b").file_name(),
+        entry_of(two.dir.path(), "b").file_name()
     );
+    for node in ["b", "c"] {
+        let worst = worst_relative(
+            &weights(one.dir.path(), node),
+            &weights(two.dir.path(), node),
+        );
+        assert!(
+            worst < 1e-4,
+            "`{node}`: two ranks' weights differ from one process's by {worst:e}"
+        );
+    }
 
     // The same seed and world size: the same weights, bit for bit.
     let again = Run::new();
     again.write("p.advp", RANKED);
+    again.write("net.py", super::python::NET);
     let o = again.advp(&["run", "p.advp", "--ranks", "2", "--quiet", "--out", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        worst_relative(&weights(two.dir.path()), &weights(again.dir.path())),
-        0.0
-    );
+    for node in ["b", "c"] {
+        assert_eq!(
+            worst_relative(
+                &weights(two.dir.path(), node),
+                &weights(again.dir.path(), node)
+            ),
+            0.0
+        );
+    }
 
     // The evaluation of one model, sharded over two ranks and in one
     // process: the same records, byte for byte.
-    let records = |d: &Path| read(entry_with(d, "records.jsonl").join("records.jsonl"));
+    let records = |d: &Path| read(entry_of(d, "e").join("records.jsonl"));
     let sharded = records(two.dir.path());
     let o = two.advp_with(
         &[
@@ -200,6 +222,7 @@ fn a_rank_killed_mid_epoch_fails_the_run_by_name_and_the_next_run_resumes() {
 fn a_world_over_several_nodes_to_compute_is_refused_with_the_launcher_named() {
     let r = Run::new();
     r.write("p.advp", RANKED);
+    r.write("net.py", super::python::NET);
     let o = r.advp_with(
         &["run", "p.advp", "--out", "out"],
         &[
@@ -213,7 +236,7 @@ fn a_world_over_several_nodes_to_compute_is_refused_with_the_launcher_named() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("advp::run::cannot_run"), "{err}");
     assert!(err.contains("rank 1 of 2 (torchrun)"), "{err}");
-    assert!(err.contains("`b`, `e` are still to compute"), "{err}");
+    assert!(err.contains("`b`, `c`, `e` are still to compute"), "{err}");
     assert!(err.contains("--ranks 2"), "{err}");
     let o = r.advp_with(
         &["run", "p.advp", "--out", "out"],

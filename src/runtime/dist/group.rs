@@ -3,7 +3,7 @@
 //! libtorch's own Python bindings do).
 
 use super::{DistError, World};
-use crate::runtime::models::python::{ready, unwrap, wrap};
+use crate::runtime::bridge::{ready, unwrap, wrap};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tch::Tensor;
@@ -123,6 +123,16 @@ pub(super) fn gather(
         Ok(out)
     })
     .map_err(failed)
+}
+
+/// Tells the Python side the step under way (a user's BatchNorm syncs
+/// inside one).
+pub(super) fn step(shard: Option<super::Shard>) {
+    let _ = Python::attach(|py| -> PyResult<()> {
+        let arg = shard.map(|s| (s.first, s.count, s.of));
+        module(py)?.call_method1("step", (arg,))?;
+        Ok(())
+    });
 }
 
 pub(super) fn close() {

@@ -127,6 +127,10 @@ pub struct Step(());
 impl Step {
     pub fn enter(shard: Shard) -> Step {
         *SHARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(shard);
+        #[cfg(feature = "python")]
+        if joined().is_some() {
+            group::step(Some(shard));
+        }
         Step(())
     }
 }
@@ -134,6 +138,10 @@ impl Step {
 impl Drop for Step {
     fn drop(&mut self) {
         *SHARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        #[cfg(feature = "python")]
+        if joined().is_some() {
+            group::step(None);
+        }
     }
 }
 
