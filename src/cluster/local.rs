@@ -207,7 +207,7 @@ pub fn run(
                     say(&format!("{}: finished", j.name));
                     out.ran.push(j.name.clone());
                     state.insert(j.id, State::Done);
-                } else if status.code() == Some(130) {
+                } else if stopped(&status) {
                     say(&format!("{}: interrupted; its checkpoint is saved", j.name));
                     out.interrupted = true;
                     state.insert(j.id, State::Failed);
@@ -244,6 +244,16 @@ pub fn run(
     Ok(out)
 }
 
+/// A run stopped by a signal with its checkpoint saved: Ctrl-C (130), the
+/// scheduler's SIGTERM (143) or a closed terminal (129) — on any rank, all
+/// ranks stop after the batch.
+fn stopped(s: &std::process::ExitStatus) -> bool {
+    matches!(
+        s.code(),
+        Some(130 | crate::util::PREEMPTED_EXIT | crate::util::HUNG_UP_EXIT)
+    )
+}
+
 /// A port of this machine no process listens on now (rank 0 takes it).
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -255,7 +265,7 @@ fn free_port() -> Result<u16, String> {
 /// A node's processes once they have all ended: the status that speaks for
 /// them and its rank; `None` while they run. The cause of a failure speaks
 /// first — a rank that failed on its own, not one that lost the others
-/// ([`crate::util::RANK_LOST_EXIT`]) — then an interruption (130), then
+/// ([`crate::util::RANK_LOST_EXIT`]) — then a stop (130, 143, 129), then
 /// any other failure. When a rank fails on its own the others get SIGTERM
 /// (they stop at their next batch or collective) and SIGKILL 10 s on; when
 /// one ends otherwise, the others get 30 s to end on their own first.
@@ -265,7 +275,7 @@ fn reap(
     say: &dyn Fn(&str),
 ) -> std::io::Result<Option<(std::process::ExitStatus, usize)>> {
     let cause = |s: &std::process::ExitStatus| {
-        !s.success() && s.code() != Some(130) && s.code() != Some(crate::util::RANK_LOST_EXIT)
+        !s.success() && !stopped(s) && s.code() != Some(crate::util::RANK_LOST_EXIT)
     };
     // Among causes, a rank killed by a signal first: the others' failures
     // (a collective that broke) follow from it.
@@ -294,13 +304,18 @@ fn reap(
             .iter_mut()
             .map(|c| c.wait().map(Some))
             .collect::<std::io::Result<_>>()?;
+        // The ranks stopped here end by this launcher's signals: the one
+        // that failed first speaks.
+        if let Some(r) = first {
+            return Ok(statuses[r].map(|s| (s, r)));
+        }
     }
     let statuses: Vec<std::process::ExitStatus> = statuses.into_iter().flatten().collect();
     let speaks = statuses
         .iter()
         .position(killed)
         .or_else(|| statuses.iter().position(cause))
-        .or_else(|| statuses.iter().position(|s| s.code() == Some(130)))
+        .or_else(|| statuses.iter().position(stopped))
         .or_else(|| statuses.iter().position(|s| !s.success()))
         .unwrap_or(0);
     Ok(Some((statuses[speaks], speaks)))
@@ -343,4 +358,48 @@ fn stop(children: &mut [Child], grace: u64) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranks(scripts: &[&str]) -> Vec<Child> {
+        scripts
+            .iter()
+            .map(|s| Command::new("sh").args(["-c", s]).spawn().unwrap())
+            .collect()
+    }
+
+    /// Reaps until every rank has ended.
+    fn outcome(children: &mut [Child]) -> (std::process::ExitStatus, usize) {
+        loop {
+            if let Some(r) = reap(children, "t", &|_| {}).unwrap() {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_rank_that_failed_first_speaks_not_those_that_lost_it() {
+        // Rank 1 is killed; rank 0 then loses it (exit 3): rank 1 speaks.
+        let mut c = ranks(&["sleep 0.3; exit 3", "kill -KILL $$"]);
+        let (status, rank) = outcome(&mut c);
+        assert_eq!((rank, status.code()), (1, None));
+        // A rank's own failure (exit 1) speaks before a lost one (exit 3).
+        let mut c = ranks(&["exit 3", "sleep 0.2; exit 1"]);
+        let (status, rank) = outcome(&mut c);
+        assert_eq!((rank, status.code()), (1, Some(1)));
+        // A stop on one rank (SIGTERM, 143) and Ctrl-C on another: a stop.
+        let mut c = ranks(&["exit 130", "exit 143"]);
+        let (status, _) = outcome(&mut c);
+        assert!(stopped(&status), "{status}");
+        // A rank that fails on its own ends the one still running.
+        let mut c = ranks(&["exit 1", "sleep 100"]);
+        let t0 = std::time::Instant::now();
+        let (status, rank) = outcome(&mut c);
+        assert_eq!((rank, status.code()), (0, Some(1)));
+        assert!(t0.elapsed().as_secs() < 20, "the other rank was stopped");
+    }
 }

@@ -123,6 +123,38 @@ fn two_ranks_train_as_one_process_and_shard_an_evaluation_record_for_record() {
         );
     }
 
+    // torchrun's ranks (its variables, its store) train the same weights.
+    let torchrun = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/torchrun");
+    if torchrun.exists() {
+        let by_torchrun = Run::new();
+        by_torchrun.write("p.advp", RANKED);
+        by_torchrun.write("net.py", super::python::NET);
+        let o = Command::new(&torchrun)
+            .args(["--nproc-per-node", "2", "--no-python"])
+            .arg(env!("CARGO_BIN_EXE_advp"))
+            .args(["run", "p.advp", "--only", "b", "--quiet", "--out", "out"])
+            .current_dir(by_torchrun.dir.path())
+            .env("ADVP_THREADS", "1")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("b: rank 1 of 2 (torchrun"), "{err}");
+        assert_eq!(
+            worst_relative(
+                &weights(two.dir.path(), "b"),
+                &weights(by_torchrun.dir.path(), "b")
+            ),
+            0.0
+        );
+    } else {
+        skip(
+            "ranks::two_ranks_train_as_one_process_and_shard_an_evaluation_record_for_record (torchrun)",
+            "no torchrun in the venv",
+        );
+    }
+
     // The evaluation of one model, sharded over two ranks and in one
     // process: the same records, byte for byte.
     let records = |d: &Path| read(entry_of(d, "e").join("records.jsonl"));

@@ -4,6 +4,7 @@ environment is ever part of its text; every value arrives as an argument."""
 
 import datetime
 import math
+import os
 import warnings
 
 import torch
@@ -71,7 +72,9 @@ def init(backend, addr, port, rank, size, timeout_s, cuda_index):
     timeout = datetime.timedelta(seconds=timeout_s)
     if cuda_index is not None:
         torch.cuda.set_device(cuda_index)
-    store = dist.TCPStore(addr, port, size, rank == 0, timeout=timeout)
+    # Under torchrun its agent serves the store at MASTER_PORT already.
+    serve = rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+    store = dist.TCPStore(addr, port, size, serve, timeout=timeout)
     dist.init_process_group(
         backend=backend, store=store, rank=rank, world_size=size, timeout=timeout
     )
