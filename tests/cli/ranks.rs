@@ -7,7 +7,7 @@ use std::path::Path;
 /// PGD-3 adversarial training for two epochs of a built-in net and of a
 /// user's PyTorch module (both with BatchNorm), an evaluation and a report.
 /// The batch (8) splits evenly over two ranks.
-const RANKED: &str = r#"data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 12, val: 4)
+const RANKED: &str = r#"data d = synthetic(classes: 4, frames: 4, size: 16, train: 32, test: 12, val: 16)
 model net = c3d_small(classes: 4, width: 4)
 model pnet = python("net.py", classes: 4)
 train b = adversarial(net, d, attack: pgd(steps: 3), epochs: 2, batch: 8) {
@@ -105,6 +105,24 @@ fn two_ranks_train_as_one_process_and_shard_an_evaluation_record_for_record() {
             worst < 1e-4,
             "`{node}`: two ranks' weights differ from one process's by {worst:e}"
         );
+    }
+
+    // The held-out metrics, computed by the ranks in turn: one process's
+    // (the accuracies exactly, the mean loss to float rounding).
+    let metrics = |d: &Path| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&read(entry_of(d, "b").join("metrics.jsonl")))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    for (a, b) in metrics(one.dir.path()).iter().zip(metrics(two.dir.path())) {
+        assert_eq!(a["val_acc"], b["val_acc"], "{a} {b}");
+        assert_eq!(a["val_adv_acc"], b["val_adv_acc"], "{a} {b}");
+        let (la, lb) = (
+            a["val_loss"].as_f64().unwrap(),
+            b["val_loss"].as_f64().unwrap(),
+        );
+        assert!((la - lb).abs() <= 1e-4 * la.abs().max(1.0), "{a} {b}");
     }
 
     // The same seed and world size: the same weights, bit for bit.

@@ -406,7 +406,15 @@ pub fn evaluate(
     let n = clips.len();
     let (mut loss_sum, mut correct) = (0.0, 0.0);
     let idx: Vec<usize> = (0..n).collect();
+    // Of several ranks, each takes whole batches in turn (a batch's seed is
+    // its index) and the sums are added over the ranks; with BatchNorm in
+    // train mode during the attack, whose running statistics move batch
+    // after batch, every rank takes every batch, as one process does.
+    let shared = super::dist::joined().filter(|_| !(bn_train && attack.is_some()));
     for (b, chunk) in idx.chunks(batch.max(1)).enumerate() {
+        if shared.is_some_and(|w| b % w.size != w.rank) {
+            continue;
+        }
         tch::manual_seed(mix(&[seed, b as u64]) as i64);
         let (x, y) = clips.batch(chunk, 0, device)?;
         let x = match attack {
@@ -423,6 +431,10 @@ pub fn evaluate(
             .eq_tensor(&y)
             .sum(Kind::Float)
             .double_value(&[]);
+    }
+    if shared.is_some() {
+        let sums = super::dist::sum_values(&[loss_sum, correct])?;
+        (loss_sum, correct) = (sums[0], sums[1]);
     }
     Ok((loss_sum, correct / n.max(1) as f64, n as f64))
 }
