@@ -23,6 +23,36 @@ pub mod world;
 
 #[cfg(feature = "python")]
 mod group;
+/// Without Python's torch no world can be joined, so none of the
+/// collectives is ever reached; joining says why.
+#[cfg(not(feature = "python"))]
+mod group {
+    use super::{DistError, Shard, World};
+    use tch::Tensor;
+    pub(super) fn init(_: &World, _: tch::Device) -> Result<(), DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn all_reduce(_: &Tensor) -> Result<(), DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn sum_values(_: &[f64]) -> Result<Vec<f64>, DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn synced_sum(_: &Tensor) -> Result<Tensor, DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn gather(
+        _: String,
+        _: Vec<Tensor>,
+    ) -> Result<Vec<(String, Vec<Tensor>)>, DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn barrier() -> Result<(), DistError> {
+        Err(DistError::NoPython)
+    }
+    pub(super) fn step(_: Option<Shard>) {}
+    pub(super) fn close() {}
+}
 
 use std::sync::Mutex;
 use tch::{Kind, Tensor};
@@ -80,18 +110,9 @@ pub fn join(world: &World, device: tch::Device) -> Result<(), DistError> {
     if JOINED.get().is_some() {
         return Ok(());
     }
-    #[cfg(feature = "python")]
     group::init(world, device)?;
-    #[cfg(not(feature = "python"))]
-    {
-        let _ = device;
-        return Err(DistError::NoPython);
-    }
-    #[allow(unreachable_code)]
-    {
-        let _ = JOINED.set(world.clone());
-        Ok(())
-    }
+    let _ = JOINED.set(world.clone());
+    Ok(())
 }
 
 /// The world this process joined, if any.
@@ -104,13 +125,28 @@ pub fn writes() -> bool {
     joined().is_none_or(World::writes)
 }
 
-/// This rank's rows of the batch being trained on.
+/// This rank's rows of the batch being trained on (never none: a batch with
+/// fewer clips than ranks is refused before training).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     pub first: usize,
     pub count: usize,
     /// The whole batch's clips.
     pub of: usize,
+}
+
+impl Shard {
+    /// This rank's rows of a batch of `n` clips; `None` alone.
+    pub fn of_batch(n: usize) -> Option<Shard> {
+        joined().map(|w| {
+            let (first, count) = world::shard(n, w.rank, w.size);
+            Shard {
+                first,
+                count,
+                of: n,
+            }
+        })
+    }
 }
 
 static SHARD: Mutex<Option<Shard>> = Mutex::new(None);
@@ -127,7 +163,6 @@ pub struct Step(());
 impl Step {
     pub fn enter(shard: Shard) -> Step {
         *SHARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(shard);
-        #[cfg(feature = "python")]
         if joined().is_some() {
             group::step(Some(shard));
         }
@@ -138,7 +173,6 @@ impl Step {
 impl Drop for Step {
     fn drop(&mut self) {
         *SHARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        #[cfg(feature = "python")]
         if joined().is_some() {
             group::step(None);
         }
@@ -183,23 +217,12 @@ fn whole_batch(shape: &[i64], draw: impl Fn(&[i64]) -> Tensor) -> Option<Tensor>
     Some(draw(&whole).narrow(0, s.first as i64, s.count as i64))
 }
 
-fn unjoined() -> DistError {
-    DistError::Collective {
-        rank: 0,
-        size: 1,
-        message: "no world was joined".into(),
-    }
-}
-
 /// The sums over the ranks of a few numbers (the numbers themselves alone).
 pub fn sum_values(values: &[f64]) -> Result<Vec<f64>, DistError> {
     if joined().is_none() {
         return Ok(values.to_vec());
     }
-    #[cfg(feature = "python")]
-    return group::sum_values(values);
-    #[allow(unreachable_code)]
-    Err(unjoined())
+    group::sum_values(values)
 }
 
 /// Rank 0's numbers on every rank (alone, unchanged): what each rank
@@ -221,12 +244,10 @@ pub fn from_rank_0(values: &mut [f64]) -> Result<(), DistError> {
 /// Whether `value` is finite on every rank: what decides, the same way on
 /// every rank, whether a step is taken.
 pub fn all_finite(value: f64) -> Result<bool, DistError> {
-    let Some(s) = shard() else {
+    if shard().is_none() {
         return Ok(value.is_finite());
-    };
-    // A rank without clips has no loss: it agrees.
-    let bad = !value.is_finite() && s.count > 0;
-    let bad = sum_values(&[f64::from(u8::from(bad))])?;
+    }
+    let bad = sum_values(&[f64::from(u8::from(!value.is_finite()))])?;
     Ok(bad[0] == 0.0)
 }
 
@@ -237,13 +258,13 @@ const BUCKET_BYTES: i64 = 25 << 20;
 /// buckets of at most 25 MiB (DistributedDataParallel's default); a no-op
 /// alone. A parameter without a gradient (unused by the step) has none on
 /// any rank: every rank runs the same graph.
-pub fn sum_gradients(params: &[Tensor]) -> Result<(), DistError> {
+pub fn sum_gradients<'a>(params: impl IntoIterator<Item = &'a Tensor>) -> Result<(), DistError> {
     if shard().is_none() {
         return Ok(());
     }
     let _g = tch::no_grad_guard();
     let grads: Vec<Tensor> = params
-        .iter()
+        .into_iter()
         .map(Tensor::grad)
         .filter(Tensor::defined)
         .collect();
@@ -281,13 +302,7 @@ pub fn sum_gradients(params: &[Tensor]) -> Result<(), DistError> {
 
 /// Sums `t` over the ranks in place.
 fn all_reduce(t: &Tensor) -> Result<(), DistError> {
-    #[cfg(feature = "python")]
-    return group::all_reduce(t);
-    #[allow(unreachable_code)]
-    {
-        let _ = t;
-        Err(unjoined())
-    }
+    group::all_reduce(t)
 }
 
 /// BatchNorm in train mode with the batch statistics of the whole batch:
@@ -344,13 +359,7 @@ pub fn batch_norm(bn: &tch::nn::BatchNorm, x: &Tensor) -> Option<Tensor> {
 }
 
 fn synced_sum(t: &Tensor) -> Result<Tensor, DistError> {
-    #[cfg(feature = "python")]
-    return group::synced_sum(t);
-    #[allow(unreachable_code)]
-    {
-        let _ = t;
-        Err(unjoined())
-    }
+    group::synced_sum(t)
 }
 
 /// Every rank's `text` (records as JSON) with its tensors, in rank order;
@@ -359,10 +368,7 @@ pub fn gather(text: String, tensors: Vec<Tensor>) -> Result<Vec<(String, Vec<Ten
     if joined().is_none() {
         return Ok(vec![(text, tensors)]);
     }
-    #[cfg(feature = "python")]
-    return group::gather(text, tensors);
-    #[allow(unreachable_code)]
-    Err(unjoined())
+    group::gather(text, tensors)
 }
 
 /// The ranks' rows of a batch, in rank order (the whole batch's tensor on
@@ -382,7 +388,6 @@ pub fn all_rows(t: &Tensor) -> Result<Tensor, DistError> {
 /// before the process exits.
 pub fn leave() {
     if joined().is_some() {
-        #[cfg(feature = "python")]
         group::close();
     }
 }
@@ -392,8 +397,5 @@ pub fn barrier() -> Result<(), DistError> {
     if joined().is_none() {
         return Ok(());
     }
-    #[cfg(feature = "python")]
-    return group::barrier();
-    #[allow(unreachable_code)]
-    Err(unjoined())
+    group::barrier()
 }

@@ -117,14 +117,7 @@ impl Loop<'_> {
             let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
             // One rank of several trains on its rows of the batch; the
             // batch's seeds and draws are the whole batch's.
-            let shard = dist::joined().map(|w| {
-                let (first, count) = dist::world::shard(idx.len(), w.rank, w.size);
-                dist::Shard {
-                    first,
-                    count,
-                    of: idx.len(),
-                }
-            });
+            let shard = dist::Shard::of_batch(idx.len());
             let (first, count) = shard.map_or((0, idx.len()), |s| (s.first, s.count));
             let (x, y) = self.data.train.batch_from(
                 &idx[first..first + count],
@@ -164,14 +157,12 @@ impl Loop<'_> {
             let (lv, correct) = match shard {
                 None => (lv, correct),
                 Some(s) => {
-                    let mine = if s.count == 0 {
-                        [0.0, 0.0]
-                    } else {
-                        [lv * s.count as f64, correct]
-                    };
-                    let sums =
-                        dist::sum_values(&[mine[0], mine[1], f64::from(u8::from(interrupted))])
-                            .map_err(NodeError::from)?;
+                    let mine = [
+                        lv * s.count as f64,
+                        correct,
+                        f64::from(u8::from(interrupted)),
+                    ];
+                    let sums = dist::sum_values(&mine).map_err(NodeError::from)?;
                     interrupted = sums[2] > 0.0;
                     (sums[0] / s.of as f64, sums[1])
                 }
@@ -290,33 +281,17 @@ impl Loop<'_> {
             budget_losses = Some(losses);
         }
         // Of several ranks, rank 0's numbers decide (the guard, Eq. 8).
-        if dist::joined().is_some() {
-            let mut v: Vec<f64> = [loss, acc, adv_acc]
-                .iter()
-                .map(|o| o.unwrap_or(0.0))
-                .chain(budget_losses.iter().flatten().copied())
-                .chain(state.probs.iter().flatten().copied())
-                .collect();
-            dist::from_rank_0(&mut v).map_err(NodeError::from)?;
-            let mut it = v.into_iter();
-            let mut next = |o: Option<f64>| {
-                let x = it.next();
-                o.and(x)
-            };
-            let (loss, acc, adv_acc) = (next(loss), next(acc), next(adv_acc));
-            let budget_losses =
-                budget_losses.map(|b| b.iter().map(|_| it.next().unwrap_or(0.0)).collect());
-            if let Some(p) = state.probs.as_mut() {
-                for x in p.iter_mut() {
-                    *x = it.next().unwrap_or(0.0);
-                }
-            }
-            return Ok(HeldOut {
-                loss,
-                acc,
-                adv_acc,
-                budget_losses,
-            });
+        let (mut loss, mut acc, mut adv_acc) = (loss, acc, adv_acc);
+        let mut decided: Vec<&mut f64> = [&mut loss, &mut acc, &mut adv_acc]
+            .into_iter()
+            .flatten()
+            .chain(budget_losses.iter_mut().flatten())
+            .chain(state.probs.iter_mut().flatten())
+            .collect();
+        let mut values: Vec<f64> = decided.iter().map(|v| **v).collect();
+        dist::from_rank_0(&mut values).map_err(NodeError::from)?;
+        for (v, x) in decided.iter_mut().zip(values) {
+            **v = x;
         }
         Ok(HeldOut {
             loss,

@@ -73,15 +73,6 @@ impl Optimizer {
         // One rank of several: its share of the batch (its gradients and
         // the others' sum to the whole batch's mean gradient).
         let weight = crate::runtime::dist::loss_weight();
-        // A rank with no clips in this batch (fewer clips than ranks): a
-        // zero gradient, whatever the mean of nothing is.
-        let zeroed;
-        let loss = if weight == 0.0 {
-            zeroed = loss.nan_to_num(0.0, 0.0, 0.0);
-            &zeroed
-        } else {
-            loss
-        };
         match &self.scale {
             Some(s) => (loss * (s.scale * weight)).backward(),
             None if weight != 1.0 => (loss * weight).backward(),
@@ -107,8 +98,9 @@ impl Optimizer {
     /// On one rank of several, the gradients summed over the ranks (every
     /// rank then takes the same step).
     fn sum_gradients(&self) -> crate::runtime::error::NodeResult<()> {
-        let params: Vec<Tensor> = self.params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        Ok(crate::runtime::dist::sum_gradients(&params)?)
+        Ok(crate::runtime::dist::sum_gradients(
+            self.params.iter().map(|(_, p)| p),
+        )?)
     }
 
     /// [`Optimizer::backward`] then [`Optimizer::finish`].
