@@ -102,25 +102,21 @@ pub fn run(
                     continue;
                 }
                 let size = world(j);
+                let on_gpu = places.gpus || (gpus > 0 && size == 1);
+                let device = match (on_gpu, size) {
+                    (true, 1) => format!("cuda:{}", slot % gpus),
+                    (true, _) => format!("{size} ranks on GPUs from cuda:{}", (slot * size) % gpus),
+                    (false, 1) => format!("{threads} CPU thread(s)"),
+                    (false, _) => format!("{size} ranks of {threads} CPU thread(s)"),
+                };
                 // Where rank 0 serves the rendezvous: a free port of this machine.
                 let port = if size > 1 { free_port()? } else { 0 };
                 let mut children = Vec::new();
-                let mut device = String::new();
                 for r in 0..size {
-                    let path = rank_log(j, r);
-                    let file = match std::fs::File::create(&path) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            let _ = stop(&mut children, 0);
-                            return Err(format!("cannot write {}: {e}", shown(&path)));
-                        }
-                    };
                     let mut cmd = Command::new(&inv.exe);
                     cmd.args(inv.args(j))
                         .current_dir(&inv.workdir)
-                        .stdin(Stdio::null())
-                        .stdout(file.try_clone().map_err(|e| e.to_string())?)
-                        .stderr(file);
+                        .stdin(Stdio::null());
                     // A node of one process is no rank, whatever this
                     // process's environment says.
                     for v in [
@@ -139,34 +135,24 @@ pub fn run(
                             .env("MASTER_ADDR", "127.0.0.1")
                             .env("MASTER_PORT", port.to_string());
                     }
-                    device = if places.gpus || (gpus > 0 && size == 1) {
-                        let g = (slot * size + r) % gpus.max(1);
-                        cmd.env("CUDA_VISIBLE_DEVICES", g.to_string());
-                        if size > 1 {
-                            format!("{size} ranks on GPUs from cuda:{}", (slot * size) % gpus)
-                        } else {
-                            format!("cuda:{g}")
-                        }
+                    if on_gpu {
+                        cmd.env(
+                            "CUDA_VISIBLE_DEVICES",
+                            ((slot * size + r) % gpus).to_string(),
+                        );
                     } else {
                         // `--ranks` on a machine with GPUs: ranks on the CPU.
                         if gpus > 0 {
                             cmd.env("CUDA_VISIBLE_DEVICES", "");
                         }
                         cmd.env("ADVP_THREADS", threads.to_string());
-                        if size > 1 {
-                            format!("{size} ranks of {threads} CPU thread(s)")
-                        } else {
-                            format!("{threads} CPU thread(s)")
-                        }
-                    };
-                    match cmd.spawn() {
+                    }
+                    // What cannot start stops the ranks started before it.
+                    match spawn_logged(cmd, &rank_log(j, r), &inv.exe) {
                         Ok(c) => children.push(c),
                         Err(e) => {
-                            for mut c in children {
-                                let _ = c.kill();
-                                let _ = c.wait();
-                            }
-                            return Err(format!("cannot start {}: {e}", shown(&inv.exe)));
+                            let _ = stop(&mut children, 0);
+                            return Err(e);
                         }
                     }
                 }
@@ -242,6 +228,19 @@ pub fn run(
         out.interrupted = true;
     }
     Ok(out)
+}
+
+/// Starts `cmd` with its output (both streams) in the file `log`.
+fn spawn_logged(mut cmd: Command, log: &Path, exe: &Path) -> Result<Child, String> {
+    let file =
+        std::fs::File::create(log).map_err(|e| format!("cannot write {}: {e}", shown(log)))?;
+    let out = file
+        .try_clone()
+        .map_err(|e| format!("cannot write {}: {e}", shown(log)))?;
+    cmd.stdout(out)
+        .stderr(file)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", shown(exe)))
 }
 
 /// A run stopped by a signal with its checkpoint saved: Ctrl-C (130), the
