@@ -228,6 +228,8 @@ fn slurm_up() -> bool {
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
 }
 
+// It trains a `python(…)` model: not in a build without Python's torch.
+#[cfg(feature = "python")]
 #[test]
 fn slurm_runs_each_node_as_a_job_and_a_cancelled_job_is_resubmitted() {
     if !slurm_up() {
