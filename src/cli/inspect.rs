@@ -68,6 +68,26 @@ pub(super) fn graph_cmd(
         print!("{}", plan.to_dot(&program, &status));
     } else {
         print!("{}", plan.to_text(&program, &status));
+        // `-v`: why each node to run runs.
+        if crate::util::verbose() {
+            for r in &runners {
+                let old = r.old_keys();
+                for &i in &plan.order {
+                    let n = &program.nodes[i];
+                    if crate::runtime::exec::computed(n) && !r.is_cached(i) {
+                        let seed = match runners.len() {
+                            1 => String::new(),
+                            _ => format!(" (seed {})", r.program().settings.seed),
+                        };
+                        println!(
+                            "why {}{seed}: {}",
+                            n.name,
+                            r.why(i, false, &old).detail_text()
+                        );
+                    }
+                }
+            }
+        }
     }
     0
 }
@@ -85,12 +105,13 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
     let record = slurm::load(&state);
     let mut failed = false;
     let mut json = Vec::new();
+    let old_keys: Vec<Vec<String>> = runners.iter().map(Runner::old_keys).collect();
     for &i in &plan.order {
         let n = &program.nodes[i];
         if !crate::runtime::exec::computed(n) {
             continue;
         }
-        for runner in &runners {
+        for (k, runner) in runners.iter().enumerate() {
             // A replicate's job is `NODE.seedS` in the record, as the executors name it.
             let (name, shown) = match runners.len() {
                 1 => (n.name.clone(), n.name.clone()),
@@ -123,6 +144,7 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
                     Status::Missing(j) => ("missing", Some(j.clone()), None),
                     Status::NotSubmitted => ("to_run", None, None),
                 };
+                let reason = runner.why(i, false, &old_keys[k]);
                 failed |= state == "failed";
                 json.push(serde_json::json!({
                     "node": n.name,
@@ -132,6 +154,7 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
                     "job": job,
                     "log": log,
                     "key": key,
+                    "why": reason.detail_text(),
                 }));
                 continue;
             }
@@ -153,7 +176,10 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
                     )
                 }
                 Status::Missing(j) => format!("job {j} ended without a result; run again"),
-                Status::NotSubmitted => "to run".into(),
+                Status::NotSubmitted => format!(
+                    "to run: {}",
+                    runner.why(i, false, &old_keys[k]).detail_text()
+                ),
             };
             println!("{:<8} {:<16} {text}", n.kind.as_str(), shown);
         }
@@ -168,4 +194,82 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
         );
     }
     i32::from(failed)
+}
+
+/// `advp why FILE [NODE]`: each computed node's reason to run, or that it
+/// is cached; exit 0 either way.
+pub(super) fn why(
+    pipeline: PipelineArgs,
+    node: Option<String>,
+    force: bool,
+    format: Format,
+    cache: Option<PathBuf>,
+) -> i32 {
+    let folders = Folders { out: None, cache };
+    let flags = RunArgs {
+        only: node.clone(),
+        force,
+        ..RunArgs::default()
+    };
+    let (program, plan, opts) = match offline(&pipeline, &flags, &folders) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let programs = replicas(&program);
+    let runners = runners(&programs, &plan, &opts);
+    let targets = match runners[0].targets() {
+        Ok(t) => t,
+        Err(crate::runtime::exec::RunError::Diagnostics(d)) => {
+            super::print_diagnostics(&d, &program.sources);
+            return 1;
+        }
+        Err(_) => return 1,
+    };
+    let forced = |i: usize| force && node.as_deref().is_none_or(|n| program.nodes[i].name == n);
+    let mut json = Vec::new();
+    for r in &runners {
+        let old = r.old_keys();
+        for &i in &targets {
+            let n = &program.nodes[i];
+            if !crate::runtime::exec::computed(n) {
+                continue;
+            }
+            let reason = r.why(i, forced(i), &old);
+            let seed = r.program().settings.seed;
+            if format == Format::Json {
+                let changes: Vec<String> = match &reason {
+                    crate::runtime::exec::Reason::Changed { changes, .. } => {
+                        changes.iter().map(ToString::to_string).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                json.push(serde_json::json!({
+                    "node": n.name,
+                    "kind": n.kind.as_str(),
+                    "seed": seed,
+                    "runs": reason.runs(),
+                    "reason": reason.word(),
+                    "text": reason.to_string(),
+                    "changes": changes,
+                    "key": r.key(i),
+                }));
+                continue;
+            }
+            let shown = match runners.len() {
+                1 => n.name.clone(),
+                _ => format!("{} (seed {seed})", n.name),
+            };
+            println!("{:<8} {:<16} {reason}", n.kind.as_str(), shown);
+        }
+    }
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "pipeline": program.name(), "nodes": json })
+            )
+            .unwrap_or_default()
+        );
+    }
+    0
 }

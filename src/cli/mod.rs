@@ -2,6 +2,7 @@
 
 mod files;
 mod folders;
+mod housekeeping;
 mod inspect;
 
 use crate::graph;
@@ -38,7 +39,7 @@ enum Format {
 }
 
 /// The pipeline a command works on: the file, its profile and overrides.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 struct PipelineArgs {
     /// The pipeline, a `.advp` file.
     file: PathBuf,
@@ -199,6 +200,23 @@ enum Command {
         #[command(flatten)]
         cache: CacheFolder,
     },
+    /// Why each node runs, in words: never run, which argument, input or
+    /// file changed since its last cache entry, a new behaviour version of
+    /// its built-in, `--force`; or that it is cached. Runs nothing.
+    Why {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Only this node and what it reads.
+        node: Option<String>,
+        /// As `advp run --force` would run (the node named, or every node).
+        #[arg(long)]
+        force: bool,
+        /// `text` or `json`: one object per node and replicate (runs, reason, changes).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        cache: CacheFolder,
+    },
     /// Write the reports and the pipeline's HTML page from the cache, running
     /// nothing (nodes not finished yet are listed as such).
     Report {
@@ -207,8 +225,8 @@ enum Command {
         #[command(flatten)]
         folders: Folders,
     },
-    /// Check the cache: `advp cache verify` reads every finished entry
-    /// against its manifest of SHA-256 sums, running nothing.
+    /// The cache: `verify` its entries against their manifests, `ls` them,
+    /// `gc` (collect) those no pipeline refers to or beyond an age or count.
     Cache {
         #[command(subcommand)]
         action: CacheAction,
@@ -244,6 +262,35 @@ enum CacheAction {
     /// Every entry: verified, unverified (written before manifests) or
     /// damaged (which files); exit 1 if any is damaged.
     Verify {
+        #[command(flatten)]
+        cache: CacheFolder,
+    },
+    /// Every entry, oldest first: node, pipeline, seed, size, age, state
+    /// (finished, partial: checkpoints or running, damaged: set aside).
+    Ls {
+        #[command(flatten)]
+        cache: CacheFolder,
+        /// `text` or `json`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Lists, then with `--yes` removes, the entries the given criteria
+    /// select (all must hold): not referred to by any given pipeline file
+    /// (under any profile or seed), beyond each node's `--keep-last N`,
+    /// `--older-than` an age. A locked or referenced entry is never
+    /// removed; only folders advp made are touched.
+    Gc {
+        /// Pipeline files whose entries stay.
+        files: Vec<PathBuf>,
+        /// Keep each node's N newest finished entries.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Remove only entries last written longer ago than this: 30d, 12h, 90m, 2w.
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Remove them (without it, nothing is removed: a dry run).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         cache: CacheFolder,
     },
@@ -284,10 +331,25 @@ pub fn main() -> i32 {
                 cache: cache.cache,
             },
         ),
+        Command::Why {
+            pipeline,
+            node,
+            force,
+            format,
+            cache,
+        } => inspect::why(pipeline, node, force, format, cache.cache),
         Command::Report { pipeline, folders } => report(pipeline, folders),
-        Command::Cache {
-            action: CacheAction::Verify { cache },
-        } => files::cache_verify(cache.cache),
+        Command::Cache { action } => match action {
+            CacheAction::Verify { cache } => files::cache_verify(cache.cache),
+            CacheAction::Ls { cache, format } => housekeeping::ls(cache.cache, format),
+            CacheAction::Gc {
+                files,
+                keep_last,
+                older_than,
+                yes,
+                cache,
+            } => housekeeping::collect(&files, keep_last, older_than, yes, cache.cache),
+        },
         Command::Builtins { markdown } => {
             files::builtins(markdown);
             0
@@ -316,6 +378,7 @@ fn memory_bound_readable(command: &Command) -> Result<(), i32> {
             | Command::Graph { .. }
             | Command::Run { .. }
             | Command::Status { .. }
+            | Command::Why { .. }
             | Command::Report { .. }
     );
     match crate::runtime::lower::bounds::memory_setting() {
@@ -564,6 +627,7 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
     }
     let programs = replicas(&program);
     let runners = runners(&programs, &plan, &opts);
+    runners.iter().for_each(Runner::adopt_older_entries);
     reports_from_cache(&runners)
 }
 
@@ -687,6 +751,7 @@ fn run(
         );
     }
     let runners = runners(&programs, &plan, &opts);
+    runners.iter().for_each(Runner::adopt_older_entries);
     // What runs but was likely not meant (a node process of `--jobs` or
     // Slurm leaves it to the run that started it).
     if flags.only.is_none() {

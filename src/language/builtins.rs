@@ -871,17 +871,27 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
 /// (`root` folders of frame data are not stamped.)
 pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
 
-/// Built-ins whose results changed meaning in a release of advp: the
-/// revision is hashed into the node's cache key (and so into every key
-/// downstream), so a cache from before recomputes them instead of showing the
-/// old numbers. Other built-ins keep their keys. Add a line when a change
-/// makes a cached result of that built-in wrong.
-pub const KEY_REVISIONS: &[(&str, &str)] = &[
-    // Test clips are distinct windows: a short video no longer gives the same
-    // window several times, so old test splits counted copies as clips.
-    ("ucf101", "distinct test windows"),
-    ("hmdb51", "distinct test windows"),
+/// Each built-in's behaviour version (1 unless listed here), hashed into
+/// its nodes' cache keys and so into every key downstream. Bump a
+/// built-in's number when a change of advp changes its numbers: its code,
+/// or the default of one of its arguments or statements (a key leaves out
+/// an argument at its default, so a new default is a new behaviour). A new
+/// argument whose default keeps the old behaviour needs no bump: a node
+/// that leaves it at its default keeps its key and its cache entry.
+pub const BEHAVIOUR: &[(&str, u32)] = &[
+    // 2: test clips are distinct windows (a short video no longer gives
+    // the same window several times, so old test splits counted copies).
+    ("ucf101", 2),
+    ("hmdb51", 2),
 ];
+
+/// A built-in's behaviour version ([`BEHAVIOUR`]).
+pub fn behaviour(builtin: &str) -> u32 {
+    BEHAVIOUR
+        .iter()
+        .find(|(b, _)| *b == builtin)
+        .map_or(1, |(_, v)| *v)
+}
 
 /// Arguments that name a file or folder a node reads: `advp check` warns
 /// when one is not there.

@@ -534,6 +534,11 @@ pub struct Program {
     pub profile: Option<String>,
     /// Every profile the file defines.
     pub profiles: Vec<String>,
+    /// The table's default of every argument of every built-in the nodes
+    /// use (nested calls too), resolved as the checker resolves them: a
+    /// cache key leaves out an argument at its default
+    /// (`runtime::cache::key`).
+    pub param_defaults: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 impl Program {

@@ -24,6 +24,7 @@ mod signals;
 mod slurm;
 mod stop;
 mod training;
+mod workspace;
 
 struct Run {
     dir: tempfile::TempDir,

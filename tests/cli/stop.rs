@@ -362,7 +362,10 @@ fn an_input_edited_after_the_run_is_named_and_the_page_shows_the_recorded_hash()
         "t.advp",
         "data d = tensors(\"clips.safetensors\", val: 0.25)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 4)\n",
     );
-    let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
+    // Files over the hashing limit are keyed by size and time (a file
+    // under it by its contents: tests/cli/workspace.rs).
+    let over = [("ADVP_HASH_LIMIT_MB", std::ffi::OsStr::new("0"))];
+    let o = r.advp_with(&["run", "t.advp", "--quiet", "--out", "out"], &over);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = advp::runtime::cache::sha256_file(&file).unwrap();
     let page = std::fs::read_to_string(r.dir.path().join("out/t.html")).unwrap();
@@ -373,7 +376,8 @@ fn an_input_edited_after_the_run_is_named_and_the_page_shows_the_recorded_hash()
         stderr(&o)
     );
 
-    // The same size and modification time: the cache key is the same.
+    // The same size and modification time: the cache key of a file over
+    // the limit is the same.
     let stamp = r.dir.path().join("stamp");
     let touch = |from: &Path, to: &Path| {
         assert!(Command::new("touch")
@@ -396,7 +400,7 @@ fn an_input_edited_after_the_run_is_named_and_the_page_shows_the_recorded_hash()
     let now = advp::runtime::cache::sha256_file(&file).unwrap();
     assert_ne!(before, now);
 
-    let o = r.advp(&["run", "t.advp", "--quiet", "--out", "out"]);
+    let o = r.advp_with(&["run", "t.advp", "--quiet", "--out", "out"], &over);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = words(&stderr(&o));
     assert!(err.contains("1 cached"), "the key is the same: {err}");

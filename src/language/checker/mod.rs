@@ -205,6 +205,47 @@ impl<'a> Checker<'a> {
         format!("{}:{l}:{c}", f.name)
     }
 
+    /// The resolved default of every parameter of every built-in `nodes`
+    /// use, their nested calls included (each built-in once).
+    fn param_defaults(&mut self, nodes: &[Node]) -> BTreeMap<String, BTreeMap<String, Value>> {
+        fn calls<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+            match v {
+                Value::Call { builtin, args } => {
+                    out.push(builtin);
+                    args.values().for_each(|a| calls(a, out));
+                }
+                Value::List(items) | Value::Compose(items) => {
+                    items.iter().for_each(|a| calls(a, out))
+                }
+                Value::Record(fields) => fields.values().for_each(|a| calls(a, out)),
+                _ => {}
+            }
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for n in nodes {
+            names.push(&n.builtin);
+            n.written_values().for_each(|v| calls(v, &mut names));
+        }
+        names.sort_unstable();
+        names.dedup();
+        let mut out = BTreeMap::new();
+        for name in names {
+            let Some(b) = super::builtins::lookup(name) else {
+                continue;
+            };
+            let mut defaults = BTreeMap::new();
+            for p in b.params {
+                if let super::builtins::Default::Text(t) = p.default {
+                    if let Some(v) = self.default_value(p, t) {
+                        defaults.insert(p.name.to_string(), v);
+                    }
+                }
+            }
+            out.insert(name.to_string(), defaults);
+        }
+        out
+    }
+
     fn finish(&mut self) -> Option<Program> {
         let settings = self.resolve_settings();
         let mut nodes: Vec<Option<Node>> = Vec::new();
@@ -241,11 +282,12 @@ impl<'a> Checker<'a> {
         if !self.errors.is_empty() {
             return None;
         }
-        let nodes = nodes
+        let nodes: Vec<Node> = nodes
             .into_iter()
             .flatten()
             .filter(|n| keep.contains(&n.name))
             .collect();
+        let param_defaults = self.param_defaults(&nodes);
         Some(Program {
             sources: SourceMap::default(),
             main,
@@ -254,6 +296,7 @@ impl<'a> Checker<'a> {
             reports,
             profile: self.profile.clone(),
             profiles,
+            param_defaults,
         })
     }
 }

@@ -190,6 +190,7 @@ fn statement_defaults_of_the_table_lower() {
                     reports: Vec::new(),
                     profile: None,
                     profiles: Vec::new(),
+                    param_defaults: std::default::Default::default(),
                 };
                 let index = std::collections::HashMap::new();
                 let cx = super::Cx {

@@ -1,76 +1,31 @@
 //! The content-addressed cache under `.advp/cache/` (or `--cache DIR`).
 //!
-//! A node's key hashes (SHA-256) its resolved definition, its inputs' keys, the
-//! run seed, the file's `precision` when not fp32, the advp version, and the size and modification time of any file
-//! it reads (a user's tensors, weights or TorchScript module). A finished node
-//! lives in `<cache>/<key>/`; while it runs, in `<key>.partial/` (its
-//! checkpoints), renamed into place when done, so a half-written entry is
-//! never mistaken for a finished one.
+//! A node's key ([`key`]) hashes what determines its result: its
+//! definition without the arguments at their defaults, its built-in's
+//! behaviour version, its inputs' keys, the replicate's seed, a low
+//! precision and the contents of the files it reads. A finished node
+//! lives in `<cache>/<key>/` with its ingredients in `key.json`; while it
+//! runs, in `<key>.partial/` (its checkpoints), renamed into place when
+//! done, so a half-written entry is never mistaken for a finished one. An
+//! entry of an older key schema is moved under its new key ([`legacy`]).
 
-use crate::graph::Plan;
-use crate::language::program::{Precision, Program, Value};
 use crate::results::write_json;
 use crate::runtime::error::{NodeError, NodeResult};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-use crate::language::builtins::{FILE_ARGS, KEY_REVISIONS};
-
+pub mod gc;
+pub mod key;
+pub mod legacy;
 pub mod lock;
-
-fn file_stamp(base: &Path, p: &str) -> serde_json::Value {
-    let path = if Path::new(p).is_absolute() {
-        PathBuf::from(p)
-    } else {
-        base.join(p)
-    };
-    match std::fs::metadata(&path) {
-        Ok(m) => serde_json::json!({
-            "size": m.len(),
-            "modified": m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64),
-        }),
-        Err(_) => serde_json::Value::Null,
-    }
-}
-
-/// What a `python(…)` model's key covers beyond its arguments: the torch
-/// its module runs on, and the contents of its `.py` file and of every file
-/// under its `sources` (an edit to the code is a new model, whatever the
-/// file's time). Python's `__pycache__` and hidden entries are left out.
-fn python_key(n: &crate::language::program::Node, base: &Path) -> serde_json::Value {
-    let mut files: Vec<String> = Vec::new();
-    if let Some(Value::Str(p)) = n.args.get("path") {
-        files.push(p.clone());
-    }
-    if let Some(Value::List(items)) = n.args.get("sources") {
-        files.extend(items.iter().filter_map(|v| match v {
-            Value::Str(p) => Some(p.clone()),
-            _ => None,
-        }));
-    }
-    let contents: Vec<serde_json::Value> = files
-        .iter()
-        .map(|p| {
-            let path = if Path::new(p).is_absolute() {
-                PathBuf::from(p)
-            } else {
-                base.join(p)
-            };
-            serde_json::json!({ "path": p, "sha256": tree_sha256(&path) })
-        })
-        .collect();
-    serde_json::json!({
-        "torch": env!("ADVP_LIBTORCH_VERSION"),
-        "contents": contents,
-    })
-}
+pub mod why;
 
 /// The SHA-256 of a file, or of a folder's files (their paths inside it
 /// and their contents, in name order, links followed, each folder once);
 /// `None` where nothing is there (a module named by its dotted name, a
 /// missing path). A file that cannot be read is hashed as its error, so
 /// the key still follows the others.
-fn tree_sha256(path: &Path) -> Option<String> {
+pub(crate) fn tree_sha256(path: &Path) -> Option<String> {
     fn file(path: &Path, rel: &str, h: &mut Sha256) {
         h.update(rel.as_bytes());
         match std::fs::read(path) {
@@ -121,52 +76,6 @@ fn tree_sha256(path: &Path) -> Option<String> {
         return None;
     }
     Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Every node's key, indexed like `program.nodes`.
-pub fn keys(program: &Program, plan: &Plan, base: &Path) -> Vec<String> {
-    let mut keys = vec![String::new(); program.nodes.len()];
-    for &i in &plan.order {
-        let n = &program.nodes[i];
-        let mut inputs: Vec<(String, String)> = plan
-            .inputs(i)
-            .into_iter()
-            .map(|j| (program.nodes[j].name.clone(), keys[j].clone()))
-            .collect();
-        inputs.sort();
-        let files: Vec<serde_json::Value> = FILE_ARGS
-            .iter()
-            .filter_map(|k| match n.args.get(*k) {
-                Some(Value::Str(p)) => {
-                    Some(serde_json::json!({ "arg": k, "stamp": file_stamp(base, p) }))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut doc = serde_json::json!({
-            "advp": env!("CARGO_PKG_VERSION"),
-            "seed": program.settings.seed,
-            "kind": n.kind.as_str(),
-            "builtin": n.builtin,
-            "args": n.args,
-            "stmts": n.stmts,
-            "inputs": inputs,
-            "files": files,
-        });
-        if n.builtin == "python" {
-            doc["python"] = python_key(n, base);
-        }
-        if let Some((_, revision)) = KEY_REVISIONS.iter().find(|(b, _)| *b == n.builtin) {
-            doc["revision"] = (*revision).into();
-        }
-        // Only a low precision is hashed, so fp32 runs keep their keys.
-        if program.settings.precision != Precision::Fp32 {
-            doc["precision"] = program.settings.precision.as_str().into();
-        }
-        let digest = Sha256::digest(doc.to_string().as_bytes());
-        keys[i] = digest.iter().map(|b| format!("{b:02x}")).collect();
-    }
-    keys
 }
 
 #[derive(Clone, Debug)]
@@ -353,19 +262,26 @@ impl Cache {
         Ok(())
     }
 
-    /// Writes `node.json`: what the entry is, for people browsing the cache.
+    /// Writes `node.json` (what the entry is, for people browsing the
+    /// cache) and `key.json` (its key's ingredients, for `advp why`).
     pub fn describe(
         &self,
         dir: &Path,
         node: &crate::language::program::Node,
-        key: &str,
-        seed: u64,
+        record: &key::KeyRecord,
     ) -> NodeResult<()> {
         write_json(
             &dir.join("node.json"),
-            &serde_json::json!({ "node": node, "key": key, "seed": seed, "advp": env!("CARGO_PKG_VERSION") }),
+            &serde_json::json!({ "node": node, "key": record.key, "seed": record.ingredients.seed, "advp": env!("CARGO_PKG_VERSION") }),
         )
-        .map_err(NodeError::Failed)
+        .map_err(NodeError::Failed)?;
+        write_json(&dir.join(key::KEY_FILE), record).map_err(NodeError::Failed)
+    }
+
+    /// The key record of a finished entry, if it has one (entries of
+    /// schema 2).
+    pub fn record(&self, key: &str) -> Option<key::KeyRecord> {
+        read_record(&self.done(key))
     }
 }
 
@@ -463,6 +379,12 @@ fn files_of(dir: &Path) -> Vec<String> {
     out
 }
 
+/// An entry folder's `key.json`.
+pub fn read_record(dir: &Path) -> Option<key::KeyRecord> {
+    let text = std::fs::read_to_string(dir.join(key::KEY_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 fn write_manifest(dir: &Path) -> NodeResult<()> {
     let mut files = std::collections::BTreeMap::new();
     for f in files_of(dir) {
@@ -541,72 +463,5 @@ pub fn not_own_file(dir: &Path, name: &str) -> Option<String> {
             "`{name}` is not a regular file (a link, a folder or a device)"
         )),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::keys;
-
-    /// Each node's key for `text` checked in a temporary folder.
-    fn node_keys(text: &str) -> Vec<(String, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.advp");
-        std::fs::write(&path, text).unwrap();
-        let loaded = crate::language::loader::load_path(&path).unwrap();
-        let outcome = crate::language::check(&loaded, &crate::language::Options::default());
-        let program = outcome.program.expect("the pipeline checks");
-        let plan = crate::graph::plan(&program).expect("a plan");
-        let k = keys(&program, &plan, dir.path());
-        program
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .zip(k)
-            .collect()
-    }
-
-    #[test]
-    fn a_revised_builtin_gets_new_keys_and_every_other_keeps_its_own() {
-        // The keys the advp before frame-data revisions gave these nodes
-        // (`advp status --format json`, same version): a built-in without a
-        // revision keeps its key, so its cache still reads; frame data
-        // changes its key and every key downstream, so it recomputes.
-        let synthetic = node_keys(
-            "data d = synthetic(classes: 4)\nmodel m = c3d_small(classes: d.classes)\ntrain t = standard(m, d, epochs: 1)\n",
-        );
-        assert_eq!(
-            synthetic[2],
-            (
-                "t".to_string(),
-                "bfa59676f6a2d84c9601f051b0c35deb212dfd0ee6b7aef08111de2d861c66e8".to_string()
-            ),
-            "a key changed without a revision: every cache would recompute"
-        );
-        // A named rule is written out in what keys hash, as before rules
-        // were shared: `alpha half_optimal` keeps its key.
-        let rule = node_keys(&format!(
-            "use \"{}/stdlib/attacks.advp\"\ndata d = synthetic(classes: 4)\nmodel m = c3d_small(classes: d.classes)\ntrain t = adversarial(m, d, attack: pgd_inf(steps: 2), epochs: 1) {{\n  budget fixed 8\n  alpha half_optimal\n}}\n",
-            env!("CARGO_MANIFEST_DIR")
-        ));
-        let key = |keys: &[(String, String)], node: &str| {
-            keys.iter()
-                .find(|(n, _)| n == node)
-                .map(|(_, k)| k.clone())
-                .unwrap()
-        };
-        assert_eq!(
-            key(&rule, "t"),
-            "33134d178b81197a8c2d98892662078d0c1604701fd5b420709c1ff5def58ff7",
-            "a named rule changed its key"
-        );
-        let frames = node_keys(
-            "data u = ucf101(root: \"data/ucf101\")\nmodel m = c3d_small(classes: u.classes)\ntrain t = standard(m, u, epochs: 1)\n",
-        );
-        assert_eq!(frames[2].0, "t");
-        assert_ne!(
-            frames[2].1, "232b0c5232d7d07ce68a727dcf43023b3be9e2fb65f12fb2ae7805c9c4f4c6f3",
-            "frame data's revision must change the keys downstream"
-        );
     }
 }
