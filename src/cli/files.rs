@@ -122,6 +122,51 @@ fn python_found() -> Result<String, String> {
     Err("this advp was built without the Python bridge (`--no-default-features`)".into())
 }
 
+/// What `advp check` says of a loaded file.
+pub struct Diagnosed {
+    /// The checker's outcome (its sources, and the program of the file as
+    /// written); its errors are in `errors`.
+    pub outcome: crate::language::Outcome,
+    pub errors: Vec<crate::language::Diagnostic>,
+    pub warnings: Vec<crate::language::Diagnostic>,
+    /// The nodes of the planned program.
+    pub nodes: usize,
+}
+
+/// The file as written and under each profile, checked and planned; what
+/// checks but cannot run (an error here too, not at run time); files not
+/// there; `python` models where the Python bridge cannot run (`python`:
+/// whether to ask). `advp check` and `advp lsp` say the same.
+pub(super) fn diagnose(
+    loaded: &crate::language::loader::Loaded,
+    base: &Path,
+    python: bool,
+) -> Diagnosed {
+    let mut outcome = crate::graph::check_all(loaded);
+    let mut errors = std::mem::take(&mut outcome.errors);
+    let mut warnings = Vec::new();
+    let mut nodes = 0;
+    if let Some(p) = &outcome.program {
+        match graph::plan(p) {
+            Ok(plan) => nodes = plan.order.len(),
+            Err(e) => errors.extend(e),
+        }
+        let lowered = crate::runtime::lower::lower(p, base);
+        errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
+        warnings.extend(lowered.missing.into_iter().map(|(_, d)| d));
+        warnings.extend(lowered.warnings.into_iter().map(|(_, d)| d));
+        if python {
+            errors.extend(python_models(p, &lowered.nodes));
+        }
+    }
+    Diagnosed {
+        outcome,
+        errors,
+        warnings,
+        nodes,
+    }
+}
+
 pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
     let mut status = 0;
     let mut json = Vec::new();
@@ -133,23 +178,13 @@ pub(super) fn check(files: &[PathBuf], format: Format) -> i32 {
                 continue;
             }
         };
-        let outcome = crate::graph::check_all(&loaded);
-        let mut errors = outcome.errors;
-        let mut warnings = Vec::new();
-        let mut nodes = 0;
-        if let Some(p) = &outcome.program {
-            match graph::plan(p) {
-                Ok(plan) => nodes = plan.order.len(),
-                Err(e) => errors.extend(e),
-            }
-            // What checks but cannot run is an error here too, not at run time.
-            let base = file.parent().unwrap_or(Path::new("."));
-            let lowered = crate::runtime::lower::lower(p, base);
-            errors.extend(lowered.problems.into_iter().map(|(_, d)| d));
-            warnings.extend(lowered.missing.into_iter().map(|(_, d)| d));
-            warnings.extend(lowered.warnings.into_iter().map(|(_, d)| d));
-            errors.extend(python_models(p, &lowered.nodes));
-        }
+        let base = file.parent().unwrap_or(Path::new("."));
+        let Diagnosed {
+            outcome,
+            errors,
+            warnings,
+            nodes,
+        } = diagnose(&loaded, base, true);
         match format {
             Format::Json => json.extend(
                 errors

@@ -89,9 +89,9 @@ pub(super) fn ls(cache: Option<PathBuf>, format: Format) -> i32 {
 
 /// The entry names every node of `file` refers to: under the file itself
 /// and each of its profiles, every seed, and its keys of schema 1.
-fn referenced(file: &PathBuf, names: &mut HashSet<String>) -> Result<(), i32> {
+fn referenced(file: &std::path::Path, names: &mut HashSet<String>) -> Result<(), i32> {
     let base = PipelineArgs {
-        file: file.clone(),
+        file: file.to_path_buf(),
         ..PipelineArgs::default()
     };
     let (program, _, _) = offline(&base, &RunArgs::default(), &Folders::default())?;
@@ -99,7 +99,7 @@ fn referenced(file: &PathBuf, names: &mut HashSet<String>) -> Result<(), i32> {
     profiles.extend(program.profiles.iter().cloned().map(Some));
     for profile in profiles {
         let args = PipelineArgs {
-            file: file.clone(),
+            file: file.to_path_buf(),
             profile,
             ..PipelineArgs::default()
         };

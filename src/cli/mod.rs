@@ -4,6 +4,7 @@ mod files;
 mod folders;
 mod housekeeping;
 mod inspect;
+pub mod lsp;
 
 use crate::graph;
 use crate::language::{
@@ -231,6 +232,11 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// A Language Server over stdin and stdout, for editors: diagnostics
+    /// as you type (those of `advp check`), hover, completion,
+    /// go-to-definition, references, rename, symbols, formatting and
+    /// semantic tokens (editors/ has VS Code's client and a tree-sitter grammar).
+    Lsp,
     /// List every built-in with its arguments and defaults.
     Builtins {
         /// As the Markdown tables of docs/language.md.
@@ -350,6 +356,7 @@ pub fn main() -> i32 {
                 cache,
             } => housekeeping::collect(&files, keep_last, older_than, yes, cache.cache),
         },
+        Command::Lsp => lsp::main(),
         Command::Builtins { markdown } => {
             files::builtins(markdown);
             0

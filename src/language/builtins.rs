@@ -1093,57 +1093,88 @@ pub fn reference_markdown() -> String {
         }
         out.push_str(&format!("### `{kind}` built-ins\n\n"));
         for b in of_kind {
-            out.push_str(&format!("#### `{}`\n\n{}\n\n", b.name, b.doc));
-            if !b.params.is_empty() {
-                out.push_str(
-                    "| argument | type | default | range | meaning |\n|---|---|---|---|---|\n",
-                );
-                for p in b.params {
-                    let default = match p.default {
-                        Required => "required".to_string(),
-                        Absent => "none".to_string(),
-                        Text(t) => format!("`{t}`"),
-                    };
-                    let range = p
-                        .range
-                        .map_or(String::new(), |(lo, hi)| format!("{lo} ..= {hi}"));
-                    out.push_str(&format!(
-                        "| `{}` | {} | {} | {} | {} |\n",
-                        p.name,
-                        p.ty.doc_name(),
-                        default,
-                        range,
-                        p.doc
-                    ));
-                }
-                out.push('\n');
-            }
-            if !b.stmts.is_empty() {
-                out.push_str("Block statements:\n\n");
-                for s in b.stmts {
-                    let modes = if s.modes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", s.modes.join(", "))
-                    };
-                    let default = s
-                        .default
-                        .map_or(String::new(), |d| format!(" (default: `{d}`)"));
-                    out.push_str(&format!("- `{}`{}: {}{}\n", s.key, modes, s.doc, default));
-                }
-                out.push('\n');
-            }
-            if !b.fields.is_empty() {
-                let f: Vec<String> = b
-                    .fields
-                    .iter()
-                    .map(|f| format!("`.{}` ({})", f.name, f.doc))
-                    .collect();
-                out.push_str(&format!("Fields: {}.\n\n", f.join(", ")));
-            }
+            out.push_str(&format!("#### `{}`\n\n", b.name));
+            out.push_str(&b.markdown());
         }
     }
     out
+}
+
+impl Builtin {
+    /// Its doc, arguments (type, default, range, meaning), block statements
+    /// and fields, as Markdown: `docs/language.md` and `advp lsp`'s hover.
+    pub fn markdown(&self) -> String {
+        let b = self;
+        let mut out = format!("{}\n\n", b.doc);
+        if !b.params.is_empty() {
+            out.push_str(
+                "| argument | type | default | range | meaning |\n|---|---|---|---|---|\n",
+            );
+            for p in b.params {
+                let range = p
+                    .range
+                    .map_or(String::new(), |(lo, hi)| format!("{lo} ..= {hi}"));
+                out.push_str(&format!(
+                    "| `{}` | {} | {} | {} | {} |\n",
+                    p.name,
+                    p.ty.doc_name(),
+                    p.default_text(),
+                    range,
+                    p.doc
+                ));
+            }
+            out.push('\n');
+        }
+        if !b.stmts.is_empty() {
+            out.push_str("Block statements:\n\n");
+            for s in b.stmts {
+                let modes = if s.modes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", s.modes.join(", "))
+                };
+                let default = s
+                    .default
+                    .map_or(String::new(), |d| format!(" (default: `{d}`)"));
+                out.push_str(&format!("- `{}`{}: {}{}\n", s.key, modes, s.doc, default));
+            }
+            out.push('\n');
+        }
+        if !b.fields.is_empty() {
+            let f: Vec<String> = b
+                .fields
+                .iter()
+                .map(|f| format!("`.{}` ({})", f.name, f.doc))
+                .collect();
+            out.push_str(&format!("Fields: {}.\n\n", f.join(", ")));
+        }
+        out
+    }
+
+    /// `name(a, b: 8, c: none)`: the call with its defaults.
+    pub fn signature(&self) -> String {
+        let args: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| match p.default {
+                Required => p.name.to_string(),
+                Absent => format!("{}: none", p.name),
+                Text(t) => format!("{}: {t}", p.name),
+            })
+            .collect();
+        format!("{} {}({})", self.kind, self.name, args.join(", "))
+    }
+}
+
+impl Param {
+    /// `required`, `none` or the default in backticks.
+    pub fn default_text(&self) -> String {
+        match self.default {
+            Required => "required".to_string(),
+            Absent => "none".to_string(),
+            Text(t) => format!("`{t}`"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,18 @@ pub fn load_path(path: &Path) -> Result<Loaded, String> {
 
 /// Loads a file whose text is given; `path` anchors its relative `use`s.
 pub fn load_source(name: &str, path: Option<PathBuf>, text: String) -> Loaded {
+    load_with(name, path, text, &|_| None)
+}
+
+/// [`load_source`], with the text of some imported files given by
+/// `overlay` (by canonical path) instead of read: an editor's unsaved
+/// buffers (`advp lsp`).
+pub fn load_with(
+    name: &str,
+    path: Option<PathBuf>,
+    text: String,
+    overlay: &dyn Fn(&Path) -> Option<String>,
+) -> Loaded {
     let mut sources = SourceMap::default();
     let canonical = path
         .as_ref()
@@ -87,11 +99,13 @@ pub fn load_source(name: &str, path: Option<PathBuf>, text: String) -> Loaded {
         errors: Vec::new(),
     };
     let mut stack = Vec::new();
-    visit(&mut l, main, &mut stack);
+    visit(&mut l, main, &mut stack, overlay);
     l
 }
 
-fn visit(l: &mut Loaded, id: FileId, stack: &mut Vec<FileId>) {
+type Overlay<'a> = &'a dyn Fn(&Path) -> Option<String>;
+
+fn visit(l: &mut Loaded, id: FileId, stack: &mut Vec<FileId>, overlay: Overlay) {
     let module = match parser::parse(l.sources.text(id), id) {
         Ok(m) => m,
         Err(errs) => {
@@ -111,7 +125,7 @@ fn visit(l: &mut Loaded, id: FileId, stack: &mut Vec<FileId>) {
     l.modules.push((id, module));
     stack.push(id);
     for (target, span) in uses {
-        let found = resolve(l, id, &target);
+        let found = resolve(l, id, &target, overlay);
         let child = match found {
             Ok(Resolved::Existing(child)) => {
                 if let Some(pos) = stack.iter().position(|f| *f == child) {
@@ -148,7 +162,7 @@ fn visit(l: &mut Loaded, id: FileId, stack: &mut Vec<FileId>) {
                 continue;
             }
         };
-        visit(l, child, stack);
+        visit(l, child, stack, overlay);
     }
     stack.pop();
 }
@@ -158,7 +172,12 @@ enum Resolved {
     New(FileId),
 }
 
-fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, String> {
+fn resolve(
+    l: &mut Loaded,
+    from: FileId,
+    target: &str,
+    overlay: Overlay,
+) -> Result<Resolved, String> {
     if target.starts_with("stdlib/") {
         if let Some(id) = l.sources.find_name(target) {
             return Ok(Resolved::Existing(id));
@@ -208,7 +227,10 @@ fn resolve(l: &mut Loaded, from: FileId, target: &str) -> Result<Resolved, Strin
     if let Some(id) = l.sources.find_path(&canonical) {
         return Ok(Resolved::Existing(id));
     }
-    let text = read_source(&canonical)?;
+    let text = match overlay(&canonical) {
+        Some(text) => text,
+        None => read_source(&canonical)?,
+    };
     Ok(Resolved::New(l.sources.add(
         shown.display().to_string(),
         Some(canonical),

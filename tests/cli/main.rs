@@ -10,6 +10,7 @@ mod evaluation;
 mod files;
 mod jobs;
 mod language;
+mod lsp;
 mod model;
 mod models;
 mod numbers;

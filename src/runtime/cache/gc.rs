@@ -230,8 +230,8 @@ pub fn judge(entries: &[Listed], policy: &Policy, now: SystemTime) -> Vec<Option
     // The newest `keep_last` finished entries of each node.
     let mut newest: HashSet<usize> = HashSet::new();
     if let Some(n) = policy.keep_last {
-        let mut groups: BTreeMap<(Option<String>, Option<String>, Option<u64>), Vec<usize>> =
-            BTreeMap::new();
+        type Node = (Option<String>, Option<String>, Option<u64>);
+        let mut groups: BTreeMap<Node, Vec<usize>> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             if e.state == State::Finished {
                 groups

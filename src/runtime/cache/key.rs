@@ -358,7 +358,10 @@ fn files_of(n: &Node, base: &Path) -> Vec<FileStamp> {
 
 /// Contents already hashed in this process, by path, size and time: a file
 /// several nodes or replicates read is read once.
-static HASHED: Mutex<Option<HashMap<(PathBuf, u64, u64), String>>> = Mutex::new(None);
+static HASHED: Mutex<Option<HashMap<Stamped, String>>> = Mutex::new(None);
+
+/// A file as [`HASHED`] knows it: path, size, modification time.
+type Stamped = (PathBuf, u64, u64);
 
 /// A file by its contents up to [`CONTENT_LIMIT`], else by size and time;
 /// a folder by its files' contents; nothing for a path that is not there.

@@ -350,7 +350,7 @@ pub fn previous(
                 .then(|| (r.pipeline == pipeline, when, r))
         })
         .collect();
-    found.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    found.sort_by_key(|a| (a.0, a.1));
     found.pop().map(|(_, _, r)| r)
 }
 

@@ -291,7 +291,7 @@ impl Runner<'_> {
             .partial(&self.keys[i])
             .map_err(|e| self.fail(i, e))?;
         self.cache
-            .describe(&dir, &self.program.nodes[i], &self.key_record(i.into()))
+            .describe(&dir, &self.program.nodes[i], &self.key_record(i))
             .map_err(|e| self.fail(i, e))?;
         Ok(dir)
     }
