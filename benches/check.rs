@@ -1,4 +1,6 @@
-//! `advp check` on a generated 1 MB pipeline: parse, check and plan, median of 7 runs.
+//! `advp check` on a generated 1 MB pipeline: parse, check and plan, median of 7 runs;
+//! and `advp lsp`'s time from a `didChange` of `pipelines/table2.advp` to its
+//! `publishDiagnostics` (the server in this process over an in-memory connection).
 //!
 //! Run with `./scripts/bench` (or `cargo bench --bench check`).
 
@@ -34,6 +36,66 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The server's time from `didChange` to `publishDiagnostics`, `runs` edits.
+fn lsp_round_trips(runs: usize) -> Vec<Duration> {
+    use lsp_server::{Connection, Message, Notification, Request, RequestId};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/table2.advp");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let uri = format!("file://{}", path.display());
+    let (server, client) = Connection::memory();
+    let thread = std::thread::spawn(move || advp::cli::lsp::serve(&server));
+    let send = |m: Message| client.sender.send(m).unwrap();
+    let published = || loop {
+        match client.receiver.recv().unwrap() {
+            Message::Notification(n)
+                if n.method == "textDocument/publishDiagnostics"
+                    && n.params["uri"] == uri.as_str() =>
+            {
+                return n.params["diagnostics"].as_array().unwrap().len();
+            }
+            _ => {}
+        }
+    };
+    send(Message::Request(Request::new(
+        RequestId::from(1),
+        "initialize".into(),
+        serde_json::json!({ "capabilities": {} }),
+    )));
+    let _ = client.receiver.recv().unwrap();
+    send(Message::Notification(Notification::new(
+        "initialized".into(),
+        serde_json::json!({}),
+    )));
+    send(Message::Notification(Notification::new(
+        "textDocument/didOpen".into(),
+        serde_json::json!({ "textDocument": { "uri": uri, "languageId": "advp", "version": 1, "text": text } }),
+    )));
+    let warnings = published();
+    let mut times = Vec::new();
+    for k in 0..runs {
+        let edited = format!("{text}\n# edit {k}\n");
+        let t0 = Instant::now();
+        send(Message::Notification(Notification::new(
+            "textDocument/didChange".into(),
+            serde_json::json!({ "textDocument": { "uri": uri, "version": k + 2 }, "contentChanges": [{ "text": edited }] }),
+        )));
+        assert_eq!(published(), warnings);
+        times.push(t0.elapsed());
+    }
+    send(Message::Request(Request::new(
+        RequestId::from(2),
+        "shutdown".into(),
+        serde_json::Value::Null,
+    )));
+    let _ = client.receiver.recv();
+    send(Message::Notification(Notification::new(
+        "exit".into(),
+        serde_json::Value::Null,
+    )));
+    thread.join().unwrap().unwrap();
+    times
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test` runs this once, small, as a smoke test.
     let bench = std::env::args().any(|a| a == "--bench");
@@ -63,5 +125,11 @@ fn main() {
         ms(median(check)),
         ms(median(plan)),
         ms(median(total)),
+    );
+    let edits = lsp_round_trips(if bench { 21 } else { 2 });
+    println!(
+        "lsp bench: didChange → publishDiagnostics on pipelines/table2.advp: {:.2} ms (median of {}; target < 10 ms)",
+        ms(median(edits.clone())),
+        edits.len()
     );
 }

@@ -224,7 +224,15 @@ fn parse_and_check_never_panic() {
             }
         };
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let ok = parser::parse(&input, FileId(0)).is_ok();
+            let parsed = parser::parse(&input, FileId(0));
+            // The hand-written fast path builds pest's tree, or leaves the file to pest.
+            let reference = parser::parse_pest(&input, FileId(0));
+            assert_eq!(
+                parsed.as_ref().ok(),
+                reference.as_ref().ok(),
+                "the two parsers differ on {input:?}"
+            );
+            let ok = parsed.is_ok();
             // Checking is slower; every 10th input, and every one given control
             // characters, goes the whole way.
             if ok && (i % 10 == 0 || i % 8 == 1) {

@@ -539,11 +539,22 @@ pub struct Program {
     /// cache key leaves out an argument at its default
     /// (`runtime::cache::key`).
     pub param_defaults: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Node indices by name, made on first use: [`Program::node`] is a
+    /// lookup, not a scan (checks call it for every node of a 10,000-node
+    /// file). `nodes` is not changed after the checker makes it.
+    pub by_name: std::sync::OnceLock<HashMap<String, usize>>,
 }
 
 impl Program {
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.name == name)
+        let by_name = self.by_name.get_or_init(|| {
+            self.nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect()
+        });
+        by_name.get(name).map(|&i| &self.nodes[i])
     }
     /// Node indices by name.
     pub fn index(&self) -> std::collections::HashMap<&str, usize> {

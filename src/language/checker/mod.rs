@@ -297,6 +297,7 @@ impl<'a> Checker<'a> {
             profile: self.profile.clone(),
             profiles,
             param_defaults,
+            by_name: Default::default(),
         })
     }
 }

@@ -17,7 +17,7 @@ impl<'a> Checker<'a> {
         let page = std::path::Path::new(&self.sources.file(main).name)
             .file_stem()
             .map(|s| format!("{}.html", s.to_string_lossy()));
-        let mut written: Vec<(std::path::PathBuf, Option<(FileId, Span)>)> =
+        let mut written: std::collections::HashMap<std::path::PathBuf, Option<(FileId, Span)>> =
             page.into_iter().map(|p| (normalise(&p), None)).collect();
         for (file, r) in self.reports.clone() {
             let Some(i) = self.lookup(
@@ -99,7 +99,7 @@ impl<'a> Checker<'a> {
                     );
                     continue;
                 }
-                if let Some((_, first)) = written.iter().find(|(k, _)| *k == key) {
+                if let Some(first) = written.get(&key) {
                     let first = *first;
                     let first_at = first.map_or(String::new(), |(f, s)| self.location(f, s));
                     self.err(
@@ -115,7 +115,7 @@ impl<'a> Checker<'a> {
                 }
                 // Written where the checker looked: `a/../b` is `b`.
                 paths.push(key.to_string_lossy().into_owned());
-                written.push((key, Some((file, p.span))));
+                written.insert(key, Some((file, p.span)));
             }
             out.push(ReportNode {
                 target: r.target.name.clone(),

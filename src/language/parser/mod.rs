@@ -55,6 +55,24 @@ pub fn parse(src: &str, file: FileId) -> ParseResult<Module> {
     if !lexical.is_empty() {
         return Err(lexical);
     }
+    // The hand-written parser takes what it can; pest the rest, and words
+    // every error.
+    if let Some(items) = fast::parse(src) {
+        return Ok(Module { items });
+    }
+    parse_with_pest(src, file)
+}
+
+/// [`parse`] by pest alone (the reference the fast path is tested against).
+pub fn parse_pest(src: &str, file: FileId) -> ParseResult<Module> {
+    let lexical = prescan(src, file);
+    if !lexical.is_empty() {
+        return Err(lexical);
+    }
+    parse_with_pest(src, file)
+}
+
+fn parse_with_pest(src: &str, file: FileId) -> ParseResult<Module> {
     let mut pairs = match AdvpParser::parse(Rule::file, src) {
         Ok(p) => p,
         Err(_) => return Err(vec![detailed_error(Rule::file, src, file)]),
@@ -113,6 +131,7 @@ pub fn parse_expr(src: &str, file: FileId) -> ParseResult<Expr> {
 }
 
 mod errors;
+mod fast;
 mod prescan;
 use errors::*;
 use prescan::*;

@@ -110,3 +110,33 @@ fn multi_byte_whitespace_at_an_error_is_no_panic() {
         );
     }
 }
+
+#[test]
+fn the_fast_path_builds_pests_tree_for_every_shipped_and_golden_pipeline() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["pipelines", "stdlib", "tests/golden/valid"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "advp") {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() > 30, "{}", files.len());
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        let fast =
+            super::fast::parse(&src).unwrap_or_else(|| panic!("{}: left to pest", f.display()));
+        let pest = super::parse_pest(&src, FileId(0)).unwrap();
+        assert_eq!(fast, pest.items, "{}", f.display());
+    }
+    // What the fast path leaves to pest: errors, and reserved names.
+    for src in [
+        "data d = ",
+        "data seed = synthetic(classes: 2)",
+        "x = 1",
+        "seed 1e999",
+    ] {
+        assert!(super::fast::parse(src).is_none(), "{src}");
+    }
+}

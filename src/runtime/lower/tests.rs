@@ -191,6 +191,7 @@ fn statement_defaults_of_the_table_lower() {
                     profile: None,
                     profiles: Vec::new(),
                     param_defaults: std::default::Default::default(),
+                    by_name: std::default::Default::default(),
                 };
                 let index = std::collections::HashMap::new();
                 let cx = super::Cx {
