@@ -87,9 +87,17 @@ pub(super) fn ls(cache: Option<PathBuf>, format: Format) -> i32 {
     0
 }
 
+/// How the pipelines' entries were run: `--seeds` and `--set`.
+type AsRun<'a> = (&'a [u64], &'a [String]);
+
 /// The entry names every node of `file` refers to: under the file itself
-/// and each of its profiles, every seed, and its keys of schema 1.
-fn referenced(file: &std::path::Path, names: &mut HashSet<String>) -> Result<(), i32> {
+/// and each of its profiles, every seed (the file's, and `--seeds`), with
+/// `--set`, and its keys of schema 1.
+fn referenced(
+    file: &std::path::Path,
+    (seeds, sets): AsRun,
+    names: &mut HashSet<String>,
+) -> Result<(), i32> {
     let base = PipelineArgs {
         file: file.to_path_buf(),
         ..PipelineArgs::default()
@@ -98,27 +106,45 @@ fn referenced(file: &std::path::Path, names: &mut HashSet<String>) -> Result<(),
     let mut profiles: Vec<Option<String>> = vec![None];
     profiles.extend(program.profiles.iter().cloned().map(Some));
     for profile in profiles {
-        let args = PipelineArgs {
-            file: file.to_path_buf(),
-            profile,
-            ..PipelineArgs::default()
-        };
-        let (program, plan, opts) = offline(&args, &RunArgs::default(), &Folders::default())?;
-        for p in replicas(&program) {
-            for k in cache::key::ingredients(&p, &plan, &opts.base) {
-                names.insert(k.key()[..32].to_string());
-            }
-            for k in cache::legacy::keys(&p, &plan, &opts.base) {
-                names.insert(k[..32].to_string());
-            }
+        // As written, with `--set`, and with `--seeds` too.
+        let mut runs = vec![(Vec::new(), Vec::new())];
+        if !sets.is_empty() || !seeds.is_empty() {
+            runs.push((seeds.to_vec(), sets.to_vec()));
+        }
+        for (seeds, sets) in runs {
+            let args = PipelineArgs {
+                file: file.to_path_buf(),
+                profile: profile.clone(),
+                sets,
+                seeds,
+            };
+            let (program, plan, opts) = offline(&args, &RunArgs::default(), &Folders::default())?;
+            referenced_by(&program, &plan, &opts.base, names);
         }
     }
     Ok(())
 }
 
+fn referenced_by(
+    program: &crate::language::Program,
+    plan: &crate::graph::Plan,
+    base: &std::path::Path,
+    names: &mut HashSet<String>,
+) {
+    for p in replicas(program) {
+        for k in cache::key::ingredients(&p, plan, base) {
+            names.insert(k.key()[..32].to_string());
+        }
+        for k in cache::legacy::keys(&p, plan, base) {
+            names.insert(k[..32].to_string());
+        }
+    }
+}
+
 /// `advp cache gc`: what the policy removes, removed with `--yes`.
 pub(super) fn collect(
     files: &[PathBuf],
+    as_run: AsRun,
     keep_last: Option<usize>,
     older_than: Option<String>,
     yes: bool,
@@ -142,7 +168,7 @@ pub(super) fn collect(
         false => {
             let mut names = HashSet::new();
             for f in files {
-                if let Err(code) = referenced(f, &mut names) {
+                if let Err(code) = referenced(f, as_run, &mut names) {
                     eprintln!(
                         "error: `{}` does not check, so the entries it refers to are unknown; nothing was removed",
                         crate::util::shown(f)

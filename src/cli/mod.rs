@@ -286,8 +286,15 @@ enum CacheAction {
     /// `--older-than` an age. A locked or referenced entry is never
     /// removed; only folders advp made are touched.
     Gc {
-        /// Pipeline files whose entries stay.
+        /// Pipeline files whose entries stay (as written, under each of their
+        /// profiles, every seed of the file).
         files: Vec<PathBuf>,
+        /// The files' entries as run with these seeds too (`advp run --seeds`).
+        #[arg(long, value_name = "S,S,…", value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// The files' entries as run with these overrides (`advp run --set`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
         /// Keep each node's N newest finished entries.
         #[arg(long, value_name = "N")]
         keep_last: Option<usize>,
@@ -350,11 +357,20 @@ pub fn main() -> i32 {
             CacheAction::Ls { cache, format } => housekeeping::ls(cache.cache, format),
             CacheAction::Gc {
                 files,
+                seeds,
+                sets,
                 keep_last,
                 older_than,
                 yes,
                 cache,
-            } => housekeeping::collect(&files, keep_last, older_than, yes, cache.cache),
+            } => housekeeping::collect(
+                &files,
+                (&seeds, &sets),
+                keep_last,
+                older_than,
+                yes,
+                cache.cache,
+            ),
         },
         Command::Lsp => lsp::main(),
         Command::Builtins { markdown } => {

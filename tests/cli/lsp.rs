@@ -357,6 +357,30 @@ fn the_language_server_diagnoses_as_check_does_and_answers_an_editor() {
         data.len()
     );
 
+    // Text an editor sends: non-ASCII before the cursor, an unknown
+    // request; a document opened through a link gets its diagnostics under
+    // the URI the editor used.
+    let accents = format!("{fixed}# café ε \n");
+    c.notify("textDocument/didChange", json!({ "textDocument": { "uri": p, "version": 7 }, "contentChanges": [{ "text": accents }] }));
+    let _ = c.diagnostics(&p);
+    let line = accents.lines().count() - 1;
+    let items = c.request(
+        "textDocument/completion",
+        json!({ "textDocument": { "uri": p }, "position": { "line": line, "character": 8 } }),
+    );
+    assert!(items.is_array(), "{items}");
+    let unknown = c.call(
+        "textDocument/inlayHint",
+        json!({ "textDocument": { "uri": p } }),
+    );
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    std::os::unix::fs::symlink(r.dir.path(), r.dir.path().join("link")).unwrap();
+    r.write("q.advp", MAIN);
+    let linked = format!("file://{}/link/q.advp", r.dir.path().display());
+    c.notify("textDocument/didOpen", json!({ "textDocument": { "uri": linked, "languageId": "advp", "version": 1, "text": MAIN } }));
+    let d = c.diagnostics(&linked);
+    assert_eq!(d.len(), 1, "{d:?}");
+
     c.request("shutdown", Value::Null);
     c.notify("exit", Value::Null);
     let status = c.child.wait().unwrap();

@@ -140,16 +140,19 @@ fn why_names_what_changed_and_a_touched_file_keeps_its_key() {
         stderr(&o)
     );
 
-    // Its contents changed: the file is named, with both hashes.
+    // Its contents changed: the file is named, with both hashes, and the
+    // entry compared is `t`'s.
+    let o = r.advp(&["status", "p.advp", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t_key = status["nodes"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(status["nodes"][0]["node"], "t");
     let before = advp::runtime::cache::sha256_file(&file).unwrap();
     write_clips(&r, 0.25);
     let after = advp::runtime::cache::sha256_file(&file).unwrap();
     let text = why(&[]);
     assert!(
-        text.contains(&format!(
-            "train t runs: since its entry {}",
-            &text.split("since its entry ").nth(1).unwrap()[..12]
-        )) && text.contains(&format!(
+        text.contains(&format!("train t runs: since its entry {}", &t_key[..12]))
+            && text.contains(&format!(
             "input `d` changed: file \"clips.safetensors\" (`path`) changed: sha256 {} → sha256 {}",
             &before[..12],
             &after[..12]
@@ -174,6 +177,9 @@ fn why_names_what_changed_and_a_touched_file_keeps_its_key() {
         "{}",
         stdout(&o)
     );
+    // A new seed is the change named.
+    let text = why(&["--set", "seed=7", "t"]);
+    assert!(text.contains("seed 0 → 7"), "{text}");
     let o = r.advp(&["why", "p.advp", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["nodes"][0]["node"], "t");

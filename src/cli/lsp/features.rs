@@ -24,11 +24,12 @@ pub fn builtin_of(index: &Index, name: &str) -> Option<&'static Builtin> {
     None
 }
 
-/// Where a file of the analysis is, as a URI (the stdlib as its read-only copy).
+/// Where a file of the analysis is, as a URI: an open document's as its
+/// client names it, the stdlib as its read-only copy.
 pub fn uri_of_file(a: &Analysis, file: FileId) -> Option<lsp::Uri> {
     let f = a.loaded.sources.file(file);
     match &f.path {
-        Some(p) => Some(text::uri_of(p)),
+        Some(p) => Some(a.uris.get(p).cloned().unwrap_or_else(|| text::uri_of(p))),
         None => text::stdlib_path(&f.name).map(|p| text::uri_of(&p)),
     }
 }
@@ -242,7 +243,10 @@ pub fn rename(
             occ.name
         ));
     }
-    if !is_name(new) || DeclKind::parse(new).is_some() {
+    if !is_name(new)
+        || DeclKind::parse(new).is_some()
+        || crate::language::parser::RESERVED.contains(&new)
+    {
         return Err(format!("`{new}` is not a name: a letter or `_`, then letters, digits or `_`, and no declaration kind"));
     }
     if a.index.decl(new).is_some() || builtins::lookup(new).is_some() {
@@ -542,8 +546,10 @@ fn open_bracket(text: &str, end: usize) -> Option<(usize, u8)> {
 fn word_before(text: &str, end: usize) -> &str {
     let t = text[..end].trim_end();
     let start = t
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &t[start..]
 }
 

@@ -51,7 +51,7 @@ pub struct Declared {
     pub profile: Option<String>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Index {
     pub occs: Vec<Occ>,
     pub decls: HashMap<String, Vec<Declared>>,

@@ -34,11 +34,17 @@ pub struct Analysis {
     pub loaded: Loaded,
     pub diagnosed: Diagnosed,
     pub index: index::Index,
+    /// The open documents' URIs as the client names them, by canonical
+    /// path: answers about them go there.
+    pub uris: HashMap<PathBuf, lsp::Uri>,
 }
 
 struct Doc {
     path: PathBuf,
     text: String,
+    /// The index of its last text that parsed: completion while a line is
+    /// half typed still knows the nodes.
+    parsed: Option<index::Index>,
 }
 
 /// The server's state: open documents and their analyses.
@@ -150,8 +156,9 @@ pub fn serve(conn: &Connection) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
             Message::Notification(n) => {
+                // `exit` before `shutdown`: the protocol's exit status 1.
                 if n.method == lsp::notification::Exit::METHOD {
-                    return Ok(());
+                    return Err("`exit` came before `shutdown`".into());
                 }
                 for out in server.notify(n) {
                     conn.sender.send(out.into()).map_err(|e| e.to_string())?;
@@ -230,10 +237,20 @@ impl Server {
         let base = doc.path.parent().unwrap_or(Path::new("."));
         let diagnosed = diagnose(&loaded, base, false);
         let index = index::Index::of(&loaded);
+        // The document's own URI wins for its file (open twice, by a link).
+        let mut uris: HashMap<PathBuf, lsp::Uri> = self
+            .docs
+            .iter()
+            .filter_map(|(u, d)| Some((d.path.canonicalize().ok()?, u.parse().ok()?)))
+            .collect();
+        if let (Ok(own), Ok(u)) = (doc.path.canonicalize(), uri.parse()) {
+            uris.insert(own, u);
+        }
         Some(Analysis {
             loaded,
             diagnosed,
             index,
+            uris,
         })
     }
 
@@ -254,11 +271,22 @@ impl Server {
                 let Some(path) = &sources.file(d.file).path else {
                     continue;
                 };
-                let to = text::uri_of(path).as_str().to_string();
+                let to = a
+                    .uris
+                    .get(path)
+                    .cloned()
+                    .unwrap_or_else(|| text::uri_of(path))
+                    .as_str()
+                    .to_string();
                 let diag = to_lsp(d, sources);
                 let list = by_uri.entry(to).or_default();
                 if !list.contains(&diag) {
                     list.push(diag);
+                }
+            }
+            if a.loaded.errors.is_empty() {
+                if let Some(doc) = self.docs.get_mut(&uri) {
+                    doc.parsed = Some(a.index.clone());
                 }
             }
             self.analyses.insert(uri, a);
@@ -298,6 +326,7 @@ impl Server {
                     Doc {
                         path,
                         text: p.text_document.text,
+                        parsed: None,
                     },
                 );
                 self.refresh()
@@ -366,14 +395,23 @@ impl Server {
         })
     }
 
+    /// The answer to a request; a bug that panics answers with an error
+    /// and the server goes on.
     fn request(&mut self, req: Request) -> Response {
         let id = req.id.clone();
-        match self.answer(req) {
-            Ok(v) => Response::new_ok(id, v),
-            Err(mut r) => {
+        let method = req.method.clone();
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.answer(req)));
+        match answer {
+            Ok(Ok(v)) => Response::new_ok(id, v),
+            Ok(Err(mut r)) => {
                 r.id = id;
                 r
             }
+            Err(_) => Response::new_err(
+                id,
+                ErrorCode::InternalError as i32,
+                format!("advp lsp failed while answering `{method}` (a bug in advp; its message is in the server's log)"),
+            ),
         }
     }
 
@@ -398,7 +436,8 @@ impl Server {
                 ) {
                     (Some(doc), Some(a)) => {
                         let offset = text::Lines::new(&doc.text).offset(at.position);
-                        features::complete(&a.index, &doc.text, offset)
+                        let index = doc.parsed.as_ref().unwrap_or(&a.index);
+                        features::complete(index, &doc.text, offset)
                     }
                     _ => Vec::new(),
                 };

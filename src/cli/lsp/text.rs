@@ -74,8 +74,13 @@ pub fn uri_of(path: &Path) -> Uri {
 /// The path of a `file://` URI (percent-decoded); `None` for another scheme.
 pub fn path_of(uri: &Uri) -> Option<PathBuf> {
     let rest = uri.as_str().strip_prefix("file://")?;
-    // `file://host/path` is not a local file; `file:///path` is.
-    let rest = &rest[rest.find('/')?..];
+    // `file:///path` and `file://localhost/path` are this machine's;
+    // `file://host/path` is not.
+    let slash = rest.find('/')?;
+    if !matches!(&rest[..slash], "" | "localhost") {
+        return None;
+    }
+    let rest = &rest[slash..];
     let bytes = rest.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -108,10 +113,17 @@ pub fn stdlib_path(name: &str) -> Option<PathBuf> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let path = std::env::temp_dir()
-        .join(format!("advp-{user}-stdlib-{tag}"))
-        .join(name);
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // A folder of this user's alone (0700, owned by this user): another
+    // user cannot put a file or a link where the copies go.
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok()?;
+    let dir = std::env::temp_dir().join(format!("advp-{me}-stdlib-{tag}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+        return None;
+    }
+    let path = dir.join(name);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
         let dir = path.parent()?;
         std::fs::create_dir_all(dir).ok()?;

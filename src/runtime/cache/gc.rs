@@ -43,6 +43,8 @@ pub struct Listed {
     /// The node's name, its pipeline's stem and seed, as the entry says.
     pub node: Option<String>,
     pub pipeline: Option<String>,
+    /// The pipeline file that wrote it (absolute), where the entry says.
+    pub pipeline_path: Option<String>,
     pub seed: Option<u64>,
     /// The key schema it was written under (1: no `key.json`).
     pub schema: u32,
@@ -70,7 +72,10 @@ fn size_and_time(dir: &Path) -> (u64, SystemTime) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let Ok(m) = e.metadata() else { continue };
+            // Links are counted as themselves, never followed.
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(e.path());
             } else {
@@ -85,12 +90,26 @@ fn size_and_time(dir: &Path) -> (u64, SystemTime) {
 }
 
 /// What the entry says it is: `key.json` (schema 2), else `node.json`.
-fn describe(dir: &Path) -> (Option<String>, Option<String>, Option<u64>, u32) {
+fn describe(
+    dir: &Path,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    u32,
+    Option<String>,
+) {
     if let Some(r) = read_record(dir) {
         let stem = Path::new(&r.pipeline)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned());
-        return (Some(r.node), stem, Some(r.ingredients.seed), r.schema);
+        return (
+            Some(r.node),
+            stem,
+            Some(r.ingredients.seed),
+            r.schema,
+            Some(r.pipeline),
+        );
     }
     let node: Option<serde_json::Value> = std::fs::read_to_string(dir.join("node.json"))
         .ok()
@@ -101,8 +120,9 @@ fn describe(dir: &Path) -> (Option<String>, Option<String>, Option<u64>, u32) {
             None,
             v["seed"].as_u64(),
             1,
+            None,
         ),
-        None => (None, None, None, 1),
+        None => (None, None, None, 1, None),
     }
 }
 
@@ -111,7 +131,7 @@ impl Cache {
     pub fn listing(&self) -> Vec<Listed> {
         let mut out = Vec::new();
         let mut add = |dir: PathBuf, name: &str, state: State| {
-            let (node, pipeline, seed, schema) = describe(&dir);
+            let (node, pipeline, seed, schema, pipeline_path) = describe(&dir);
             let (bytes, modified) = size_and_time(&dir);
             let locked =
                 state != State::SetAside && self.root.join(format!("{name}.lock")).exists();
@@ -121,6 +141,7 @@ impl Cache {
                 state,
                 node,
                 pipeline,
+                pipeline_path,
                 seed,
                 schema,
                 bytes,
@@ -144,11 +165,12 @@ impl Cache {
                 add(path, name, State::Partial);
             }
         }
-        for e in std::fs::read_dir(self.root.join("corrupt"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        // `corrupt/` itself a real folder: never a link out of the cache.
+        let aside = self.root.join("corrupt");
+        let entries = real_dir(&aside)
+            .then(|| std::fs::read_dir(&aside).ok())
+            .flatten();
+        for e in entries.into_iter().flatten().flatten() {
             let file = e.file_name().to_string_lossy().into_owned();
             let aside = file.split_once('-').filter(|(n, secs)| {
                 hex32(n) && !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit())
@@ -162,8 +184,11 @@ impl Cache {
     }
 
     /// Removes an entry folder [`Cache::listing`] gave, under its lock
-    /// (refused while another process holds it).
+    /// (refused while another process holds it; the lock names this one,
+    /// as a run's does): first renamed out of its place in one step, so a
+    /// run never sees half of it, then deleted.
     pub fn remove(&self, entry: &Listed) -> Result<(), String> {
+        use std::io::Write;
         let lock = self.root.join(format!("{}.lock", entry.name));
         let _held = match entry.state {
             State::SetAside => None,
@@ -172,14 +197,21 @@ impl Cache {
                 .create_new(true)
                 .open(&lock)
             {
-                Ok(_) => Some(RemoveOnDrop(lock)),
+                Ok(mut f) => {
+                    let _ = f.write_all(super::lock::Holder::me().line().as_bytes());
+                    Some(RemoveOnDrop(lock))
+                }
                 Err(e) => return Err(format!("it is locked ({e})")),
             },
         };
         if !real_dir(&entry.dir) {
             return Err("it is no longer a folder of the cache".into());
         }
-        std::fs::remove_dir_all(&entry.dir).map_err(|e| e.to_string())
+        let trash = self
+            .root
+            .join(format!(".gc-{}-{}", entry.name, std::process::id()));
+        std::fs::rename(&entry.dir, &trash).map_err(|e| e.to_string())?;
+        std::fs::remove_dir_all(&trash).map_err(|e| e.to_string())
     }
 }
 
@@ -197,7 +229,8 @@ pub struct Policy {
     /// The keys' names (first 32 digits) the given pipelines refer to;
     /// `None`: no pipeline given.
     pub referenced: Option<HashSet<String>>,
-    /// Keep the newest N finished entries of each node (pipeline, node, seed).
+    /// Keep the newest N finished entries of each node (its pipeline file,
+    /// name and seed; a profile's entries and the file's count as one node's).
     pub keep_last: Option<usize>,
     /// Remove only what was last written longer ago than this.
     pub older_than: Option<Duration>,
@@ -235,7 +268,7 @@ pub fn judge(entries: &[Listed], policy: &Policy, now: SystemTime) -> Vec<Option
         for (i, e) in entries.iter().enumerate() {
             if e.state == State::Finished {
                 groups
-                    .entry((e.pipeline.clone(), e.node.clone(), e.seed))
+                    .entry((e.pipeline_path.clone(), e.node.clone(), e.seed))
                     .or_default()
                     .push(i);
             }
@@ -310,6 +343,7 @@ mod tests {
             state,
             node: Some(node.into()),
             pipeline: Some("p".into()),
+            pipeline_path: Some("/w/p.advp".into()),
             seed: Some(0),
             schema: 2,
             bytes: 1,

@@ -55,8 +55,9 @@ pub struct Ingredients {
     pub schema: u32,
     pub kind: String,
     pub builtin: String,
-    /// The built-in's behaviour version.
-    pub behaviour: u32,
+    /// The behaviour version of every built-in the node runs: its own,
+    /// and those it calls (an attack, a defense, a statement's default).
+    pub behaviour: BTreeMap<String, u32>,
     /// The arguments not at their default, as the checker resolved them.
     pub args: BTreeMap<String, serde_json::Value>,
     /// The block's statements as written.
@@ -135,7 +136,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn hash_of<T: Serialize>(v: &T) -> String {
-    sha256_hex(serde_json::to_string(v).unwrap_or_default().as_bytes())
+    let text = serde_json::to_string(v).expect("key ingredients serialize");
+    sha256_hex(text.as_bytes())
 }
 
 impl Ingredients {
@@ -226,7 +228,7 @@ pub fn ingredients_with(
             schema: SCHEMA,
             kind: n.kind.as_str().to_string(),
             builtin: n.builtin.clone(),
-            behaviour: (table.behaviour)(&n.builtin),
+            behaviour: behaviours(n, table),
             args: args_of(&n.builtin, &n.args, &program.param_defaults),
             stmts: n
                 .stmts
@@ -242,6 +244,33 @@ pub fn ingredients_with(
         });
     }
     out
+}
+
+/// The behaviour version of `n`'s built-in and of every built-in it calls,
+/// in its arguments, its statements and the statements' defaults.
+fn behaviours(n: &Node, table: &Table) -> BTreeMap<String, u32> {
+    fn calls<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+        match v {
+            Value::Call { builtin, args } => {
+                out.push(builtin);
+                args.values().for_each(|a| calls(a, out));
+            }
+            Value::List(items) | Value::Compose(items) => items.iter().for_each(|a| calls(a, out)),
+            Value::Record(fields) => fields.values().for_each(|a| calls(a, out)),
+            _ => {}
+        }
+    }
+    let mut names = vec![n.builtin.as_str()];
+    let stmts = n.stmts.values().chain(n.defaults.values());
+    let values = n.args.values().chain(stmts.flat_map(|s| match s {
+        StmtValue::Schedule { values, .. } => values.as_slice(),
+        StmtValue::Setting { value, .. } => std::slice::from_ref(value),
+    }));
+    values.for_each(|v| calls(v, &mut names));
+    names
+        .into_iter()
+        .map(|b| (b.to_string(), (table.behaviour)(b)))
+        .collect()
 }
 
 type Defaults = BTreeMap<String, BTreeMap<String, Value>>;
@@ -290,7 +319,7 @@ fn value_of(v: &Value, defaults: &Defaults) -> serde_json::Value {
             other => other.clone(),
         }
     }
-    serde_json::to_value(canonical(v, defaults)).unwrap_or(serde_json::Value::Null)
+    serde_json::to_value(canonical(v, defaults)).expect("a value serializes")
 }
 
 fn stmt_of(s: &StmtValue, defaults: &Defaults) -> serde_json::Value {
@@ -336,7 +365,7 @@ fn files_of(n: &Node, base: &Path) -> Vec<FileStamp> {
                 _ => None,
             }));
         }
-        return named
+        let mut out: Vec<FileStamp> = named
             .into_iter()
             .map(|(arg, p)| FileStamp {
                 arg: arg.into(),
@@ -346,6 +375,14 @@ fn files_of(n: &Node, base: &Path) -> Vec<FileStamp> {
                 modified: None,
             })
             .collect();
+        // Its other files (weights) as any node's.
+        out.extend(FILE_ARGS.iter().filter(|k| **k != "path").filter_map(
+            |k| match n.args.get(*k) {
+                Some(Value::Str(p)) => Some(stamp(k, p, &resolve(p))),
+                _ => None,
+            },
+        ));
+        return out;
     }
     FILE_ARGS
         .iter()
@@ -512,6 +549,26 @@ mod tests {
         let after = keys_by_name(&program, &plan, dir.path(), &Table { behaviour: &bumped });
         let differ: Vec<&String> = keys.keys().filter(|n| keys[*n] != after[*n]).collect();
         assert_eq!(differ, ["e", "m", "t"]);
+        // A built-in a node calls: `pgd` is `t`'s attack and both
+        // evaluations' default attack (`attack pgd`), not `u`'s.
+        let bumped = |b: &str| builtins::behaviour(b) + u32::from(b == "pgd");
+        let after = keys_by_name(&program, &plan, dir.path(), &Table { behaviour: &bumped });
+        let differ: Vec<&String> = keys.keys().filter(|n| keys[*n] != after[*n]).collect();
+        assert_eq!(differ, ["e", "f", "t"]);
+    }
+
+    #[test]
+    fn the_encoding_is_pinned() {
+        // A change of this key is a change of the encoding (map order,
+        // number printing, a field): bump SCHEMA and keep a way to the
+        // older entries (`legacy.rs`), never silently.
+        let dir = tempfile::tempdir().unwrap();
+        let (program, plan) = checked(dir.path(), PIPELINE);
+        let keys = keys_by_name(&program, &plan, dir.path(), &Table::current());
+        assert_eq!(
+            keys["e"],
+            "1017ab30a673bd0c48a8fb129453648898f9108bbdd9b2eff74f354180ce1a3d"
+        );
     }
 
     #[test]

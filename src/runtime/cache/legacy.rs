@@ -143,9 +143,9 @@ pub fn adopt(cache: &Cache, old: &str, record: &KeyRecord) -> NodeResult<Adopted
     if cache.done(new).exists() || !(cache.done(old).exists() || cache.partial_path(old).exists()) {
         return Ok(Adopted::Nothing);
     }
-    let quiet = |_: &str| {};
-    let _new_lock = cache.lock(new, &quiet)?;
-    let _old_lock = cache.lock(old, &quiet)?;
+    let say = |m: &str| eprintln!("advp: keeping an entry of key schema 1: {m}");
+    let _new_lock = cache.lock(new, &say)?;
+    let _old_lock = cache.lock(old, &say)?;
     let from = cache.done(old);
     if from.is_dir() && !cache.done(new).exists() {
         if let Verdict::Corrupt(problems) = verify_dir(&from) {

@@ -18,6 +18,7 @@ pub enum Change {
         old: String,
         new: String,
     },
+    /// A built-in the node runs computes differently in this advp.
     Behaviour {
         builtin: String,
         old: u32,
@@ -245,12 +246,18 @@ pub fn changes(
             old: old.builtin.clone(),
             new: new.builtin.clone(),
         });
-    } else if old.behaviour != new.behaviour {
-        out.push(Change::Behaviour {
-            builtin: new.builtin.clone(),
-            old: old.behaviour,
-            new: new.behaviour,
-        });
+    } else {
+        // A built-in new to the node shows as the argument or statement
+        // that calls it; one whose version changed, here.
+        for (b, v) in &new.behaviour {
+            if let Some(o) = old.behaviour.get(b).filter(|o| *o != v) {
+                out.push(Change::Behaviour {
+                    builtin: b.clone(),
+                    old: *o,
+                    new: *v,
+                });
+            }
+        }
     }
     map_changes(&old.args, &new.args, shown, |name, old, new| {
         out.push(Change::Argument { name, old, new })
@@ -328,30 +335,42 @@ pub fn changes(
     out
 }
 
-/// The entry node `node` of `pipeline` had for `seed` before, the newest
-/// first: of the same pipeline file, else of a pipeline where a node of
-/// that name had the same kind.
-pub fn previous(
-    cache: &Cache,
-    node: &str,
-    kind: &str,
-    pipeline: &str,
-    seed: u64,
-) -> Option<KeyRecord> {
-    let mut found: Vec<(bool, std::time::SystemTime, KeyRecord)> = cache
-        .entries()
-        .into_iter()
-        .filter_map(|dir| {
-            let r = super::read_record(&dir)?;
-            let when = std::fs::metadata(dir.join(super::key::KEY_FILE))
-                .and_then(|m| m.modified())
-                .ok()?;
-            (r.node == node && r.ingredients.kind == kind && r.ingredients.seed == seed)
-                .then(|| (r.pipeline == pipeline, when, r))
-        })
-        .collect();
-    found.sort_by_key(|a| (a.0, a.1));
-    found.pop().map(|(_, _, r)| r)
+/// Every entry's key record, read once (for `why` over many nodes).
+pub struct Records(Vec<(std::time::SystemTime, KeyRecord)>);
+
+impl Records {
+    pub fn load(cache: &Cache) -> Records {
+        Records(
+            cache
+                .entries()
+                .into_iter()
+                .filter_map(|dir| {
+                    let r = super::read_record(&dir)?;
+                    let when = std::fs::metadata(dir.join(super::key::KEY_FILE))
+                        .and_then(|m| m.modified())
+                        .ok()?;
+                    Some((when, r))
+                })
+                .collect(),
+        )
+    }
+
+    /// The entry node `node` (of `kind`) of the pipeline file `pipeline`
+    /// had before, the newest: of the same seed, else of another (a new
+    /// seed is then the change). Entries of other pipelines are not its.
+    pub fn previous(
+        &self,
+        node: &str,
+        kind: &str,
+        pipeline: &str,
+        seed: u64,
+    ) -> Option<&KeyRecord> {
+        self.0
+            .iter()
+            .filter(|(_, r)| r.node == node && r.ingredients.kind == kind && r.pipeline == pipeline)
+            .max_by_key(|(when, r)| (r.ingredients.seed == seed, *when))
+            .map(|(_, r)| r)
+    }
 }
 
 #[cfg(test)]
@@ -363,7 +382,7 @@ mod tests {
             schema: 2,
             kind: "train".into(),
             builtin: "standard".into(),
-            behaviour: 1,
+            behaviour: BTreeMap::from([("standard".to_string(), 1)]),
             args: serde_json::from_value(args).unwrap(),
             stmts: BTreeMap::new(),
             inputs: inputs

@@ -88,6 +88,8 @@ pub struct Runner<'a> {
     keys: Vec<String>,
     /// What each key hashes.
     ingredients: Vec<cache::key::Ingredients>,
+    /// The cache's key records, read on the first `why`.
+    records: std::cell::OnceCell<cache::why::Records>,
     cache: Cache,
     data: HashMap<DataId, Rc<Dataset>>,
     progress: Progress,
@@ -124,6 +126,7 @@ impl<'a> Runner<'a> {
             index,
             keys: ingredients.iter().map(|k| k.key()).collect(),
             ingredients,
+            records: Default::default(),
             cache: Cache::new(opts.cache.clone()),
             data: HashMap::new(),
             progress: Progress::new(opts.quiet),

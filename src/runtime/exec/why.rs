@@ -132,13 +132,18 @@ impl Runner<'_> {
             if self.cache.done(old).is_dir() {
                 return Reason::OlderSchema { old: old.clone() };
             }
+            if self.cache.partial_path(old).join("state.json").exists() {
+                return Reason::Resumes;
+            }
         }
         if self.cache.partial_path(key).join("state.json").exists() {
             return Reason::Resumes;
         }
         let n = &self.program.nodes[i];
-        let Some(before) = cache::why::previous(
-            &self.cache,
+        let records = self
+            .records
+            .get_or_init(|| cache::why::Records::load(&self.cache));
+        let Some(before) = records.previous(
             &n.name,
             n.kind.as_str(),
             &self.pipeline_path().display().to_string(),
@@ -157,7 +162,7 @@ impl Runner<'_> {
             Reason::Removed
         } else {
             Reason::Changed {
-                since: before.key,
+                since: before.key.clone(),
                 changes,
             }
         }
