@@ -1,5 +1,6 @@
 //! The command line: `advp check | fmt | graph | run | builtins`.
 
+mod diff;
 mod files;
 mod folders;
 mod housekeeping;
@@ -218,6 +219,16 @@ enum Command {
         #[command(flatten)]
         cache: CacheFolder,
     },
+    /// Two evaluations compared: the cells that changed, each inside or
+    /// beyond the noise of its 95% intervals, and the definition differences
+    /// that explain them. A and B: result JSONs (an evaluation's `.json`
+    /// report or an entry's `result.json`), cache entries, or output folders.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        #[command(flatten)]
+        cache: CacheFolder,
+    },
     /// Write the reports and the pipeline's HTML page from the cache, running
     /// nothing (nodes not finished yet are listed as such).
     Report {
@@ -351,6 +362,7 @@ pub fn main() -> i32 {
             format,
             cache,
         } => inspect::why(pipeline, node, force, format, cache.cache),
+        Command::Diff { a, b, cache } => diff::diff(&a, &b, cache.cache),
         Command::Report { pipeline, folders } => report(pipeline, folders),
         Command::Cache { action } => match action {
             CacheAction::Verify { cache } => files::cache_verify(cache.cache),

@@ -297,3 +297,63 @@ fn cache_gc_lists_first_and_never_removes_a_referenced_locked_or_foreign_folder(
         stderr(&o)
     );
 }
+
+#[test]
+fn diff_names_the_cells_that_changed_their_noise_and_the_argument_behind_them() {
+    let r = Run::new();
+    let pipeline = tiny(1).replace("report e adversarial to \"adv/e.safetensors\"\n", "");
+    r.write("p.advp", &pipeline);
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "one"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    r.write(
+        "p.advp",
+        &pipeline.replace(
+            "train benign = standard(net, d, epochs: 2, batch: 16)",
+            "train benign = standard(net, d, epochs: 2, batch: 16, lr: 0.2)",
+        ),
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "two"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = r.advp(&["diff", "one", "two"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("one/e.json → two/e.json"), "{out}");
+    // `benign`'s cells changed, `at`'s did not (the same key).
+    let changed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" → ") && l.contains('%'))
+        .collect();
+    assert!(
+        !changed.is_empty()
+            && changed
+                .iter()
+                .all(|l| l.trim_start().starts_with("benign,")),
+        "{out}"
+    );
+    assert!(changed.iter().all(|l| l.contains("noise")), "{out}");
+    assert!(
+        out.contains("model `benign`: argument `lr`: default → 0.2"),
+        "{out}"
+    );
+    assert!(!out.contains("model `at`"), "{out}");
+    // The two evaluations' cache entries say the same.
+    let rows = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&read(r.dir.path().join(name).join("e.json"))).unwrap()
+    };
+    let entry = |name: &str| format!(".advp/cache/{}", &rows(name)["key"].as_str().unwrap()[..32]);
+    let o = r.advp(&["diff", &entry("one"), &entry("two")]);
+    let again = stdout(&o);
+    assert!(
+        again.contains("model `benign`: argument `lr`: default → 0.2"),
+        "{again}"
+    );
+    assert_eq!(
+        again.lines().filter(|l| l.contains('%')).count(),
+        changed.len(),
+        "{again}"
+    );
+    // Identical results: nothing changed.
+    let o = r.advp(&["diff", "one/e.json", "one/e.json"]);
+    assert!(stdout(&o).contains("0 of "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("the same key"), "{}", stdout(&o));
+}
