@@ -75,7 +75,10 @@ fn read_json(path: &Path) -> Result<Value, String> {
 
 /// The pairs to compare: a file or entry against a file or entry, or the
 /// `.json` reports two output folders share.
-fn pairs(a: &Path, b: &Path) -> Result<(Vec<(Side, Side)>, Vec<String>), String> {
+/// The pairs to compare, and the files only one side has.
+type Pairs = (Vec<(Side, Side)>, Vec<String>);
+
+fn pairs(a: &Path, b: &Path) -> Result<Pairs, String> {
     let side = |p: &Path| -> Result<Side, String> {
         let entry = p.is_dir() && p.join("result.json").is_file();
         let file = if entry {
