@@ -660,6 +660,9 @@ fn report(pipeline: PipelineArgs, folders: Folders) -> i32 {
         eprintln!("error: {e}");
         return 2;
     }
+    // The threads `advp run` would use (`threads`, `ADVP_THREADS`): the
+    // page's run section says them as a run's page does.
+    crate::runtime::device::apply_threads(&program.settings);
     let programs = replicas(&program);
     let runners = runners(&programs, &plan, &opts);
     runners.iter().for_each(Runner::adopt_older_entries);

@@ -21,7 +21,7 @@ pub fn plan(program: &Program) -> Result<Plan, Vec<Diagnostic>> {
         index.insert(n.name.as_str(), graph.add_node(i));
     }
     // One edge per pair; the first reference is the one diagnostics point at.
-    let mut edge_refs: HashMap<(usize, usize), Dep> = HashMap::new();
+    let mut edge_refs: HashMap<(usize, usize), &Dep> = HashMap::new();
     for (i, n) in program.nodes.iter().enumerate() {
         let to = index[n.name.as_str()];
         for d in &n.deps {
@@ -29,7 +29,7 @@ pub fn plan(program: &Program) -> Result<Plan, Vec<Diagnostic>> {
                 if let std::collections::hash_map::Entry::Vacant(v) =
                     edge_refs.entry((graph[from], i))
                 {
-                    v.insert(d.clone());
+                    v.insert(d);
                     graph.add_edge(from, to, ());
                 }
             }
@@ -53,20 +53,20 @@ pub fn plan(program: &Program) -> Result<Plan, Vec<Diagnostic>> {
 
 /// Kahn's algorithm taking the earliest-declared ready node first, so output is stable.
 fn stable_topo(graph: &DiGraph<usize, ()>) -> Vec<usize> {
-    let mut indegree: HashMap<NodeIndex, usize> = graph
+    let mut indegree: Vec<usize> = graph
         .node_indices()
-        .map(|n| (n, graph.neighbors_directed(n, petgraph::Incoming).count()))
+        .map(|n| graph.neighbors_directed(n, petgraph::Incoming).count())
         .collect();
-    let mut ready: BTreeSet<(usize, NodeIndex)> = indegree
-        .iter()
-        .filter(|(_, d)| **d == 0)
-        .map(|(n, _)| (graph[*n], *n))
+    let mut ready: BTreeSet<(usize, NodeIndex)> = graph
+        .node_indices()
+        .filter(|n| indegree[n.index()] == 0)
+        .map(|n| (graph[n], n))
         .collect();
-    let mut order = Vec::new();
+    let mut order = Vec::with_capacity(indegree.len());
     while let Some(first) = ready.pop_first() {
         order.push(first.0);
         for m in graph.neighbors_directed(first.1, petgraph::Outgoing) {
-            let d = indegree.get_mut(&m).expect("every node has a degree");
+            let d = &mut indegree[m.index()];
             *d -= 1;
             if *d == 0 {
                 ready.insert((graph[m], m));
@@ -81,7 +81,7 @@ fn cycle_diagnostic(
     program: &Program,
     graph: &DiGraph<usize, ()>,
     scc: &[NodeIndex],
-    refs: &HashMap<(usize, usize), Dep>,
+    refs: &HashMap<(usize, usize), &Dep>,
 ) -> Diagnostic {
     let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
     let start = *scc

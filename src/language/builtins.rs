@@ -867,8 +867,10 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
 }
 
 /// Arguments that name a file a node reads (a user's tensors, weights or
-/// TorchScript module): its size and modification time belong in the cache key.
-/// (`root` folders of frame data are not stamped.)
+/// TorchScript module): the cache key covers it, by its contents up to the
+/// hashing limit, by size and modification time above
+/// (`runtime::cache::key::stamp`). (`root` folders of frame data are not
+/// stamped.)
 pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
 
 /// Each built-in's behaviour version (1 unless listed here), hashed into

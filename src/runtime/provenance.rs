@@ -1,8 +1,10 @@
 //! Which input files a cached result was computed from.
 //!
-//! A cache key stamps a file the node reads by its size and modification
-//! time only (hashing a data set on every run would cost too much), so a
-//! file edited in place with its time restored keeps the key. When a node
+//! A cache key covers a file the node reads by its contents up to the
+//! hashing limit (256 MiB, `ADVP_HASH_LIMIT_MB`), and by size and
+//! modification time above it (hashing a large data set on every run would
+//! cost too much), so a large file edited in place with its time restored
+//! keeps the key. When a node
 //! starts computing, every regular file it reads (its own `path`,
 //! `pretrained`, and those of the data and model nodes it reads) is hashed
 //! into `inputs.json` in its entry, which the manifest covers. The page shows

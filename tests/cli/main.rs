@@ -33,6 +33,12 @@ struct Run {
 
 impl Run {
     fn new() -> Self {
+        // One thread for every advp a test starts, however it starts it: the
+        // tests run two at a time on CI's two cores, and two runs of two
+        // threads each were slower than one each. A test that needs other
+        // threads sets `ADVP_THREADS` for its command.
+        static ONE_THREAD: std::sync::Once = std::sync::Once::new();
+        ONE_THREAD.call_once(|| std::env::set_var("ADVP_THREADS", "1"));
         Run {
             dir: tempfile::tempdir().expect("a temp dir"),
         }
