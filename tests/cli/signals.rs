@@ -9,7 +9,7 @@ fn ctrl_c_stops_an_evaluation_and_a_second_one_exits_at_once() {
     let r = Run::new();
     r.write(
         "p.advp",
-        "seed 1\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 96, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\neval e = robustness([t], d.test, batch: 8) {\n  attack pgd(steps: 40)\n  budget sweep [2, 4, 8]\n}\nreport e to \"e.csv\"\n",
+        "seed 1\ndata d = synthetic(classes: 3, frames: 4, size: 16, train: 12, test: 96, val: 3)\nmodel net = c3d_small(classes: d.classes, width: 4)\ntrain t = standard(net, d, epochs: 1, batch: 12)\neval e = robustness([t], d.test, batch: 8) {\n  attack pgd(steps: 400)\n  budget sweep [2, 4, 8]\n}\nreport e to \"e.csv\"\n",
     );
     // The training finishes first, so every signal below lands in the evaluation.
     let o = r.advp(&["run", "p.advp", "--quiet", "--only", "t"]);
