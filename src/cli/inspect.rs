@@ -185,13 +185,7 @@ pub(super) fn status(pipeline: PipelineArgs, format: Format, folders: Folders) -
         }
     }
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "pipeline": program.name(), "nodes": json })
-            )
-            .unwrap_or_default()
-        );
+        print_nodes(&program, json);
     }
     i32::from(failed)
 }
@@ -263,13 +257,16 @@ pub(super) fn why(
         }
     }
     if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "pipeline": program.name(), "nodes": json })
-            )
-            .unwrap_or_default()
-        );
+        print_nodes(&program, json);
     }
     0
+}
+
+/// `{ "pipeline": …, "nodes": […] }`, as `status` and `why` print it.
+fn print_nodes(program: &crate::language::Program, nodes: Vec<serde_json::Value>) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "pipeline": program.name(), "nodes": nodes }))
+            .unwrap_or_default()
+    );
 }

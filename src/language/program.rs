@@ -45,6 +45,20 @@ pub enum Value {
 }
 
 impl Value {
+    /// The built-ins this value calls, nested calls included (an
+    /// ensemble's attacks, a defense in `d >> m`).
+    pub fn calls<'v>(&'v self, out: &mut Vec<&'v str>) {
+        match self {
+            Value::Call { builtin, args } => {
+                out.push(builtin);
+                args.values().for_each(|a| a.calls(out));
+            }
+            Value::List(items) | Value::Compose(items) => items.iter().for_each(|a| a.calls(out)),
+            Value::Record(fields) => fields.values().for_each(|a| a.calls(out)),
+            _ => {}
+        }
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Num(v) => Some(*v),

@@ -208,23 +208,10 @@ impl<'a> Checker<'a> {
     /// The resolved default of every parameter of every built-in `nodes`
     /// use, their nested calls included (each built-in once).
     fn param_defaults(&mut self, nodes: &[Node]) -> BTreeMap<String, BTreeMap<String, Value>> {
-        fn calls<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
-            match v {
-                Value::Call { builtin, args } => {
-                    out.push(builtin);
-                    args.values().for_each(|a| calls(a, out));
-                }
-                Value::List(items) | Value::Compose(items) => {
-                    items.iter().for_each(|a| calls(a, out))
-                }
-                Value::Record(fields) => fields.values().for_each(|a| calls(a, out)),
-                _ => {}
-            }
-        }
         let mut names: Vec<&str> = Vec::new();
         for n in nodes {
             names.push(&n.builtin);
-            n.written_values().for_each(|v| calls(v, &mut names));
+            n.written_values().for_each(|v| v.calls(&mut names));
         }
         names.sort_unstable();
         names.dedup();

@@ -362,22 +362,29 @@ impl<'s> P<'s> {
         })
     }
 
-    /// `name (>> name)*`.
-    fn side(&mut self) -> R<Vec<Ident>> {
-        let mut names = vec![self.name()?];
+    /// `(sep item)*` after a first item: each repetition taken whole or
+    /// not at all (PEG's `*` over a sequence).
+    fn repeat<T>(&mut self, sep: &str, item: fn(&mut Self) -> R<T>, out: &mut Vec<T>) {
         loop {
             let save = (self.i, self.last);
             self.skip();
-            if self.lit(">>").is_ok() {
+            if self.lit(sep).is_ok() {
                 self.skip();
-                if let Ok(n) = self.name() {
-                    names.push(n);
+                if let Ok(x) = item(self) {
+                    out.push(x);
                     continue;
                 }
             }
             (self.i, self.last) = save;
-            return Ok(names);
+            return;
         }
+    }
+
+    /// `name (>> name)*`.
+    fn side(&mut self) -> R<Vec<Ident>> {
+        let mut names = vec![self.name()?];
+        self.repeat(">>", Self::name, &mut names);
+        Ok(names)
     }
 
     fn report(&mut self) -> R<Report> {
@@ -396,20 +403,7 @@ impl<'s> P<'s> {
         self.kw("to").map_err(|_| GiveUp)?;
         self.skip();
         let mut paths = vec![self.string().map_err(|_| GiveUp)?];
-        loop {
-            let save = (self.i, self.last);
-            self.skip();
-            if self.at(0) == b',' {
-                self.take(1);
-                self.skip();
-                if let Ok(s) = self.string() {
-                    paths.push(s);
-                    continue;
-                }
-            }
-            (self.i, self.last) = save;
-            break;
-        }
+        self.repeat(",", Self::string, &mut paths);
         Ok(Report {
             target,
             mode,
@@ -458,20 +452,7 @@ impl<'s> P<'s> {
     fn r#override(&mut self) -> R<Override> {
         let start = self.i;
         let mut path = vec![self.name()?];
-        loop {
-            let save = (self.i, self.last);
-            self.skip();
-            if self.at(0) == b'.' {
-                self.take(1);
-                self.skip();
-                if let Ok(n) = self.name() {
-                    path.push(n);
-                    continue;
-                }
-            }
-            (self.i, self.last) = save;
-            break;
-        }
+        self.repeat(".", Self::name, &mut path);
         if path.len() < 2 {
             return Err(Fail);
         }
@@ -751,20 +732,7 @@ impl<'s> P<'s> {
             } else {
                 (self.i, self.last) = save;
                 let mut path = vec![first];
-                loop {
-                    let save = (self.i, self.last);
-                    self.skip();
-                    if self.at(0) == b'.' && self.at(1) != b'.' {
-                        self.take(1);
-                        self.skip();
-                        if let Ok(n) = self.name() {
-                            path.push(n);
-                            continue;
-                        }
-                    }
-                    (self.i, self.last) = save;
-                    break;
-                }
+                self.repeat(".", Self::name, &mut path);
                 ExprKind::Path(path)
             }
         } else if c == b'(' {

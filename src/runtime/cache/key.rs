@@ -249,24 +249,13 @@ pub fn ingredients_with(
 /// The behaviour version of `n`'s built-in and of every built-in it calls,
 /// in its arguments, its statements and the statements' defaults.
 fn behaviours(n: &Node, table: &Table) -> BTreeMap<String, u32> {
-    fn calls<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
-        match v {
-            Value::Call { builtin, args } => {
-                out.push(builtin);
-                args.values().for_each(|a| calls(a, out));
-            }
-            Value::List(items) | Value::Compose(items) => items.iter().for_each(|a| calls(a, out)),
-            Value::Record(fields) => fields.values().for_each(|a| calls(a, out)),
-            _ => {}
-        }
-    }
     let mut names = vec![n.builtin.as_str()];
     let stmts = n.stmts.values().chain(n.defaults.values());
     let values = n.args.values().chain(stmts.flat_map(|s| match s {
         StmtValue::Schedule { values, .. } => values.as_slice(),
         StmtValue::Setting { value, .. } => std::slice::from_ref(value),
     }));
-    values.for_each(|v| calls(v, &mut names));
+    values.for_each(|v| v.calls(&mut names));
     names
         .into_iter()
         .map(|b| (b.to_string(), (table.behaviour)(b)))

@@ -155,28 +155,25 @@ pub fn adopt(cache: &Cache, old: &str, record: &KeyRecord) -> NodeResult<Adopted
         record.migrated_from = Some(old.to_string());
         crate::results::write_json(&from.join(KEY_FILE), &record).map_err(NodeError::Failed)?;
         super::write_manifest(&from)?;
-        let to = cache.done(new);
-        std::fs::rename(&from, &to).map_err(|e| {
-            NodeError::Failed(format!(
-                "cannot move {} to {}: {e}",
-                from.display(),
-                to.display()
-            ))
-        })?;
+        move_to(&from, &cache.done(new))?;
         return Ok(Adopted::Entry);
     }
     let (from, to) = (cache.partial_path(old), cache.partial_path(new));
     if from.is_dir() && !to.exists() {
-        std::fs::rename(&from, &to).map_err(|e| {
-            NodeError::Failed(format!(
-                "cannot move {} to {}: {e}",
-                from.display(),
-                to.display()
-            ))
-        })?;
+        move_to(&from, &to)?;
         return Ok(Adopted::Checkpoint);
     }
     Ok(Adopted::Nothing)
+}
+
+fn move_to(from: &Path, to: &Path) -> NodeResult<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        NodeError::Failed(format!(
+            "cannot move {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })
 }
 
 #[cfg(test)]

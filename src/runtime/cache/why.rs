@@ -156,28 +156,23 @@ pub fn shown(v: &serde_json::Value) -> String {
         "call" => format!(
             "{}({})",
             value["builtin"].as_str().unwrap_or_default(),
-            value["args"]
-                .as_object()
-                .map(|m| m
-                    .iter()
-                    .map(|(k, a)| format!("{k}: {}", shown(a)))
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            fields(&value["args"])
         ),
-        "record" => format!(
-            "{{{}}}",
-            value
-                .as_object()
-                .map(|m| m
-                    .iter()
-                    .map(|(k, a)| format!("{k}: {}", shown(a)))
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
-        ),
+        "record" => format!("{{{}}}", fields(value)),
         _ => value.to_string(),
     }
+}
+
+/// `name: value, …` of a JSON object of values.
+fn fields(map: &serde_json::Value) -> String {
+    map.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, a)| format!("{k}: {}", shown(a)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// A block statement of a key's ingredients as `.advp` text.
