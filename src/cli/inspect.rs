@@ -266,7 +266,9 @@ pub(super) fn why(
 fn print_nodes(program: &crate::language::Program, nodes: Vec<serde_json::Value>) {
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({ "pipeline": program.name(), "nodes": nodes }))
-            .unwrap_or_default()
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "pipeline": program.name(), "nodes": nodes })
+        )
+        .unwrap_or_default()
     );
 }
