@@ -238,12 +238,43 @@ fn interrupt_at_checkpoint(
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // A signal advp handles goes once its handler is in place: before that
+    // a SIGINT is ignored where the test runs in the background (a shell
+    // starts background jobs with SIGINT ignored), and the run would finish.
+    let number = match signal {
+        "-INT" => Some(2),
+        "-TERM" => Some(15),
+        "-USR1" => Some(10),
+        _ => None,
+    };
+    if let (Some(n), None) = (number, child.try_wait().unwrap()) {
+        catches(child.id(), n, std::time::Duration::from_secs(limit_s));
+    }
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     child.wait_with_output().unwrap()
+}
+
+/// Waits until process `pid` catches signal `number` (its handler is
+/// installed: that bit of `SigCgt` in `/proc/PID/status`), at most `limit`.
+fn catches(pid: u32, number: u32, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (number - 1)) != 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("advp did not install its handler of signal {number} within {limit:?}");
 }
 
 /// Writes a mini UCF101 in Hara et al.'s layout: 3 classes, 3 videos each of 6

@@ -40,20 +40,7 @@ fn running(r: &Run, name: &str, since: std::time::SystemTime) -> bool {
 /// Waits until process `pid` catches SIGTERM (its handler is installed:
 /// bit 15 of `SigCgt` in `/proc/PID/status`), at most `limit`.
 fn handles_sigterm(pid: u32, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let caught = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigCgt:"))
-            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-            .unwrap_or(0);
-        if caught & (1 << (15 - 1)) != 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("advp did not install its SIGTERM handler within {limit:?}");
+    catches(pid, 15, limit)
 }
 
 /// `advp run p.advp --quiet` in `r`'s folder, its output piped.
