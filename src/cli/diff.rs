@@ -7,7 +7,7 @@
 //! (its `.json` reports, matched by name).
 
 use crate::runtime::cache::key::KeyRecord;
-use crate::runtime::cache::{read_record, why};
+use crate::runtime::cache::{read_record, why, Cache};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,7 +135,7 @@ fn record(cache: &Path, key: &str, entry: Option<&Path>) -> Option<KeyRecord> {
     entry
         .and_then(read_record)
         .filter(|r| r.key == key)
-        .or_else(|| read_record(&cache.join(&key[..32.min(key.len())])))
+        .or_else(|| Cache::new(cache.to_path_buf()).record(key))
 }
 
 /// What differs between the definitions behind two keys, in words.

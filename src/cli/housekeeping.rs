@@ -102,12 +102,17 @@ fn referenced(
         file: file.to_path_buf(),
         ..PipelineArgs::default()
     };
-    let (program, _, _) = offline(&base, &RunArgs::default(), &Folders::default())?;
+    let (program, plan, opts) = offline(&base, &RunArgs::default(), &Folders::default())?;
+    referenced_by(&program, &plan, &opts.base, names);
     let mut profiles: Vec<Option<String>> = vec![None];
     profiles.extend(program.profiles.iter().cloned().map(Some));
     for profile in profiles {
-        // As written, with `--set`, and with `--seeds` too.
-        let mut runs = vec![(Vec::new(), Vec::new())];
+        // Each profile as written, and each with `--set` and `--seeds`
+        // (the file as written is the one above).
+        let mut runs = Vec::new();
+        if profile.is_some() {
+            runs.push((Vec::new(), Vec::new()));
+        }
         if !sets.is_empty() || !seeds.is_empty() {
             runs.push((seeds.to_vec(), sets.to_vec()));
         }

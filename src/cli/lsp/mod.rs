@@ -12,8 +12,10 @@
 //! | `mod.rs` | the loop: documents, analyses, diagnostics, dispatch |
 //! | `index.rs` | every name of a pipeline with its role and span |
 //! | `features.rs` | the answers |
+//! | `complete.rs` | completion by the place of the cursor |
 //! | `text.rs` | positions (UTF-16), URIs, the stdlib as read-only files |
 
+pub mod complete;
 pub mod features;
 pub mod index;
 pub mod text;
@@ -417,7 +419,6 @@ impl Server {
 
     fn answer(&mut self, req: Request) -> Result<serde_json::Value, Response> {
         use lsp::request as rq;
-        let json = |v: &dyn erased::Json| Ok(v.value());
         match req.method.as_str() {
             rq::HoverRequest::METHOD => {
                 let p: lsp::HoverParams = params(req.params)?;
@@ -437,7 +438,7 @@ impl Server {
                     (Some(doc), Some(a)) => {
                         let offset = text::Lines::new(&doc.text).offset(at.position);
                         let index = doc.parsed.as_ref().unwrap_or(&a.index);
-                        features::complete(index, &doc.text, offset)
+                        complete::complete(index, &doc.text, offset)
                     }
                     _ => Vec::new(),
                 };
@@ -518,7 +519,7 @@ impl Server {
                 let edits = self
                     .docs
                     .get(p.text_document.uri.as_str())
-                    .and_then(|d| features::format(&d.text, &d.path));
+                    .and_then(|d| features::format(&d.text));
                 json(&edits)
             }
             rq::SemanticTokensFullRequest::METHOD => {
@@ -554,14 +555,7 @@ fn publish(uri: &str, diagnostics: Vec<lsp::Diagnostic>) -> Notification {
     )
 }
 
-/// Any serializable answer, as JSON.
-mod erased {
-    pub trait Json {
-        fn value(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+/// An answer as JSON.
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, Response> {
+    Ok(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
 }

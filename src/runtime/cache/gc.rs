@@ -6,7 +6,6 @@
 //! left alone. A locked entry, or one a given pipeline refers to, is never
 //! removed.
 
-use super::key::KeyRecord;
 use super::{read_record, Cache};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -325,11 +324,6 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_secs(n.saturating_mul(secs)))
-}
-
-/// The names (first 32 digits) of a record's key.
-pub fn name_of(record: &KeyRecord) -> String {
-    record.key[..32.min(record.key.len())].to_string()
 }
 
 #[cfg(test)]

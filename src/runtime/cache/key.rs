@@ -343,7 +343,9 @@ fn files_of(n: &Node, base: &Path) -> Vec<FileStamp> {
             base.join(p)
         }
     };
-    if n.builtin == "python" {
+    let python = n.builtin == "python";
+    let mut out = Vec::new();
+    if python {
         let mut named: Vec<(&str, &str)> = Vec::new();
         if let Some(Value::Str(p)) = n.args.get("path") {
             named.push(("path", p));
@@ -354,32 +356,25 @@ fn files_of(n: &Node, base: &Path) -> Vec<FileStamp> {
                 _ => None,
             }));
         }
-        let mut out: Vec<FileStamp> = named
-            .into_iter()
-            .map(|(arg, p)| FileStamp {
-                arg: arg.into(),
-                path: p.into(),
-                sha256: super::tree_sha256(&resolve(p)),
-                size: None,
-                modified: None,
-            })
-            .collect();
-        // Its other files (weights) as any node's.
-        out.extend(FILE_ARGS.iter().filter(|k| **k != "path").filter_map(
-            |k| match n.args.get(*k) {
+        out.extend(named.into_iter().map(|(arg, p)| FileStamp {
+            arg: arg.into(),
+            path: p.into(),
+            sha256: super::tree_sha256(&resolve(p)),
+            size: None,
+            modified: None,
+        }));
+    }
+    // Every other file (a python model's weights too) as any node's.
+    out.extend(
+        FILE_ARGS
+            .iter()
+            .filter(|k| !(python && **k == "path"))
+            .filter_map(|k| match n.args.get(*k) {
                 Some(Value::Str(p)) => Some(stamp(k, p, &resolve(p))),
                 _ => None,
-            },
-        ));
-        return out;
-    }
-    FILE_ARGS
-        .iter()
-        .filter_map(|k| match n.args.get(*k) {
-            Some(Value::Str(p)) => Some(stamp(k, p, &resolve(p))),
-            _ => None,
-        })
-        .collect()
+            }),
+    );
+    out
 }
 
 /// Contents already hashed in this process, by path, size and time: a file
