@@ -95,6 +95,7 @@ fn main() {
             y: y.narrow(0, 0, 0),
         }),
         no_test: None,
+        unreadable: Vec::new(),
     };
     let python = std::env::var_os("ADVP_PYTHON")
         .map(PathBuf::from)

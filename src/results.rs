@@ -305,6 +305,13 @@ pub enum Through {
     Classifier,
 }
 
+/// A listed video that no clip can come from (missing, or not decodable), and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub video: String,
+    pub why: String,
+}
+
 /// An `eval` node's `result.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EvalResult {
@@ -340,6 +347,10 @@ pub struct EvalResult {
     /// AutoAttack's signs of a suspicious evaluation, per model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// Listed videos of the data that are missing or do not decode, left
+    /// out of every split: the evaluated split is without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
     /// Seconds each trained model took to train (the sum of its epochs), by
     /// label: read by the reports from the models' own metrics, never part of
     /// the result (a wall time is not a number that reproduces).
@@ -704,6 +715,7 @@ mod tests {
             machine: None,
             trained_on: BTreeMap::new(),
             flags: Vec::new(),
+            unreadable: Vec::new(),
             seeds: Vec::new(),
             claims: Vec::new(),
             train_seconds: BTreeMap::new(),

@@ -89,7 +89,7 @@ fn ucf_video(idx: &Index, name: &str) -> Video {
     idx.train
         .iter()
         .chain(&idx.test)
-        .find(|v| v.dir.ends_with(name))
+        .find(|v| v.path.ends_with(name))
         .unwrap_or_else(|| panic!("{name} not indexed"))
         .clone()
 }
@@ -168,8 +168,11 @@ fn short_test_videos_give_each_distinct_window_once_however_many_clips_are_asked
         kind: Kind::Ucf101,
         split: 1,
         frames: t,
+        stride: 1,
         size: s,
         clips: 100,
+        crops: 1,
+        views: false,
         val: 0.0,
     })
     .unwrap();
@@ -198,16 +201,16 @@ fn ucf_index_lists_classes_labels_frames_and_splits() {
         let list = if is_train { &idx.train } else { &idx.test };
         let v = list
             .iter()
-            .find(|v| v.dir.ends_with(video))
+            .find(|v| v.path.ends_with(video))
             .unwrap_or_else(|| panic!("{video} missing from its list"));
-        assert_eq!(v.dir, tmp.path().join(class).join(video));
+        assert_eq!(v.path, tmp.path().join(class).join(video));
         assert_eq!(v.frames, frames, "{video}");
         let label = idx.classes.iter().position(|c| c == class).unwrap();
         assert_eq!(v.label, label as i64, "{video}");
     }
     // Order follows the split files.
-    assert!(idx.train[0].dir.ends_with("v_Alpha_g02_c01"));
-    assert!(idx.test[2].dir.ends_with("v_Gamma_g01_c01"));
+    assert!(idx.train[0].path.ends_with("v_Alpha_g02_c01"));
+    assert!(idx.test[2].path.ends_with("v_Gamma_g01_c01"));
 }
 
 #[test]
@@ -397,7 +400,7 @@ fn corrupt_jpg_names_the_file() {
     let tmp = mini_ucf();
     let idx = index(tmp.path(), 1, Kind::Ucf101).unwrap();
     let v = ucf_video(&idx, "v_Alpha_g02_c01");
-    let bad = v.dir.join("image_00003.jpg");
+    let bad = v.path.join("image_00003.jpg");
     std::fs::write(&bad, b"this is not a jpeg at all").unwrap();
     err_names(train_clip(&v, 8, 8, 0), &bad);
     err_names(test_clips(&v, 8, 8, 2), &bad);
@@ -441,7 +444,7 @@ fn hmdb_index() {
     let names = |vs: &[Video]| -> Vec<(String, i64, usize)> {
         vs.iter()
             .map(|v| {
-                let name = v.dir.file_name().unwrap().to_string_lossy().into_owned();
+                let name = v.path.file_name().unwrap().to_string_lossy().into_owned();
                 (name, v.label, v.frames)
             })
             .collect()
@@ -461,7 +464,7 @@ fn hmdb_index() {
         ]
     );
     assert_eq!(
-        idx.train[1].dir,
+        idx.train[1].path,
         tmp.path()
             .join("cartwheel")
             .join("Cartwheel_2_cart_f_cm_np1_le_med_1")
@@ -508,7 +511,7 @@ fn hmdb_errors() {
 
     let tmp = mini_hmdb();
     let idx = index(tmp.path(), 1, Kind::Hmdb51).unwrap();
-    let bad = idx.test[0].dir.join("image_00001.jpg");
+    let bad = idx.test[0].path.join("image_00001.jpg");
     std::fs::write(&bad, [0xFFu8, 0xD8, 0xFF, 0x00, 0x13]).unwrap();
     err_names(test_clips(&idx.test[0], 8, 8, 1), &bad);
 }

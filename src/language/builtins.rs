@@ -412,13 +412,17 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "ucf101",
         kind: DeclKind::Data,
-        doc: "UCF101 as frame folders (`root/<class>/<video>/image_00001.jpg`, Hara et al.'s layout) with the official split files.",
+        doc: "UCF101 with the official split files: frame folders (`root/<class>/<video>/image_00001.jpg`, Hara et al.'s layout) or, with `format: video`, the archive's videos as extracted (`root/<class>/<video>.avi`), decoded on the fly.",
         params: &[
-            p("root", Ty::Str, Text("\"data/ucf101\""), "the frames folder, holding `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt`"),
+            p("root", Ty::Str, Text("\"data/ucf101\""), "the data folder, holding `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt` (or `ucfTrainTestlist/`)"),
+            p("format", Ty::Choice(&["frames", "video"]), Text("frames"), "`frames`: folders of JPEG frames; `video`: the `.avi` files themselves"),
             pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
             pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
             pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test clips per video (at most its distinct windows: each once)"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
             pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
@@ -427,13 +431,69 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "hmdb51",
         kind: DeclKind::Data,
-        doc: "HMDB51 in the same frame-folder layout as `ucf101`.",
+        doc: "HMDB51 in the same layouts as `ucf101` (frame folders, or with `format: video` the `<class>/<video>.avi` files), with its official split files.",
         params: &[
-            p("root", Ty::Str, Text("\"data/hmdb51\""), "the frames folder with the split files"),
+            p("root", Ty::Str, Text("\"data/hmdb51\""), "the data folder with the split files"),
+            p("format", Ty::Choice(&["frames", "video"]), Text("frames"), "`frames`: folders of JPEG frames; `video`: the `.avi` files themselves"),
             pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
             pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
             pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test clips per video (at most its distinct windows: each once)"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "videos",
+        kind: DeclKind::Data,
+        doc: "Video files (`.mp4`, `.avi`, `.mkv`, `.webm`, …) named by two lists of lines `path,label` (a path relative to its list; a label a class number from 0 or a class name), decoded on the fly.",
+        params: &[
+            p("train", Ty::Str, Required, "the list of training videos"),
+            p("test", Ty::Str, Required, "the list of test videos"),
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "kinetics",
+        kind: DeclKind::Data,
+        doc: "Kinetics-400/600/700 as downloaded: the official annotations (`annotations/train.csv`, `annotations/validate.csv`; videos `<youtube_id>_<start>_<end>.mp4` in class folders or flat under `train/` and `val/`), or class folders alone. Tested on the validation set.",
+        params: &[
+            p("root", Ty::Str, Text("\"data/kinetics\""), "the folder holding `train/`, `val/` and `annotations/`"),
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ],
+        stmts: &[],
+        fields: SPLIT_FIELDS,
+    },
+    Builtin {
+        name: "ssv2",
+        kind: DeclKind::Data,
+        doc: "Something-Something v2 as downloaded: `labels/labels.json`, `labels/train.json`, `labels/validation.json` and the `<id>.webm` videos (in `20bn-something-something-v2/`, `videos/` or the root). Tested on the validation set.",
+        params: &[
+            p("root", Ty::Str, Text("\"data/ssv2\""), "the folder holding `labels/` and the videos"),
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
             pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
@@ -871,7 +931,7 @@ pub fn known_classes(builtin: &str) -> Option<i64> {
 /// hashing limit, by size and modification time above
 /// (`runtime::cache::key::stamp`). (`root` folders of frame data are not
 /// stamped.)
-pub const FILE_ARGS: &[&str] = &["path", "pretrained"];
+pub const FILE_ARGS: &[&str] = &["path", "pretrained", "train", "test"];
 
 /// Each built-in's behaviour version (1 unless listed here), hashed into
 /// its nodes' cache keys and so into every key downstream. Bump a
@@ -897,7 +957,7 @@ pub fn behaviour(builtin: &str) -> u32 {
 
 /// Arguments that name a file or folder a node reads: `advp check` warns
 /// when one is not there.
-pub const READ_PATHS: &[&str] = &["path", "pretrained", "root"];
+pub const READ_PATHS: &[&str] = &["path", "pretrained", "root", "train", "test"];
 
 /// The keys of a `resources { … }` statement, for cluster executors.
 pub const RESOURCE_KEYS: &[&str] = &["gpus", "cpus", "mem", "time", "partition", "nodes", "tasks"];

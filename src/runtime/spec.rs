@@ -9,7 +9,7 @@
 //! node's spec through [`Lowered`] without matching on its kind again.
 
 use super::attacks::{Attack, Pgd};
-use super::data::{FrameArgs, SyntheticArgs};
+use super::data::{FrameArgs, SyntheticArgs, VideoArgs};
 use super::models::Arch;
 use super::train::optim::Rule;
 use crate::language::builtins::{Format, ReportMode};
@@ -172,6 +172,12 @@ pub enum DataSpec {
     /// UCF101 / HMDB51; `root` as the file wrote it, for messages.
     Frames {
         args: FrameArgs,
+        root: String,
+    },
+    /// Video files decoded on the fly; `root` as the file wrote it (the
+    /// root, or for lists the train list), for messages.
+    Videos {
+        args: VideoArgs,
         root: String,
     },
 }

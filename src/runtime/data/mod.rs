@@ -3,6 +3,7 @@
 
 pub mod frames;
 pub mod synthetic;
+pub mod video;
 
 use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::rng::mix;
@@ -15,16 +16,25 @@ pub struct Memory {
     pub y: Tensor,
 }
 
-/// Videos decoded from frame folders on demand.
+/// Videos decoded on demand, from frame folders or video files.
 pub struct Frames {
     pub videos: Vec<frames::Video>,
     /// Test clips asked per video; `None`: training samples one window per video.
     pub test_clips: Option<usize>,
-    /// Test samples: (video, clip number) pairs, each video's distinct
-    /// windows once ([`frames::test_clip_count`]).
+    /// Test samples: (video, view number) pairs, each video's distinct
+    /// windows once ([`frames::test_clip_count`]) under each crop; with
+    /// `views`, one sample per video.
     pub clips: Vec<(usize, usize)>,
     pub frames: usize,
     pub size: usize,
+    /// The step between a clip's frames in the video.
+    pub stride: usize,
+    /// Square crops of each test window: 1 (the centre) or 3.
+    pub crops: usize,
+    /// A test video is one sample of all its views (clips × crops),
+    /// concatenated along time; the model's logits are averaged over them
+    /// ([`views_average`]).
+    pub views: bool,
 }
 
 impl Frames {
@@ -37,12 +47,25 @@ impl Frames {
         frames: usize,
         size: usize,
     ) -> Frames {
+        Frames::cut(videos, test_clips, frames::Cut::new(frames, size), 1, false)
+    }
+
+    /// A split cut at `cut.stride`, with `crops` crops of each test window,
+    /// and with `views` each test video one sample.
+    pub fn cut(
+        videos: Vec<frames::Video>,
+        test_clips: Option<usize>,
+        cut: frames::Cut,
+        crops: usize,
+        views: bool,
+    ) -> Frames {
         let clips = match test_clips {
+            Some(_) if views => (0..videos.len()).map(|v| (v, 0)).collect(),
             Some(n) => videos
                 .iter()
                 .enumerate()
                 .flat_map(|(v, video)| {
-                    (0..frames::test_clip_count(video, frames, n)).map(move |c| (v, c))
+                    (0..frames::test_clip_count_cut(video, cut, n) * crops).map(move |c| (v, c))
                 })
                 .collect(),
             None => Vec::new(),
@@ -51,8 +74,108 @@ impl Frames {
             videos,
             test_clips,
             clips,
-            frames,
-            size,
+            frames: cut.frames,
+            size: cut.size,
+            stride: cut.stride,
+            crops,
+            views,
+        }
+    }
+
+    /// The clips and labels at `idx`, decoded on the host (any thread);
+    /// `seed` drives training-time augmentation, per clip.
+    pub fn host(&self, idx: &[usize], seed: u64) -> NodeResult<Host> {
+        let (clips, labels): (Vec<Vec<f32>>, Vec<i64>) = match self.test_clips {
+            None => {
+                let vids: Vec<&frames::Video> = idx.iter().map(|&i| &self.videos[i]).collect();
+                let seeds: Vec<u64> = idx.iter().map(|&i| mix(&[seed, i as u64])).collect();
+                use rayon::prelude::*;
+                let cut = self.cut_of();
+                let clips = vids
+                    .par_iter()
+                    .zip(seeds.par_iter())
+                    .map(|(video, &seed)| frames::train_clip_cut(video, cut, seed))
+                    .collect::<NodeResult<Vec<_>>>()?;
+                (clips, vids.iter().map(|v| v.label).collect())
+            }
+            Some(n) => {
+                // Decode each video once, however many of its clips the batch holds.
+                use rayon::prelude::*;
+                let at = |i: usize| {
+                    self.clips.get(i).copied().ok_or_else(|| {
+                        NodeError::Data(format!("test clip {i} of {} asked for", self.clips.len()))
+                    })
+                };
+                let places: Vec<(usize, usize)> =
+                    idx.iter().map(|&i| at(i)).collect::<Result<_, _>>()?;
+                let mut vids: Vec<usize> = places.iter().map(|p| p.0).collect();
+                vids.dedup();
+                type Decoded = Vec<(usize, Vec<Vec<f32>>)>;
+                let cut = self.cut_of();
+                let decoded: NodeResult<Decoded> = vids
+                    .par_iter()
+                    .map(|&v| {
+                        let views = frames::test_views(&self.videos[v], cut, n, self.crops)?;
+                        Ok((v, views))
+                    })
+                    .collect();
+                let decoded = decoded?;
+                let per_sample = self.views_per_sample();
+                places
+                    .iter()
+                    .map(|&(v, c)| {
+                        let (_, views) = decoded
+                            .iter()
+                            .find(|(d, _)| *d == v)
+                            .expect("decoded above");
+                        let clip = if self.views {
+                            concat_views(views, per_sample)
+                        } else {
+                            views[c].clone()
+                        };
+                        (clip, self.videos[v].label)
+                    })
+                    .unzip()
+            }
+        };
+        let frames = self.frames
+            * if self.test_clips.is_some() {
+                self.views_per_sample()
+            } else {
+                1
+            };
+        let per = 3 * frames * self.size * self.size;
+        let flat: Vec<f32> = clips.into_iter().flatten().collect();
+        if flat.len() != per * idx.len() {
+            return Err(NodeError::Data("a decoded clip has the wrong size".into()));
+        }
+        Ok(Host {
+            x: flat,
+            y: labels,
+            shape: [
+                idx.len() as i64,
+                3,
+                frames as i64,
+                self.size as i64,
+                self.size as i64,
+            ],
+        })
+    }
+
+    fn cut_of(&self) -> frames::Cut {
+        frames::Cut {
+            frames: self.frames,
+            stride: self.stride,
+            size: self.size,
+        }
+    }
+
+    /// The views one test sample holds (1 unless `views`): the most any
+    /// video gives, a shorter video's views repeated to that count.
+    pub fn views_per_sample(&self) -> usize {
+        match self.test_clips {
+            Some(n) if self.views => n * self.crops,
+            _ => 1,
         }
     }
 
@@ -60,12 +183,61 @@ impl Frames {
     /// asked: how many videos, the clips cut and the clips asked.
     pub fn shortfall(&self) -> Option<(usize, usize, usize)> {
         let asked = self.test_clips?;
+        let cut = self.cut_of();
         let short = self
             .videos
             .iter()
-            .filter(|v| frames::test_clip_count(v, self.frames, asked) < asked)
+            .filter(|v| frames::test_clip_count_cut(v, cut, asked) < asked)
             .count();
-        (short > 0).then(|| (short, self.clips.len(), asked * self.videos.len()))
+        let cut_clips = if self.views {
+            self.videos
+                .iter()
+                .map(|v| frames::test_clip_count_cut(v, cut, asked) * self.crops)
+                .sum()
+        } else {
+            self.clips.len()
+        };
+        (short > 0).then(|| (short, cut_clips, asked * self.crops * self.videos.len()))
+    }
+}
+
+/// The classifier `f` of one view applied to samples of `views` views
+/// concatenated along time (N×C×(V·T)×H×W): the mean of its logits over
+/// the views, N×K. With one view, `f` itself.
+pub fn views_average(views: usize, x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    if views <= 1 {
+        return f(x);
+    }
+    let s = x.size();
+    let (n, c, t) = (s[0], s[1], s[2] / views as i64);
+    let split = x
+        .reshape([n, c, views as i64, t, s[3], s[4]])
+        .permute([0, 2, 1, 3, 4, 5])
+        .reshape([n * views as i64, c, t, s[3], s[4]]);
+    let logits = f(&split);
+    let k = logits.size()[1];
+    logits
+        .reshape([n, views as i64, k])
+        .mean_dim(1, false, logits.kind())
+}
+
+/// A batch decoded on the host, not yet a tensor: what a loader thread
+/// hands over.
+pub struct Host {
+    pub x: Vec<f32>,
+    pub y: Vec<i64>,
+    pub shape: [i64; 5],
+}
+
+impl Host {
+    /// The batch as tensors on `device`.
+    pub fn to(self, device: Device) -> (Tensor, Tensor) {
+        (
+            Tensor::from_slice(&self.x)
+                .reshape(self.shape)
+                .to_device(device),
+            Tensor::from_slice(&self.y).to_device(device),
+        )
     }
 }
 
@@ -90,6 +262,9 @@ pub struct Dataset {
     /// `y_test`): `.test` is refused before any work rather than answered
     /// with training clips.
     pub no_test: Option<String>,
+    /// Listed videos that are missing or do not decode: left out of their
+    /// split, and named in every result that reads the data.
+    pub unreadable: Vec<video::Unreadable>,
 }
 
 impl Dataset {
@@ -151,65 +326,16 @@ impl Clips {
                     Tensor::from_slice(&labels).to_device(device),
                 ))
             }
-            Clips::Frames(f) => {
-                let (clips, labels): (Vec<Vec<f32>>, Vec<i64>) = match f.test_clips {
-                    None => {
-                        let vids: Vec<&frames::Video> = idx.iter().map(|&i| &f.videos[i]).collect();
-                        let seeds: Vec<u64> = idx.iter().map(|&i| mix(&[seed, i as u64])).collect();
-                        let clips = frames::train_batch(&vids, f.frames, f.size, &seeds)?;
-                        (clips, vids.iter().map(|v| v.label).collect())
-                    }
-                    Some(n) => {
-                        // Decode each video once, however many of its clips the batch holds.
-                        use rayon::prelude::*;
-                        let at = |i: usize| {
-                            f.clips.get(i).copied().ok_or_else(|| {
-                                NodeError::Data(format!(
-                                    "test clip {i} of {} asked for",
-                                    f.clips.len()
-                                ))
-                            })
-                        };
-                        let places: Vec<(usize, usize)> =
-                            idx.iter().map(|&i| at(i)).collect::<Result<_, _>>()?;
-                        let mut vids: Vec<usize> = places.iter().map(|p| p.0).collect();
-                        vids.dedup();
-                        type Decoded = Vec<(usize, Vec<Vec<f32>>)>;
-                        let decoded: NodeResult<Decoded> = vids
-                            .par_iter()
-                            .map(|&v| {
-                                Ok((v, frames::test_clips(&f.videos[v], f.frames, f.size, n)?))
-                            })
-                            .collect();
-                        let decoded = decoded?;
-                        places
-                            .iter()
-                            .map(|&(v, c)| {
-                                let (_, clips) = decoded
-                                    .iter()
-                                    .find(|(d, _)| *d == v)
-                                    .expect("decoded above");
-                                (clips[c].clone(), f.videos[v].label)
-                            })
-                            .unzip()
-                    }
-                };
-                let per = 3 * f.frames * f.size * f.size;
-                let flat: Vec<f32> = clips.into_iter().flatten().collect();
-                if flat.len() != per * idx.len() {
-                    return Err(NodeError::Data("a decoded clip has the wrong size".into()));
-                }
-                let x = Tensor::from_slice(&flat)
-                    .reshape([
-                        idx.len() as i64,
-                        3,
-                        f.frames as i64,
-                        f.size as i64,
-                        f.size as i64,
-                    ])
-                    .to_device(device);
-                Ok((x, Tensor::from_slice(&labels).to_device(device)))
-            }
+            Clips::Frames(f) => Ok(f.host(idx, seed)?.to(device)),
+        }
+    }
+
+    /// The views each sample holds along time (`views: true` test data),
+    /// else 1.
+    pub fn views(&self) -> usize {
+        match self {
+            Clips::Frames(f) => f.views_per_sample(),
+            _ => 1,
         }
     }
 
@@ -229,6 +355,21 @@ impl Clips {
             _ => None,
         }
     }
+}
+
+/// Views, each C×T×H×W, as one C×(V·T)×H×W clip of `count` views: a video
+/// with fewer views than `count` repeats them in turn (each view's weight
+/// in the mean then differs by at most one copy).
+fn concat_views(views: &[Vec<f32>], count: usize) -> Vec<f32> {
+    let per_channel = views.first().map_or(0, |v| v.len() / 3);
+    let mut out = Vec::with_capacity(3 * per_channel * count);
+    for c in 0..3 {
+        for k in 0..count {
+            let v = &views[k % views.len().max(1)];
+            out.extend_from_slice(&v[c * per_channel..(c + 1) * per_channel]);
+        }
+    }
+    out
 }
 
 fn memory(x: Vec<f32>, y: Vec<i64>, shape: [i64; 4]) -> Clips {
@@ -264,6 +405,7 @@ pub fn synthetic(a: &SyntheticArgs) -> Dataset {
         val: make(synthetic::Split::Val, a.val),
         test: make(synthetic::Split::Test, a.test),
         no_test: None,
+        unreadable: Vec::new(),
     }
 }
 
@@ -343,6 +485,7 @@ pub fn tensors(path: &Path, val: f64) -> NodeResult<Dataset> {
         }),
         test: Clips::Memory(Memory { x: xt, y: yt }),
         no_test,
+        unreadable: Vec::new(),
     })
 }
 
@@ -438,8 +581,11 @@ pub struct FrameArgs {
     pub kind: frames::Kind,
     pub split: u32,
     pub frames: usize,
+    pub stride: usize,
     pub size: usize,
     pub clips: usize,
+    pub crops: usize,
+    pub views: bool,
     pub val: f64,
 }
 
@@ -460,14 +606,197 @@ pub fn frame_folders(a: &FrameArgs) -> NodeResult<Dataset> {
             train.push(v);
         }
     }
-    let clips =
-        |videos, test_clips| Clips::Frames(Frames::new(videos, test_clips, a.frames, a.size));
+    let cut = frames::Cut {
+        frames: a.frames,
+        stride: a.stride,
+        size: a.size,
+    };
+    let clips = |videos, test_clips, crops, views| {
+        Clips::Frames(Frames::cut(videos, test_clips, cut, crops, views))
+    };
     Ok(Dataset {
         classes: index.classes.len() as i64,
         shape: [3, a.frames as i64, a.size as i64, a.size as i64],
-        train: clips(train, None),
-        val: clips(val, Some(1)),
-        test: clips(index.test, Some(a.clips)),
+        train: clips(train, None, 1, false),
+        val: clips(val, Some(1), 1, false),
+        test: clips(index.test, Some(a.clips), a.crops, a.views),
         no_test: None,
+        unreadable: Vec::new(),
     })
+}
+
+/// Where a video data set's lists come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VideoLayout {
+    /// `videos(train: …, test: …)`: two `path,label` lists.
+    Lists {
+        train: PathBuf,
+        test: PathBuf,
+    },
+    /// UCF101 or HMDB51 archives as extracted, with the official splits.
+    Archive {
+        root: PathBuf,
+        kind: frames::Kind,
+        split: u32,
+    },
+    Kinetics {
+        root: PathBuf,
+    },
+    Ssv2 {
+        root: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoArgs {
+    pub layout: VideoLayout,
+    pub cut: frames::Cut,
+    pub clips: usize,
+    pub crops: usize,
+    pub views: bool,
+    pub val: f64,
+}
+
+/// Video files decoded on the fly: the layout's lists, every video probed
+/// (opened and its first frame decoded) in parallel; those that fail are
+/// left out and listed. A fraction `val` of training videos (every k-th)
+/// is held out.
+pub fn video_files(a: &VideoArgs) -> NodeResult<Dataset> {
+    let listing = match &a.layout {
+        VideoLayout::Lists { train, test } => video::lists(train, test)?,
+        VideoLayout::Archive { root, kind, split } => video::archive(root, *split, *kind)?,
+        VideoLayout::Kinetics { root } => video::kinetics(root)?,
+        VideoLayout::Ssv2 { root } => video::ssv2(root)?,
+    };
+    let listed = listing.train.len() + listing.test.len();
+    let (train_all, mut unreadable) = video::probe_all(&listing.train);
+    let (test, bad) = video::probe_all(&listing.test);
+    unreadable.extend(bad);
+    // Most of a data set unreadable is a wrong root or a missing decoder,
+    // not a few damaged files: said before any work.
+    if listed > 0 && 2 * unreadable.len() > listed {
+        let first = &unreadable[0];
+        return Err(NodeError::Data(format!(
+            "{} of the {listed} listed videos cannot be used (the first, {}: {}); check the \
+             data's root and that its videos are there",
+            unreadable.len(),
+            first.video,
+            first.why
+        )));
+    }
+    let k = if a.val > 0.0 {
+        (1.0 / a.val).round().max(2.0) as usize
+    } else {
+        usize::MAX
+    };
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, v) in train_all.into_iter().enumerate() {
+        if k != usize::MAX && i % k == k - 1 {
+            val.push(v);
+        } else {
+            train.push(v);
+        }
+    }
+    let split = |videos, test_clips, crops, views| {
+        Clips::Frames(Frames::cut(videos, test_clips, a.cut, crops, views))
+    };
+    Ok(Dataset {
+        classes: listing.classes.len() as i64,
+        shape: [3, a.cut.frames as i64, a.cut.size as i64, a.cut.size as i64],
+        train: split(train, None, 1, false),
+        val: split(val, Some(1), 1, false),
+        test: split(test, Some(a.clips), a.crops, a.views),
+        no_test: None,
+        unreadable,
+    })
+}
+
+/// One batch a loop will ask for: its samples, its augmentation seed, and
+/// (for one rank's shard) the row of the whole batch it starts at.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub idx: Vec<usize>,
+    pub seed: u64,
+    pub first: usize,
+}
+
+/// Batches ahead of the ones a loop is computing on, never more than
+/// [`PREFETCH`] of them.
+pub const PREFETCH: usize = 2;
+
+/// The batches `jobs`, in order, from `next` inside `body`. Videos (frame
+/// folders and files) are decoded by a loader thread that works up to
+/// [`PREFETCH`] batches ahead, the clips of a batch in parallel on rayon's
+/// pool, so decoding overlaps the loop's compute; clips in memory are cut
+/// as asked. Leaving `body` early stops the loader after its batch in hand.
+pub fn with_batches<R>(
+    clips: &Clips,
+    jobs: Vec<Job>,
+    device: Device,
+    body: impl FnOnce(&mut dyn FnMut() -> Option<NodeResult<(Tensor, Tensor)>>) -> R,
+) -> R {
+    let Clips::Frames(f) = clips else {
+        let mut jobs = jobs.into_iter();
+        return body(&mut || {
+            jobs.next()
+                .map(|j| clips.batch_from(&j.idx, j.seed, j.first, device))
+        });
+    };
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<NodeResult<Host>>(PREFETCH - 1);
+        scope.spawn(move || {
+            for j in jobs {
+                let host = f.host(&j.idx, j.seed);
+                let failed = host.is_err();
+                // The loop has gone (done early, or stopped): so does the loader.
+                if send.send(host).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        body(&mut || receive.recv().ok().map(|h| h.map(|h| h.to(device))))
+    })
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn views_concatenate_along_time_and_the_logits_of_each_view_are_averaged() {
+        // Three views of C×T×H×W = 3×2×1×1: view v, channel c, frame t
+        // holds 100v + 10c + t.
+        let views: Vec<Vec<f32>> = (0..3)
+            .map(|v| {
+                (0..3)
+                    .flat_map(|c| (0..2).map(move |t| (100 * v + 10 * c + t) as f32))
+                    .collect()
+            })
+            .collect();
+        let x = concat_views(&views, 3);
+        // Channel-major, then view, then frame.
+        assert_eq!(&x[..6], &[0.0, 1.0, 100.0, 101.0, 200.0, 201.0]);
+        assert_eq!(x[6], 10.0);
+        // A short video's views repeat to the count.
+        assert_eq!(&concat_views(&views[..1], 2)[..4], &[0.0, 1.0, 0.0, 1.0]);
+        let x = Tensor::from_slice(&x).reshape([1, 3, 6, 1, 1]);
+        // A "classifier" whose one logit is a view's first frame of
+        // channel 1, and whose second is its frame count.
+        let f = |v: &Tensor| {
+            let first = v.narrow(1, 1, 1).narrow(2, 0, 1).reshape([-1, 1]);
+            let frames = Tensor::full(
+                [v.size()[0], 1],
+                v.size()[2] as f64,
+                (Kind::Float, Device::Cpu),
+            );
+            Tensor::cat(&[first, frames], 1)
+        };
+        let out = views_average(3, &x, f);
+        assert_eq!(out.size(), [1, 2]);
+        // (10 + 110 + 210) / 3, and every view has 2 frames.
+        assert!((out.double_value(&[0, 0]) - 110.0).abs() < 1e-9);
+        assert_eq!(out.double_value(&[0, 1]), 2.0);
+        // One view: the classifier itself.
+        assert_eq!(views_average(1, &x, f).double_value(&[0, 1]), 6.0);
+    }
 }

@@ -12,7 +12,7 @@ pub mod sanity;
 mod shard;
 
 use super::attacks::Attack;
-use super::data::Clips;
+use super::data::{with_batches, Clips, Job};
 use super::error::{stop_requested, NodeError, NodeResult};
 use super::progress::Progress;
 use super::rng::mix;
@@ -307,27 +307,40 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
     let video = ev.clips.video_of(0).is_some();
     let mut seen: Vec<Option<Counted>> = vec![None; n];
     let mut labels = vec![0i64; n];
-    for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
-        if !shard::mine(b, true) {
-            continue;
+    let jobs = idx
+        .chunks(ev.batch.max(1))
+        .enumerate()
+        .filter(|(b, _)| shard::mine(*b, true))
+        .map(|(_, chunk)| Job {
+            idx: chunk.to_vec(),
+            seed: 0,
+            first: 0,
+        })
+        .collect();
+    with_batches(ev.clips, jobs, ev.device, |next| {
+        for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
+            if !shard::mine(b, true) {
+                continue;
+            }
+            stop_requested()?;
+            tch::manual_seed(mix(&[model.seed, u64::MAX, b as u64]) as i64);
+            let (x, y) = next().ok_or_else(loader_stopped)??;
+            let _g = tch::no_grad_guard();
+            let logits = (model.net)(&x, false);
+            let measured = measure(&logits, &x, &x, &y, video);
+            let ys = Vec::<i64>::try_from(y.to_device(Device::Cpu))
+                .map_err(|e| NodeError::Torch(e.to_string()))?;
+            for ((&i, m), l) in chunk.iter().zip(measured).zip(ys) {
+                seen[i] = Some(Counted {
+                    by: None,
+                    step: None,
+                    seen: m,
+                });
+                labels[i] = l;
+            }
         }
-        stop_requested()?;
-        tch::manual_seed(mix(&[model.seed, u64::MAX, b as u64]) as i64);
-        let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
-        let _g = tch::no_grad_guard();
-        let logits = (model.net)(&x, false);
-        let measured = measure(&logits, &x, &x, &y, video);
-        let ys = Vec::<i64>::try_from(y.to_device(Device::Cpu))
-            .map_err(|e| NodeError::Torch(e.to_string()))?;
-        for ((&i, m), l) in chunk.iter().zip(measured).zip(ys) {
-            seen[i] = Some(Counted {
-                by: None,
-                step: None,
-                seen: m,
-            });
-            labels[i] = l;
-        }
-    }
+        Ok::<(), NodeError>(())
+    })?;
     shard::share(&mut seen, &mut labels, &mut [], true)?;
     let clean = Clean {
         seen: seen
@@ -434,33 +447,48 @@ impl Run<'_> {
         let cell = &ev.cells[k];
         let mut seen: Vec<Option<Counted>> = vec![None; n];
         let mut kept: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
-        for (b, chunk) in todo.chunks(self.batch).enumerate() {
-            // BatchNorm in train mode during the attack moves its running
-            // statistics batch after batch: then every rank attacks every
-            // batch, in order, as one process does.
-            if !shard::mine(b, !ev.bn_train) {
-                done();
-                continue;
-            }
-            stop_requested()?;
-            tch::manual_seed(mix(&[self.model.seed, k as u64, b as u64]) as i64);
-            let (x, y) = ev.clips.batch(chunk, 0, ev.device)?;
-            let (xa, steps, members) = self.attack_batch(cell, &x, &y)?;
-            let logits = {
-                let _g = tch::no_grad_guard();
-                (self.model.net)(&xa, false)
-            };
-            let measured = measure(&logits, &x, &xa, &y, self.video);
-            for (j, (&i, m)) in chunk.iter().zip(measured).enumerate() {
-                let step = steps.as_ref().and_then(|s| s[j]);
-                let member = members.as_ref().and_then(|m| m[j].clone());
-                seen[i] = Some(self.count(cell, i, m, step, member));
-                if ev.keep {
-                    kept[i] = Some(xa.get(j as i64).to_device(Device::Cpu));
+        let mine = |b: usize| shard::mine(b, !ev.bn_train);
+        // This rank's batches, for the loader to decode ahead.
+        let jobs = todo
+            .chunks(self.batch)
+            .enumerate()
+            .filter(|(b, _)| mine(*b))
+            .map(|(_, chunk)| Job {
+                idx: chunk.to_vec(),
+                seed: 0,
+                first: 0,
+            })
+            .collect();
+        with_batches(ev.clips, jobs, ev.device, |next| {
+            for (b, chunk) in todo.chunks(self.batch).enumerate() {
+                // BatchNorm in train mode during the attack moves its running
+                // statistics batch after batch: then every rank attacks every
+                // batch, in order, as one process does.
+                if !mine(b) {
+                    done();
+                    continue;
                 }
+                stop_requested()?;
+                tch::manual_seed(mix(&[self.model.seed, k as u64, b as u64]) as i64);
+                let (x, y) = next().ok_or_else(loader_stopped)??;
+                let (xa, steps, members) = self.attack_batch(cell, &x, &y)?;
+                let logits = {
+                    let _g = tch::no_grad_guard();
+                    (self.model.net)(&xa, false)
+                };
+                let measured = measure(&logits, &x, &xa, &y, self.video);
+                for (j, (&i, m)) in chunk.iter().zip(measured).enumerate() {
+                    let step = steps.as_ref().and_then(|s| s[j]);
+                    let member = members.as_ref().and_then(|m| m[j].clone());
+                    seen[i] = Some(self.count(cell, i, m, step, member));
+                    if ev.keep {
+                        kept[i] = Some(xa.get(j as i64).to_device(Device::Cpu));
+                    }
+                }
+                done();
             }
-            done();
-        }
+            Ok::<(), NodeError>(())
+        })?;
         let mut labels = self.clean.labels.clone();
         shard::share(&mut seen, &mut labels, &mut kept, !ev.bn_train)?;
         Ok((seen, kept))
@@ -634,4 +662,8 @@ pub fn norms(records: &[ClipRecord]) -> Norms {
         l2_mean: mean(|r| r.l2),
         l2_max: max(|r| r.l2),
     }
+}
+
+fn loader_stopped() -> NodeError {
+    NodeError::Failed("the clip loader stopped before the last batch".into())
 }

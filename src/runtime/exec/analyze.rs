@@ -87,12 +87,18 @@ impl Runner<'_> {
         self.check_shapes(i, &net, &d)?;
         let ids = self.model_front(model);
         let defenses = self.defenses(&ids, i)?;
-        let f = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
+        let clips = d.split(split.split.as_str());
+        let views = clips.views();
+        let f = |v: &tch::Tensor, train: bool| {
+            crate::runtime::data::views_average(views, v, |x| {
+                train::forward(&net, &defenses, x, train)
+            })
+        };
         let seed = mix(&[
             self.program.settings.seed,
             hash_str(&self.program.nodes[i].name),
         ]);
-        each(&f, d.split(split.split.as_str()), seed, self).map_err(|e| self.fail(i, e))
+        each(&f, clips, seed, self).map_err(|e| self.fail(i, e))
     }
 
     /// Train and validation accuracy per epoch of train node `t`, and their gap.

@@ -32,9 +32,19 @@ impl Runner<'_> {
                     .line(&format!("{}: indexing {root}", self.program.nodes[i].name));
                 data::frame_folders(args)
             }
+            DataSpec::Videos { args, root } => {
+                self.progress.line(&format!(
+                    "{}: indexing and opening the videos of {root}",
+                    self.program.nodes[i].name
+                ));
+                data::video_files(args)
+            }
         }
         .map_err(|e| self.fail(i, e))?;
-        if let Some(warning) = short_videos(&self.program.nodes[i].name, &d) {
+        let warnings = short_videos(&self.program.nodes[i].name, &d)
+            .into_iter()
+            .chain(unreadable_videos(&self.program.nodes[i].name, &d));
+        for warning in warnings {
             // Once a process, however many replicates read the data.
             static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
                 std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -83,6 +93,13 @@ impl Runner<'_> {
                 };
                 format!("the split list {list} under {root} lists no video for it")
             }
+            DataSpec::Videos { root, .. } => format!(
+                "{root} lists no usable video for it{}",
+                match data.unreadable.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} listed videos cannot be used)"),
+                }
+            ),
             DataSpec::Synthetic(_) => format!("`{name}` was given no {} clips", split.as_str()),
         };
         Err(RunError::Diagnostics(vec![self.diag(
@@ -347,5 +364,26 @@ fn short_videos(name: &str, d: &Dataset) -> Option<String> {
         f.videos.len(),
         f.frames,
         f.test_clips.unwrap_or(0),
+    ))
+}
+
+/// Listed videos that are left out because they are missing or do not
+/// decode: how many, and the first few with why (all are in the results).
+fn unreadable_videos(name: &str, d: &Dataset) -> Option<String> {
+    let bad = &d.unreadable;
+    if bad.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = bad
+        .iter()
+        .take(3)
+        .map(|u| format!("{} ({})", u.video, u.why))
+        .collect();
+    Some(format!(
+        "advp: warning: `{name}`: {} listed videos cannot be used and are left out of their \
+         splits: {}{}; every result of this data lists them",
+        bad.len(),
+        shown.join(", "),
+        if bad.len() > 3 { ", …" } else { "" }
     ))
 }

@@ -4,6 +4,7 @@ use super::{RunError, Runner};
 use crate::results::columns::{CLEAN_CLIPS, LABELS};
 use crate::results::{ClipRecord, Column, ColumnAttack, ColumnKey, EvalResult, Flag, Row, Through};
 use crate::runtime::attacks::Attack;
+use crate::runtime::data::views_average;
 use crate::runtime::data::Dataset;
 use crate::runtime::error::{NodeError, NodeResult};
 use crate::runtime::eval::{self, Access};
@@ -103,8 +104,15 @@ impl Runner<'_> {
         let ids = self.model_front(m);
         let defenses = self.defenses(&ids, i)?;
         out.fronts.insert(label.clone(), self.names(&ids));
-        let forward = |v: &tch::Tensor, train: bool| train::forward(&net, &defenses, v, train);
-        let classifier_alone = |v: &tch::Tensor, train: bool| net.forward(v, train);
+        // With `views: true` a sample is a video's views along time: the
+        // model (behind its defenses) sees each view, and the sample's
+        // logits are their mean, which the attack then attacks.
+        let views = node.clips().views();
+        let forward = |v: &tch::Tensor, train: bool| {
+            views_average(views, v, |x| train::forward(&net, &defenses, x, train))
+        };
+        let classifier_alone =
+            |v: &tch::Tensor, train: bool| views_average(views, v, |x| net.forward(x, train));
         // White-box by default: the attack differentiates the whole pipeline.
         let attacked: &dyn Fn(&tch::Tensor, bool) -> tch::Tensor = match e.through {
             Through::Classifier => &classifier_alone,
@@ -196,6 +204,7 @@ impl Runner<'_> {
             machine: Some(here),
             trained_on,
             flags: out.flags,
+            unreadable: node.data.unreadable.clone(),
         };
         crate::results::finite::refuse_non_finite(&out.records, "records.jsonl")
             .map_err(|e| self.fail(i, NodeError::Numeric(e)))?;

@@ -306,7 +306,8 @@ impl Runner<'_> {
         let take = |rows: &[usize]| {
             clips
                 .batch(rows, 0, self.opts.device)
-                .map(|(x, _)| x)
+                // A sample of several views: the module is probed on one.
+                .map(|(x, _)| x.narrow(2, 0, f))
                 .map_err(|e| {
                     self.refusal(
                         t.u,

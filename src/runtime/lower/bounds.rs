@@ -85,7 +85,14 @@ fn gib(b: u64) -> String {
 fn clip_bytes(d: &DataSpec) -> Option<u64> {
     let (frames, size) = match d {
         DataSpec::Synthetic(a) => (a.spec.frames, a.spec.size),
-        DataSpec::Frames { args, .. } => (args.frames, args.size),
+        DataSpec::Frames { args, .. } => (
+            args.frames * views(args.views, args.clips, args.crops),
+            args.size,
+        ),
+        DataSpec::Videos { args, .. } => (
+            args.cut.frames * views(args.views, args.clips, args.crops),
+            args.cut.size,
+        ),
         DataSpec::Tensors { .. } => return None,
     };
     Some(
@@ -103,7 +110,16 @@ fn split_clips(d: &DataSpec, split: SplitName) -> Option<usize> {
             SplitName::Val => a.val,
             SplitName::Test => a.test,
         }),
-        DataSpec::Frames { .. } | DataSpec::Tensors { .. } => None,
+        DataSpec::Frames { .. } | DataSpec::Videos { .. } | DataSpec::Tensors { .. } => None,
+    }
+}
+
+/// The views one test sample holds: all of a video's with `views`.
+fn views(views: bool, clips: usize, crops: usize) -> usize {
+    if views {
+        clips * crops
+    } else {
+        1
     }
 }
 

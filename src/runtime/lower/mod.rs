@@ -9,9 +9,9 @@
 
 use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
-use super::data::frames::Kind as FrameKind;
+use super::data::frames::{Cut, Kind as FrameKind};
 use super::data::synthetic;
-use super::data::{FrameArgs, SyntheticArgs};
+use super::data::{FrameArgs, SyntheticArgs, VideoArgs, VideoLayout};
 use super::models::Arch;
 use super::spec::*;
 use super::train::optim::Rule;

@@ -47,22 +47,59 @@ impl Cx<'_> {
                 path: a.path("path")?,
                 val: a.num("val")?,
             },
-            kind @ ("ucf101" | "hmdb51") => DataSpec::Frames {
-                args: FrameArgs {
+            kind @ ("ucf101" | "hmdb51") => {
+                let fk = if kind == "ucf101" {
+                    FrameKind::Ucf101
+                } else {
+                    FrameKind::Hmdb51
+                };
+                let split = a.count("split")? as u32;
+                if a.word("format")? == "video" {
+                    let layout = VideoLayout::Archive {
+                        root: a.path("root")?,
+                        kind: fk,
+                        split,
+                    };
+                    videos(a, layout, "root")?
+                } else {
+                    DataSpec::Frames {
+                        args: FrameArgs {
+                            root: a.path("root")?,
+                            kind: fk,
+                            split,
+                            frames: a.count("frames")?,
+                            stride: a.count("stride")?,
+                            size: a.count("size")?,
+                            clips: a.count("clips")?,
+                            crops: a.count("crops")?,
+                            views: a.boolean("views")?,
+                            val: a.num("val")?,
+                        },
+                        root: a.string("root")?.to_string(),
+                    }
+                }
+            }
+            "videos" => {
+                let layout = VideoLayout::Lists {
+                    train: a.path("train")?,
+                    test: a.path("test")?,
+                };
+                videos(a, layout, "train")?
+            }
+            "kinetics" => videos(
+                a,
+                VideoLayout::Kinetics {
                     root: a.path("root")?,
-                    kind: if kind == "ucf101" {
-                        FrameKind::Ucf101
-                    } else {
-                        FrameKind::Hmdb51
-                    },
-                    split: a.count("split")? as u32,
-                    frames: a.count("frames")?,
-                    size: a.count("size")?,
-                    clips: a.count("clips")?,
-                    val: a.num("val")?,
                 },
-                root: a.string("root")?.to_string(),
-            },
+                "root",
+            )?,
+            "ssv2" => videos(
+                a,
+                VideoLayout::Ssv2 {
+                    root: a.path("root")?,
+                },
+                "root",
+            )?,
             other => return Err(Refusal::not_executed(format!("the `{other}` data"))),
         })
     }
@@ -481,4 +518,24 @@ impl Cx<'_> {
             other => return Err(Refusal::not_executed(format!("the `{other}` analysis"))),
         })
     }
+}
+
+/// A video-file data node: its layout and how clips are cut; `shown`, the
+/// argument that names it in messages.
+fn videos(a: &Args, layout: VideoLayout, shown: &str) -> R<DataSpec> {
+    Ok(DataSpec::Videos {
+        args: VideoArgs {
+            layout,
+            cut: Cut {
+                frames: a.count("frames")?,
+                stride: a.count("stride")?,
+                size: a.count("size")?,
+            },
+            clips: a.count("clips")?,
+            crops: a.count("crops")?,
+            views: a.boolean("views")?,
+            val: a.num("val")?,
+        },
+        root: a.string(shown)?.to_string(),
+    })
 }

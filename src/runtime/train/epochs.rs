@@ -8,7 +8,7 @@ use super::{
 };
 use crate::language::schedule::Epoch;
 use crate::runtime::attacks::Attack;
-use crate::runtime::data::Dataset;
+use crate::runtime::data::{with_batches, Dataset, Job};
 use crate::runtime::dist;
 use crate::runtime::error::NodeError;
 use crate::runtime::progress::Progress;
@@ -109,66 +109,75 @@ impl Loop<'_> {
             batches as u64,
         );
         bar.set_position(state.batch as u64);
-        while state.batch < batches {
-            let b = state.batch;
-            let idx = &order[b * spec.batch..((b + 1) * spec.batch).min(n)];
-            let batch_seed = mix(&[self.seed, epoch as u64, b as u64]);
-            tch::manual_seed(batch_seed as i64);
-            let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
-            // One rank of several trains on its rows of the batch; the
-            // batch's seeds and draws are the whole batch's.
-            let shard = dist::Shard::of_batch(idx.len());
-            let (first, count) = shard.map_or((0, idx.len()), |s| (s.first, s.count));
-            let (x, y) = self.data.train.batch_from(
-                &idx[first..first + count],
-                batch_seed,
-                first,
-                self.device,
-            )?;
-            let attack = this.as_ref().map(|(this, a)| {
-                let attack = match this {
-                    Epoch::Fixed(at) => at,
-                    Epoch::Sample { from, .. } => {
-                        &from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
+        // The batches this epoch has left, for the loader to decode ahead.
+        let jobs = (state.batch..batches)
+            .map(|b| {
+                let idx = &order[b * spec.batch..((b + 1) * spec.batch).min(n)];
+                let shard = dist::Shard::of_batch(idx.len());
+                let (first, count) = shard.map_or((0, idx.len()), |s| (s.first, s.count));
+                Job {
+                    idx: idx[first..first + count].to_vec(),
+                    seed: mix(&[self.seed, epoch as u64, b as u64]),
+                    first,
+                }
+            })
+            .collect();
+        with_batches(&self.data.train, jobs, self.device, |next| {
+            while state.batch < batches {
+                let b = state.batch;
+                let idx = &order[b * spec.batch..((b + 1) * spec.batch).min(n)];
+                let batch_seed = mix(&[self.seed, epoch as u64, b as u64]);
+                tch::manual_seed(batch_seed as i64);
+                let mut rng = SplitMix::new(batch_seed ^ 0x5eed);
+                // One rank of several trains on its rows of the batch; the
+                // batch's seeds and draws are the whole batch's.
+                let shard = dist::Shard::of_batch(idx.len());
+                let (x, y) =
+                    next().ok_or_else(|| NodeError::Data("the clip loader stopped".into()))??;
+                let attack = this.as_ref().map(|(this, a)| {
+                    let attack = match this {
+                        Epoch::Fixed(at) => at,
+                        Epoch::Sample { from, .. } => {
+                            &from[rng.categorical(state.probs.as_deref().unwrap_or(&[]))]
+                        }
+                    };
+                    (attack, a.bn_train)
+                });
+                let step = shard.map(dist::Step::enter);
+                let outcome = learner.step(&x, &y, attack);
+                drop(step);
+                let (lv, correct) = match outcome {
+                    Ok(r) => r,
+                    // Stopped inside the batch's attack, before its update: the
+                    // state is the batch's start, saved as the checkpoint. An
+                    // attack with BatchNorm in train mode has moved its
+                    // statistics: then the last checkpoint stands.
+                    Err(NodeError::Interrupted) if !attack.is_some_and(|(_, bn)| bn) => {
+                        state.seconds += started.elapsed().as_secs_f64();
+                        let path = save_state(self.dir, state, &*learner)?;
+                        bar.abandon();
+                        return Err(self.interrupted(path, epoch));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // The batch's loss and count over the ranks, and whether any of
+                // them was asked to stop (each stops after this batch).
+                let mut interrupted = crate::util::interrupted();
+                let (lv, correct) = match shard {
+                    None => (lv, correct),
+                    Some(s) => {
+                        let mine = [
+                            lv * s.count as f64,
+                            correct,
+                            f64::from(u8::from(interrupted)),
+                        ];
+                        let sums = dist::sum_values(&mine).map_err(NodeError::from)?;
+                        interrupted = sums[2] > 0.0;
+                        (sums[0] / s.of as f64, sums[1])
                     }
                 };
-                (attack, a.bn_train)
-            });
-            let step = shard.map(dist::Step::enter);
-            let outcome = learner.step(&x, &y, attack);
-            drop(step);
-            let (lv, correct) = match outcome {
-                Ok(r) => r,
-                // Stopped inside the batch's attack, before its update: the
-                // state is the batch's start, saved as the checkpoint. An
-                // attack with BatchNorm in train mode has moved its
-                // statistics: then the last checkpoint stands.
-                Err(NodeError::Interrupted) if !attack.is_some_and(|(_, bn)| bn) => {
-                    state.seconds += started.elapsed().as_secs_f64();
-                    let path = save_state(self.dir, state, &*learner)?;
-                    bar.abandon();
-                    return Err(self.interrupted(path, epoch));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            // The batch's loss and count over the ranks, and whether any of
-            // them was asked to stop (each stops after this batch).
-            let mut interrupted = crate::util::interrupted();
-            let (lv, correct) = match shard {
-                None => (lv, correct),
-                Some(s) => {
-                    let mine = [
-                        lv * s.count as f64,
-                        correct,
-                        f64::from(u8::from(interrupted)),
-                    ];
-                    let sums = dist::sum_values(&mine).map_err(NodeError::from)?;
-                    interrupted = sums[2] > 0.0;
-                    (sums[0] / s.of as f64, sums[1])
-                }
-            };
-            if !lv.is_finite() {
-                return Err(NodeError::Numeric(format!(
+                if !lv.is_finite() {
+                    return Err(NodeError::Numeric(format!(
                     "the training loss became {lv} at epoch {}, batch {}; the last good checkpoint (epoch {}) is kept in {}. Lower `lr`, or check the data",
                     epoch + 1,
                     b + 1,
@@ -176,30 +185,31 @@ impl Loop<'_> {
                     self.dir.display()
                 ))
                 .into());
-            }
-            let m = idx.len() as f64;
-            state.loss_sum += lv * m;
-            state.correct += correct;
-            state.seen += m;
-            state.batch += 1;
-            bar.set_position(state.batch as u64);
-            bar.set_message(format!(
-                "loss {:.3} acc {:.1}%",
-                state.loss_sum / state.seen,
-                100.0 * state.correct / state.seen
-            ));
-            if interrupted || last_save.elapsed().as_secs() >= 600 {
-                state.seconds += started.elapsed().as_secs_f64();
-                let path = save_state(self.dir, state, &*learner)?;
-                *last_save = Instant::now();
-                if interrupted {
-                    bar.abandon();
-                    return Err(self.interrupted(path, epoch));
+                }
+                let m = idx.len() as f64;
+                state.loss_sum += lv * m;
+                state.correct += correct;
+                state.seen += m;
+                state.batch += 1;
+                bar.set_position(state.batch as u64);
+                bar.set_message(format!(
+                    "loss {:.3} acc {:.1}%",
+                    state.loss_sum / state.seen,
+                    100.0 * state.correct / state.seen
+                ));
+                if interrupted || last_save.elapsed().as_secs() >= 600 {
+                    state.seconds += started.elapsed().as_secs_f64();
+                    let path = save_state(self.dir, state, &*learner)?;
+                    *last_save = Instant::now();
+                    if interrupted {
+                        bar.abandon();
+                        return Err(self.interrupted(path, epoch));
+                    }
                 }
             }
-        }
-        bar.finish_and_clear();
-        Ok(())
+            bar.finish_and_clear();
+            Ok(())
+        })
     }
 
     /// A stop after its checkpoint was saved: said, and the run ends.

@@ -32,6 +32,7 @@ fn data(x: Tensor) -> Dataset {
         val: clips(),
         test: clips(),
         no_test: None,
+        unreadable: Vec::new(),
     }
 }
 

@@ -36,13 +36,24 @@ pub enum Kind {
     Hmdb51,
 }
 
-/// One video: its frame folder, its 0-based label and how many frames it has
-/// (`image_00001.jpg` … `image_<frames>.jpg`).
+/// One video: its frame folder or file, its 0-based label and how many
+/// frames it has (`image_00001.jpg` … `image_<frames>.jpg`, or as its
+/// container says).
 #[derive(Clone, Debug)]
 pub struct Video {
-    pub dir: PathBuf,
+    pub path: PathBuf,
     pub label: i64,
     pub frames: usize,
+    pub source: Source,
+}
+
+/// Where a video's frames come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A folder of `image_NNNNN.jpg` frames.
+    Frames,
+    /// A video file (`.avi`, `.mp4`, `.mkv`, `.webm`, …) decoded on the fly.
+    File,
 }
 
 /// A split of a dataset: class names (index = label) and the train and test
@@ -89,6 +100,31 @@ pub fn index(root: &Path, split: u32, kind: Kind) -> NodeResult<Index> {
     })
 }
 
+/// How clips are cut from a video: frames per clip, the step between them
+/// in the video's frames, and the side of the square they are resized to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub frames: usize,
+    pub stride: usize,
+    pub size: usize,
+}
+
+impl Cut {
+    /// Consecutive frames at `size`.
+    pub fn new(frames: usize, size: usize) -> Cut {
+        Cut {
+            frames,
+            stride: 1,
+            size,
+        }
+    }
+
+    /// The frames a window covers, first to last.
+    fn span(&self) -> usize {
+        self.frames.saturating_sub(1) * self.stride.max(1) + 1
+    }
+}
+
 /// Training clip: a random window of `frames` consecutive frames
 /// (loop-padded when the video is shorter), a random resized crop (scale of
 /// the area uniform in [0.25, 1], aspect ratio log-uniform in [3/4, 4/3],
@@ -98,13 +134,31 @@ pub fn index(root: &Path, split: u32, kind: Kind) -> NodeResult<Index> {
 /// SplitMix64, so a seed always gives the same clip.
 /// Returns C×T×H×W f32 in [0, 1] (C = 3, RGB), row-major, length 3*frames*size*size.
 pub fn train_clip(video: &Video, frames: usize, size: usize, seed: u64) -> NodeResult<Vec<f32>> {
-    check_request(video, frames, size)?;
+    train_clip_cut(video, Cut::new(frames, size), seed)
+}
+
+/// [`train_clip`] with every `cut.stride`-th frame: the window spans
+/// `(frames − 1) × stride + 1` frames.
+pub fn train_clip_cut(video: &Video, cut: Cut, seed: u64) -> NodeResult<Vec<f32>> {
     let mut rng = SplitMix::new(seed);
-    let start = if video.frames > frames {
-        rng.below_shift((video.frames - frames + 1) as u64) as usize
+    let span = cut.span();
+    let start = if video.frames > span {
+        rng.below_shift((video.frames - span + 1) as u64) as usize
     } else {
         0
     };
+    crop_clip(video, cut, start, rng)
+}
+
+/// A training clip from the window at `start`, its crop and flip drawn
+/// from `seed` (the decode benchmark's clips).
+pub fn clip_at(video: &Video, cut: Cut, start: usize, seed: u64) -> NodeResult<Vec<f32>> {
+    crop_clip(video, cut, start, SplitMix::new(seed))
+}
+
+/// [`train_clip`]'s crop and flip, drawn from `rng`, of the window at `start`.
+fn crop_clip(video: &Video, cut: Cut, start: usize, mut rng: SplitMix) -> NodeResult<Vec<f32>> {
+    check_request(video, cut.frames, cut.size)?;
     let scale = 0.25 + 0.75 * rng.uniform();
     let log_ratio = (0.75f64).ln() + ((4.0f64 / 3.0).ln() - (0.75f64).ln()) * rng.uniform();
     let (ux, uy) = (rng.uniform(), rng.uniform());
@@ -121,8 +175,8 @@ pub fn train_clip(video: &Video, frames: usize, size: usize, seed: u64) -> NodeR
             h: bh,
         }
     };
-    let windows = [window(video.frames, frames, start)];
-    let mut clips = render(video, &windows, size, flip, crop)?;
+    let windows = [window(video.frames, cut.frames, start, cut.stride)];
+    let mut clips = render(video, &windows, cut.size, flip, &[&crop])?;
     Ok(clips.pop().unwrap_or_default())
 }
 
@@ -141,23 +195,42 @@ pub fn test_clips(
     size: usize,
     clips: usize,
 ) -> NodeResult<Vec<Vec<f32>>> {
-    check_request(video, frames, size)?;
-    if clips == 0 {
-        return Err(NodeError::Data(
-            "test clips per video must be at least 1".to_string(),
-        ));
+    test_views(video, Cut::new(frames, size), clips, 1)
+}
+
+/// The test views of a video: [`test_clips`]' windows (at `cut.stride`),
+/// each under `crops` square crops of the frame resized to a short side of
+/// `size`: 1, the centre; 3, the start, centre and end of the long side (the
+/// Kinetics protocol's three crops). In window-major order: window `w`,
+/// crop `k` is view `w × crops + k`.
+pub fn test_views(
+    video: &Video,
+    cut: Cut,
+    clips: usize,
+    crops: usize,
+) -> NodeResult<Vec<Vec<f32>>> {
+    check_request(video, cut.frames, cut.size)?;
+    if clips == 0 || !(crops == 1 || crops == 3) {
+        return Err(NodeError::Data(format!(
+            "test views need at least 1 clip and 1 or 3 crops, not {clips} clips of {crops} crops"
+        )));
     }
-    let windows = test_windows(video.frames, frames, clips);
-    let centre = |w: f64, h: f64| {
-        let side = w.min(h);
-        CropBox {
-            x0: (w - side) / 2.0,
-            y0: (h - side) / 2.0,
-            w: side,
-            h: side,
+    let windows = test_windows(video.frames, cut.frames, cut.stride, clips);
+    let square = |at: f64| {
+        move |w: f64, h: f64| {
+            let side = w.min(h);
+            CropBox {
+                x0: (w - side) * at,
+                y0: (h - side) * at,
+                w: side,
+                h: side,
+            }
         }
     };
-    render(video, &windows, size, false, centre)
+    let (start, centre, end) = (square(0.0), square(0.5), square(1.0));
+    let three: [&dyn Fn(f64, f64) -> CropBox; 3] = [&start, &centre, &end];
+    let crops: &[&dyn Fn(f64, f64) -> CropBox] = if crops == 3 { &three } else { &three[1..2] };
+    render(video, &windows, cut.size, false, crops)
 }
 
 /// Decodes many clips in parallel with rayon; results in the order of jobs
@@ -236,6 +309,27 @@ fn argmax(values: &[f64]) -> Option<usize> {
 mod splits;
 use splits::*;
 
+/// The official split files' classes and videos (class, file stem), before
+/// any frame folder or file is looked at.
+#[allow(clippy::type_complexity)]
+pub(in crate::runtime::data) fn split_lists(
+    root: &Path,
+    split: u32,
+    kind: Kind,
+) -> NodeResult<(Vec<String>, Vec<(usize, String)>, Vec<(usize, String)>)> {
+    if !(1..=3).contains(&split) {
+        return Err(NodeError::Data(format!(
+            "split must be 1, 2 or 3 (the official splits), not {split}"
+        )));
+    }
+    let listed = match kind {
+        Kind::Ucf101 => list_ucf101(root, split)?,
+        Kind::Hmdb51 => list_hmdb51(root, split)?,
+    };
+    let pairs = |v: Vec<Listed>| v.into_iter().map(|l| (l.class, l.stem)).collect();
+    Ok((listed.classes, pairs(listed.train), pairs(listed.test)))
+}
+
 // -------------------------------------------------------------- frame folders
 
 /// Finds every listed video's folder and counts its frames, in parallel.
@@ -264,9 +358,10 @@ fn count_all(root: &Path, classes: &[String], listed: &[Listed]) -> NodeResult<V
             }
             let frames = count_frames(&dir)?;
             Ok(Video {
-                dir,
+                path: dir,
                 label: l.class as i64,
                 frames,
+                source: Source::Frames,
             })
         })
         .collect()
@@ -339,7 +434,7 @@ fn check_request(video: &Video, frames: usize, size: usize) -> NodeResult<()> {
     if video.frames == 0 {
         return Err(NodeError::Data(format!(
             "video folder {} has no frames",
-            video.dir.display()
+            video.path.display()
         )));
     }
     Ok(())
@@ -348,8 +443,10 @@ fn check_request(video: &Video, frames: usize, size: usize) -> NodeResult<()> {
 /// `frames` consecutive 0-based frame indices of a video with `n` frames,
 /// starting at `start` and looping back to the first frame when the video
 /// runs out (loop padding, as Hara et al.'s `LoopPadding`).
-fn window(n: usize, frames: usize, start: usize) -> Vec<usize> {
-    (0..frames).map(|k| (start + k) % n.max(1)).collect()
+fn window(n: usize, frames: usize, start: usize, stride: usize) -> Vec<usize> {
+    (0..frames)
+        .map(|k| (start + k * stride.max(1)) % n.max(1))
+        .collect()
 }
 
 /// How many distinct test windows of `frames` frames a video of `n` frames
@@ -366,22 +463,29 @@ pub fn distinct_windows(n: usize, frames: usize) -> usize {
 /// How many test clips [`test_clips`] cuts from `video` when asked for
 /// `clips`: at most its [`distinct_windows`].
 pub fn test_clip_count(video: &Video, frames: usize, clips: usize) -> usize {
-    clips.min(distinct_windows(video.frames, frames))
+    test_clip_count_cut(video, Cut::new(frames, 1), clips)
+}
+
+/// [`test_clip_count`] for windows at `cut.stride`.
+pub fn test_clip_count_cut(video: &Video, cut: Cut, clips: usize) -> usize {
+    clips.min(distinct_windows(video.frames, cut.span()))
 }
 
 impl Video {
     /// The video's name as the split files give it: `class/video` (its
-    /// folder's last two components).
+    /// folder's or file's last two components, a file without its extension).
     pub fn name(&self) -> String {
-        let mut parts: Vec<String> = self
-            .dir
-            .components()
-            .rev()
-            .take(2)
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        parts.reverse();
-        parts.join("/")
+        let last = match self.source {
+            Source::Frames => self.path.file_name(),
+            Source::File => self.path.file_stem(),
+        };
+        let parent = self.path.parent().and_then(Path::file_name);
+        [parent, last]
+            .into_iter()
+            .flatten()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 
@@ -391,19 +495,25 @@ impl Video {
 /// most [`distinct_windows`] of them: consecutive starts then differ by at
 /// least one frame (a step `last / (clips − 1)` ≥ 1, and rounding is
 /// monotone), so no window comes twice.
-fn test_windows(n: usize, frames: usize, clips: usize) -> Vec<Vec<usize>> {
-    if n <= frames {
-        return vec![window(n, frames, 0)];
+fn test_windows(n: usize, frames: usize, stride: usize, clips: usize) -> Vec<Vec<usize>> {
+    let span = Cut {
+        frames,
+        stride,
+        size: 1,
     }
-    let clips = clips.min(distinct_windows(n, frames));
-    let last = n - frames;
+    .span();
+    if n <= span {
+        return vec![window(n, frames, 0, stride)];
+    }
+    let clips = clips.min(distinct_windows(n, span));
+    let last = n - span;
     if clips <= 1 {
-        return vec![window(n, frames, last / 2)];
+        return vec![window(n, frames, last / 2, stride)];
     }
     (0..clips)
         .map(|k| {
             let start = ((k * last) as f64 / (clips - 1) as f64).round() as usize;
-            window(n, frames, start.min(last))
+            window(n, frames, start.min(last), stride)
         })
         .collect()
 }
@@ -426,7 +536,7 @@ fn render(
     windows: &[Vec<usize>],
     size: usize,
     flip: bool,
-    crop: impl FnOnce(f64, f64) -> CropBox,
+    crops: &[&dyn Fn(f64, f64) -> CropBox],
 ) -> NodeResult<Vec<Vec<f32>>> {
     let mut uses: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
     for (c, w) in windows.iter().enumerate() {
@@ -434,38 +544,56 @@ fn render(
             uses.entry(i).or_default().push((c, t));
         }
     }
+    let n = crops.len();
     let mut out: Vec<Vec<f32>> = windows
         .iter()
-        .map(|w| vec![0.0; 3 * w.len() * size * size])
+        .flat_map(|w| (0..n).map(|_| vec![0.0; 3 * w.len() * size * size]))
         .collect();
-    let mut crop = Some(crop);
-    let mut relative = CropBox {
-        x0: 0.0,
-        y0: 0.0,
-        w: 1.0,
-        h: 1.0,
-    };
-    for (i, places) in uses {
-        let img = decode(&frame_path(&video.dir, i))?;
+    // Each crop is chosen on the first frame decoded and applied, in
+    // proportion, to every frame.
+    let mut relative: Option<Vec<CropBox>> = None;
+    let mut place = |img: &RgbImage, places: &[(usize, usize)]| {
         let (w, h) = (f64::from(img.width()), f64::from(img.height()));
-        if let Some(choose) = crop.take() {
-            let b = choose(w, h);
-            relative = CropBox {
-                x0: b.x0 / w,
-                y0: b.y0 / h,
-                w: b.w / w,
-                h: b.h / h,
+        let relative = relative.get_or_insert_with(|| {
+            crops
+                .iter()
+                .map(|choose| {
+                    let b = choose(w, h);
+                    CropBox {
+                        x0: b.x0 / w,
+                        y0: b.y0 / h,
+                        w: b.w / w,
+                        h: b.h / h,
+                    }
+                })
+                .collect()
+        });
+        for (k, r) in relative.iter().enumerate() {
+            let boxed = CropBox {
+                x0: r.x0 * w,
+                y0: r.y0 * h,
+                w: r.w * w,
+                h: r.h * h,
             };
+            for &(c, t) in places {
+                let frames = windows[c].len();
+                resample(img, boxed, size, flip, &mut out[c * n + k], t, frames);
+            }
         }
-        let boxed = CropBox {
-            x0: relative.x0 * w,
-            y0: relative.y0 * h,
-            w: relative.w * w,
-            h: relative.h * h,
-        };
-        for (c, t) in places {
-            let frames = windows[c].len();
-            resample(&img, boxed, size, flip, &mut out[c], t, frames);
+    };
+    match video.source {
+        Source::Frames => {
+            for (i, places) in &uses {
+                place(&decode(&frame_path(&video.path, *i))?, places);
+            }
+        }
+        Source::File => {
+            let want = uses.keys().copied().collect();
+            super::video::frames(&video.path, &want, &mut |i, img| {
+                place(img, &uses[&i]);
+                Ok(())
+            })
+            .map_err(|e| super::video::unreadable(&video.path, &e))?;
         }
     }
     Ok(out)

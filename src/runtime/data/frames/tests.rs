@@ -103,18 +103,31 @@ fn splitmix_matches_the_reference_and_is_deterministic() {
 
 #[test]
 fn windows_loop_pad_short_videos() {
-    assert_eq!(window(3, 8, 0), vec![0, 1, 2, 0, 1, 2, 0, 1]);
-    assert_eq!(window(10, 4, 6), vec![6, 7, 8, 9]);
-    assert_eq!(window(1, 3, 0), vec![0, 0, 0]);
+    assert_eq!(window(3, 8, 0, 1), vec![0, 1, 2, 0, 1, 2, 0, 1]);
+    assert_eq!(window(10, 4, 6, 1), vec![6, 7, 8, 9]);
+    assert_eq!(window(1, 3, 0, 1), vec![0, 0, 0]);
+    // Every third frame, looping past the end.
+    assert_eq!(window(20, 4, 2, 3), vec![2, 5, 8, 11]);
+    assert_eq!(window(10, 4, 6, 2), vec![6, 8, 0, 2]);
+}
+
+#[test]
+fn strided_test_windows_span_stride_times_the_frames() {
+    // 4 frames every 3rd span 10 frames: starts 0..=10 of a 20-frame video.
+    let w = test_windows(20, 4, 3, 2);
+    assert_eq!(w, vec![vec![0, 3, 6, 9], vec![10, 13, 16, 19]]);
+    assert_eq!(test_windows(20, 4, 3, 100).len(), 11);
+    // A video shorter than the span: one window from the first frame.
+    assert_eq!(test_windows(8, 4, 3, 5), vec![vec![0, 3, 6, 1]]);
 }
 
 #[test]
 fn test_windows_are_evenly_spaced() {
-    assert_eq!(test_windows(5, 8, 3), vec![window(5, 8, 0)]);
-    assert_eq!(test_windows(8, 8, 3), vec![window(8, 8, 0)]);
-    let starts: Vec<usize> = test_windows(20, 4, 5).iter().map(|w| w[0]).collect();
+    assert_eq!(test_windows(5, 8, 1, 3), vec![window(5, 8, 0, 1)]);
+    assert_eq!(test_windows(8, 8, 1, 3), vec![window(8, 8, 0, 1)]);
+    let starts: Vec<usize> = test_windows(20, 4, 1, 5).iter().map(|w| w[0]).collect();
     assert_eq!(starts, vec![0, 4, 8, 12, 16]);
-    assert_eq!(test_windows(20, 4, 1), vec![window(20, 4, 8)]);
+    assert_eq!(test_windows(20, 4, 1, 1), vec![window(20, 4, 8, 1)]);
 }
 
 #[test]
@@ -122,7 +135,7 @@ fn test_windows_are_distinct_and_at_most_a_videos_windows() {
     for n in 1..=30 {
         for frames in 1..=10 {
             for clips in 1..=40 {
-                let w = test_windows(n, frames, clips);
+                let w = test_windows(n, frames, 1, clips);
                 let distinct: BTreeSet<&Vec<usize>> = w.iter().collect();
                 assert_eq!(
                     distinct.len(),
