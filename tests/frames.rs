@@ -269,6 +269,49 @@ fn train_batch_keeps_job_order() {
 }
 
 #[test]
+fn the_loader_thread_gives_the_batches_asked_in_order_and_stops_when_left() {
+    use advp::runtime::data::{with_batches, Clips, Frames, Job};
+    let tmp = mini_ucf();
+    let idx = index(tmp.path(), 1, Kind::Ucf101).unwrap();
+    let n = idx.train.len();
+    let clips = Clips::Frames(Frames::cut(
+        idx.train.clone(),
+        None,
+        Cut {
+            frames: 3,
+            stride: 2,
+            size: 8,
+        },
+        1,
+        false,
+    ));
+    let jobs: Vec<Job> = (0..5)
+        .map(|b| Job {
+            idx: (0..n).map(|i| (i + b) % n).take(2).collect(),
+            seed: 77 + b as u64,
+            first: 0,
+        })
+        .collect();
+    let cpu = tch::Device::Cpu;
+    let got = with_batches(&clips, jobs.clone(), cpu, |next| {
+        let mut got = Vec::new();
+        while let Some(b) = next() {
+            got.push(b.unwrap());
+        }
+        got
+    });
+    assert_eq!(got.len(), 5);
+    for (j, (x, y)) in jobs.iter().zip(&got) {
+        let (ex, ey) = clips.batch(&j.idx, j.seed, cpu).unwrap();
+        assert_eq!(x.size(), [2, 3, 3, 8, 8]);
+        assert!(x.equal(&ex) && y.equal(&ey), "batch {:?}", j.idx);
+    }
+    // A loop that leaves after one batch: the loader stops with it.
+    let one = with_batches(&clips, jobs, cpu, |next| next().map(|b| b.is_ok()));
+    assert_eq!(one, Some(true));
+}
+
+#[test]
 fn test_clips_windows_and_centre_crop() {
     let tmp = mini_ucf();
     let idx = index(tmp.path(), 1, Kind::Ucf101).unwrap();

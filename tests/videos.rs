@@ -148,7 +148,7 @@ fn decoded_frames_are_ffmpegs_own_in_every_container_and_after_seeks() {
                 // The same libraries and the same conversion to RGB as the
                 // command: the same pixels.
                 let d = max_diff(img, &reference[*i]);
-                assert!(d <= 1, "{codec}: frame {i} differs from ffmpeg's by {d}");
+                assert_eq!(d, 0, "{codec}: frame {i} differs from ffmpeg's");
                 // And no other frame matches it better: the frame is the one asked.
                 let best = (0..100).map(|j| sad(img, &reference[j])).min().unwrap();
                 assert_eq!(sad(img, &reference[*i]), best, "{codec}: frame {i}");
@@ -396,4 +396,82 @@ fn something_something_v2_reads_its_label_files() {
         e.contains("Dropping something") && e.contains("labels.json"),
         "{e}"
     );
+}
+
+/// The venv's python with TorchCodec, or the test says it is skipped.
+fn torchcodec_python(test: &str) -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import torchcodec.decoders"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        advp::util::skipped(
+            test,
+            "the venv has no TorchCodec (./scripts/test installs torchcodec beside torch)",
+        );
+        return None;
+    }
+    Some(py)
+}
+
+#[test]
+#[cfg(feature = "video")]
+fn decoded_frames_are_torchcodecs() {
+    if !have_ffmpeg("decoded_frames_are_torchcodecs") {
+        return;
+    }
+    let Some(py) = torchcodec_python("decoded_frames_are_torchcodecs") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let want: BTreeSet<usize> = [0, 1, 7, 49, 60, 61, 99].into();
+    let cases = [("libx264", "mp4"), ("mpeg4", "avi"), ("libvpx-vp9", "webm")];
+    let videos: Vec<(PathBuf, PathBuf)> = cases
+        .iter()
+        .map(|(codec, ext)| {
+            let raw = tmp.path().join(format!("{codec}.rgb"));
+            (make_video(tmp.path(), codec, ext), raw)
+        })
+        .collect();
+    // One Python process decodes every video (importing torch is slow).
+    let indices: Vec<String> = want.iter().map(|i| i.to_string()).collect();
+    let o = Command::new(&py)
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from torchcodec.decoders import VideoDecoder\n\
+             idx = [int(i) for i in sys.argv[1].split(',')]\n\
+             for video, raw in zip(sys.argv[2::2], sys.argv[3::2]):\n\
+             \x20   d = VideoDecoder(video, seek_mode='exact')\n\
+             \x20   x = d.get_frames_at(idx).data.permute(0, 2, 3, 1).contiguous()\n\
+             \x20   open(raw, 'wb').write(x.numpy().tobytes())\n",
+        )
+        .arg(indices.join(","))
+        .args(
+            videos
+                .iter()
+                .flat_map(|(v, r)| [v.as_os_str(), r.as_os_str()]),
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for ((codec, _), (path, raw)) in cases.iter().zip(&videos) {
+        let theirs = std::fs::read(raw).unwrap();
+        let frame = 64 * 48 * 3;
+        assert_eq!(theirs.len(), want.len() * frame, "{codec}");
+        let mut k = 0;
+        video::frames(path, &want, &mut |i, img| {
+            let t = &theirs[k * frame..(k + 1) * frame];
+            // The same FFmpeg underneath, the same pixels.
+            assert!(
+                img.as_raw() == t,
+                "{codec}: frame {i} differs from TorchCodec's"
+            );
+            k += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(k, want.len());
+    }
 }
