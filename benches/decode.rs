@@ -35,7 +35,8 @@ fn make_videos(dir: &Path, n: usize, seconds: u32) -> Vec<PathBuf> {
             let pattern = ["testsrc2", "smptebars", "mandelbrot", "life"][i % 4];
             let o = Command::new("ffmpeg")
                 .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-                .arg(format!("{pattern}=size=320x240:rate=25:duration={seconds}"))
+                .arg(format!("{pattern}=size=320x240:rate=25"))
+                .args(["-t", &seconds.to_string()])
                 .args([
                     "-c:v", "mpeg4", "-q:v", "4", "-g", "12", "-pix_fmt", "yuv420p",
                 ])
