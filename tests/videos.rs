@@ -4,6 +4,9 @@
 //! extracted by `ffmpeg` as PNG. Plus the layouts' lists on folders the test
 //! lays out.
 
+// Without the `video` feature only the layouts' tests run.
+#![cfg_attr(not(feature = "video"), allow(unused))]
+
 use advp::runtime::data::frames::{self, Cut, Source, Video};
 use advp::runtime::data::video::{self, Listed};
 use image::RgbImage;
