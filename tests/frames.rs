@@ -167,13 +167,13 @@ fn short_test_videos_give_each_distinct_window_once_however_many_clips_are_asked
         root: tmp.path().to_path_buf(),
         kind: Kind::Ucf101,
         split: 1,
-        frames: t,
-        stride: 1,
-        size: s,
-        clips: 100,
-        crops: 1,
-        views: false,
-        val: 0.0,
+        sampling: advp::runtime::data::Sampling {
+            cut: Cut::new(t, s),
+            clips: 100,
+            crops: 1,
+            views: false,
+            val: 0.0,
+        },
     })
     .unwrap();
     assert_eq!(d.test.len(), 5 + 13 + 3);

@@ -233,6 +233,23 @@ const fn pr(
 
 use self::Default::{Absent, Required, Text};
 
+/// A video data built-in's arguments: its own (`head`), then how clips are
+/// sampled, the same for every layout.
+macro_rules! sampled {
+    ($($head:expr),* $(,)?) => {
+        &[
+            $($head,)*
+            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
+            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
+            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
+            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
+            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
+            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
+            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
+        ]
+    };
+}
+
 const SPLIT_FIELDS: &[Field] = &[
     Field {
         name: "classes",
@@ -413,17 +430,10 @@ pub const BUILTINS: &[Builtin] = &[
         name: "ucf101",
         kind: DeclKind::Data,
         doc: "UCF101 with the official split files: frame folders (`root/<class>/<video>/image_00001.jpg`, Hara et al.'s layout) or, with `format: video`, the archive's videos as extracted (`root/<class>/<video>.avi`), decoded on the fly.",
-        params: &[
+        params: sampled![
             p("root", Ty::Str, Text("\"data/ucf101\""), "the data folder, holding `classInd.txt`, `trainlist0N.txt`, `testlist0N.txt` (or `ucfTrainTestlist/`)"),
             p("format", Ty::Choice(&["frames", "video"]), Text("frames"), "`frames`: folders of JPEG frames; `video`: the `.avi` files themselves"),
             pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
-            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
-            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
-            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
-            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
-            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
-            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
         fields: SPLIT_FIELDS,
@@ -432,17 +442,10 @@ pub const BUILTINS: &[Builtin] = &[
         name: "hmdb51",
         kind: DeclKind::Data,
         doc: "HMDB51 in the same layouts as `ucf101` (frame folders, or with `format: video` the `<class>/<video>.avi` files), with its official split files.",
-        params: &[
+        params: sampled![
             p("root", Ty::Str, Text("\"data/hmdb51\""), "the data folder with the split files"),
             p("format", Ty::Choice(&["frames", "video"]), Text("frames"), "`frames`: folders of JPEG frames; `video`: the `.avi` files themselves"),
             pr("split", Ty::Int, Text("1"), (1.0, 3.0), "official split 1, 2 or 3"),
-            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
-            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
-            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
-            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
-            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
-            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
         fields: SPLIT_FIELDS,
@@ -451,16 +454,9 @@ pub const BUILTINS: &[Builtin] = &[
         name: "videos",
         kind: DeclKind::Data,
         doc: "Video files (`.mp4`, `.avi`, `.mkv`, `.webm`, …) named by two lists of lines `path,label` (a path relative to its list; a label a class number from 0 or a class name), decoded on the fly.",
-        params: &[
+        params: sampled![
             p("train", Ty::Str, Required, "the list of training videos"),
             p("test", Ty::Str, Required, "the list of test videos"),
-            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
-            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
-            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
-            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
-            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
-            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
         fields: SPLIT_FIELDS,
@@ -469,15 +465,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "kinetics",
         kind: DeclKind::Data,
         doc: "Kinetics-400/600/700 as downloaded: the official annotations (`annotations/train.csv`, `annotations/validate.csv`; videos `<youtube_id>_<start>_<end>.mp4` in class folders or flat under `train/` and `val/`), or class folders alone. Tested on the validation set.",
-        params: &[
+        params: sampled![
             p("root", Ty::Str, Text("\"data/kinetics\""), "the folder holding `train/`, `val/` and `annotations/`"),
-            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
-            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
-            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
-            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
-            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
-            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
         fields: SPLIT_FIELDS,
@@ -486,15 +475,8 @@ pub const BUILTINS: &[Builtin] = &[
         name: "ssv2",
         kind: DeclKind::Data,
         doc: "Something-Something v2 as downloaded: `labels/labels.json`, `labels/train.json`, `labels/validation.json` and the `<id>.webm` videos (in `20bn-something-something-v2/`, `videos/` or the root). Tested on the validation set.",
-        params: &[
+        params: sampled![
             p("root", Ty::Str, Text("\"data/ssv2\""), "the folder holding `labels/` and the videos"),
-            pr("frames", Ty::Int, Text("16"), (1.0, 512.0), "frames per clip"),
-            pr("stride", Ty::Int, Text("1"), (1.0, 64.0), "the step between a clip's frames in the video (2: every other frame)"),
-            pr("size", Ty::Int, Text("112"), (8.0, 1024.0), "crop size"),
-            pr("clips", Ty::Int, Text("10"), (1.0, 100.0), "evenly spaced test windows per video (at most its distinct windows: each once)"),
-            p("crops", Ty::IntChoice(&[1, 3]), Text("1"), "square crops of each test window, the frame resized to a short side of `size`: 1, the centre; 3, the start, centre and end of the long side"),
-            p("views", Ty::Bool, Text("false"), "`true`: a test video is one sample of its clips × crops views, the model's logits averaged over them (the Kinetics protocol), and an attack perturbs every view of it (each within ε); `false`: each view is a sample and video accuracy averages their softmax"),
-            pr("val", Ty::Num, Text("0.05"), (0.0, 0.9), "fraction of training videos held out"),
         ],
         stmts: &[],
         fields: SPLIT_FIELDS,

@@ -1,6 +1,7 @@
 //! Datasets as the runtime sees them: three splits of labelled clips
 //! (N×C×T×H×W in [0, 1]) served in batches.
 
+pub mod decode;
 pub mod frames;
 pub mod synthetic;
 pub mod video;
@@ -575,54 +576,77 @@ fn labels(y: &Tensor, name: &str, path: &Path) -> NodeResult<()> {
     Ok(())
 }
 
+/// How a video data set's clips are sampled: the arguments every video
+/// data built-in shares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    pub cut: frames::Cut,
+    /// Test windows per video.
+    pub clips: usize,
+    /// Square crops of each test window: 1 or 3.
+    pub crops: usize,
+    /// Each test video one sample of its views.
+    pub views: bool,
+    /// The fraction of training videos held out.
+    pub val: f64,
+}
+
 #[derive(Clone, Debug)]
 pub struct FrameArgs {
     pub root: PathBuf,
     pub kind: frames::Kind,
     pub split: u32,
-    pub frames: usize,
-    pub stride: usize,
-    pub size: usize,
-    pub clips: usize,
-    pub crops: usize,
-    pub views: bool,
-    pub val: f64,
+    pub sampling: Sampling,
 }
 
-/// UCF101 / HMDB51 frame folders; a fraction `val` of training videos (every
-/// k-th) is held out.
+/// UCF101 / HMDB51 frame folders.
 pub fn frame_folders(a: &FrameArgs) -> NodeResult<Dataset> {
     let index = frames::index(&a.root, a.split, a.kind)?;
-    let k = if a.val > 0.0 {
-        (1.0 / a.val).round().max(2.0) as usize
+    Ok(videos_dataset(
+        index.classes.len(),
+        index.train,
+        index.test,
+        &a.sampling,
+        Vec::new(),
+    ))
+}
+
+/// A data set of videos (folders or files): a fraction `val` of the
+/// training videos (every k-th) held out, one random window per training
+/// video, the test split cut as `s` says.
+fn videos_dataset(
+    classes: usize,
+    train_all: Vec<frames::Video>,
+    test: Vec<frames::Video>,
+    s: &Sampling,
+    unreadable: Vec<video::Unreadable>,
+) -> Dataset {
+    let k = if s.val > 0.0 {
+        (1.0 / s.val).round().max(2.0) as usize
     } else {
         usize::MAX
     };
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (i, v) in index.train.into_iter().enumerate() {
+    for (i, v) in train_all.into_iter().enumerate() {
         if k != usize::MAX && i % k == k - 1 {
             val.push(v);
         } else {
             train.push(v);
         }
     }
-    let cut = frames::Cut {
-        frames: a.frames,
-        stride: a.stride,
-        size: a.size,
+    let split = |videos, test_clips, crops, views| {
+        Clips::Frames(Frames::cut(videos, test_clips, s.cut, crops, views))
     };
-    let clips = |videos, test_clips, crops, views| {
-        Clips::Frames(Frames::cut(videos, test_clips, cut, crops, views))
-    };
-    Ok(Dataset {
-        classes: index.classes.len() as i64,
-        shape: [3, a.frames as i64, a.size as i64, a.size as i64],
-        train: clips(train, None, 1, false),
-        val: clips(val, Some(1), 1, false),
-        test: clips(index.test, Some(a.clips), a.crops, a.views),
+    let (frames, size) = (s.cut.frames as i64, s.cut.size as i64);
+    Dataset {
+        classes: classes as i64,
+        shape: [3, frames, size, size],
+        train: split(train, None, 1, false),
+        val: split(val, Some(1), 1, false),
+        test: split(test, Some(s.clips), s.crops, s.views),
         no_test: None,
-        unreadable: Vec::new(),
-    })
+        unreadable,
+    }
 }
 
 /// Where a video data set's lists come from.
@@ -650,17 +674,12 @@ pub enum VideoLayout {
 #[derive(Clone, Debug, PartialEq)]
 pub struct VideoArgs {
     pub layout: VideoLayout,
-    pub cut: frames::Cut,
-    pub clips: usize,
-    pub crops: usize,
-    pub views: bool,
-    pub val: f64,
+    pub sampling: Sampling,
 }
 
 /// Video files decoded on the fly: the layout's lists, every video probed
 /// (opened and its first frame decoded) in parallel; those that fail are
-/// left out and listed. A fraction `val` of training videos (every k-th)
-/// is held out.
+/// left out and listed.
 pub fn video_files(a: &VideoArgs) -> NodeResult<Dataset> {
     let listing = match &a.layout {
         VideoLayout::Lists { train, test } => video::lists(train, test)?,
@@ -684,31 +703,13 @@ pub fn video_files(a: &VideoArgs) -> NodeResult<Dataset> {
             first.why
         )));
     }
-    let k = if a.val > 0.0 {
-        (1.0 / a.val).round().max(2.0) as usize
-    } else {
-        usize::MAX
-    };
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (i, v) in train_all.into_iter().enumerate() {
-        if k != usize::MAX && i % k == k - 1 {
-            val.push(v);
-        } else {
-            train.push(v);
-        }
-    }
-    let split = |videos, test_clips, crops, views| {
-        Clips::Frames(Frames::cut(videos, test_clips, a.cut, crops, views))
-    };
-    Ok(Dataset {
-        classes: listing.classes.len() as i64,
-        shape: [3, a.cut.frames as i64, a.cut.size as i64, a.cut.size as i64],
-        train: split(train, None, 1, false),
-        val: split(val, Some(1), 1, false),
-        test: split(test, Some(a.clips), a.crops, a.views),
-        no_test: None,
+    Ok(videos_dataset(
+        listing.classes.len(),
+        train_all,
+        test,
+        &a.sampling,
         unreadable,
-    })
+    ))
 }
 
 /// One batch a loop will ask for: its samples, its augmentation seed, and
@@ -718,6 +719,22 @@ pub struct Job {
     pub idx: Vec<usize>,
     pub seed: u64,
     pub first: usize,
+}
+
+impl Job {
+    /// `idx` in batches of `batch`, those whose number `mine` keeps, with
+    /// no augmentation (test and held-out clips).
+    pub fn chunks(idx: &[usize], batch: usize, mine: impl Fn(usize) -> bool) -> Vec<Job> {
+        idx.chunks(batch.max(1))
+            .enumerate()
+            .filter(|(b, _)| mine(*b))
+            .map(|(_, chunk)| Job {
+                idx: chunk.to_vec(),
+                seed: 0,
+                first: 0,
+            })
+            .collect()
+    }
 }
 
 /// Batches ahead of the ones a loop is computing on, never more than

@@ -307,16 +307,7 @@ fn clean_pass(ev: &Evaluation, model: &Model) -> NodeResult<Clean> {
     let video = ev.clips.video_of(0).is_some();
     let mut seen: Vec<Option<Counted>> = vec![None; n];
     let mut labels = vec![0i64; n];
-    let jobs = idx
-        .chunks(ev.batch.max(1))
-        .enumerate()
-        .filter(|(b, _)| shard::mine(*b, true))
-        .map(|(_, chunk)| Job {
-            idx: chunk.to_vec(),
-            seed: 0,
-            first: 0,
-        })
-        .collect();
+    let jobs = Job::chunks(&idx, ev.batch, |b| shard::mine(b, true));
     with_batches(ev.clips, jobs, ev.device, |next| {
         for (b, chunk) in idx.chunks(ev.batch.max(1)).enumerate() {
             if !shard::mine(b, true) {
@@ -449,16 +440,7 @@ impl Run<'_> {
         let mut kept: Vec<Option<Tensor>> = (0..n).map(|_| None).collect();
         let mine = |b: usize| shard::mine(b, !ev.bn_train);
         // This rank's batches, for the loader to decode ahead.
-        let jobs = todo
-            .chunks(self.batch)
-            .enumerate()
-            .filter(|(b, _)| mine(*b))
-            .map(|(_, chunk)| Job {
-                idx: chunk.to_vec(),
-                seed: 0,
-                first: 0,
-            })
-            .collect();
+        let jobs = Job::chunks(todo, self.batch, mine);
         with_batches(ev.clips, jobs, ev.device, |next| {
             for (b, chunk) in todo.chunks(self.batch).enumerate() {
                 // BatchNorm in train mode during the attack moves its running

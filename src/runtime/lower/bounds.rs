@@ -85,14 +85,8 @@ fn gib(b: u64) -> String {
 fn clip_bytes(d: &DataSpec) -> Option<u64> {
     let (frames, size) = match d {
         DataSpec::Synthetic(a) => (a.spec.frames, a.spec.size),
-        DataSpec::Frames { args, .. } => (
-            args.frames * views(args.views, args.clips, args.crops),
-            args.size,
-        ),
-        DataSpec::Videos { args, .. } => (
-            args.cut.frames * views(args.views, args.clips, args.crops),
-            args.cut.size,
-        ),
+        DataSpec::Frames { args, .. } => sampled(&args.sampling),
+        DataSpec::Videos { args, .. } => sampled(&args.sampling),
         DataSpec::Tensors { .. } => return None,
     };
     Some(
@@ -115,12 +109,17 @@ fn split_clips(d: &DataSpec, split: SplitName) -> Option<usize> {
 }
 
 /// The views one test sample holds: all of a video's with `views`.
-fn views(views: bool, clips: usize, crops: usize) -> usize {
-    if views {
-        clips * crops
+fn views(s: &Sampling) -> usize {
+    if s.views {
+        s.clips * s.crops
     } else {
         1
     }
+}
+
+/// The frames of one sample (all its views) and their side.
+fn sampled(s: &Sampling) -> (usize, usize) {
+    (s.cut.frames * views(s), s.cut.size)
 }
 
 /// A batch in flight: the clips, the perturbation, its gradient and the

@@ -11,7 +11,7 @@ use super::attacks::{flicker::Flicker, masks::Position, saliency::SaliencyMode};
 use super::attacks::{Attack, Norm, Pgd};
 use super::data::frames::{Cut, Kind as FrameKind};
 use super::data::synthetic;
-use super::data::{FrameArgs, SyntheticArgs, VideoArgs, VideoLayout};
+use super::data::{FrameArgs, Sampling, SyntheticArgs, VideoArgs, VideoLayout};
 use super::models::Arch;
 use super::spec::*;
 use super::train::optim::Rule;

@@ -67,13 +67,7 @@ impl Cx<'_> {
                             root: a.path("root")?,
                             kind: fk,
                             split,
-                            frames: a.count("frames")?,
-                            stride: a.count("stride")?,
-                            size: a.count("size")?,
-                            clips: a.count("clips")?,
-                            crops: a.count("crops")?,
-                            views: a.boolean("views")?,
-                            val: a.num("val")?,
+                            sampling: sampling(a)?,
                         },
                         root: a.string("root")?.to_string(),
                     }
@@ -520,22 +514,29 @@ impl Cx<'_> {
     }
 }
 
-/// A video-file data node: its layout and how clips are cut; `shown`, the
-/// argument that names it in messages.
+/// A video-file data node: its layout and how clips are sampled; `shown`,
+/// the argument that names it in messages.
 fn videos(a: &Args, layout: VideoLayout, shown: &str) -> R<DataSpec> {
     Ok(DataSpec::Videos {
         args: VideoArgs {
             layout,
-            cut: Cut {
-                frames: a.count("frames")?,
-                stride: a.count("stride")?,
-                size: a.count("size")?,
-            },
-            clips: a.count("clips")?,
-            crops: a.count("crops")?,
-            views: a.boolean("views")?,
-            val: a.num("val")?,
+            sampling: sampling(a)?,
         },
         root: a.string(shown)?.to_string(),
+    })
+}
+
+/// The sampling arguments every video data built-in shares.
+fn sampling(a: &Args) -> R<Sampling> {
+    Ok(Sampling {
+        cut: Cut {
+            frames: a.count("frames")?,
+            stride: a.count("stride")?,
+            size: a.count("size")?,
+        },
+        clips: a.count("clips")?,
+        crops: a.count("crops")?,
+        views: a.boolean("views")?,
+        val: a.num("val")?,
     })
 }

@@ -589,11 +589,11 @@ fn render(
         }
         Source::File => {
             let want = uses.keys().copied().collect();
-            super::video::frames(&video.path, &want, &mut |i, img| {
+            super::decode::frames(&video.path, &want, &mut |i, img| {
                 place(img, &uses[&i]);
                 Ok(())
             })
-            .map_err(|e| super::video::unreadable(&video.path, &e))?;
+            .map_err(|e| super::decode::unreadable(&video.path, &e))?;
         }
     }
     Ok(out)

@@ -17,71 +17,18 @@
 //! A listed video that is missing or cannot be decoded is counted and named
 //! ([`Unreadable`]), never a crash and never silently dropped.
 
-#[cfg(feature = "video")]
-mod decode;
 mod layouts;
 
+pub use super::decode::{frames, probe, unreadable, Probed};
+pub use crate::results::Unreadable;
 pub use layouts::*;
 
 use super::frames::{Source, Video};
-use crate::runtime::error::NodeError;
-use image::RgbImage;
 use rayon::prelude::*;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The file extensions of the containers the layouts look for.
 pub const EXTENSIONS: &[&str] = &["mp4", "avi", "mkv", "webm", "mov", "m4v"];
-
-/// What opening a video tells: its length and frame size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Probed {
-    pub frames: usize,
-    pub width: u32,
-    pub height: u32,
-}
-
-pub use crate::results::Unreadable;
-
-#[cfg(not(feature = "video"))]
-const NOT_BUILT: &str = "this advp was built without video decoding (cargo's `video` feature, \
-    which needs FFmpeg's development libraries: libavcodec-dev, libavformat-dev, libavutil-dev, \
-    libswscale-dev); build it with the feature, or extract frames with scripts/extract-frames";
-
-/// Opens a video and decodes its first frame.
-pub fn probe(path: &Path) -> Result<Probed, String> {
-    if let Some(why) = crate::util::not_regular(path) {
-        return Err(why);
-    }
-    #[cfg(feature = "video")]
-    return decode::probe(path);
-    #[cfg(not(feature = "video"))]
-    Err(NOT_BUILT.into())
-}
-
-/// Decodes the frames `want` (0-based) of a video into `sink`, in order.
-pub fn frames(
-    path: &Path,
-    want: &BTreeSet<usize>,
-    sink: &mut dyn FnMut(usize, &RgbImage) -> Result<(), String>,
-) -> Result<(), String> {
-    #[cfg(feature = "video")]
-    return decode::frames(path, want, sink);
-    #[cfg(not(feature = "video"))]
-    {
-        let _ = (path, want, sink);
-        Err(NOT_BUILT.into())
-    }
-}
-
-/// The error of a video that stopped decoding after it was indexed.
-pub fn unreadable(path: &Path, why: &str) -> NodeError {
-    NodeError::Data(format!(
-        "cannot decode video {}: {why}; re-encode it (`ffmpeg -i IN -c:v libx264 OUT.mp4`) or \
-         leave it out of the list",
-        path.display()
-    ))
-}
 
 /// A video a layout lists: its file, its label and where it was listed.
 #[derive(Clone, Debug)]
