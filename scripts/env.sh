@@ -21,7 +21,7 @@ export LIBTORCH_BYPASS_VERSION_CHECK="${LIBTORCH_BYPASS_VERSION_CHECK:-0}"
 advp_video_deps="pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libclang-dev"
 advp_have_video_deps() {
   pkg-config --exists libavcodec libavformat libavutil libswscale 2>/dev/null \
-    && ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so'
+    && ldconfig -p 2>/dev/null | grep 'libclang[-.0-9]*\.so' >/dev/null
 }
 if [ -z "${ADVP_NO_VIDEO:-}" ] && ! advp_have_video_deps; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -31,7 +31,7 @@ if [ -z "${ADVP_NO_VIDEO:-}" ] && ! advp_have_video_deps; then
       || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $advp_video_deps >/dev/null 2>&1; } || true
   fi
   if ! advp_have_video_deps; then
-    echo "advp: video decoding needs FFmpeg's development files and libclang: install them (Debian/Ubuntu: sudo apt-get install $advp_video_deps), or build without videos: ADVP_NO_VIDEO=1 and cargo's --no-default-features --features python" >&2
+    echo "advp: video decoding needs FFmpeg's development files and libclang: install them (Debian/Ubuntu: sudo apt-get install $advp_video_deps), or run without videos: ADVP_NO_VIDEO=1 ./scripts/advp … (cargo build --no-default-features --features python)" >&2
     return 1
   fi
 fi

@@ -681,6 +681,7 @@ pub struct VideoArgs {
 /// (opened and its first frame decoded) in parallel; those that fail are
 /// left out and listed.
 pub fn video_files(a: &VideoArgs) -> NodeResult<Dataset> {
+    decode::available().map_err(NodeError::Data)?;
     let listing = match &a.layout {
         VideoLayout::Lists { train, test } => video::lists(train, test)?,
         VideoLayout::Archive { root, kind, split } => video::archive(root, *split, *kind)?,

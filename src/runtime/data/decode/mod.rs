@@ -23,6 +23,14 @@ const NOT_BUILT: &str = "this advp was built without video decoding (cargo's `vi
     which needs FFmpeg's development libraries: libavcodec-dev, libavformat-dev, libavutil-dev, \
     libswscale-dev); build it with the feature, or extract frames with scripts/extract-frames";
 
+/// Whether this advp decodes videos: the reason it cannot, otherwise.
+pub fn available() -> Result<(), String> {
+    #[cfg(feature = "video")]
+    return Ok(());
+    #[cfg(not(feature = "video"))]
+    Err(NOT_BUILT.into())
+}
+
 /// Opens a video and decodes its first frame.
 pub fn probe(path: &Path) -> Result<Probed, String> {
     if let Some(why) = crate::util::not_regular(path) {
