@@ -90,13 +90,7 @@ impl Frames {
             None => {
                 let vids: Vec<&frames::Video> = idx.iter().map(|&i| &self.videos[i]).collect();
                 let seeds: Vec<u64> = idx.iter().map(|&i| mix(&[seed, i as u64])).collect();
-                use rayon::prelude::*;
-                let cut = self.cut_of();
-                let clips = vids
-                    .par_iter()
-                    .zip(seeds.par_iter())
-                    .map(|(video, &seed)| frames::train_clip_cut(video, cut, seed))
-                    .collect::<NodeResult<Vec<_>>>()?;
+                let clips = frames::train_batch_cut(&vids, self.cut_of(), &seeds)?;
                 (clips, vids.iter().map(|v| v.label).collect())
             }
             Some(n) => {

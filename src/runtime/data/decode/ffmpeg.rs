@@ -244,7 +244,6 @@ fn decode_run(
         }
         Ok(())
     };
-    let mut done = false;
     let handle = |decoded: &ff::frame::Video,
                   shown: &mut Option<(usize, ff::frame::Video)>,
                   next: &mut usize,
@@ -266,32 +265,33 @@ fn decode_run(
         Ok((*next >= run.len() || i > last).then_some(true))
     };
     let stream = o.stream;
-    'packets: for (s, packet) in o.input.packets() {
-        if s.index() != stream {
-            continue;
-        }
-        if o.decoder.send_packet(&packet).is_err() {
-            // A damaged packet: decoding goes on from the next one.
-            continue;
-        }
+    // The stream's packets, then the end of the stream: after each, the
+    // frames the decoder has ready.
+    let mut packets = o
+        .input
+        .packets()
+        .filter(|(s, _)| s.index() == stream)
+        .map(|(_, p)| p);
+    let mut ended = false;
+    'decoding: loop {
         while o.decoder.receive_frame(&mut decoded).is_ok() {
             match handle(&decoded, &mut shown, &mut next, rgb, got, &mut sequential)? {
                 Some(false) => return Ok(false),
-                Some(true) => {
-                    done = true;
-                    break 'packets;
-                }
+                Some(true) => break 'decoding,
                 None => {}
             }
         }
-    }
-    if !done {
-        let _ = o.decoder.send_eof();
-        while o.decoder.receive_frame(&mut decoded).is_ok() {
-            match handle(&decoded, &mut shown, &mut next, rgb, got, &mut sequential)? {
-                Some(false) => return Ok(false),
-                Some(true) => break,
-                None => {}
+        if ended {
+            break;
+        }
+        match packets.next() {
+            // A damaged packet is skipped: decoding goes on from the next one.
+            Some(packet) => {
+                let _ = o.decoder.send_packet(&packet);
+            }
+            None => {
+                let _ = o.decoder.send_eof();
+                ended = true;
             }
         }
     }

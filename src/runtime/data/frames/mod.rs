@@ -241,6 +241,11 @@ pub fn train_batch(
     size: usize,
     seeds: &[u64],
 ) -> NodeResult<Vec<Vec<f32>>> {
+    train_batch_cut(videos, Cut::new(frames, size), seeds)
+}
+
+/// [`train_batch`] with clips cut as `cut` says ([`train_clip_cut`]).
+pub fn train_batch_cut(videos: &[&Video], cut: Cut, seeds: &[u64]) -> NodeResult<Vec<Vec<f32>>> {
     if videos.len() != seeds.len() {
         return Err(NodeError::Data(format!(
             "train_batch: {} videos but {} seeds; give one seed per video",
@@ -251,7 +256,7 @@ pub fn train_batch(
     videos
         .par_iter()
         .zip(seeds.par_iter())
-        .map(|(video, &seed)| train_clip(video, frames, size, seed))
+        .map(|(video, &seed)| train_clip_cut(video, cut, seed))
         .collect()
 }
 
