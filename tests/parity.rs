@@ -319,3 +319,178 @@ fn the_paired_bootstrap_and_t_quantiles_match_scipy() {
         );
     }
 }
+
+/// FAB's reference side: torchattacks' `FAB` (AutoAttack's `fab_base.py`
+/// as torchattacks carries it) on a single-precision TorchScript model, as
+/// a user runs it: `perturb` with its seed for L∞ and L2 (untargeted and
+/// FAB-T with every other class, two restarts for the random start), and
+/// one `attack_single_run` for L1 (torchattacks' `perturb` has no L1 norm).
+const FAB_REFERENCE: &str = r#"
+import ctypes, json, struct, sys
+import torch, torch.nn as nn, torchattacks
+
+out_dir = sys.argv[1]
+torch.manual_seed(0)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 2 * 8 * 8, 6)
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+net = Net().eval()
+torch.jit.script(net).save(f"{out_dir}/net.pt")
+
+class AsImages(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+    def forward(self, v):
+        return self.m(v.reshape(v.shape[0], 3, 2, 8, 8))
+
+images = AsImages(net).eval()
+x = torch.rand(16, 3, 2, 8, 8)
+with torch.no_grad():
+    y = net(x).argmax(1)
+y[:2] = (y[:2] + 1) % 6
+x4 = x.reshape(16, 6, 8, 8)
+tensors = {"x": x, "y": y}
+configs = {
+    "inf": dict(norm="Linf", eps=6 / 255, n_restarts=1),
+    "inf_restarts": dict(norm="Linf", eps=3 / 255, n_restarts=2),
+    "t_inf": dict(norm="Linf", eps=6 / 255, n_restarts=1, multi_targeted=True),
+    "l2": dict(norm="L2", eps=60 / 255, n_restarts=1),
+    "t_l2": dict(norm="L2", eps=60 / 255, n_restarts=2, multi_targeted=True),
+}
+for name, kw in configs.items():
+    atk = torchattacks.FAB(images, steps=10, seed=3, n_classes=6, **kw)
+    tensors[f"{name}/adv"] = atk(x4, y).reshape(x.shape)
+ok = (net(x).argmax(1) == y)
+atk = torchattacks.FAB(images, norm="L1", steps=10, eps=600 / 255, n_classes=6)
+tensors["l1/ok"] = ok.to(torch.uint8)
+tensors["l1/adv"] = atk.attack_single_run(x4[ok], y[ok], use_rand_start=False).reshape(x[ok].shape)
+
+dtypes = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.uint8: "U8"}
+header, blobs, offset = {}, [], 0
+for k, v in tensors.items():
+    v = v.detach().contiguous()
+    n = v.numel() * v.element_size()
+    blobs.append(ctypes.string_at(v.data_ptr(), n))
+    header[k] = {"dtype": dtypes[v.dtype], "shape": list(v.shape), "data_offsets": [offset, offset + n]}
+    offset += n
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+with open(f"{out_dir}/reference.safetensors", "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+"#;
+
+#[test]
+fn fab_matches_torchattacks_from_the_same_seed() {
+    use advp::runtime::attacks::fab::{Fab, FabNorm};
+    use advp::runtime::attacks::AttackKind;
+    let Some(py) = python_with_torchattacks("fab_matches_torchattacks_from_the_same_seed") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("reference.py");
+    std::fs::write(&script, FAB_REFERENCE).unwrap();
+    let o = Command::new(&py)
+        .args(["-W", "ignore"])
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let named: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("reference.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
+    let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
+    let (x, y) = (&named["x"], &named["y"]);
+    let fab = |norm, eps, restarts, targets| Fab {
+        norm,
+        eps,
+        steps: 10,
+        restarts,
+        // 9 targets on 6 classes: FAB-T targets the 5 others, as
+        // torchattacks' `n_classes - 1`.
+        targets,
+        alpha_max: 0.1,
+        eta: 1.05,
+        beta: 0.9,
+    };
+    let configs = [
+        ("inf", fab(FabNorm::Inf, 6.0, 1, 0)),
+        ("inf_restarts", fab(FabNorm::Inf, 3.0, 2, 0)),
+        ("t_inf", fab(FabNorm::Inf, 6.0, 1, 9)),
+        ("l2", fab(FabNorm::L2, 60.0, 1, 0)),
+        ("t_l2", fab(FabNorm::L2, 60.0, 2, 9)),
+    ];
+    let correct = f(x).argmax(1, false).eq_tensor(y);
+    let mut fooled_total = 0;
+    for (name, a) in configs {
+        tch::manual_seed(3);
+        let (adv, steps) = a.run_tracked(&f, x, y).unwrap();
+        let theirs = &named[&format!("{name}/adv")];
+        let diff = (&adv - theirs).abs().max().double_value(&[]);
+        assert!(diff <= 1e-6, "{name}: the clips differ by {diff}");
+        // A clip is fooled exactly when it is misclassified within ε.
+        let wrong = f(&adv).argmax(1, false).ne_tensor(y);
+        let size = a.norm.of_clips(&(&adv - x));
+        for i in 0..16 {
+            let w = wrong.int64_value(&[i]) != 0;
+            assert_eq!(steps[i as usize].is_some(), w, "{name}: clip {i}");
+            if w && correct.int64_value(&[i]) != 0 {
+                fooled_total += 1;
+                assert!(
+                    size.double_value(&[i]) <= a.eps / 255.0 + 1e-6,
+                    "{name}: clip {i}"
+                );
+            }
+        }
+        assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
+        assert_eq!(a.steps(), 10 * a.restarts * a.targets.max(1));
+    }
+    assert!(fooled_total > 8, "FAB fooled only {fooled_total} clips");
+    // L1: one run from the clean clips the model gets right.
+    let ok: Vec<i64> = (0..16)
+        .filter(|&i| named["l1/ok"].int64_value(&[i]) == 1)
+        .collect();
+    let idx = Tensor::from_slice(&ok);
+    let (xo, yo) = (x.index_select(0, &idx), y.index_select(0, &idx));
+    let run = fab(FabNorm::L1, 600.0, 1, 0)
+        .single_run(&f, &xo, &yo, None, None)
+        .unwrap();
+    let diff = (&run.adv - &named["l1/adv"]).abs().max().double_value(&[]);
+    assert!(diff <= 1e-6, "L1: the clips differ by {diff}");
+    let found = run.norm.lt(1e9).sum(Kind::Int64).int64_value(&[]);
+    assert!(found > 2, "L1 found only {found} adversarial clips");
+    // Found beyond ε, such a clip is not fooled: FAB's budget is a threshold.
+    let small = fab(FabNorm::Inf, 0.5, 1, 0);
+    let run = small.single_run(&f, &xo, &yo, None, None).unwrap();
+    let found: Vec<f64> = Vec::try_from(&run.norm.to_kind(Kind::Double)).unwrap();
+    let beyond: Vec<usize> = (0..found.len())
+        .filter(|&j| found[j] > 0.5 / 255.0 && found[j] < 1e9)
+        .collect();
+    assert!(
+        !beyond.is_empty(),
+        "every point found is within ε = 0.5: {found:?}"
+    );
+    let (adv, steps) = small.run_tracked(&f, &xo, &yo).unwrap();
+    for j in beyond {
+        assert!(
+            steps[j].is_none(),
+            "clip {j} found at {} counted fooled",
+            found[j]
+        );
+        let d = (adv.get(j as i64) - xo.get(j as i64))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert_eq!(d, 0.0, "clip {j} is returned clean");
+    }
+}

@@ -17,8 +17,10 @@ pub enum Ty {
     Choice(&'static [&'static str]),
     /// One of the listed whole numbers: `depth: 18`.
     IntChoice(&'static [i64]),
-    /// `inf` or `2` (or `1`).
+    /// `inf` or `2`.
     Norm,
+    /// `inf`, `2` or `1` (FAB minimises L1 too).
+    NormL1,
     /// `random`, `top_left`, `center` or `[y, x]`.
     Position,
     /// A list of numbers of this length (0: any length).
@@ -57,6 +59,7 @@ impl Ty {
                 super::diagnostic::one_of(&c.iter().map(|v| v.to_string()).collect::<Vec<_>>())
             }
             Ty::Norm => "`inf` or `2`".into(),
+            Ty::NormL1 => "`inf`, `2` or `1`".into(),
             Ty::Position => "`random`, `top_left`, `center` or `[y, x]`".into(),
             Ty::NumList(0) => "a list of numbers".into(),
             Ty::NumList(n) => format!("a list of {n} numbers"),
@@ -88,6 +91,7 @@ impl Ty {
                 .collect::<Vec<_>>()
                 .join(" \\| "),
             Ty::Norm => "inf \\| 2".into(),
+            Ty::NormL1 => "inf \\| 2 \\| 1".into(),
             Ty::Position => "random \\| top_left \\| center \\| [y, x]".into(),
             Ty::NumList(0) => "[number, …]".into(),
             Ty::NumList(n) => format!("[number × {n}]"),
@@ -583,6 +587,24 @@ pub const BUILTINS: &[Builtin] = &[
             pr("restarts", Ty::Int, Text("1"), COUNT, "random restarts, each on the clips still robust"),
             pr("targets", Ty::Int, Text("0"), (0.0, 1000.0), "APGD-T: the top-k other classes targeted in turn, at most classes − 1 (targeted DLR; AutoAttack's standard uses 9); 0 untargeted"),
             pr("rho", Ty::Num, Text("0.75"), UNIT, "the checkpoint test's share ρ of steps whose loss rose"),
+            p("bn", Ty::Choice(&["eval", "train"]), Text("eval"), "BatchNorm mode during the attack"),
+        ],
+        stmts: &[],
+        fields: &[],
+    },
+    Builtin {
+        name: "fab",
+        kind: DeclKind::Attack,
+        doc: "FAB (Croce & Hein 2020), the fast adaptive boundary attack for clips: the minimal-norm adversarial by linearising the model at each iterate; a clip counts fooled only if the norm found is ≤ ε. `targets: 9` is FAB-T, AutoAttack's standard member.",
+        params: &[
+            p("norm", Ty::NormL1, Text("inf"), "the norm minimised: `inf`, `2` or `1`"),
+            pr("eps", Ty::Num, Text("8"), (0.0, 1e9), "budget ε in 0..255 units (an L1 or L2 ball may exceed 255)"),
+            pr("steps", Ty::Int, Text("100"), COUNT, "iterations per run"),
+            pr("restarts", Ty::Int, Text("1"), COUNT, "runs, each on the clips still robust; after the first from a random point at ½·ε"),
+            pr("targets", Ty::Int, Text("0"), (0.0, 1000.0), "FAB-T: the top-k other classes targeted in turn, at most classes − 1 (AutoAttack's standard uses 9); 0 untargeted (one backward pass per class and step)"),
+            pr("alpha_max", Ty::Num, Text("0.1"), UNIT, "the largest weight α of the step from the clean clip"),
+            pr("eta", Ty::Num, Text("1.05"), (1.0, 10.0), "overshooting η of each projection"),
+            pr("beta", Ty::Num, Text("0.9"), UNIT, "the backward step β toward the clean clip after a misclassified iterate"),
             p("bn", Ty::Choice(&["eval", "train"]), Text("eval"), "BatchNorm mode during the attack"),
         ],
         stmts: &[],

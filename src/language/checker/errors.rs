@@ -99,6 +99,8 @@ pub(super) enum CheckError<'e> {
     },
     BadNorm {
         text: String,
+        /// Whether `1` is allowed (FAB).
+        l1: bool,
     },
     ListLength {
         what: &'e str,
@@ -386,7 +388,10 @@ pub(super) enum Fix<'e> {
     QuotedResource,
     Bool,
     OneOf(&'e [&'e str]),
-    Norm,
+    /// `inf` or `2` (and `1` where `l1`).
+    Norm {
+        l1: bool,
+    },
     Position,
     NumList,
     /// A plain value for a user's Python code.

@@ -165,16 +165,21 @@ impl<'a> Checker<'a> {
                     None
                 }
             }
-            Ty::Norm => match &e.kind {
-                ExprKind::Inf => Some(Value::Inf),
-                ExprKind::Number { value, .. } if *value == 2.0 => Some(Value::Int(*value as i64)),
-                ExprKind::Number { .. } => {
-                    let text = snippet(self.sources.text(file), e.span);
-                    self.err(CheckError::BadNorm { text }.at(file, e.span));
-                    None
+            Ty::Norm | Ty::NormL1 => {
+                let l1 = p.ty == Ty::NormL1;
+                match &e.kind {
+                    ExprKind::Inf => Some(Value::Inf),
+                    ExprKind::Number { value, .. } if *value == 2.0 || (l1 && *value == 1.0) => {
+                        Some(Value::Int(*value as i64))
+                    }
+                    ExprKind::Number { .. } => {
+                        let text = snippet(self.sources.text(file), e.span);
+                        self.err(CheckError::BadNorm { text, l1 }.at(file, e.span));
+                        None
+                    }
+                    _ => self.mismatch(e, file, &p.ty, Fix::Norm { l1 }),
                 }
-                _ => self.mismatch(e, file, &p.ty, Fix::Norm),
-            },
+            }
             Ty::Position => match &e.kind {
                 ExprKind::Path(path) if path.len() == 1 => {
                     let w = &path[0].name;

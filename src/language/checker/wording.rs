@@ -249,11 +249,11 @@ impl CheckError<'_> {
                 "not an accepted value".into(),
                 format!("use {}", one_of(&choices)),
             ),
-            E::BadNorm { text } => (
+            E::BadNorm { text, l1 } => (
                 Code::InvalidChoice,
                 format!("`norm` cannot be {text}"),
                 "not a supported norm".into(),
-                Fix::Norm.wording(),
+                Fix::Norm { l1 }.wording(),
             ),
             E::ListLength { what, n, found, default } => (
                 Code::TypeMismatch,
@@ -743,7 +743,8 @@ impl Fix<'_> {
             Fix::QuotedResource => "write it in double quotes, e.g. `time: \"12:00:00\"`".into(),
             Fix::Bool => "write `true` or `false`".into(),
             Fix::OneOf(choices) => format!("write one of {}", one_of(choices)),
-            Fix::Norm => "use `inf` or `2`".into(),
+            Fix::Norm { l1: false } => "use `inf` or `2`".into(),
+            Fix::Norm { l1: true } => "use `inf`, `2` or `1`".into(),
             Fix::Position => "write `random`, `top_left`, `center` or `[y, x]` in pixels".into(),
             Fix::NumList => "write a list such as `[0.7, 0.3]`".into(),
             Fix::Plain => "write a number, a string in double quotes, `true`/`false`, or a list of them: the factory receives it as written".into(),

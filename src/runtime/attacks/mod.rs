@@ -3,7 +3,7 @@
 //! [`Attack`] enum over them, which dispatches with one line per attack.
 //! The PGD core ([`pgd`]: FGSM, L∞, L2) and [`fgsm`], [`apgd`], the
 //! black-box [`square`], the video attacks ([`masks`]: patch and border,
-//! [`saliency`], [`flicker`]), [`eot`] over a gradient attack and the
+//! [`saliency`], [`flicker`]), the minimal-norm [`fab`], [`eot`] over a gradient attack and the
 //! [`ensemble`] of attacks.
 
 /// An enum over attack types, one `Variant(Type)` line each, and its
@@ -91,6 +91,7 @@ macro_rules! pgd_budget {
 pub mod apgd;
 pub mod ensemble;
 pub mod eot;
+pub mod fab;
 pub mod fgsm;
 pub mod flicker;
 pub mod masks;
@@ -101,6 +102,7 @@ pub mod square;
 pub use self::apgd::Apgd;
 pub use self::ensemble::Ensemble;
 pub use self::eot::{Eot, GradientAttack};
+pub use self::fab::{Fab, FabNorm};
 pub use self::fgsm::Fgsm;
 pub use self::flicker::Flicker;
 pub use self::masks::{Border, Patch};
@@ -126,6 +128,7 @@ one_line_per_attack! {
         Flicker(Flicker),
         Apgd(Apgd),
         Square(Square),
+        Fab(Fab),
         Eot(Eot),
         Ensemble(Ensemble),
     }

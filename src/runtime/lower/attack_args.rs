@@ -5,7 +5,7 @@
 use super::*;
 use crate::runtime::attacks::apgd::{Apgd, Loss as ApgdLoss};
 use crate::runtime::attacks::{
-    Border, Ensemble, Eot, Fgsm, GradientAttack, Patch, Saliency, Square,
+    Border, Ensemble, Eot, Fab, FabNorm, Fgsm, GradientAttack, Patch, Saliency, Square,
 };
 
 /// An attack and the label its records carry: the built-in's name, or one
@@ -37,6 +37,7 @@ const LOWERINGS: &[(&str, Lowering)] = &[
     ("saliency", saliency),
     ("flicker", flicker),
     ("apgd", apgd),
+    ("fab", fab),
     ("square", square),
     ("eot", eot),
     ("ensemble", ensemble),
@@ -230,6 +231,30 @@ fn apgd(a: &Args) -> R<Labelled> {
     Ok(Labelled {
         attack: attack.into(),
         label: label.into(),
+    })
+}
+
+fn fab(a: &Args) -> R<Labelled> {
+    let norm = match a.opt("norm") {
+        None | Some(Value::Inf) => FabNorm::Inf,
+        Some(v) if v.as_f64() == Some(2.0) => FabNorm::L2,
+        Some(v) if v.as_f64() == Some(1.0) => FabNorm::L1,
+        Some(v) => return Err(a.bad("norm", v, "`inf`, `2` or `1`")),
+    };
+    let targets = a.count("targets")?;
+    Ok(Labelled {
+        attack: Fab {
+            norm,
+            eps: a.num("eps")?,
+            steps: a.count("steps")?,
+            restarts: a.count("restarts")?,
+            targets,
+            alpha_max: a.num("alpha_max")?,
+            eta: a.num("eta")?,
+            beta: a.num("beta")?,
+        }
+        .into(),
+        label: if targets > 0 { "fab_t" } else { "fab" }.into(),
     })
 }
 

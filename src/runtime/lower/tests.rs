@@ -26,7 +26,7 @@ fn value(ty: Ty) -> String {
         Ty::Bool => "true".into(),
         Ty::Choice(c) => c[0].into(),
         Ty::IntChoice(c) => c[0].to_string(),
-        Ty::Norm => "inf".into(),
+        Ty::Norm | Ty::NormL1 => "inf".into(),
         Ty::Position => "random".into(),
         Ty::NumList(0) => "[1]".into(),
         Ty::NumList(n) => format!("[{}]", vec!["1"; n].join(", ")),
@@ -140,6 +140,7 @@ fn every_choice_word_of_the_table_lowers() {
                     "[0, 0]".into(),
                 ],
                 Ty::Norm => vec!["inf".into(), "2".into()],
+                Ty::NormL1 => vec!["inf".into(), "2".into(), "1".into()],
                 _ => continue,
             };
             for w in words {
