@@ -1,22 +1,23 @@
 //! Attacks against the class counts known when checking. The DLR loss reads
 //! the third-largest logit and its targeted form (APGD-T) the fourth, so
 //! APGD-DLR needs 3 classes and APGD-T 4, as AutoAttack's `check_n_classes`
-//! says. The data's `classes` (`synthetic`), a fixed dataset's count (the
-//! table's `KNOWN_CLASSES`) or a model's `classes: N` tell the count; a
-//! user's tensors learn theirs when they run, and the runtime refuses then.
-//! (APGD-T targets min(`targets`, classes − 1) classes, so `targets: 9`
-//! runs on 4 classes and more.)
+//! says; below that the runtime attacks with cross-entropy in their place
+//! (`Apgd::fallback`), and `advp check` warns here where it knows the count:
+//! the data's `classes` (`synthetic`), a fixed dataset's count (the table's
+//! `KNOWN_CLASSES`) or a model's `classes: N`. A user's tensors learn theirs
+//! when they run, and the records say what ran. (APGD-T and FAB-T target
+//! min(`targets`, classes − 1) classes, as the reference's 9 on 10 classes.)
 
 use super::ast::DeclKind;
 use super::builtins;
 use super::diagnostic::{Code, Diagnostic};
 use super::program::{Program, Value};
 
-/// Every train, eval or defense node with an APGD whose loss needs more
-/// classes than its data has.
-pub fn check(p: &Program) -> Vec<Diagnostic> {
-    let mut errors = Vec::new();
-    for n in &p.nodes {
+/// A warning for every train, eval or defense node with an APGD whose loss
+/// needs more classes than its data has, by node index: what runs instead.
+pub fn check(p: &Program) -> Vec<(usize, Diagnostic)> {
+    let mut warnings = Vec::new();
+    for (i, n) in p.nodes.iter().enumerate() {
         if !matches!(n.kind, DeclKind::Train | DeclKind::Eval | DeclKind::Defense) {
             continue;
         }
@@ -27,42 +28,49 @@ pub fn check(p: &Program) -> Vec<Diagnostic> {
         for v in n.written_values() {
             apgds(v, &mut found);
         }
-        // One error per node: the most demanding APGD it runs.
+        // One warning per node: the most demanding APGD it runs.
         let Some((need, call)) = found.into_iter().max_by_key(|(need, _)| *need) else {
             continue;
         };
         if classes >= need {
             continue;
         }
-        let what = match need {
-            4 => format!("APGD-T, whose targeted DLR loss reads the 4th-largest logit (`{call}`; `autoattack` and `apgd_t` include it)"),
-            _ => format!("APGD with the DLR loss, which reads the 3rd-largest logit (`{call}`)"),
+        let (what, instead) = match need {
+            4 => (
+                format!("APGD-T, whose targeted DLR loss reads the 4th-largest logit (`{call}`; `autoattack`, `autoattack_plus` and `apgd_t` include it)"),
+                "the targeted cross-entropy −CE(z, t)",
+            ),
+            _ => (
+                format!("APGD with the DLR loss, which reads the 3rd-largest logit (`{call}`)"),
+                "cross-entropy",
+            ),
         };
-        errors.push(
+        warnings.push((
+            i,
             Diagnostic::new(
                 Code::TooFewClasses,
                 n.file,
                 n.name_span,
                 format!(
-                    "`{}` runs {what}, so it needs at least {need} classes, and {whose} has {classes}",
+                    "`{}` runs {what}, and {whose} has {classes} classes: it attacks with {instead} instead",
                     n.name
                 ),
             )
             .label(format!("{whose} has {classes} classes"))
-            .help(fix(classes)),
-        );
+            .help(fix(classes))
+            .warning(),
+        ));
     }
-    errors
+    warnings
 }
 
-/// What runs with `classes` classes instead.
+/// What to write to say so.
 fn fix(classes: i64) -> String {
-    match classes {
-        3 => "with 3 classes attack with untargeted APGD: `attack ensemble(attacks: [apgd_ce, apgd(loss: dlr), square_5000])` is AutoAttack without APGD-T".into(),
-        _ => format!(
-            "with {classes} classes attack with cross-entropy: `attack ensemble(attacks: [apgd_ce, square_5000])`, or `attack apgd_ce`"
-        ),
-    }
+    let others = classes - 1;
+    format!(
+        "leave it to run AutoAttack as {classes} classes allow (its targeted attacks target the {others} other class{}; the records and `model_info` name the loss that ran), or attack with cross-entropy by name: `attack ensemble(attacks: [apgd_ce, fab_t, square_5000])`",
+        if others == 1 { "" } else { "es" }
+    )
 }
 
 /// The class count of the data a node reads, else of a model it names.

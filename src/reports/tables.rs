@@ -190,7 +190,10 @@ pub fn markdown(title: &str, cx: &Context, rows: &[Row]) -> String {
         (Some(a), false) => format!("under `{a}` at budget ε (0..255 units)"),
         (None, false) => "under attack at budget ε (0..255 units)".to_string(),
     };
-    let mut out = format!("# {title}\n\nTop-1 accuracy (%) {what}.\n\n| model |");
+    let mut out = format!(
+        "# {title}\n\nTop-1 accuracy (%) {what}.\n\n{}| model |",
+        cx.attack_notes()
+    );
     for c in columns {
         out.push_str(&format!(" {c} |"));
     }
@@ -265,6 +268,10 @@ pub struct Context {
     pub through: Through,
     /// The defenses in front of each model, by label, in order.
     pub defenses: std::collections::BTreeMap<String, Vec<String>>,
+    /// The published AutoAttack version the sweep's attack is (`standard`).
+    pub autoattack: Option<String>,
+    /// What ran otherwise than written on the data's class count.
+    pub as_run: Vec<String>,
 }
 
 impl Context {
@@ -278,7 +285,39 @@ impl Context {
             protocol: v.protocol,
             through: v.through,
             defenses: v.defenses.clone(),
+            autoattack: v
+                .attack
+                .as_ref()
+                .and_then(|a| a["autoattack"].as_str())
+                .map(str::to_string),
+            as_run: v
+                .attack
+                .as_ref()
+                .and_then(|a| a["as_run"].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect(),
         }
+    }
+
+    /// AutoAttack's version and what ran otherwise than written, as the
+    /// sentences under a table's first line (empty for neither).
+    fn attack_notes(&self) -> String {
+        let mut out = String::new();
+        if let Some(v) = &self.autoattack {
+            out.push_str(&format!("AutoAttack, the published `{v}` version.\n"));
+        }
+        if !self.as_run.is_empty() {
+            out.push_str(&format!(
+                "As run on this data: {}.\n",
+                self.as_run.join("; ")
+            ));
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -508,6 +547,11 @@ pub fn model_info(v: &EvalResult) -> Result<String, String> {
                 "autoattack_acc": pct(worst.accuracy),
                 "eps": eps_text(worst.eps),
                 "threat_model": "Linf",
+                "version": v.attack.as_ref().map(|a| match a["autoattack"].as_str() {
+                    Some(version) => version.to_string(),
+                    None => "custom (not a published AutoAttack version)".to_string(),
+                }),
+                "as_run": v.attack.as_ref().map(|a| a["as_run"].clone()),
                 "autoattack_acc_by_eps": by_eps,
                 "n_clips": clean.n,
                 "model_sha256": v.model_files.get(m),

@@ -35,27 +35,63 @@ report e to "e.json"
     );
 }
 
-/// Fewer classes than the DLR loss reads: `advp check` refuses it, with
-/// the attack that does run there.
+/// Fewer classes than the DLR loss reads: `advp check` warns that APGD-T
+/// attacks with the targeted cross-entropy, the run goes on, and the table
+/// and its JSON say what ran, with the published version's name.
 #[test]
-fn autoattack_on_three_classes_is_refused_by_check_with_a_fix() {
+fn autoattack_on_three_classes_warns_runs_and_says_what_ran() {
     let r = Run::new();
     r.write(
         "p.advp",
         r#"use "stdlib/attacks.advp"
-data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 4)
+data d = synthetic(classes: 3, frames: 4, size: 16, train: 8, val: 2, test: 6)
 model net = c3d_small(classes: d.classes, width: 4)
 train t = standard(net, d, epochs: 1)
 eval e = robustness([t], d.test) {
   attack autoattack
+  budget sweep [0, 8]
 }
+report e to "e.md", "e.json"
 "#,
     );
     let o = r.advp(&["check", "p.advp"]);
     let err = words(&stderr(&o));
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(o.status.success(), "{err}");
     assert!(err.contains("advp::check::too_few_classes"), "{err}");
-    assert!(err.contains("apgd(loss: dlr)"), "{err}");
+    assert!(
+        err.contains(
+            "`d` has 3 classes: it attacks with the targeted cross-entropy −CE(z, t) instead"
+        ),
+        "{err}"
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.dir.path().join("out/e.json")).unwrap()).unwrap();
+    let attack = &v["attack"];
+    assert_eq!(attack["autoattack"], "standard", "{v:#}");
+    let as_run = attack["as_run"].to_string();
+    assert!(
+        as_run.contains("`apgd_t` targets the 2 other classes of 3, not 9"),
+        "{as_run}"
+    );
+    assert!(
+        as_run.contains("`apgd_t` attacks with the targeted cross-entropy"),
+        "{as_run}"
+    );
+    assert!(
+        as_run.contains("`fab_t` targets the 2 other classes of 3, not 9"),
+        "{as_run}"
+    );
+    let md = std::fs::read_to_string(r.dir.path().join("out/e.md")).unwrap();
+    assert!(
+        md.contains("AutoAttack, the published `standard` version."),
+        "{md}"
+    );
+    assert!(
+        md.contains("As run on this data: `apgd_t` targets the 2 other classes"),
+        "{md}"
+    );
 }
 
 /// A `video_compression` run without ffmpeg on the PATH stops before the

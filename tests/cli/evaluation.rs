@@ -520,7 +520,7 @@ torch.jit.script(M().eval()).save("model.pt")
     r.write(
         "v.advp",
         &format!(
-            "{head}profile small {{\n  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
+            "{head}profile small {{\n  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack fab_t = fab(targets: 9, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
         ),
     );
     let model = r.dir.path().join("model.pt");
@@ -558,7 +558,17 @@ torch.jit.script(M().eval()).save("model.pt")
     assert_eq!(info["eps"], "8/255");
     assert_eq!(info["n_clips"], 10);
     assert_eq!(info["protocol"], "worst_case");
-    assert_eq!(info["attack"]["name"], "apgd_ce+apgd_t+square");
+    assert_eq!(info["attack"]["name"], "apgd_ce+apgd_t+fab_t+square");
+    // Smaller attacks are not a published version, and on 5 classes FAB-T
+    // targets the 4 others: the entry says both.
+    assert_eq!(
+        info["version"],
+        "custom (not a published AutoAttack version)"
+    );
+    assert_eq!(
+        info["as_run"],
+        serde_json::json!(["`fab_t` targets the 4 other classes of 5, not 9"])
+    );
     assert_eq!(info["advp_version"], env!("CARGO_PKG_VERSION"));
     use sha2::Digest;
     let want: String = sha2::Sha256::digest(read(&model))
@@ -579,7 +589,7 @@ torch.jit.script(M().eval()).save("model.pt")
     r.write(
         "v.advp",
         &format!(
-            "{head}profile small {{\n{pytorch}  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
+            "{head}profile small {{\n{pytorch}  attack apgd_ce = apgd(loss: ce, steps: 5)\n  attack apgd_t = apgd(loss: dlr, targets: 2, steps: 5)\n  attack fab_t = fab(targets: 9, steps: 5)\n  attack square_5000 = square(queries: 20)\n}}\n"
         ),
     );
     r.write(

@@ -76,7 +76,6 @@ pub fn check(loaded: &Loaded, options: &Options) -> Outcome {
     if errors.is_empty() {
         if let Some(p) = &program {
             errors.extend(masks::check_masks(p));
-            errors.extend(super::classes::check(p));
         }
     }
     let program = program.map(|mut p| {

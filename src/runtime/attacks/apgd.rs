@@ -24,7 +24,7 @@
 
 use super::pgd::{put_rows, rows_where, Norm, Rows};
 use super::{norm_name, units, AttackKind, Found, Victim};
-use crate::runtime::error::{stop_requested, NodeError, NodeResult};
+use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Reduction, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,15 +306,30 @@ impl Apgd {
         at
     }
 
-    /// The smallest class count the loss needs: the DLR loss reads the
+    /// The smallest class count the DLR loss needs: it reads the
     /// third-largest logit (3 classes), the targeted one the fourth (4), as
-    /// AutoAttack's `check_n_classes` says.
+    /// AutoAttack's `check_n_classes` says (2 for cross-entropy).
     pub fn min_classes(&self) -> i64 {
         match (self.loss, self.targets) {
             (Loss::Ce, _) => 2,
             (Loss::Dlr, 0) => 3,
             (Loss::Dlr, _) => 4,
         }
+    }
+
+    /// What runs in place of the DLR loss with `classes` classes, too few for
+    /// it: the reference only warns (`check_n_classes`) and its DLR would read
+    /// logits that do not exist, so advp attacks with cross-entropy instead,
+    /// untargeted for APGD-DLR and the reference's targeted cross-entropy
+    /// (`ce-targeted`: −CE(z, t)) for APGD-T. `None`: the loss as written.
+    pub fn fallback(&self, classes: i64) -> Option<&'static str> {
+        if classes >= self.min_classes() {
+            return None;
+        }
+        Some(match self.targets {
+            0 => "cross-entropy in place of the DLR loss, which reads the 3rd-largest logit",
+            _ => "the targeted cross-entropy −CE(z, t) in place of the targeted DLR loss, which reads the 4th-largest logit",
+        })
     }
 
     /// The classes APGD-T targets with `classes` classes: `targets`, or
@@ -325,24 +340,17 @@ impl Apgd {
         self.targets.min(usize::try_from(classes - 1).unwrap_or(0))
     }
 
-    /// Refuses a model with fewer classes than the loss reads.
-    pub fn check_classes(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor) -> NodeResult<()> {
-        let classes = {
-            let _g = tch::no_grad_guard();
-            f(&x.narrow(0, 0, 1.min(x.size()[0]))).size()[1]
-        };
-        if classes < self.min_classes() {
-            return Err(NodeError::Numeric(format!(
-                "APGD with this loss needs at least {} classes (the DLR loss reads the 3rd-largest logit, APGD-T the 4th), and the model has {classes}: attack with cross-entropy (`apgd_ce`, or `ensemble(attacks: [apgd_ce, square_5000])` for AutoAttack's other members)",
-                self.min_classes()
-            )));
-        }
-        Ok(())
-    }
-
+    /// The per-clip loss; below the DLR loss's class count, its
+    /// [`Apgd::fallback`].
     fn losses(&self, z: &Tensor, y: &Tensor, target: Option<&Tensor>) -> Tensor {
+        let ce = |labels: &Tensor| {
+            z.cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)
+        };
+        let fallback = self.fallback(z.size()[1]).is_some();
         match (self.loss, target) {
-            (Loss::Ce, _) => z.cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0),
+            (Loss::Ce, _) => ce(y),
+            (Loss::Dlr, None) if fallback => ce(y),
+            (Loss::Dlr, Some(t)) if fallback => -ce(t),
             (Loss::Dlr, None) => dlr(z, y),
             (Loss::Dlr, Some(t)) => dlr_targeted(z, y, t),
         }
@@ -557,11 +565,9 @@ impl AttackKind for Apgd {
         }
     }
     fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-        self.check_classes(f, x)?;
         Ok(self.run_tracked(f, x, y)?.0)
     }
     fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
-        self.check_classes(v.f, x)?;
         let (adv, steps) = self.run_tracked(v.f, x, y)?;
         Ok(Found::tracked(adv, steps))
     }
@@ -596,6 +602,7 @@ mod tests {
         };
         assert_eq!([100, 10, 5, 4].map(|c| a.targets_for(c)), [9, 9, 4, 3]);
         assert_eq!(a.min_classes(), 4);
+        assert!(a.fallback(4).is_none() && a.fallback(3).is_some());
         tch::manual_seed(3);
         let w = Tensor::randn([4, 96], (Kind::Double, Device::Cpu));
         let x = Tensor::rand([6, 3, 2, 4, 4], (Kind::Double, Device::Cpu));
@@ -622,5 +629,56 @@ mod tests {
         assert_eq!(nine_calls, three_calls, "9 targets on 4 classes run 3");
         assert_eq!((&nine - &three).abs().max().double_value(&[]), 0.0);
         assert_eq!(nine.size(), x.size());
+    }
+
+    /// Below the DLR loss's class count APGD attacks with cross-entropy:
+    /// APGD-T with −CE(z, t), APGD-DLR with CE, each equal to the loss
+    /// computed another way; at 4 classes and more, DLR as written.
+    #[test]
+    fn below_the_dlr_class_count_apgd_attacks_with_cross_entropy() {
+        let z3 = Tensor::from_slice(&[2.0f64, 0.5, -1.0, 0.1, 0.3, 3.0]).view([2, 3]);
+        let y = Tensor::from_slice(&[0i64, 2]);
+        let t = Tensor::from_slice(&[1i64, 0]);
+        let log_softmax = |z: &Tensor| z.log_softmax(1, Kind::Double);
+        let nll = |z: &Tensor, labels: &Tensor| {
+            -log_softmax(z)
+                .gather(1, &labels.unsqueeze(1), false)
+                .squeeze_dim(1)
+        };
+        let apgd = |targets| Apgd {
+            norm: Norm::Inf,
+            eps: 8.0,
+            steps: 1,
+            restarts: 1,
+            loss: Loss::Dlr,
+            targets,
+            rho: 0.75,
+            eot: 1,
+        };
+        let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-12;
+        // APGD-T on 3 classes: the targeted cross-entropy −CE(z, t).
+        assert!(close(&apgd(9).losses(&z3, &y, Some(&t)), &-nll(&z3, &t)));
+        // APGD-DLR on 3 classes is DLR; on 2, cross-entropy.
+        assert!(close(&apgd(0).losses(&z3, &y, None), &dlr(&z3, &y)));
+        let z2 = z3.narrow(1, 0, 2);
+        let y2 = Tensor::from_slice(&[0i64, 1]);
+        assert!(close(&apgd(0).losses(&z2, &y2, None), &nll(&z2, &y2)));
+        // On 4 classes APGD-T is the targeted DLR loss.
+        let z4 = Tensor::cat(
+            &[&z3, &Tensor::zeros([2, 1], (Kind::Double, Device::Cpu))],
+            1,
+        );
+        assert!(close(
+            &apgd(9).losses(&z4, &y, Some(&t)),
+            &dlr_targeted(&z4, &y, &t)
+        ));
+        assert!(apgd(9)
+            .fallback(3)
+            .unwrap()
+            .contains("targeted cross-entropy"));
+        assert!(apgd(0)
+            .fallback(2)
+            .unwrap()
+            .contains("cross-entropy in place of the DLR"));
     }
 }

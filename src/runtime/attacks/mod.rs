@@ -89,6 +89,7 @@ macro_rules! pgd_budget {
 }
 
 pub mod apgd;
+pub mod autoattack;
 pub mod ensemble;
 pub mod eot;
 pub mod fab;

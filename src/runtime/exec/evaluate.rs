@@ -3,7 +3,7 @@
 use super::{RunError, Runner};
 use crate::results::columns::{CLEAN_CLIPS, LABELS};
 use crate::results::{ClipRecord, Column, ColumnAttack, ColumnKey, EvalResult, Flag, Row, Through};
-use crate::runtime::attacks::Attack;
+use crate::runtime::attacks::{autoattack, Attack};
 use crate::runtime::data::views_average;
 use crate::runtime::data::Dataset;
 use crate::runtime::error::{NodeError, NodeResult};
@@ -195,9 +195,12 @@ impl Runner<'_> {
             protocol: e.protocol,
             rows: out.rows,
             attack: matches!(e.columns, Columns::Budgets(_)).then(|| {
+                let a = &e.attack.attack;
                 serde_json::json!({
                     "name": e.attack.label,
                     "call": self.program.nodes[i].stmts.get("attack"),
+                    "autoattack": autoattack::version_of(a).map(|v| v.name()),
+                    "as_run": autoattack::as_run(a, node.data.classes),
                 })
             }),
             model_files: out.model_files,

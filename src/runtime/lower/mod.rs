@@ -55,6 +55,7 @@ pub fn lower(program: &Program, base: &Path) -> Lowered {
     let claims = claims::claims(program, &nodes, &mut problems);
     let mut warnings = warnings::tiny_budgets(program, &nodes);
     warnings.extend(warnings::factory_arguments(program));
+    warnings.extend(crate::language::classes::check(program));
     Lowered {
         nodes,
         resources,

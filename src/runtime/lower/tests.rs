@@ -219,9 +219,14 @@ fn statement_defaults_of_the_table_lower() {
 
 /// Checks and lowers `text` after the prelude; the lowering.
 fn lower_text(text: &str) -> crate::runtime::spec::Lowered {
+    lower_whole(&format!("{PRELUDE}{text}"))
+}
+
+/// Checks and lowers `text` as the whole file.
+fn lower_whole(text: &str) -> crate::runtime::spec::Lowered {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.advp");
-    std::fs::write(&path, format!("{PRELUDE}{text}")).unwrap();
+    std::fs::write(&path, text).unwrap();
     let loaded = crate::language::loader::load_path(&path).unwrap();
     let outcome = crate::language::check(&loaded, &crate::language::Options::default());
     let program = outcome
@@ -362,4 +367,40 @@ fn gat_on_a_defense_without_a_generator_cannot_run() {
             .contains("`ape: v0` is a `video_compression` defense"),
         "{problems:?}"
     );
+}
+
+#[test]
+fn the_stdlib_autoattack_presets_are_the_published_versions_and_warn_below_four_classes() {
+    use crate::runtime::attacks::autoattack::{version_of, Version};
+    for v in Version::ALL {
+        let l = lower_whole(&format!(
+            "use \"stdlib/attacks.advp\"\n{PRELUDE}eval e = robustness([t0], d0.test) {{\n  attack {}\n}}\n",
+            v.preset()
+        ));
+        assert!(l.problems.is_empty(), "{v:?}: {:?}", l.problems);
+        let Some(NodeSpec::Eval(e)) = l.nodes.last() else {
+            panic!("{v:?}: the eval is the last node");
+        };
+        assert_eq!(e.attack.attack, v.attack(8.0), "`{}` is {v:?}", v.preset());
+        assert_eq!(version_of(&e.attack.attack), Some(v));
+        // 3 classes: APGD-T (standard, plus) attacks with the targeted
+        // cross-entropy, and `advp check` warns; APGD-DLR (rand) needs 3.
+        let warned: Vec<String> = l
+            .warnings
+            .iter()
+            .filter(|(_, d)| d.code == crate::language::diagnostic::Code::TooFewClasses)
+            .map(|(_, d)| d.message.clone())
+            .collect();
+        if v == Version::Rand {
+            assert!(warned.is_empty(), "{warned:?}");
+        } else {
+            assert_eq!(warned.len(), 1, "{v:?}: {warned:?}");
+            assert!(
+                warned[0]
+                    .contains("`d0` has 3 classes: it attacks with the targeted cross-entropy"),
+                "{}",
+                warned[0]
+            );
+        }
+    }
 }
