@@ -616,6 +616,46 @@ pub struct GapResult {
     pub gap: Vec<Option<f64>>,
 }
 
+/// One clip's randomized-smoothing certificate (a `certify` node).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CertifiedClip {
+    /// The clip's index in the split.
+    pub clip: usize,
+    pub label: i64,
+    /// The smoothed classifier's class ĉ_A; `None`: it abstained.
+    pub prediction: Option<i64>,
+    /// n_A, of the n noisy draws.
+    pub count: u64,
+    /// p̲_A, the Clopper–Pearson lower bound of P(f = ĉ_A).
+    pub p_lower: f64,
+    /// The certified L2 radius in [0, 1] pixel units (`None`: abstained).
+    pub radius: Option<f64>,
+    /// Predicted the label (not abstained).
+    pub correct: bool,
+}
+
+/// A `certify` node's `result.json`: the per-clip certificates and the
+/// certified accuracy at each radius.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CertifyResult {
+    pub node: String,
+    pub model: String,
+    pub split: String,
+    /// Noise σ in [0, 1] pixel units.
+    pub sigma: f64,
+    pub n0: usize,
+    pub n: usize,
+    pub alpha: f64,
+    pub batch: usize,
+    pub seed: u64,
+    pub clips: Vec<CertifiedClip>,
+    /// Radii in [0, 1] units (0, σ/4, σ/2, … 4σ) and the certified accuracy
+    /// at each: correct and certified at least that far.
+    pub radii: Vec<f64>,
+    pub accuracy: Vec<f64>,
+    pub abstained: usize,
+}
+
 /// An analysis node's `result.json`, whichever analysis it is.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
@@ -623,6 +663,7 @@ pub enum AnalysisResult {
     Surface(SurfaceResult),
     Fit(FitResult),
     Gap(GapResult),
+    Certify(CertifyResult),
 }
 
 /// Writes a result as pretty JSON with sorted keys, atomically; a number

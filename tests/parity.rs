@@ -494,3 +494,78 @@ fn fab_matches_torchattacks_from_the_same_seed() {
         assert_eq!(d, 0.0, "clip {j} is returned clean");
     }
 }
+
+/// Randomized smoothing: advp's CERTIFY and the paper's (`benches/python/
+/// certify.py`, Cohen et al.'s `core.py` in PyTorch with SciPy's Beta and
+/// normal quantiles) on the same TorchScript model, clips and seeds: the
+/// same noise draws, so the same top classes and counts, and bounds and radii
+/// equal to rounding.
+#[test]
+fn certify_matches_the_papers_algorithm_on_the_same_draws() {
+    use advp::runtime::eval::certify::Smoothing;
+    let Some(py) =
+        python_with_torchattacks("certify_matches_the_papers_algorithm_on_the_same_draws")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/certify.py");
+    let s = Smoothing {
+        sigma: 0.25,
+        n0: 20,
+        n: 200,
+        alpha: 0.001,
+        batch: 64,
+    };
+    let o = Command::new(&py)
+        .args(["-W", "ignore"])
+        .arg(&script)
+        .arg(dir.path())
+        .args([
+            "--sigma", "0.25", "--n0", "20", "--n", "200", "--alpha", "0.001",
+        ])
+        .args(["--batch", "64", "--clips", "12"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let named: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("clips.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
+    let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.path().join("certify.json")).unwrap()).unwrap();
+    let x = &named["x"];
+    let (mut certified, mut abstained) = (0, 0);
+    for (j, row) in rows.iter().enumerate() {
+        let c = s
+            .certify(&f, &x.narrow(0, j as i64, 1), row["seed"].as_i64().unwrap())
+            .unwrap();
+        assert_eq!(c.top, row["top"].as_i64().unwrap(), "clip {j}: ĉ_A");
+        assert_eq!(c.count, row["count"].as_u64().unwrap(), "clip {j}: n_A");
+        let p = row["p_lower"].as_f64().unwrap();
+        assert!(
+            (c.p_lower - p).abs() <= 1e-9 * p.max(1e-3),
+            "clip {j}: p̲_A {} vs {p}",
+            c.p_lower
+        );
+        match row["prediction"].as_i64().unwrap() {
+            -1 => {
+                abstained += 1;
+                assert_eq!(c.radius, None, "clip {j} abstains");
+            }
+            _ => {
+                certified += 1;
+                let r = row["radius"].as_f64().unwrap();
+                let mine = c.radius.expect("certified");
+                assert!((mine - r).abs() <= 1e-8, "clip {j}: radius {mine} vs {r}");
+            }
+        }
+    }
+    assert!(
+        certified >= 2 && abstained >= 1,
+        "the test needs both outcomes: {certified} certified, {abstained} abstained"
+    );
+}

@@ -21,6 +21,8 @@ pub enum Ty {
     Norm,
     /// `inf`, `2` or `1` (FAB minimises L1 too).
     NormL1,
+    /// Training noise: `gaussian(σ)`, σ in [0, 1] pixel units.
+    Noise,
     /// `random`, `top_left`, `center` or `[y, x]`.
     Position,
     /// A list of numbers of this length (0: any length).
@@ -60,6 +62,7 @@ impl Ty {
             }
             Ty::Norm => "`inf` or `2`".into(),
             Ty::NormL1 => "`inf`, `2` or `1`".into(),
+            Ty::Noise => "`gaussian(σ)`".into(),
             Ty::Position => "`random`, `top_left`, `center` or `[y, x]`".into(),
             Ty::NumList(0) => "a list of numbers".into(),
             Ty::NumList(n) => format!("a list of {n} numbers"),
@@ -92,6 +95,7 @@ impl Ty {
                 .join(" \\| "),
             Ty::Norm => "inf \\| 2".into(),
             Ty::NormL1 => "inf \\| 2 \\| 1".into(),
+            Ty::Noise => "gaussian(σ)".into(),
             Ty::Position => "random \\| top_left \\| center \\| [y, x]".into(),
             Ty::NumList(0) => "[number, …]".into(),
             Ty::NumList(n) => format!("[number × {n}]"),
@@ -731,11 +735,12 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "standard",
         kind: DeclKind::Train,
-        doc: "Cross-entropy training on clean clips.",
+        doc: "Cross-entropy training on clean clips (with `noise: gaussian(σ)`, on clips with Gaussian noise, the base classifier of randomized smoothing).",
         params: with_common![
             p("model", Ty::Model, Required, "the model to train (a fresh copy)"),
             p("data", Ty::Data, Required, "training data"),
             p("preprocess", Ty::Defense, Absent, "a frozen defense applied before the model"),
+            p("noise", Ty::Noise, Absent, "`gaussian(σ)`: each training clip plus N(0, σ²) noise per pixel, σ in [0, 1] pixel units, not clipped (Cohen et al. 2019, for `certify` at the same σ)"),
             PRECISION,
         ],
         stmts: &[RESOURCES],
@@ -816,6 +821,23 @@ pub const BUILTINS: &[Builtin] = &[
         ],
         fields: &[],
     },
+    Builtin {
+        name: CERTIFY,
+        kind: DeclKind::Eval,
+        doc: "Randomized smoothing (Cohen, Rosenfeld & Kolter 2019): the smoothed model's prediction and certified L2 radius per clip by CERTIFY (n₀ draws choose the class, n bound it by Clopper–Pearson; abstain below ½), and the certified accuracy against radius. σ and radii in [0, 1] pixel units (255·R is an L2 budget in 0..255 units).",
+        params: &[
+            p("model", Ty::Model, Required, "the base classifier f (behind its defenses)"),
+            p("split", Ty::Split, Required, "the clips certified, e.g. `ucf.test`"),
+            pr("sigma", Ty::Num, Text("0.25"), (1e-6, 10.0), "the noise's σ in [0, 1] pixel units (the paper's 0.12, 0.25, 0.5, 1.0)"),
+            pr("n0", Ty::Int, Text("100"), COUNT, "noisy draws that choose the class"),
+            pr("n", Ty::Int, Text("100000"), COUNT, "noisy draws that bound its probability"),
+            pr("alpha", Ty::Num, Text("0.001"), (1e-12, 0.5), "each certificate fails with probability at most α"),
+            pr("samples", Ty::Int, Text("500"), COUNT, "clips certified: the split's first N (all when fewer)"),
+            pr("batch", Ty::Int, Text("100"), COUNT, "noisy copies per forward pass"),
+        ],
+        stmts: &[RESOURCES],
+        fields: &[],
+    },
     // -------------------------------------------------------------- analyses
     Builtin {
         name: "loss_surface",
@@ -890,6 +912,9 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// The certification built-in: an `eval` whose result is an analysis's.
+pub const CERTIFY: &str = "certify";
+
 /// Defenses that are trained (a computed, cached node with metrics to
 /// report), unlike fixed preprocessors such as `video_compression`.
 pub const TRAINED_DEFENSES: &[&str] = &["ape_gan"];
@@ -908,6 +933,9 @@ pub fn computed(kind: DeclKind, builtin: &str) -> bool {
 /// other nodes with nothing to report.
 pub fn reports_as(kind: DeclKind, builtin: &str) -> Option<DeclKind> {
     match kind {
+        // Certification's result is a typed analysis result, not a table of
+        // accuracy under attack.
+        DeclKind::Eval if builtin == CERTIFY => Some(DeclKind::Analyze),
         DeclKind::Eval | DeclKind::Analyze | DeclKind::Train => Some(kind),
         DeclKind::Defense if computed(kind, builtin) => Some(DeclKind::Train),
         _ => None,
@@ -1094,7 +1122,7 @@ pub const REPORT_FORMATS: &[(DeclKind, ReportMode, &[Format])] = {
         (
             DeclKind::Analyze,
             ReportMode::Results,
-            &[Svg, Png, Json, Csv],
+            &[Svg, Png, Json, Csv, Markdown],
         ),
         (
             DeclKind::Train,

@@ -134,6 +134,49 @@ fn robustness(name: &str, result: &EvalResult) -> Figure {
 
 fn analysis(name: &str, result: &AnalysisResult) -> Figure {
     match result {
+        AnalysisResult::Certify(c) => {
+            // The exact step curve: every certified radius, and 0 past the last.
+            let mut radii: Vec<f64> = c.clips.iter().filter_map(|k| k.radius).collect();
+            radii.push(0.0);
+            radii.sort_by(f64::total_cmp);
+            radii.dedup();
+            let n = c.clips.len().max(1) as f64;
+            let at = |r: f64| {
+                100.0
+                    * c.clips
+                        .iter()
+                        .filter(|k| k.correct && k.radius.is_some_and(|x| x >= r))
+                        .count() as f64
+                    / n
+            };
+            // Right-continuous steps: at Rⱼ the clips certified at least Rⱼ,
+            // just past it those certified at least Rⱼ₊₁.
+            let mut points = Vec::new();
+            for (j, &r) in radii.iter().enumerate() {
+                points.push((r, at(r)));
+                match radii.get(j + 1) {
+                    Some(&next) => points.push((r, at(next))),
+                    None => {
+                        points.push((r, 0.0));
+                        points.push((r + c.sigma / 4.0, 0.0));
+                    }
+                }
+            }
+            Figure::Lines {
+                title: format!(
+                    "{name}: certified accuracy of `{}` (σ = {})",
+                    c.model, c.sigma
+                ),
+                x_label: "L2 radius R ([0, 1] units)".into(),
+                y_label: "certified accuracy (%)".into(),
+                series: vec![Series {
+                    name: format!("randomized smoothing, α = {}", c.alpha),
+                    points,
+                    mark: Mark::Line,
+                    band: Vec::new(),
+                }],
+            }
+        }
         AnalysisResult::Surface(s) => {
             let s = &s.surface;
             Figure::Surface {

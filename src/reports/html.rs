@@ -518,7 +518,9 @@ pub fn page(
             match replicates.load(n, i) {
                 Ok(r) => {
                     out.push_str(&section(n, &r));
-                    if n.kind == crate::language::ast::DeclKind::Eval {
+                    if crate::language::builtins::reports_as(n.kind, &n.builtin)
+                        == Some(crate::language::ast::DeclKind::Eval)
+                    {
                         out.push_str(&eval_extras(program, replicates, n, i));
                     }
                 }

@@ -250,6 +250,16 @@ fn render(
             };
             csv(&result.rows, &seeds, &tables::Context::of(result)).into_bytes()
         }
+        (
+            Format::Markdown,
+            NodeResult::Analysis {
+                result: crate::results::AnalysisResult::Certify(c),
+                ..
+            },
+        ) => tables::certify_markdown(&node.name, c).into_bytes(),
+        (Format::Markdown, NodeResult::Analysis { result, .. }) => {
+            tables::csv_markdown(&node.name, &tables::analysis_csv(result)).into_bytes()
+        }
         (Format::Csv, NodeResult::Analysis { result, .. }) => {
             tables::analysis_csv(result).into_bytes()
         }

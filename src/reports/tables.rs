@@ -585,10 +585,27 @@ fn num<T: serde::Serialize>(x: &T) -> String {
     }
 }
 
-/// An analysis's numbers as CSV: the surface's grid, the fit's best steps, or
-/// the gap per epoch.
+/// An analysis's numbers as CSV: the surface's grid, the fit's best steps,
+/// the gap per epoch, or a certification's clips (one line each).
 pub fn analysis_csv(v: &AnalysisResult) -> String {
     match v {
+        AnalysisResult::Certify(c) => {
+            let mut out = String::from("clip,label,prediction,count,n,p_lower,radius,correct\n");
+            for k in &c.clips {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{}\n",
+                    k.clip,
+                    k.label,
+                    k.prediction.map(|p| p.to_string()).unwrap_or_default(),
+                    k.count,
+                    c.n,
+                    num(&k.p_lower),
+                    k.radius.as_ref().map(num).unwrap_or_default(),
+                    k.correct
+                ));
+            }
+            out
+        }
         AnalysisResult::Surface(s) => {
             let s = &s.surface;
             let mut out = String::from("steps,alpha,loss\n");
@@ -632,6 +649,49 @@ pub fn analysis_csv(v: &AnalysisResult) -> String {
             out
         }
     }
+}
+
+/// An analysis's CSV as a Markdown table under its node's name.
+pub fn csv_markdown(title: &str, csv: &str) -> String {
+    let mut lines = csv.lines();
+    let Some(head) = lines.next() else {
+        return format!("# {title}\n");
+    };
+    let cols = head.split(',').count();
+    let row = |l: &str| format!("| {} |\n", l.split(',').collect::<Vec<_>>().join(" | "));
+    let mut out = format!("# {title}\n\n{}|{}\n", row(head), "---|".repeat(cols));
+    for l in lines {
+        out.push_str(&row(l));
+    }
+    out
+}
+
+/// A certification as Markdown: what was certified and how, and the
+/// certified accuracy at each radius (σ/2 apart up to 4σ).
+pub fn certify_markdown(title: &str, c: &crate::results::CertifyResult) -> String {
+    let mut out = format!(
+        "# {title}\n\nRandomized smoothing (Cohen et al. 2019) of `{}` on {} clips of `{}`: σ = {} ([0, 1] pixel units), n₀ = {}, n = {}, α = {}; {} abstained. Certified accuracy (%): the share of clips predicted correctly with a certified L2 radius of at least R ([0, 1] units; 255·R in advp's 0..255 units).\n\n| R |",
+        c.model,
+        c.clips.len(),
+        c.split,
+        c.sigma,
+        c.n0,
+        c.n,
+        c.alpha,
+        c.abstained
+    );
+    let shown: Vec<usize> = (0..c.radii.len()).step_by(2).collect();
+    for &k in &shown {
+        out.push_str(&format!(" {} |", num(&c.radii[k])));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(shown.len()));
+    out.push_str("\n| certified accuracy |");
+    for &k in &shown {
+        out.push_str(&format!(" {:.1} |", 100.0 * c.accuracy[k]));
+    }
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -282,6 +282,8 @@ pub struct TrainNode {
     pub training: Training,
     pub method: Method,
     pub loss: TrainLoss,
+    /// `noise: gaussian(σ)` on standard training: σ in [0, 1] pixel units.
+    pub noise: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -349,6 +351,13 @@ pub enum AnalysisSpec {
     },
     /// Figure 4: a train node's metrics.
     Gap { train: TrainId },
+    /// Randomized smoothing's certified radii (an `eval … = certify(…)`).
+    Certify {
+        model: ModelRef,
+        split: SplitRef,
+        samples: usize,
+        smoothing: crate::runtime::eval::certify::Smoothing,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -670,3 +670,92 @@ fn eot_attacks_through_the_compression_defense_with_bpda() {
         "{attacked:?}"
     );
 }
+
+/// `eval c = certify(…)` on a model trained with Gaussian noise: one
+/// certificate per clip whose bound and radius are Clopper–Pearson's and
+/// σ·Φ⁻¹(p̲) of its own counts, the certified accuracy at radius 0 is the
+/// share of correct certificates, and the Markdown, CSV and SVG reports are
+/// written; noise changes the trained weights; a wrong noise is refused by
+/// `advp check` with a fix.
+#[test]
+fn certify_reports_radii_from_its_counts_on_a_noise_trained_model() {
+    use statrs::distribution::{Beta, ContinuousCDF, Normal};
+    let r = Run::new();
+    r.write(
+        "p.advp",
+        "data d = synthetic(classes: 3, frames: 4, size: 16, train: 24, val: 3, test: 6)\n\
+         model net = c3d_small(classes: d.classes, width: 4)\n\
+         train clean = standard(net, d, epochs: 2, batch: 8)\n\
+         train noisy = standard(net, d, epochs: 2, batch: 8, noise: gaussian(0.25))\n\
+         eval c = certify(noisy, d.test, sigma: 0.25, n0: 8, n: 64, alpha: 0.01, batch: 32)\n\
+         report c to \"c.md\", \"c.json\", \"c.csv\", \"c.svg\"\n",
+    );
+    let o = r.advp(&["run", "p.advp", "--quiet", "--out", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = r.dir.path().join("out");
+    let v: serde_json::Value = serde_json::from_slice(&read(out.join("c.json"))).unwrap();
+    let clips = v["clips"].as_array().unwrap();
+    assert_eq!(clips.len(), 6, "{v:#}");
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let mut correct = 0;
+    for c in clips {
+        let k = c["count"].as_f64().unwrap();
+        assert!(k <= 64.0, "{c}");
+        let p = c["p_lower"].as_f64().unwrap();
+        let want = if k == 0.0 {
+            0.0
+        } else {
+            Beta::new(k, 64.0 - k + 1.0).unwrap().inverse_cdf(0.01)
+        };
+        assert!((p - want).abs() < 1e-12, "{c}");
+        match c["radius"].as_f64() {
+            Some(radius) => {
+                assert!(p >= 0.5, "{c}");
+                assert!((radius - 0.25 * normal.inverse_cdf(p)).abs() < 1e-12, "{c}");
+                if c["prediction"] == c["label"] {
+                    correct += 1;
+                    assert_eq!(c["correct"], true);
+                }
+            }
+            None => assert!(p < 0.5 && c["prediction"].is_null(), "{c}"),
+        }
+    }
+    let at_zero = v["accuracy"][0].as_f64().unwrap();
+    assert!((at_zero - correct as f64 / 6.0).abs() < 1e-12, "{v:#}");
+    let accuracy: Vec<f64> = v["accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_f64().unwrap())
+        .collect();
+    assert!(accuracy.windows(2).all(|w| w[1] <= w[0]), "{accuracy:?}");
+    let csv = String::from_utf8(read(out.join("c.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    let md = String::from_utf8(read(out.join("c.md"))).unwrap();
+    assert!(md.contains("| certified accuracy |"), "{md}");
+    assert!(md.contains("σ = 0.25"), "{md}");
+    assert!(String::from_utf8(read(out.join("c.svg")))
+        .unwrap()
+        .contains("<svg"));
+    // Noise changes what is trained.
+    let w = all_weights(&r);
+    let of = |name: &str| &w.iter().find(|(n, _)| n == name).expect(name).1;
+    assert_ne!(of("clean"), of("noisy"));
+    for (bad, said) in [
+        ("gaussian(-1)", "the noise's σ"),
+        ("laplace(0.25)", "gaussian(0.25)"),
+    ] {
+        r.write(
+            "q.advp",
+            &format!(
+                "data d = synthetic(classes: 3, frames: 4, size: 16)\n\
+                 model net = c3d_small(classes: d.classes, width: 4)\n\
+                 train t = standard(net, d, epochs: 1, noise: {bad})\n"
+            ),
+        );
+        let o = r.advp(&["check", "q.advp"]);
+        let err = words(&stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains(said), "{bad}: {err}");
+    }
+}

@@ -393,6 +393,8 @@ pub(super) enum Fix<'e> {
         l1: bool,
     },
     Position,
+    /// `gaussian(σ)`.
+    Noise,
     NumList,
     /// A plain value for a user's Python code.
     Plain,

@@ -280,6 +280,24 @@ impl<'a> Checker<'a> {
             },
             Ty::Split => self.split(e, file),
             Ty::Attack => self.attack(e, file, false),
+            Ty::Noise => {
+                let ExprKind::Call { callee, args } = &e.kind else {
+                    return self.mismatch(e, file, &p.ty, Fix::Noise);
+                };
+                let [arg] = args.as_slice() else {
+                    return self.mismatch(e, file, &p.ty, Fix::Noise);
+                };
+                if callee.name != "gaussian" || arg.name.as_ref().is_some_and(|n| n.name != "sigma")
+                {
+                    return self.mismatch(e, file, &p.ty, Fix::Noise);
+                }
+                let sigma = self.number(&arg.value, file)?;
+                self.check_range(sigma, (1e-6, 10.0), arg.value.span, file, "the noise's σ")?;
+                Some(Value::Call {
+                    builtin: "gaussian".into(),
+                    args: [("sigma".to_string(), Value::Num(sigma))].into(),
+                })
+            }
             Ty::Attacks => match &e.kind {
                 ExprKind::Set(items) | ExprKind::List(items) if !items.is_empty() => {
                     let mut out = Vec::new();

@@ -746,6 +746,7 @@ impl Fix<'_> {
             Fix::Norm { l1: false } => "use `inf` or `2`".into(),
             Fix::Norm { l1: true } => "use `inf`, `2` or `1`".into(),
             Fix::Position => "write `random`, `top_left`, `center` or `[y, x]` in pixels".into(),
+            Fix::Noise => "write `noise: gaussian(0.25)`: Gaussian noise of σ 0.25 in [0, 1] pixel units".into(),
             Fix::NumList => "write a list such as `[0.7, 0.3]`".into(),
             Fix::Plain => "write a number, a string in double quotes, `true`/`false`, or a list of them: the factory receives it as written".into(),
             Fix::StrList => "write a list of quoted paths such as `[\"lib/\", \"blocks.py\"]`".into(),

@@ -8,6 +8,7 @@
 //! fooled at ε to every larger ε without attacking it again.
 
 pub mod analysis;
+pub mod certify;
 pub mod sanity;
 mod shard;
 

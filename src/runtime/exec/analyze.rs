@@ -2,9 +2,12 @@
 //! a typed result in the cache that the reports draw.
 
 use super::{RunError, Runner};
-use crate::results::{AnalysisResult, FitResult, GapResult, SurfaceResult, Validation};
+use crate::results::{
+    AnalysisResult, CertifiedClip, CertifyResult, FitResult, GapResult, SurfaceResult, Validation,
+};
 use crate::runtime::error::NodeError;
 use crate::runtime::eval::analysis;
+use crate::runtime::eval::certify;
 use crate::runtime::rng::{hash_str, mix};
 use crate::runtime::spec::{AnalysisSpec, ModelRef, NodeId, SplitRef, TrainId};
 use crate::runtime::train;
@@ -14,6 +17,57 @@ impl Runner<'_> {
         let node = self.program.nodes[i].name.clone();
         let result = match a {
             AnalysisSpec::Gap { train: t } => AnalysisResult::Gap(self.gap(i, *t)?),
+            AnalysisSpec::Certify {
+                model,
+                split,
+                samples,
+                smoothing,
+            } => {
+                let certified = self.attacked(i, model, *split, |f, clips, seed, runner| {
+                    certify_clips(&|x| f(x, false), clips, *samples, smoothing, seed, runner)
+                })?;
+                let certs: Vec<(certify::Certificate, i64)> = certified;
+                let sigma = smoothing.sigma;
+                let radii: Vec<f64> = (0..=16).map(|k| k as f64 * sigma / 4.0).collect();
+                let accuracy = radii
+                    .iter()
+                    .map(|&r| certify::certified_accuracy(&certs, r))
+                    .collect();
+                let clips = certs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (c, y))| CertifiedClip {
+                        clip: j,
+                        label: *y,
+                        prediction: c.radius.map(|_| c.top),
+                        count: c.count,
+                        p_lower: c.p_lower,
+                        radius: c.radius,
+                        correct: c.radius.is_some() && c.top == *y,
+                    })
+                    .collect::<Vec<_>>();
+                let abstained = certs.iter().filter(|(c, _)| c.radius.is_none()).count();
+                self.progress.line(&format!(
+                    "{node}: certified accuracy {:.1}% at radius 0, {abstained} of {} clips abstained",
+                    100.0 * certify::certified_accuracy(&certs, 0.0),
+                    certs.len()
+                ));
+                AnalysisResult::Certify(CertifyResult {
+                    node: node.clone(),
+                    model: self.program.nodes[model.model.node()].name.clone(),
+                    split: split.split.as_str().to_string(),
+                    sigma,
+                    n0: smoothing.n0,
+                    n: smoothing.n,
+                    alpha: smoothing.alpha,
+                    batch: smoothing.batch,
+                    seed: self.program.settings.seed,
+                    clips,
+                    radii,
+                    accuracy,
+                    abstained,
+                })
+            }
             AnalysisSpec::Surface {
                 model,
                 split,
@@ -165,4 +219,28 @@ fn subject<'a>(
         seed,
         device: runner.opts.device,
     }
+}
+
+/// CERTIFY on the split's first `samples` clips, one at a time, each with its
+/// own seed (the analysis's seed and the clip's index): its certificate and
+/// label.
+fn certify_clips(
+    f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
+    clips: &crate::runtime::data::Clips,
+    samples: usize,
+    smoothing: &certify::Smoothing,
+    seed: u64,
+    runner: &Runner,
+) -> crate::runtime::error::NodeResult<Vec<(certify::Certificate, i64)>> {
+    let n = clips.len().min(samples);
+    let bar = runner.progress.bar("certify", n as u64);
+    let mut out = Vec::with_capacity(n);
+    for j in 0..n {
+        let (x, y) = clips.batch(&[j], mix(&[seed, j as u64]), runner.opts.device)?;
+        let c = smoothing.certify(f, &x, mix(&[seed, j as u64, 1]) as i64)?;
+        out.push((c, y.int64_value(&[0])));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(out)
 }

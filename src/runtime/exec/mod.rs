@@ -493,7 +493,9 @@ impl<'a> Runner<'a> {
                 }
                 NodeSpec::Eval(e) => reads.push((e.split.data, Some((i, e.split.split)))),
                 NodeSpec::Analysis(a) => match a.as_ref() {
-                    AnalysisSpec::Surface { split, .. } | AnalysisSpec::Fit { split, .. } => {
+                    AnalysisSpec::Surface { split, .. }
+                    | AnalysisSpec::Fit { split, .. }
+                    | AnalysisSpec::Certify { split, .. } => {
                         reads.push((split.data, Some((i, split.split))))
                     }
                     AnalysisSpec::Gap { .. } => {}

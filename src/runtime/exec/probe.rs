@@ -178,6 +178,13 @@ impl Runner<'_> {
                     };
                     add(model.model, split.data, split.split.as_str(), needs);
                 }
+                AnalysisSpec::Certify { model, split, .. } => {
+                    let needs = Needs {
+                        input_gradient: false,
+                        training: false,
+                    };
+                    add(model.model, split.data, split.split.as_str(), needs);
+                }
                 AnalysisSpec::Gap { .. } => {}
             },
             NodeSpec::Train(t) => {

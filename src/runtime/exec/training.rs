@@ -115,7 +115,8 @@ impl Runner<'_> {
                 let front = self.input_front(t);
                 let pre = self.defenses(&front, i)?;
                 let mut learner = train::Classifier::new(&mut net, pre, spec.rule.clone(), spec.lr)
-                    .with(t.method, t.loss);
+                    .with(t.method, t.loss)
+                    .with_noise(t.noise);
                 let dir = self.fit(i, &spec, &mut learner, &d)?;
                 (dir, vec![("weights.safetensors", net)])
             }

@@ -21,6 +21,9 @@ impl Cx<'_> {
             })?),
             DeclKind::Defense => NodeSpec::Defense(self.defense(n, &a)?),
             DeclKind::Train => NodeSpec::Train(Box::new(self.train(n, &a)?)),
+            DeclKind::Eval if a.builtin.name == builtins::CERTIFY => {
+                NodeSpec::Analysis(Box::new(certify(&a)?))
+            }
             DeclKind::Eval => NodeSpec::Eval(Box::new(self.eval(n, &a)?)),
             DeclKind::Analyze => NodeSpec::Analysis(Box::new(self.analysis(n, &a)?)),
             DeclKind::Rule => NodeSpec::Rule,
@@ -314,6 +317,10 @@ impl Cx<'_> {
             training,
             method,
             loss,
+            noise: match a.opt("noise") {
+                Some(Value::Call { args, .. }) => args.get("sigma").and_then(Value::as_f64),
+                _ => None,
+            },
         })
     }
 
@@ -512,6 +519,22 @@ impl Cx<'_> {
             other => return Err(Refusal::not_executed(format!("the `{other}` analysis"))),
         })
     }
+}
+
+/// `eval c = certify(…)`: randomized smoothing's CERTIFY on a split.
+fn certify(a: &Args) -> R<AnalysisSpec> {
+    Ok(AnalysisSpec::Certify {
+        model: a.model("model")?,
+        split: a.split("split")?,
+        samples: a.count("samples")?.max(1),
+        smoothing: crate::runtime::eval::certify::Smoothing {
+            sigma: a.num("sigma")?,
+            n0: a.count("n0")?,
+            n: a.count("n")?,
+            alpha: a.num("alpha")?,
+            batch: a.count("batch")?.max(1),
+        },
+    })
 }
 
 /// A video-file data node: its layout and how clips are sampled; `shown`,

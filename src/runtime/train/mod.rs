@@ -184,6 +184,8 @@ pub struct Classifier<'a> {
     pub loss: TrainLoss,
     /// Free AT's δ, carried from batch to batch (in the checkpoint).
     delta: Option<Tensor>,
+    /// σ of the Gaussian noise added to each clean training clip.
+    noise: Option<f64>,
 }
 
 impl<'a> Classifier<'a> {
@@ -197,7 +199,15 @@ impl<'a> Classifier<'a> {
             method: Method::Pgd,
             loss: TrainLoss::Ce,
             delta: None,
+            noise: None,
         }
+    }
+
+    /// The same learner, training on clips plus N(0, σ²) per pixel (not
+    /// clipped, as Cohen et al.'s code) where clean clips are trained on.
+    pub fn with_noise(mut self, sigma: Option<f64>) -> Self {
+        self.noise = sigma;
+        self
     }
 
     /// The same learner, attacking by `method` and training on `loss`.
@@ -276,7 +286,12 @@ impl Learner for Classifier<'_> {
 
     fn step(&mut self, x: &Tensor, y: &Tensor, attack: Option<(&Attack, bool)>) -> StepOutcome {
         let Some((a, bn)) = attack else {
-            let logits = forward(self.net, &self.pre, x, true);
+            // The batch's draws come from its seed (the loop seeds each
+            // batch), drawn for the whole batch on any number of ranks.
+            let noisy = self
+                .noise
+                .map(|sigma| x + super::dist::randn_like(x) * sigma);
+            let logits = forward(self.net, &self.pre, noisy.as_ref().unwrap_or(x), true);
             let lv = self.update(&attacks::loss(&logits, y))?;
             return Ok((lv, correct_of(&logits, y)));
         };
