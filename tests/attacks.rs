@@ -241,6 +241,7 @@ fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robus
         eps: 16.0,
         queries: 200,
         p_init: 0.8,
+        rescale: true,
     };
     let mut last: Vec<Option<f64>> = vec![None; 12];
     let mut fooled_seen = [false; 12];
@@ -295,11 +296,24 @@ fn square_never_raises_a_margin_spends_at_most_its_budget_and_queries_only_robus
         eps: 8.0,
         queries: 10000,
         p_init: 0.8,
+        rescale: true,
     };
     assert_eq!(
         [s.p_at(0), s.p_at(10), s.p_at(11), s.p_at(51), s.p_at(9000)],
         [0.8, 0.8, 0.4, 0.2, 0.8 / 512.0]
     );
+    // 5000 queries: stretched, p halves at iteration 6 (10/10000 of the
+    // budget); as AutoAttack runs it (`resc_schedule=False`), at 11, and the
+    // last halving it reaches is the 7th (iterations 4001..).
+    let stretched = Square { queries: 5000, ..s };
+    let autoattack = Square {
+        rescale: false,
+        ..stretched.clone()
+    };
+    assert_eq!([stretched.p_at(5), stretched.p_at(6)], [0.8, 0.4]);
+    assert_eq!([autoattack.p_at(10), autoattack.p_at(11)], [0.8, 0.4]);
+    assert_eq!(autoattack.p_at(4999), 0.8 / 128.0);
+    assert_eq!(stretched.p_at(4999), 0.8 / 512.0);
 }
 
 #[test]

@@ -622,6 +622,7 @@ pub const BUILTINS: &[Builtin] = &[
             pr("eps", Ty::Num, Text("8"), EPS_RANGE, "budget ε in 0..255 units"),
             pr("queries", Ty::Int, Text("5000"), COUNT, "queries per clip, the start included"),
             pr("p_init", Ty::Num, Text("0.8"), UNIT, "the share of each frame the first squares cover (halved on the reference's schedule)"),
+            p("rescale_schedule", Ty::Bool, Text("true"), "stretch p's schedule, set for 10 000 queries, to `queries` (the reference's default); AutoAttack runs its 5000 queries on the schedule as it is (`false`)"),
         ],
         stmts: &[],
         fields: &[],

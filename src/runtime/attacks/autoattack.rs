@@ -76,6 +76,7 @@ impl Version {
             eps,
             queries: 5000,
             p_init: 0.8,
+            rescale: false,
         };
         let members: Vec<(&str, Attack)> = match self {
             Version::Standard => vec![

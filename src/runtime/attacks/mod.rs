@@ -229,6 +229,17 @@ pub trait AttackKind {
     }
 }
 
+/// The clean pass a targeted attack starts from (APGD, FAB): the logits of
+/// `x`, and per clip `Some(0)` where the model already gets it wrong (fooled
+/// before any step, not attacked), `None` where it is right.
+fn clean_start(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> (Tensor, FooledAt) {
+    let _g = tch::no_grad_guard();
+    let z = f(x);
+    let right = Vec::<bool>::try_from(z.argmax(1, false).eq_tensor(y).to_device(tch::Device::Cpu))
+        .unwrap_or_default();
+    (z, right.iter().map(|&ok| (!ok).then_some(0)).collect())
+}
+
 /// `4`, `2.5`: a number of 0..255 units as written.
 fn units(v: f64) -> String {
     let r = (v * 1000.0).round() / 1000.0;
@@ -320,6 +331,7 @@ mod tests {
             eps: 8.0,
             queries: 10,
             p_init: 0.8,
+            rescale: true,
         });
         let fgsm = Attack::Fgsm(Fgsm { eps: 8.0 });
         assert!(square.is_black_box() && !square.uses_gradient());

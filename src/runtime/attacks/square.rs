@@ -4,7 +4,8 @@
 //! As the reference (`autoattack/square.py`): start from vertical stripes of
 //! ±ε; each query changes one random square, of side ≈ √(p·H·W) with p from
 //! `p_init` halved on the reference's schedule (iterations 10, 50, 200, 500,
-//! 1000, 2000, 4000, 6000, 8000 of 10 000, rescaled to the query budget), to
+//! 1000, 2000, 4000, 6000, 8000 of 10 000, rescaled to the query budget
+//! unless `rescale` is off, as AutoAttack runs it), to
 //! ±ε; a change is kept when the margin loss z_y − max_{i≠y} z_i decreases
 //! (or the clip becomes misclassified); a clip stops being queried once its
 //! margin is ≤ 0. Only the still-robust clips are queried.
@@ -28,6 +29,10 @@ pub struct Square {
     /// Queries per clip, the start included.
     pub queries: usize,
     pub p_init: f64,
+    /// Whether p's schedule (set for 10 000 queries) is stretched to
+    /// `queries` (the reference's `resc_schedule`, its default); AutoAttack
+    /// runs Square with 5000 queries on the schedule as it is.
+    pub rescale: bool,
 }
 
 /// What a run did per clip.
@@ -49,7 +54,11 @@ pub fn margins(z: &Tensor, y: &Tensor) -> Tensor {
 impl Square {
     /// The share p of each frame a square covers at iteration `it`.
     pub fn p_at(&self, it: usize) -> f64 {
-        let it = (it as f64 / self.queries.max(1) as f64 * 10000.0) as usize;
+        let it = if self.rescale {
+            (it as f64 / self.queries.max(1) as f64 * 10000.0) as usize
+        } else {
+            it
+        };
         let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]
             .iter()
             .filter(|&&t| it > t)
@@ -158,10 +167,15 @@ impl Square {
 impl AttackKind for Square {
     fn describe(&self) -> String {
         format!(
-            "Square (black-box) L∞ ε {}, {} queries, p_init {}",
+            "Square (black-box) L∞ ε {}, {} queries, p_init {}{}",
             units(self.eps),
             self.queries,
-            self.p_init
+            self.p_init,
+            if self.rescale {
+                ""
+            } else {
+                ", p's schedule not rescaled"
+            }
         )
     }
     fn eps(&self) -> f64 {

@@ -265,6 +265,7 @@ fn square(a: &Args) -> R<Labelled> {
             eps: a.num("eps")?,
             queries: a.count("queries")?,
             p_init: a.num("p_init")?,
+            rescale: a.boolean("rescale_schedule")?,
         },
     )
 }

@@ -331,6 +331,7 @@ fn ranks_refuse_a_batch_without_a_clip_each_and_clip_dependent_attacks_with_sync
         eps: 4.0,
         queries: 10,
         p_init: 0.05,
+        rescale: true,
     });
     let attacked = |bn_train| TrainSpec {
         schedule: TrainSchedule::Attacked {
