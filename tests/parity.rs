@@ -36,6 +36,34 @@ fn python_with_torchattacks(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs a reference script in a fresh folder (its text written there as a
+/// file, not `-c`: TorchScript reads a module's source) with the folder and
+/// `args` on its command line; the folder, and the tensors it wrote to
+/// `tensors` there.
+fn run_reference(
+    py: &Path,
+    script: &str,
+    args: &[&str],
+    tensors: &str,
+) -> (tempfile::TempDir, std::collections::HashMap<String, Tensor>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reference.py");
+    std::fs::write(&file, script).unwrap();
+    let o = Command::new(py)
+        .args(["-W", "ignore"])
+        .arg(&file)
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let named = Tensor::read_safetensors(dir.path().join(tensors))
+        .unwrap()
+        .into_iter()
+        .collect();
+    (dir, named)
+}
+
 const REFERENCE: &str = r#"
 import ctypes, json, struct, sys
 import torch, torch.nn as nn, torchattacks
@@ -125,22 +153,7 @@ fn apgd_matches_torchattacks_from_the_same_start() {
     let Some(py) = python_with_torchattacks("apgd_matches_torchattacks_from_the_same_start") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    // A file, not `-c`: TorchScript reads the module's source.
-    let script = dir.path().join("reference.py");
-    std::fs::write(&script, REFERENCE).unwrap();
-    let o = Command::new(&py)
-        .args(["-W", "ignore"])
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let named: std::collections::HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.path().join("reference.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
+    let (dir, named) = run_reference(&py, REFERENCE, &[], "reference.safetensors");
     let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
     let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
     let (x, y) = (&named["x"], &named["y"]);
@@ -393,21 +406,7 @@ fn fab_matches_torchattacks_from_the_same_seed() {
     let Some(py) = python_with_torchattacks("fab_matches_torchattacks_from_the_same_seed") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("reference.py");
-    std::fs::write(&script, FAB_REFERENCE).unwrap();
-    let o = Command::new(&py)
-        .args(["-W", "ignore"])
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let named: std::collections::HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.path().join("reference.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
+    let (dir, named) = run_reference(&py, FAB_REFERENCE, &[], "reference.safetensors");
     let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
     let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
     let (x, y) = (&named["x"], &named["y"]);
@@ -508,7 +507,6 @@ fn certify_matches_the_papers_algorithm_on_the_same_draws() {
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/certify.py");
     let s = Smoothing {
         sigma: 0.25,
@@ -517,22 +515,12 @@ fn certify_matches_the_papers_algorithm_on_the_same_draws() {
         alpha: 0.001,
         batch: 64,
     };
-    let o = Command::new(&py)
-        .args(["-W", "ignore"])
-        .arg(&script)
-        .arg(dir.path())
-        .args([
-            "--sigma", "0.25", "--n0", "20", "--n", "200", "--alpha", "0.001",
-        ])
-        .args(["--batch", "64", "--clips", "12"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let named: std::collections::HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.path().join("clips.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
+    let args = [
+        "--sigma", "0.25", "--n0", "20", "--n", "200", "--alpha", "0.001", "--batch", "64",
+        "--clips", "12",
+    ];
+    let text = std::fs::read_to_string(script).unwrap();
+    let (dir, named) = run_reference(&py, &text, &args, "clips.safetensors");
     let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
     let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
     let rows: Vec<serde_json::Value> =

@@ -12,8 +12,9 @@ clips, as a user writes it with each tool, one ε after another from scratch
   them back for the model — what a user must do for video;
 - `art`: ART's `ProjectedGradientDescent` on a `PyTorchClassifier` (numpy in,
   numpy out), with the clips' own 5-D shape;
-- `autoattack`: torchattacks' `AutoAttack(version="standard")` at one ε, with
-  the same 4-D reshape.
+- `autoattack`: torchattacks' `AutoAttack(version="standard")` at one ε, its
+  members set to the reference's 100 iterations and Square's unstretched p
+  schedule, with the same 4-D reshape.
 Warm-up once, then `--repeats` timed sweeps inside the process (start-up and
 imports stay out); prints one JSON line: the median seconds and the accuracy
 per ε.
@@ -82,6 +83,14 @@ def sweep(tool, model, x, y, budgets, steps, batch, eps_aa):
                 images, norm="Linf", eps=eps_aa / 255, version="standard",
                 n_classes=int(y.max()) + 1, seed=0,
             )
+            # The reference's settings: 100 iterations (torchattacks' members
+            # default to 10) and Square's p schedule not stretched to its 5000
+            # queries (AutoAttack's `resc_schedule=False`; torchattacks: True).
+            for member in atk._autoattack.attacks:
+                if hasattr(member, "steps"):
+                    member.steps = 100
+                if hasattr(member, "rescale_schedule"):
+                    member.rescale_schedule = False
         correct = 0
         for i in range(0, x.shape[0], batch):
             xb, yb = x[i : i + batch], y[i : i + batch]

@@ -458,17 +458,7 @@ impl Apgd {
         let n = x.size()[0] as usize;
         let x = x.detach();
         let mut adv = x.copy();
-        let (clean_ok, clean_z) = {
-            let _g = tch::no_grad_guard();
-            let z = f(&x);
-            (
-                Vec::<bool>::try_from(z.argmax(1, false).eq_tensor(y).to_device(tch::Device::Cpu))
-                    .unwrap_or_default(),
-                z,
-            )
-        };
-        let mut fooled_at: Vec<Option<usize>> =
-            clean_ok.iter().map(|&ok| (!ok).then_some(0)).collect();
+        let (clean_z, mut fooled_at) = super::clean_start(f, &x, y);
         let targets: Vec<Option<i64>> = if self.targets == 0 {
             vec![None]
         } else {

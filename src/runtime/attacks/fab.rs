@@ -175,16 +175,22 @@ pub fn projection_linf(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     d * nonzero
 }
 
+/// The hyperplane ⟨w, ·⟩ = b oriented so that each row's point `t` lies on
+/// its non-negative side: w and c = ⟨w, t⟩ − b, both times the sign of c
+/// (the first lines of the reference's L2 and L1 projections).
+fn facing(t: &Tensor, w: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
+    let c = (w * t).sum_dim_intlist([1i64].as_slice(), false, w.kind()) - b;
+    let ind2 = c.ge(0.0).to_kind(w.kind()) * 2.0 - 1.0;
+    (w * ind2.unsqueeze(1), c * &ind2)
+}
+
 /// The reference's `projection_l2`: per row the minimal-L2 `d` with
 /// ⟨w, t + d⟩ = b and t + d in [0, 1].
 pub fn projection_l2(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let (m, dd) = (w.size()[0], w.size()[1]);
     let kind = w.kind();
     let device = w.device();
-    let c = (w * t).sum_dim_intlist([1i64].as_slice(), false, kind) - b;
-    let ind2 = c.ge(0.0).to_kind(kind) * 2.0 - 1.0;
-    let w = w * ind2.unsqueeze(1);
-    let c = c * &ind2;
+    let (w, c) = facing(t, w, b);
     let small = w.abs().lt(1e-8);
     let r = (t / &w).maximum(&((t - 1.0) / &w)).clamp(-1e12, 1e12);
     let r = r.masked_fill(&small, 1e12);
@@ -237,10 +243,7 @@ pub fn projection_l1(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let (m, dd) = (w.size()[0], w.size()[1]);
     let kind = w.kind();
     let device = w.device();
-    let c = (w * t).sum_dim_intlist([1i64].as_slice(), false, kind) - b;
-    let ind2 = c.ge(0.0).to_kind(kind) * 2.0 - 1.0;
-    let w = w * ind2.unsqueeze(1);
-    let c = c * &ind2;
+    let (w, c) = facing(t, w, b);
     let r = w.reciprocal().abs().clamp_max(1e12);
     let indr = r.argsort(1, false);
     let indr_rev = indr.argsort(1, false);
@@ -447,17 +450,8 @@ impl Fab {
         let x = x.detach();
         let mut adv = x.copy();
         let eps = self.eps / 255.0;
-        let (clean_ok, classes) = {
-            let _g = tch::no_grad_guard();
-            let z = f(&x);
-            (
-                Vec::<bool>::try_from(z.argmax(1, false).eq_tensor(y).to_device(tch::Device::Cpu))
-                    .unwrap_or_default(),
-                z.size()[1],
-            )
-        };
-        let mut fooled_at: Vec<Option<usize>> =
-            clean_ok.iter().map(|&ok| (!ok).then_some(0)).collect();
+        let (clean_z, mut fooled_at) = super::clean_start(f, &x, y);
+        let classes = clean_z.size()[1];
         let targets: Vec<Option<i64>> = if self.targets == 0 {
             vec![None]
         } else {
