@@ -289,8 +289,8 @@ device auto
 data clips = tensors(path: "clips.safetensors", val: 0.1)
 
 {model}
-# Robustness with AutoAttack's protocol: APGD-CE, APGD-T and Square, worst
-# case per clip, at each budget ε (0..255 units: 8 means 8/255).
+# Robustness under AutoAttack's standard version (APGD-CE, APGD-T, FAB-T and
+# Square, worst case per clip) at each budget ε (0..255 units: 8 means 8/255).
 eval robust = robustness([net], clips.test, protocol: worst_case) {
   attack autoattack
   budget sweep [0, 4, 8]

@@ -4,7 +4,7 @@
 
 use super::*;
 
-/// AutoAttack (APGD-CE, APGD-T, Square) on a 5-class dataset: APGD-T
+/// AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square) on a 5-class dataset: APGD-T
 /// targets the 4 other classes instead of refusing the run. (At ε 0.5 the
 /// clip the model gets right survives APGD-CE, so APGD-T runs on it.)
 #[test]

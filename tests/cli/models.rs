@@ -384,6 +384,7 @@ fn init_writes_a_starter_that_runs_the_bring_your_own_guide() {
             "robust_net.epochs=1",
             "apgd_ce.steps=3",
             "apgd_t.steps=3",
+            "fab_t.steps=3",
             "square_5000.queries=20",
         ] {
             args.extend(["--set", set]);

@@ -157,8 +157,8 @@ pub fn projection_linf(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let c2 = (&b - &b0).gt(0.0).logical_and(&c_l.logical_not());
     let lb = bisect(m, (dd - 1) as f64, bisection_steps(dd), device, &|mid| {
         let indcurr = indp.gather(1, &(mid.neg() + (dd - 1)), false);
-        let b2 = (sb.gather(1, &mid, false)
-            - s.gather(1, &mid, false) * p.gather(1, &indcurr, false))
+        let b2 = (sb.gather(1, mid, false)
+            - s.gather(1, mid, false) * p.gather(1, &indcurr, false))
         .squeeze_dim(1);
         (&b - b2).gt(0.0)
     })
@@ -221,7 +221,7 @@ pub fn projection_l2(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let c3 = ((&d * &w).sum_dim_intlist([1i64].as_slice(), false, kind) + &c).gt(0.0);
     let c2 = c4.logical_or(&c3).logical_not();
     let lb = bisect(m, (dd - 1) as f64, bisection_steps(dd), device, &|mid| {
-        (s.gather(1, &mid, false).squeeze_dim(1) + &c).gt(0.0)
+        (s.gather(1, mid, false).squeeze_dim(1) + &c).gt(0.0)
     })
     .to_kind(Kind::Int64)
     .unsqueeze(1);
@@ -253,7 +253,7 @@ pub fn projection_l1(t: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let s = Tensor::cat(&[c.unsqueeze(1), ds], 1).cumsum(1, kind);
     let c2 = s.select(1, dd).lt(0.0);
     let lb = bisect(m, (dd + 1) as f64, bisection_steps(dd), device, &|mid| {
-        s.gather(1, &mid, false).squeeze_dim(1).gt(0.0)
+        s.gather(1, mid, false).squeeze_dim(1).gt(0.0)
     });
     // A row outside c2 may end at column D, past `indr`: its result is
     // discarded, so it reads the last column instead.
