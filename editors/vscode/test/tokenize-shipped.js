@@ -87,7 +87,8 @@ const EXPECT = [
   [/^use\b/, 'keyword.control.import.advp'],
   [/^report\b/, 'keyword.other.report.advp'],
   [/^profile\b/, 'keyword.other.profile.advp'],
-  [/^\s*(budget|attacks)\b/, 'keyword.other.statement.'],
+  // A statement word, not an argument of that name (`attacks: [` on its own line).
+  [/^\s*(budget|attacks)\b(?!\s*:)/, 'keyword.other.statement.'],
   [/^\s*compare\b/, 'keyword.other.compare.advp'],
 ];
 
