@@ -64,7 +64,9 @@ fn run_reference(
     (dir, named)
 }
 
-const REFERENCE: &str = r#"
+/// What both reference scripts start with: their imports, seed and a small
+/// 3D-convolutional network of 6 classes for 3×2×8×8 clips.
+const PRELUDE: &str = r#"
 import ctypes, json, struct, sys
 import torch, torch.nn as nn, torchattacks
 
@@ -79,6 +81,9 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
 
+"#;
+
+const REFERENCE: &str = r#"
 net = Net().double().eval()
 torch.jit.script(net).save(f"{out_dir}/net.pt")
 
@@ -153,7 +158,12 @@ fn apgd_matches_torchattacks_from_the_same_start() {
     let Some(py) = python_with_torchattacks("apgd_matches_torchattacks_from_the_same_start") else {
         return;
     };
-    let (dir, named) = run_reference(&py, REFERENCE, &[], "reference.safetensors");
+    let (dir, named) = run_reference(
+        &py,
+        &format!("{PRELUDE}{REFERENCE}"),
+        &[],
+        "reference.safetensors",
+    );
     let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
     let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
     let (x, y) = (&named["x"], &named["y"]);
@@ -339,20 +349,6 @@ fn the_paired_bootstrap_and_t_quantiles_match_scipy() {
 /// FAB-T with every other class, two restarts for the random start), and
 /// one `attack_single_run` for L1 (torchattacks' `perturb` has no L1 norm).
 const FAB_REFERENCE: &str = r#"
-import ctypes, json, struct, sys
-import torch, torch.nn as nn, torchattacks
-
-out_dir = sys.argv[1]
-torch.manual_seed(0)
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv3d(3, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * 2 * 8 * 8, 6)
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
 net = Net().eval()
 torch.jit.script(net).save(f"{out_dir}/net.pt")
 
@@ -406,7 +402,12 @@ fn fab_matches_torchattacks_from_the_same_seed() {
     let Some(py) = python_with_torchattacks("fab_matches_torchattacks_from_the_same_seed") else {
         return;
     };
-    let (dir, named) = run_reference(&py, FAB_REFERENCE, &[], "reference.safetensors");
+    let (dir, named) = run_reference(
+        &py,
+        &format!("{PRELUDE}{FAB_REFERENCE}"),
+        &[],
+        "reference.safetensors",
+    );
     let net = tch::CModule::load(dir.path().join("net.pt")).unwrap();
     let f = |v: &Tensor| net.forward_ts(&[v]).unwrap();
     let (x, y) = (&named["x"], &named["y"]);

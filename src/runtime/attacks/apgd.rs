@@ -23,7 +23,7 @@
 //! clips still robust, as the reference's `perturb` does.
 
 use super::pgd::{put_rows, rows_where, Norm, Rows};
-use super::{norm_name, units, AttackKind, Found, Victim};
+use super::{norm_name, units, AttackKind};
 use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Reduction, Tensor};
 
@@ -554,13 +554,7 @@ impl AttackKind for Apgd {
             ..self.clone()
         }
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-        Ok(self.run_tracked(f, x, y)?.0)
-    }
-    fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
-        let (adv, steps) = self.run_tracked(v.f, x, y)?;
-        Ok(Found::tracked(adv, steps))
-    }
+    tracked_runs!();
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! returned clean. ε is in 0..255 units as everywhere.
 
 use super::pgd::{grad, put_rows, rows_where, Rows};
-use super::{units, AttackKind, Found, Victim};
+use super::{units, AttackKind};
 use crate::runtime::error::{stop_requested, NodeResult};
 use tch::{Kind, Tensor};
 
@@ -540,11 +540,5 @@ impl AttackKind for Fab {
             ..self.clone()
         }
     }
-    fn run(&self, f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, y: &Tensor) -> NodeResult<Tensor> {
-        Ok(self.run_tracked(f, x, y)?.0)
-    }
-    fn run_until_fooled(&self, v: Victim, x: &Tensor, y: &Tensor) -> NodeResult<Found> {
-        let (adv, steps) = self.run_tracked(v.f, x, y)?;
-        Ok(Found::tracked(adv, steps))
-    }
+    tracked_runs!();
 }

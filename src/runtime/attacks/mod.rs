@@ -65,6 +65,31 @@ macro_rules! masked_runs {
     };
 }
 
+/// `run` and `run_until_fooled` of an attack with a `run_tracked` (APGD,
+/// FAB: the clips, and per clip the step that first fooled it), inside its
+/// `impl AttackKind`.
+macro_rules! tracked_runs {
+    () => {
+        fn run(
+            &self,
+            f: &dyn Fn(&tch::Tensor) -> tch::Tensor,
+            x: &tch::Tensor,
+            y: &tch::Tensor,
+        ) -> $crate::runtime::error::NodeResult<tch::Tensor> {
+            Ok(self.run_tracked(f, x, y)?.0)
+        }
+        fn run_until_fooled(
+            &self,
+            v: $crate::runtime::attacks::Victim,
+            x: &tch::Tensor,
+            y: &tch::Tensor,
+        ) -> $crate::runtime::error::NodeResult<$crate::runtime::attacks::Found> {
+            let (adv, steps) = self.run_tracked(v.f, x, y)?;
+            Ok($crate::runtime::attacks::Found::tracked(adv, steps))
+        }
+    };
+}
+
 /// The budget of an attack that steps the [`Pgd`] in its field `$pgd`
 /// (patch, border, saliency): `eps`, `alpha`, `steps` and `at_budget`,
 /// inside its `impl AttackKind`.
