@@ -464,9 +464,9 @@ impl Fab {
             for restart in 0..self.restarts.max(1) {
                 let Some(Rows {
                     at: todo,
+                    idx,
                     x: xs,
                     y: ys,
-                    ..
                 }) = rows_where(&x, y, |i| fooled_at[i].is_none())
                 else {
                     break;
@@ -475,10 +475,12 @@ impl Fab {
                     FabNorm::Inf => xs.rand_like() * 2.0 - 1.0,
                     FabNorm::L2 | FabNorm::L1 => xs.randn_like(),
                 });
+                // The clean pass's logits of these clips (no second forward).
                 let target = rank.map(|r| {
-                    let _g = tch::no_grad_guard();
-                    let z = f(&xs);
-                    z.argsort(1, false).select(1, classes - r)
+                    clean_z
+                        .index_select(0, &idx)
+                        .argsort(1, false)
+                        .select(1, classes - r)
                 });
                 let run = self.single_run(f, &xs, &ys, draw.as_ref(), target.as_ref())?;
                 let _g = tch::no_grad_guard();
